@@ -1,0 +1,221 @@
+"""The analysis panel: data mapped to integer unit and period codes, frozen after loading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["NEVER", "UNIT", "TIME", "CLUSTER", "WEIGHT", "MissingSummary", "Panel", "UnitFlow"]
+
+#: ``first_treated`` value of never-treated units: larger than any period index, so
+#: ``time >= first_treated`` is False for them without special cases.
+NEVER: int = np.iinfo(np.int64).max
+
+# Reserved column names of Panel.frame (user columns keep their own names beside these).
+UNIT = "_unit"
+TIME = "_time"
+CLUSTER = "_cluster"
+WEIGHT = "_weight"
+
+
+@dataclass(frozen=True)
+class UnitFlow:
+    """How units went from eligible to analysed (counts and reasons), for the report."""
+
+    in_data: int
+    eligible: int
+    treated: int
+    comparison: int
+    excluded: tuple[str, ...] = ()
+    excluded_reason: str = ""
+    dropped_no_outcome: tuple[str, ...] = ()
+    analysed: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain-JSON form."""
+        return {**self.__dict__, "excluded": list(self.excluded),
+                "dropped_no_outcome": list(self.dropped_no_outcome)}
+
+
+@dataclass(frozen=True)
+class MissingSummary:
+    """Missing values of one outcome: how many and where (unit and period labels)."""
+
+    outcome: str
+    n_missing: int
+    n_total: int
+    units: tuple[str, ...] = ()
+    periods: tuple[str, ...] = ()
+
+    def sentence(self) -> str:
+        """One line for the report."""
+        if not self.n_missing:
+            return f"No values of {self.outcome} are missing."
+        u = ", ".join(self.units[:5]) + (" and others" if len(self.units) > 5 else "")
+        p = ", ".join(self.periods[:5]) + (" and others" if len(self.periods) > 5 else "")
+        return (f"{self.n_missing} of {self.n_total} values of {self.outcome} are missing "
+                f"(units {u}; periods {p}) and were left out of the estimates.")
+
+
+@dataclass(frozen=True, eq=False)
+class Panel:
+    """Long-format data with integer codes, ready for estimators.
+
+    ``frame`` has one row per observation with the reserved columns ``_unit`` (0..N-1),
+    ``_time`` (0..T-1, the ordered period index), ``_cluster`` (0..G-1) and ``_weight``, plus the
+    outcome and covariate columns under their own names. ``first_treated[u]`` is the period index
+    at which unit ``u`` is first treated, or :data:`NEVER`; comparison-restricted and excluded units
+    are already removed. Labels map codes back to what the user wrote.
+    """
+
+    frame: pd.DataFrame
+    unit_labels: tuple[str, ...]
+    period_labels: tuple[str, ...]
+    cluster_labels: tuple[str, ...]
+    first_treated: np.ndarray
+    outcomes: tuple[str, ...]
+    covariates: tuple[str, ...] = ()
+    layout: Literal["panel", "repeated_cross_section"] = "panel"
+    anticipation: int = 0
+    comparison: Literal["never_treated", "not_yet_treated"] = "never_treated"
+    weighted: bool = False
+    fingerprint: str = ""
+    unit_flow: UnitFlow | None = None
+    missing: tuple[MissingSummary, ...] = field(default=())
+
+    # ------------------------------------------------------------------ arrays
+    @cached_property
+    def unit(self) -> np.ndarray:
+        """Unit code of each row."""
+        return self.frame[UNIT].to_numpy(np.int64)
+
+    @cached_property
+    def time(self) -> np.ndarray:
+        """Period index of each row."""
+        return self.frame[TIME].to_numpy(np.int64)
+
+    @cached_property
+    def cluster(self) -> np.ndarray:
+        """Cluster code of each row."""
+        return self.frame[CLUSTER].to_numpy(np.int64)
+
+    @cached_property
+    def weight(self) -> np.ndarray:
+        """Analytic weight of each row (ones when unweighted)."""
+        return self.frame[WEIGHT].to_numpy(np.float64)
+
+    @cached_property
+    def cohort(self) -> np.ndarray:
+        """First treated period index of each row's unit (:data:`NEVER` if never treated)."""
+        return self.first_treated[self.unit]
+
+    @cached_property
+    def treated_now(self) -> np.ndarray:
+        """Whether each row is a treated unit in a treated period (after anticipation shift)."""
+        return self.time >= (self.cohort - self.anticipation if self.anticipation else self.cohort)
+
+    def y(self, outcome: str) -> np.ndarray:
+        """Outcome values as float64 (NaN where missing)."""
+        return self.frame[outcome].to_numpy(np.float64)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_units(self) -> int:
+        """Number of units."""
+        return len(self.unit_labels)
+
+    @property
+    def n_periods(self) -> int:
+        """Number of periods."""
+        return len(self.period_labels)
+
+    @property
+    def n_clusters(self) -> int:
+        """Number of clusters."""
+        return len(self.cluster_labels)
+
+    @property
+    def nobs(self) -> int:
+        """Number of rows."""
+        return len(self.frame)
+
+    @cached_property
+    def is_treated_unit(self) -> np.ndarray:
+        """Boolean per unit: ever treated."""
+        return self.first_treated != NEVER
+
+    @property
+    def n_treated_units(self) -> int:
+        """Number of ever-treated units."""
+        return int(self.is_treated_unit.sum())
+
+    @cached_property
+    def cohorts(self) -> np.ndarray:
+        """Sorted distinct first-treated period indices of treated units."""
+        return np.unique(self.first_treated[self.is_treated_unit])
+
+    @property
+    def is_staggered(self) -> bool:
+        """More than one adoption period among treated units."""
+        return len(self.cohorts) > 1
+
+    @cached_property
+    def n_treated_clusters(self) -> int:
+        """Number of clusters containing a treated unit."""
+        return int(np.unique(self.cluster[self.is_treated_unit[self.unit]]).size)
+
+    @cached_property
+    def is_balanced(self) -> bool:
+        """Every unit observed in every period exactly once (panel layout)."""
+        return self.layout == "panel" and self.nobs == self.n_units * self.n_periods
+
+    def subset_units(self, keep: np.ndarray) -> Panel:
+        """A new panel with only the units where ``keep`` (boolean per unit) is true, recoded."""
+        keep = np.asarray(keep, dtype=bool)
+        new_code = np.cumsum(keep) - 1
+        rows = keep[self.unit]
+        frame = self.frame.loc[rows].copy()
+        frame[UNIT] = new_code[frame[UNIT].to_numpy()]
+        clusters, cl_codes = np.unique(frame[CLUSTER].to_numpy(), return_inverse=True)
+        frame[CLUSTER] = cl_codes
+        frame = frame.reset_index(drop=True)
+        return Panel(
+            frame=frame,
+            unit_labels=tuple(np.asarray(self.unit_labels, dtype=object)[keep]),
+            period_labels=self.period_labels,
+            cluster_labels=tuple(np.asarray(self.cluster_labels, dtype=object)[clusters]),
+            first_treated=self.first_treated[keep],
+            outcomes=self.outcomes,
+            covariates=self.covariates,
+            layout=self.layout,
+            anticipation=self.anticipation,
+            comparison=self.comparison,
+            weighted=self.weighted,
+            fingerprint=self.fingerprint,
+            unit_flow=self.unit_flow,
+            missing=self.missing,
+        )
+
+    def with_first_treated(self, first_treated: np.ndarray) -> Panel:
+        """The same data with another treatment assignment (placebos, permutations, power)."""
+        return _replace(self, first_treated=np.asarray(first_treated, dtype=np.int64))
+
+    def with_frame(self, frame: pd.DataFrame) -> Panel:
+        """The same design with other data rows (e.g. an outcome with effects injected)."""
+        return _replace(self, frame=frame)
+
+    def truncate_periods(self, last: int) -> Panel:
+        """Only periods ``0..last`` (placebo-in-time, power from history)."""
+        rows = self.time <= last
+        return _replace(self, frame=self.frame.loc[rows].reset_index(drop=True),
+                        period_labels=self.period_labels[: last + 1])
+
+
+def _replace(panel: Panel, **changes: object) -> Panel:
+    fields = {name: getattr(panel, name) for name in Panel.__dataclass_fields__}
+    fields.update(changes)
+    return Panel(**fields)  # type: ignore[arg-type]

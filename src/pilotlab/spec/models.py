@@ -1,0 +1,297 @@
+"""Pydantic models of the pilot file (``pilot.yaml``); see ``pilot-spec.md`` for the contract."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ESTIMATOR_NAMES",
+    "INFERENCE_METHODS",
+    "ROBUSTNESS_CHECKS",
+    "CallawaySantAnnaOptions",
+    "DataSpec",
+    "DesignSpec",
+    "InferenceSpec",
+    "OutcomeSpec",
+    "PilotSpec",
+    "PowerSpec",
+    "QuestionSpec",
+    "RegistrationSpec",
+    "SyntheticOptions",
+    "TreatmentSpec",
+    "WindowSpec",
+]
+
+Period = Annotated[str, Field(min_length=1)]
+UnitId = str
+
+EstimatorName = Literal[
+    "auto", "did", "twfe", "event_study", "callaway_santanna", "synthetic_control", "synthetic_did"
+]
+InferenceMethod = Literal["auto", "cluster", "wild_bootstrap", "permutation", "placebo", "robust", "iid"]
+RobustnessName = Literal[
+    "placebo_in_time", "placebo_in_space", "leave_one_out", "alternative_estimators", "honest_did"
+]
+ESTIMATOR_NAMES: tuple[str, ...] = EstimatorName.__args__  # type: ignore[attr-defined]
+INFERENCE_METHODS: tuple[str, ...] = InferenceMethod.__args__  # type: ignore[attr-defined]
+ROBUSTNESS_CHECKS: tuple[str, ...] = RobustnessName.__args__  # type: ignore[attr-defined]
+
+
+def _as_period(value: Any) -> Any:
+    """YAML reads ``2024`` as int and ``2024-04-01`` as a date: keep the user's text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return value  # rejected by the str field with a clear message
+    return str(value)
+
+
+def _as_unit(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value) if isinstance(value, int | float) else value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class QuestionSpec(_Model):
+    """An evaluation question."""
+
+    text: str = Field(min_length=1)
+    confirmatory: bool = False
+
+
+class DataSpec(_Model):
+    """Where the data are and which columns mean what."""
+
+    path: str = Field(min_length=1, description="Data file relative to the pilot file (.csv or .parquet).")
+    unit: str = Field(min_length=1, description="Column identifying the unit (area, school...).")
+    time: str = Field(min_length=1, description="Column of periods.")
+    unit_label: str = Field("area", description="What a unit is called in report prose.")
+    cluster: str | None = Field(None, description="Cluster column for inference (default: unit).")
+    weight: str | None = Field(None, description="Analytic weight column.")
+    layout: Literal["panel", "repeated_cross_section"] = "panel"
+    source: str | None = Field(None, description="Where the data come from, for the report's source lines.")
+
+
+class TreatmentSpec(_Model):
+    """Who was treated when: exactly one of units+start, adoption, column."""
+
+    units: list[UnitId] | None = None
+    start: Period | None = None
+    adoption: dict[UnitId, Period] | None = None
+    column: str | None = None
+    comparison: Literal["never_treated", "not_yet_treated"] | list[UnitId] = "never_treated"
+    exclude: list[UnitId] = Field(default_factory=list)
+    anticipation: int = Field(0, ge=0)
+    eligible: list[UnitId] | None = Field(
+        None, description="Units eligible for the pilot (default: every unit in the data)."
+    )
+
+    _norm_start = field_validator("start", mode="before")(classmethod(lambda cls, v: _as_period(v)))
+
+    @field_validator("units", "exclude", "eligible", mode="before")
+    @classmethod
+    def _units_as_text(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [_as_unit(u) for u in v]
+        return v
+
+    @field_validator("comparison", mode="before")
+    @classmethod
+    def _comparison_as_text(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [_as_unit(u) for u in v]
+        return v
+
+    @field_validator("adoption", mode="before")
+    @classmethod
+    def _adoption_as_text(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {_as_unit(k): _as_period(p) for k, p in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TreatmentSpec:
+        forms = [
+            name
+            for name, present in (
+                ("units + start", self.units is not None or self.start is not None),
+                ("adoption", self.adoption is not None),
+                ("column", self.column is not None),
+            )
+            if present
+        ]
+        if len(forms) > 1:
+            raise ValueError(
+                f"found {' and '.join(forms)}; give exactly one treatment form: "
+                "'units' with 'start' (common start), 'adoption' (staggered) or 'column'"
+            )
+        if not forms:
+            raise ValueError(
+                "no treatment given; add 'units' with 'start', 'adoption' or 'column'"
+            )
+        if forms == ["units + start"]:
+            if not self.units:
+                raise ValueError("'start' is given but 'units' is missing or empty; list the treated units")
+            if self.start is None:
+                raise ValueError("'units' is given but 'start' is missing; add the first treated period")
+        if self.adoption is not None and not self.adoption:
+            raise ValueError("'adoption' is empty; map each treated unit to its first treated period")
+        return self
+
+    @property
+    def form(self) -> Literal["common", "adoption", "column"]:
+        """Which treatment form the file uses."""
+        if self.adoption is not None:
+            return "adoption"
+        if self.column is not None:
+            return "column"
+        return "common"
+
+
+class OutcomeSpec(_Model):
+    """One outcome column evaluated."""
+
+    column: str = Field(min_length=1)
+    label: str | None = None
+    primary: bool = False
+    better: Literal["lower", "higher"] = "higher"
+    mde: float | None = Field(None, gt=0, description="Smallest effect that matters, outcome units.")
+    transform: Literal["none", "log", "asinh"] = "none"
+    units: str | None = Field(None, description="Unit of measurement for chart subtitles.")
+
+    @property
+    def display(self) -> str:
+        """Label for the report."""
+        return self.label or self.column
+
+
+class WindowSpec(_Model):
+    """Event-time window for dynamic effects."""
+
+    pre: int = Field(8, ge=1)
+    post: int = Field(8, ge=0)
+
+
+class InferenceSpec(_Model):
+    """How uncertainty is quantified."""
+
+    method: InferenceMethod = "auto"
+    replications: int = Field(999, ge=99, le=1_000_000)
+    seed: int = Field(20240401, ge=0)
+    weights: Literal["auto", "rademacher", "webb", "mammen"] = "auto"
+
+
+class CallawaySantAnnaOptions(_Model):
+    """Options of the Callaway & Sant'Anna estimator."""
+
+    method: Literal["dr", "ipw", "reg"] = "dr"
+    base_period: Literal["varying", "universal"] = "varying"
+    aggregation: Literal["simple", "dynamic", "group", "calendar"] = "simple"
+
+
+class SyntheticOptions(_Model):
+    """Options of the synthetic control and synthetic DiD estimators."""
+
+    predictors: list[str] = Field(default_factory=list)
+    fit_on: Literal["each", "average"] = "average"
+
+
+class PowerSpec(_Model):
+    """Planning: how pseudo-pilots are drawn for power calculations."""
+
+    treated: int | list[UnitId] | None = None
+    post_periods: int | None = Field(None, ge=1)
+    target_power: float = Field(0.8, gt=0, lt=1)
+    simulations: int = Field(500, ge=20)
+    effects: list[float] | None = None
+
+
+class DesignSpec(_Model):
+    """The analysis plan."""
+
+    estimator: EstimatorName = "auto"
+    covariates: list[str] = Field(default_factory=list)
+    window: WindowSpec | None = None
+    inference: InferenceSpec = Field(default_factory=InferenceSpec)
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    multiple_testing: Literal["none", "holm", "bh", "romano_wolf"] = "holm"
+    robustness: list[RobustnessName] = Field(default_factory=list)
+    callaway_santanna: CallawaySantAnnaOptions = Field(default_factory=CallawaySantAnnaOptions)
+    synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
+    power: PowerSpec = Field(default_factory=PowerSpec)
+
+
+class RegistrationSpec(_Model):
+    """Fields of a registration record beyond the core pilot keys (all optional)."""
+
+    theory_of_change: str | None = None
+    design_type: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    actual_start_date: str | None = None
+    actual_end_date: str | None = None
+    report_due: str | None = None
+    publication: str | None = Field(None, description="Commitment to publish, e.g. 'within 12 months'.")
+
+    _dates = field_validator(
+        "start_date", "end_date", "actual_start_date", "actual_end_date", "report_due", mode="before"
+    )(classmethod(lambda cls, v: _as_period(v)))
+
+
+_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+class PilotSpec(_Model):
+    """A pilot: what was tried, where, when, what it should move and how it is judged."""
+
+    id: str
+    title: str = Field(min_length=1)
+    summary: str | None = Field(None, max_length=300)
+    status: Literal["planned", "live", "completed", "withdrawn"] = "planned"
+    lead: str | None = None
+    partners: list[str] = Field(default_factory=list)
+    contact: str | None = None
+    policy_area: str | None = None
+    questions: list[QuestionSpec] = Field(default_factory=list)
+    registration: RegistrationSpec = Field(default_factory=RegistrationSpec)
+    data: DataSpec
+    treatment: TreatmentSpec
+    outcomes: list[OutcomeSpec] = Field(min_length=1)
+    design: DesignSpec = Field(default_factory=DesignSpec)
+
+    @field_validator("id")
+    @classmethod
+    def _id_format(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(
+                f"'{v}' is not a valid id; use lowercase letters, digits and single '-' "
+                "(e.g. 'ne-employment-support')"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _outcomes_unique(self) -> PilotSpec:
+        cols = [o.column for o in self.outcomes]
+        dupes = sorted({c for c in cols if cols.count(c) > 1})
+        if dupes:
+            raise ValueError(f"outcome column(s) listed twice: {', '.join(dupes)}; list each once")
+        return self
+
+    @property
+    def primary_outcomes(self) -> list[OutcomeSpec]:
+        """Primary outcomes; if none is marked primary, the first outcome is."""
+        marked = [o for o in self.outcomes if o.primary]
+        return marked or self.outcomes[:1]
+
+    def plan(self) -> dict[str, Any]:
+        """The analysis plan covered by the plan hash: everything but status and contact details."""
+        return self.model_dump(mode="json", exclude={"status", "contact", "summary", "partners"})
