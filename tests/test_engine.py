@@ -7,7 +7,6 @@ import math
 import warnings
 
 import pytest
-from conftest import pilot_dict
 
 from pilotlab.data import panel_from_frame
 from pilotlab.engine import choose_estimator, evaluate
@@ -15,6 +14,8 @@ from pilotlab.estimators import ESTIMATORS
 from pilotlab.evidence import evidence_record, validate_record
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import parse_pilot
+
+from conftest import pilot_dict
 
 
 def _spec(sim, **kw):
