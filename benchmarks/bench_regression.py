@@ -104,6 +104,12 @@ def _linearmodels(model: str, df):
     )
 
 
+def ratio(res: dict, lib: str, base: float | None) -> str:
+    """Peer time over pilotlab's time."""
+    s = res.get(lib, {}).get("seconds")
+    return f"{s / base:.1f}x" if s and base else "n/a"
+
+
 RUNNERS = {
     "pilotlab": _pilotlab,
     "numpy floor": _numpy_floor,
@@ -141,16 +147,11 @@ def main() -> None:
                 if not (lib == "numpy floor" and model == "event_study")
             }
             base = res["pilotlab"].get("seconds")
-
-            def ratio(lib: str, base: float | None = base) -> str:
-                s = res.get(lib, {}).get("seconds")
-                return f"{s / base:.1f}x" if s and base else "n/a"
-
             floor = res.get("numpy floor", {}).get("seconds")
             print(
                 f"| {model} | {size} | {fmt(res['pilotlab'])} | {fmt(res.get('numpy floor', {'error': '-'}))} | "
-                f"{fmt(res['pyfixest'])} | {fmt(res['linearmodels'])} | {ratio('pyfixest')} | "
-                f"{ratio('linearmodels')} | {f'{base / floor:.1f}x' if base and floor else '-'} |",
+                f"{fmt(res['pyfixest'])} | {fmt(res['linearmodels'])} | {ratio(res, 'pyfixest', base)} | "
+                f"{ratio(res, 'linearmodels', base)} | {f'{base / floor:.1f}x' if base and floor else '-'} |",
                 flush=True,
             )
 
