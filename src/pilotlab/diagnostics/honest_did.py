@@ -208,10 +208,7 @@ def _flci(
     def var_of(lpre: np.ndarray) -> float:
         return float(lpre @ s_pre @ lpre + 2 * lpre @ cov_pp + var_post)
 
-    if k == 1:
-        c = np.zeros(0)
-    else:
-        c = _flci_weights(s_pre, cov_pp, var_post, k, total, m, const, alpha)
+    c = np.zeros(0) if k == 1 else _flci_weights(s_pre, cov_pp, var_post, k, total, m, const, alpha)
     lpre = lpre_from_c(c)
     sd = math.sqrt(var_of(lpre))
     bias = m * (float(np.sum(np.abs(c))) + abs(total) + const)
