@@ -85,3 +85,36 @@ def long_arrays(y: np.ndarray, treated: np.ndarray, start: int):
     time = np.tile(np.arange(t), n)
     d = (treated[unit] & (time >= start)).astype(float)
     return y.reshape(-1), d, unit, time
+
+
+def make_panel(y: np.ndarray, first_treated: np.ndarray, cluster: np.ndarray | None = None,
+               outcome: str = "y"):
+    """A balanced :class:`Panel` from an (N, T) outcome matrix and first-treated indices."""
+    import pandas as pd
+
+    from pilotlab.data.panel import CLUSTER, TIME, UNIT, WEIGHT, Panel
+
+    n, t = y.shape
+    unit = np.repeat(np.arange(n), t)
+    time = np.tile(np.arange(t), n)
+    cl = np.arange(n) if cluster is None else np.asarray(cluster)
+    frame = pd.DataFrame({UNIT: unit, TIME: time, CLUSTER: cl[unit], WEIGHT: 1.0,
+                          outcome: y.reshape(-1)})
+    return Panel(frame=frame, unit_labels=tuple(f"u{i}" for i in range(n)),
+                 period_labels=tuple(f"p{j}" for j in range(t)),
+                 cluster_labels=tuple(f"c{i}" for i in range(int(cl.max()) + 1)),
+                 first_treated=np.asarray(first_treated, dtype=np.int64), outcomes=(outcome,))
+
+
+def twfe_effect_fit(panel, outcome, options, rng):
+    """Minimal TWFE estimator with the registry contract (stand-in for the lead's twfe)."""
+    from pilotlab.results import EffectResult
+
+    y = panel.y(outcome)
+    d = panel.treated_now.astype(float)
+    fit = twfe_fit(y, d, panel.unit, panel.time, panel.cluster)
+    return EffectResult(estimator="twfe_test", outcome=outcome, estimate=float(fit.beta[0]),
+                        std_error=float("nan"), ci_lower=float("nan"), ci_upper=float("nan"),
+                        p_value=float("nan"), alpha=options.alpha, inference=options.inference,
+                        nobs=len(y), n_units=panel.n_units, n_treated_units=panel.n_treated_units,
+                        n_clusters=panel.n_clusters, n_periods=panel.n_periods)
