@@ -41,6 +41,7 @@ __all__ = [
     "PermutationResult",
     "enumerate_assignments",
     "permutation_test",
+    "placebo_estimates",
     "twfe_permutation",
 ]
 
@@ -403,3 +404,41 @@ def _generic(
         est, p_fn(0.0), lo, hi, assign_units.shape[0], exact, "generic", level, alpha, note,
         distribution=tuple(float(v) for v in b_perm[:2000]),
     )  # fmt: skip
+
+
+def placebo_estimates(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    labels: np.ndarray,
+    replications: int,
+) -> tuple[np.ndarray, bool]:
+    """Estimates of ``entry`` under re-assignments of ``labels`` across the units of ``panel``.
+
+    Used for placebo-in-space: ``panel`` holds comparison units only and ``labels`` (one per
+    unit) carries the real adoption dates for as many units as were treated, ``NEVER`` for the
+    rest. Returns the estimates and whether all assignments were enumerated.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    assign, exact = _draw_assignments(labels, replications, rng)
+    if _fast_path_ok(panel, outcome, entry, options):
+        y = _outcome_matrix(panel, outcome)
+        t = y.shape[1]
+        first = assign[0]
+        g = np.clip(np.minimum(first, t), 0, t)
+        d = (np.arange(t)[None, :] >= g[:, None]).astype(np.float64)
+        d_dm = d - d.mean(1, keepdims=True) - d.mean(0, keepdims=True) + d.mean()
+        den = float(np.sum(d * d_dm))
+        y_dm = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+        r_y = np.hstack([np.cumsum(y_dm[:, ::-1], axis=1)[:, ::-1], np.zeros((y.shape[0], 1))])
+        ga = np.clip(np.minimum(assign, t), 0, t)
+        return r_y[np.arange(y.shape[0])[None, :], ga].sum(1) / den, exact
+    cheap = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    opts = dataclasses.replace(options, inference=cheap)  # type: ignore[arg-type]
+    out = np.empty(assign.shape[0])
+    for i, ft in enumerate(assign):  # one re-estimation per placebo assignment (generic path)
+        ft_actual = np.where(ft == NEVER, NEVER, ft + panel.anticipation)
+        out[i] = entry.fit(panel.with_first_treated(ft_actual), outcome, opts, rng).estimate
+    return out, exact

@@ -39,6 +39,7 @@ __all__ = [
     "LinearFitLike",
     "WildBootstrapResult",
     "WildBootstrapState",
+    "combination_fit",
     "make_draws",
     "prepare_wild_bootstrap",
     "wild_bootstrap_tstats",
@@ -536,3 +537,54 @@ def wild_bootstrap_tstats(
     """
     state = prepare_wild_bootstrap(fit, coef, draws)
     return state.t_obs(null), state.t_star(null)
+
+
+@dataclass(frozen=True)
+class _Reparametrized:
+    """A LinearFit whose coefficient ``coef`` is the linear combination ``c' beta``."""
+
+    X: np.ndarray
+    y: np.ndarray
+    beta: np.ndarray
+    resid: np.ndarray
+    cluster: np.ndarray
+    names: tuple[str, ...]
+    df_absorbed: int
+    xtx_inv: np.ndarray
+
+
+def combination_fit(fit: LinearFitLike, c: np.ndarray, name: str = "combination") -> LinearFitLike:
+    """Re-parametrise ``fit`` so that coefficient ``name`` is ``c' beta`` (same fitted values).
+
+    With ``j`` the largest entry of ``c``, ``X beta = (X_j / c_j) theta + sum_{i != j}
+    (X_i - X_j c_i / c_j) beta_i`` with ``theta = c' beta``; the wild bootstrap of that
+    coefficient tests the combination (e.g. the average of post-period event-study effects).
+    """
+    c = np.asarray(c, dtype=np.float64).reshape(-1)
+    X = np.asarray(fit.X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    k = X.shape[1]
+    if c.size != k or not np.any(c):
+        raise EstimationError(
+            f"the combination has {c.size} weights for {k} coefficients (or is all zero)."
+        )
+    j = int(np.argmax(np.abs(c)))
+    a = np.eye(k)  # new X = X @ a
+    a[j, :] = -c / c[j]
+    a[j, j] = 1.0 / c[j]
+    a_inv = np.linalg.inv(a)
+    beta = a_inv @ np.asarray(fit.beta, dtype=np.float64).reshape(-1)
+    xtx_inv = a_inv @ np.asarray(fit.xtx_inv, dtype=np.float64) @ a_inv.T
+    names = list(fit.names)
+    names[j] = name
+    return _Reparametrized(
+        X=X @ a,
+        y=np.asarray(fit.y),
+        beta=beta,
+        resid=np.asarray(fit.resid),
+        cluster=np.asarray(fit.cluster),
+        names=tuple(names),
+        df_absorbed=int(fit.df_absorbed),
+        xtx_inv=xtx_inv,
+    )
