@@ -59,7 +59,8 @@ def test_permutation_on_registered_twfe_and_did_agree() -> None:
     opts = EstimatorOptions(inference="permutation", replications=2000)
     twfe = apply_inference(panel, "y", ESTIMATORS["twfe"], opts, np.random.default_rng(0))
     did = apply_inference(panel, "y", ESTIMATORS["did"], opts, np.random.default_rng(0))
-    assert twfe.details["permutation"]["exact"] and twfe.details["permutation"]["n_assignments"] == 1140
+    perm = twfe.details["permutation"]
+    assert perm["exact"] and perm["n_assignments"] == 1140
     assert twfe.p_value == pytest.approx(did.p_value)
     assert twfe.estimate == pytest.approx(did.estimate)
 
