@@ -486,7 +486,7 @@ def sensitivity_rm(
     alpha: float = 0.05,
     grid: tuple[float, float, int] | None = None,
     seed: int = 0,
-    sims: int = 10_000,
+    sims: int = 5_000,
 ) -> tuple[HonestInterval, ...]:
     """Conditional-LF hybrid intervals under ``Delta^RM(Mbar)`` for each ``Mbar``.
 
@@ -502,7 +502,7 @@ def sensitivity_rm(
         set touches an edge, so the reported interval is never cut by the grid.
     seed : int, default 0
         Seed of the simulation of the least-favourable critical value.
-    sims : int, default 10,000
+    sims : int, default 5,000
         Draws for the least-favourable critical value (HonestDiD uses 1,000).
 
     Returns
@@ -550,7 +550,7 @@ def breakdown_value(
 
     Returns ``0.0`` when even the original interval contains zero and ``inf`` when no bound up
     to ``upper`` (default: 10 for RM, 20 pre-period standard errors for SD) overturns the
-    finding. Found by bisection to ``tol`` (default 0.005 for RM, 1e-4 standard errors for SD);
+    finding. Found by bisection to ``tol`` (default 0.01 for RM, 1e-4 standard errors for SD);
     the intervals widen with the bound, so the set of bounds that include zero is an interval.
     """
     b, s, lv = _check_inputs(betahat, sigma, n_pre, n_post, l_vec)
@@ -558,7 +558,7 @@ def breakdown_value(
         return 0.0
     if restriction == "RM":
         hi = 10.0 if upper is None else upper
-        step = 0.005 if tol is None else tol
+        step = 0.01 if tol is None else tol
 
         def covers(x: float) -> bool:
             return sensitivity_rm(b, s, n_pre, n_post, [x], l_vec=lv, alpha=alpha)[0].contains(0.0)
