@@ -1,0 +1,1 @@
+"""Diagnostics of the design: Goodman-Bacon decomposition (more to come)."""
