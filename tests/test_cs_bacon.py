@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from cs_helpers import DATA, make_panel
 
+from cs_helpers import DATA, make_panel
 from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.exceptions import DataError
 
@@ -22,8 +22,9 @@ def castle() -> pd.DataFrame:
 
 
 def _panel(df: pd.DataFrame, outcome: str = "l_homicide"):
-    return make_panel(df, unit="state", time="year", first_treated="first_treated",
-                      outcomes=(outcome,))
+    return make_panel(
+        df, unit="state", time="year", first_treated="first_treated", outcomes=(outcome,)
+    )
 
 
 def test_castle_twfe_and_weights_match_bacondecomp(castle: pd.DataFrame) -> None:
@@ -42,8 +43,9 @@ def test_castle_twfe_and_weights_match_bacondecomp(castle: pd.DataFrame) -> None
 def test_weights_sum_to_one_and_reproduce_twfe(castle: pd.DataFrame) -> None:
     res = bacon_decomposition(_panel(castle), "l_homicide")
     assert res.table.weight.sum() == pytest.approx(1.0, abs=1e-12)
-    assert (res.table.weight * res.table.estimate).sum() == pytest.approx(res.twfe_estimate,
-                                                                          abs=1e-12)
+    assert (res.table.weight * res.table.estimate).sum() == pytest.approx(
+        res.twfe_estimate, abs=1e-12
+    )
     assert (res.table.weight > 0).all()
 
 
@@ -55,14 +57,23 @@ def test_identity_with_always_treated_units(seed: int) -> None:
     first = rng.choice([0, 2, 4, 5, 7, 99], size=n)  # 0 = always treated, 99 = never
     u = np.repeat(np.arange(n), T)
     t = np.tile(np.arange(T), n)
-    y = rng.normal(size=n)[u] + 0.3 * t + (t >= first[u]) * (1 + 0.2 * (t - first[u])) \
+    y = (
+        rng.normal(size=n)[u]
+        + 0.3 * t
+        + (t >= first[u]) * (1 + 0.2 * (t - first[u]))
         + rng.normal(size=u.size)
+    )
     df = pd.DataFrame({"unit": u, "time": t, "y": y, "ft": first[u]})
-    res = bacon_decomposition(make_panel(df, unit="unit", time="time", first_treated="ft",
-                                         outcomes=("y",), never_value=99), "y")
+    res = bacon_decomposition(
+        make_panel(
+            df, unit="unit", time="time", first_treated="ft", outcomes=("y",), never_value=99
+        ),
+        "y",
+    )
     assert res.table.weight.sum() == pytest.approx(1.0, abs=1e-10)
-    assert (res.table.weight * res.table.estimate).sum() == pytest.approx(res.twfe_estimate,
-                                                                          abs=1e-10)
+    assert (res.table.weight * res.table.estimate).sum() == pytest.approx(
+        res.twfe_estimate, abs=1e-10
+    )
     assert "later_vs_always" in set(res.by_type.type)
 
 

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cs_helpers import DATA, make_panel
 from pilotlab.estimators.base import ESTIMATORS, EstimatorOptions
 from pilotlab.estimators.callaway_santanna import estimate_group_time_effects
-
-from cs_helpers import DATA, make_panel
 
 pytestmark = pytest.mark.skipif(
     not (DATA / "mpdta.csv").exists(), reason=f"reference data not found in {DATA}"
@@ -35,11 +34,23 @@ def mpdta() -> pd.DataFrame:
 
 def _fit(mpdta: pd.DataFrame, scenario: str, **kw: object):
     s = SCENARIOS[scenario]
-    panel = make_panel(mpdta, unit="countyreal", time="year", first_treated="first.treat",
-                       outcomes=("lemp",), covariates=("lpop",), comparison=s["comparison"])
-    return estimate_group_time_effects(panel, "lemp", method=s["method"],
-                                       covariates=s["covariates"],
-                                       rng=np.random.default_rng(7), **kw)
+    panel = make_panel(
+        mpdta,
+        unit="countyreal",
+        time="year",
+        first_treated="first.treat",
+        outcomes=("lemp",),
+        covariates=("lpop",),
+        comparison=s["comparison"],
+    )
+    return estimate_group_time_effects(
+        panel,
+        "lemp",
+        method=s["method"],
+        covariates=s["covariates"],
+        rng=np.random.default_rng(7),
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
@@ -64,8 +75,11 @@ def test_aggregations_match_r_did(mpdta: pd.DataFrame, scenario: str) -> None:
         r = ref[ref.type == kind].iloc[0]
         _sig(np.array([overall.loc[kind, "estimate"]]), np.array([r.overall_att]), 6)
         _sig(np.array([overall.loc[kind, "std_error"]]), np.array([r.overall_se]), 4)
-    parts = {"group": (res.group, "group"), "dynamic": (res.dynamic, "event_time"),
-             "calendar": (res.calendar, "time")}
+    parts = {
+        "group": (res.group, "group"),
+        "dynamic": (res.dynamic, "event_time"),
+        "calendar": (res.calendar, "time"),
+    }
     for kind, (table, key) in parts.items():
         r = ref[ref.type == kind].sort_values("egt")
         t = table.assign(k=table[key].astype(int)).sort_values("k")
@@ -102,8 +116,9 @@ def test_dynamic_balance_e(mpdta: pd.DataFrame) -> None:
 
 
 def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:
-    panel = make_panel(mpdta, unit="countyreal", time="year", first_treated="first.treat",
-                       outcomes=("lemp",))
+    panel = make_panel(
+        mpdta, unit="countyreal", time="year", first_treated="first.treat", outcomes=("lemp",)
+    )
     entry = ESTIMATORS["callaway_santanna"]
     assert entry.staggered
     opts = EstimatorOptions(aggregation="group", replications=499)
@@ -114,8 +129,14 @@ def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:
     assert res.ci_lower < res.estimate < res.ci_upper
     assert [e.event_time for e in res.event_study] == [-3, -2, -1, 0, 1, 2, 3]
     assert res.pre_trend is not None and res.pre_trend.df == 5
-    for key in ("att_gt", "aggregations", "dynamic", "group", "calendar",
-                "uniform_band_critical_value"):
+    for key in (
+        "att_gt",
+        "aggregations",
+        "dynamic",
+        "group",
+        "calendar",
+        "uniform_band_critical_value",
+    ):
         assert key in res.details
     assert set(res.details["aggregations"]["type"]) == {"simple", "dynamic", "group", "calendar"}
     crit = res.details["uniform_band_critical_value"]
@@ -125,7 +146,10 @@ def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:
     assert np.all(dyn.uniform_lower <= dyn.ci_lower) and np.all(dyn.uniform_upper >= dyn.ci_upper)
     assert res.n_clusters == 500 and res.n_units == 500
     # balance_e via options.extra
-    bal = entry.fit(panel, "lemp", EstimatorOptions(aggregation="dynamic", replications=0,
-                                                    extra={"balance_e": 1}),
-                    np.random.default_rng(3))
+    bal = entry.fit(
+        panel,
+        "lemp",
+        EstimatorOptions(aggregation="dynamic", replications=0, extra={"balance_e": 1}),
+        np.random.default_rng(3),
+    )
     assert bal.estimate == pytest.approx(-0.028761, abs=5e-7)

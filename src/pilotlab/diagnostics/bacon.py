@@ -63,9 +63,11 @@ def _twfe(Y: np.ndarray, D: np.ndarray) -> tuple[float, float]:
     Yt = Y - Y.mean(1, keepdims=True) - Y.mean(0, keepdims=True) + Y.mean()
     vd = float(np.mean(Dt * Dt))
     if vd <= 0:
-        raise EstimationError("the treatment does not vary after removing unit and period "
-                              "effects; there is nothing for TWFE (or its decomposition) to "
-                              "estimate.")
+        raise EstimationError(
+            "the treatment does not vary after removing unit and period "
+            "effects; there is nothing for TWFE (or its decomposition) to "
+            "estimate."
+        )
     return float(np.mean(Dt * Yt) / vd), vd
 
 
@@ -94,18 +96,24 @@ def bacon_decomposition(panel: Panel, outcome: str) -> BaconDecomposition:
         If there is no variation in treatment timing to decompose.
     """
     if outcome not in panel.frame.columns:
-        raise DataError(f"outcome column '{outcome}' is not in the panel; columns available: "
-                        f"{', '.join(map(str, panel.outcomes))}.")
+        raise DataError(
+            f"outcome column '{outcome}' is not in the panel; columns available: "
+            f"{', '.join(map(str, panel.outcomes))}."
+        )
     N, T = panel.n_units, panel.n_periods
     if panel.layout != "panel" or not panel.is_balanced:
-        raise DataError("the Goodman-Bacon decomposition needs a balanced panel (every unit in "
-                        f"every period once); found {panel.nobs} rows for {N} units x {T} "
-                        "periods. Balance the panel (drop units with gaps) to see it.")
+        raise DataError(
+            "the Goodman-Bacon decomposition needs a balanced panel (every unit in "
+            f"every period once); found {panel.nobs} rows for {N} units x {T} "
+            "periods. Balance the panel (drop units with gaps) to see it."
+        )
     Y = np.full((N, T), np.nan)
     Y[panel.unit, panel.time] = panel.y(outcome)
     if not np.all(np.isfinite(Y)):
-        raise DataError(f"outcome '{outcome}' has missing values; the Goodman-Bacon "
-                        "decomposition needs a complete balanced panel.")
+        raise DataError(
+            f"outcome '{outcome}' has missing values; the Goodman-Bacon "
+            "decomposition needs a complete balanced panel."
+        )
     ft = np.asarray(panel.first_treated, dtype=np.int64)
     D = (np.arange(T)[None, :] >= ft[:, None]).astype(np.float64)
     beta, vd = _twfe(Y, D)
@@ -140,25 +148,42 @@ def bacon_decomposition(panel: Panel, outcome: str) -> BaconDecomposition:
             w = (share[k] + share[u]) ** 2 * nku * (1 - nku) * dbar[k] * (1 - dbar[k]) / vd
             rows.append((name(g), name(NEVER), "treated_vs_never", did(k, u, 0, g, T), w))
     for a, k in enumerate(timing):
-        for l_ in timing[a + 1:]:
+        for l_ in timing[a + 1 :]:
             gk, gl = int(groups[k]), int(groups[l_])
             dk, dl = dbar[k], dbar[l_]
             nkl = share[k] / (share[k] + share[l_])
             if gk > 0:  # earlier k treated, later l not yet treated: periods before gl
-                w = ((share[k] + share[l_]) * (1 - dl)) ** 2 * nkl * (1 - nkl) * (
-                    (dk - dl) / (1 - dl)) * ((1 - dk) / (1 - dl)) / vd
+                w = (
+                    ((share[k] + share[l_]) * (1 - dl)) ** 2
+                    * nkl
+                    * (1 - nkl)
+                    * ((dk - dl) / (1 - dl))
+                    * ((1 - dk) / (1 - dl))
+                    / vd
+                )
                 rows.append((name(gk), name(gl), "earlier_vs_later", did(k, l_, 0, gk, gl), w))
             # later l treated, earlier k already treated: periods from gk on
-            w = ((share[k] + share[l_]) * dk) ** 2 * nkl * (1 - nkl) * (dl / dk) * (
-                (dk - dl) / dk) / vd
+            w = (
+                ((share[k] + share[l_]) * dk) ** 2
+                * nkl
+                * (1 - nkl)
+                * (dl / dk)
+                * ((dk - dl) / dk)
+                / vd
+            )
             kind = "later_vs_always" if gk == 0 else "later_vs_earlier"
             rows.append((name(gl), name(gk), kind, did(l_, k, gk, gl, T), w))
     if not rows:
-        raise EstimationError("no 2x2 comparison exists: the decomposition needs treated units "
-                              "and either never-treated units or more than one adoption date.")
+        raise EstimationError(
+            "no 2x2 comparison exists: the decomposition needs treated units "
+            "and either never-treated units or more than one adoption date."
+        )
     table = pd.DataFrame(rows, columns=["treated", "control", "type", "estimate", "weight"])
-    by = table.assign(we=table.weight * table.estimate).groupby("type", sort=False).agg(
-        weight=("weight", "sum"), we=("we", "sum"), n_comparisons=("weight", "size"))
+    by = (
+        table.assign(we=table.weight * table.estimate)
+        .groupby("type", sort=False)
+        .agg(weight=("weight", "sum"), we=("we", "sum"), n_comparisons=("weight", "size"))
+    )
     by["estimate"] = by.we / by.weight
     order = [t for t in COMPARISON_TYPES if t in by.index]
     by_type = by.loc[order, ["weight", "estimate", "n_comparisons"]].reset_index()

@@ -144,16 +144,21 @@ def _normal_ci(est: np.ndarray, se: np.ndarray, alpha: float) -> tuple[np.ndarra
 
 
 # =====================================================================================  design
-def _unit_arrays(panel: Panel, outcome: str, covariates: tuple[str, ...],
-                 sink: list[str]) -> tuple[_Units, np.ndarray, np.ndarray | None, np.ndarray]:
+def _unit_arrays(
+    panel: Panel, outcome: str, covariates: tuple[str, ...], sink: list[str]
+) -> tuple[_Units, np.ndarray, np.ndarray | None, np.ndarray]:
     """Units, the outcome matrix (panel: N x T; RCS: rows), covariates and row periods."""
     if outcome not in panel.frame.columns:
-        raise DataError(f"outcome column '{outcome}' is not in the panel; columns available: "
-                        f"{', '.join(map(str, panel.outcomes))}. Fix the outcome name.")
+        raise DataError(
+            f"outcome column '{outcome}' is not in the panel; columns available: "
+            f"{', '.join(map(str, panel.outcomes))}. Fix the outcome name."
+        )
     for c in covariates:
         if c not in panel.frame.columns:
-            raise DataError(f"covariate column '{c}' (design.covariates) is not in the data; "
-                            "add it to the data file or remove it from design.covariates.")
+            raise DataError(
+                f"covariate column '{c}' (design.covariates) is not in the data; "
+                "add it to the data file or remove it from design.covariates."
+            )
     T = panel.n_periods
     y = panel.y(outcome)
     t_row = panel.time
@@ -162,41 +167,63 @@ def _unit_arrays(panel: Panel, outcome: str, covariates: tuple[str, ...],
     if panel.layout == "repeated_cross_section":
         group = panel.first_treated[panel.unit]
         n = y.size
-        units = _Units(n=n, group=group, block=np.zeros(n, np.int64), w=w_row, cl=cl_row,
-                       n_clusters=panel.n_clusters, cohorts=np.empty(0, np.int64), n_periods=T)
-        xmat = (panel.frame[list(covariates)].to_numpy(np.float64) if covariates else None)
+        units = _Units(
+            n=n,
+            group=group,
+            block=np.zeros(n, np.int64),
+            w=w_row,
+            cl=cl_row,
+            n_clusters=panel.n_clusters,
+            cohorts=np.empty(0, np.int64),
+            n_periods=T,
+        )
+        xmat = panel.frame[list(covariates)].to_numpy(np.float64) if covariates else None
         return units, y, xmat, t_row
     n = panel.n_units
     u = panel.unit
     key = u * T + t_row
     if np.unique(key).size != key.size:
-        raise DataError("the panel has more than one row for some unit and period; a panel "
-                        "needs one row per unit and period (use layout repeated_cross_section "
-                        "for survey-type data).")
+        raise DataError(
+            "the panel has more than one row for some unit and period; a panel "
+            "needs one row per unit and period (use layout repeated_cross_section "
+            "for survey-type data)."
+        )
     Y = np.full((n, T), np.nan)
     Y[u, t_row] = y
     cl = np.zeros(n, np.int64)
     cl[u] = cl_row
     if np.any(cl[u] != cl_row):
-        raise DataError("the cluster column varies within a unit over time; clusters must "
-                        "contain whole units. Fix the cluster column or cluster at a coarser level.")
+        raise DataError(
+            "the cluster column varies within a unit over time; clusters must "
+            "contain whole units. Fix the cluster column or cluster at a coarser level."
+        )
     w = np.zeros(n)
     w[u] = w_row
     if np.any(w[u] != w_row):
-        raise DataError("the weight column varies within a unit over time; Callaway & "
-                        "Sant'Anna uses one weight per unit. Make the weight constant per unit.")
+        raise DataError(
+            "the weight column varies within a unit over time; Callaway & "
+            "Sant'Anna uses one weight per unit. Make the weight constant per unit."
+        )
     X = None
     if covariates:
         X = np.full((n, T, len(covariates)), np.nan)
         X[u, t_row, :] = panel.frame[list(covariates)].to_numpy(np.float64)
-    units = _Units(n=n, group=panel.first_treated.astype(np.int64), block=np.zeros(n, np.int64),
-                   w=w, cl=cl, n_clusters=panel.n_clusters, cohorts=np.empty(0, np.int64),
-                   n_periods=T)
+    units = _Units(
+        n=n,
+        group=panel.first_treated.astype(np.int64),
+        block=np.zeros(n, np.int64),
+        w=w,
+        cl=cl,
+        n_clusters=panel.n_clusters,
+        cohorts=np.empty(0, np.int64),
+        n_periods=T,
+    )
     return units, Y, X, t_row
 
 
-def _finalise_units(units: _Units, T: int, anticipation: int, period_labels: tuple[str, ...],
-                    sink: list[str]) -> tuple[_Units, np.ndarray, int]:
+def _finalise_units(
+    units: _Units, T: int, anticipation: int, period_labels: tuple[str, ...], sink: list[str]
+) -> tuple[_Units, np.ndarray, int]:
     """Apply the design rules: drop cohorts without a pre-period, handle no never-treated.
 
     Returns the units, a boolean keep mask (over the original units/rows) and the number of
@@ -209,54 +236,87 @@ def _finalise_units(units: _Units, T: int, anticipation: int, period_labels: tup
     if early.any():
         bad = np.unique(group[early])
         labels = ", ".join(period_labels[int(g)] for g in bad)
-        _warn(f"{int(early.sum())} unit(s) first treated in {labels} have no pre-treatment "
-              f"period (anticipation {anticipation}); they were dropped from the Callaway & "
-              "Sant'Anna estimate.", sink)
+        _warn(
+            f"{int(early.sum())} unit(s) first treated in {labels} have no pre-treatment "
+            f"period (anticipation {anticipation}); they were dropped from the Callaway & "
+            "Sant'Anna estimate.",
+            sink,
+        )
         keep &= ~early
     T_keep = T
     never = (group == NEVER) & keep
     if not never.any():
         remaining = group[keep & treated]
         if remaining.size == 0:
-            raise EstimationError("no treated units remain after dropping cohorts treated in "
-                                  "the first period; Callaway & Sant'Anna needs units first "
-                                  "treated after the first period.")
+            raise EstimationError(
+                "no treated units remain after dropping cohorts treated in "
+                "the first period; Callaway & Sant'Anna needs units first "
+                "treated after the first period."
+            )
         gmax = int(remaining.max())
         T_keep = gmax - anticipation
-        _warn(f"no never-treated units: the last cohort to be treated ({period_labels[gmax]}) "
-              f"serves as the comparison group and periods from "
-              f"{period_labels[max(T_keep, 0)]} on are left out.", sink)
+        _warn(
+            f"no never-treated units: the last cohort to be treated ({period_labels[gmax]}) "
+            f"serves as the comparison group and periods from "
+            f"{period_labels[max(T_keep, 0)]} on are left out.",
+            sink,
+        )
         group = np.where(group == gmax, NEVER, group)
         if T_keep < 2 or not np.any(keep & (group != NEVER)):
-            raise EstimationError("with no never-treated units there are too few periods "
-                                  "before the last cohort is treated to estimate any "
-                                  "ATT(g,t); add never-treated comparison units.")
+            raise EstimationError(
+                "with no never-treated units there are too few periods "
+                "before the last cohort is treated to estimate any "
+                "ATT(g,t); add never-treated comparison units."
+            )
     cohorts = np.unique(group[keep & (group != NEVER)])
     block = np.searchsorted(cohorts, np.minimum(group, cohorts.max() + 1 if cohorts.size else 0))
     block = np.where(group == NEVER, cohorts.size, block)
     for g in cohorts:
         n_g = int(np.sum(keep & (group == g)))
         if n_g == 1:
-            _warn(f"the cohort first treated in {period_labels[int(g)]} has a single unit: its "
-                  "ATT(g,t) rest on one unit and their standard errors are unreliable.", sink)
+            _warn(
+                f"the cohort first treated in {period_labels[int(g)]} has a single unit: its "
+                "ATT(g,t) rest on one unit and their standard errors are unreliable.",
+                sink,
+            )
     w = units.w
     if np.any(~np.isfinite(w[keep])) or np.any(w[keep] < 0):
         raise DataError("weights must be finite and non-negative; fix the weight column.")
-    return (_Units(n=units.n, group=group, block=block, w=w, cl=units.cl,
-                   n_clusters=units.n_clusters, cohorts=cohorts, n_periods=T_keep), keep, T_keep)
+    return (
+        _Units(
+            n=units.n,
+            group=group,
+            block=block,
+            w=w,
+            cl=units.cl,
+            n_clusters=units.n_clusters,
+            cohorts=cohorts,
+            n_periods=T_keep,
+        ),
+        keep,
+        T_keep,
+    )
 
 
 def _subset_units(units: _Units, keep: np.ndarray) -> _Units:
     cl_codes, cl = np.unique(units.cl[keep], return_inverse=True)
     w = units.w[keep]
     w = w / w.mean()
-    return _Units(n=int(keep.sum()), group=units.group[keep], block=units.block[keep], w=w,
-                  cl=cl.astype(np.int64), n_clusters=cl_codes.size, cohorts=units.cohorts,
-                  n_periods=units.n_periods)
+    return _Units(
+        n=int(keep.sum()),
+        group=units.group[keep],
+        block=units.block[keep],
+        w=w,
+        cl=cl.astype(np.int64),
+        n_clusters=cl_codes.size,
+        cohorts=units.cohorts,
+        n_periods=units.n_periods,
+    )
 
 
-def _make_cells(cohorts: np.ndarray, T: int, anticipation: int, base_period: str,
-                comparison: str) -> _Cells:
+def _make_cells(
+    cohorts: np.ndarray, T: int, anticipation: int, base_period: str, comparison: str
+) -> _Cells:
     """All (g, t) cells with their base period and comparison blocks (R ``did`` rules)."""
     H = cohorts.size
     gs, gbs, ts, bs = [], [], [], []
@@ -264,8 +324,11 @@ def _make_cells(cohorts: np.ndarray, T: int, anticipation: int, base_period: str
     for h, g in enumerate(cohorts):
         base_g = int(g) - 1 - anticipation
         tt = t_all if base_period == "universal" else t_all[1:]
-        b = np.where(tt >= g, base_g, tt - 1) if base_period == "varying" else np.full(
-            tt.size, base_g)
+        b = (
+            np.where(tt >= g, base_g, tt - 1)
+            if base_period == "varying"
+            else np.full(tt.size, base_g)
+        )
         gs.append(np.full(tt.size, g))
         gbs.append(np.full(tt.size, h))
         ts.append(tt)
@@ -318,17 +381,23 @@ def _fit_balanced_nocov(Y: np.ndarray, units: _Units, cells: _Cells) -> _CellFit
     live = valid & ~cells.ref
     # sparse coefficient matrix U: rows block*(T+1)+j, columns cells
     kl = ks[live]
-    rows_t = [cells.gb[kl] * (T + 1) + cells.t[kl], cells.gb[kl] * (T + 1) + cells.b[kl],
-              cells.gb[kl] * (T + 1) + T]
+    rows_t = [
+        cells.gb[kl] * (T + 1) + cells.t[kl],
+        cells.gb[kl] * (T + 1) + cells.b[kl],
+        cells.gb[kl] * (T + 1) + T,
+    ]
     vals_t = [1 / Wg[kl], -1 / Wg[kl], -eta_t[kl] / Wg[kl]]
     hh, kk = np.nonzero(cells.ctrl[:, live])
     kk = kl[kk]
     rows_c = [hh * (T + 1) + cells.t[kk], hh * (T + 1) + cells.b[kk], hh * (T + 1) + T]
     vals_c = [-1 / Wc[kk], 1 / Wc[kk], eta_c[kk] / Wc[kk]]
     U = sparse.csr_matrix(
-        (np.concatenate(vals_t + vals_c),
-         (np.concatenate(rows_t + rows_c), np.concatenate([kl, kl, kl, kk, kk, kk]))),
-        shape=(Hb * (T + 1), K))
+        (
+            np.concatenate(vals_t + vals_c),
+            (np.concatenate(rows_t + rows_c), np.concatenate([kl, kl, kl, kk, kk, kk])),
+        ),
+        shape=(Hb * (T + 1), K),
+    )
     nested = n_combo == C  # every cluster lies within one block
     block_rows = [np.flatnonzero(combo_block == h) for h in range(Hb)]
     pre_idx = np.flatnonzero(live & (cells.t < cells.g))
@@ -339,8 +408,8 @@ def _fit_balanced_nocov(Y: np.ndarray, units: _Units, cells: _Cells) -> _CellFit
         for h in range(Hb):
             Zh = Z[block_rows[h]]
             Mh = Zh.T @ Zh
-            Uh = U[h * (T + 1):(h + 1) * (T + 1)]
-            UtM = (Uh.T @ Mh)  # K x (T+1), rows zero where the block is not involved
+            Uh = U[h * (T + 1) : (h + 1) * (T + 1)]
+            UtM = Uh.T @ Mh  # K x (T+1), rows zero where the block is not involved
             var += np.asarray(Uh.T.multiply(UtM).sum(axis=1)).ravel()
             if pre_idx.size:
                 Up = Uh[:, pre_idx]
@@ -351,7 +420,7 @@ def _fit_balanced_nocov(Y: np.ndarray, units: _Units, cells: _Cells) -> _CellFit
         S = np.zeros((C, K))
         for h in range(Hb):
             r = block_rows[h]
-            Uh = U[h * (T + 1):(h + 1) * (T + 1)]
+            Uh = U[h * (T + 1) : (h + 1) * (T + 1)]
             S[combo_cl[r]] += np.asarray((Uh.T @ Z[r].T).T)
         se[live] = np.sqrt(np.einsum("ck,ck->k", S[:, live], S[:, live]))
         pre_cov = S[:, pre_idx].T @ S[:, pre_idx]
@@ -364,11 +433,12 @@ def _fit_balanced_nocov(Y: np.ndarray, units: _Units, cells: _Cells) -> _CellFit
         out = np.zeros((C, A.shape[1]))
         for h in range(Hb):
             r = block_rows[h]
-            out[combo_cl[r]] += Z[r] @ P[h * (T + 1):(h + 1) * (T + 1)]
+            out[combo_cl[r]] += Z[r] @ P[h * (T + 1) : (h + 1) * (T + 1)]
         return out
 
-    return _CellFit(att=att, valid=valid | cells.ref, se=se, pre_cov=pre_cov, pre_idx=pre_idx,
-                    agg_if=agg_if)
+    return _CellFit(
+        att=att, valid=valid | cells.ref, se=se, pre_cov=pre_cov, pre_idx=pre_idx, agg_if=agg_if
+    )
 
 
 def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -398,8 +468,9 @@ def _logit(X: np.ndarray, d: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.
     return p, info
 
 
-def _drdid_panel(dy: np.ndarray, D: np.ndarray, X: np.ndarray, w: np.ndarray,
-                 method: Method) -> tuple[float, np.ndarray]:
+def _drdid_panel(
+    dy: np.ndarray, D: np.ndarray, X: np.ndarray, w: np.ndarray, method: Method
+) -> tuple[float, np.ndarray]:
     """One 2x2 panel DiD with covariates (DRDID formulas); returns att and the mean-form IF."""
     n = dy.size
     w = w / w.mean()
@@ -442,8 +513,15 @@ def _drdid_panel(dy: np.ndarray, D: np.ndarray, X: np.ndarray, w: np.ndarray,
     return float(eta_t - eta_c), inf_t - inf_c
 
 
-def _fit_general_panel(Y: np.ndarray, X: np.ndarray | None, units: _Units, cells: _Cells,
-                       method: Method, labels: tuple[str, ...], sink: list[str]) -> _CellFit:
+def _fit_general_panel(
+    Y: np.ndarray,
+    X: np.ndarray | None,
+    units: _Units,
+    cells: _Cells,
+    method: Method,
+    labels: tuple[str, ...],
+    sink: list[str],
+) -> _CellFit:
     """Cells one by one on the units observed in both periods (covariates / missing values)."""
     K = cells.g.size
     C = units.n_clusters
@@ -486,21 +564,31 @@ def _fit_general_panel(Y: np.ndarray, X: np.ndarray | None, units: _Units, cells
             phi = psi / idx.size
         S[:, k] = np.bincount(units.cl[idx], phi, minlength=C)
     if failed:
-        _warn("ATT(g,t) could not be estimated for cells (cohort, period) "
-              f"{', '.join(failed)}: no treated or no comparison units observed in both periods, "
-              "or a singular covariate design; they are left out of every aggregation.", sink)
+        _warn(
+            "ATT(g,t) could not be estimated for cells (cohort, period) "
+            f"{', '.join(failed)}: no treated or no comparison units observed in both periods, "
+            "or a singular covariate design; they are left out of every aggregation.",
+            sink,
+        )
     valid = np.isfinite(att)
     live = valid & ~cells.ref
     se = np.full(K, np.nan)
     se[live] = np.sqrt(np.einsum("ck,ck->k", S[:, live], S[:, live]))
     pre_idx = np.flatnonzero(live & (cells.t < cells.g))
     pre_cov = S[:, pre_idx].T @ S[:, pre_idx]
-    return _CellFit(att=att, valid=valid, se=se, pre_cov=pre_cov, pre_idx=pre_idx,
-                    agg_if=lambda A: S @ A)
+    return _CellFit(
+        att=att, valid=valid, se=se, pre_cov=pre_cov, pre_idx=pre_idx, agg_if=lambda A: S @ A
+    )
 
 
-def _fit_rcs(y: np.ndarray, t_row: np.ndarray, units: _Units, cells: _Cells,
-             labels: tuple[str, ...], sink: list[str]) -> _CellFit:
+def _fit_rcs(
+    y: np.ndarray,
+    t_row: np.ndarray,
+    units: _Units,
+    cells: _Cells,
+    labels: tuple[str, ...],
+    sink: list[str],
+) -> _CellFit:
     """Repeated cross-sections without covariates: four weighted means per cell."""
     K = cells.g.size
     C = units.n_clusters
@@ -529,21 +617,26 @@ def _fit_rcs(y: np.ndarray, t_row: np.ndarray, units: _Units, cells: _Cells,
                 wr = units.w[rr]
                 m = wr @ y[rr] / wr.sum()
                 est += sign * s2 * m
-                S[:, k] += np.bincount(units.cl[rr], sign * s2 * wr * (y[rr] - m) / wr.sum(),
-                                       minlength=C)
+                S[:, k] += np.bincount(
+                    units.cl[rr], sign * s2 * wr * (y[rr] - m) / wr.sum(), minlength=C
+                )
         att[k] = est
     if failed:
-        _warn("ATT(g,t) could not be estimated for cells (cohort, period) "
-              f"{', '.join(failed)}: no treated or no comparison observations in one of the two "
-              "periods; they are left out of every aggregation.", sink)
+        _warn(
+            "ATT(g,t) could not be estimated for cells (cohort, period) "
+            f"{', '.join(failed)}: no treated or no comparison observations in one of the two "
+            "periods; they are left out of every aggregation.",
+            sink,
+        )
     valid = np.isfinite(att)
     live = valid & ~cells.ref
     se = np.full(K, np.nan)
     se[live] = np.sqrt(np.einsum("ck,ck->k", S[:, live], S[:, live]))
     pre_idx = np.flatnonzero(live & (cells.t < cells.g))
     pre_cov = S[:, pre_idx].T @ S[:, pre_idx]
-    return _CellFit(att=att, valid=valid, se=se, pre_cov=pre_cov, pre_idx=pre_idx,
-                    agg_if=lambda A: S @ A)
+    return _CellFit(
+        att=att, valid=valid, se=se, pre_cov=pre_cov, pre_idx=pre_idx, agg_if=lambda A: S @ A
+    )
 
 
 # =====================================================================================  aggregation
@@ -569,8 +662,16 @@ class _AggPlan:
         return len(self.est) - 1
 
 
-def _weighted(plan: _AggPlan, kind: str, label: int, keep: np.ndarray, att: np.ndarray,
-              pg_cell: np.ndarray, gb: np.ndarray, with_wif: bool) -> int:
+def _weighted(
+    plan: _AggPlan,
+    kind: str,
+    label: int,
+    keep: np.ndarray,
+    att: np.ndarray,
+    pg_cell: np.ndarray,
+    gb: np.ndarray,
+    with_wif: bool,
+) -> int:
     """Add a pg-weighted average of cells ``keep`` (with the estimated-weights correction)."""
     P = pg_cell[keep].sum()
     wts = pg_cell[keep] / P
@@ -583,8 +684,14 @@ def _weighted(plan: _AggPlan, kind: str, label: int, keep: np.ndarray, att: np.n
     return plan.add(kind, label, est, a, cw)
 
 
-def _combine(plan: _AggPlan, kind: str, idx: list[int], weights: np.ndarray,
-             wif_blocks: np.ndarray | None = None, pg: np.ndarray | None = None) -> int:
+def _combine(
+    plan: _AggPlan,
+    kind: str,
+    idx: list[int],
+    weights: np.ndarray,
+    wif_blocks: np.ndarray | None = None,
+    pg: np.ndarray | None = None,
+) -> int:
     """A weighted combination of already-defined parameters (overall summaries)."""
     ests = np.array([plan.est[i] for i in idx])
     est = float(weights @ ests)
@@ -651,8 +758,9 @@ def estimate_group_time_effects(
     if method not in ("dr", "ipw", "reg"):
         raise EstimationError(f"callaway_santanna.method is '{method}'; allowed: dr, ipw, reg.")
     if base_period not in ("varying", "universal"):
-        raise EstimationError(f"callaway_santanna.base_period is '{base_period}'; allowed: "
-                              "varying, universal.")
+        raise EstimationError(
+            f"callaway_santanna.base_period is '{base_period}'; allowed: varying, universal."
+        )
     rng = rng if rng is not None else np.random.default_rng(0)
     labels = panel.period_labels
     T = panel.n_periods
@@ -663,13 +771,17 @@ def estimate_group_time_effects(
     if rcs:
         keep &= t_row < T_keep
         if covariates:
-            raise EstimationError("covariates with repeated cross-sections are not supported "
-                                  "by callaway_santanna yet; remove design.covariates or use "
-                                  "panel data.")
+            raise EstimationError(
+                "covariates with repeated cross-sections are not supported "
+                "by callaway_santanna yet; remove design.covariates or use "
+                "panel data."
+            )
     units = _subset_units(units, keep)
     if units.cohorts.size == 0:
-        raise EstimationError("no treated cohort is left to estimate; Callaway & Sant'Anna "
-                              "needs units first treated after the first period.")
+        raise EstimationError(
+            "no treated cohort is left to estimate; Callaway & Sant'Anna "
+            "needs units first treated after the first period."
+        )
     cells = _make_cells(units.cohorts, T_keep, antic, base_period, panel.comparison)
     if rcs:
         fit = _fit_rcs(Y[keep], t_row[keep], units, cells, labels, sink)
@@ -680,17 +792,40 @@ def estimate_group_time_effects(
             fit = _fit_balanced_nocov(Yk, units, cells)
         else:
             if Xk is None:
-                _warn("the panel is unbalanced: each ATT(g,t) uses the units observed in both "
-                      "its period and its base period.", sink)
+                _warn(
+                    "the panel is unbalanced: each ATT(g,t) uses the units observed in both "
+                    "its period and its base period.",
+                    sink,
+                )
             fit = _fit_general_panel(Yk, Xk, units, cells, method, labels, sink)
-    return _aggregate(fit, units, cells, labels, window, balance_e, alpha, replications,
-                      bootstrap_weights, rng, sink)
+    return _aggregate(
+        fit,
+        units,
+        cells,
+        labels,
+        window,
+        balance_e,
+        alpha,
+        replications,
+        bootstrap_weights,
+        rng,
+        sink,
+    )
 
 
-def _aggregate(fit: _CellFit, units: _Units, cells: _Cells, labels: tuple[str, ...],
-               window: tuple[int, int] | None, balance_e: int | None, alpha: float,
-               replications: int, bootstrap_weights: str, rng: np.random.Generator,
-               sink: list[str]) -> GroupTimeEffects:
+def _aggregate(
+    fit: _CellFit,
+    units: _Units,
+    cells: _Cells,
+    labels: tuple[str, ...],
+    window: tuple[int, int] | None,
+    balance_e: int | None,
+    alpha: float,
+    replications: int,
+    bootstrap_weights: str,
+    rng: np.random.Generator,
+    sink: list[str],
+) -> GroupTimeEffects:
     H = units.cohorts.size
     K = cells.g.size
     C = units.n_clusters
@@ -709,8 +844,9 @@ def _aggregate(fit: _CellFit, units: _Units, cells: _Cells, labels: tuple[str, .
     for h in range(H):
         kk = np.flatnonzero(post & (cells.gb == h))
         if kk.size:
-            g_idx.append(_weighted(plan, "group", int(units.cohorts[h]), kk, att, pg_cell,
-                                   cells.gb, False))
+            g_idx.append(
+                _weighted(plan, "group", int(units.cohorts[h]), kk, att, pg_cell, cells.gb, False)
+            )
             g_blocks.append(h)
     gbl = np.array(g_blocks, dtype=np.int64)
     group_all = _combine(plan, "group_overall", g_idx, pg[gbl] / pg[gbl].sum(), gbl, pg[gbl])
@@ -757,8 +893,9 @@ def _aggregate(fit: _CellFit, units: _Units, cells: _Cells, labels: tuple[str, .
     dyn_cols = np.array(d_idx)
     crit = math.nan
     if replications > 0 and dyn_cols.size:
-        crit = _uniform_critical_value(IF[:, dyn_cols], se[dyn_cols], alpha, replications,
-                                       bootstrap_weights, rng)
+        crit = _uniform_critical_value(
+            IF[:, dyn_cols], se[dyn_cols], alpha, replications, bootstrap_weights, rng
+        )
     # pre-test
     pre_trend = None
     if fit.pre_idx.size:
@@ -766,24 +903,48 @@ def _aggregate(fit: _CellFit, units: _Units, cells: _Cells, labels: tuple[str, .
         try:
             W = float(a @ np.linalg.solve(fit.pre_cov, a))
             q = int(fit.pre_idx.size)
-            pre_trend = PreTrendTest(test="Wald test that all pre-treatment ATT(g,t) are zero",
-                                     statistic=W, df=q, p_value=float(stats.chi2.sf(W, q)))
+            pre_trend = PreTrendTest(
+                test="Wald test that all pre-treatment ATT(g,t) are zero",
+                statistic=W,
+                df=q,
+                p_value=float(stats.chi2.sf(W, q)),
+            )
         except np.linalg.LinAlgError:
-            _warn("the covariance of the pre-treatment ATT(g,t) is singular; the "
-                  "parallel-trends pre-test is not reported.", sink)
+            _warn(
+                "the covariance of the pre-treatment ATT(g,t) is singular; the "
+                "parallel-trends pre-test is not reported.",
+                sink,
+            )
     # tables
     cl_lo, cl_hi = _normal_ci(att, fit.se, alpha)
-    att_gt = pd.DataFrame({
-        "group": [labels[g] for g in cells.g], "time": [labels[t] for t in cells.t],
-        "group_index": cells.g, "time_index": cells.t, "base_index": cells.b,
-        "event_time": e, "att": att, "std_error": fit.se, "ci_lower": cl_lo, "ci_upper": cl_hi,
-        "post": cells.t >= cells.g, "reference": cells.ref,
-    })
+    att_gt = pd.DataFrame(
+        {
+            "group": [labels[g] for g in cells.g],
+            "time": [labels[t] for t in cells.t],
+            "group_index": cells.g,
+            "time_index": cells.t,
+            "base_index": cells.b,
+            "event_time": e,
+            "att": att,
+            "std_error": fit.se,
+            "ci_lower": cl_lo,
+            "ci_upper": cl_hi,
+            "post": cells.t >= cells.g,
+            "reference": cells.ref,
+        }
+    )
 
     def table(kind: str, name: str, lab: Any) -> pd.DataFrame:
         m = np.flatnonzero(kinds == kind)
-        df = pd.DataFrame({name: [lab(plan.label[i]) for i in m], "estimate": est[m],
-                           "std_error": se[m], "ci_lower": lo[m], "ci_upper": hi[m]})
+        df = pd.DataFrame(
+            {
+                name: [lab(plan.label[i]) for i in m],
+                "estimate": est[m],
+                "std_error": se[m],
+                "ci_lower": lo[m],
+                "ci_upper": hi[m],
+            }
+        )
         return df
 
     dynamic = table("dynamic", "event_time", int)
@@ -792,31 +953,54 @@ def _aggregate(fit: _CellFit, units: _Units, cells: _Cells, labels: tuple[str, .
         dynamic["uniform_upper"] = dynamic["estimate"] + crit * dynamic["std_error"]
     group = table("group", "group", lambda g: labels[g])
     calendar = table("calendar", "time", lambda t: labels[t])
-    overall = [("simple", simple), ("dynamic", dyn_all), ("group", group_all),
-               ("calendar", cal_all)]
-    aggregations = pd.DataFrame({
-        "type": [o[0] for o in overall], "estimate": [est[o[1]] for o in overall],
-        "std_error": [se[o[1]] for o in overall], "ci_lower": [lo[o[1]] for o in overall],
-        "ci_upper": [hi[o[1]] for o in overall]})
-    return GroupTimeEffects(att_gt=att_gt, aggregations=aggregations, dynamic=dynamic,
-                            group=group, calendar=calendar, pre_trend=pre_trend,
-                            critical_value=crit, n_clusters=C, n_units=n, warnings=tuple(sink))
+    overall = [
+        ("simple", simple),
+        ("dynamic", dyn_all),
+        ("group", group_all),
+        ("calendar", cal_all),
+    ]
+    aggregations = pd.DataFrame(
+        {
+            "type": [o[0] for o in overall],
+            "estimate": [est[o[1]] for o in overall],
+            "std_error": [se[o[1]] for o in overall],
+            "ci_lower": [lo[o[1]] for o in overall],
+            "ci_upper": [hi[o[1]] for o in overall],
+        }
+    )
+    return GroupTimeEffects(
+        att_gt=att_gt,
+        aggregations=aggregations,
+        dynamic=dynamic,
+        group=group,
+        calendar=calendar,
+        pre_trend=pre_trend,
+        critical_value=crit,
+        n_clusters=C,
+        n_units=n,
+        warnings=tuple(sink),
+    )
 
 
 def _multipliers(kind: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     if kind == "rademacher":
         return rng.integers(0, 2, size=size).astype(np.float64) * 2 - 1
     if kind == "webb":
-        vals = np.array([-math.sqrt(1.5), -1, -math.sqrt(0.5), math.sqrt(0.5), 1,
-                         math.sqrt(1.5)])
+        vals = np.array([-math.sqrt(1.5), -1, -math.sqrt(0.5), math.sqrt(0.5), 1, math.sqrt(1.5)])
         return vals[rng.integers(0, 6, size=size)]
     s5 = math.sqrt(5)
     p = (s5 + 1) / (2 * s5)
     return np.where(rng.random(size) < p, (1 - s5) / 2, (1 + s5) / 2)
 
 
-def _uniform_critical_value(IF: np.ndarray, se: np.ndarray, alpha: float, replications: int,
-                            kind: str, rng: np.random.Generator) -> float:
+def _uniform_critical_value(
+    IF: np.ndarray,
+    se: np.ndarray,
+    alpha: float,
+    replications: int,
+    kind: str,
+    rng: np.random.Generator,
+) -> float:
     """Sup-t critical value by a multiplier bootstrap on cluster-summed influence functions."""
     use = se > 0
     if not use.any():
@@ -828,13 +1012,14 @@ def _uniform_critical_value(IF: np.ndarray, se: np.ndarray, alpha: float, replic
     for start in range(0, replications, _BOOT_CHUNK):
         m = min(_BOOT_CHUNK, replications - start)
         V = _multipliers(kind, (m, C), rng)
-        tmax[start:start + m] = np.max(np.abs(V @ Psi), axis=1)
+        tmax[start : start + m] = np.max(np.abs(V @ Psi), axis=1)
     return float(np.quantile(tmax, 1 - alpha, method="inverted_cdf"))
 
 
 # =====================================================================================  contract
-def fit_callaway_santanna(panel: Panel, outcome: str, options: EstimatorOptions,
-                          rng: np.random.Generator) -> EffectResult:
+def fit_callaway_santanna(
+    panel: Panel, outcome: str, options: EstimatorOptions, rng: np.random.Generator
+) -> EffectResult:
     """Fit Callaway & Sant'Anna and return the headline aggregation as an EffectResult.
 
     Parameters
@@ -858,47 +1043,95 @@ def fit_callaway_santanna(panel: Panel, outcome: str, options: EstimatorOptions,
     """
     balance_e = options.extra.get("balance_e")
     if balance_e is not None and (not isinstance(balance_e, int) or balance_e < 0):
-        raise EstimationError(f"balance_e is {balance_e!r}; it must be a non-negative whole "
-                              "number of post-treatment periods.")
+        raise EstimationError(
+            f"balance_e is {balance_e!r}; it must be a non-negative whole "
+            "number of post-treatment periods."
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = estimate_group_time_effects(
-            panel, outcome, method=options.cs_method, covariates=options.covariates,
-            base_period=options.base_period, window=options.window, balance_e=balance_e,
-            alpha=options.alpha, replications=options.replications,
-            bootstrap_weights=options.bootstrap_weights, rng=rng)
+            panel,
+            outcome,
+            method=options.cs_method,
+            covariates=options.covariates,
+            base_period=options.base_period,
+            window=options.window,
+            balance_e=balance_e,
+            alpha=options.alpha,
+            replications=options.replications,
+            bootstrap_weights=options.bootstrap_weights,
+            rng=rng,
+        )
     for w in caught:  # re-emit so callers see them once, from here
         warnings.warn(w.message, w.category, stacklevel=2)
-    row = res.aggregations.set_index("type").loc[options.aggregation]
-    est, se = float(row["estimate"]), float(row["std_error"])
+    agg = res.aggregations
+    i = int(np.flatnonzero(agg["type"].to_numpy() == options.aggregation)[0])
+    est = float(agg["estimate"].to_numpy()[i])
+    se = float(agg["std_error"].to_numpy()[i])
+    ci = (float(agg["ci_lower"].to_numpy()[i]), float(agg["ci_upper"].to_numpy()[i]))
     p = float(2 * stats.norm.sf(abs(est / se))) if se > 0 else math.nan
     dyn = res.dynamic
+    d_e = dyn["event_time"].to_numpy(np.int64)
+    d_est, d_se = dyn["estimate"].to_numpy(float), dyn["std_error"].to_numpy(float)
+    d_lo, d_hi = dyn["ci_lower"].to_numpy(float), dyn["ci_upper"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_p = np.where(d_se > 0, 2 * stats.norm.sf(np.abs(d_est / d_se)), np.nan)
     events = tuple(
-        EventTimeEstimate(event_time=int(r.event_time), estimate=float(r.estimate),
-                          std_error=float(r.std_error), ci_lower=float(r.ci_lower),
-                          ci_upper=float(r.ci_upper),
-                          p_value=float(2 * stats.norm.sf(abs(r.estimate / r.std_error)))
-                          if r.std_error > 0 else math.nan,
-                          reference=bool(r.std_error == 0 or not np.isfinite(r.std_error)))
-        for r in dyn.itertuples())
-    details = MappingProxyType({
-        "att_gt": res.att_gt, "aggregations": res.aggregations, "dynamic": dyn,
-        "group": res.group, "calendar": res.calendar,
-        "uniform_band_critical_value": res.critical_value,
-        "method": options.cs_method, "base_period": options.base_period,
-        "comparison": panel.comparison, "anticipation": panel.anticipation,
-    })
+        EventTimeEstimate(
+            event_time=int(d_e[j]),
+            estimate=float(d_est[j]),
+            std_error=float(d_se[j]),
+            ci_lower=float(d_lo[j]),
+            ci_upper=float(d_hi[j]),
+            p_value=float(d_p[j]),
+            reference=bool(not d_se[j] > 0),
+        )
+        for j in range(d_e.size)
+    )
+    details = MappingProxyType(
+        {
+            "att_gt": res.att_gt,
+            "aggregations": res.aggregations,
+            "dynamic": dyn,
+            "group": res.group,
+            "calendar": res.calendar,
+            "uniform_band_critical_value": res.critical_value,
+            "method": options.cs_method,
+            "base_period": options.base_period,
+            "comparison": panel.comparison,
+            "anticipation": panel.anticipation,
+        }
+    )
     return EffectResult(
-        estimator="callaway_santanna", outcome=outcome, estimate=est, std_error=se,
-        ci_lower=float(row["ci_lower"]), ci_upper=float(row["ci_upper"]), p_value=p,
-        alpha=options.alpha, inference="cluster", nobs=panel.nobs, n_units=res.n_units,
-        n_treated_units=int(panel.n_treated_units), n_clusters=res.n_clusters,
-        n_periods=panel.n_periods, estimand=f"ATT ({options.aggregation} aggregation)",
-        event_study=events, pre_trend=res.pre_trend, warnings=res.warnings, details=details)
+        estimator="callaway_santanna",
+        outcome=outcome,
+        estimate=est,
+        std_error=se,
+        ci_lower=ci[0],
+        ci_upper=ci[1],
+        p_value=p,
+        alpha=options.alpha,
+        inference="cluster",
+        nobs=panel.nobs,
+        n_units=res.n_units,
+        n_treated_units=int(panel.n_treated_units),
+        n_clusters=res.n_clusters,
+        n_periods=panel.n_periods,
+        estimand=f"ATT ({options.aggregation} aggregation)",
+        event_study=events,
+        pre_trend=res.pre_trend,
+        warnings=res.warnings,
+        details=details,
+    )
 
 
-register(EstimatorEntry(
-    name="callaway_santanna", fit=fit_callaway_santanna,
-    description="Callaway & Sant'Anna (2021) group-time ATTs with doubly robust, IPW or "
-                "regression 2x2 comparisons, aggregated with influence-function SEs",
-    inference=("cluster",), staggered=True))
+register(
+    EstimatorEntry(
+        name="callaway_santanna",
+        fit=fit_callaway_santanna,
+        description="Callaway & Sant'Anna (2021) group-time ATTs with doubly robust, IPW or "
+        "regression 2x2 comparisons, aggregated with influence-function SEs",
+        inference=("cluster",),
+        staggered=True,
+    )
+)
