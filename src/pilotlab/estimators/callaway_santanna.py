@@ -181,8 +181,7 @@ def _unit_arrays(
         return units, y, xmat, t_row
     n = panel.n_units
     u = panel.unit
-    key = u * T + t_row
-    if np.unique(key).size != key.size:
+    if np.bincount(u * T + t_row, minlength=n * T).max(initial=0) > 1:
         raise DataError(
             "the panel has more than one row for some unit and period; a panel "
             "needs one row per unit and period (use layout repeated_cross_section "
@@ -412,8 +411,11 @@ def _fit_balanced_nocov(Y: np.ndarray, units: _Units, cells: _Cells) -> _CellFit
             UtM = Uh.T @ Mh  # K x (T+1), rows zero where the block is not involved
             var += np.asarray(Uh.T.multiply(UtM).sum(axis=1)).ravel()
             if pre_idx.size:
-                Up = Uh[:, pre_idx]
-                pre_cov += np.asarray((Up.T @ Mh) @ Up.toarray())
+                Up = Uh[:, pre_idx].tocsc()
+                used = np.flatnonzero(np.diff(Up.indptr))  # pre cells this block enters
+                if used.size:
+                    Ud = Up[:, used].toarray()
+                    pre_cov[np.ix_(used, used)] += Ud.T @ (Mh @ Ud)
         se[live] = np.sqrt(var[live])
         S = None
     else:
