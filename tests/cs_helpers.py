@@ -62,3 +62,43 @@ def make_panel(
         comparison=comparison,  # type: ignore[arg-type]
         weighted=weight is not None,
     )
+
+
+def simulate_staggered(
+    n_units: int = 400,
+    n_periods: int = 8,
+    cohorts: tuple[int, ...] = (2, 4, 6),
+    never_share: float = 0.25,
+    seed: int = 0,
+    slope: float = 1.0,
+    anticipation_effect: float = 0.0,
+) -> tuple[pd.DataFrame, dict[tuple[int, int], float]]:
+    """Staggered adoption with dynamic, cohort-specific effects and the true ATT(g,t).
+
+    Periods are 0..T-1; ``g`` is the first treated period (-1 = never). The effect of cohort
+    ``g`` at ``t >= g`` is ``1 + slope * (t - g) + 0.25 * g`` (growing with exposure, so TWFE is
+    biased); ``anticipation_effect`` is added one period before adoption. Unit effects are
+    correlated with the adoption date and there is a common non-linear trend, so a naive
+    before/after comparison is biased too.
+    """
+    rng = np.random.default_rng(seed)
+    g = np.where(rng.random(n_units) < never_share, -1, rng.choice(cohorts, n_units))
+    u = np.repeat(np.arange(n_units), n_periods)
+    t = np.tile(np.arange(n_periods), n_units)
+    gu = g[u]
+    alpha = rng.normal(size=n_units) + 0.3 * np.where(g < 0, 8, g)
+    trend = np.sin(np.arange(n_periods)) + 0.2 * np.arange(n_periods)
+    treated = (gu >= 0) & (t >= gu)
+    effect = np.where(treated, 1 + slope * (t - gu) + 0.25 * gu, 0.0)
+    effect = effect + np.where((gu >= 0) & (t == gu - 1), anticipation_effect, 0.0)
+    y = alpha[u] + trend[t] + effect + rng.normal(size=u.size)
+    truth = {(c, s): (1 + slope * (s - c) + 0.25 * c if s >= c else 0.0)
+             for c in cohorts for s in range(n_periods)}
+    df = pd.DataFrame({"unit": u, "time": t, "y": y, "g": gu, "region": u % 23})
+    return df, truth
+
+
+def sim_panel(df: pd.DataFrame, **kw: object) -> Panel:
+    """Panel of a :func:`simulate_staggered` frame (never treated coded -1)."""
+    return make_panel(df, unit="unit", time="time", first_treated="g", outcomes=("y",),
+                      never_value=-1, **kw)  # type: ignore[arg-type]
