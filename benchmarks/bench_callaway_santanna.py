@@ -51,8 +51,13 @@ def make_staggered(n_units: int, n_periods: int, seed: int = 0, waves: int | Non
     gu = g[u]
     treated = (gu > 0) & (t >= gu)
     effect = np.where(treated, 1.0 + 0.1 * (t - gu) + 0.02 * gu, 0.0)
-    y = (rng.normal(size=n_units)[u] + 0.05 * t + rng.normal(size=n_periods)[t - 1] + effect
-         + rng.normal(size=u.size))
+    y = (
+        rng.normal(size=n_units)[u]
+        + 0.05 * t
+        + rng.normal(size=n_periods)[t - 1]
+        + effect
+        + rng.normal(size=u.size)
+    )
     return pd.DataFrame({"id": u, "t": t, "y": y, "g": gu})
 
 
@@ -79,14 +84,16 @@ def _run_one(lib: str, n: int, T: int, waves: int | None) -> dict[str, float]:
         from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, Panel
         from pilotlab.estimators.callaway_santanna import estimate_group_time_effects
 
-        frame = pd.DataFrame({"y": df.y, UNIT: df.id, TIME: df.t - 1, CLUSTER: df.id,
-                              WEIGHT: 1.0})
+        frame = pd.DataFrame({"y": df.y, UNIT: df.id, TIME: df.t - 1, CLUSTER: df.id, WEIGHT: 1.0})
         g_unit = df.groupby("id").g.first().to_numpy()
-        panel = Panel(frame=frame, unit_labels=tuple(map(str, range(n))),
-                      period_labels=tuple(str(i) for i in range(1, T + 1)),
-                      cluster_labels=tuple(map(str, range(n))),
-                      first_treated=np.where(g_unit == 0, NEVER, g_unit - 1).astype(np.int64),
-                      outcomes=("y",))
+        panel = Panel(
+            frame=frame,
+            unit_labels=tuple(map(str, range(n))),
+            period_labels=tuple(str(i) for i in range(1, T + 1)),
+            cluster_labels=tuple(map(str, range(n))),
+            first_treated=np.where(g_unit == 0, NEVER, g_unit - 1).astype(np.int64),
+            outcomes=("y",),
+        )
         rss0 = _reset_peak()
         t0 = time.perf_counter()
         res = estimate_group_time_effects(panel, "y", replications=0)
@@ -101,8 +108,9 @@ def _run_one(lib: str, n: int, T: int, waves: int | None) -> dict[str, float]:
         warnings.simplefilter("ignore")
         rss0 = _reset_peak()
         t0 = time.perf_counter()
-        att = ATTgt(yname="y", tname="t", idname="id", gname="g", data=df,
-                    control_group="nevertreated").fit(est_method="dr", bstrap=False)
+        att = ATTgt(
+            yname="y", tname="t", idname="id", gname="g", data=df, control_group="nevertreated"
+        ).fit(est_method="dr", bstrap=False)
         agg = att.aggte(typec="simple", bstrap=False)
         el = time.perf_counter() - t0
         est = float(agg.atte["overall_att"])
@@ -148,11 +156,17 @@ def main() -> None:
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
                 if out.returncode:
                     err = out.stderr.strip().splitlines()
-                    rows.append({"size": size, "library": lib,
-                                 "error": err[-1] if err else "failed"})
+                    rows.append(
+                        {"size": size, "library": lib, "error": err[-1] if err else "failed"}
+                    )
                     continue
-                rows.append({"size": size, "library": lib,
-                             **json.loads(out.stdout.strip().splitlines()[-1])})
+                rows.append(
+                    {
+                        "size": size,
+                        "library": lib,
+                        **json.loads(out.stdout.strip().splitlines()[-1]),
+                    }
+                )
             except subprocess.TimeoutExpired:
                 rows.append({"size": size, "library": lib, "error": f">{args.timeout:.0f}s"})
             print(rows[-1], flush=True)

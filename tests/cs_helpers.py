@@ -92,13 +92,17 @@ def simulate_staggered(
     effect = np.where(treated, 1 + slope * (t - gu) + 0.25 * gu, 0.0)
     effect = effect + np.where((gu >= 0) & (t == gu - 1), anticipation_effect, 0.0)
     y = alpha[u] + trend[t] + effect + rng.normal(size=u.size)
-    truth = {(c, s): (1 + slope * (s - c) + 0.25 * c if s >= c else 0.0)
-             for c in cohorts for s in range(n_periods)}
+    truth = {
+        (c, s): (1 + slope * (s - c) + 0.25 * c if s >= c else 0.0)
+        for c in cohorts
+        for s in range(n_periods)
+    }
     df = pd.DataFrame({"unit": u, "time": t, "y": y, "g": gu, "region": u % 23})
     return df, truth
 
 
 def sim_panel(df: pd.DataFrame, **kw: object) -> Panel:
     """Panel of a :func:`simulate_staggered` frame (never treated coded -1)."""
-    return make_panel(df, unit="unit", time="time", first_treated="g", outcomes=("y",),
-                      never_value=-1, **kw)  # type: ignore[arg-type]
+    return make_panel(
+        df, unit="unit", time="time", first_treated="g", outcomes=("y",), never_value=-1, **kw
+    )  # type: ignore[arg-type]

@@ -130,8 +130,11 @@ def test_repeated_cross_sections_match_four_means(sim) -> None:
     panel = sim_panel(rcs, layout="repeated_cross_section")
     res = _est(panel)
     a = res.att_gt.set_index(["group", "time"])
-    m = df.assign(grp=np.where(df.g < 0, "never", df.g.astype(str))).groupby(
-        ["grp", "time"]).y.mean()
+    m = (
+        df.assign(grp=np.where(df.g < 0, "never", df.g.astype(str)))
+        .groupby(["grp", "time"])
+        .y.mean()
+    )
     g, t, b = "4", 6, 3
     manual = (m[(g, t)] - m[(g, b)]) - (m[("never", t)] - m[("never", b)])
     assert a.loc[(g, str(t)), "att"] == pytest.approx(manual, rel=1e-10)
@@ -146,8 +149,9 @@ def test_weights_equal_duplicated_units(sim) -> None:
     dup = pd.concat([df, df[w == 2].assign(unit=lambda d: d.unit + 10_000)])
     duplicated = _est(sim_panel(dup))
     np.testing.assert_allclose(weighted.att_gt.att, duplicated.att_gt.att, rtol=1e-10)
-    np.testing.assert_allclose(weighted.aggregations.estimate, duplicated.aggregations.estimate,
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        weighted.aggregations.estimate, duplicated.aggregations.estimate, rtol=1e-10
+    )
 
 
 def test_universal_base_period(sim) -> None:
@@ -160,7 +164,8 @@ def test_universal_base_period(sim) -> None:
     assert uni.loc[("4", "3"), "att"] == 0.0 and uni.loc[("4", "3"), "reference"]
     # universal pre cell (4, 1) = -(varying (4, 2) + varying (4, 3))
     assert uni.loc[("4", "1"), "att"] == pytest.approx(
-        -(var.loc[("4", "2"), "att"] + var.loc[("4", "3"), "att"]), rel=1e-10)
+        -(var.loc[("4", "2"), "att"] + var.loc[("4", "3"), "att"]), rel=1e-10
+    )
 
 
 def test_anticipation_shifts_the_base_period() -> None:
@@ -182,8 +187,9 @@ def test_window_bins_event_time_ends(sim) -> None:
     binned = _est(panel, window=(2, 2))
     assert binned.dynamic.event_time.tolist() == [-2, -1, 0, 1, 2]
     same = full.dynamic.set_index("event_time").loc[[-1, 0, 1], "estimate"]
-    np.testing.assert_allclose(binned.dynamic.set_index("event_time").loc[[-1, 0, 1],
-                                                                          "estimate"], same)
+    np.testing.assert_allclose(
+        binned.dynamic.set_index("event_time").loc[[-1, 0, 1], "estimate"], same
+    )
     a = full.att_gt
     ends = a[a.event_time >= 2]
     sizes = df.groupby("unit").g.first().value_counts()
@@ -212,15 +218,28 @@ def test_covariate_dr_and_ipw_match_csdid() -> None:
     from csdid.att_gt import ATTgt
 
     df = pd.read_csv(DATA / "mpdta.csv")
-    panel = make_panel(df, unit="countyreal", time="year", first_treated="first.treat",
-                       outcomes=("lemp",), covariates=("lpop",))
+    panel = make_panel(
+        df,
+        unit="countyreal",
+        time="year",
+        first_treated="first.treat",
+        outcomes=("lemp",),
+        covariates=("lpop",),
+    )
     for method in ("dr", "ipw"):
-        ours = cs.estimate_group_time_effects(panel, "lemp", method=method,
-                                              covariates=("lpop",), replications=0)
+        ours = cs.estimate_group_time_effects(
+            panel, "lemp", method=method, covariates=("lpop",), replications=0
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            peer = ATTgt(yname="lemp", tname="year", idname="countyreal", gname="first.treat",
-                         data=df, xformla="lemp~lpop").fit(est_method=method, bstrap=False)
+            peer = ATTgt(
+                yname="lemp",
+                tname="year",
+                idname="countyreal",
+                gname="first.treat",
+                data=df,
+                xformla="lemp~lpop",
+            ).fit(est_method=method, bstrap=False)
         ref = peer.results
         np.testing.assert_allclose(ours.att_gt.att, np.asarray(ref["att"]), rtol=1e-6)
         np.testing.assert_allclose(ours.att_gt.std_error, np.asarray(ref["se"]), rtol=1e-4)
@@ -237,8 +256,9 @@ def test_user_errors_name_the_problem(sim) -> None:
     with pytest.raises(EstimationError, match="allowed: dr, ipw, reg"):
         cs.estimate_group_time_effects(panel, "y", method="ols")  # type: ignore[arg-type]
     with pytest.raises(EstimationError, match="balance_e"):
-        cs.fit_callaway_santanna(panel, "y", EstimatorOptions(extra={"balance_e": -1}),
-                                 np.random.default_rng(0))
+        cs.fit_callaway_santanna(
+            panel, "y", EstimatorOptions(extra={"balance_e": -1}), np.random.default_rng(0)
+        )
     bad = df.assign(region=np.where(df.time == 0, 99, df.region))
     with pytest.raises(DataError, match="cluster column varies within a unit"):
         cs.estimate_group_time_effects(sim_panel(bad, cluster="region"), "y")
@@ -252,3 +272,40 @@ def test_estimates_are_deterministic_under_a_seed(sim) -> None:
     assert a.estimate == b.estimate
     assert a.details["uniform_band_critical_value"] == b.details["uniform_band_critical_value"]
     assert a.estimand == "ATT (dynamic aggregation)"
+
+
+@pytest.mark.parametrize("method", ["reg", "ipw", "dr"])
+@pytest.mark.parametrize("covariates", [(), ("lpop",)])
+def test_repeated_cross_sections_match_csdid(method: str, covariates: tuple[str, ...]) -> None:
+    """mpdta treated as repeated cross-sections: every method, with and without a covariate."""
+    pytest.importorskip("csdid")
+    import warnings
+
+    from csdid.att_gt import ATTgt
+
+    df = pd.read_csv(DATA / "mpdta.csv").assign(rid=lambda d: np.arange(len(d)))
+    panel = make_panel(
+        df,
+        unit="rid",
+        time="year",
+        first_treated="first.treat",
+        outcomes=("lemp",),
+        covariates=("lpop",),
+        layout="repeated_cross_section",
+    )
+    ours = cs.estimate_group_time_effects(
+        panel, "lemp", method=method, covariates=covariates, replications=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peer = ATTgt(
+            yname="lemp",
+            tname="year",
+            idname="rid",
+            gname="first.treat",
+            data=df,
+            xformla="lemp~lpop" if covariates else None,
+            panel=False,
+        ).fit(est_method=method, bstrap=False)
+    np.testing.assert_allclose(ours.att_gt.att, np.asarray(peer.results["att"]), rtol=1e-8)
+    np.testing.assert_allclose(ours.att_gt.std_error, np.asarray(peer.results["se"]), rtol=1e-8)

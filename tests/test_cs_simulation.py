@@ -12,8 +12,9 @@ from pilotlab.estimators.callaway_santanna import estimate_group_time_effects
 
 
 def _truth_vector(att_gt: pd.DataFrame, truth: dict[tuple[int, int], float]) -> np.ndarray:
-    return np.array([truth[(int(g), int(t))] for g, t in zip(att_gt.group, att_gt.time,
-                                                             strict=True)])
+    return np.array(
+        [truth[(int(g), int(t))] for g, t in zip(att_gt.group, att_gt.time, strict=True)]
+    )
 
 
 def _true_simple(df: pd.DataFrame, att_gt: pd.DataFrame, truth: np.ndarray) -> float:
@@ -34,8 +35,14 @@ def _check_seed(seed: int, n_units: int, comparison: str = "never_treated") -> t
     simple = res.aggregations.set_index("type").loc["simple"]
     true_simple = _true_simple(df, a, tv)
     twfe = bacon_decomposition(panel, "y").twfe_estimate
-    return float(np.abs(z).max()), float(simple.estimate), float(simple.std_error), \
-        true_simple, twfe, float(np.mean(np.abs(z) < 1.96))
+    return (
+        float(np.abs(z).max()),
+        float(simple.estimate),
+        float(simple.std_error),
+        true_simple,
+        twfe,
+        float(np.mean(np.abs(z) < 1.96)),
+    )
 
 
 @pytest.mark.parametrize("comparison", ["never_treated", "not_yet_treated"])

@@ -515,6 +515,102 @@ def _drdid_panel(
     return float(eta_t - eta_c), inf_t - inf_c
 
 
+def _ols_rep(X: np.ndarray, y: np.ndarray, wsel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted OLS fit on the rows with ``wsel > 0``: predictions for every row and the
+    asymptotic linear representation of the coefficients (DRDID's ``asy.lin.rep.ols``)."""
+    n = y.size
+    sel = wsel > 0
+    beta = _wls(X[sel], y[sel], wsel[sel])
+    fitted = X @ beta
+    XpX = (X * wsel[:, None]).T @ X / n
+    rep = ((wsel * (y - fitted))[:, None] * X) @ np.linalg.inv(XpX)
+    return fitted, rep
+
+
+def _drdid_rc(
+    y: np.ndarray, post: np.ndarray, D: np.ndarray, X: np.ndarray, w: np.ndarray, method: Method
+) -> tuple[float, np.ndarray]:
+    """One 2x2 repeated cross-section DiD with covariates (DRDID ``*_rc`` formulas)."""
+    n = y.size
+    w = w / w.mean()
+    t1, t0 = post, 1 - post
+    if method == "reg":
+        out_pre, rep_pre = _ols_rep(X, y, w * (1 - D) * t0)
+        out_post, rep_post = _ols_rep(X, y, w * (1 - D) * t1)
+        w_tp, w_t1, w_c = w * D * t0, w * D * t1, w * D
+        e_tp = np.mean(w_tp * y) / np.mean(w_tp)
+        e_t1 = np.mean(w_t1 * y) / np.mean(w_t1)
+        e_c = np.mean(w_c * (out_post - out_pre)) / np.mean(w_c)
+        inf_t = (w_t1 * y - w_t1 * e_t1) / np.mean(w_t1) - (w_tp * y - w_tp * e_tp) / np.mean(w_tp)
+        m1 = np.mean(w_c[:, None] * X, axis=0)
+        inf_c = (w_c * (out_post - out_pre) - w_c * e_c + rep_post @ m1 - rep_pre @ m1) / (
+            np.mean(w_c)
+        )
+        return float((e_t1 - e_tp) - e_c), inf_t - inf_c
+    ps, info = _logit(X, D, w)
+    ps = np.minimum(ps, 1 - 1e-6)
+    trim = np.where(D == 0, ps < _TRIM_LEVEL, True)
+    lin_ps = ((w * (D - ps))[:, None] * X) @ (np.linalg.inv(info) * n)
+    w_tp = trim * w * D * t0
+    w_t1 = trim * w * D * t1
+    w_cp = trim * w * ps * (1 - D) * t0 / (1 - ps)
+    w_c1 = trim * w * ps * (1 - D) * t1 / (1 - ps)
+    if method == "ipw":
+        parts = []
+        for wk in (w_tp, w_t1, w_cp, w_c1):
+            eta = wk * y / np.mean(wk)
+            a = float(np.mean(eta))
+            parts.append((a, eta - wk * a / np.mean(wk)))
+        (a_tp, i_tp), (a_t1, i_t1), (a_cp, i_cp), (a_c1, i_c1) = parts
+        m2_pre = np.mean((w_cp * (y - a_cp))[:, None] * X, axis=0) / np.mean(w_cp)
+        m2_post = np.mean((w_c1 * (y - a_c1))[:, None] * X, axis=0) / np.mean(w_c1)
+        inf_c = i_c1 - i_cp + lin_ps @ (m2_post - m2_pre)
+        return float((a_t1 - a_tp) - (a_c1 - a_cp)), (i_t1 - i_tp) - inf_c
+    oc_pre, rep_c_pre = _ols_rep(X, y, w * (1 - D) * t0)
+    oc_post, rep_c_post = _ols_rep(X, y, w * (1 - D) * t1)
+    ot_pre, rep_t_pre = _ols_rep(X, y, w * D * t0)
+    ot_post, rep_t_post = _ols_rep(X, y, w * D * t1)
+    oc = t1 * oc_post + t0 * oc_pre
+    w_d, w_dt1, w_dt0 = trim * w * D, trim * w * D * t1, trim * w * D * t0
+
+    def term(wk: np.ndarray, v: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = wk * v / np.mean(wk)
+        a = float(np.mean(eta))
+        return a, eta - wk * a / np.mean(wk)
+
+    a_tp, i_tp = term(w_tp, y - oc)
+    a_t1, i_t1 = term(w_t1, y - oc)
+    a_cp, i_cp = term(w_cp, y - oc)
+    a_c1, i_c1 = term(w_c1, y - oc)
+    a_dp, i_dp = term(w_d, ot_post - oc_post)
+    a_d1, i_d1 = term(w_dt1, ot_post - oc_post)
+    a_dpre, i_dpre = term(w_d, ot_pre - oc_pre)
+    a_d0, i_d0 = term(w_dt0, ot_pre - oc_pre)
+    att = (a_t1 - a_tp) - (a_c1 - a_cp) + (a_dp - a_d1) - (a_dpre - a_d0)
+
+    def cm(v: np.ndarray) -> np.ndarray:
+        return np.mean(v[:, None] * X, axis=0)
+
+    # effect of estimating the comparison outcome regressions: post minus pre (R DRDID's
+    # drdid_rc adds the two; the derivative of (post - pre) gives the difference)
+    inf_t_or = rep_c_post @ (-cm(w_t1 * t1) / np.mean(w_t1)) - rep_c_pre @ (
+        -cm(w_tp * t0) / np.mean(w_tp)
+    )
+    m2_pre = cm(w_cp * (y - oc - a_cp)) / np.mean(w_cp)
+    m2_post = cm(w_c1 * (y - oc - a_c1)) / np.mean(w_c1)
+    inf_c_ps = lin_ps @ (m2_post - m2_pre)
+    inf_c_or = rep_c_post @ (-cm(w_c1 * t1) / np.mean(w_c1)) - rep_c_pre @ (
+        -cm(w_cp * t0) / np.mean(w_cp)
+    )
+    inf_eff = (i_dp - i_d1) - (i_dpre - i_d0)
+    mom_post = cm(w_d / np.mean(w_d) - w_dt1 / np.mean(w_dt1))
+    mom_pre = cm(w_d / np.mean(w_d) - w_dt0 / np.mean(w_dt0))
+    inf_or = (rep_t_post - rep_c_post) @ mom_post - (rep_t_pre - rep_c_pre) @ mom_pre
+    inf_t = i_t1 - i_tp + inf_t_or
+    inf_c = i_c1 - i_cp + inf_c_ps + inf_c_or
+    return float(att), inf_t - inf_c + inf_eff + inf_or
+
+
 def _fit_general_panel(
     Y: np.ndarray,
     X: np.ndarray | None,
@@ -586,17 +682,22 @@ def _fit_general_panel(
 def _fit_rcs(
     y: np.ndarray,
     t_row: np.ndarray,
+    X: np.ndarray | None,
     units: _Units,
     cells: _Cells,
+    method: Method,
     labels: tuple[str, ...],
     sink: list[str],
 ) -> _CellFit:
-    """Repeated cross-sections without covariates: four weighted means per cell."""
+    """Repeated cross-sections: four weighted means per cell, or DRDID's ``*_rc`` estimators
+    with covariates (each observation's own covariate values)."""
     K = cells.g.size
     C = units.n_clusters
     att = np.full(K, np.nan)
     S = np.zeros((C, K))
     ok_row = np.isfinite(y)
+    if X is not None:
+        ok_row &= np.all(np.isfinite(X), axis=1)
     rows_at = [np.flatnonzero((t_row == t) & ok_row) for t in range(units.n_periods)]
     failed: list[str] = []
     for k in range(K):
@@ -611,6 +712,21 @@ def _fit_rcs(
             parts.append((r, D, Cm, sign))
         if any(p[1].sum() == 0 or p[2].sum() == 0 for p in parts):
             failed.append(f"({labels[cells.g[k]]}, {labels[cells.t[k]]})")
+            continue
+        if X is not None:
+            rows = np.concatenate([p[0][p[1] | p[2]] for p in parts])
+            n_t = int(np.sum(parts[0][1] | parts[0][2]))
+            post = np.zeros(rows.size)
+            post[:n_t] = 1.0
+            Dk = (units.group[rows] == cells.g[k]).astype(np.float64)
+            Xk = np.column_stack([np.ones(rows.size), X[rows]])
+            try:
+                a, psi = _drdid_rc(y[rows], post, Dk, Xk, units.w[rows], method)
+            except np.linalg.LinAlgError:
+                failed.append(f"({labels[cells.g[k]]}, {labels[cells.t[k]]})")
+                continue
+            att[k] = a
+            S[:, k] = np.bincount(units.cl[rows], psi / rows.size, minlength=C)
             continue
         est = 0.0
         for r, D, Cm, sign in parts:
@@ -772,12 +888,6 @@ def estimate_group_time_effects(
     rcs = panel.layout == "repeated_cross_section"
     if rcs:
         keep &= t_row < T_keep
-        if covariates:
-            raise EstimationError(
-                "covariates with repeated cross-sections are not supported "
-                "by callaway_santanna yet; remove design.covariates or use "
-                "panel data."
-            )
     units = _subset_units(units, keep)
     if units.cohorts.size == 0:
         raise EstimationError(
@@ -786,7 +896,8 @@ def estimate_group_time_effects(
         )
     cells = _make_cells(units.cohorts, T_keep, antic, base_period, panel.comparison)
     if rcs:
-        fit = _fit_rcs(Y[keep], t_row[keep], units, cells, labels, sink)
+        Xr = None if X is None else X[keep]
+        fit = _fit_rcs(Y[keep], t_row[keep], Xr, units, cells, method, labels, sink)
     else:
         Yk = Y[keep][:, :T_keep]
         Xk = None if X is None else X[keep][:, :T_keep]
