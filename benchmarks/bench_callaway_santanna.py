@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -63,10 +64,8 @@ def make_staggered(n_units: int, n_periods: int, seed: int = 0, waves: int | Non
 
 def _reset_peak() -> int:
     """Reset the peak RSS and return the current RSS in bytes (Linux)."""
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
     return _status("VmRSS")
 
 

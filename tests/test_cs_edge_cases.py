@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from cs_helpers import DATA, make_panel, sim_panel, simulate_staggered
 
 import pilotlab.estimators.callaway_santanna as cs
+from cs_helpers import DATA, make_panel, sim_panel, simulate_staggered
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.exceptions import DataError, DesignWarning, EstimationError
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from cs_helpers import sim_panel, simulate_staggered
 
+from cs_helpers import sim_panel, simulate_staggered
 from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.estimators.callaway_santanna import estimate_group_time_effects
 
@@ -72,7 +72,7 @@ def test_cs_coverage_across_many_seeds() -> None:
     """Pointwise 95% intervals cover the true ATT(g,t) about 95% of the time (200 seeds)."""
     cover, bias = [], []
     for seed in range(200):
-        zmax, simple, se, true_simple, twfe, cov = _check_seed(seed, 600)
+        _, simple, _, true_simple, _, cov = _check_seed(seed, 600)
         cover.append(cov)
         bias.append(simple - true_simple)
     assert 0.93 < np.mean(cover) < 0.97
