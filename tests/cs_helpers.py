@@ -106,3 +106,30 @@ def sim_panel(df: pd.DataFrame, **kw: object) -> Panel:
     return make_panel(
         df, unit="unit", time="time", first_treated="g", outcomes=("y",), never_value=-1, **kw
     )  # type: ignore[arg-type]
+
+
+def load_via_spec(
+    df: pd.DataFrame,
+    *,
+    unit: str,
+    time: str,
+    first_treated: str,
+    outcomes: tuple[str, ...],
+    covariates: tuple[str, ...] = (),
+    comparison: str = "never_treated",
+    layout: str = "panel",
+) -> Panel:
+    """Build the Panel through the foundation's loader (pilot-file checks included)."""
+    from conftest import pilot_dict
+    from pilotlab.data import panel_from_frame
+    from pilotlab.spec import parse_pilot
+
+    spec = parse_pilot(
+        pilot_dict(
+            data={"path": "data.csv", "unit": unit, "time": time, "layout": layout},
+            treatment={"column": first_treated, "comparison": comparison},
+            outcomes=[{"column": o} for o in outcomes],
+            design={"covariates": list(covariates)},
+        )
+    )
+    return panel_from_frame(df, spec)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_helpers import DATA, make_panel
+from cs_helpers import DATA, load_via_spec
 from pilotlab.estimators.base import ESTIMATORS, EstimatorOptions
 from pilotlab.estimators.callaway_santanna import estimate_group_time_effects
 
@@ -34,13 +34,13 @@ def mpdta() -> pd.DataFrame:
 
 def _fit(mpdta: pd.DataFrame, scenario: str, **kw: object):
     s = SCENARIOS[scenario]
-    panel = make_panel(
+    panel = load_via_spec(
         mpdta,
         unit="countyreal",
         time="year",
         first_treated="first.treat",
         outcomes=("lemp",),
-        covariates=("lpop",),
+        covariates=s["covariates"],
         comparison=s["comparison"],
     )
     return estimate_group_time_effects(
@@ -116,7 +116,7 @@ def test_dynamic_balance_e(mpdta: pd.DataFrame) -> None:
 
 
 def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:
-    panel = make_panel(
+    panel = load_via_spec(
         mpdta, unit="countyreal", time="year", first_treated="first.treat", outcomes=("lemp",)
     )
     entry = ESTIMATORS["callaway_santanna"]
