@@ -456,61 +456,86 @@ def _logit(X: np.ndarray, d: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.
     beta = np.zeros(X.shape[1])
     pbar = np.sum(w * d) / np.sum(w)
     beta[0] = math.log(pbar / (1 - pbar))
-    info = np.eye(X.shape[1])
     for _ in range(100):
         p = expit(X @ beta)
-        ww = w * p * (1 - p)
-        info = (X * ww[:, None]).T @ X
+        info = X.T @ (X * (w * p * (1 - p))[:, None])
         step = np.linalg.solve(info, X.T @ (w * (d - p)))
         beta += step
+        if not np.all(np.isfinite(beta)):
+            raise np.linalg.LinAlgError("propensity score did not converge")
         if np.max(np.abs(step)) < 1e-10:
             break
     p = expit(X @ beta)
-    info = (X * (w * p * (1 - p))[:, None]).T @ X
+    info = X.T @ (X * (w * p * (1 - p))[:, None])
     return p, info
 
 
-def _drdid_panel(
-    dy: np.ndarray, D: np.ndarray, X: np.ndarray, w: np.ndarray, method: Method
-) -> tuple[float, np.ndarray]:
-    """One 2x2 panel DiD with covariates (DRDID formulas); returns att and the mean-form IF."""
-    n = dy.size
+@dataclass(frozen=True)
+class _Design2x2:
+    """The parts of a 2x2 comparison that do not depend on the outcome (reusable across cells
+    with the same units and covariates): normalised weights, the comparison units' OLS inverse
+    and the fitted propensity score with its information matrix."""
+
+    X: np.ndarray
+    D: np.ndarray
+    w: np.ndarray
+    ols_inv: np.ndarray | None
+    ps: np.ndarray | None
+    info_inv: np.ndarray | None
+
+
+def _design_2x2(X: np.ndarray, D: np.ndarray, w: np.ndarray, method: Method) -> _Design2x2:
     w = w / w.mean()
-    ctrl = D == 0
+    ols_inv = ps = info_inv = None
     if method in ("dr", "reg"):
-        beta = _wls(X[ctrl], dy[ctrl], w[ctrl])
-        out = X @ beta
+        XtWX = X.T @ (X * (w * (1 - D))[:, None])
+        if np.linalg.cond(XtWX) > 1 / np.finfo(float).eps:
+            raise np.linalg.LinAlgError("singular outcome regression")
+        ols_inv = np.linalg.inv(XtWX)
+    if method in ("dr", "ipw"):
+        ps, info = _logit(X, D, w)
+        info_inv = np.linalg.inv(info)
+        ps = np.minimum(ps, 1 - 1e-6)
+    return _Design2x2(X=X, D=D, w=w, ols_inv=ols_inv, ps=ps, info_inv=info_inv)
+
+
+def _drdid_panel(dy: np.ndarray, des: _Design2x2, method: Method) -> tuple[float, np.ndarray]:
+    """One 2x2 panel DiD with covariates (DRDID formulas); returns att and the mean-form IF."""
+    X, D, w = des.X, des.D, des.w
+    n = dy.size
+    if des.ols_inv is not None:
         w_ols = w * (1 - D)
-        XpX = (X * w_ols[:, None]).T @ X / n
-        lin_ols = ((w_ols * (dy - out))[:, None] * X) @ np.linalg.inv(XpX)
+        beta = des.ols_inv @ (X.T @ (w_ols * dy))
+        out = X @ beta
+        lin_ols = ((w_ols * (dy - out))[:, None] * X) @ (des.ols_inv * n)
     if method == "reg":
         w_t = w * D
         eta_t = np.mean(w_t * dy) / np.mean(w_t)
         eta_c = np.mean(w_t * out) / np.mean(w_t)
         inf_t = (w_t * dy - w_t * eta_t) / np.mean(w_t)
         inf_c1 = w_t * out - w_t * eta_c
-        inf_c2 = lin_ols @ np.mean(w_t[:, None] * X, axis=0)
+        inf_c2 = lin_ols @ (X.T @ w_t / n)
         inf_c = (inf_c1 + inf_c2) / np.mean(w_t)
         return float(eta_t - eta_c), inf_t - inf_c
-    ps, info = _logit(X, D, w)
-    ps = np.minimum(ps, 1 - 1e-6)
-    trim = np.where(ctrl, ps < _TRIM_LEVEL, True)
-    lin_ps = ((w * (D - ps))[:, None] * X) @ (np.linalg.inv(info) * n)
+    assert des.ps is not None and des.info_inv is not None  # set for dr and ipw
+    ps = des.ps
+    trim = np.where(D == 0, ps < _TRIM_LEVEL, True)
+    lin_ps = ((w * (D - ps))[:, None] * X) @ (des.info_inv * n)
     w_t = trim * w * D
     w_c = trim * w * ps * (1 - D) / (1 - ps)
     if method == "ipw":
         eta_t = np.mean(w_t * dy) / np.mean(w_t)
         eta_c = np.mean(w_c * dy) / np.mean(w_c)
         inf_t = (w_t * dy - w_t * eta_t) / np.mean(w_t)
-        m2 = np.mean((w_c * (dy - eta_c))[:, None] * X, axis=0)
+        m2 = X.T @ (w_c * (dy - eta_c)) / n
         inf_c = (w_c * dy - w_c * eta_c + lin_ps @ m2) / np.mean(w_c)
         return float(eta_t - eta_c), inf_t - inf_c
     r = dy - out
     eta_t = np.mean(w_t * r) / np.mean(w_t)
     eta_c = np.mean(w_c * r) / np.mean(w_c)
-    inf_t = (w_t * r - w_t * eta_t - lin_ols @ np.mean(w_t[:, None] * X, axis=0)) / np.mean(w_t)
-    m2 = np.mean((w_c * (r - eta_c))[:, None] * X, axis=0)
-    m3 = np.mean(w_c[:, None] * X, axis=0)
+    inf_t = (w_t * r - w_t * eta_t - lin_ols @ (X.T @ w_t / n)) / np.mean(w_t)
+    m2 = X.T @ (w_c * (r - eta_c)) / n
+    m3 = X.T @ w_c / n
     inf_c = (w_c * r - w_c * eta_c + lin_ps @ m2 - lin_ols @ m3) / np.mean(w_c)
     return float(eta_t - eta_c), inf_t - inf_c
 
@@ -620,44 +645,68 @@ def _fit_general_panel(
     labels: tuple[str, ...],
     sink: list[str],
 ) -> _CellFit:
-    """Cells one by one on the units observed in both periods (covariates / missing values)."""
+    """Cells one by one on the units observed in both periods (covariates / missing values).
+
+    Each iteration is numpy work on the cell's units only. On complete data the units, the
+    propensity score and the comparison-unit regression design of a cell depend only on the
+    cohort, the comparison group and (for time-varying covariates) the covariates' period, so
+    they are fitted once per distinct combination and reused across cells.
+    """
     K = cells.g.size
     C = units.n_clusters
     att = np.full(K, np.nan)
-    S = np.zeros((C, K))
-    in_block_ctrl = cells.ctrl[units.block]  # n x K bool (small: bool)
+    S = np.zeros((C, K), order="F")  # column writes stay contiguous
+    Yt = np.ascontiguousarray(Y.T)  # period rows: contiguous outcome columns
+    in_block_ctrl = cells.ctrl[units.block]  # units x cells, bool
+    complete = bool(np.all(np.isfinite(Y))) and (X is None or bool(np.all(np.isfinite(X))))
+    x_const = X is not None and bool(np.all(X == X[:, :1, :]))
+    designs: dict[tuple[object, ...], tuple[np.ndarray, _Design2x2 | None]] = {}
     failed: list[str] = []
     for k in range(K):
         if cells.ref[k]:
             att[k] = 0.0
             continue
-        t, b = cells.t[k], cells.b[k]
-        dy = Y[:, t] - Y[:, b]
-        ok = np.isfinite(dy)
-        if X is not None:
-            xk = X[:, min(t, b), :]
-            ok &= np.all(np.isfinite(xk), axis=1)
-        D = units.group == cells.g[k]
-        idx = np.flatnonzero(ok & (D | in_block_ctrl[:, k]))
-        Dk = D[idx].astype(np.float64)
-        if Dk.sum() == 0 or Dk.sum() == idx.size:
-            failed.append(f"({labels[cells.g[k]]}, {labels[t]})")
-            continue
-        if X is None:
-            wk = units.w[idx]
-            d = dy[idx]
-            wt, wc = wk * Dk, wk * (1 - Dk)
-            eta_t = wt @ d / wt.sum()
-            eta_c = wc @ d / wc.sum()
-            att[k] = eta_t - eta_c
-            phi = wt * (d - eta_t) / wt.sum() - wc * (d - eta_c) / wc.sum()
+        t, b = int(cells.t[k]), int(cells.b[k])
+        xt = min(t, b)
+        key = (int(cells.g[k]), cells.ctrl[:, k].tobytes(), None if x_const else xt)
+        if complete and key in designs:
+            idx, des = designs[key]
+            dy = Yt[t, idx] - Yt[b, idx]
         else:
-            Xk = np.column_stack([np.ones(idx.size), X[idx, min(t, b), :]])
-            try:
-                a, psi = _drdid_panel(dy[idx], Dk, Xk, units.w[idx], method)
-            except np.linalg.LinAlgError:
+            dy_all = Yt[t] - Yt[b]
+            ok = np.isfinite(dy_all)
+            if X is not None:
+                ok &= np.all(np.isfinite(X[:, xt, :]), axis=1)
+            D = units.group == cells.g[k]
+            idx = np.flatnonzero(ok & (D | in_block_ctrl[:, k]))
+            dy = dy_all[idx]
+            Dk = D[idx].astype(np.float64)
+            des = None
+            if Dk.sum() == 0 or Dk.sum() == idx.size:
                 failed.append(f"({labels[cells.g[k]]}, {labels[t]})")
                 continue
+            if X is not None:
+                Xk = np.column_stack([np.ones(idx.size), X[idx, xt, :]])
+                try:
+                    des = _design_2x2(Xk, Dk, units.w[idx], method)
+                except np.linalg.LinAlgError:
+                    failed.append(f"({labels[cells.g[k]]}, {labels[t]})")
+                    continue
+            else:
+                des = _Design2x2(
+                    X=np.empty((0, 0)), D=Dk, w=units.w[idx], ols_inv=None, ps=None, info_inv=None
+                )
+            if complete:
+                designs[key] = (idx, des)
+        assert des is not None
+        if X is None:
+            wt, wc = des.w * des.D, des.w * (1 - des.D)
+            eta_t = wt @ dy / wt.sum()
+            eta_c = wc @ dy / wc.sum()
+            att[k] = eta_t - eta_c
+            phi = wt * (dy - eta_t) / wt.sum() - wc * (dy - eta_c) / wc.sum()
+        else:
+            a, psi = _drdid_panel(dy, des, method)
             att[k] = a
             phi = psi / idx.size
         S[:, k] = np.bincount(units.cl[idx], phi, minlength=C)
@@ -668,14 +717,18 @@ def _fit_general_panel(
             "or a singular covariate design; they are left out of every aggregation.",
             sink,
         )
+    return _finish_explicit(att, S, cells)
+
+
+def _finish_explicit(att: np.ndarray, S: np.ndarray, cells: _Cells) -> _CellFit:
+    """Standard errors and pre-test covariance from explicit cluster-summed influence functions."""
     valid = np.isfinite(att)
     live = valid & ~cells.ref
-    se = np.full(K, np.nan)
-    se[live] = np.sqrt(np.einsum("ck,ck->k", S[:, live], S[:, live]))
+    se = np.where(live, np.sqrt(np.einsum("ck,ck->k", S, S)), np.nan)
     pre_idx = np.flatnonzero(live & (cells.t < cells.g))
-    pre_cov = S[:, pre_idx].T @ S[:, pre_idx]
+    Sp = S[:, pre_idx]
     return _CellFit(
-        att=att, valid=valid, se=se, pre_cov=pre_cov, pre_idx=pre_idx, agg_if=lambda A: S @ A
+        att=att, valid=valid, se=se, pre_cov=Sp.T @ Sp, pre_idx=pre_idx, agg_if=lambda A: S @ A
     )
 
 
@@ -694,7 +747,7 @@ def _fit_rcs(
     K = cells.g.size
     C = units.n_clusters
     att = np.full(K, np.nan)
-    S = np.zeros((C, K))
+    S = np.zeros((C, K), order="F")
     ok_row = np.isfinite(y)
     if X is not None:
         ok_row &= np.all(np.isfinite(X), axis=1)
@@ -746,15 +799,7 @@ def _fit_rcs(
             "periods; they are left out of every aggregation.",
             sink,
         )
-    valid = np.isfinite(att)
-    live = valid & ~cells.ref
-    se = np.full(K, np.nan)
-    se[live] = np.sqrt(np.einsum("ck,ck->k", S[:, live], S[:, live]))
-    pre_idx = np.flatnonzero(live & (cells.t < cells.g))
-    pre_cov = S[:, pre_idx].T @ S[:, pre_idx]
-    return _CellFit(
-        att=att, valid=valid, se=se, pre_cov=pre_cov, pre_idx=pre_idx, agg_if=lambda A: S @ A
-    )
+    return _finish_explicit(att, S, cells)
 
 
 # =====================================================================================  aggregation
