@@ -659,7 +659,7 @@ def _fit_general_panel(
     Yt = np.ascontiguousarray(Y.T)  # period rows: contiguous outcome columns
     in_block_ctrl = cells.ctrl[units.block]  # units x cells, bool
     complete = bool(np.all(np.isfinite(Y))) and (X is None or bool(np.all(np.isfinite(X))))
-    x_const = X is not None and bool(np.all(X == X[:, :1, :]))
+    x_const = X is not None and bool(np.all(X[:, :1, :] == X))
     designs: dict[tuple[object, ...], tuple[np.ndarray, _Design2x2 | None]] = {}
     failed: list[str] = []
     for k in range(K):
