@@ -76,14 +76,20 @@ def _status(field: str) -> int:
     return 0
 
 
-def _run_one(lib: str, n: int, T: int, waves: int | None) -> dict[str, float]:
+def _run_one(
+    lib: str, n: int, T: int, waves: int | None, covariate: bool, band: bool
+) -> dict[str, float]:
     df = make_staggered(n, T, waves=waves)
+    if covariate:  # a time-invariant unit characteristic
+        df["xcov"] = np.repeat(np.random.default_rng(1).normal(size=n), T)
     if lib == "pilotlab":
         sys.path.insert(0, str(ROOT / "src"))
         from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, Panel
         from pilotlab.estimators.callaway_santanna import estimate_group_time_effects
 
         frame = pd.DataFrame({"y": df.y, UNIT: df.id, TIME: df.t - 1, CLUSTER: df.id, WEIGHT: 1.0})
+        if covariate:
+            frame["xcov"] = df.xcov.to_numpy()
         g_unit = df.groupby("id").g.first().to_numpy()
         panel = Panel(
             frame=frame,
@@ -95,7 +101,13 @@ def _run_one(lib: str, n: int, T: int, waves: int | None) -> dict[str, float]:
         )
         rss0 = _reset_peak()
         t0 = time.perf_counter()
-        res = estimate_group_time_effects(panel, "y", replications=0)
+        res = estimate_group_time_effects(
+            panel,
+            "y",
+            covariates=("xcov",) if covariate else (),
+            replications=999 if band else 0,
+            rng=np.random.default_rng(0),
+        )
         el = time.perf_counter() - t0
         est = float(res.aggregations.estimate.iloc[0])
         extra = {"cells": len(res.att_gt)}
@@ -108,7 +120,13 @@ def _run_one(lib: str, n: int, T: int, waves: int | None) -> dict[str, float]:
         rss0 = _reset_peak()
         t0 = time.perf_counter()
         att = ATTgt(
-            yname="y", tname="t", idname="id", gname="g", data=df, control_group="nevertreated"
+            yname="y",
+            tname="t",
+            idname="id",
+            gname="g",
+            data=df,
+            control_group="nevertreated",
+            xformla="y~xcov" if covariate else None,
         ).fit(est_method="dr", bstrap=False)
         agg = att.aggte(typec="simple", bstrap=False)
         el = time.perf_counter() - t0
@@ -121,7 +139,12 @@ def _run_one(lib: str, n: int, T: int, waves: int | None) -> dict[str, float]:
         rss0 = _reset_peak()
         t0 = time.perf_counter()
         att = ATTgt(data=data, cohort_column="g")
-        att.fit(formula="y", est_method="dr", control_group="never_treated", progress_bar=False)
+        att.fit(
+            formula="y ~ xcov" if covariate else "y",
+            est_method="dr",
+            control_group="never_treated",
+            progress_bar=False,
+        )
         agg = att.aggregate("simple")
         el = time.perf_counter() - t0
         est = float(np.asarray(agg.iloc[0, 0]).ravel()[0])
@@ -137,12 +160,14 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="*", default=["500x20", "5000x40", "35000x60"])
     ap.add_argument("--libs", nargs="*", default=["pilotlab", "csdid", "differences"])
     ap.add_argument("--waves", type=int, default=None, help="adoption waves (default T // 6)")
+    ap.add_argument("--covariate", action="store_true", help="doubly robust with a covariate")
+    ap.add_argument("--band", action="store_true", help="pilotlab also runs the 999-draw band")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         lib, n, T = args.child[0], int(args.child[1]), int(args.child[2])
-        print(json.dumps(_run_one(lib, n, T, args.waves)))
+        print(json.dumps(_run_one(lib, n, T, args.waves, args.covariate, args.band)))
         return
     rows = []
     for size in args.sizes:
@@ -151,6 +176,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--child", lib, str(n), str(T)]
             if args.waves:
                 cmd += ["--waves", str(args.waves)]
+            cmd += ["--covariate"] * args.covariate + ["--band"] * args.band
             try:
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
                 if out.returncode:

@@ -94,8 +94,9 @@ def _paths(panel):
 def test_fast_and_general_paths_agree(sim, comparison: str, cluster: str | None) -> None:
     """Balanced no-covariate fast path (nested Gram or explicit clusters) == per-cell path."""
     df, _ = sim
-    df = df.assign(cohort_cluster=df.g * 1000 + df.unit % 7)  # clusters nested in cohorts
-    panel = sim_panel(df, comparison=comparison, cluster=cluster)
+    df = df.assign(cohort_cluster=df.g * 1000 + df.unit % 7,  # clusters nested in cohorts
+                   w=1.0 + (df.unit % 4))
+    panel = sim_panel(df, comparison=comparison, cluster=cluster, weight="w")
     fast, slow, A = _paths(panel)
     np.testing.assert_allclose(fast.att, slow.att, rtol=1e-10)
     np.testing.assert_allclose(fast.se, slow.se, rtol=1e-9)

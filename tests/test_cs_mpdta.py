@@ -144,7 +144,7 @@ def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:
     assert 1.96 < crit < 3.2
     dyn = res.details["dynamic"]
     assert np.all(dyn.uniform_lower <= dyn.ci_lower) and np.all(dyn.uniform_upper >= dyn.ci_upper)
-    assert res.n_clusters == 500 and res.n_units == 500
+    assert res.n_clusters == 500 and res.n_units == 500 and res.n_treated_units == 191
     # balance_e via options.extra
     bal = entry.fit(
         panel,

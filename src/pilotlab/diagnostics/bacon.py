@@ -10,13 +10,14 @@ matrix, so the reader can see how much of a naive TWFE estimate comes from forbi
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.exceptions import DataError, EstimationError
+from pilotlab.exceptions import DataError, DesignWarning, EstimationError
 
 __all__ = ["COMPARISON_TYPES", "BaconDecomposition", "bacon_decomposition"]
 
@@ -113,6 +114,13 @@ def bacon_decomposition(panel: Panel, outcome: str) -> BaconDecomposition:
         raise DataError(
             f"outcome '{outcome}' has missing values; the Goodman-Bacon "
             "decomposition needs a complete balanced panel."
+        )
+    if panel.weighted:
+        warnings.warn(
+            "the Goodman-Bacon decomposition is of the unweighted TWFE estimate; the weight "
+            "column is ignored here.",
+            DesignWarning,
+            stacklevel=2,
         )
     ft = np.asarray(panel.first_treated, dtype=np.int64)
     D = (np.arange(T)[None, :] >= ft[:, None]).astype(np.float64)

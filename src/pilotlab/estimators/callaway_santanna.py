@@ -72,6 +72,8 @@ class GroupTimeEffects:
         Uniform-band critical value over event times (multiplier bootstrap; NaN if not run).
     n_clusters : int
         Number of clusters used for the influence-function variance.
+    n_units, n_treated_units : int
+        Units (observations for repeated cross-sections) used, and those in treated cohorts.
     warnings : tuple of str
         Design warnings raised while estimating.
     """
@@ -85,6 +87,7 @@ class GroupTimeEffects:
     critical_value: float
     n_clusters: int
     n_units: int
+    n_treated_units: int
     warnings: tuple[str, ...]
 
 
@@ -1136,6 +1139,7 @@ def _aggregate(
         critical_value=crit,
         n_clusters=C,
         n_units=n,
+        n_treated_units=int(np.sum(units.block < H)),
         warnings=tuple(sink),
     )
 
@@ -1272,7 +1276,7 @@ def fit_callaway_santanna(
         inference="cluster",
         nobs=panel.nobs,
         n_units=res.n_units,
-        n_treated_units=int(panel.n_treated_units),
+        n_treated_units=res.n_treated_units,
         n_clusters=res.n_clusters,
         n_periods=panel.n_periods,
         estimand=f"ATT ({options.aggregation} aggregation)",
