@@ -120,9 +120,10 @@ def load_via_spec(
     layout: str = "panel",
 ) -> Panel:
     """Build the Panel through the foundation's loader (pilot-file checks included)."""
-    from conftest import pilot_dict
     from pilotlab.data import panel_from_frame
     from pilotlab.spec import parse_pilot
+
+    from conftest import pilot_dict
 
     spec = parse_pilot(
         pilot_dict(

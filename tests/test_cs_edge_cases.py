@@ -94,8 +94,10 @@ def _paths(panel):
 def test_fast_and_general_paths_agree(sim, comparison: str, cluster: str | None) -> None:
     """Balanced no-covariate fast path (nested Gram or explicit clusters) == per-cell path."""
     df, _ = sim
-    df = df.assign(cohort_cluster=df.g * 1000 + df.unit % 7,  # clusters nested in cohorts
-                   w=1.0 + (df.unit % 4))
+    df = df.assign(
+        cohort_cluster=df.g * 1000 + df.unit % 7,  # clusters nested in cohorts
+        w=1.0 + (df.unit % 4),
+    )
     panel = sim_panel(df, comparison=comparison, cluster=cluster, weight="w")
     fast, slow, A = _paths(panel)
     np.testing.assert_allclose(fast.att, slow.att, rtol=1e-10)
@@ -310,3 +312,15 @@ def test_repeated_cross_sections_match_csdid(method: str, covariates: tuple[str,
         ).fit(est_method=method, bstrap=False)
     np.testing.assert_allclose(ours.att_gt.att, np.asarray(peer.results["att"]), rtol=1e-8)
     np.testing.assert_allclose(ours.att_gt.std_error, np.asarray(peer.results["se"]), rtol=1e-8)
+
+
+def test_singular_pretest_falls_back_to_event_time_averages() -> None:
+    """Few treated units and many pre-periods: the cell-level Wald test is undefined."""
+    df, _ = simulate_staggered(n_units=80, n_periods=16, cohorts=(10, 13), never_share=0.9, seed=2)
+    panel = sim_panel(df)
+    with pytest.warns(DesignWarning, match="pre-test uses the pre-treatment event-time"):
+        res = _est(panel, window=(3, 3))
+    assert res.pre_trend is not None
+    assert "event-time" in res.pre_trend.test
+    assert res.pre_trend.df == 3
+    assert 0 <= res.pre_trend.p_value <= 1

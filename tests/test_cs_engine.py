@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import pilot_dict, shared_data
 from pilotlab.engine import evaluate
 from pilotlab.spec import parse_pilot
+
+from conftest import pilot_dict, shared_data
 
 
 def _pilot(estimator: str, comparison: str, aggregation: str = "simple"):

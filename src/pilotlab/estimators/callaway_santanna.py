@@ -1057,23 +1057,32 @@ def _aggregate(
         crit = _uniform_critical_value(
             IF[:, dyn_cols], se[dyn_cols], alpha, replications, bootstrap_weights, rng
         )
-    # pre-test
+    # pre-test: all pre-treatment ATT(g,t) = 0 (R did's Wpval); when their covariance is
+    # singular (more pre-period cells than the treated units can separate) fall back to the
+    # pre-treatment event-time averages of the dynamic aggregation
     pre_trend = None
     if fit.pre_idx.size:
-        a = att[fit.pre_idx]
-        try:
-            W = float(a @ np.linalg.solve(fit.pre_cov, a))
-            q = int(fit.pre_idx.size)
-            pre_trend = PreTrendTest(
-                test="Wald test that all pre-treatment ATT(g,t) are zero",
-                statistic=W,
-                df=q,
-                p_value=float(stats.chi2.sf(W, q)),
-            )
-        except np.linalg.LinAlgError:
+        pre_trend = _wald(
+            "Wald test that all pre-treatment ATT(g,t) are zero", att[fit.pre_idx], fit.pre_cov
+        )
+        if pre_trend is None:
+            e_pre = [i for i, ev in zip(d_idx, d_e, strict=True) if ev < 0 and se[i] > 0]
+            if e_pre:
+                Ie = IF[:, e_pre]
+                pre_trend = _wald(
+                    "Wald test that all pre-treatment event-time effects are zero",
+                    est[e_pre],
+                    Ie.T @ Ie,
+                )
             _warn(
-                "the covariance of the pre-treatment ATT(g,t) is singular; the "
-                "parallel-trends pre-test is not reported.",
+                f"the covariance of the {fit.pre_idx.size} pre-treatment ATT(g,t) is singular "
+                "(more pre-period cells than the treated units can separate), so the "
+                "parallel-trends pre-test "
+                + (
+                    "uses the pre-treatment event-time averages instead."
+                    if pre_trend is not None
+                    else "is not reported."
+                ),
                 sink,
             )
     # tables
@@ -1141,6 +1150,17 @@ def _aggregate(
         n_units=n,
         n_treated_units=int(np.sum(units.block < H)),
         warnings=tuple(sink),
+    )
+
+
+def _wald(name: str, a: np.ndarray, V: np.ndarray) -> PreTrendTest | None:
+    """Chi-squared Wald test of ``a = 0`` with covariance ``V``; None if V is singular."""
+    eig = np.linalg.eigvalsh(V)
+    if eig.size == 0 or eig.min() <= 1e-10 * max(eig.max(), 0.0) or eig.max() <= 0:
+        return None
+    W = float(a @ np.linalg.solve(V, a))
+    return PreTrendTest(
+        test=name, statistic=W, df=int(a.size), p_value=float(stats.chi2.sf(W, a.size))
     )
 
 
