@@ -17,10 +17,25 @@ Three computational paths share the aggregation code:
 
 * balanced panels without covariates: every cell and every influence function is a linear map of
   per-block (cohort x cluster) weighted sums of the unit x period outcome matrix, so nothing of
-  size units x cells is ever formed (sparse coefficient matrices, Gram matrices per block);
-* panels with covariates or missing outcomes: one small regression / logit per cell on the units
-  observed in both periods, influence functions summed into clusters with ``np.bincount``;
-* repeated cross-sections (no covariates): four weighted means per cell.
+  size units x cells is formed (sparse coefficient matrices and one Gram matrix per block when
+  clusters nest in cohorts; a clusters x cells matrix when a cluster spans several cohorts);
+* panels with covariates or missing outcomes: a loop over cells doing numpy work on the cell's
+  units; the propensity score (weighted logit by Newton-Raphson) and the comparison-unit
+  regression design are fitted once per distinct (cohort, comparison group, covariate period)
+  and reused; influence functions are summed into clusters with ``np.bincount``;
+* repeated cross-sections: four weighted means per cell, or DRDID's ``*_rc`` estimators with
+  covariates.
+
+Choices that differ from R ``did`` (all documented in the report):
+
+* unbalanced panels use, for each ATT(g,t), the units observed in both of its periods (R's
+  default balances the panel by dropping units; its ``allow_unbalanced_panel`` treats the data
+  as repeated cross-sections);
+* analytic standard errors are clustered at ``Panel.cluster`` (R clusters only its bootstrap);
+* the uniform band studentises bootstrap draws by the analytic standard errors;
+* the outcome-regression correction of the repeated cross-section DR estimator takes the post
+  minus the pre piece (the derivative of the estimand; R DRDID 1.2 adds them);
+* when the pre-period cells' covariance is singular the pre-test uses the event-time averages.
 """
 
 from __future__ import annotations
@@ -134,11 +149,6 @@ class _CellFit:
 def _warn(msg: str, sink: list[str]) -> None:
     warnings.warn(msg, DesignWarning, stacklevel=3)
     sink.append(msg)
-
-
-def _cluster_matrix(cl: np.ndarray, n_clusters: int) -> sparse.csr_matrix:
-    n = cl.size
-    return sparse.csr_matrix((np.ones(n), (cl, np.arange(n))), shape=(n_clusters, n))
 
 
 def _normal_ci(est: np.ndarray, se: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
