@@ -26,7 +26,7 @@ Three computational paths share the aggregation code:
 * repeated cross-sections: four weighted means per cell, or DRDID's ``*_rc`` estimators with
   covariates.
 
-Choices that differ from R ``did`` (all documented in the report):
+Choices that differ from R ``did``:
 
 * unbalanced panels use, for each ATT(g,t), the units observed in both of its periods (R's
   default balances the panel by dropping units; its ``allow_unbalanced_panel`` treats the data
@@ -34,7 +34,7 @@ Choices that differ from R ``did`` (all documented in the report):
 * analytic standard errors are clustered at ``Panel.cluster`` (R clusters only its bootstrap);
 * the uniform band studentises bootstrap draws by the analytic standard errors;
 * the outcome-regression correction of the repeated cross-section DR estimator takes the post
-  minus the pre piece (the derivative of the estimand; R DRDID 1.2 adds them);
+  minus the pre piece (the derivative of the estimand; current R DRDID adds the two);
 * when the pre-period cells' covariance is singular the pre-test uses the event-time averages.
 """
 
