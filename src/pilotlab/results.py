@@ -76,8 +76,10 @@ class RobustnessCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (details are kept only when JSON-compatible by construction)."""
-        out = {k: _clean(getattr(self, k)) for k in
-               ("check", "estimate", "ci_lower", "ci_upper", "consistent", "description")}
+        out = {
+            k: _clean(getattr(self, k))
+            for k in ("check", "estimate", "ci_lower", "ci_upper", "consistent", "description")
+        }
         out["details"] = dict(self.details)
         return out
 
@@ -141,6 +143,13 @@ class EffectResult:
 
     def event_study_frame(self) -> pd.DataFrame:
         """Event-time estimates as a DataFrame (empty when the estimator has none)."""
-        cols = ["event_time", "estimate", "std_error", "ci_lower", "ci_upper", "p_value",
-                "reference"]
+        cols = [
+            "event_time",
+            "estimate",
+            "std_error",
+            "ci_lower",
+            "ci_upper",
+            "p_value",
+            "reference",
+        ]
         return pd.DataFrame([e.__dict__ for e in self.event_study], columns=cols)
