@@ -26,6 +26,7 @@ import numpy as np
 
 __all__ = ["HAS_NUMBA", "frank_wolfe", "sparsify", "two_round_frank_wolfe"]
 
+_numba: Any
 try:  # optional accelerator: the same iteration compiled, one problem per thread
     import numba as _numba
 except ImportError:  # pragma: no cover - exercised where numba is absent

@@ -31,7 +31,15 @@ import numpy as np
 
 from pilotlab.estimators._frank_wolfe import two_round_frank_wolfe
 
-__all__ = ["BlockFit", "Method", "block_curves", "fit_block", "noise_level", "placebo_curves"]
+__all__ = [
+    "BlockFit",
+    "Method",
+    "block_curves",
+    "fit_block",
+    "fit_block_each",
+    "noise_level",
+    "placebo_curves",
+]
 
 Method = Literal["sdid", "sc", "did"]
 
@@ -95,7 +103,7 @@ def _omega_design(
 def _predictor_scale(yc: np.ndarray, t0: int, xc: np.ndarray, xt: np.ndarray) -> np.ndarray:
     """Put each predictor on the scale of the pre-period outcomes (weight of one pre-period)."""
     target = float(yc[:, :t0].std())
-    spread = np.concatenate([xc, xt[:, None]], axis=1).std(axis=1)
+    spread = np.concatenate([xc, xt.reshape(xc.shape[0], -1)], axis=1).std(axis=1)
     safe = np.where(spread > 0, spread, 1.0)
     return np.where(spread > 0, (target if target > 0 else 1.0) / safe, 0.0)
 
@@ -176,6 +184,53 @@ def fit_block(
             max_iter=MAX_ITER,
         )[0]
     return BlockFit(method, omega, lam, t0, zeta_omega, zeta_lambda, noise, scale)
+
+
+def fit_block_each(
+    yc: np.ndarray,
+    yt: np.ndarray,
+    t0: int,
+    xc: np.ndarray | None = None,
+    xt: np.ndarray | None = None,
+) -> list[BlockFit]:
+    """Synthetic control weights for each treated unit separately, solved as one batch.
+
+    Parameters
+    ----------
+    yc : ndarray, shape (N0, T)
+    yt : ndarray, shape (N1, T)
+    t0 : int
+    xc : ndarray, shape (P, N0), optional
+    xt : ndarray, shape (P, N1), optional
+
+    Returns
+    -------
+    list of BlockFit
+        One per treated unit, in the order of ``yt``'s rows.
+    """
+    n0 = yc.shape[0]
+    n1 = yt.shape[0]
+    noise = noise_level(yc, t0)
+    zeta = ETA_LAMBDA * noise
+    scale = None
+    if xc is not None and xt is not None and xc.shape[0]:
+        scale = _predictor_scale(yc, t0, xc, xt)
+    a = _omega_design(yc, t0, False, xc if scale is not None else None, scale)
+    b = yt[:, :t0]
+    if scale is not None and xt is not None:
+        b = np.hstack([b, (xt * scale[:, None]).T])
+    rows = a.shape[0]
+    omega = two_round_frank_wolfe(
+        a.T @ a,
+        b @ a,
+        np.full(n1, rows * zeta**2),
+        np.full(n1, rows),
+        np.full((n1, n0), 1.0 / n0),
+        (MIN_DECREASE * noise) ** 2,
+        max_iter_first=MAX_ITER_FIRST,
+        max_iter=MAX_ITER,
+    )
+    return [BlockFit("sc", w, np.zeros(t0), t0, zeta, zeta, noise, scale) for w in omega]
 
 
 def block_curves(
