@@ -18,6 +18,7 @@ import pandas as pd
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
+from pilotlab.estimators.synthetic import choose_inference as synthetic_inference
 from pilotlab.exceptions import EstimationError, PilotlabWarning
 from pilotlab.results import (
     Choice,
@@ -124,6 +125,10 @@ def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
                 f"estimator; use one of: {', '.join(entry.inference)}, or auto"
             )
         return Choice(requested, f"The analysis plan specifies {requested} inference.")
+    if estimator in ("synthetic_did", "synthetic_control"):
+        n_donors = int((~panel.is_treated_unit).sum())
+        method, why = synthetic_inference("auto", panel.n_treated_units, n_donors, estimator)
+        return Choice(method, why)
     g, gt = panel.n_clusters, panel.n_treated_clusters
     method = "cluster" if "cluster" in entry.inference else entry.inference[0]
     return Choice(
