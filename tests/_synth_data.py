@@ -72,7 +72,7 @@ def prop99_panel() -> Panel:
 
 def factor_frame(
     *,
-    n_units: int = 40,
+    n_units: int = 80,
     n_periods: int = 30,
     n_treated: int = 1,
     t0: int = 20,
@@ -90,7 +90,7 @@ def factor_frame(
     rng = np.random.default_rng(seed)
     rank = 3
     load = rng.normal(size=(n_units, rank))
-    load[:n_treated, 0] = rng.uniform(0.8, 1.4, n_treated)  # selection on the trend factor
+    load[:n_treated, 0] = rng.uniform(0.2, 0.6, n_treated)  # selection on the trend factor
     trend = np.linspace(0.0, 3.0, n_periods)
     factors = np.column_stack(
         [trend, np.sin(np.arange(n_periods) / 3.0), rng.normal(size=n_periods).cumsum() / 3]

@@ -451,36 +451,37 @@ def fit_synthetic(
     placebo_table: pd.DataFrame | None = None
     rank_p = math.nan
     reps = int(options.replications)
+    labels = np.asarray(panel.unit_labels, dtype=object)[d.controls]
+    rank_units = np.empty(0, dtype=np.int64)
+    if method == "sc" and len(d.starts) == 1:
+        # ADH in-space placebos: every donor (at most `replications` of them) as the treated unit
+        rank_units = (
+            np.arange(n_donors)
+            if n_donors <= reps
+            else np.sort(rng.choice(n_donors, size=reps, replace=False))
+        )
+    rank_curves: np.ndarray | None = None
     if inference == "jackknife":
         jk_est, jk_event = _jackknife(d, comps)
         if np.isnan(jk_est).any():
-            if n_donors > n_treated:
-                notes.append(
-                    "The jackknife is undefined here (one comparison area carries all the "
-                    "weight), so placebo inference was used instead."
-                )
-                inference = "placebo"
-                reason = notes[-1]
-            else:
+            if n_donors <= n_treated:
                 raise EstimationError(
                     f"{name}: the jackknife is undefined (one comparison area carries all "
                     "the weight) and placebo inference needs more comparison than treated "
                     "units; add comparison units"
                 )
+            notes.append(
+                "The jackknife is undefined here (one comparison area carries all the "
+                "weight), so placebo inference was used instead."
+            )
+            inference, reason = "placebo", notes[-1]
         else:
             se = float(_jackknife_se(jk_est))
             event_se = _jackknife_se(jk_event)
     if inference == "placebo":
         sizes_c = np.array([u.size for u in d.cohort_units])
         assign = _draw_assignments(n_donors, n_treated, reps, rng)
-        rank_units = np.empty(0, dtype=np.int64)
-        if method == "sc" and len(d.starts) == 1:
-            rank_units = (
-                np.arange(n_donors)
-                if n_donors <= reps
-                else np.sort(rng.choice(n_donors, size=reps, replace=False))
-            )
-        if n_treated == 1 and rank_units.size:
+        if n_treated == 1:
             # every draw is a single donor: solve the union of draws and rank units once
             uniq = np.union1d(assign[:, 0], rank_units)[:, None]
             inverse = np.searchsorted(uniq[:, 0], assign[:, 0])
@@ -490,30 +491,29 @@ def fit_synthetic(
         pl_est = u_est[inverse]
         se = float(pl_est.std())
         event_se = u_event[inverse].std(axis=0)
-        labels = np.asarray(panel.unit_labels, dtype=object)[d.controls]
-        if rank_units.size:
-            if n_treated == 1:
-                r_curves = u_event[np.searchsorted(uniq[:, 0], rank_units)]
-            else:
-                r_curves = _placebo(
-                    _Design(d.y, d.controls, d.starts, (d.cohort_units[0][:1],), d.predictors),
-                    [_Component(0, d.cohort_units[0][:1], comps[0].fit)],
-                    rank_units[:, None],
-                )[1]
-            placebo_table, rank_p = _rank_table(
-                d, labels[rank_units], r_curves, event_arr[0], panel, comps
-            )
-        else:
+        if n_treated == 1 and rank_units.size:
+            rank_curves = u_event[np.searchsorted(uniq[:, 0], rank_units)]
+        elif not rank_units.size:
             counts = np.bincount(inverse, minlength=uniq.shape[0])
+            keep = counts > 0
             placebo_table = pd.DataFrame(
                 {
-                    "unit": [" + ".join(map(str, labels[row])) for row in uniq]
+                    "unit": [" + ".join(map(str, labels[row])) for row in uniq[keep]]
                     + [_treated_label(panel, d)],
-                    "estimate": np.append(u_est, estimate),
-                    "draws": np.append(counts, 0),
-                    "treated": [False] * uniq.shape[0] + [True],
+                    "estimate": np.append(u_est[keep], estimate),
+                    "draws": np.append(counts[keep], 0),
+                    "treated": [False] * int(keep.sum()) + [True],
                 }
             )
+    if rank_units.size:
+        if rank_curves is None:
+            first = d.cohort_units[0][:1]
+            rank_curves = _placebo(
+                _Design(d.y, d.controls, d.starts, (first,), d.predictors),
+                [_Component(0, first, comps[0].fit)],
+                rank_units[:, None],
+            )[1]
+        placebo_table, rank_p = _rank_table(d, labels[rank_units], rank_curves, event_arr[0], panel)
     z = float(stats.norm.ppf(1 - options.alpha / 2))
     p_value = float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else math.nan
 
@@ -667,7 +667,6 @@ def _rank_table(
     placebo_curves_: np.ndarray,
     treated_curve: np.ndarray,
     panel: Panel,
-    comps: list[_Component],
 ) -> tuple[pd.DataFrame, float]:
     t0 = int(d.starts[0])
     curves = np.vstack([placebo_curves_, treated_curve[None]])
