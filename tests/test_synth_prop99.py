@@ -1,4 +1,4 @@
-"""California Proposition 99: synthetic DiD, synthetic control and DiD against the published numbers.
+"""California Proposition 99: SDID, synthetic control and DiD against the published numbers.
 
 Arkhangelsky, Athey, Hirshberg, Imbens & Wager (2021, AER) Table 1 and the R package synthdid;
 reference values in ../shared/data/README.md.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _synth_data import prop99_panel
 
+from _synth_data import prop99_panel
 from pilotlab.estimators import ESTIMATORS
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.synthetic import fit_synthetic
@@ -62,7 +62,12 @@ def test_sc_unit_weights(results):
     w = results["sc"].details["weights"]
     top = w.head(6)
     assert list(top["unit"]) == [
-        "Utah", "Montana", "Nevada", "Connecticut", "New Hampshire", "Colorado"
+        "Utah",
+        "Montana",
+        "Nevada",
+        "Connecticut",
+        "New Hampshire",
+        "Colorado",
     ]
     np.testing.assert_allclose(
         top["weight"].round(4), [0.3961, 0.2323, 0.2044, 0.1045, 0.0454, 0.0133]
@@ -153,7 +158,9 @@ def test_registered_with_contract():
 
 def test_registry_fit_function(panel):
     r = ESTIMATORS["synthetic_did"].fit(
-        panel, OUTCOME, EstimatorOptions(inference="placebo", replications=100),
+        panel,
+        OUTCOME,
+        EstimatorOptions(inference="placebo", replications=100),
         np.random.default_rng(3),
     )
     assert r.estimator == "synthetic_did"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _synth_data import factor_frame, make_panel
 
+from _synth_data import factor_frame, make_panel
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.synthetic import fit_synthetic
 
@@ -26,8 +26,11 @@ def _errors(seeds, n_treated=1, staggered=(), methods=("sdid", "did"), reps=50):
         panel = _panel(seed, n_treated, staggered)
         for m in methods:
             r = fit_synthetic(
-                panel, "y", EstimatorOptions(inference="cluster", replications=reps),
-                np.random.default_rng(seed), m,
+                panel,
+                "y",
+                EstimatorOptions(inference="cluster", replications=reps),
+                np.random.default_rng(seed),
+                m,
             )
             out[m].append((r.estimate - EFFECT, r.std_error, r.ci_lower, r.ci_upper))
     return {m: np.array(v) for m, v in out.items()}
@@ -49,7 +52,8 @@ def test_sdid_recovers_effect_fast(n_treated, staggered, tol):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("n_treated", "staggered"), [(1, ()), (4, ()), (4, (15, 20))],
+    ("n_treated", "staggered"),
+    [(1, ()), (4, ()), (4, (15, 20))],
     ids=["one-treated", "four-treated", "staggered"],
 )
 def test_sdid_recovers_effect_many_seeds(n_treated, staggered):
@@ -73,7 +77,9 @@ def test_inference_choice_follows_number_of_treated_units():
 
 def test_placebo_with_several_treated_units_draws_sets():
     r = fit_synthetic(
-        _panel(1, 3), "y", EstimatorOptions(inference="placebo", replications=60),
+        _panel(1, 3),
+        "y",
+        EstimatorOptions(inference="placebo", replications=60),
         np.random.default_rng(5),
     )
     table = r.details["placebo"]
@@ -140,8 +146,11 @@ def test_jackknife_matches_leave_one_out_refits_with_fixed_weights():
 def test_sc_several_treated_units_fit_on(fit_on):
     panel = _panel(4, 3)
     r = fit_synthetic(
-        panel, "y", EstimatorOptions(inference="jackknife", synthetic_fit_on=fit_on),
-        np.random.default_rng(0), "sc",
+        panel,
+        "y",
+        EstimatorOptions(inference="jackknife", synthetic_fit_on=fit_on),
+        np.random.default_rng(0),
+        "sc",
     )
     assert r.details["fit_on"] == fit_on
     assert r.details["weights"]["weight"].sum() == pytest.approx(1.0)
@@ -156,12 +165,18 @@ def test_sc_each_equals_average_with_one_treated_unit():
     panel = _panel(4, 1)
     opts = {"inference": "placebo", "replications": 30}
     a = fit_synthetic(
-        panel, "y", EstimatorOptions(**opts, synthetic_fit_on="average"),
-        np.random.default_rng(0), "sc",
+        panel,
+        "y",
+        EstimatorOptions(**opts, synthetic_fit_on="average"),
+        np.random.default_rng(0),
+        "sc",
     )
     b = fit_synthetic(
-        panel, "y", EstimatorOptions(**opts, synthetic_fit_on="each"),
-        np.random.default_rng(0), "sc",
+        panel,
+        "y",
+        EstimatorOptions(**opts, synthetic_fit_on="each"),
+        np.random.default_rng(0),
+        "sc",
     )
     assert a.estimate == b.estimate and a.std_error == b.std_error
 
@@ -174,8 +189,13 @@ def test_sc_predictors_enter_the_fit():
     with_x = make_panel(df, units=list(starts), start=2020, predictors=("x",))
     opts = EstimatorOptions(inference="placebo", replications=20)
     a = fit_synthetic(base, "y", opts, np.random.default_rng(0), "sc")
-    b = fit_synthetic(with_x, "y", EstimatorOptions(
-        inference="placebo", replications=20, predictors=("x",)), np.random.default_rng(0), "sc")
+    b = fit_synthetic(
+        with_x,
+        "y",
+        EstimatorOptions(inference="placebo", replications=20, predictors=("x",)),
+        np.random.default_rng(0),
+        "sc",
+    )
     assert b.details["weights"]["weight"].sum() == pytest.approx(1.0)
     assert not np.allclose(
         a.details["weights"]["weight"].to_numpy(), b.details["weights"]["weight"].to_numpy()
