@@ -194,52 +194,81 @@ def _kernel(
     tol_f: np.ndarray,
     x: np.ndarray,
     max_iter: int,
-    allowed: np.ndarray,
+    block: np.ndarray,
     iters: np.ndarray,
 ) -> None:  # pragma: no cover - compiled by numba, checked against the numpy path in tests
+    """The numpy iteration, one problem per thread.
+
+    Sums over ``x`` run over its support only, and the update of ``Gx`` and ``x`` is fused with
+    the search for the next vertex, so each step reads the ``K``-vectors once.
+    """
     n_batch, k = x.shape
     for b in _prange(n_batch):
         gb = gram[b * stride]
         xb = x[b]
         cb = cross[b]
-        ab = allowed[b]
+        kb = block[b]
         eb = eta[b]
         gx = np.zeros(k)
+        supp = np.empty(k, dtype=np.int64)
+        in_supp = np.zeros(k, dtype=np.bool_)
+        ns = 0
         for j in range(k):
             if xb[j] != 0.0:
                 gx += xb[j] * gb[j]
+                supp[ns] = j
+                in_supp[j] = True
+                ns += 1
+        best = np.inf
+        ib = 0
+        for j in range(k):
+            v = gx[j] - cb[j] + eb * xb[j] + kb[j]
+            if v < best:
+                best = v
+                ib = j
         t = 0
         while True:
             t += 1
-            best = np.inf
-            ib = 0
+            g_i = gx[ib] - cb[ib] + eb * xb[ib]
             gdotx = 0.0
             xgx = 0.0
             xx = 0.0
-            nnz = 0
-            for j in range(k):
-                g = gx[j] - cb[j] + eb * xb[j]
-                gdotx += g * xb[j]
-                xgx += xb[j] * gx[j]
-                xx += xb[j] * xb[j]
-                if xb[j] != 0.0:
-                    nnz += 1
-                if ab[j] and g < best:
-                    best = g
-                    ib = j
+            for m in range(ns):
+                j = supp[m]
+                xj = xb[j]
+                gdotx += (gx[j] - cb[j] + eb * xj) * xj
+                xgx += xj * gx[j]
+                xx += xj * xj
             xi = xb[ib]
-            gd = best - gdotx
+            gd = g_i - gdotx
             q = (gb[ib, ib] - 2.0 * gx[ib] + xgx) + eb * (xx - 2.0 * xi + 1.0)
             step = 0.0
-            if not (xi == 1.0 and nnz == 1) and q > 0.0:
+            if not (xi == 1.0 and ns == 1) and q > 0.0:
                 step = min(1.0, max(0.0, -gd / q))
             decrease = -(2.0 * step * gd + step * step * q)
             keep = 1.0 - step
-            gi = gb[ib]
+            row = gb[ib]
+            chosen = ib
+            best = np.inf
             for j in range(k):
-                xb[j] *= keep
-                gx[j] = gx[j] * keep + step * gi[j]
-            xb[ib] += step
+                gxj = gx[j] * keep + step * row[j]
+                gx[j] = gxj
+                xj = xb[j] * keep
+                if j == chosen:
+                    xj += step
+                xb[j] = xj
+                v = gxj - cb[j] + eb * xj + kb[j]
+                if v < best:
+                    best = v
+                    ib = j
+            if step == 1.0:  # moved to a vertex: the support is that vertex alone
+                for m in range(ns):
+                    in_supp[supp[m]] = False
+                ns = 0
+            if step > 0.0 and not in_supp[chosen]:
+                supp[ns] = chosen
+                in_supp[chosen] = True
+                ns += 1
             if t >= 2 and (decrease <= tol_f[b] or t >= max_iter):
                 break
         iters[b] = t
@@ -267,10 +296,10 @@ def _frank_wolfe_compiled(
     x = np.array(x0, dtype=np.float64, copy=True, order="C")
     eta_b = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, np.float64), (n_batch,)))
     tol_f = np.ascontiguousarray(np.broadcast_to(np.asarray(rows, np.float64) * tol, (n_batch,)))
-    mask = (
-        np.ones((n_batch, k), dtype=np.bool_)
+    block = (
+        np.zeros((n_batch, k))
         if allowed is None
-        else np.ascontiguousarray(allowed, dtype=np.bool_)
+        else np.where(np.asarray(allowed, dtype=bool), 0.0, np.inf)
     )
     iters = np.zeros(n_batch, dtype=np.int64)
     _compiled(
@@ -281,7 +310,7 @@ def _frank_wolfe_compiled(
         tol_f,
         x,
         int(max_iter),
-        mask,
+        block,
         iters,
     )
     return x, iters
