@@ -128,8 +128,8 @@ def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
         return Choice(requested, f"The analysis plan specifies {requested} inference.")
     if estimator in ("synthetic_did", "synthetic_control"):
         n_donors = int((~panel.is_treated_unit).sum())
-        method, why = synthetic_inference("auto", panel.n_treated_units, n_donors, estimator)
-        return Choice(method, why)
+        chosen, why = synthetic_inference("auto", panel.n_treated_units, n_donors, estimator)
+        return Choice(chosen, why)
     g, gt = panel.n_clusters, panel.n_treated_clusters
     method = "cluster" if "cluster" in entry.inference else entry.inference[0]
     return Choice(

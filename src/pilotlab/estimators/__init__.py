@@ -1,7 +1,6 @@
 """Estimators, registered by name in :data:`ESTIMATORS` when their module is imported."""
 
-from pilotlab.estimators import did, event_study, twfe  # noqa: F401  (registration)
-from pilotlab.estimators import synthetic  # noqa: F401  (registration)
+from pilotlab.estimators import did, event_study, synthetic, twfe  # noqa: F401  (registration)
 from pilotlab.estimators.base import (
     ESTIMATORS,
     EstimatorEntry,
