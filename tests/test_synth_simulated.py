@@ -200,3 +200,25 @@ def test_sc_predictors_enter_the_fit():
     assert not np.allclose(
         a.details["weights"]["weight"].to_numpy(), b.details["weights"]["weight"].to_numpy()
     )
+
+
+def test_donor_pool_follows_comparison_list_and_exclude():
+    df, starts = factor_frame(seed=7, n_treated=1)
+    donors = [f"u{i:03d}" for i in range(1, 21)]
+    listed = make_panel(df, units=list(starts), start=2020, comparison=donors)
+    r = fit_synthetic(listed, "y", EstimatorOptions(replications=30), np.random.default_rng(0))
+    assert sorted(r.details["weights"]["unit"]) == donors
+    assert set(r.details["placebo"]["unit"]) <= {*donors, "u000"}
+    dropped = make_panel(df, units=list(starts), start=2020, exclude=("u001", "u002"))
+    r = fit_synthetic(dropped, "y", EstimatorOptions(replications=30), np.random.default_rng(0))
+    assert {"u001", "u002"}.isdisjoint(r.details["weights"]["unit"])
+    assert r.n_units == 78
+
+
+def test_anticipation_moves_the_start_earlier():
+    df, starts = factor_frame(seed=8, n_treated=2)
+    panel = make_panel(df, units=list(starts), start=2020, anticipation=2)
+    r = fit_synthetic(panel, "y", EstimatorOptions(), np.random.default_rng(0))
+    assert r.details["cohorts"]["start"].tolist() == ["2018"]
+    assert len(r.details["time_weights"]) == 18
+    assert r.event_study_frame()["event_time"].max() == 11
