@@ -157,3 +157,15 @@ def test_sparsify_drops_small_weights():
     out = sparsify(x)
     np.testing.assert_allclose(out[0], [0.5 / 0.8, 0, 0.3 / 0.8, 0])
     np.testing.assert_allclose(out[1], 0.25)
+
+
+def test_permutation_request_runs_the_placebo_natively():
+    from pilotlab.estimators import ESTIMATORS
+    from pilotlab.estimators.inference.apply import apply_inference
+
+    df, _ = factor_frame(n_units=15, n_periods=12, seed=0)
+    panel = make_panel(df, units=["u000"], start=2008)
+    opts = EstimatorOptions(inference="permutation", replications=20)
+    r = apply_inference(panel, "y", ESTIMATORS["synthetic_did"], opts, np.random.default_rng(0))
+    assert r.inference == "placebo"
+    assert r.details["inference_reason"].startswith("Permutation inference as requested")

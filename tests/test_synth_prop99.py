@@ -152,7 +152,7 @@ def test_jackknife_needs_two_treated_units(panel):
 def test_registered_with_contract():
     for name in ("synthetic_did", "synthetic_control"):
         entry = ESTIMATORS[name]
-        assert entry.inference == ("placebo", "jackknife")
+        assert entry.inference == ("placebo", "jackknife", "permutation")
         assert entry.layouts == ("panel",)
 
 

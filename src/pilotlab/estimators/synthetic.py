@@ -67,7 +67,9 @@ __all__ = [
     "fit_synthetic_did",
 ]
 
-SYNTHETIC_INFERENCE: tuple[str, ...] = ("placebo", "jackknife")
+#: ``permutation`` is accepted as a synonym of ``placebo`` (the in-space placebo distribution is the
+#: permutation distribution of the treated label over areas).
+SYNTHETIC_INFERENCE: tuple[str, ...] = ("placebo", "jackknife", "permutation")
 #: Warn when the pre-period RMSPE exceeds this share of the outcome's pre-period standard deviation.
 POOR_FIT_RATIO = 0.25
 MIN_PRE_PERIODS = 2
@@ -115,8 +117,9 @@ def choose_inference(
                 f"{n_treated} treated; add comparison units or use method: jackknife"
             )
         return "placebo", (
-            "Placebo inference as requested: the pilot was re-assigned to randomly chosen "
-            "comparison areas and the spread of those placebo effects gives the standard error."
+            f"{requested.capitalize()} inference as requested, in its placebo form: the pilot "
+            "was re-assigned to randomly chosen comparison areas and the spread of those "
+            "placebo effects gives the standard error."
         )
     if requested == "jackknife":
         if n_treated < 2:
