@@ -24,6 +24,7 @@ from pilotlab.estimators.inference import select as inference_rule
 from pilotlab.estimators.inference.apply import apply_inference, supports
 from pilotlab.estimators.inference.multiple import romano_wolf_wild
 from pilotlab.estimators.inference.wild import make_draws
+from pilotlab.estimators.synthetic import choose_inference as synthetic_inference
 from pilotlab.exceptions import EstimationError, PilotlabWarning
 from pilotlab.results import (
     Choice,
@@ -130,6 +131,10 @@ def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
                 f"estimator; use one of: {', '.join(entry.inference)}, or auto"
             )
         return Choice(requested, f"The analysis plan specifies {requested} inference.")
+    if estimator in ("synthetic_did", "synthetic_control"):
+        n_donors = int((~panel.is_treated_unit).sum())
+        chosen, why = synthetic_inference("auto", panel.n_treated_units, n_donors, estimator)
+        return Choice(chosen, why)
     g, gt = panel.n_clusters, panel.n_treated_clusters
     method, reason = inference_rule.choose_inference(
         g, gt, panel.n_treated_units, estimator, n_units=panel.n_units
