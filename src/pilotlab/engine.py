@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import platform
 import warnings
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
 from pilotlab.exceptions import EstimationError, PilotlabWarning
 from pilotlab.results import (
@@ -283,7 +285,7 @@ def evaluate(
         staggered=panel.is_staggered,
         pre_periods=pre_periods(panel),
     )
-    return Evaluation(
+    evaluation = Evaluation(
         pilot=pilot,
         data=summary,
         estimator=est_choice,
@@ -298,3 +300,5 @@ def evaluate(
         command=command,
         warnings=tuple(dict.fromkeys(notes)),
     )
+    # scored last, from the finished evaluation (pilotlab rubric of the Maryland SMS)
+    return replace(evaluation, evidence_strength=evidence_strength(evaluation))

@@ -1,0 +1,1 @@
+"""Diagnostics: robustness checks and sensitivity to parallel-trend violations."""
