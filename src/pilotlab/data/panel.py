@@ -235,4 +235,4 @@ class Panel:
 def _replace(panel: Panel, **changes: object) -> Panel:
     fields = {name: getattr(panel, name) for name in Panel.__dataclass_fields__}
     fields.update(changes)
-    return Panel(**fields)  # type: ignore[arg-type]
+    return Panel(**fields)
