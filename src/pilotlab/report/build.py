@@ -61,6 +61,7 @@ from pilotlab.report.text import (
     headline_sentence,
     join_words,
     plural,
+    plural_word,
 )
 
 __all__ = ["SECTION_TITLES", "build", "csv_name"]
@@ -101,9 +102,7 @@ class _Ctx:
         self.data = ev.data
         self.level = f"{round(100 * (1 - ev.alpha)):g}%"
         self.unit_word = getattr(getattr(self.spec, "data", None), "unit_label", None) or "area"
-        self.units_word = (
-            self.unit_word + "s" if not self.unit_word.endswith("s") else self.unit_word
-        )
+        self.units_word = plural_word(self.unit_word)
         self.source = getattr(getattr(self.spec, "data", None), "source", None) or (
             f"{self.data.path} (pilot data file)"
         )
@@ -608,13 +607,13 @@ def _trend_figure(ctx: _Ctx, o: Any) -> Figure:
         periods = [str(p) for p in synth["period"]] if "period" in synth else labels
         a = [float(x) for x in synth["treated"]]
         b = [float(x) for x in synth["synthetic"]]
-        names = ("Pilot area" if r.n_treated_units == 1 else "Pilot areas", "Synthetic comparison")
+        names = ("Pilot", "Synthetic")
     else:
         t = o.trends
         periods = [str(p) for p in t["period"]]
         a = [float(x) for x in t["treated"]]
         b = [float(x) for x in t["comparison"]]
-        names = (f"Pilot {ctx.units_word}", f"Comparison {ctx.units_word}")
+        names = ("Pilot", "Comparison")
     start_idx = periods.index(ctx.start) if ctx.start in periods else None
     fid = ctx.uid(f"trend-{o.column}")
     if o.improved is None:
@@ -626,7 +625,7 @@ def _trend_figure(ctx: _Ctx, o: Any) -> Figure:
         )
     units = ctx.outcome_units.get(o.column, "")
     sub = (
-        f"Mean {o.label}{' (' + units + ')' if units else ''} by period, "
+        f"Mean by period{' (' + units + ')' if units else ''}, "
         f"{r.n_treated_units} pilot and {ctx.data.unit_flow.get('comparison', ctx.data.units - ctx.data.treated_units)} "
         f"comparison {ctx.units_word}, {periods[0]} to {periods[-1]}"
     )
@@ -649,7 +648,8 @@ def _trend_figure(ctx: _Ctx, o: Any) -> Figure:
     table = Table(
         fid + "-data",
         f"{o.label}: mean by period",
-        ("Period", names[0], names[1]),
+        ("Period", f"{names[0]} {ctx.units_word} (mean)", f"{names[1]} comparison (mean)"
+         if names[1] == "Synthetic" else f"Comparison {ctx.units_word} (mean)"),
         tuple((p, fmt_num(x, d), fmt_num(y, d)) for p, x, y in zip(periods, a, b, strict=True)),
         numeric=(False, True, True),
     )

@@ -18,6 +18,7 @@ __all__ = [
     "ci_phrase",
     "headline_sentence",
     "plural",
+    "plural_word",
 ]
 
 ESTIMATOR_NAMES = {
@@ -46,9 +47,18 @@ ROBUSTNESS_NAMES = {
 }
 
 
+def plural_word(word: str) -> str:
+    """English plural of a unit name: area -> areas, local authority -> local authorities."""
+    if word.endswith("s"):
+        return word
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
 def plural(n: int, word: str, words: str | None = None) -> str:
-    """ "1 area", "6 areas" (with thousands separators)."""
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+    """Count and noun: "1 area", "6 areas" (with thousands separators)."""
+    return f"{n:,} {word if n == 1 else (words or plural_word(word))}"
 
 
 def ci_phrase(estimate: float, lo: float, hi: float, decimals: int, level: str) -> str:
