@@ -6,13 +6,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import html as htmllib
+import itertools
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import report_helpers as ex
 
+import report_helpers as ex
 from pilotlab.report import build, render_report
 from pilotlab.report.build import SECTION_TITLES
 from pilotlab.report.format import fmt_ci, fmt_num
@@ -61,7 +62,8 @@ def test_headline_numbers_are_the_table_numbers(three) -> None:
         assert cells["95% CI"] == fmt_ci(r.ci_lower, r.ci_upper, dec)
         if o.primary:
             headline = next(
-                b.text for b in doc.section("headline").blocks
+                b.text
+                for b in doc.section("headline").blocks
                 if isinstance(b, Paragraph) and b.text.startswith(o.label)
             )
             assert fmt_num(abs(r.estimate), dec) in headline
@@ -92,8 +94,14 @@ def test_limitations_generated_from_diagnostics(common) -> None:
         common.data,
         balanced=False,
         pre_periods=2,
-        missing=({"outcome": "claimant_rate", "n_missing": 12, "n_total": 3600,
-                  "sentence": "12 values of claimant_rate are missing (3 units)."},),
+        missing=(
+            {
+                "outcome": "claimant_rate",
+                "n_missing": 12,
+                "n_total": 3600,
+                "sentence": "12 values of claimant_rate are missing (3 units).",
+            },
+        ),
     )
     lim = _text(build(dataclasses.replace(common, data=data)), "limitations")
     assert "Few pilot clusters: only 6 treated clusters" in lim
@@ -107,11 +115,15 @@ def test_limitations_generated_from_diagnostics(common) -> None:
 def test_failed_pretrend_is_a_limitation_and_titles_the_chart(common) -> None:
     o = common.outcomes[0]
     pt = dataclasses.replace(o.result.pre_trend, p_value=0.0004, statistic=30.0)
-    bad = dataclasses.replace(common, outcomes=(
-        dataclasses.replace(o, result=dataclasses.replace(o.result, pre_trend=pt)),))
+    bad = dataclasses.replace(
+        common,
+        outcomes=(dataclasses.replace(o, result=dataclasses.replace(o.result, pre_trend=pt)),),
+    )
     doc = build(bad)
     assert "the pre-trend test fails" in _text(doc, "limitations")
-    fig = [b for b in doc.section("results").blocks if isinstance(b, Figure) and "event" in b.id][0]
+    fig = next(
+        b for b in doc.section("results").blocks if isinstance(b, Figure) and "event" in b.id
+    )
     assert "already diverging before the start" in fig.title
     assert "p < 0.001" in fig.subtitle
 
@@ -126,7 +138,9 @@ def test_later_features_shown_when_present(three) -> None:
     res = _text(stag, "results")
     assert "ATT(g,t)" in res and "aggregated effects" in res
     assert "Goodman-Bacon" in res and "8.0% of its weight" in res
-    ev_fig = [b for b in stag.section("results").blocks if isinstance(b, Figure) and "event" in b.id][0]
+    ev_fig = next(
+        b for b in stag.section("results").blocks if isinstance(b, Figure) and "event" in b.id
+    )
     assert "uniform band" in ev_fig.subtitle and "Uniform band" in ev_fig.table.columns
     syn = build(ex.synthetic())
     res = _text(syn, "results")
@@ -147,12 +161,23 @@ def test_graceful_when_features_are_absent(common) -> None:
 def test_registration_deviations_table(common) -> None:
     from pilotlab.results import PlanInfo
 
-    plan = PlanInfo(sha256=common.plan.sha256, registered=True, version=2,
-                    registered_at="2024-03-01T09:00:00Z", matches_registered=False,
-                    deviations=({"at": "2024-05-01", "item": "design.covariates",
-                                 "reason": "added population", "data_seen": True},))
+    plan = PlanInfo(
+        sha256=common.plan.sha256,
+        registered=True,
+        version=2,
+        registered_at="2024-03-01T09:00:00Z",
+        matches_registered=False,
+        deviations=(
+            {
+                "at": "2024-05-01",
+                "item": "design.covariates",
+                "reason": "added population",
+                "data_seen": True,
+            },
+        ),
+    )
     doc = build(dataclasses.replace(common, plan=plan))
-    t = [b for b in doc.section("registration").blocks if isinstance(b, Table)][0]
+    t = next(b for b in doc.section("registration").blocks if isinstance(b, Table))
     assert t.rows == (("design.covariates", "2024-05-01", "added population", "after"),)
     assert "no: the plan analysed differs" in _text(doc, "registration")
 
@@ -182,12 +207,12 @@ def test_html_is_self_contained_and_accessible_by_construction(tmp_path: Path, t
             assert not re.match(r"^(https?:)?//", v), f"network reference {k}={v}"
     # every chart has a title, a description and a data table beside it
     assert html.count("<svg") == html.count("<title id=") == html.count("<desc id=")
-    assert html.count('<figure id=') == html.count("<svg")
+    assert html.count("<figure id=") == html.count("<svg")
     n_tables = html.count("<table")
     assert n_tables == html.count("<caption>")
     assert 'scope="col"' in html and 'scope="row"' in html
     h = [int(m) for m in re.findall(r"<h([1-6])", html)]
-    assert h[0] == 1 and all(b - a <= 1 for a, b in zip(h, h[1:], strict=False))
+    assert h[0] == 1 and all(b - a <= 1 for a, b in itertools.pairwise(h))
     assert path.stat().st_size < 1_500_000
 
 
@@ -241,7 +266,7 @@ def test_organisation_templates_override_ours(tmp_path: Path, common) -> None:
 def test_missing_template_dir_is_a_clear_error(tmp_path: Path, common) -> None:
     from pilotlab.exceptions import PilotlabError
 
-    with pytest.raises(PilotlabError, match="template_dir: .* is not a folder"):
+    with pytest.raises(PilotlabError, match=r"template_dir: .* is not a folder"):
         render_report(common, tmp_path / "r.html", template_dir=tmp_path / "nope")
 
 

@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 import pytest
-import report_helpers as ex
 from scipy import stats
 
+import report_helpers as ex
 from pilotlab.diagnostics.evidence_strength import (
     MIN_PRETEST_POWER,
     RUBRIC,

@@ -67,8 +67,19 @@ def test_ci_phrase_in_the_direction_of_the_effect() -> None:
 
 def _sentence(est: float, lo: float, hi: float, better: str, improved: bool | None) -> str:
     return headline_sentence(
-        "Claimant rate", est, lo, hi, decimals=1, level="95%", units="points", better=better,
-        improved=improved, relative=est / 4, baseline="4.0", n_treated=6, unit_word="area",
+        "Claimant rate",
+        est,
+        lo,
+        hi,
+        decimals=1,
+        level="95%",
+        units="points",
+        better=better,
+        improved=improved,
+        relative=est / 4,
+        baseline="4.0",
+        n_treated=6,
+        unit_word="area",
         comparison="comparison areas",
     )
 

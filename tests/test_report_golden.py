@@ -10,8 +10,8 @@ import difflib
 from pathlib import Path
 
 import pytest
-import report_helpers as ex
 
+import report_helpers as ex
 from pilotlab.report import build
 from pilotlab.report.render import render_html
 

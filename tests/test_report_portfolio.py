@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-import report_helpers as ex
 
+import report_helpers as ex
 from pilotlab.exceptions import PilotlabError
 from pilotlab.report import portfolio_from_paths, render_portfolio, render_report
 
@@ -31,9 +31,7 @@ def test_portfolio_lists_every_primary_outcome_with_links(runs: list[Path], tmp_
     assert len(records) == 3
     path = render_portfolio(records, tmp_path / "index.html")
     html = path.read_text(encoding="utf-8")
-    n_primary = sum(
-        sum(1 for r in rec["results"] if r["primary"]) or 1 for rec in records
-    )
+    n_primary = sum(sum(1 for r in rec["results"] if r["primary"]) or 1 for rec in records)
     assert html.count('<tr><th scope="row">') >= n_primary
     hrefs = re.findall(r'href="([^"]+report\.html)"', html)
     assert hrefs and all((tmp_path / h).resolve().is_file() for h in hrefs)

@@ -519,9 +519,7 @@ def _estimates_table(ctx: _Ctx) -> Table:
                 fmt_p(o.p_value_adjusted) if o.primary else "not adjusted",
                 fmt_pct(o.relative_effect, 1, signed=True),
                 fmt_num(o.baseline_mean, d),
-                fmt_int(r.n_units),
-                fmt_int(r.n_treated_units),
-                fmt_int(r.n_periods),
+                f"{fmt_int(r.n_units)} ({fmt_int(r.n_treated_units)}) / {fmt_int(r.n_periods)}",
             )
         )
     return Table(
@@ -535,12 +533,10 @@ def _estimates_table(ctx: _Ctx) -> Table:
             "Adjusted p-value",
             "Relative effect",
             "Pre-pilot mean",
-            "Units",
-            "Pilot units",
-            "Periods",
+            "Units (pilot) / periods",
         ),
         tuple(rows),
-        numeric=(False, *([True] * 9)),
+        numeric=(False, *([True] * 7)),
         note=(
             "Relative effect = estimate / pre-pilot mean of the pilot units. Adjusted p-values "
             f"use {_mt_name(ctx.ev.multiple_testing)} across primary outcomes."
@@ -621,7 +617,9 @@ def _trend_figure(ctx: _Ctx, o: Any) -> Figure:
     else:
         verb = "fell" if r.estimate < 0 else "rose"
         title = (
-            f"{o.label} {verb} in pilot {ctx.units_word} relative to the comparison after the start"
+            f"{o.label} {verb} in the pilot "
+            f"{ctx.unit_word if r.n_treated_units == 1 else ctx.units_word} "
+            "relative to the comparison after the start"
         )
     units = ctx.outcome_units.get(o.column, "")
     sub = (
@@ -648,8 +646,13 @@ def _trend_figure(ctx: _Ctx, o: Any) -> Figure:
     table = Table(
         fid + "-data",
         f"{o.label}: mean by period",
-        ("Period", f"{names[0]} {ctx.units_word} (mean)", f"{names[1]} comparison (mean)"
-         if names[1] == "Synthetic" else f"Comparison {ctx.units_word} (mean)"),
+        (
+            "Period",
+            f"{names[0]} {ctx.units_word} (mean)",
+            f"{names[1]} comparison (mean)"
+            if names[1] == "Synthetic"
+            else f"Comparison {ctx.units_word} (mean)",
+        ),
         tuple((p, fmt_num(x, d), fmt_num(y, d)) for p, x, y in zip(periods, a, b, strict=True)),
         numeric=(False, True, True),
     )
