@@ -10,6 +10,7 @@ the same name in its folder, without forking pilotlab.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,11 +30,19 @@ __all__ = ["environment", "render_html", "render_report", "write_tables"]
 def environment(template_dir: str | os.PathLike[str] | None = None) -> Environment:
     """The Jinja environment: autoescape on, user templates first, number filters registered.
 
+    Environments are cached per template folder, so templates compile once per process (Jinja
+    still reloads a template whose file changed).
+
     Parameters
     ----------
     template_dir
         Optional folder of templates that override pilotlab's (same file names).
     """
+    return _environment(None if template_dir is None else str(Path(template_dir).resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(template_dir: str | None) -> Environment:
     loaders = []
     if template_dir is not None:
         p = Path(template_dir)
