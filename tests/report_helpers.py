@@ -249,8 +249,40 @@ def _checks(o: Any) -> tuple[RobustnessCheck, ...]:
             intervals["ci_lower"].iloc[1],
             intervals["ci_upper"].iloc[1],
             None,
-            "Relative-magnitude bounds.",
-            MappingProxyType({"breakdown": 1.25, "intervals": intervals.to_dict("records")}),
+            "If parallel trends fail by no more after the start than before it (Mbar = 1), the "
+            "effect keeps its sign.",
+            # the keys and shapes of the inference branch's honest_did check
+            MappingProxyType(
+                {
+                    "breakdown_mbar": 1.25,
+                    "relative_magnitudes": [
+                        {
+                            "restriction": "RM",
+                            "bound": m,
+                            "lower": lo,
+                            "upper": hi,
+                            "method": "C-LF",
+                        }
+                        for m, lo, hi in zip(
+                            intervals["Mbar"],
+                            intervals["ci_lower"],
+                            intervals["ci_upper"],
+                            strict=True,
+                        )
+                    ],
+                    "smoothness": [
+                        {
+                            "restriction": "SD",
+                            "bound": 0.0,
+                            "lower": r.ci_lower,
+                            "upper": r.ci_upper,
+                            "method": "FLCI",
+                        },
+                    ],
+                    "n_pre": 7,
+                    "n_post": 8,
+                }
+            ),
         ),
     )
 
@@ -404,8 +436,24 @@ def synthetic() -> Evaluation:
             "synthetic": t["treated"] + np.where(np.arange(len(t)) >= 20, 2.0, 0.1),
         }
     )
+    placebo = pd.DataFrame(
+        {
+            "unit": [f"A{i:04d}" for i in range(1, 40)] + [sim.treated_units[0]],
+            "estimate": [*np.linspace(-1.2, 1.1, 39), -1.9],
+            "treated": [False] * 39 + [True],
+        }
+    )
+    # the keys and shapes of the synthetic-control branch (weights, paths, placebo...)
     details = MappingProxyType(
-        {**o.result.details, "donor_weights": donors, "synthetic_path": path, "pre_rmspe": 0.1}
+        {
+            **o.result.details,
+            "weights": donors,
+            "paths": path.assign(cohort="2010"),
+            "placebo": placebo,
+            "pre_rmspe": 0.1,
+            "fit_sentence": "The synthetic comparison tracks the pilot area to within 0.1 "
+            "(packs, root mean squared gap) before the start.",
+        }
     )
     res = dataclasses.replace(o.result, details=details, estimator="synthetic_did")
     ev = dataclasses.replace(

@@ -133,7 +133,7 @@ def test_later_features_shown_when_present(three) -> None:
     rob = _text(doc, "robustness")
     assert "Placebo in time" in rob and "Leave one out" in rob
     assert "1.25 times the largest violation" in rob  # honest_did breakdown value
-    assert "Mbar" in rob
+    assert "relative magnitudes" in rob and "M or Mbar" in rob and "smoothness" in rob
     stag = build(ex.staggered())
     res = _text(stag, "results")
     assert "ATT(g,t)" in res and "aggregated effects" in res
@@ -144,8 +144,9 @@ def test_later_features_shown_when_present(three) -> None:
     assert "uniform band" in ev_fig.subtitle and "Uniform band" in ev_fig.table.columns
     syn = build(ex.synthetic())
     res = _text(syn, "results")
-    assert "Donor weights" in res and "to within 0.10" in res
+    assert "Donor weights" in res and "to within 0.1 (packs" in res
     assert "Synthetic comparison (mean)" in res
+    assert "placebo estimate" in res and "Pilot: " in res
 
 
 def test_graceful_when_features_are_absent(common) -> None:
@@ -276,3 +277,45 @@ def test_document_is_plain_data(common) -> None:
     assert [s["id"] for s in d["sections"]] == [sid for sid, _ in SECTION_TITLES]
     with pytest.raises(dataclasses.FrozenInstanceError):
         doc.title = "x"  # type: ignore[misc]
+
+
+def test_alternative_detail_names_are_read(common) -> None:
+    """donor_weights / synthetic_path / intervals / breakdown spellings work too."""
+    import pandas as pd
+
+    from pilotlab.results import RobustnessCheck
+
+    o = common.outcomes[0]
+    det = dict(
+        o.result.details,
+        donor_weights={"A0001": 0.7, "A0002": 0.3},
+        synthetic_path=pd.DataFrame(
+            {
+                "period": o.trends["period"],
+                "treated": o.trends["treated"],
+                "synthetic": o.trends["comparison"],
+            }
+        ),
+        pre_rmspe=0.05,
+    )
+    chk = RobustnessCheck(
+        "honest_did",
+        -0.5,
+        -0.9,
+        -0.1,
+        True,
+        "",
+        {"breakdown": 2.0, "intervals": [{"Mbar": 1.0, "ci_lower": -0.9, "ci_upper": -0.1}]},
+    )
+    ev = dataclasses.replace(
+        common,
+        outcomes=(
+            dataclasses.replace(
+                o, result=dataclasses.replace(o.result, details=det), robustness=(chk,)
+            ),
+        ),
+    )
+    doc = build(ev)
+    res, rob = _text(doc, "results"), _text(doc, "robustness")
+    assert "A0001" in res and "to within 0.05" in res and "Synthetic comparison (mean)" in res
+    assert "2.00 times the largest violation" in rob and "Mbar" in rob

@@ -156,12 +156,14 @@ def synthetic_pre_rmspe(details: Mapping[str, Any], n_pre: int) -> float:
     """Pre-period RMSPE of a synthetic design from its details (NaN if not available).
 
     Reads ``details["pre_rmspe"]`` or, failing that, the first ``n_pre`` rows of
-    ``details["synthetic_path"]`` (columns ``treated`` and ``synthetic``).
+    ``details["synthetic_path"]`` / ``details["paths"]`` (columns ``treated`` and ``synthetic``).
     """
     v: Any = details.get("pre_rmspe")
     if _finite(v):
         return float(v)
     path: Any = details.get("synthetic_path")
+    if path is None:
+        path = details.get("paths")
     try:
         treated = np.asarray(path["treated"], dtype=np.float64)[:n_pre]
         synth = np.asarray(path["synthetic"], dtype=np.float64)[:n_pre]

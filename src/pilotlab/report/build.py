@@ -597,9 +597,9 @@ def _forest(ctx: _Ctx) -> Figure:
 
 def _trend_figure(ctx: _Ctx, o: Any) -> Figure:
     r, d = o.result, ctx.decimals[o.column]
-    synth = r.details.get("synthetic_path") if r.details else None
+    synth = _synthetic_path(r.details or {})
     labels = list(ctx.data.period_labels)
-    if isinstance(synth, pd.DataFrame) and {"treated", "synthetic"} <= set(synth.columns):
+    if synth is not None:
         periods = [str(p) for p in synth["period"]] if "period" in synth else labels
         a = [float(x) for x in synth["treated"]]
         b = [float(x) for x in synth["synthetic"]]
@@ -723,7 +723,7 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
     rows = []
     for i, e in enumerate(es):
         row = [
-            str(e.event_time) + (" (reference)" if e.reference else ""),
+            fmt_num(e.event_time, 0) + (" (reference)" if e.reference else ""),
             fmt_num(e.estimate, d),
             "reference (set to 0)" if e.reference else fmt_ci(e.ci_lower, e.ci_upper, d),
             "" if e.reference else fmt_num(e.std_error, d + 1),
@@ -786,29 +786,53 @@ def _as_frame(value: Any, key: str = "unit", val: str = "weight") -> pd.DataFram
     return None
 
 
+def _donor_frame(det: Mapping[str, Any]) -> pd.DataFrame | None:
+    for key in ("donor_weights", "weights", "unit_weights"):
+        w = _as_frame(det.get(key))
+        if w is not None and {"unit", "weight"} <= set(w.columns):
+            return w
+    return None
+
+
+def _synthetic_path(det: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The treated vs synthetic path (first cohort when there are several)."""
+    for key in ("synthetic_path", "paths"):
+        p = det.get(key)
+        if isinstance(p, pd.DataFrame) and {"treated", "synthetic"} <= set(p.columns):
+            if "cohort" in p.columns and p["cohort"].nunique() > 1:
+                p = p[p["cohort"] == p["cohort"].iloc[0]]
+            return p
+    return None
+
+
 def _synthetic_blocks(ctx: _Ctx, o: Any) -> list[Any]:
     r, d = o.result, ctx.decimals[o.column]
     det = r.details or {}
     blocks: list[Any] = []
-    if ctx.ev.estimator.name not in _SYNTHETIC and "donor_weights" not in det:
+    w = _donor_frame(det)
+    if ctx.ev.estimator.name not in _SYNTHETIC and w is None:
         return blocks
+    who = ctx.unit_word if r.n_treated_units == 1 else ctx.units_word
     rmspe = det.get("pre_rmspe")
-    if is_number(rmspe):
+    if isinstance(det.get("fit_sentence"), str) and det["fit_sentence"]:
+        blocks.append(Paragraph(str(det["fit_sentence"])))
+    elif is_number(rmspe):
         blocks.append(
             Paragraph(
-                f"Before the start, the synthetic comparison tracks the pilot "
-                f"{ctx.unit_word if r.n_treated_units == 1 else ctx.units_word} to within "
+                f"Before the start, the synthetic comparison tracks the pilot {who} to within "
                 f"{fmt_num(rmspe, d)} on average (root mean squared prediction error)."
             )
         )
-    w = _as_frame(det.get("donor_weights"))
-    if w is not None and {"unit", "weight"} <= set(w.columns):
+    if w is not None:
         w = w.assign(weight=w["weight"].astype(float)).sort_values("weight", ascending=False)
         w = w[w["weight"] > 1e-6]
         top = w.head(10)
         fid = ctx.uid(f"donors-{o.column}")
         n_big = int((w["weight"] >= 0.05).sum())
-        title = f"{plural(n_big, 'comparison ' + ctx.unit_word, 'comparison ' + ctx.units_word)} carry most of the weight"
+        title = (
+            f"{plural(n_big, 'comparison ' + ctx.unit_word, 'comparison ' + ctx.units_word)} "
+            f"carry most of the weight ({plural(len(w), 'donor')} in all)"
+        )
         desc = "; ".join(
             f"{u}: {fmt_num(x, 3)}" for u, x in zip(top["unit"], top["weight"], strict=True)
         )
@@ -824,7 +848,8 @@ def _synthetic_blocks(ctx: _Ctx, o: Any) -> list[Any]:
             Figure(
                 fid,
                 title,
-                "Weight of each comparison unit in the synthetic comparison (weights sum to 1); top 10 shown",
+                "Weight of each comparison unit in the synthetic comparison (weights sum to 1); "
+                "top 10 shown",
                 svg,
                 desc,
                 table,
@@ -838,6 +863,48 @@ def _synthetic_blocks(ctx: _Ctx, o: Any) -> list[Any]:
         blocks.append(
             _frame_table(
                 ctx, f"time-weights-{o.column}", f"Pre-period time weights for {o.label}", tw, 3
+            )
+        )
+    pl = det.get("placebo")
+    if isinstance(pl, pd.DataFrame) and {"estimate"} <= set(pl.columns) and len(pl) > 1:
+        is_t = (
+            pl["treated"].astype(bool)
+            if "treated" in pl.columns
+            else pd.Series(False, index=pl.index)
+        )
+        plac = [float(x) for x in pl.loc[~is_t, "estimate"]]
+        fid = ctx.uid(f"placebo-{o.column}")
+        n_larger = sum(1 for x in plac if abs(x) >= abs(r.estimate))
+        title = (
+            f"{plural(n_larger, 'placebo estimate')} of {len(plac)} "
+            f"{'is' if n_larger == 1 else 'are'} as large as the pilot's"
+        )
+        desc = (
+            f"Estimates from {len(plac)} placebo runs that treat comparison units as if they were "
+            f"pilots; the pilot's estimate is {fmt_num(r.estimate, d)}."
+        )
+        svg = charts.placebo_chart(
+            fid,
+            title,
+            desc,
+            plac,
+            r.estimate,
+            f"Pilot: {fmt_num(r.estimate, d)}",
+            x_label=f"Estimated effect on {o.label}",
+        )
+        cols = [c for c in ("unit", "estimate", "draws") if c in pl.columns]
+        tab = pl[cols].assign(role=["pilot" if t else "placebo" for t in is_t])
+        table = _frame_table(ctx, fid + "-data", f"Placebo estimates for {o.label}", tab, d)
+        blocks.append(
+            Figure(
+                fid,
+                title,
+                f"Placebo-in-space distribution of the {o.label} effect, {ctx.data.first_period} "
+                f"to {ctx.data.last_period}",
+                svg,
+                desc,
+                table,
+                "Source: pilotlab analysis",
             )
         )
     return blocks
@@ -1028,6 +1095,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 continue
             found = True
             det = dict(c.details)
+            blocks.append(Paragraph(f"{o.label}: {c.description}" if c.description else o.label))
             br = next(
                 (
                     det[k]
@@ -1039,17 +1107,35 @@ def _robustness(ctx: _Ctx) -> list[Any]:
             if is_number(br):
                 blocks.append(
                     Paragraph(
-                        f"{o.label}: a violation of parallel trends {fmt_num(br, 2)} times the largest "
-                        "violation seen before the start would be enough to overturn the finding."
+                        f"{o.label}: a violation of parallel trends {fmt_num(br, 2)} times the "
+                        "largest violation seen before the start would be enough to overturn "
+                        "the finding."
                     )
                 )
-            iv = _as_frame(det.get("intervals"))
-            if iv is not None:
+            for key, what in (
+                ("intervals", "allowing for violations of parallel trends"),
+                (
+                    "relative_magnitudes",
+                    "when post-period violations are at most Mbar times the "
+                    "largest pre-period one (relative magnitudes)",
+                ),
+                (
+                    "smoothness",
+                    "when the trend difference may change slope by at most M per "
+                    "period (smoothness)",
+                ),
+            ):
+                iv = _as_frame(det.get(key))
+                if iv is None or iv.empty:
+                    continue
+                iv = iv.rename(
+                    columns={"bound": "M or Mbar", "lower": "CI lower", "upper": "CI upper"}
+                )
                 blocks.append(
                     _frame_table(
                         ctx,
-                        f"honest-did-{o.column}",
-                        f"{o.label}: confidence intervals allowing for violations of parallel trends",
+                        f"honest-did-{key}-{o.column}",
+                        f"{o.label}: {ctx.level} confidence intervals {what}",
                         iv,
                         ctx.decimals[o.column],
                     )

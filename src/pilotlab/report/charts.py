@@ -32,6 +32,7 @@ __all__ = [
     "forest_plot",
     "line_chart",
     "nice_ticks",
+    "placebo_chart",
     "unit_flow_diagram",
 ]
 
@@ -522,5 +523,68 @@ def unit_flow_diagram(
                     f'y2="{_f(yb + box_h / 2)}" stroke="{TEXT}" stroke-width="1.5" '
                     f'marker-end="url(#{fig_id}-arrow)"/>'
                 )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def placebo_chart(
+    fig_id: str,
+    title: str,
+    desc: str,
+    placebo: Sequence[float],
+    treated: float,
+    treated_label: str,
+    *,
+    x_label: str = "",
+    width: int = 680,
+) -> str:
+    """Placebo estimates as hollow circles on one axis; the real estimate a labelled diamond.
+
+    Circles are spread over five rows (by rank, not at random) so that close values stay
+    visible; the pilot's estimate differs by shape, fill and label, not only by colour.
+    """
+    left, right, top = 20, 20, 34
+    rows = 5
+    height = top + rows * 14 + 56
+    vals = [v for v in (*placebo, treated, 0.0) if is_number(v)]
+    ticks = nice_ticks(min(vals), max(vals))
+    x0, x1 = ticks[0], ticks[-1]
+    pw = width - left - right
+
+    def sx(v: float) -> float:
+        return left + pw * (v - x0) / ((x1 - x0) or 1)
+
+    parts = _open(fig_id, title, desc, width, height)
+    base = top + rows * 14 + 8
+    td = _tick_decimals(ticks)
+    for t in ticks:
+        parts.append(
+            f'<line x1="{_f(sx(t))}" x2="{_f(sx(t))}" y1="{top - 6}" y2="{_f(base)}" stroke="{GRID}"/>'
+        )
+        parts.append(
+            f'<text x="{_f(sx(t))}" y="{_f(base + 16)}" text-anchor="middle" fill="{TEXT}">'
+            f"{_e(fmt_num(t, td))}</text>"
+        )
+    order = sorted(range(len(placebo)), key=lambda i: placebo[i] if is_number(placebo[i]) else 0)
+    for rank, i in enumerate(order):
+        v = placebo[i]
+        if is_number(v):
+            parts.append(
+                _marker("circle", sx(v), top + 7 + 14 * (rank % rows), PALETTE[1], False, 3.5)
+            )
+    if is_number(treated):
+        y = top + rows * 7
+        parts.append(_marker("diamond", sx(treated), y, PALETTE[0], True, 7))
+        anchor = "end" if sx(treated) > left + pw / 2 else "start"
+        dx = -12 if anchor == "end" else 12
+        parts.append(
+            f'<text x="{_f(sx(treated) + dx)}" y="{top - 12}" text-anchor="{anchor}" '
+            f'fill="{PALETTE[0]}" font-weight="bold">{_e(treated_label)}</text>'
+        )
+    if x_label:
+        parts.append(
+            f'<text x="{_f(left + pw / 2)}" y="{_f(height - 6)}" text-anchor="middle" '
+            f'fill="{MUTED}">{_e(x_label)}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
