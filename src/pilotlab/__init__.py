@@ -9,6 +9,10 @@ from pilotlab.exceptions import DataError, EstimationError, PilotlabError, Regis
 from pilotlab.results import EffectResult, Evaluation
 from pilotlab.spec import PilotSpec, load_pilot
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pilotlab.report import render_report
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -23,4 +27,14 @@ __all__ = [
     "__version__",
     "evaluate",
     "load_pilot",
+    "render_report",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the report (and Jinja) only when ``pilotlab.render_report`` is first used."""
+    if name == "render_report":
+        from pilotlab.report import render_report
+
+        return render_report
+    raise AttributeError(f"module 'pilotlab' has no attribute {name!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import platform
 import warnings
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.diagnostics.robustness import robustness_checks
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
 from pilotlab.estimators.inference import select as inference_rule
@@ -330,7 +332,7 @@ def evaluate(
         staggered=panel.is_staggered,
         pre_periods=pre_periods(panel),
     )
-    return Evaluation(
+    evaluation = Evaluation(
         pilot=pilot,
         data=summary,
         estimator=est_choice,
@@ -345,3 +347,5 @@ def evaluate(
         command=command,
         warnings=tuple(dict.fromkeys(notes)),
     )
+    # scored last, from the finished evaluation (pilotlab rubric of the Maryland SMS)
+    return replace(evaluation, evidence_strength=evidence_strength(evaluation))
