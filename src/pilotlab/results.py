@@ -16,8 +16,12 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "Choice",
+    "DataSummary",
     "EffectResult",
     "Evaluation",
+    "OutcomeEvaluation",
+    "PlanInfo",
     "EventTimeEstimate",
     "PreTrendTest",
     "RobustnessCheck",
@@ -76,8 +80,10 @@ class RobustnessCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (details are kept only when JSON-compatible by construction)."""
-        out = {k: _clean(getattr(self, k)) for k in
-               ("check", "estimate", "ci_lower", "ci_upper", "consistent", "description")}
+        out = {
+            k: _clean(getattr(self, k))
+            for k in ("check", "estimate", "ci_lower", "ci_upper", "consistent", "description")
+        }
         out["details"] = dict(self.details)
         return out
 
@@ -141,6 +147,168 @@ class EffectResult:
 
     def event_study_frame(self) -> pd.DataFrame:
         """Event-time estimates as a DataFrame (empty when the estimator has none)."""
-        cols = ["event_time", "estimate", "std_error", "ci_lower", "ci_upper", "p_value",
-                "reference"]
+        cols = [
+            "event_time",
+            "estimate",
+            "std_error",
+            "ci_lower",
+            "ci_upper",
+            "p_value",
+            "reference",
+        ]
         return pd.DataFrame([e.__dict__ for e in self.event_study], columns=cols)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A design decision and the reason shown to the reader."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    """The analysis plan used and how it relates to the registered one."""
+
+    sha256: str
+    registered: bool = False
+    version: int | None = None
+    registered_at: str | None = None
+    matches_registered: bool | None = None
+    deviations: tuple[Mapping[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (the evidence record's ``plan`` block)."""
+        return {
+            "sha256": self.sha256,
+            "registered": self.registered,
+            "version": self.version,
+            "registered_at": self.registered_at,
+            "matches_registered": self.matches_registered,
+            "deviations": [dict(d) for d in self.deviations],
+        }
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What was analysed: source, size, periods, unit flow, missing values."""
+
+    path: str
+    sha256: str
+    rows: int
+    units: int
+    treated_units: int
+    periods: int
+    first_period: str
+    last_period: str
+    period_labels: tuple[str, ...]
+    treated_unit_labels: tuple[str, ...]
+    adoption: Mapping[str, str]
+    excluded_units: tuple[str, ...]
+    balanced: bool
+    layout: str
+    unit_flow: Mapping[str, Any]
+    missing: tuple[Mapping[str, Any], ...]
+    clusters: int
+    treated_clusters: int
+    staggered: bool
+    pre_periods: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (the evidence record's ``data`` block)."""
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "rows": self.rows,
+            "units": self.units,
+            "treated_units": self.treated_units,
+            "periods": self.periods,
+            "first_period": self.first_period,
+            "last_period": self.last_period,
+            "excluded_units": list(self.excluded_units),
+            "balanced": self.balanced,
+            "layout": self.layout,
+            "clusters": self.clusters,
+            "treated_clusters": self.treated_clusters,
+            "staggered": self.staggered,
+            "unit_flow": dict(self.unit_flow),
+            "missing": [dict(m) for m in self.missing],
+        }
+
+
+@dataclass(frozen=True)
+class OutcomeEvaluation:
+    """Everything estimated for one outcome."""
+
+    column: str
+    label: str
+    primary: bool
+    better: str
+    mde: float | None
+    result: EffectResult
+    p_value_adjusted: float
+    baseline_mean: float
+    trends: pd.DataFrame  # period, treated, comparison (mean outcome per group)
+    robustness: tuple[RobustnessCheck, ...] = ()
+
+    @property
+    def relative_effect(self) -> float:
+        """Estimate relative to the treated units' pre-period mean."""
+        if not self.baseline_mean or not math.isfinite(self.baseline_mean):
+            return math.nan
+        return self.result.estimate / self.baseline_mean
+
+    @property
+    def improved(self) -> bool | None:
+        """Whether the effect is a significant change in the better direction (None if not significant)."""
+        r = self.result
+        if (
+            not (math.isfinite(r.ci_lower) and math.isfinite(r.ci_upper))
+            or r.ci_lower <= 0 <= r.ci_upper
+        ):
+            return None
+        return (r.estimate < 0) == (self.better == "lower")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The complete evaluation of a pilot: what the report and the evidence record are built from."""
+
+    pilot: Any  # the PilotSpec (typed loosely so results stay free of the spec stage)
+    data: DataSummary
+    estimator: Choice
+    inference: Choice
+    outcomes: tuple[OutcomeEvaluation, ...]
+    plan: PlanInfo
+    software: Mapping[str, str]
+    seed: int
+    alpha: float
+    multiple_testing: str
+    generated_at: str
+    command: str = ""
+    warnings: tuple[str, ...] = ()
+    evidence_strength: Mapping[str, Any] | None = None
+    diagnostics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def tidy(self) -> pd.DataFrame:
+        """One row per outcome: the headline estimates with adjusted p-values and baselines."""
+        rows = []
+        for o in self.outcomes:
+            row = o.result.tidy().iloc[0].to_dict()
+            row.update(
+                label=o.label,
+                primary=o.primary,
+                p_value_adjusted=o.p_value_adjusted,
+                baseline_mean=o.baseline_mean,
+                relative_effect=o.relative_effect,
+                mde=o.mde,
+            )
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The evidence record as JSON text."""
+        from pilotlab.evidence import evidence_record, to_json  # the record lives beside its schema
+
+        return to_json(evidence_record(self), indent=indent)

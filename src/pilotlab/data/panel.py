@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["NEVER", "UNIT", "TIME", "CLUSTER", "WEIGHT", "MissingSummary", "Panel", "UnitFlow"]
+__all__ = ["CLUSTER", "NEVER", "TIME", "UNIT", "WEIGHT", "MissingSummary", "Panel", "UnitFlow"]
 
 #: ``first_treated`` value of never-treated units: larger than any period index, so
 #: ``time >= first_treated`` is False for them without special cases.
@@ -37,8 +37,11 @@ class UnitFlow:
 
     def to_dict(self) -> dict[str, object]:
         """Plain-JSON form."""
-        return {**self.__dict__, "excluded": list(self.excluded),
-                "dropped_no_outcome": list(self.dropped_no_outcome)}
+        return {
+            **self.__dict__,
+            "excluded": list(self.excluded),
+            "dropped_no_outcome": list(self.dropped_no_outcome),
+        }
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,10 @@ class MissingSummary:
             return f"No values of {self.outcome} are missing."
         u = ", ".join(self.units[:5]) + (" and others" if len(self.units) > 5 else "")
         p = ", ".join(self.periods[:5]) + (" and others" if len(self.periods) > 5 else "")
-        return (f"{self.n_missing} of {self.n_total} values of {self.outcome} are missing "
-                f"(units {u}; periods {p}) and were left out of the estimates.")
+        return (
+            f"{self.n_missing} of {self.n_total} values of {self.outcome} are missing "
+            f"(units {u}; periods {p}) and were left out of the estimates."
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,6 +205,15 @@ class Panel:
             missing=self.missing,
         )
 
+    def complete(self, outcome: str, columns: tuple[str, ...] = ()) -> Panel:
+        """Rows where ``outcome`` and ``columns`` are all observed (missing values are reported
+        by the loader, then left out of each estimate here)."""
+        cols = [outcome, *columns]
+        ok = self.frame[cols].notna().all(axis=1).to_numpy()
+        if ok.all():
+            return self
+        return _replace(self, frame=self.frame.loc[ok].reset_index(drop=True))
+
     def with_first_treated(self, first_treated: np.ndarray) -> Panel:
         """The same data with another treatment assignment (placebos, permutations, power)."""
         return _replace(self, first_treated=np.asarray(first_treated, dtype=np.int64))
@@ -211,8 +225,11 @@ class Panel:
     def truncate_periods(self, last: int) -> Panel:
         """Only periods ``0..last`` (placebo-in-time, power from history)."""
         rows = self.time <= last
-        return _replace(self, frame=self.frame.loc[rows].reset_index(drop=True),
-                        period_labels=self.period_labels[: last + 1])
+        return _replace(
+            self,
+            frame=self.frame.loc[rows].reset_index(drop=True),
+            period_labels=self.period_labels[: last + 1],
+        )
 
 
 def _replace(panel: Panel, **changes: object) -> Panel:

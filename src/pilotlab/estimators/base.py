@@ -16,9 +16,18 @@ from pilotlab.data.panel import Panel
 from pilotlab.exceptions import EstimationError
 from pilotlab.results import EffectResult
 
-__all__ = ["ESTIMATORS", "EstimatorEntry", "EstimatorOptions", "FitFunction", "get_estimator", "register"]
+__all__ = [
+    "ESTIMATORS",
+    "EstimatorEntry",
+    "EstimatorOptions",
+    "FitFunction",
+    "get_estimator",
+    "register",
+]
 
-InferenceName = Literal["cluster", "wild_bootstrap", "permutation", "placebo", "robust", "iid", "jackknife"]
+InferenceName = Literal[
+    "cluster", "wild_bootstrap", "permutation", "placebo", "robust", "iid", "jackknife"
+]
 
 
 @dataclass(frozen=True)

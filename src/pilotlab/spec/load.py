@@ -54,7 +54,10 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith(("function-", "literal[", "list[", "dict[", "int", "str")) or "," in part:
+        elif (
+            part.startswith(("function-", "literal[", "list[", "dict[", "int", "str"))
+            or "," in part
+        ):
             continue  # pydantic's union branch tags are not keys
         else:
             out += ("." if out else "") + part
@@ -66,7 +69,9 @@ def _describe(err: Any, raw: Any) -> str:
     msg = err["msg"]
     inp = err.get("input")
     if etype == "extra_forbidden":
-        return "unknown key; check the spelling against the pilot file reference (`pilotlab schema`)"
+        return (
+            "unknown key; check the spelling against the pilot file reference (`pilotlab schema`)"
+        )
     if etype == "missing":
         return "required key is missing; add it"
     if etype == "literal_error":
@@ -83,8 +88,10 @@ def parse_pilot(raw: Any, source: str = "<pilot>") -> LoadedPilot:
     """Validate a mapping as a pilot file; every problem is listed in one :class:`SpecError`."""
     if not isinstance(raw, dict):
         kind = "empty" if raw is None else f"a {type(raw).__name__}"
-        raise SpecError(f"{source}: the pilot file is {kind}; it must be a YAML mapping of keys "
-                        "such as id, title, data, treatment, outcomes (run `pilotlab init` for a template)")
+        raise SpecError(
+            f"{source}: the pilot file is {kind}; it must be a YAML mapping of keys "
+            "such as id, title, data, treatment, outcomes (run `pilotlab init` for a template)"
+        )
     try:
         spec = LoadedPilot.model_validate(raw)
     except ValidationError as exc:
@@ -110,13 +117,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """Safe loader that rejects duplicate keys (YAML would silently keep the last)."""
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+def _construct_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Any, Any]:
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in mapping:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}' (a later value would silently replace the first)",
+                None,
+                None,
+                f"duplicate key '{key}' (a later value would silently replace the first)",
                 key_node.start_mark,
             )
         mapping[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
@@ -138,13 +149,17 @@ def load_pilot(path: str | Path) -> LoadedPilot:
     if p.is_dir():
         p = p / "pilot.yaml"
     if not p.exists():
-        raise SpecError(f"{p}: no such pilot file; check the path (or create one with `pilotlab init DIR`)")
+        raise SpecError(
+            f"{p}: no such pilot file; check the path (or create one with `pilotlab init DIR`)"
+        )
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{p}: cannot be read as UTF-8 text ({exc}); save it as UTF-8 YAML") from None
+        raise SpecError(
+            f"{p}: cannot be read as UTF-8 text ({exc}); save it as UTF-8 YAML"
+        ) from None
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

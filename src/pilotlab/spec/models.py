@@ -31,7 +31,9 @@ UnitId = str
 EstimatorName = Literal[
     "auto", "did", "twfe", "event_study", "callaway_santanna", "synthetic_control", "synthetic_did"
 ]
-InferenceMethod = Literal["auto", "cluster", "wild_bootstrap", "permutation", "placebo", "robust", "iid"]
+InferenceMethod = Literal[
+    "auto", "cluster", "wild_bootstrap", "permutation", "placebo", "robust", "iid"
+]
 RobustnessName = Literal[
     "placebo_in_time", "placebo_in_space", "leave_one_out", "alternative_estimators", "honest_did"
 ]
@@ -71,14 +73,18 @@ class QuestionSpec(_Model):
 class DataSpec(_Model):
     """Where the data are and which columns mean what."""
 
-    path: str = Field(min_length=1, description="Data file relative to the pilot file (.csv or .parquet).")
+    path: str = Field(
+        min_length=1, description="Data file relative to the pilot file (.csv or .parquet)."
+    )
     unit: str = Field(min_length=1, description="Column identifying the unit (area, school...).")
     time: str = Field(min_length=1, description="Column of periods.")
     unit_label: str = Field("area", description="What a unit is called in report prose.")
     cluster: str | None = Field(None, description="Cluster column for inference (default: unit).")
     weight: str | None = Field(None, description="Analytic weight column.")
     layout: Literal["panel", "repeated_cross_section"] = "panel"
-    source: str | None = Field(None, description="Where the data come from, for the report's source lines.")
+    source: str | None = Field(
+        None, description="Where the data come from, for the report's source lines."
+    )
 
 
 class TreatmentSpec(_Model):
@@ -135,16 +141,20 @@ class TreatmentSpec(_Model):
                 "'units' with 'start' (common start), 'adoption' (staggered) or 'column'"
             )
         if not forms:
-            raise ValueError(
-                "no treatment given; add 'units' with 'start', 'adoption' or 'column'"
-            )
+            raise ValueError("no treatment given; add 'units' with 'start', 'adoption' or 'column'")
         if forms == ["units + start"]:
             if not self.units:
-                raise ValueError("'start' is given but 'units' is missing or empty; list the treated units")
+                raise ValueError(
+                    "'start' is given but 'units' is missing or empty; list the treated units"
+                )
             if self.start is None:
-                raise ValueError("'units' is given but 'start' is missing; add the first treated period")
+                raise ValueError(
+                    "'units' is given but 'start' is missing; add the first treated period"
+                )
         if self.adoption is not None and not self.adoption:
-            raise ValueError("'adoption' is empty; map each treated unit to its first treated period")
+            raise ValueError(
+                "'adoption' is empty; map each treated unit to its first treated period"
+            )
         return self
 
     @property
@@ -164,7 +174,9 @@ class OutcomeSpec(_Model):
     label: str | None = None
     primary: bool = False
     better: Literal["lower", "higher"] = "higher"
-    mde: float | None = Field(None, gt=0, description="Smallest effect that matters, outcome units.")
+    mde: float | None = Field(
+        None, gt=0, description="Smallest effect that matters, outcome units."
+    )
     transform: Literal["none", "log", "asinh"] = "none"
     units: str | None = Field(None, description="Unit of measurement for chart subtitles.")
 
@@ -240,10 +252,17 @@ class RegistrationSpec(_Model):
     actual_start_date: str | None = None
     actual_end_date: str | None = None
     report_due: str | None = None
-    publication: str | None = Field(None, description="Commitment to publish, e.g. 'within 12 months'.")
+    publication: str | None = Field(
+        None, description="Commitment to publish, e.g. 'within 12 months'."
+    )
 
     _dates = field_validator(
-        "start_date", "end_date", "actual_start_date", "actual_end_date", "report_due", mode="before"
+        "start_date",
+        "end_date",
+        "actual_start_date",
+        "actual_end_date",
+        "report_due",
+        mode="before",
     )(classmethod(lambda cls, v: _as_period(v)))
 
 

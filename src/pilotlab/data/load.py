@@ -1,0 +1,479 @@
+"""Read a pilot's data file, check it against the pilot file and build the :class:`Panel`.
+
+Every problem found is collected and raised together in one :class:`DataError`, each line naming
+the file, the key or column, what was found and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
+from pilotlab.data.periods import PeriodIndex, parse_periods
+from pilotlab.exceptions import DataError, DesignWarning, MissingDataWarning, UnbalancedPanelWarning
+from pilotlab.spec.models import PilotSpec
+
+__all__ = ["file_sha256", "load_panel", "panel_from_frame", "read_table"]
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def frame_sha256(df: pd.DataFrame) -> str:
+    """SHA-256 of a DataFrame's content (for data passed in memory)."""
+    hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    cols = ",".join(map(str, df.columns)).encode()
+    return hashlib.sha256(cols + hashed.tobytes()).hexdigest()
+
+
+def read_table(path: Path, key: str = "data.path") -> pd.DataFrame:
+    """Read a CSV or Parquet file; unreadable, empty or unsupported files raise :class:`DataError`."""
+    if not path.exists():
+        raise DataError(
+            f"{key}: data file '{path}' does not exist; check the path (it is relative "
+            "to the pilot file)"
+        )
+    if path.is_dir():
+        raise DataError(f"{key}: '{path}' is a folder; give the path of a .csv or .parquet file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".csv", ".txt"}:
+            df = pd.read_csv(path, low_memory=False)
+        elif suffix in {".parquet", ".pq"}:
+            df = pd.read_parquet(path)
+        else:
+            raise DataError(
+                f"{key}: '{path.name}' has extension '{suffix or '(none)'}'; "
+                "allowed: .csv or .parquet; convert the file or fix the path"
+            )
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            f"{key}: data file '{path}' is empty; export the data again with a header "
+            "row and one row per unit and period"
+        ) from None
+    except DataError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"{key}: data file '{path}' cannot be read as {suffix[1:]} ({first}); "
+            "check it opens in a spreadsheet and is saved as UTF-8 CSV or Parquet"
+        ) from None
+    if df.empty:
+        raise DataError(
+            f"{key}: data file '{path}' has a header but no rows; it needs one row per "
+            "unit and period"
+        )
+    return df
+
+
+def _unit_text(values: pd.Series) -> pd.Series:
+    """Unit ids as strings, so ids that are numbers in the data and strings in YAML still match."""
+    if pd.api.types.is_float_dtype(values):
+        v = values.to_numpy()
+        whole = np.isfinite(v) & (np.mod(v, 1) == 0)
+        out = values.astype("string")
+        out[whole] = pd.Series(v[whole].astype(np.int64), index=values.index[whole]).astype(
+            "string"
+        )
+        return out.str.strip()
+    return values.astype("string").str.strip()
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _list(items: list[str], limit: int = 6) -> str:
+    shown = ", ".join(map(str, items[:limit]))
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def panel_from_frame(
+    df: pd.DataFrame,
+    spec: PilotSpec,
+    *,
+    source: str = "data",
+    fingerprint: str | None = None,
+) -> Panel:
+    """Check a long DataFrame against the pilot file and build the analysis :class:`Panel`.
+
+    Raises
+    ------
+    DataError
+        Listing every problem found (missing columns, malformed periods, duplicate rows, treated
+        units absent from the data, a start outside the data's periods...).
+    """
+    d = spec.data
+    tr = spec.treatment
+    problems: list[str] = []
+    cols = [str(c) for c in df.columns]
+    df = df.copy()
+    df.columns = cols
+
+    def need(column: str | None, key: str) -> None:
+        if column is not None and column not in cols:
+            problems.append(
+                f"{key}: column '{column}' is not in {source} (columns: {_list(cols, 12)})."
+                f"{_suggest(column, cols)} Fix the pilot file or rename the column."
+            )
+
+    need(d.unit, "data.unit")
+    need(d.time, "data.time")
+    need(d.cluster, "data.cluster")
+    need(d.weight, "data.weight")
+    need(tr.column, "treatment.column")
+    for i, o in enumerate(spec.outcomes):
+        need(o.column, f"outcomes[{i}].column")
+    for i, c in enumerate(spec.design.covariates):
+        need(c, f"design.covariates[{i}]")
+    for i, c in enumerate(spec.design.synthetic.predictors):
+        need(c, f"design.synthetic.predictors[{i}]")
+    if problems:
+        _raise(source, problems)
+
+    # ---- numeric columns
+    numeric = [(o.column, f"outcomes[{i}].column") for i, o in enumerate(spec.outcomes)]
+    numeric += [(c, f"design.covariates[{i}]") for i, c in enumerate(spec.design.covariates)]
+    if d.weight:
+        numeric.append((d.weight, "data.weight"))
+    for column, key in numeric:
+        raw = df[column]
+        if pd.api.types.is_bool_dtype(raw):
+            df[column] = raw.astype(float)
+            continue
+        conv = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
+        bad = conv.isna() & raw.notna()
+        if bad.any():  # blank cells are missing values, not errors
+            bad &= raw.astype("string").str.strip() != ""
+        if bad.any():
+            rows = np.flatnonzero(bad.to_numpy())
+            examples = ", ".join(f"row {r + 2}: {raw.iloc[r]!r}" for r in rows[:3])
+            problems.append(
+                f"{key}: column '{column}' must be numeric but has {len(rows)} non-numeric "
+                f"value(s) ({examples}); fix them or leave the cells empty for missing"
+            )
+        df[column] = conv.astype(float)
+
+    # ---- units and periods
+    raw_codes, raw_units = pd.factorize(df[d.unit])  # convert each distinct id once
+    text = _unit_text(pd.Series(raw_units)).to_numpy(dtype=object)
+    text_ok = pd.notna(text) & (text != "")
+    all_units_arr, text_code = np.unique(text[text_ok].astype(str), return_inverse=True)
+    code_of_raw = np.full(len(raw_units), -1, dtype=np.int64)
+    code_of_raw[text_ok] = text_code
+    ucode = np.where(raw_codes >= 0, code_of_raw[raw_codes], -1)
+    if (ucode < 0).any():
+        rows = np.flatnonzero(ucode < 0)
+        problems.append(
+            f"data.unit: column '{d.unit}' is empty in {len(rows)} row(s) "
+            f"(first: row {rows[0] + 2}); every row needs a unit id"
+        )
+    periods, tidx, bad = parse_periods(df[d.time])
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        examples = ", ".join(f"row {r + 2}: {df[d.time].iloc[r]!r}" for r in rows[:3])
+        problems.append(
+            f"data.time: column '{d.time}' has {len(rows)} malformed period(s) "
+            f"({examples}); periods must all be one of: integers (2024), quarters "
+            f"(2024Q2), months (2024-04) or ISO dates (2024-04-01); most values here "
+            f"are {periods.format}s like '{periods.example}'"
+        )
+    if problems:
+        _raise(source, problems)
+
+    df["__ucode"] = ucode
+    df[TIME] = tidx
+    all_units = all_units_arr.tolist()
+    unit_set = set(all_units)
+
+    if d.layout == "panel":
+        dup = pd.Series(ucode * len(periods.keys) + tidx).duplicated(keep=False).to_numpy()
+        if dup.any():
+            r = int(np.flatnonzero(dup)[0])
+            problems.append(
+                f"data: {int(dup.sum())} rows share a unit and period (e.g. unit "
+                f"'{all_units[ucode[r]]}' in {df[d.time].iloc[r]}); a panel has one row per "
+                "unit and period: remove duplicates, or set data.layout: "
+                "repeated_cross_section if rows are people or firms within areas"
+            )
+
+    # ---- treatment assignment -> first treated period per unit label
+    first: dict[str, int] = {}
+
+    def period_positions(values: list[str], keys: list[str]) -> list[int | None]:
+        """Period index of each user-written start (None, with a problem, where unusable)."""
+        k, bad = periods.keys_of(list(values))
+        pos = np.searchsorted(periods.keys, k)
+        out: list[int | None] = []
+        for value, key, b, q in zip(values, keys, bad, pos, strict=True):
+            out.append(None)
+            if b:
+                problems.append(
+                    f"{key}: '{value}' is not a period in the data's format "
+                    f"({periods.format}, e.g. '{periods.example}'); write it as the "
+                    f"data's '{d.time}' column does"
+                )
+            elif q >= len(periods.keys):
+                problems.append(
+                    f"{key}: {value} is after the last period in the data "
+                    f"({periods.labels[-1]}); there is no post-period to evaluate yet"
+                )
+            elif q == 0:
+                problems.append(
+                    f"{key}: {value} is at or before the first period in the data "
+                    f"({periods.labels[0]}); there is no pre-period to compare against. "
+                    "Add earlier data or correct the start"
+                )
+            else:
+                out[-1] = int(q)
+        return out
+
+    def check_units(ids: list[str], key: str) -> list[str]:
+        missing = [u for u in ids if u not in unit_set]
+        if missing:
+            hint = _suggest(missing[0], all_units)
+            problems.append(
+                f"{key}: {len(missing)} unit(s) not found in column '{d.unit}': "
+                f"{_list(missing)}.{hint} Check the ids (they must match the data exactly)"
+            )
+        return [u for u in ids if u in unit_set]
+
+    if tr.form == "common":
+        assert tr.units is not None and tr.start is not None  # guaranteed by TreatmentSpec
+        ids = check_units(tr.units, "treatment.units")
+        (pos,) = period_positions([tr.start], ["treatment.start"])
+        if pos is not None:
+            first.update(dict.fromkeys(ids, pos))
+    elif tr.form == "adoption":
+        assert tr.adoption is not None
+        ids = check_units(list(tr.adoption), "treatment.adoption")
+        starts = period_positions(
+            [tr.adoption[u] for u in ids], [f"treatment.adoption.{u}" for u in ids]
+        )
+        first.update({u: q for u, q in zip(ids, starts, strict=True) if q is not None})
+    else:
+        assert tr.column is not None
+        col = df[tr.column]
+        empty = col.isna() | col.astype("string").str.strip().isin(["", "0", "0.0", "inf", "Inf"])
+        per_unit = pd.DataFrame({"u": all_units_arr[ucode], "v": col.where(~empty)}).dropna()
+        varying = per_unit.groupby("u")["v"].nunique()
+        if (varying > 1).any():
+            bad_units = varying.index[varying > 1].tolist()
+            problems.append(
+                f"treatment.column: column '{tr.column}' takes several values within "
+                f"unit(s) {_list(bad_units)}; it must hold each unit's first treated period "
+                "on every row (empty or 0 for never treated)"
+            )
+        else:
+            per_unit = per_unit.drop_duplicates("u")
+            ids = per_unit["u"].tolist()
+            starts = period_positions(
+                [_period_text(v) for v in per_unit["v"]],
+                [f"treatment.column ('{tr.column}', unit {u})" for u in ids],
+            )
+            first.update({u: q for u, q in zip(ids, starts, strict=True) if q is not None})
+
+    excluded = check_units(list(tr.exclude), "treatment.exclude")
+    eligible = check_units(list(tr.eligible), "treatment.eligible") if tr.eligible else all_units
+    comparison_list = None
+    if isinstance(tr.comparison, list):
+        comparison_list = check_units(list(tr.comparison), "treatment.comparison")
+        clash = sorted(set(comparison_list) & set(first))
+        if clash:
+            problems.append(
+                f"treatment.comparison: unit(s) {_list(clash)} are listed as comparison "
+                "units but are also treated; remove them from one of the lists"
+            )
+    if problems:
+        _raise(source, problems)
+
+    # ---- which units are analysed
+    keep = set(eligible) - set(excluded)
+    if comparison_list is not None:
+        keep &= set(comparison_list) | set(first)
+    treated_excluded = sorted(set(first) - keep)
+    for u in treated_excluded:
+        first.pop(u)
+    if not first:
+        problems.append(
+            "treatment: no treated unit remains after 'exclude'/'eligible'; at least one "
+            "treated unit must be analysed"
+        )
+    n_comparison = len(keep - set(first))
+    staggered = len(set(first.values())) > 1
+    if n_comparison == 0 and not (staggered and tr.comparison == "not_yet_treated"):
+        problems.append(
+            "treatment.comparison: no comparison units remain: every analysed unit is "
+            "treated. Add never-treated units to the data, or for a staggered roll-out "
+            "use comparison: not_yet_treated"
+        )
+    if problems:
+        _raise(source, problems)
+
+    kept = np.isin(all_units_arr, list(keep))
+    new_code = np.cumsum(kept) - 1
+    rows = kept[ucode]
+    df = df.loc[rows].reset_index(drop=True)
+    units = all_units_arr[kept].tolist()
+    df[UNIT] = new_code[df["__ucode"].to_numpy()]
+    # Periods are re-indexed over the analysed rows only.
+    used = np.unique(df[TIME].to_numpy())
+    remap = np.full(len(periods.keys), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    df[TIME] = remap[df[TIME].to_numpy()]
+    period_labels = tuple(periods.labels[i] for i in used)
+    first_treated = np.full(len(units), NEVER, dtype=np.int64)
+    for i, u in enumerate(units):
+        if u in first:
+            # A start period with no analysed rows maps to the next period that has some.
+            first_treated[i] = np.searchsorted(used, first[u])
+
+    cluster_col = d.cluster or d.unit
+    if cluster_col == d.unit:
+        cl_codes, cl_labels = df[UNIT].to_numpy(), pd.Index(units)
+    else:
+        cl_codes, cl_labels = pd.factorize(df[cluster_col], sort=True)
+    if (cl_codes < 0).any():
+        problems.append(
+            f"data.cluster: column '{cluster_col}' is empty in {int((cl_codes < 0).sum())} "
+            "row(s); every row needs a cluster"
+        )
+    df[CLUSTER] = cl_codes.astype(np.int64)
+
+    if d.weight:
+        w = df[d.weight].to_numpy(float)
+        if np.isnan(w).any() or (w < 0).any():
+            problems.append(
+                f"data.weight: column '{d.weight}' has missing or negative values "
+                f"({int(np.isnan(w).sum() + (w < 0).sum())} rows); weights must be >= 0"
+            )
+        df[WEIGHT] = w
+    else:
+        df[WEIGHT] = 1.0
+
+    # ---- transforms and missing outcomes
+    missing: list[MissingSummary] = []
+    for i, o in enumerate(spec.outcomes):
+        y = df[o.column].to_numpy(float)
+        if o.transform == "log":
+            nonpos = np.isfinite(y) & (y <= 0)
+            if nonpos.any():
+                problems.append(
+                    f"outcomes[{i}].transform: log needs positive values but "
+                    f"'{o.column}' has {int(nonpos.sum())} value(s) <= 0; use "
+                    "transform: asinh, or none"
+                )
+            else:
+                df[o.column] = np.log(y)
+        elif o.transform == "asinh":
+            df[o.column] = np.arcsinh(y)
+        na = np.isnan(df[o.column].to_numpy(float))
+        if na.all():
+            problems.append(
+                f"outcomes[{i}].column: column '{o.column}' has no values in the "
+                "analysed units; check the column and the units"
+            )
+        mu = tuple(units[i] for i in np.unique(df.loc[na, UNIT].to_numpy()))
+        mp = tuple(period_labels[j] for j in np.unique(df.loc[na, TIME].to_numpy()))
+        missing.append(MissingSummary(o.column, int(na.sum()), len(df), mu, mp))
+    if problems:
+        _raise(source, problems)
+    for m in missing:
+        if m.n_missing:
+            warnings.warn(m.sentence(), MissingDataWarning, stacklevel=2)
+
+    keep_cols = [UNIT, TIME, CLUSTER, WEIGHT]
+    extra = [o.column for o in spec.outcomes] + list(spec.design.covariates)
+    extra += [c for c in spec.design.synthetic.predictors if c not in extra]
+    frame = df[keep_cols + list(dict.fromkeys(extra))].copy()
+    frame = frame.sort_values([UNIT, TIME], kind="stable").reset_index(drop=True)
+
+    in_treated = set(first)
+    flow = UnitFlow(
+        in_data=len(all_units),
+        eligible=len(eligible),
+        treated=len(in_treated),
+        comparison=len(units) - len(in_treated),
+        excluded=tuple(sorted(set(excluded) | (set(eligible) - keep - set(excluded)))),
+        excluded_reason="listed in treatment.exclude" if excluded else "",
+        analysed=len(units),
+    )
+    panel = Panel(
+        frame=frame,
+        unit_labels=tuple(units),
+        period_labels=period_labels,
+        cluster_labels=tuple(str(c) for c in cl_labels),
+        first_treated=first_treated,
+        outcomes=tuple(o.column for o in spec.outcomes),
+        covariates=tuple(spec.design.covariates),
+        layout=d.layout,
+        anticipation=tr.anticipation,
+        comparison="not_yet_treated" if tr.comparison == "not_yet_treated" else "never_treated",
+        weighted=d.weight is not None,
+        fingerprint=fingerprint or frame_sha256(frame),
+        unit_flow=flow,
+        missing=tuple(missing),
+    )
+    if d.layout == "panel" and not panel.is_balanced:
+        counts = np.bincount(panel.unit, minlength=panel.n_units)
+        short = int((counts < panel.n_periods).sum())
+        warnings.warn(
+            f"The panel is unbalanced: {short} of {panel.n_units} units are not observed "
+            f"in all {panel.n_periods} periods.",
+            UnbalancedPanelWarning,
+            stacklevel=2,
+        )
+    _check_gaps(periods)
+    return panel
+
+
+def _period_text(v: object) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _check_gaps(periods: PeriodIndex) -> None:
+    if periods.has_gaps():
+        warnings.warn(
+            f"Some {periods.format}s between {periods.labels[0]} and {periods.labels[-1]} "
+            "have no data at all; event times count the periods that are present.",
+            DesignWarning,
+            stacklevel=3,
+        )
+
+
+def _raise(source: str, problems: list[str]) -> None:
+    n = len(problems)
+    raise DataError(
+        f"{source}: {n} problem{'s' if n > 1 else ''} with the data:\n"
+        + "\n".join(f"  - {p}" for p in problems)
+    )
+
+
+def load_panel(spec: PilotSpec, data: pd.DataFrame | None = None) -> Panel:
+    """Read the pilot's data file (or use ``data``) and build the checked :class:`Panel`."""
+    if data is not None:
+        return panel_from_frame(data, spec, source="data (DataFrame)")
+    path = getattr(spec, "data_path", None)
+    if path is None:
+        raise DataError(
+            "data.path: the pilot was not read from a file, so the data path cannot be "
+            "resolved; pass data= a DataFrame or load the pilot with load_pilot(path)"
+        )
+    df = read_table(path)
+    return panel_from_frame(df, spec, source=str(path), fingerprint=file_sha256(path))

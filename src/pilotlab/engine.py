@@ -1,0 +1,300 @@
+"""``evaluate()``: the one place where the stages meet.
+
+pilot file -> Panel -> estimator per outcome -> inference, multiple testing, robustness checks ->
+:class:`~pilotlab.results.Evaluation`, from which the report and the evidence record are built.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import warnings
+from datetime import UTC, datetime
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+
+from pilotlab.data import load_panel
+from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
+from pilotlab.exceptions import EstimationError, PilotlabWarning
+from pilotlab.results import (
+    Choice,
+    DataSummary,
+    EffectResult,
+    Evaluation,
+    OutcomeEvaluation,
+    PlanInfo,
+)
+from pilotlab.spec import PilotSpec, plan_sha256
+
+__all__ = ["choose_estimator", "choose_inference", "evaluate", "software_versions"]
+
+#: Rule for ``estimator: auto`` (documented in the README).
+FEW_TREATED_FOR_SYNTHETIC = 3
+MIN_PRE_FOR_SYNTHETIC = 8
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of pilotlab, Python and the numerical libraries (reproducibility appendix)."""
+    out = {"pilotlab": _version("pilotlab"), "python": platform.python_version()}
+    for pkg in ("numpy", "scipy", "pandas", "statsmodels"):
+        out[pkg] = _version(pkg)
+    return out
+
+
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def pre_periods(panel: Panel) -> int:
+    """Periods before the first start (less anticipation)."""
+    return int(panel.cohorts.min()) - panel.anticipation
+
+
+def choose_estimator(panel: Panel, requested: str) -> Choice:
+    """Resolve ``design.estimator`` (``auto`` follows the documented rule) and say why."""
+    if requested != "auto":
+        entry = get_estimator(requested)
+        if panel.layout not in entry.layouts:
+            raise EstimationError(
+                f"design.estimator: {requested} needs a panel (one row per unit and "
+                f"period), but data.layout is {panel.layout}; use did, twfe or "
+                "callaway_santanna"
+            )
+        return Choice(requested, f"The analysis plan specifies the {requested} estimator.")
+    n_tr, n_pre = panel.n_treated_units, pre_periods(panel)
+    if (
+        n_tr <= FEW_TREATED_FOR_SYNTHETIC
+        and n_pre >= MIN_PRE_FOR_SYNTHETIC
+        and panel.layout == "panel"
+        and "synthetic_did" in ESTIMATORS
+    ):
+        return Choice(
+            "synthetic_did",
+            (
+                f"Only {n_tr} {'area was' if n_tr == 1 else 'areas were'} treated and {n_pre} periods "
+                "precede the start, so synthetic difference-in-differences builds a weighted comparison "
+                "that tracks the treated area(s) before the start (with synthetic control as a check)."
+            ),
+        )
+    if panel.is_staggered and "callaway_santanna" in ESTIMATORS:
+        return Choice(
+            "callaway_santanna",
+            (
+                f"Treated units started in {len(panel.cohorts)} different periods (a staggered roll-out), "
+                "so effects are estimated for each start cohort against units not (yet) treated and then "
+                "averaged (Callaway & Sant'Anna); a plain two-way fixed-effects regression can be biased "
+                "here."
+            ),
+        )
+    if panel.n_periods == 2:
+        return Choice(
+            "did",
+            "There are two periods, before and after, so a 2x2 "
+            "difference-in-differences compares the change in treated and comparison units.",
+        )
+    if panel.is_staggered:
+        return Choice(
+            "twfe",
+            "Treated units started at different times; the staggered estimator is not "
+            "available, so two-way fixed effects is used (see its warning).",
+        )
+    return Choice(
+        "event_study",
+        (
+            f"{n_tr} units started at the same time and {n_pre} periods precede the start, so an event "
+            "study estimates the effect in each period before and after the start: the pre-period "
+            "estimates test the parallel-trends assumption, the post-period ones give the effect."
+        ),
+    )
+
+
+def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
+    """Resolve ``design.inference.method``; ``auto`` picks what is honest for the cluster counts."""
+    entry = get_estimator(estimator)
+    if requested != "auto":
+        if requested not in entry.inference:
+            raise EstimationError(
+                f"design.inference.method: '{requested}' is not available with the {estimator} "
+                f"estimator; use one of: {', '.join(entry.inference)}, or auto"
+            )
+        return Choice(requested, f"The analysis plan specifies {requested} inference.")
+    g, gt = panel.n_clusters, panel.n_treated_clusters
+    method = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    return Choice(
+        method,
+        f"Standard errors are clustered by {g} clusters ({gt} treated), allowing "
+        "outcomes of the same cluster to be correlated over time.",
+    )
+
+
+def _group_trends(panel: Panel, outcome: str) -> pd.DataFrame:
+    """Mean outcome per period for treated and comparison units (weighted)."""
+    y = panel.y(outcome)
+    ok = ~np.isnan(y)
+    treated = panel.is_treated_unit[panel.unit]
+    T = panel.n_periods
+    out = {"period": list(panel.period_labels)}
+    for name, mask in (("treated", treated & ok), ("comparison", ~treated & ok)):
+        w = panel.weight[mask]
+        s = np.bincount(panel.time[mask], weights=y[mask] * w, minlength=T)
+        n = np.bincount(panel.time[mask], weights=w, minlength=T)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(n > 0, s / np.where(n > 0, n, 1), np.nan)
+    return pd.DataFrame(out)
+
+
+def _baseline(panel: Panel, outcome: str) -> float:
+    y = panel.y(outcome)
+    pre = (panel.cohort != NEVER) & (panel.time < panel.cohort - panel.anticipation) & ~np.isnan(y)
+    return float(np.average(y[pre], weights=panel.weight[pre])) if pre.any() else math.nan
+
+
+def _adjust(p: list[float], method: str) -> list[float]:
+    if method in ("none", "romano_wolf") or len(p) < 2:
+        return list(p)
+    from statsmodels.stats.multitest import multipletests
+
+    arr = np.asarray(p, dtype=float)
+    ok = np.isfinite(arr)
+    out = np.full(arr.shape, np.nan)
+    if ok.any():
+        out[ok] = multipletests(arr[ok], method={"holm": "holm", "bh": "fdr_bh"}[method])[1]
+    return out.tolist()
+
+
+def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
+    d = spec.design
+    return EstimatorOptions(
+        inference=inference,  # type: ignore[arg-type]
+        alpha=d.alpha,
+        covariates=tuple(d.covariates),
+        window=(d.window.pre, d.window.post) if d.window else None,
+        replications=d.inference.replications,
+        bootstrap_weights=d.inference.weights,
+        cs_method=d.callaway_santanna.method,
+        base_period=d.callaway_santanna.base_period,
+        aggregation=d.callaway_santanna.aggregation,
+        predictors=tuple(d.synthetic.predictors),
+        synthetic_fit_on=d.synthetic.fit_on,
+    )
+
+
+def evaluate(
+    pilot: PilotSpec,
+    data: pd.DataFrame | None = None,
+    *,
+    plan: PlanInfo | None = None,
+    command: str = "",
+) -> Evaluation:
+    """Estimate the pilot's effects on every outcome, with the inference and checks in its plan.
+
+    Parameters
+    ----------
+    pilot
+        The pilot (``pilotlab.load_pilot(path)``).
+    data
+        Optional DataFrame used instead of the pilot's data file.
+    plan
+        Registration status of the plan (from the registry); unregistered if omitted.
+    command
+        The command line that produced this evaluation (for the reproducibility appendix).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PilotlabWarning)
+        panel = load_panel(pilot, data)
+    notes = [str(w.message) for w in caught if issubclass(w.category, PilotlabWarning)]
+    design = pilot.design
+    est_choice = choose_estimator(panel, design.estimator)
+    inf_choice = choose_inference(panel, est_choice.name, design.inference.method)
+    entry = get_estimator(est_choice.name)
+    options = _options(pilot, inf_choice.name)
+
+    results: list[EffectResult] = []
+    for o in pilot.outcomes:
+        sub = panel.complete(o.column, tuple(design.covariates))
+        rng = np.random.default_rng(design.inference.seed)
+        results.append(entry.fit(sub, o.column, options, rng))
+
+    primary = {o.column for o in pilot.primary_outcomes}
+    prim_idx = [i for i, o in enumerate(pilot.outcomes) if o.column in primary]
+    adjusted = [r.p_value for r in results]
+    for i, p in zip(
+        prim_idx,
+        _adjust([results[i].p_value for i in prim_idx], design.multiple_testing),
+        strict=True,
+    ):
+        adjusted[i] = p
+
+    outcomes = tuple(
+        OutcomeEvaluation(
+            column=o.column,
+            label=o.display,
+            primary=o.column in primary,
+            better=o.better,
+            mde=o.mde,
+            result=r,
+            p_value_adjusted=adj,
+            baseline_mean=_baseline(panel, o.column),
+            trends=_group_trends(panel, o.column),
+        )
+        for o, r, adj in zip(pilot.outcomes, results, adjusted, strict=True)
+    )
+    path = getattr(pilot, "data_path", None)
+    flow = panel.unit_flow.to_dict() if panel.unit_flow else {}
+    treated_labels = tuple(np.asarray(panel.unit_labels, dtype=object)[panel.is_treated_unit])
+    summary = DataSummary(
+        path=pilot.data.path if path is not None else "(DataFrame)",
+        sha256=panel.fingerprint,
+        rows=panel.nobs,
+        units=panel.n_units,
+        treated_units=panel.n_treated_units,
+        periods=panel.n_periods,
+        first_period=panel.period_labels[0],
+        last_period=panel.period_labels[-1],
+        period_labels=panel.period_labels,
+        treated_unit_labels=treated_labels,
+        adoption={
+            str(u): panel.period_labels[g]
+            for u, g in zip(treated_labels, panel.first_treated[panel.is_treated_unit], strict=True)
+        },
+        excluded_units=tuple(flow.get("excluded", ())),  # type: ignore[arg-type]
+        balanced=panel.is_balanced,
+        layout=panel.layout,
+        unit_flow=flow,
+        missing=tuple(
+            {
+                "outcome": m.outcome,
+                "n_missing": m.n_missing,
+                "n_total": m.n_total,
+                "units": list(m.units),
+                "periods": list(m.periods),
+                "sentence": m.sentence(),
+            }
+            for m in panel.missing
+        ),
+        clusters=panel.n_clusters,
+        treated_clusters=panel.n_treated_clusters,
+        staggered=panel.is_staggered,
+        pre_periods=pre_periods(panel),
+    )
+    return Evaluation(
+        pilot=pilot,
+        data=summary,
+        estimator=est_choice,
+        inference=inf_choice,
+        outcomes=outcomes,
+        plan=plan or PlanInfo(sha256=plan_sha256(pilot)),
+        software=software_versions(),
+        seed=design.inference.seed,
+        alpha=design.alpha,
+        multiple_testing=design.multiple_testing,
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        command=command,
+        warnings=tuple(dict.fromkeys(notes)),
+    )

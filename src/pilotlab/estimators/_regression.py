@@ -1,0 +1,112 @@
+"""Shared plumbing of the regression estimators (did, twfe, event_study)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from pilotlab.data.panel import Panel
+from pilotlab.estimators.base import EstimatorOptions
+from pilotlab.estimators.linear import LinearFit, fit_linear
+from pilotlab.exceptions import EstimationError
+
+__all__ = [
+    "LINEAR_INFERENCE",
+    "covariate_matrix",
+    "fit_panel",
+    "interval",
+    "is_nested",
+    "size_warnings",
+]
+
+#: Inference methods the regression estimators compute themselves.
+LINEAR_INFERENCE = ("cluster", "robust", "iid")
+
+
+def is_nested(codes: np.ndarray, cluster: np.ndarray) -> bool:
+    """Whether every level of ``codes`` lies within a single cluster."""
+    first = np.zeros(int(codes.max()) + 1, dtype=cluster.dtype)
+    first[codes[::-1]] = cluster[::-1]  # the cluster of each level's first row
+    return bool(np.array_equal(first[codes], cluster))
+
+
+def covariate_matrix(panel: Panel, options: EstimatorOptions) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Covariate columns as a float matrix (n x p)."""
+    cols = tuple(options.covariates)
+    if not cols:
+        return np.empty((panel.nobs, 0)), ()
+    return panel.frame[list(cols)].to_numpy(np.float64), cols
+
+
+def fit_panel(
+    panel: Panel,
+    outcome: str,
+    X: np.ndarray,
+    names: tuple[str, ...],
+    options: EstimatorOptions,
+    *,
+    fixed_effects: bool = True,
+) -> LinearFit:
+    """Fit ``outcome`` on ``X`` (+ covariates) with unit and period effects and the plan's vcov."""
+    if options.inference not in LINEAR_INFERENCE:
+        raise EstimationError(
+            f"design.inference.method: '{options.inference}' is not available for this estimator; "
+            f"use one of {', '.join(LINEAR_INFERENCE)} or auto"
+        )
+    cov, cov_names = covariate_matrix(panel, options)
+    X = np.column_stack([X, cov]) if cov.shape[1] else X
+    names = (*names, *cov_names)
+    unit, time, cluster = panel.unit, panel.time, panel.cluster
+    weights = panel.weight if panel.weighted else None
+    if fixed_effects:
+        fe = [unit, time]
+        nested = (is_nested(unit, cluster), is_nested(time, cluster))
+        return fit_linear(
+            panel.y(outcome),
+            X,
+            names,
+            fe=fe,
+            cluster=cluster,
+            weights=weights,
+            vcov=options.inference,
+            balanced=panel.is_balanced,  # type: ignore[arg-type]
+            fe_nested_in_cluster=nested,
+        )
+    return fit_linear(
+        panel.y(outcome),
+        X,
+        names,
+        fe=[],
+        cluster=cluster,
+        weights=weights,
+        vcov=options.inference,
+        add_intercept=True,
+    )  # type: ignore[arg-type]
+
+
+def interval(estimate: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:
+    """CI bounds and two-sided p-value from a t reference distribution with ``df`` degrees of freedom."""
+    if not np.isfinite(se) or se <= 0:
+        return float("nan"), float("nan"), float("nan")
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    p = float(2 * stats.t.sf(abs(estimate / se), df))
+    return estimate - q * se, estimate + q * se, p
+
+
+def size_warnings(panel: Panel, inference: str) -> tuple[str, ...]:
+    """Warnings about cluster counts that a reader of the report must see."""
+    out = []
+    if inference == "cluster":
+        g, gt = panel.n_clusters, panel.n_treated_clusters
+        if gt < 10 or g < 30:
+            out.append(
+                f"Only {g} clusters ({gt} treated): cluster-robust standard errors are "
+                "unreliable with so few (treated) clusters and the interval is likely too "
+                "narrow; use wild_bootstrap or permutation inference."
+            )
+    if inference == "iid":
+        out.append(
+            "Standard errors assume independent observations (iid); outcomes of the same "
+            "area are usually correlated over time, so the interval is likely too narrow."
+        )
+    return tuple(out)

@@ -1,0 +1,63 @@
+"""Two-way fixed effects: ``y_it = a_i + g_t + b*D_it (+ covariates) + e_it``.
+
+Unit and period effects are absorbed by within-transformation (never dummy columns), so it scales
+to tens of thousands of units. Under staggered adoption with effects that change over time ``b``
+is a weighted average that can even have the wrong sign; see the Goodman-Bacon diagnostic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pilotlab.data.panel import Panel
+from pilotlab.estimators._regression import LINEAR_INFERENCE, fit_panel, interval, size_warnings
+from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
+from pilotlab.results import EffectResult
+
+__all__ = ["fit_twfe"]
+
+
+def fit_twfe(
+    panel: Panel, outcome: str, options: EstimatorOptions, rng: np.random.Generator
+) -> EffectResult:
+    """Two-way fixed-effects estimate of the effect of being treated."""
+    D = panel.treated_now.astype(float)[:, None]
+    fit = fit_panel(panel, outcome, D, ("treated_post",), options)
+    est, se = float(fit.beta[0]), float(fit.std_errors[0])
+    lo, hi, p = interval(est, se, fit.df_resid, options.alpha)
+    warnings = size_warnings(panel, options.inference)
+    if panel.is_staggered:
+        warnings += (
+            "Treated units start at different times: the two-way fixed-effects estimate "
+            "mixes in comparisons of later- with earlier-treated units and is biased when "
+            "effects change over time; prefer callaway_santanna.",
+        )
+    return EffectResult(
+        estimator="twfe",
+        outcome=outcome,
+        estimate=est,
+        std_error=se,
+        ci_lower=lo,
+        ci_upper=hi,
+        p_value=p,
+        alpha=options.alpha,
+        inference=options.inference,
+        nobs=fit.nobs,
+        n_units=panel.n_units,
+        n_treated_units=panel.n_treated_units,
+        n_clusters=fit.n_clusters,
+        n_periods=panel.n_periods,
+        warnings=warnings,
+        details={"linear_fit": fit, "coef_index": 0},
+    )
+
+
+register(
+    EstimatorEntry(
+        name="twfe",
+        fit=fit_twfe,
+        description="two-way fixed effects (unit and period effects absorbed)",
+        inference=LINEAR_INFERENCE,
+        staggered=False,
+    )
+)
