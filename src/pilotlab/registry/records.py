@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pilotlab.results import PlanInfo
+
 __all__ = [
     "Deviation",
     "ExportSummary",
@@ -107,6 +109,17 @@ class PlanMatch:
     latest_registered_at: str | None = None
     deviations: tuple[Deviation, ...] = ()
     unregistered_changes: tuple[str, ...] = ()
+
+    def to_plan_info(self) -> PlanInfo:
+        """The engine's :class:`~pilotlab.results.PlanInfo` (``evaluate(spec, plan=...)``)."""
+        return PlanInfo(
+            sha256=self.plan_sha256,
+            registered=self.registered,
+            version=self.latest_version,
+            registered_at=self.registered_at,
+            matches_registered=self.matches_registered if self.registered else None,
+            deviations=tuple(d.to_dict() for d in self.deviations),
+        )
 
     def to_evidence(self) -> dict[str, Any]:
         """The ``plan`` block of the evidence record (see ``evidence-record.md``)."""
