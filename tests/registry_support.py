@@ -32,8 +32,11 @@ def make_spec(pilot_id: str = "ne-employment-support", **changes: Any) -> PilotS
         "lead": "North East Combined Authority",
         "partners": ["Department for Work and Pensions"],
         "policy_area": "employment",
-        "registration": {"start_date": "2024-04-01", "end_date": "2025-03-31",
-                         "publication": "within 12 months of the end date"},
+        "registration": {
+            "start_date": "2024-04-01",
+            "end_date": "2025-03-31",
+            "publication": "within 12 months of the end date",
+        },
         "data": {"path": "data/panel.csv", "unit": "area_code", "time": "period"},
         "treatment": {"units": ["E06000047", "E08000021"], "start": "2024Q2"},
         "outcomes": [
@@ -52,8 +55,16 @@ def make_evidence(spec: PilotSpec, estimate: float = -0.42) -> dict[str, Any]:
         "schema": "pilotlab.evidence/1",
         "pilot": {"id": spec.id, "title": spec.title, "status": spec.status},
         "results": [
-            {"outcome": o.column, "primary": o.primary, "estimator": "did", "estimate": estimate,
-             "ci_lower": estimate - 0.2, "ci_upper": estimate + 0.2, "p_value": 0.01, "mde": o.mde}
+            {
+                "outcome": o.column,
+                "primary": o.primary,
+                "estimator": "did",
+                "estimate": estimate,
+                "ci_lower": estimate - 0.2,
+                "ci_upper": estimate + 0.2,
+                "p_value": 0.01,
+                "mde": o.mde,
+            }
             for o in spec.outcomes
         ],
         "evidence_strength": {"level": 3},
@@ -64,8 +75,10 @@ def _postgres_base_url() -> str:
     url = os.environ.get(PG_ENV)
     if url:
         return url
-    reason = (f"{PG_ENV} is not set: PostgreSQL registry tests need a server "
-              "(run `source .ci/postgres.sh` to start a throwaway one)")
+    reason = (
+        f"{PG_ENV} is not set: PostgreSQL registry tests need a server "
+        "(run `source .ci/postgres.sh` to start a throwaway one)"
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {reason}; .ci/run must source .ci/postgres.sh")
     pytest.skip(reason)
@@ -101,9 +114,11 @@ def drop_append_only_triggers(reg: Registry) -> None:
     """What an attacker with database access would do before editing history."""
     with reg.engine.begin() as conn:
         if conn.dialect.name == "sqlite":
-            names = conn.execute(
-                sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-            ).scalars().all()
+            names = (
+                conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+                .scalars()
+                .all()
+            )
             for name in names:
                 conn.execute(sa.text(f"DROP TRIGGER {name}"))
         else:

@@ -1,4 +1,5 @@
 """Registry reliability: concurrent writers, failures inside a write, a writer killed mid-write."""
+# ruff: noqa: F811  (pytest fixtures imported from registry_support)
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
+from pilotlab.registry import Registry
 from registry_support import (  # noqa: F401
     SHARED,
     concurrent_worker,
@@ -19,8 +22,6 @@ from registry_support import (  # noqa: F401
     make_spec,
     registry_url,
 )
-
-from pilotlab.registry import Registry
 
 N_PROCESSES = 8
 N_OPS = 50
@@ -95,8 +96,12 @@ def test_eight_processes_never_lose_or_duplicate_versions(registry_url: str) -> 
 
 @pytest.mark.parametrize(
     ("operation", "statement"),
-    [("record_run", "INSERT INTO RUNS"), ("amend", "INSERT INTO PLAN_VERSIONS"),
-     ("register", "INSERT INTO STATUS_CHANGES"), ("set_status", "INSERT INTO STATUS_CHANGES")],
+    [
+        ("record_run", "INSERT INTO RUNS"),
+        ("amend", "INSERT INTO PLAN_VERSIONS"),
+        ("register", "INSERT INTO STATUS_CHANGES"),
+        ("set_status", "INSERT INTO STATUS_CHANGES"),
+    ],
 )
 def test_a_failure_inside_a_write_leaves_the_registry_as_it_was(
     registry_url: str, operation: str, statement: str
@@ -115,7 +120,7 @@ def test_a_failure_inside_a_write_leaves_the_registry_as_it_was(
             "register": lambda: reg.register(spec),  # pilots and plan_versions written first
             "set_status": lambda: reg.set_status(spec.id, "live"),  # pilots updated first
         }[operation]
-        with pytest.raises(RuntimeError, match="simulated crash"):
+        with pytest.raises(RuntimeError, match=r"simulated crash"):
             call()
     with Registry(registry_url) as reg:
         assert count_rows(reg) == before

@@ -473,7 +473,7 @@ class Registry:
         try:
             with self._write() as conn:
                 if self._lock_pilot(conn, spec.id) is not None:
-                    raise self._already_registered(conn, spec.id)
+                    raise self._already_registered(conn, spec)
                 conn.execute(
                     sa.insert(pilots).values(
                         id=spec.id,
@@ -489,16 +489,17 @@ class Registry:
             # Another writer registered the same id between our check and our insert.
             with self._read() as conn:
                 if self._lock_pilot(conn, spec.id) is not None:
-                    raise self._already_registered(conn, spec.id) from None
+                    raise self._already_registered(conn, spec) from None
             raise
         return PlanVersion(spec.id, 1, _sha256(plan_json), at, None, data_seen)
 
-    def _already_registered(self, conn: Connection, pilot_id: str) -> RegistryError:
-        latest = self._versions(conn, pilot_id)[-1]
+    def _already_registered(self, conn: Connection, spec: PilotSpec) -> RegistryError:
+        latest = self._versions(conn, spec.id)[-1]
+        path = getattr(spec, "source_path", None) or "pilot.yaml"
         return RegistryError(
-            f"pilot '{pilot_id}' is already registered (plan version {latest.version}, "
+            f"pilot '{spec.id}' is already registered (plan version {latest.version}, "
             f"registered {latest.registered_at}); to change its analysis plan run "
-            f'`pilotlab amend pilot.yaml --reason "..."` (add --data-seen if outcome data '
+            f'`pilotlab amend {path} --reason "..."` (add --data-seen if outcome data '
             "have been seen)"
         )
 
