@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanVersion:
     """One registered version of a pilot's analysis plan.
 
@@ -46,7 +46,7 @@ class PlanVersion:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deviation:
     """An amendment of the registered plan: when, what changed, why, and whether data were seen."""
 
@@ -73,7 +73,7 @@ class Deviation:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlanMatch:
     """How a pilot file's analysis plan compares with what is registered.
 
@@ -136,7 +136,7 @@ class PlanMatch:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     """One recorded run of a pilot (the evidence record itself is stored beside it)."""
 
@@ -157,7 +157,7 @@ class RunRecord:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusChange:
     """A change of a pilot's status (the first entry is the status at registration)."""
 
@@ -171,7 +171,7 @@ class StatusChange:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PilotSummary:
     """One line of ``pilotlab list``."""
 
@@ -190,7 +190,7 @@ class PilotSummary:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PilotHistory:
     """Everything the registry holds about one pilot (``pilotlab show``)."""
 
@@ -209,7 +209,7 @@ class PilotHistory:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Problem:
     """A registry row that no longer matches its hashes (changed outside pilotlab)."""
 
@@ -222,7 +222,7 @@ class Problem:
         return f"{self.table} {self.row}: {self.message}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExportSummary:
     """Files written by ``Registry.export``."""
 
@@ -232,7 +232,7 @@ class ExportSummary:
     rows: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImportSummary:
     """Outcome of ``Registry.import_records``."""
 

@@ -101,7 +101,7 @@ runs = sa.Table(
         ["plan_versions.pilot_id", "plan_versions.version"],
         name="fk_runs_plan_version",
     ),
-    sa.Index("ix_runs_pilot_id", "pilot_id", "id"),
+    sa.Index("ix_runs_pilot_id", "pilot_id", "recorded_at"),
 )
 
 status_changes = sa.Table(

@@ -103,7 +103,7 @@ def upgrade() -> None:
             name="fk_runs_plan_version",
         ),
     )
-    op.create_index("ix_runs_pilot_id", "runs", ["pilot_id", "id"])
+    op.create_index("ix_runs_pilot_id", "runs", ["pilot_id", "recorded_at"])
     op.create_table(
         "status_changes",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
