@@ -164,7 +164,7 @@ def run(pilot: Path, out: Path | None) -> None:
     for o in evaluation.outcomes:
         r = o.result
         click.echo(
-            f"{o.label}: {r.estimate:.4g} ({int(round((1 - r.alpha) * 100))}% CI {r.ci_lower:.4g} "
+            f"{o.label}: {r.estimate:.4g} ({round((1 - r.alpha) * 100)}% CI {r.ci_lower:.4g} "
             f"to {r.ci_upper:.4g}; p = {r.p_value:.3g}) [{r.estimator}, {r.inference}]"
         )
     click.echo(f"Report written to {out / 'report.html'}")
