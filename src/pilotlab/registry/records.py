@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pilotlab.results import PlanInfo
+if TYPE_CHECKING:
+    from pilotlab.results import PlanInfo
 
 __all__ = [
     "Deviation",
@@ -112,6 +113,8 @@ class PlanMatch:
 
     def to_plan_info(self) -> PlanInfo:
         """The engine's :class:`~pilotlab.results.PlanInfo` (``evaluate(spec, plan=...)``)."""
+        from pilotlab.results import PlanInfo
+
         return PlanInfo(
             sha256=self.plan_sha256,
             registered=self.registered,
