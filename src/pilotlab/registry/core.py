@@ -10,7 +10,6 @@ constraint as the last line of defence.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import gc
 import hashlib
@@ -31,6 +30,7 @@ from sqlalchemy.pool import StaticPool
 
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry.diff import changed_paths
+from pilotlab.registry.export import csv_rows, write_export
 from pilotlab.registry.records import (
     Deviation,
     ExportSummary,
@@ -249,20 +249,11 @@ def _plan_version(row: Any, changes: tuple[str, ...] = (), created: bool = True)
     )
 
 
-def _run_record(row: Any) -> RunRecord:
-    return RunRecord(
-        run_id=row.run_id,
-        pilot_id=row.pilot_id,
-        plan_sha256=row.plan_sha256,
-        plan_version=row.plan_version,
-        matches_latest=bool(row.matches_latest),
-        data_sha256=row.data_sha256,
-        evidence_sha256=row.evidence_sha256,
-        software=json.loads(row.software_json),
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        recorded_at=row.recorded_at,
-    )
+def _run_record(row: Mapping[Any, Any]) -> RunRecord:
+    """A RunRecord from a ``runs`` row mapping (or the values about to be inserted)."""
+    fields = {k: row[k] for k in RunRecord.__dataclass_fields__ if k != "software"}
+    fields["matches_latest"] = bool(fields["matches_latest"])
+    return RunRecord(software=json.loads(row["software_json"]), **fields)
 
 
 def _changes_between(versions: list[Any]) -> list[tuple[str, ...]]:
@@ -671,19 +662,7 @@ class Registry:
             values["recorded_at"] = now_utc()
             values["row_sha256"] = _row_hash("runs", values)
             conn.execute(sa.insert(runs).values(values))
-        return RunRecord(
-            run_id=values["run_id"],
-            pilot_id=spec.id,
-            plan_sha256=sha,
-            plan_version=values["plan_version"],
-            matches_latest=values["matches_latest"],
-            data_sha256=data_sha256,
-            evidence_sha256=values["evidence_sha256"],
-            software=json.loads(software_json),
-            started_at=values["started_at"],
-            finished_at=values["finished_at"],
-            recorded_at=values["recorded_at"],
-        )
+        return _run_record(values)
 
     # ------------------------------------------------------------------ reading
 
@@ -747,7 +726,7 @@ class Registry:
         return PilotHistory(
             record=dict(record._mapping),
             versions=tuple(_plan_version(v, ch) for v, ch in zip(versions, changes, strict=True)),
-            runs=tuple(_run_record(r) for r in run_rows),
+            runs=tuple(_run_record(r._mapping) for r in run_rows),
             status_changes=tuple(
                 StatusChange(s.pilot_id, s.old_status, s.new_status, s.changed_at) for s in statuses
             ),
@@ -852,8 +831,6 @@ class Registry:
         path_dir
             Folder to write into (created if missing).
         """
-        out_dir = Path(path_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         exported_at = now_utc()
         with self._read() as conn:
             latest = {r.pilot_id: r for r in self._latest_runs(conn)}
@@ -879,16 +856,8 @@ class Registry:
                         }
                     )
                 )
-            rows.extend(_csv_rows(p, versions.get(p.id), run, record))
-        jsonl_path = out_dir / "evidence.jsonl"
-        csv_path = out_dir / "evidence.csv"
-        _atomic_write(jsonl_path, "".join(line + "\n" for line in lines))
-        tmp = csv_path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(csv_path)
+            rows.extend(csv_rows(p, versions.get(p.id), run, record))
+        jsonl_path, csv_path = write_export(Path(path_dir), lines, rows)
         return ExportSummary(str(jsonl_path), str(csv_path), len(lines), len(rows))
 
     def import_records(self, path: str | Path) -> ImportSummary:
@@ -1082,107 +1051,3 @@ class Registry:
                     (row.evidence_json, row.evidence_sha256, "the imported evidence record"),
                 )
         return problems
-
-
-CSV_COLUMNS = [
-    "pilot_id",
-    "title",
-    "status",
-    "lead",
-    "policy_area",
-    "design_type",
-    "registered_at",
-    "plan_version",
-    "run_id",
-    "recorded_at",
-    "plan_sha256",
-    "plan_matches_registered",
-    "data_sha256",
-    "evidence_sha256",
-    "evidence_level",
-    "outcome",
-    "label",
-    "primary",
-    "better",
-    "mde",
-    "estimator",
-    "estimand",
-    "estimate",
-    "std_error",
-    "ci_lower",
-    "ci_upper",
-    "p_value",
-    "p_value_adjusted",
-    "alpha",
-    "baseline_mean",
-    "relative_effect",
-    "n_units",
-    "n_treated_units",
-]
-_RESULT_KEYS = (
-    "estimator",
-    "estimand",
-    "estimate",
-    "std_error",
-    "ci_lower",
-    "ci_upper",
-    "p_value",
-    "p_value_adjusted",
-    "alpha",
-    "baseline_mean",
-    "relative_effect",
-    "n_units",
-    "n_treated_units",
-)
-
-
-def _csv_rows(
-    pilot: Any, version: int | None, run: Any, record: dict[str, Any] | None
-) -> list[dict[str, Any]]:
-    """One row per outcome: registered outcomes first, then any other outcome with a result."""
-    base: dict[str, Any] = {
-        "pilot_id": pilot.id,
-        "title": pilot.title,
-        "status": pilot.status,
-        "lead": pilot.lead,
-        "policy_area": pilot.policy_area,
-        "design_type": pilot.design_type,
-        "registered_at": pilot.registered_at,
-        "plan_version": version,
-    }
-    results: dict[str, dict[str, Any]] = {}
-    if run is not None and record is not None:
-        base |= {
-            "run_id": run.run_id,
-            "recorded_at": run.recorded_at,
-            "plan_sha256": run.plan_sha256,
-            "plan_matches_registered": bool(run.matches_latest),
-            "data_sha256": run.data_sha256,
-            "evidence_sha256": run.evidence_sha256,
-            "evidence_level": (record.get("evidence_strength") or {}).get("level"),
-        }
-        for res in record.get("results") or []:
-            if isinstance(res, dict) and res.get("outcome") is not None:
-                results.setdefault(str(res["outcome"]), res)
-    outcomes = {o["column"]: o for o in pilot.outcomes}
-    out = []
-    for column in [*outcomes, *(c for c in results if c not in outcomes)]:
-        spec = outcomes.get(column, {})
-        res = results.get(column, {})
-        row = dict(base)
-        row |= {
-            "outcome": column,
-            "label": res.get("label") or spec.get("label"),
-            "primary": res.get("primary", spec.get("primary")),
-            "better": spec.get("better"),
-            "mde": res.get("mde", spec.get("mde")),
-        }
-        row |= {k: res.get(k) for k in _RESULT_KEYS}
-        out.append(row)
-    return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
