@@ -578,7 +578,8 @@ class TradeoffCell:
     n_treated: int
     post_periods: int
     mde: float | None
-    analytic_mde: float
+    analytic_mde: float  # planned design: the whole history before the start
+    analytic_mde_placebo: float  # the placebo designs simulated (comparable with ``mde``)
     false_positive_rate: float
     power_at_declared_mde: float | None
 
@@ -980,6 +981,7 @@ def run_power(
                 post_periods=L,
                 mde=r["mde"],
                 analytic_mde=an_r.mde if an_r is not None else math.nan,
+                analytic_mde_placebo=an_r.mde_simulated_design if an_r is not None else math.nan,
                 false_positive_rate=float(r["power"][0]),
                 power_at_declared_mde=r["declared_power"],
             )
