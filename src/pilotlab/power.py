@@ -865,7 +865,9 @@ def run_power(
 
     Y = _history_matrix(history, col)
     df_an = float(history.n_clusters - 1) if inf_choice.name == "cluster" else None
-    total = n_sims * (1 + len(grid_designs))
+    # The main design's draws serve its cell of the trade-off grid (same numbers in both tables).
+    reuse_main = fixed is None and (main_k, main_post) in grid_designs
+    total = n_sims * (1 + len(grid_designs) - int(reuse_main))
 
     def one(
         k: int, L: int, fixed_units: np.ndarray | None, index: int, done0: int
@@ -972,8 +974,13 @@ def run_power(
 
     main = one(main_k, main_post, fixed, 0, 0)
     cells = []
+    done = n_sims
     for i, (k, L) in enumerate(grid_designs):
-        r = one(k, L, None, i + 1, n_sims * (i + 1))
+        if reuse_main and (k, L) == (main_k, main_post):
+            r = main
+        else:
+            r = one(k, L, None, i + 1, done)
+            done += n_sims
         an_r = r["analytic"]
         cells.append(
             TradeoffCell(
