@@ -11,6 +11,7 @@ import platform
 import warnings
 from datetime import UTC, datetime
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -139,7 +140,7 @@ def _group_trends(panel: Panel, outcome: str) -> pd.DataFrame:
     ok = ~np.isnan(y)
     treated = panel.is_treated_unit[panel.unit]
     T = panel.n_periods
-    out = {"period": list(panel.period_labels)}
+    out: dict[str, Any] = {"period": list(panel.period_labels)}
     for name, mask in (("treated", treated & ok), ("comparison", ~treated & ok)):
         w = panel.weight[mask]
         s = np.bincount(panel.time[mask], weights=y[mask] * w, minlength=T)

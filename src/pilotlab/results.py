@@ -20,9 +20,9 @@ __all__ = [
     "DataSummary",
     "EffectResult",
     "Evaluation",
+    "EventTimeEstimate",
     "OutcomeEvaluation",
     "PlanInfo",
-    "EventTimeEstimate",
     "PreTrendTest",
     "RobustnessCheck",
 ]

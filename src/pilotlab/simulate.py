@@ -68,6 +68,7 @@ def make_pilot_panel(
     cohort_effects: list[float] | None = None,
     selection_on_level: float = 0.0,
     seed: int = 0,
+    noise_seed: int | None = None,
     unit_prefix: str = "A",
     outcome: str = "outcome",
 ) -> SimulatedPilot:
@@ -91,6 +92,9 @@ def make_pilot_panel(
         AR(1) coefficient of the idiosyncratic errors (serial correlation).
     seed
         Seed of the random generator; the same arguments give the same panel.
+    noise_seed
+        Separate seed for the outcome noise (default: derived from ``seed``), so several
+        outcomes can be drawn for the same treated units and periods.
     """
     rng = np.random.default_rng(seed)
     units = np.array([f"{unit_prefix}{i:04d}" for i in range(n_units)])
@@ -104,6 +108,7 @@ def make_pilot_panel(
         cohort_pos = {s: j for j, s in enumerate(starts)}
         mult[treated_idx] = [cohort_effects[cohort_pos[s]] for s in first[treated_idx]]
 
+    rng = np.random.default_rng(noise_seed) if noise_seed is not None else rng
     alpha = rng.normal(0, unit_sd, n_units) + selection_on_level * (first >= 0)
     gamma = trend * np.arange(n_periods) + rng.normal(0, 0.3, n_periods)
     shocks = rng.normal(0, noise_sd, (n_units, n_periods))

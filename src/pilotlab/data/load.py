@@ -188,9 +188,9 @@ def panel_from_frame(
             f"data.unit: column '{d.unit}' is empty in {len(rows)} row(s) "
             f"(first: row {rows[0] + 2}); every row needs a unit id"
         )
-    periods, tidx, bad = parse_periods(df[d.time])
-    if bad.any():
-        rows = np.flatnonzero(bad)
+    periods, tidx, bad_period = parse_periods(df[d.time])
+    if bad_period.any():
+        rows = np.flatnonzero(bad_period)
         examples = ", ".join(f"row {r + 2}: {df[d.time].iloc[r]!r}" for r in rows[:3])
         problems.append(
             f"data.time: column '{d.time}' has {len(rows)} malformed period(s) "
@@ -344,8 +344,7 @@ def panel_from_frame(
 
     kept = np.isin(all_units_arr, list(keep))
     new_code = np.cumsum(kept) - 1
-    rows = kept[ucode]
-    df = df.loc[rows].reset_index(drop=True)
+    df = df.loc[kept[ucode]].reset_index(drop=True)
     units = all_units_arr[kept].tolist()
     df[UNIT] = new_code[df["__ucode"].to_numpy()]
     # Periods are re-indexed over the analysed rows only.

@@ -1,0 +1,5 @@
+"""``python -m pilotlab`` runs the command line."""
+
+from pilotlab.cli import main
+
+main()
