@@ -8,7 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from pilotlab.cli_power import power
+from pilotlab.cli import cli
 from pilotlab.power import run_power, write_power_report
 from power_helpers import history, planned
 
@@ -38,7 +38,17 @@ def pilot_dir(tmp_path):
 def test_power_command_writes_json_and_html(pilot_dir) -> None:
     out = pilot_dir / "out"
     res = CliRunner().invoke(
-        power, [str(pilot_dir / "pilot.yaml"), "-o", str(out), "--treated", "4,8", "--post", "2,4"]
+        cli,
+        [
+            "power",
+            str(pilot_dir / "pilot.yaml"),
+            "-o",
+            str(out),
+            "--treated",
+            "4,8",
+            "--post",
+            "2,4",
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "MDE at 80% power" in res.output
@@ -63,7 +73,7 @@ def test_power_command_writes_json_and_html(pilot_dir) -> None:
 )
 def test_power_command_errors_exit_1_and_write_nothing(pilot_dir, args, match) -> None:
     out = pilot_dir / "out"
-    res = CliRunner().invoke(power, [str(pilot_dir / "pilot.yaml"), "-o", str(out), *args])
+    res = CliRunner().invoke(cli, ["power", str(pilot_dir / "pilot.yaml"), "-o", str(out), *args])
     assert res.exit_code == 1
     assert match in res.output
     assert "Traceback" not in res.output
@@ -71,9 +81,9 @@ def test_power_command_errors_exit_1_and_write_nothing(pilot_dir, args, match) -
 
 
 def test_power_command_usage_errors(pilot_dir) -> None:
-    res = CliRunner().invoke(power, [str(pilot_dir / "pilot.yaml"), "--treated", "a,b"])
+    res = CliRunner().invoke(cli, ["power", str(pilot_dir / "pilot.yaml"), "--treated", "a,b"])
     assert res.exit_code == 2 and "--treated" in res.output
-    res = CliRunner().invoke(power, [str(pilot_dir / "missing.yaml")])
+    res = CliRunner().invoke(cli, ["power", str(pilot_dir / "missing.yaml")])
     assert res.exit_code == 1 and "missing.yaml" in res.output
 
 

@@ -774,7 +774,7 @@ def run_power(
             f"simulations: found {n_sims}; at least 20 placebo pilots are needed for a power "
             "estimate (500 or more for a Monte Carlo error below 2 points)"
         )
-    n_jobs = n_jobs or min(len(os.sched_getaffinity(0)), 8)
+    n_jobs = n_jobs or min(_cpus(), 8)
     out_spec = (
         next((o for o in spec.outcomes if o.column == outcome), None) or spec.primary_outcomes[0]
     )
@@ -1062,6 +1062,13 @@ def run_power(
         elapsed_seconds=time.perf_counter() - t0,
         software=software_versions(),
     )
+
+
+def _cpus() -> int:
+    """CPUs this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _history_matrix(panel: Panel, outcome: str) -> np.ndarray | None:
