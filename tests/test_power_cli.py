@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -109,3 +110,15 @@ def test_report_without_tradeoff_and_unreached_mde(tmp_path) -> None:
     pj, ph = write_power_report(res, tmp_path / "r")
     assert json.loads(pj.read_text())["mde"] is None
     assert "does not reach 80% power" in ph.read_text()
+
+
+def test_example_planned_pilot_runs(tmp_path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    pilot = root / "pilots" / "attendance-plan" / "pilot.yaml"
+    res = CliRunner().invoke(
+        cli, ["power", str(pilot), "-o", str(tmp_path / "o"), "--simulations", "100"]
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "o" / "power.json").read_text(encoding="utf-8"))
+    assert doc["n_treated"] == 10 and doc["post_periods"] == 4 and doc["mde"] > 0
+    assert doc["declared_mde"] == 0.5
