@@ -275,3 +275,45 @@ def test_false_positive_rate_many_seeds() -> None:
         for s in range(5)
     ]
     assert abs(np.mean(rates) - 0.05) < 3 * math.sqrt(0.05 * 0.95 / 10_000)
+
+
+def test_effects_are_injected_in_the_better_direction(hist_df) -> None:
+    """better: lower injects reductions: equal to mirroring the outcome and injecting increases."""
+    effects = [0.3, 0.9]
+    lower = run_power(
+        planned(treated=6, simulations=200, effects=effects, outcome={"better": "lower"}), hist_df
+    )
+    mirrored = hist_df.assign(outcome=-hist_df["outcome"])
+    higher = run_power(planned(treated=6, simulations=200, effects=effects), mirrored)
+    assert [p.power for p in lower.curve] == [p.power for p in higher.curve]
+    plain = run_power(planned(treated=6, simulations=200, effects=effects), hist_df)
+    assert [p.power for p in plain.curve] != [p.power for p in lower.curve]
+
+
+def test_unbalanced_history_uses_the_generic_path(hist_df) -> None:
+    df = hist_df.drop(index=[3, 50, 400]).reset_index(drop=True)
+    res = run_power(planned(treated=6, simulations=40, post_periods=3), df, n_jobs=1)
+    assert res.path == "shift" and res.analytic is None
+    assert any("unbalanced" in n for n in res.notes)  # the loader's warning is kept as a note
+    assert any("no analytic MDE" in n for n in res.notes)
+    assert res.mde is None or res.mde > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "method", [m for m in get_estimator("twfe").inference if m not in ("iid", "robust")]
+)
+def test_false_positive_rate_for_each_cluster_valid_inference(method: str) -> None:
+    """Every inference that claims validity with many clusters holds its size on placebos
+    (picks up wild bootstrap and permutation once they are registered for twfe)."""
+    df = history(100, 14, rho=0.4, seed=17)
+    spec = planned(
+        treated=30,
+        post_periods=4,
+        simulations=300,
+        effects=[0.0],
+        design={"inference": {"method": method, "replications": 199}},
+    )
+    res = run_power(spec, df)
+    assert res.inference == method
+    assert abs(res.false_positive_rate - 0.05) < 3 * math.sqrt(0.05 * 0.95 / 300)

@@ -868,6 +868,9 @@ def run_power(
     # The main design's draws serve its cell of the trade-off grid (same numbers in both tables).
     reuse_main = fixed is None and (main_k, main_post) in grid_designs
     total = n_sims * (1 + len(grid_designs) - int(reuse_main))
+    # Effects are injected in the direction the pilot hopes for (a reduction if better: lower);
+    # tables report their size.
+    sign = -1.0 if out_spec.better == "lower" else 1.0
 
     def one(
         k: int, L: int, fixed_units: np.ndarray | None, index: int, done0: int
@@ -911,7 +914,7 @@ def run_power(
             A,
             starts,
             L,
-            effects,
+            sign * effects,
             seed_seq=fit_ss,
             n_jobs=n_jobs,
             progress=progress,
@@ -925,9 +928,9 @@ def run_power(
                     break
                 extra = np.array([_nice(effects[-1] * 1.5), _nice(effects[-1] * 2.0)])
                 q = stats.t.ppf(1 - alpha / 2, ests[:, 2])
-                more = (np.abs(ests[:, :1] + extra[None, :]) > (q * ests[:, 1])[:, None]).astype(
-                    float
-                )
+                more = (
+                    np.abs(ests[:, :1] + sign * extra[None, :]) > (q * ests[:, 1])[:, None]
+                ).astype(float)
                 more[np.isnan(rej[:, 0])] = np.nan
                 effects = np.concatenate([effects, extra])
                 rej = np.concatenate([rej, more], axis=1)
@@ -943,7 +946,7 @@ def run_power(
         decl_power = None
         if decl is not None and ests is not None:
             q = stats.t.ppf(1 - alpha / 2, ests[:, 2])
-            hit = np.abs(ests[:, 0] + decl) > q * ests[:, 1]
+            hit = np.abs(ests[:, 0] + sign * decl) > q * ests[:, 1]
             decl_power = float(hit[valid].mean())
         elif decl is not None:
             decl_power = float(np.interp(decl, effects, pw))
