@@ -671,9 +671,49 @@ def _nice(x: float) -> float:
 
 @dataclass(frozen=True)
 class _Design:
+    """One design to simulate: how many treated (or which units) and how many post periods."""
+
     n_treated: int
-    fixed: np.ndarray | None  # unit codes of the planned units, or None for random draws
     post: int
+    fixed: np.ndarray | None = None  # unit codes of the planned units; None = random draws
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every design of one run shares."""
+
+    history: Panel
+    outcome: str
+    estimator: str
+    options: EstimatorOptions
+    Y: np.ndarray | None  # balanced history matrix for the analytic MDE (None if unbalanced)
+    seed: int
+    simulations: int
+    min_pre: int
+    alpha: float
+    target: float
+    df_analytic: float | None
+    sign: float  # +1: effects are increases; -1: reductions (better: lower)
+    effects: tuple[float, ...] | None  # user grid, or None for one around the analytic MDE
+    declared_mde: float | None
+    n_jobs: int
+    progress: ProgressCallback | None
+    total: int
+
+
+@dataclass(frozen=True)
+class _DesignRun:
+    """Simulated power curve of one design."""
+
+    effects: np.ndarray
+    power: np.ndarray
+    n: int
+    failed: int
+    path: Path_
+    analytic: AnalyticMDE | None
+    analytic_curve: np.ndarray | None
+    mde: float | None
+    declared_power: float | None
 
 
 def _as_list(v: int | Sequence[int] | None) -> list[int] | None:
@@ -727,6 +767,159 @@ def _check_design(
         )
 
 
+def _main_design(
+    spec: PilotSpec,
+    history: Panel,
+    treated: list[int] | None,
+    post: list[int] | None,
+    notes: list[str],
+) -> tuple[_Design, str, str]:
+    """The design the headline numbers are for, and the keys its values came from."""
+    ps = spec.design.power
+    planned = _planned_units(spec, history)
+    fixed: np.ndarray | None = None
+    if treated is not None and len(treated) == 1:
+        k, key_treated = treated[0], "--treated"
+    elif isinstance(ps.treated, int):
+        k, key_treated = ps.treated, "design.power.treated"
+    elif planned is not None and treated is None:
+        codes = {u: i for i, u in enumerate(history.unit_labels)}
+        missing = [u for u in planned if u not in codes]
+        if missing:
+            raise SpecError(
+                f"design.power.treated: unit(s) {', '.join(missing[:6])} are not among the "
+                f"{history.n_units} units of the history; check the ids against column "
+                f"'{spec.data.unit}' (and treatment.exclude / eligible)"
+            )
+        fixed = np.array(sorted(codes[u] for u in planned), dtype=np.int64)
+        k, key_treated = len(fixed), "design.power.treated"
+        notes.append(
+            "The treated units are fixed (the planned units), so placebo pilots differ only "
+            "in their start dates; power is averaged over those starts."
+        )
+    elif treated:
+        k, key_treated = treated[0], "--treated"
+    else:
+        raise SpecError(
+            "design.power.treated: the pilot file does not say how many units the pilot "
+            "will treat; add design.power.treated (a number, or a list of units), "
+            "treatment.units, or pass --treated"
+        )
+    if post is not None and len(post) == 1:
+        L, key_post = post[0], "--post"
+    elif ps.post_periods is not None:
+        L, key_post = ps.post_periods, "design.power.post_periods"
+    elif post:
+        L, key_post = post[0], "--post"
+    elif spec.design.window is not None and spec.design.window.post > 0:
+        L, key_post = spec.design.window.post, "design.window.post"
+    else:
+        L, key_post = max(1, history.n_periods // 4), "design.power.post_periods"
+        notes.append(
+            f"No post-period length was planned; {L} periods (a quarter of the "
+            "history) were assumed. Set design.power.post_periods."
+        )
+    return _Design(k, L, fixed), key_treated, key_post
+
+
+def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> _DesignRun:
+    """Draw, fit and summarise the placebo pilots of one design."""
+    hist, k, L = setup.history, design.n_treated, design.post
+    draw_ss, fit_ss = np.random.SeedSequence(setup.seed, spawn_key=(index + 1,)).spawn(2)
+    A, starts = draw_placebos(
+        np.random.default_rng(draw_ss),
+        n_units=hist.n_units,
+        n_periods=hist.n_periods,
+        n_treated=k,
+        post=L,
+        min_pre=setup.min_pre,
+        simulations=setup.simulations,
+        fixed=design.fixed,
+    )
+    an = None
+    if setup.Y is not None:
+        an = analytic_mde(
+            setup.Y,
+            pre=hist.n_periods,
+            post=L,
+            n_treated=k,
+            alpha=setup.alpha,
+            power=setup.target,
+            df=setup.df_analytic,
+            simulated_pre=sorted(set(starts.tolist())),
+        )
+    if setup.effects is not None:
+        effects = np.unique(np.concatenate([[0.0], np.abs(setup.effects)]))
+    else:
+        base = an.mde_simulated_design if an is not None else _rough_scale(hist, setup, k, L)
+        effects = np.array([_nice(m * base) for m in GRID_MULTIPLES])
+    rej, _, path, ests = simulate_placebos(
+        hist,
+        setup.outcome,
+        setup.estimator,
+        setup.options,
+        A,
+        starts,
+        L,
+        setup.sign * effects,
+        seed_seq=fit_ss,
+        n_jobs=setup.n_jobs,
+        progress=setup.progress,
+        done0=done0,
+        total=setup.total,
+    )
+    valid = ~np.isnan(rej[:, 0])
+    if ests is not None and setup.effects is None:
+        # Extend the grid while the simulated power stays below the target (free here).
+        for _ in range(4):
+            if np.nanmean(rej[:, -1]) >= setup.target:
+                break
+            extra = np.array([_nice(effects[-1] * 1.5), _nice(effects[-1] * 2.0)])
+            more = _shift_reject(ests, setup.sign * extra, setup.alpha)
+            more[~valid] = np.nan
+            effects = np.concatenate([effects, extra])
+            rej = np.concatenate([rej, more], axis=1)
+    n_ok = int(valid.sum())
+    if n_ok == 0:
+        raise EstimationError(
+            f"design.estimator: every placebo pilot failed to estimate with {setup.estimator}; "
+            "check the history has variation over time and enough comparison units"
+        )
+    pw = np.nanmean(rej, axis=0)
+    decl, decl_power = setup.declared_mde, None
+    if decl is not None and ests is not None:
+        hit = _shift_reject(ests[valid], np.array([setup.sign * decl]), setup.alpha)
+        decl_power = float(hit.mean())
+    elif decl is not None:
+        decl_power = float(np.interp(decl, effects, pw))
+    analytic_curve = None
+    if an is not None:
+        ses = np.sqrt(
+            [
+                did_variance(ar1_covariance(m + L, an.sigma2, an.rho), m, L, hist.n_units, k)
+                for m in starts[valid]  # one term per placebo: a loop over draws of scalars
+            ]
+        )
+        analytic_curve = _analytic_power(effects, ses, setup.alpha, setup.df_analytic)
+    return _DesignRun(
+        effects=effects,
+        power=pw,
+        n=n_ok,
+        failed=int((~valid).sum()),
+        path=path,
+        analytic=an,
+        analytic_curve=analytic_curve,
+        mde=mde_from_curve(effects, pw, setup.target),
+        declared_power=decl_power,
+    )
+
+
+def _shift_reject(ests: np.ndarray, effects: np.ndarray, alpha: float) -> np.ndarray:
+    """Rejections (draws x effects) from (estimate, se, df) rows when estimates shift by effect."""
+    q = stats.t.ppf(1 - alpha / 2, ests[:, 2])
+    return (np.abs(ests[:, :1] + effects[None, :]) > (q * ests[:, 1])[:, None]).astype(float)
+
+
 def run_power(
     spec: PilotSpec,
     data: pd.DataFrame | None = None,
@@ -765,6 +958,8 @@ def run_power(
     SpecError
         A design the history cannot support (too few periods, more treated than eligible units).
     """
+    from pilotlab.engine import _options, choose_estimator, choose_inference, software_versions
+
     t0 = time.perf_counter()
     ps = spec.design.power
     alpha = spec.design.alpha
@@ -774,249 +969,106 @@ def run_power(
             f"simulations: found {n_sims}; at least 20 placebo pilots are needed for a power "
             "estimate (500 or more for a Monte Carlo error below 2 points)"
         )
-    n_jobs = n_jobs or min(_cpus(), 8)
-    out_spec = (
-        next((o for o in spec.outcomes if o.column == outcome), None) or spec.primary_outcomes[0]
-    )
+    out_spec = next((o for o in spec.outcomes if o.column == outcome), spec.primary_outcomes[0])
     if outcome is not None and out_spec.column != outcome:
         raise SpecError(
             f"outcome: '{outcome}' is not an outcome of this pilot; use one of "
             f"{', '.join(o.column for o in spec.outcomes)}"
         )
-    col = out_spec.column
     history, load_notes = _resolve_history(spec, data)
-    history = history.complete(col, tuple(spec.design.covariates))
+    history = history.complete(out_spec.column, tuple(spec.design.covariates))
     notes: list[str] = [load_notes] if load_notes else []
 
     # ---- the designs
     treated_list, post_list = _as_list(treated), _as_list(post)
-    planned = _planned_units(spec, history)
-    fixed: np.ndarray | None = None
-    if treated_list is not None and len(treated_list) == 1:
-        main_k = treated_list[0]
-        key_treated = "--treated"
-    elif isinstance(ps.treated, int):
-        main_k, key_treated = ps.treated, "design.power.treated"
-    elif planned is not None and treated_list is None:
-        codes = {u: i for i, u in enumerate(history.unit_labels)}
-        missing = [u for u in planned if u not in codes]
-        if missing:
-            raise SpecError(
-                f"design.power.treated: unit(s) {', '.join(missing[:6])} are not among the "
-                f"{history.n_units} units of the history; check the ids against column "
-                f"'{spec.data.unit}' (and treatment.exclude / eligible)"
-            )
-        fixed = np.array(sorted(codes[u] for u in planned), dtype=np.int64)
-        main_k, key_treated = len(fixed), "design.power.treated"
-        notes.append(
-            "The treated units are fixed (the planned units), so placebo pilots differ only "
-            "in their start dates; power is averaged over those starts."
-        )
-    elif treated_list:
-        main_k, key_treated = treated_list[0], "--treated"
-    else:
-        raise SpecError(
-            "design.power.treated: the pilot file does not say how many units the pilot "
-            "will treat; add design.power.treated (a number, or a list of units), "
-            "treatment.units, or pass --treated"
-        )
-    if post_list is not None and len(post_list) == 1:
-        main_post, key_post = post_list[0], "--post"
-    elif ps.post_periods is not None:
-        main_post, key_post = ps.post_periods, "design.power.post_periods"
-    elif post_list:
-        main_post, key_post = post_list[0], "--post"
-    elif spec.design.window is not None and spec.design.window.post > 0:
-        main_post, key_post = spec.design.window.post, "design.window.post"
-    else:
-        main_post, key_post = max(1, history.n_periods // 4), "design.power.post_periods"
-        notes.append(
-            f"No post-period length was planned; {main_post} periods (a quarter of the "
-            "history) were assumed. Set design.power.post_periods."
-        )
+    main, key_treated, key_post = _main_design(spec, history, treated_list, post_list, notes)
     min_pre = ps.min_pre_periods
-    _check_design(history, main_k, main_post, min_pre, key_treated, key_post)
-    grid_designs: list[tuple[int, int]] = []
+    _check_design(history, main.n_treated, main.post, min_pre, key_treated, key_post)
+    grid: list[_Design] = []
     if (treated_list and len(treated_list) > 1) or (post_list and len(post_list) > 1):
-        for k in treated_list or [main_k]:
-            for L in post_list or [main_post]:
+        for k in treated_list or [main.n_treated]:
+            for L in post_list or [main.post]:
                 _check_design(history, k, L, min_pre, "--treated", "--post")
-                grid_designs.append((k, L))
+                grid.append(_Design(k, L))
 
-    # ---- estimator and inference as the pilot will use them
-    from pilotlab.engine import _options, choose_estimator, choose_inference
-
+    # ---- estimator and inference as the pilot will use them (resolved on one placebo pilot)
     seed = ps.seed if ps.seed is not None else spec.design.inference.seed
-    root = np.random.SeedSequence(seed)
     A0, s0 = draw_placebos(
-        np.random.default_rng(root.spawn(1)[0]),
+        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))),
         n_units=history.n_units,
         n_periods=history.n_periods,
-        n_treated=main_k,
-        post=main_post,
+        n_treated=main.n_treated,
+        post=main.post,
         min_pre=min_pre,
         simulations=1,
-        fixed=fixed,
+        fixed=main.fixed,
     )
-    example = _placebo_panel(history, A0[0], int(s0[0]), main_post)
+    example = _placebo_panel(history, A0[0], int(s0[0]), main.post)
     est_choice = choose_estimator(example, spec.design.estimator)
     inf_choice = choose_inference(example, est_choice.name, spec.design.inference.method)
-    options = _options(spec, inf_choice.name)
 
-    Y = _history_matrix(history, col)
-    df_an = float(history.n_clusters - 1) if inf_choice.name == "cluster" else None
     # The main design's draws serve its cell of the trade-off grid (same numbers in both tables).
-    reuse_main = fixed is None and (main_k, main_post) in grid_designs
-    total = n_sims * (1 + len(grid_designs) - int(reuse_main))
-    # Effects are injected in the direction the pilot hopes for (a reduction if better: lower);
-    # tables report their size.
-    sign = -1.0 if out_spec.better == "lower" else 1.0
-
-    def one(
-        k: int, L: int, fixed_units: np.ndarray | None, index: int, done0: int
-    ) -> dict[str, Any]:
-        ss = np.random.SeedSequence(seed, spawn_key=(index + 1,))
-        draw_ss, fit_ss = ss.spawn(2)
-        A, starts = draw_placebos(
-            np.random.default_rng(draw_ss),
-            n_units=history.n_units,
-            n_periods=history.n_periods,
-            n_treated=k,
-            post=L,
-            min_pre=min_pre,
-            simulations=n_sims,
-            fixed=fixed_units,
-        )
-        an = (
-            analytic_mde(
-                Y,
-                pre=history.n_periods,
-                post=L,
-                n_treated=k,
-                alpha=alpha,
-                power=ps.target_power,
-                df=df_an,
-                simulated_pre=sorted(set(starts.tolist())),
-            )
-            if Y is not None
-            else None
-        )
-        if ps.effects is not None:
-            effects = np.unique(np.concatenate([[0.0], np.abs(ps.effects)]))
-        else:
-            base = an.mde_simulated_design if an is not None else _rough_scale(history, col, k, L)
-            effects = np.array([_nice(m * base) for m in GRID_MULTIPLES])
-        rej, _, path, ests = simulate_placebos(
-            history,
-            col,
-            est_choice.name,
-            options,
-            A,
-            starts,
-            L,
-            sign * effects,
-            seed_seq=fit_ss,
-            n_jobs=n_jobs,
-            progress=progress,
-            done0=done0,
-            total=total,
-        )
-        if ests is not None and ps.effects is None:
-            # Extend the grid while the simulated power stays below the target (free here).
-            for _ in range(4):
-                if np.nanmean(rej[:, -1]) >= ps.target_power:
-                    break
-                extra = np.array([_nice(effects[-1] * 1.5), _nice(effects[-1] * 2.0)])
-                q = stats.t.ppf(1 - alpha / 2, ests[:, 2])
-                more = (
-                    np.abs(ests[:, :1] + sign * extra[None, :]) > (q * ests[:, 1])[:, None]
-                ).astype(float)
-                more[np.isnan(rej[:, 0])] = np.nan
-                effects = np.concatenate([effects, extra])
-                rej = np.concatenate([rej, more], axis=1)
-        valid = ~np.isnan(rej[:, 0])
-        n_ok = int(valid.sum())
-        if n_ok == 0:
-            raise EstimationError(
-                f"design.estimator: every placebo pilot failed to estimate with {est_choice.name}"
-                "; check the history has variation and enough comparison units"
-            )
-        pw = np.nanmean(rej, axis=0)
-        decl = out_spec.mde
-        decl_power = None
-        if decl is not None and ests is not None:
-            q = stats.t.ppf(1 - alpha / 2, ests[:, 2])
-            hit = np.abs(ests[:, 0] + sign * decl) > q * ests[:, 1]
-            decl_power = float(hit[valid].mean())
-        elif decl is not None:
-            decl_power = float(np.interp(decl, effects, pw))
-        analytic_curve = None
-        if an is not None:
-            ses = np.array(
-                [
-                    math.sqrt(
-                        did_variance(
-                            ar1_covariance(m + L, an.sigma2, an.rho), m, L, history.n_units, k
-                        )
-                    )
-                    for m in starts[valid]
-                ]
-            )
-            analytic_curve = _analytic_power(effects, ses, alpha, df_an)
-        return {
-            "effects": effects,
-            "power": pw,
-            "n": n_ok,
-            "failed": int((~valid).sum()),
-            "path": path,
-            "analytic": an,
-            "analytic_curve": analytic_curve,
-            "mde": mde_from_curve(effects, pw, ps.target_power),
-            "declared_power": decl_power,
-        }
-
-    main = one(main_k, main_post, fixed, 0, 0)
+    reuse_main = main.fixed is None and _Design(main.n_treated, main.post) in grid
+    setup = _Setup(
+        history=history,
+        outcome=out_spec.column,
+        estimator=est_choice.name,
+        options=_options(spec, inf_choice.name),
+        Y=_history_matrix(history, out_spec.column),
+        seed=seed,
+        simulations=n_sims,
+        min_pre=min_pre,
+        alpha=alpha,
+        target=ps.target_power,
+        df_analytic=float(history.n_clusters - 1) if inf_choice.name == "cluster" else None,
+        # Effects are injected in the direction the pilot hopes for; tables report their size.
+        sign=-1.0 if out_spec.better == "lower" else 1.0,
+        effects=tuple(ps.effects) if ps.effects is not None else None,
+        declared_mde=out_spec.mde,
+        n_jobs=n_jobs or min(_cpus(), 8),
+        progress=progress,
+        total=n_sims * (1 + len(grid) - int(reuse_main)),
+    )
+    run = _simulate_design(setup, main, 0, 0)
     cells = []
     done = n_sims
-    for i, (k, L) in enumerate(grid_designs):
-        if reuse_main and (k, L) == (main_k, main_post):
-            r = main
+    for i, d in enumerate(grid):
+        if reuse_main and (d.n_treated, d.post) == (main.n_treated, main.post):
+            r = run
         else:
-            r = one(k, L, None, i + 1, done)
+            r = _simulate_design(setup, d, i + 1, done)
             done += n_sims
-        an_r = r["analytic"]
         cells.append(
             TradeoffCell(
-                n_treated=k,
-                post_periods=L,
-                mde=r["mde"],
-                analytic_mde=an_r.mde if an_r is not None else math.nan,
-                analytic_mde_placebo=an_r.mde_simulated_design if an_r is not None else math.nan,
-                false_positive_rate=float(r["power"][0]),
-                power_at_declared_mde=r["declared_power"],
+                n_treated=d.n_treated,
+                post_periods=d.post,
+                mde=r.mde,
+                analytic_mde=r.analytic.mde if r.analytic else math.nan,
+                analytic_mde_placebo=r.analytic.mde_simulated_design if r.analytic else math.nan,
+                false_positive_rate=float(r.power[0]),
+                power_at_declared_mde=r.declared_power,
             )
         )
-    n = main["n"]
+
+    n = run.n
     curve = tuple(
         PowerPoint(
             effect=float(e),
             power=float(p),
             mc_error=math.sqrt(p * (1 - p) / n),
             n=n,
-            analytic_power=None
-            if main["analytic_curve"] is None
-            else float(main["analytic_curve"][j]),
+            analytic_power=None if run.analytic_curve is None else float(run.analytic_curve[j]),
         )
-        for j, (e, p) in enumerate(zip(main["effects"], main["power"], strict=True))
+        for j, (e, p) in enumerate(zip(run.effects, run.power, strict=True))
     )
-    fpr = curve[0].power if curve[0].effect == 0 else math.nan
-    if main["mde"] is None:
+    fpr = curve[0].power  # the grid always starts at zero effect
+    if run.mde is None:
         notes.append(
             f"Power stays below {ps.target_power:.0%} over the effects simulated (up to "
-            f"{main['effects'][-1]:g}); the MDE is larger. Treat more units or plan a longer pilot."
+            f"{run.effects[-1]:g}); the MDE is larger. Treat more units or plan a longer pilot."
         )
-    if main["failed"]:
-        notes.append(f"{main['failed']} placebo pilot(s) could not be estimated and were left out.")
+    if run.failed:
+        notes.append(f"{run.failed} placebo pilot(s) could not be estimated and were left out.")
     if fpr > alpha + 3 * math.sqrt(alpha * (1 - alpha) / n):
         notes.append(
             f"At zero effect the test rejects in {fpr:.1%} of placebo pilots, more than the "
@@ -1024,16 +1076,14 @@ def run_power(
             "and history (too few treated clusters, or serial correlation). Consider "
             "wild_bootstrap or permutation inference."
         )
-    if Y is None:
+    if setup.Y is None:
         notes.append(
             "The history is unbalanced or has missing values, so no analytic MDE is given."
         )
-    from pilotlab.engine import software_versions
-
     return PowerResult(
         pilot_id=spec.id,
         title=spec.title,
-        outcome=col,
+        outcome=out_spec.column,
         outcome_label=out_spec.display,
         better=out_spec.better,
         estimator=est_choice.name,
@@ -1043,23 +1093,25 @@ def run_power(
         alpha=alpha,
         target_power=ps.target_power,
         simulations=n_sims,
-        failed=int(main["failed"]),
-        n_treated=main_k,
-        treated_units=tuple(history.unit_labels[i] for i in fixed) if fixed is not None else (),
-        post_periods=main_post,
+        failed=run.failed,
+        n_treated=main.n_treated,
+        treated_units=(
+            tuple(history.unit_labels[i] for i in main.fixed) if main.fixed is not None else ()
+        ),
+        post_periods=main.post,
         min_pre_periods=min_pre,
         n_units=history.n_units,
         n_periods=history.n_periods,
         history=(history.period_labels[0], history.period_labels[-1]),
         seed=seed,
-        path=main["path"],
+        path=run.path,
         curve=curve,
-        mde=main["mde"],
+        mde=run.mde,
         false_positive_rate=fpr,
         false_positive_mc_error=math.sqrt(alpha * (1 - alpha) / n),
         declared_mde=out_spec.mde,
-        power_at_declared_mde=main["declared_power"],
-        analytic=main["analytic"],
+        power_at_declared_mde=run.declared_power,
+        analytic=run.analytic,
         tradeoff=tuple(cells),
         notes=tuple(notes),
         elapsed_seconds=time.perf_counter() - t0,
@@ -1086,10 +1138,11 @@ def _history_matrix(panel: Panel, outcome: str) -> np.ndarray | None:
     return Y
 
 
-def _rough_scale(panel: Panel, outcome: str, k: int, post: int) -> float:
+def _rough_scale(panel: Panel, setup: _Setup, k: int, post: int) -> float:
     """An effect scale for the grid when no analytic MDE exists (unbalanced history)."""
-    y = panel.y(outcome)
-    sd = float(np.nanstd(y - pd.Series(y).groupby(panel.unit).transform("mean").to_numpy()))
+    y = panel.y(setup.outcome)
+    within = y - pd.Series(y).groupby(panel.unit).transform("mean").to_numpy()
+    sd = float(np.nanstd(within))
     return 2.8 * sd * math.sqrt(2 / post) * math.sqrt(1 / k + 1 / max(panel.n_units - k, 1))
 
 
