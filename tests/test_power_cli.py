@@ -122,3 +122,9 @@ def test_example_planned_pilot_runs(tmp_path) -> None:
     doc = json.loads((tmp_path / "o" / "power.json").read_text(encoding="utf-8"))
     assert doc["n_treated"] == 10 and doc["post_periods"] == 4 and doc["mde"] > 0
     assert doc["declared_mde"] == 0.5
+
+
+def test_validate_accepts_a_planned_pilot(pilot_dir) -> None:
+    res = CliRunner().invoke(cli, ["validate", str(pilot_dir / "pilot.yaml")])
+    assert res.exit_code == 0, res.output
+    assert "a planned pilot" in res.output and "pilotlab power" in res.output

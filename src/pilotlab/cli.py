@@ -113,7 +113,16 @@ def validate(pilot: Path) -> None:
     from pilotlab.spec import load_pilot
 
     spec = load_pilot(pilot)
-    panel = load_panel(spec)
+    planned = spec.treatment.form == "planned"  # no treatment yet: the data are history
+    panel = load_panel(spec, history=planned)
+    if planned:
+        click.echo(f"{pilot}: valid (a planned pilot: the data hold its history).")
+        click.echo(
+            f"  {panel.n_units} units, {panel.n_periods} periods {panel.period_labels[0]} to "
+            f"{panel.period_labels[-1]}, {panel.nobs} rows."
+        )
+        click.echo(f"  Plan its power with: pilotlab power {pilot}")
+        return
     est = choose_estimator(panel, spec.design.estimator)
     inf = choose_inference(panel, est.name, spec.design.inference.method)
     click.echo(f"{pilot}: valid.")
