@@ -1,0 +1,1 @@
+"""Diagnostics: robustness checks, sensitivity to parallel-trend violations, Goodman-Bacon decomposition."""
