@@ -323,3 +323,20 @@ def test_cli_export_import_and_env_var(tmp_path: Path, monkeypatch: pytest.Monke
     assert "No pilots registered" in res.output and "dept.db" in res.output
     res = runner.invoke(cli, ["list", "--registry", "mysql://x@y/z"])
     assert res.exit_code == 1 and "uses mysql" in res.output
+
+
+def test_open_existing_never_creates_a_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pilotlab.registry.service import open_existing
+
+    monkeypatch.delenv("PILOTLAB_REGISTRY_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert open_existing() is None
+    assert not (tmp_path / ".pilotlab").exists()
+    Registry().close()
+    reg = open_existing()
+    assert reg is not None and reg.display_url.endswith(".pilotlab/registry.db")
+    reg.close()
+    with pytest.raises(RegistryError, match="not a database URL"):
+        open_existing("nonsense")
