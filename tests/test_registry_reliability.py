@@ -60,6 +60,9 @@ def test_eight_processes_never_lose_or_duplicate_versions(registry_url: str) -> 
             versions = conn.execute(
                 sa.text("SELECT pilot_id, version, plan_sha256 FROM plan_versions")
             ).all()
+            times = conn.execute(
+                sa.text("SELECT pilot_id, registered_at FROM plan_versions ORDER BY version")
+            ).all()
             runs = {r.run_id: r for r in conn.execute(sa.text("SELECT * FROM runs")).all()}
         by_pilot: dict[str, list[int]] = defaultdict(list)
         for pid, version, _ in versions:
@@ -67,6 +70,9 @@ def test_eight_processes_never_lose_or_duplicate_versions(registry_url: str) -> 
         # every pilot's versions are exactly 1..n: contiguous, none duplicated
         for pid, vs in by_pilot.items():
             assert sorted(vs) == list(range(1, len(vs) + 1)), pid
+            # ... registered in that order: a later version never carries an earlier time
+            at = [t for p, t in times if p == pid]
+            assert at == sorted(at), pid
 
         registered = Counter(e[1] for e in log if e[0] == "register")
         assert all(registered[pid] == 1 for pid in SHARED)  # one winner per contested id

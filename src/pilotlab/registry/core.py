@@ -18,7 +18,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -328,20 +328,23 @@ class Registry:
             raise self._cannot_connect(exc) from None
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self._connect() as conn, conn.begin():
-            yield conn
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction: committed if the block succeeds, rolled back otherwise."""
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        """One transaction: committed if the block succeeds, rolled back otherwise. A write
+        transaction takes SQLite's write lock up front (``BEGIN IMMEDIATE``)."""
         with self._connect() as conn:
-            conn.execution_options(pilotlab_write=True)
+            if write:
+                conn.execution_options(pilotlab_write=True)
             try:
                 with conn.begin():
                     yield conn
-            except sa.exc.OperationalError as exc:
+            except sa.exc.OperationalError as exc:  # server gone, database locked too long...
                 raise self._cannot_connect(exc) from exc
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return self._transaction(write=False)
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        return self._transaction(write=True)
 
     def _current_revision(self) -> str | None:
         with self._connect() as conn:
@@ -461,11 +464,11 @@ class Registry:
             The pilot is already registered (change its plan with ``amend``).
         """
         plan_json = canonical_json(spec.plan())
-        at = now_utc()
         try:
             with self._write() as conn:
                 if self._lock_pilot(conn, spec.id) is not None:
                     raise self._already_registered(conn, spec)
+                at = now_utc()  # taken under the lock: timestamps follow commit order
                 conn.execute(
                     sa.insert(pilots).values(
                         id=spec.id,
@@ -528,10 +531,10 @@ class Registry:
         plan = spec.plan()
         plan_json = canonical_json(plan)
         sha = _sha256(plan_json)
-        at = now_utc()
         with self._write() as conn:
             if self._lock_pilot(conn, spec.id) is None:
                 raise self._not_registered(conn, spec.id)
+            at = now_utc()  # under the lock: version numbers and times agree in order
             conn.execute(
                 sa.update(pilots)
                 .where(pilots.c.id == spec.id)
@@ -744,11 +747,11 @@ class Registry:
             raise RegistryError(
                 f"status {status!r} is not allowed; use one of {', '.join(STATUSES)}"
             )
-        at = now_utc()
         with self._write() as conn:
             row = self._lock_pilot(conn, pilot_id)
             if row is None:
                 raise self._not_registered(conn, pilot_id)
+            at = now_utc()
             if row.status == status:
                 return StatusChange(pilot_id, row.status, status, at)
             conn.execute(
