@@ -104,6 +104,7 @@ def test_eight_processes_never_lose_or_duplicate_versions(registry_url: str) -> 
     ("operation", "statement"),
     [
         ("record_run", "INSERT INTO RUNS"),
+        ("record_run", "UPDATE PILOTS"),
         ("amend", "INSERT INTO PLAN_VERSIONS"),
         ("register", "INSERT INTO STATUS_CHANGES"),
         ("set_status", "INSERT INTO STATUS_CHANGES"),
@@ -121,7 +122,9 @@ def test_a_failure_inside_a_write_leaves_the_registry_as_it_was(
         _fail_on(reg, statement)
         renamed = make_spec(status="planned", title="Renamed", design={"covariates": ["x"]})
         call = {
-            "record_run": lambda: reg.record_run(spec, make_evidence(spec), None, {}),
+            "record_run": lambda: reg.record_run(
+                spec, make_evidence(spec), None, {}
+            ),  # then pilots
             "amend": lambda: reg.amend(renamed, "new covariate"),  # updates pilots first
             "register": lambda: reg.register(spec),  # pilots and plan_versions written first
             "set_status": lambda: reg.set_status(spec.id, "live"),  # pilots updated first

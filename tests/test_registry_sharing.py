@@ -83,6 +83,11 @@ def test_an_intact_registry_verifies(registry_url: str) -> None:
             "does not match its row hash",
         ),
         (
+            "DELETE FROM runs WHERE pilot_id = 'beta-pilot'",
+            "pilots",
+            "disagrees with its history (version 1, 0 runs)",
+        ),
+        (
             "UPDATE status_changes SET new_status = 'withdrawn' WHERE new_status = 'completed'",
             "status_changes",
             "does not match its row hash",

@@ -4,7 +4,7 @@ One :class:`Registry` wraps one database: an embedded SQLite file by default
 (``.pilotlab/registry.db`` in the working directory) or a shared PostgreSQL database
 (``postgresql+psycopg://...``). Every write is a single transaction; writers that could race
 (amendments, runs) serialise on the pilot: ``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR
-UPDATE`` / ``FOR SHARE`` on the pilot's row on PostgreSQL, with a unique ``(pilot_id, version)``
+UPDATE`` on the pilot's row on PostgreSQL, with a unique ``(pilot_id, version)``
 constraint as the last line of defence.
 """
 
@@ -374,11 +374,12 @@ class Registry:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
-    def _lock_pilot(self, conn: Connection, pilot_id: str, *, share: bool = False) -> Any:
-        """The pilot's row, locked against concurrent amendments (PostgreSQL; SQLite holds the
-        database write lock already). ``None`` if the pilot is not registered."""
+    def _lock_pilot(self, conn: Connection, pilot_id: str) -> Any:
+        """The pilot's row, locked until the transaction ends against every other write to this
+        pilot (``FOR UPDATE`` on PostgreSQL; SQLite's write transaction holds the database lock
+        already). ``None`` if the pilot is not registered."""
         query = sa.select(pilots.c.id, pilots.c.status).where(pilots.c.id == pilot_id)
-        return conn.execute(query.with_for_update(read=share)).first()
+        return conn.execute(query.with_for_update()).first()
 
     def _not_registered(self, conn: Connection, pilot_id: str) -> RegistryError:
         ids = conn.execute(sa.select(pilots.c.id)).scalars().all()
@@ -475,6 +476,8 @@ class Registry:
                         status=spec.status,
                         registered_at=at,
                         updated_at=at,
+                        latest_version=1,
+                        run_count=0,
                         **_registration_values(spec),
                     )
                 )
@@ -535,20 +538,21 @@ class Registry:
             if self._lock_pilot(conn, spec.id) is None:
                 raise self._not_registered(conn, spec.id)
             at = now_utc()  # under the lock: version numbers and times agree in order
-            conn.execute(
-                sa.update(pilots)
-                .where(pilots.c.id == spec.id)
-                .values(updated_at=at, **_registration_values(spec))
-            )
             latest = conn.execute(
                 sa.select(plan_versions)
                 .where(plan_versions.c.pilot_id == spec.id)
                 .order_by(plan_versions.c.version.desc())
                 .limit(1)
             ).one()
-            if latest.plan_sha256 == sha:
+            created = latest.plan_sha256 != sha
+            version = latest.version + 1 if created else latest.version
+            conn.execute(
+                sa.update(pilots)
+                .where(pilots.c.id == spec.id)
+                .values(updated_at=at, latest_version=version, **_registration_values(spec))
+            )
+            if not created:
                 return _plan_version(latest, created=False)
-            version = latest.version + 1
             self._insert_version(conn, spec.id, version, plan_json, reason.strip(), data_seen, at)
         changes = tuple(changed_paths(json.loads(latest.plan_json), plan))
         return PlanVersion(spec.id, version, sha, at, reason.strip(), data_seen, changes)
@@ -653,7 +657,7 @@ class Registry:
             "finished_at": _as_timestamp(finished_at),
         }
         with self._write() as conn:
-            if self._lock_pilot(conn, spec.id, share=True) is None:
+            if self._lock_pilot(conn, spec.id) is None:
                 raise self._not_registered(conn, spec.id)
             shas = conn.execute(
                 sa.select(plan_versions.c.version, plan_versions.c.plan_sha256)
@@ -665,15 +669,17 @@ class Registry:
             values["recorded_at"] = now_utc()
             values["row_sha256"] = _row_hash("runs", values)
             conn.execute(sa.insert(runs).values(values))
+            conn.execute(
+                sa.update(pilots)
+                .where(pilots.c.id == spec.id)
+                .values(run_count=pilots.c.run_count + 1, last_run_at=values["recorded_at"])
+            )
         return _run_record(values)
 
     # ------------------------------------------------------------------ reading
 
     def list_pilots(self) -> list[PilotSummary]:
         """Every registered pilot with its latest plan version and run count, sorted by id."""
-        # Correlated subqueries: one index seek each per pilot, read in primary-key order
-        # (faster than joining grouped subqueries, which SQLite materialises and re-sorts).
-        pv, r = plan_versions.alias("pv"), runs.alias("r")
         query = sa.select(
             pilots.c.id,
             pilots.c.title,
@@ -681,16 +687,9 @@ class Registry:
             pilots.c.lead,
             pilots.c.policy_area,
             pilots.c.registered_at,
-            sa.select(sa.func.max(pv.c.version))
-            .where(pv.c.pilot_id == pilots.c.id)
-            .scalar_subquery(),
-            sa.select(sa.func.count())
-            .select_from(r)
-            .where(r.c.pilot_id == pilots.c.id)
-            .scalar_subquery(),
-            sa.select(sa.func.max(r.c.recorded_at))
-            .where(r.c.pilot_id == pilots.c.id)
-            .scalar_subquery(),
+            pilots.c.latest_version,
+            pilots.c.run_count,
+            pilots.c.last_run_at,
         ).order_by(pilots.c.id)
         # Tens of thousands of objects that all survive: a cyclic-GC pass over the whole heap
         # in the middle would find nothing to free and would triple the time of the call.
@@ -1029,9 +1028,6 @@ class Registry:
                 version_sha[(row.pilot_id, row.version)] = row.plan_sha256
                 plan = (row.plan_json, row.plan_sha256, "the registered plan")
                 check("plan_versions", key, row, plan)
-            for pid in conn.execute(sa.select(pilots.c.id).order_by(pilots.c.id)).scalars():
-                if pid not in last:
-                    flag("pilots", pid, pid, "the pilot has no plan version: version 1 was deleted")
             for row in conn.execute(sa.select(runs).order_by(runs.c.id)):
                 key = f"run {row.run_id}"
                 check("runs", key, row, (row.evidence_json, row.evidence_sha256, "the evidence"))
@@ -1043,6 +1039,26 @@ class Registry:
                         row.pilot_id,
                         "the run's plan hash differs from that of "
                         f"plan version {row.plan_version}, to which it is linked",
+                    )
+            per_pilot = sa.select(
+                runs.c.pilot_id, sa.func.count(), sa.func.max(runs.c.recorded_at)
+            ).group_by(runs.c.pilot_id)
+            run_stats = {pid: (n, at) for pid, n, at in conn.execute(per_pilot)}
+            counters = sa.select(
+                pilots.c.id, pilots.c.latest_version, pilots.c.run_count, pilots.c.last_run_at
+            ).order_by(pilots.c.id)
+            for pid, version, n_runs, last_run in conn.execute(counters):
+                if pid not in last:
+                    flag("pilots", pid, pid, "the pilot has no plan version: version 1 was deleted")
+                elif (version, n_runs, last_run) != (last[pid], *run_stats.get(pid, (0, None))):
+                    flag(
+                        "pilots",
+                        pid,
+                        pid,
+                        f"the pilot's record (plan version {version}, "
+                        f"{n_runs} runs) disagrees with its history (version {last[pid]}, "
+                        f"{run_stats.get(pid, (0,))[0]} runs): plan versions or runs were "
+                        "added or deleted outside pilotlab",
                     )
             for row in conn.execute(sa.select(status_changes).order_by(status_changes.c.id)):
                 check("status_changes", f"#{row.id} {row.pilot_id}", row, None)
