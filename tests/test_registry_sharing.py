@@ -160,6 +160,8 @@ def test_export_writes_jsonl_and_one_csv_row_per_pilot_and_outcome(
         2,
     )
     assert prov["matches_latest"] is True and prov["exported_at"].endswith("Z")
+    assert records[1]["provenance"]["pilot_status"] == "completed"  # set after the run
+    assert records[1]["pilot"]["status"] == "live"  # the record itself is left as it was run
     with (tmp_path / "export" / "evidence.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert summary.rows == len(rows) == 6  # 3 pilots x 2 outcomes

@@ -762,15 +762,20 @@ class Registry:
 
     def _latest_runs(self, conn: Connection) -> list[Any]:
         last = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.pilot_id)
-        return list(
-            conn.execute(sa.select(runs).where(runs.c.id.in_(last)).order_by(runs.c.pilot_id))
+        query = (
+            sa.select(runs, pilots.c.status.label("pilot_status"))
+            .join(pilots, pilots.c.id == runs.c.pilot_id)
+            .where(runs.c.id.in_(last))
+            .order_by(runs.c.pilot_id)
         )
+        return list(conn.execute(query))
 
     def _provenance(self, run: Any) -> dict[str, Any]:
         return {
             "registry_id": self.registry_id,
             "registry_name": self.name,
             "registry_url": self.display_url,
+            "pilot_status": run.pilot_status,  # now, in this registry (the record: at the run)
             "run_id": run.run_id,
             "recorded_at": run.recorded_at,
             "plan_version": run.plan_version,
