@@ -636,15 +636,23 @@ class Registry:
             The pilot is not registered, the evidence record belongs to another pilot or is not
             valid JSON.
         """
-        record_pilot = (evidence.get("pilot") or {}).get("id")
+        sha = plan_sha256(spec)
+        pilot, plan = evidence.get("pilot"), evidence.get("plan")
+        record_pilot = pilot.get("id") if isinstance(pilot, dict) else None
         if record_pilot is not None and record_pilot != spec.id:
             raise RegistryError(
                 f"the evidence record is for pilot '{record_pilot}' but the pilot file is "
                 f"'{spec.id}'; record each run with the pilot file it was made from"
             )
+        record_plan = plan.get("sha256") if isinstance(plan, dict) else None
+        if record_plan is not None and record_plan != sha:
+            raise RegistryError(
+                f"the evidence record's plan.sha256 ({str(record_plan)[:12]}...) is not the plan "
+                f"of this pilot file ({sha[:12]}...); record each run with the pilot file it was "
+                "made from"
+            )
         evidence_json = _strict_json(dict(evidence), "evidence record")
         software_json = _strict_json(dict(software), "software versions")
-        sha = plan_sha256(spec)
         values: dict[str, Any] = {
             "run_id": uuid.uuid4().hex,
             "pilot_id": spec.id,
