@@ -33,7 +33,7 @@ EstimatorName = Literal[
     "auto", "did", "twfe", "event_study", "callaway_santanna", "synthetic_control", "synthetic_did"
 ]
 InferenceMethod = Literal[
-    "auto", "cluster", "wild_bootstrap", "permutation", "placebo", "robust", "iid"
+    "auto", "cluster", "wild_bootstrap", "permutation", "placebo", "jackknife", "robust", "iid"
 ]
 RobustnessName = Literal[
     "placebo_in_time", "placebo_in_space", "leave_one_out", "alternative_estimators", "honest_did"
