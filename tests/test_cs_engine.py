@@ -33,7 +33,7 @@ def test_explicit_estimator_reproduces_r_did(mpdta: pd.DataFrame) -> None:
     assert ev.estimator.name == "callaway_santanna"
     assert r.estimate == pytest.approx(-0.0399512752, rel=5e-6)
     assert r.std_error == pytest.approx(0.0120340128, rel=5e-4)
-    assert r.pre_trend is not None and r.pre_trend.p_value == pytest.approx(0.16812, abs=5e-6)
+    assert r.pre_trend is not None and r.pre_trend.p_value_chi2 == pytest.approx(0.16812, abs=5e-6)
 
 
 def test_auto_picks_callaway_santanna_on_staggered_data(mpdta: pd.DataFrame) -> None:

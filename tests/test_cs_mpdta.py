@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from cs_helpers import DATA, load_via_spec
 from pilotlab.estimators.base import ESTIMATORS, EstimatorOptions
@@ -106,7 +107,11 @@ def test_pretest_matches_r_wpval(mpdta: pd.DataFrame) -> None:
     assert pre is not None
     assert pre.df == 5
     assert pre.statistic == pytest.approx(7.7912, abs=5e-5)
-    assert pre.p_value == pytest.approx(0.16812, abs=5e-6)
+    assert pre.p_value_chi2 == pytest.approx(0.16812, abs=5e-6)  # R did's Wpval (chi2(5))
+    # pilotlab refers W to the Hotelling F with G = 500 clusters: F(5, 495) at W * 495 / (5 * 499)
+    assert pre.reference == "F" and pre.df_denom == 495
+    assert pre.p_value == pytest.approx(stats.f.sf(7.7912 * 495 / (5 * 499), 5, 495), abs=5e-6)
+    assert pre.p_value > pre.p_value_chi2
 
 
 def test_dynamic_balance_e(mpdta: pd.DataFrame) -> None:

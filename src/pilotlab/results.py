@@ -54,12 +54,22 @@ class EventTimeEstimate:
 
 @dataclass(frozen=True)
 class PreTrendTest:
-    """Joint test that all pre-period effects are zero."""
+    """Joint test that all pre-period effects are zero.
+
+    ``statistic`` is the test statistic (the Wald statistic for Wald tests); ``p_value`` is
+    referred to ``reference``: ``"F"`` (Hotelling T² F-approximation with ``df`` and
+    ``df_denom`` degrees of freedom), ``"chi2"`` (chi-squared with ``df``) or
+    ``"randomization"`` (share of re-assigned statistics at least as large). ``p_value_chi2``
+    keeps the large-sample chi-squared p-value of a Wald statistic (``nan`` otherwise).
+    """
 
     test: str
     statistic: float
     df: int
     p_value: float
+    reference: str = "chi2"
+    p_value_chi2: float = math.nan
+    df_denom: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""

@@ -48,6 +48,10 @@ class EstimatorOptions:
     aggregation: Literal["simple", "dynamic", "group", "calendar"] = "simple"
     predictors: tuple[str, ...] = ()
     synthetic_fit_on: Literal["each", "average"] = "average"
+    #: Parallel-trends pre-test: ``auto`` = randomisation when ``inference`` is one chosen for
+    #: few treated clusters (wild bootstrap / permutation; ``apply_inference`` resolves it before
+    #: fitting with cluster-robust errors), else the Wald test with an F reference.
+    pretrend: Literal["auto", "wald", "randomization", "none"] = "auto"
     extra: dict[str, object] = field(default_factory=dict)
 
 

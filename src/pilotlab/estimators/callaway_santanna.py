@@ -35,7 +35,10 @@ Choices that differ from R ``did``:
 * the uniform band studentises bootstrap draws by the analytic standard errors;
 * the outcome-regression correction of the repeated cross-section DR estimator takes the post
   minus the pre piece (the derivative of the estimand; current R DRDID adds the two);
-* when the pre-period cells' covariance is singular the pre-test uses the event-time averages.
+* the pre-test's Wald statistic is referred to the Hotelling T² F approximation with G = clusters
+  (R's chi-squared p-value is kept as ``PreTrendTest.p_value_chi2``); when the pre-period
+  cells' covariance is singular or G is not larger than the number of cells, the pre-test uses
+  the event-time averages.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from scipy import sparse, stats
 from scipy.special import expit
 
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.diagnostics.pretrend import max_t_pretest, wald_pretest
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import DataError, DesignWarning, EstimationError
 from pilotlab.results import EffectResult, EventTimeEstimate, PreTrendTest
@@ -1067,31 +1071,51 @@ def _aggregate(
         crit = _uniform_critical_value(
             IF[:, dyn_cols], se[dyn_cols], alpha, replications, bootstrap_weights, rng
         )
-    # pre-test: all pre-treatment ATT(g,t) = 0 (R did's Wpval); when their covariance is
-    # singular (more pre-period cells than the treated units can separate) fall back to the
-    # pre-treatment event-time averages of the dynamic aggregation
+    # pre-test: all pre-treatment ATT(g,t) = 0 (R did's W; its chi-squared p-value is kept as
+    # p_value_chi2), referred to the Hotelling F with G = clusters. When the cells' covariance is
+    # singular or there are at least as many cells as clusters, fall back to the pre-treatment
+    # event-time averages of the dynamic aggregation.
     pre_trend = None
     if fit.pre_idx.size:
-        pre_trend = _wald(
-            "Wald test that all pre-treatment ATT(g,t) are zero", att[fit.pre_idx], fit.pre_cov
+        sel = np.zeros((att.size, fit.pre_idx.size))
+        sel[fit.pre_idx, np.arange(fit.pre_idx.size)] = 1.0
+        pre_trend = wald_pretest(
+            att[fit.pre_idx],
+            fit.pre_cov,
+            C,
+            "Wald test that all pre-treatment ATT(g,t) are zero",
+            scores=fit.agg_if(sel),
         )
         if pre_trend is None:
             e_pre = [i for i, ev in zip(d_idx, d_e, strict=True) if ev < 0 and se[i] > 0]
             if e_pre:
                 Ie = IF[:, e_pre]
-                pre_trend = _wald(
-                    "Wald test that all pre-treatment event-time effects are zero",
+                pre_trend = wald_pretest(
                     est[e_pre],
                     Ie.T @ Ie,
+                    C,
+                    "Wald test that all pre-treatment event-time effects are zero",
+                    scores=Ie,
                 )
+                if pre_trend is None:
+                    pre_trend = max_t_pretest(
+                        est[e_pre],
+                        Ie,
+                        f"Bonferroni test of the largest |t| of the {len(e_pre)} pre-treatment "
+                        "event-time effects",
+                    )
             _warn(
-                f"the covariance of the {fit.pre_idx.size} pre-treatment ATT(g,t) is singular "
-                "(more pre-period cells than the treated units can separate), so the "
-                "parallel-trends pre-test "
+                f"the {fit.pre_idx.size} pre-treatment ATT(g,t) cannot be tested jointly (their "
+                f"covariance is singular, or there are not more clusters ({C}) than cells), so "
+                "the parallel-trends pre-test "
                 + (
-                    "uses the pre-treatment event-time averages instead."
-                    if pre_trend is not None
-                    else "is not reported."
+                    "is not reported."
+                    if pre_trend is None
+                    else "uses the pre-treatment event-time averages instead."
+                    if pre_trend.reference == "F"
+                    else "tests the largest |t| of the pre-treatment event-time averages, each "
+                    "against a t distribution with its effective number of clusters, with a "
+                    "Bonferroni correction (too few clusters for a joint Wald test)."
                 ),
                 sink,
             )
@@ -1160,17 +1184,6 @@ def _aggregate(
         n_units=n,
         n_treated_units=int(np.sum(units.block < H)),
         warnings=tuple(sink),
-    )
-
-
-def _wald(name: str, a: np.ndarray, V: np.ndarray) -> PreTrendTest | None:
-    """Chi-squared Wald test of ``a = 0`` with covariance ``V``; None if V is singular."""
-    eig = np.linalg.eigvalsh(V)
-    if eig.size == 0 or eig.min() <= 1e-10 * max(eig.max(), 0.0) or eig.max() <= 0:
-        return None
-    W = float(a @ np.linalg.solve(V, a))
-    return PreTrendTest(
-        test=name, statistic=W, df=int(a.size), p_value=float(stats.chi2.sf(W, a.size))
     )
 
 

@@ -3,7 +3,8 @@
 Event time ``e = t - g`` (``g`` the unit's first treated period). Coefficients are estimated for
 ``e`` in ``[-pre, post]`` with the end points binned (``e <= -pre`` share one coefficient, as do
 ``e >= post``) and ``e = -1 - anticipation`` as the reference period. The pre-period coefficients
-are tested jointly (Wald); the headline effect is the average of the post-period coefficients
+are tested jointly (:mod:`pilotlab.diagnostics.pretrend`: Wald with a Hotelling F reference, or
+by randomisation when inference is for few treated clusters); the headline effect is the average of the post-period coefficients
 weighted by their numbers of treated observations.
 """
 
@@ -12,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.diagnostics.pretrend import randomization_pretest, resolve_pretrend, wald_pretest
 from pilotlab.estimators._regression import LINEAR_INFERENCE, fit_panel, interval, size_warnings
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
-from pilotlab.estimators.linear import linear_combination, wald_test
+from pilotlab.estimators.linear import LinearFit, linear_combination, wald_test
 from pilotlab.exceptions import EstimationError
 from pilotlab.results import EffectResult, EventTimeEstimate, PreTrendTest
 
@@ -60,7 +62,6 @@ def fit_event_study(
     names = tuple(f"e{k:+d}" for k in times)
     fit = fit_panel(panel, outcome, X, names, options)
     se = fit.std_errors
-    k = len(times)
     events: list[EventTimeEstimate] = []
     for j, t in enumerate(times):
         lo, hi, p = interval(float(fit.beta[j]), float(se[j]), fit.df_resid, options.alpha)
@@ -76,8 +77,7 @@ def fit_event_study(
     c[post_idx] = counts / counts.sum()
     est, s = linear_combination(fit, c)
     lo, hi, p = interval(est, s, fit.df_resid, options.alpha)
-    stat, df, pval = wald_test(fit, [j for j, t in enumerate(times[:k]) if t < ref])
-    pre_trend = PreTrendTest("wald", stat, df, pval) if df else None
+    pre_trend = _pre_trend(panel, outcome, options, rng, fit, times, ref, (pre, post))
     warnings = size_warnings(panel, options.inference)
     if panel.is_staggered:
         warnings += (
@@ -105,6 +105,46 @@ def fit_event_study(
         warnings=warnings,
         details={"linear_fit": fit, "combination": c, "window": (pre, post), "reference": ref},
     )
+
+
+def _pre_trend(
+    panel: Panel,
+    outcome: str,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    fit: LinearFit,
+    times: list[int],
+    ref: int,
+    window: tuple[int, int],
+) -> PreTrendTest | None:
+    """Joint test of the leads: randomisation with few treated clusters, else Wald with F."""
+    idx = [j for j, t in enumerate(times) if t < ref]
+    mode = resolve_pretrend(options)
+    if not idx or mode == "none":
+        return None
+    if mode == "randomization":
+        return randomization_pretest(
+            panel,
+            outcome,
+            options,
+            rng,
+            lead_times=[times[j] for j in idx],
+            ref=ref,
+            window=window,
+            fit=fit_event_study,
+        )
+    V = fit.vcov[np.ix_(idx, idx)]
+    if fit.vcov_type == "cluster":  # the leads' cluster contributions give the effective G
+        G = fit.n_clusters
+        sums = np.zeros((G, fit.X.shape[1]))
+        np.add.at(sums, fit.cluster, fit.X * fit.resid[:, None])
+        test = wald_pretest(fit.beta[idx], V, G, "wald", scores=sums @ fit.xtx_inv[:, idx])
+    else:  # HC1 / iid errors: the classical F with the residual degrees of freedom
+        test = wald_pretest(fit.beta[idx], V, fit.df_resid + 1, "wald")
+    if test is None:  # fewer clusters than leads, or a singular covariance: chi-squared
+        stat, df, pval = wald_test(fit, idx)
+        test = PreTrendTest("wald", stat, df, pval, reference="chi2", p_value_chi2=pval)
+    return test
 
 
 register(

@@ -43,7 +43,10 @@ def supports(entry: EstimatorEntry, method: str) -> bool:
 
 def _base_options(entry: EstimatorEntry, options: EstimatorOptions) -> EstimatorOptions:
     base = "cluster" if "cluster" in entry.inference else entry.inference[0]
-    return dataclasses.replace(options, inference=base)  # type: ignore[arg-type]
+    # the post-hoc methods are chosen for few treated clusters: keep that choice for the
+    # pre-trend test, which the estimator runs while fitted with cluster-robust errors
+    pretrend = "randomization" if options.pretrend == "auto" else options.pretrend
+    return dataclasses.replace(options, inference=base, pretrend=pretrend)  # type: ignore[arg-type]
 
 
 def apply_inference(

@@ -1,0 +1,424 @@
+"""Parallel-trends pre-tests with references that hold their size in small samples.
+
+Two tests of the joint null that every pre-period (lead) effect is zero:
+
+* :func:`wald_pretest` — the Wald statistic ``W = a' V^-1 a`` of ``q`` lead estimates with a
+  cluster-robust covariance ``V`` from ``G`` clusters, referred to the Hotelling T² F
+  approximation ``F = W (G - q) / (q (G - 1)) ~ F(q, G - q)`` instead of ``chi2(q)``. ``V`` is
+  itself estimated from ``G`` cluster contributions, so with many leads relative to clusters
+  ``W`` has much heavier tails than ``chi2(q)`` (it is exactly Hotelling's T² for i.i.d. normal
+  cluster means with the CR1 factor); the chi-squared p-value is kept in ``p_value_chi2``.
+* :func:`randomization_pretest` — for designs with few treated clusters, where the covariance
+  of the leads is dominated by the handful of treated clusters and no analytic reference is
+  reliable: treatment is re-assigned across units (or whole clusters, when it was assigned by
+  cluster) exactly as in :mod:`pilotlab.estimators.inference.permutation` — with a common
+  start, which units are treated; with a staggered roll-out, the adoption dates are permuted
+  across units — and the p-value is the share of re-assigned statistics at least as large as
+  the observed one, ``(1 + #{T_b >= T}) / (B + 1)`` (exact share when every assignment is
+  enumerated).
+
+Randomisation statistic, common start on a balanced panel (vectorised). With one start period
+the lead for event time ``k`` is the treated-minus-comparison difference of (weighted) unit means
+of ``z_ik``, the unit's outcome in the lead's period(s) minus its outcome in the reference
+period (a binned end point averages its periods). With ``Z`` the units x leads matrix of those
+contrasts and ``A`` the assignments x units matrix with entries ``w_i / W1`` for treated and
+``-w_i / W0`` for comparison units, all re-assigned leads are ``L = A Z`` — one matrix
+product. The statistic is the Mahalanobis norm ``T_b = L_b' S^+ L_b`` where ``S = L'L / K`` is the
+second-moment matrix of the leads over all ``K`` assignments used (the observed one included):
+the leads' covariance under re-randomisation, the same for every assignment, so the statistic
+is studentised (leads in noisy periods count less, correlated leads are not double counted)
+without a regression per draw, and the test stays exact because ``S`` is a symmetric function
+of the assignment set. Other designs (staggered, unbalanced, covariates, time-varying weights)
+re-fit the estimator for each assignment and use its cluster-robust Wald statistic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import stats
+
+from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
+from pilotlab.exceptions import PilotlabError
+from pilotlab.results import EffectResult, PreTrendTest
+
+if TYPE_CHECKING:  # the estimators import this module
+    from pilotlab.estimators.base import EstimatorOptions
+
+__all__ = [
+    "RANDOMIZATION_INFERENCE",
+    "effective_clusters",
+    "lead_contrasts",
+    "max_t_pretest",
+    "randomization_pretest",
+    "randomization_statistics",
+    "resolve_pretrend",
+    "wald_pretest",
+]
+
+#: Inference methods chosen for few treated clusters (``select.choose_inference``); with these
+#: the pre-test is by randomisation too.
+RANDOMIZATION_INFERENCE = ("wild_bootstrap", "permutation")
+
+#: Fewer replications than this cannot give a p-value below 0.05.
+MIN_REPLICATIONS = 19
+
+FitFunction = Callable[[Panel, str, "EstimatorOptions", np.random.Generator], EffectResult]
+
+
+def resolve_pretrend(options: EstimatorOptions) -> str:
+    """The pre-test an estimator should run: ``wald``, ``randomization`` or ``none``.
+
+    ``options.pretrend == "auto"`` means randomisation when the inference is one chosen for few
+    treated clusters (wild bootstrap or permutation), else the Wald test.
+    """
+    mode = options.pretrend
+    if mode == "auto":
+        return "randomization" if options.inference in RANDOMIZATION_INFERENCE else "wald"
+    return mode
+
+
+def _singular(V: np.ndarray) -> bool:
+    eig = np.linalg.eigvalsh(V)
+    return bool(eig.size == 0 or eig.max() <= 0 or eig.min() <= 1e-10 * eig.max())
+
+
+def wald_pretest(
+    estimates: np.ndarray | Sequence[float],
+    cov: np.ndarray,
+    n_clusters: int,
+    name: str,
+    *,
+    scores: np.ndarray | None = None,
+) -> PreTrendTest | None:
+    """Wald test that ``estimates`` are all zero, with the Hotelling T² F reference.
+
+    Parameters
+    ----------
+    estimates : array_like
+        ``(q,)`` lead (pre-period) estimates.
+    cov : numpy.ndarray
+        ``(q, q)`` their estimated (cluster-robust) covariance.
+    n_clusters : int
+        ``G``, the number of clusters whose contributions make up ``cov``.
+    name : str
+        Name of the test shown in the report (``PreTrendTest.test``).
+    scores : numpy.ndarray, optional
+        ``(G, q)`` cluster contributions ``psi_c`` with ``cov`` proportional to
+        ``sum_c psi_c psi_c'``. When given, ``G`` in the reference is replaced by the effective
+        number of clusters :func:`effective_clusters` if that is smaller.
+
+    Returns
+    -------
+    PreTrendTest or None
+        ``statistic`` = ``W``; ``p_value`` from ``F = W (G - q) / (q (G - 1))`` on
+        ``(q, G - q)`` degrees of freedom (``reference="F"``, ``df_denom = G - q``);
+        ``p_value_chi2`` from ``chi2(q)``. ``None`` when ``G <= q`` or ``cov`` is singular
+        (the caller falls back to another test).
+    """
+    a = np.asarray(estimates, dtype=np.float64).ravel()
+    V = np.asarray(cov, dtype=np.float64)
+    q, g = a.size, int(n_clusters)
+    if q == 0 or g <= q or V.shape != (q, q) or not np.all(np.isfinite(V)):
+        return None
+    if not np.all(np.isfinite(a)) or _singular(V):
+        return None
+    W = float(a @ np.linalg.solve(V, a))
+    geff = float(g)
+    if scores is not None:
+        geff = min(geff, effective_clusters(scores))
+        if not geff > q:
+            return None
+    F = W * (geff - q) / (q * (geff - 1))
+    return PreTrendTest(
+        test=name,
+        statistic=W,
+        df=q,
+        p_value=float(stats.f.sf(F, q, geff - q)),
+        reference="F",
+        p_value_chi2=float(stats.chi2.sf(W, q)),
+        df_denom=round(geff - q, 2),
+    )
+
+
+def max_t_pretest(
+    estimates: np.ndarray | Sequence[float],
+    scores: np.ndarray,
+    name: str,
+) -> PreTrendTest | None:
+    """Bonferroni test on the largest studentised lead, each with its own t reference.
+
+    For when no joint Wald test can be calibrated (more leads than the clusters behind them
+    can estimate a covariance for, e.g. long pre-periods of a small cohort): ``t_j = a_j /
+    se_j`` with ``se_j^2 = nu_j / (nu_j - 1) sum_c psi_cj^2`` is referred to ``t`` with
+    ``nu_j - 1`` degrees of freedom, ``nu_j`` the effective number of clusters of that estimate
+    (see :func:`effective_clusters`), and ``p = min(1, q min_j p_j)``. Conservative when the leads
+    are strongly correlated, close to exact when they are nearly independent (short-difference
+    leads of a varying base period).
+
+    Parameters
+    ----------
+    estimates : array_like
+        ``(q,)`` lead estimates.
+    scores : numpy.ndarray
+        ``(G, q)`` their cluster contributions (the variance of ``a_j`` is ``sum_c psi_cj^2``).
+    name : str
+        Name of the test.
+
+    Returns
+    -------
+    PreTrendTest or None
+        ``statistic`` = ``max |t_j|``, ``reference="bonferroni-t"``; None without a usable lead.
+    """
+    a = np.asarray(estimates, dtype=np.float64).ravel()
+    P = np.asarray(scores, dtype=np.float64)
+    p2 = np.einsum("cj,cj->j", P, P)
+    p4 = np.einsum("cj,cj->j", P**2, P**2)
+    ok = (p2 > 0) & np.isfinite(a)
+    if not ok.any():
+        return None
+    nu = np.maximum(np.minimum(3 * p2[ok] ** 2 / p4[ok], P.shape[0]), 2.0)
+    # sum_c psi_cj^2 is a CR0-type variance: inflate it by nu / (nu - 1), CR1's G / (G - 1)
+    # with the effective number of clusters
+    t = np.abs(a[ok]) / np.sqrt(p2[ok] * nu / (nu - 1))
+    pj = 2 * stats.t.sf(t, nu - 1)
+    q = int(ok.sum())
+    return PreTrendTest(
+        test=name,
+        statistic=float(t.max()),
+        df=q,
+        p_value=float(min(1.0, q * pj.min())),
+        reference="bonferroni-t",
+    )
+
+
+def effective_clusters(scores: np.ndarray) -> float:
+    """Effective number of clusters behind a cluster-robust covariance of ``q`` estimates.
+
+    With ``h_c = psi_c' (sum_d psi_d psi_d')^+ psi_c`` (the clusters' leverages, summing to
+    ``q``), ``G_lev = q (q + 2) / sum_c h_c^2``. For ``G`` clusters with equal Gaussian
+    contributions ``E sum h_c^2 ~ q (q + 2) / G``, so ``G_lev ~ G``; when ``k`` clusters carry
+    the covariance (few treated clusters), ``G_lev ~ k (q + 2) / q``. Because one badly
+    estimated direction is enough to fatten the tails of ``W``, the result is the smaller of
+    ``G_lev`` and the same measure for each estimate on its own (``q = 1``:
+    ``3 (sum_c psi_cj^2)^2 / sum_c psi_cj^4``, Satterthwaite's degrees of freedom corrected for
+    Gaussian kurtosis), e.g. a lead estimated from one small cohort only. The F reference then
+    has the degrees of freedom the data really have for estimating the covariance.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        ``(G, q)`` cluster contributions.
+
+    Returns
+    -------
+    float
+    """
+    P = np.asarray(scores, dtype=np.float64)
+    q = P.shape[1]
+    M = P.T @ P
+    h = np.einsum("cj,cj->c", P @ np.linalg.pinv(M, rcond=1e-10, hermitian=True), P)
+    ss = float(h @ h)
+    if not ss > 0:
+        return 0.0
+    p2 = np.einsum("cj,cj->j", P, P)
+    p4 = np.einsum("cj,cj->j", P**2, P**2)
+    ok = p4 > 0
+    each = 3 * p2[ok] ** 2 / p4[ok]
+    return float(min(q * (q + 2) / ss, each.min() if each.size else np.inf))
+
+
+# ----------------------------------------------------------------------------- randomisation
+def lead_contrasts(
+    panel: Panel, outcome: str, lead_times: Sequence[int], ref: int, pre: int
+) -> np.ndarray:
+    """Units x leads matrix ``Z`` of outcome contrasts (common start, balanced panel).
+
+    ``Z[i, k]`` is unit ``i``'s mean outcome over the periods whose event time (clipped at
+    ``-pre``) is ``lead_times[k]`` minus its outcome in the reference period ``ref``.
+    """
+    g = int(panel.cohorts[0])
+    y = np.full((panel.n_units, panel.n_periods), np.nan)
+    y[panel.frame[UNIT].to_numpy(), panel.frame[TIME].to_numpy()] = panel.y(outcome)
+    e = np.maximum(np.arange(panel.n_periods) - g, -pre)
+    M = np.zeros((panel.n_periods, len(lead_times)))
+    for k, lt in enumerate(lead_times):  # a handful of leads
+        sel = e == lt
+        M[sel, k] = 1.0 / sel.sum()
+    M[g + ref, :] -= 1.0
+    return y @ M
+
+
+def randomization_statistics(Z: np.ndarray, treated: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Studentised lead statistics ``T_b`` for every assignment (rows of ``treated``).
+
+    Parameters
+    ----------
+    Z : numpy.ndarray
+        ``(N, q)`` unit lead contrasts (:func:`lead_contrasts`).
+    treated : numpy.ndarray
+        ``(K, N)`` boolean assignments; every row needs treated and comparison units.
+    w : numpy.ndarray
+        ``(N,)`` unit weights.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K,)`` ``T_b = L_b' S^+ L_b`` with ``L = A Z`` and ``S = L'L / K``.
+    """
+    wt = np.where(treated, w, 0.0)
+    wc = np.where(treated, 0.0, w)
+    A = wt / wt.sum(axis=1, keepdims=True) - wc / wc.sum(axis=1, keepdims=True)
+    L = A @ Z  # (K, q): all re-assigned leads in one product
+    S = (L.T @ L) / L.shape[0]
+    return np.einsum("bk,bk->b", L @ np.linalg.pinv(S, rcond=1e-10, hermitian=True), L)
+
+
+def _draws(
+    panel: Panel, replications: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, bool, str]:
+    """Observed and re-assigned first-treated vectors per unit: ``(obs, draws, exact, level)``."""
+    from pilotlab.estimators.inference.permutation import (  # shared assignment machinery
+        _assignment_blocks,
+        _draw_assignments,
+    )
+
+    block_of_unit, block_ft, level = _assignment_blocks(panel)
+    shift = panel.anticipation
+    eff = np.where(block_ft == NEVER, NEVER, block_ft - shift)
+    blocks, exact = _draw_assignments(eff, replications, rng)
+    units = blocks[:, block_of_unit]
+    units = np.where(units == NEVER, NEVER, units + shift)
+    obs = np.asarray(panel.first_treated, dtype=np.int64)
+    return obs, units, exact, level
+
+
+def _p_value(stat_obs: float, stat_draws: np.ndarray, exact: bool) -> float:
+    s = np.where(np.isfinite(stat_draws), stat_draws, -np.inf)
+    hits = int(np.count_nonzero(s >= stat_obs - 1e-10 * (1.0 + abs(stat_obs))))
+    return hits / s.size if exact else (1 + hits) / (s.size + 1)
+
+
+def _unit_weights(panel: Panel) -> np.ndarray | None:
+    """Per-unit weights when constant over time within each unit, else None."""
+    wrow = panel.weight
+    u = panel.unit
+    n = np.bincount(u, minlength=panel.n_units)
+    mean = np.bincount(u, weights=wrow, minlength=panel.n_units) / np.maximum(n, 1)
+    if not np.allclose(wrow, mean[u], rtol=1e-12, atol=0.0):
+        return None
+    return mean
+
+
+def randomization_pretest(
+    panel: Panel,
+    outcome: str,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    *,
+    lead_times: Sequence[int],
+    ref: int,
+    window: tuple[int, int],
+    fit: FitFunction | None = None,
+) -> PreTrendTest | None:
+    """Randomisation test that all leads are zero (re-assigning treatment across units).
+
+    Parameters
+    ----------
+    panel : Panel
+        The analysis panel with the actual assignment.
+    outcome : str
+        Outcome column.
+    options : EstimatorOptions
+        ``replications`` re-assignments are drawn (all of them when fewer exist); ``window``
+        and ``covariates`` are used by the generic path.
+    rng : numpy.random.Generator
+        Source of the random re-assignments.
+    lead_times : sequence of int
+        Event times of the lead coefficients (before the reference period).
+    ref : int
+        Reference event time (``-1 - anticipation``).
+    window : tuple of int
+        ``(pre, post)`` event window of the estimator (event times ``<= -pre`` are binned);
+        kept fixed for every re-assignment.
+    fit : callable, optional
+        The estimator's ``fit``, re-run per assignment (with a cluster-robust Wald pre-test)
+        when the vectorised path does not apply. Without it such designs return ``None``.
+
+    Returns
+    -------
+    PreTrendTest or None
+        ``reference="randomization"``; ``statistic`` is the observed studentised statistic;
+        ``None`` when there are no leads, too few replications or no way to compute it.
+    """
+    q = len(lead_times)
+    reps = int(options.replications)
+    if q == 0 or reps < MIN_REPLICATIONS:
+        return None
+    if panel.n_treated_units == 0 or panel.n_treated_units == panel.n_units:
+        return None
+    obs, draws, exact, level = _draws(panel, reps, rng)
+    y = panel.y(outcome)
+    w = _unit_weights(panel)
+    pre = window[0]
+    fast = (
+        w is not None
+        and not panel.is_staggered
+        and panel.is_balanced
+        and not options.covariates
+        and not bool(np.isnan(y).any())
+    )
+    if fast and w is not None:
+        Z = lead_contrasts(panel, outcome, lead_times, ref, pre)
+        if exact:
+            treated = draws != NEVER
+            stats_all = randomization_statistics(Z, treated, w)
+            is_obs = np.all(treated == (obs != NEVER)[None, :], axis=1)
+            stat_obs = float(stats_all[np.flatnonzero(is_obs)[0]])
+            p = _p_value(stat_obs, stats_all, exact=True)
+        else:
+            treated = np.vstack([(obs != NEVER)[None, :], draws != NEVER])
+            stats_all = randomization_statistics(Z, treated, w)
+            stat_obs = float(stats_all[0])
+            p = _p_value(stat_obs, stats_all[1:], exact=False)
+        how = "vectorised lead contrasts"
+    else:
+        if fit is None:
+            return None
+        opts = dataclasses.replace(
+            options, inference="cluster", pretrend="wald", window=tuple(window)
+        )
+        stat_obs = _wald_statistic(fit, panel, outcome, opts, rng)
+        if not math.isfinite(stat_obs):
+            return None
+        stat_draws = np.array(
+            [  # one re-estimation per assignment (staggered / unbalanced designs only)
+                _wald_statistic(fit, panel.with_first_treated(ft), outcome, opts, rng)
+                for ft in draws
+            ]
+        )
+        p = _p_value(stat_obs, stat_draws, exact)
+        how = "re-estimated Wald statistics"
+    n = draws.shape[0]
+    what = f"all {n:,} assignments" if exact else f"{n:,} random re-assignments"
+    return PreTrendTest(
+        test=f"randomisation test of {q} leads over {what} across {level}s ({how})",
+        statistic=stat_obs,
+        df=q,
+        p_value=float(p),
+        reference="randomization",
+    )
+
+
+def _wald_statistic(
+    fit: FitFunction, panel: Panel, outcome: str, opts: EstimatorOptions, rng: np.random.Generator
+) -> float:
+    try:
+        pt = fit(panel, outcome, opts, rng).pre_trend
+    except PilotlabError:
+        return math.nan
+    return float(pt.statistic) if pt is not None else math.nan
