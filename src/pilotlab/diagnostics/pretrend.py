@@ -141,7 +141,7 @@ def wald_pretest(
         p_value=float(stats.f.sf(F, q, geff - q)),
         reference="F",
         p_value_chi2=float(stats.chi2.sf(W, q)),
-        df_denom=round(geff - q, 2),
+        df_denom=geff - q,
     )
 
 
