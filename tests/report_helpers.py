@@ -66,6 +66,12 @@ def _spec(
         "registration": {
             "theory_of_change": h("Earlier support helps people into work sooner."),
             "publication": h("Within 6 months."),
+            "design_type": h("quasi-experimental"),
+            "start_date": h("2022-04-01"),
+            "end_date": h("2023-12-31"),
+            "actual_start_date": h("2022-04-04"),
+            "actual_end_date": h("2023-12-31"),
+            "report_due": h("2024-06-30"),
         },
         "data": {
             "path": "data.csv",

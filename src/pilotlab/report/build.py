@@ -263,6 +263,7 @@ def _pilot(ctx: _Ctx) -> list[Any]:
     blocks.append(Paragraph(toc or "No theory of change was given in the pilot file."))
     rows = [("Status", spec.status), ("Policy area", spec.policy_area or "not stated")]
     for key, label in (
+        ("design_type", "Design type (as registered)"),
         ("start_date", "Planned start"),
         ("end_date", "Planned end"),
         ("actual_start_date", "Actual start"),
