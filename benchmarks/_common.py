@@ -27,10 +27,22 @@ def staggered_panel(size: str, seed: int = 0) -> pd.DataFrame:
     g = first[unit]
     treated = (g >= 0) & (time_ >= g)
     rel = np.where(g >= 0, time_ - g, -1000)
-    y = (rng.normal(0, 1, n)[unit] + 0.05 * time_ + rng.normal(0, 1, n * t)
-         + np.where(treated, 1.0 + 0.02 * np.maximum(rel, 0), 0.0))
-    return pd.DataFrame({"unit": unit, "time": time_, "first_treated": np.where(g >= 0, g, 0),
-                         "D": treated.astype(float), "rel": rel, "y": y})
+    y = (
+        rng.normal(0, 1, n)[unit]
+        + 0.05 * time_
+        + rng.normal(0, 1, n * t)
+        + np.where(treated, 1.0 + 0.02 * np.maximum(rel, 0), 0.0)
+    )
+    return pd.DataFrame(
+        {
+            "unit": unit,
+            "time": time_,
+            "first_treated": np.where(g >= 0, g, 0),
+            "D": treated.astype(float),
+            "rel": rel,
+            "y": y,
+        }
+    )
 
 
 def measure(fn: Callable[[], Any]) -> dict[str, float]:
@@ -45,8 +57,12 @@ def measure(fn: Callable[[], Any]) -> dict[str, float]:
 def run_isolated(script: str, args: list[str], timeout: float = 900) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter so peak memory belongs to that run alone."""
     try:
-        proc = subprocess.run([sys.executable, script, "--one", *args], capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, script, "--one", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:.0f} s"}
     if proc.returncode != 0:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import SIZES, fmt, measure, run_isolated, staggered_panel  # noqa: E402
+from _common import SIZES, fmt, measure, run_isolated, staggered_panel
 
 WINDOW = (8, 8)
 
@@ -29,12 +29,15 @@ def _pilotlab(model: str, df):
     from pilotlab.estimators import ESTIMATORS, EstimatorOptions
     from pilotlab.spec import parse_pilot
 
-    spec = parse_pilot({
-        "id": "bench", "title": "bench",
-        "data": {"path": "x.csv", "unit": "unit", "time": "time"},
-        "treatment": {"column": "first_treated"},
-        "outcomes": [{"column": "y"}],
-    })
+    spec = parse_pilot(
+        {
+            "id": "bench",
+            "title": "bench",
+            "data": {"path": "x.csv", "unit": "unit", "time": "time"},
+            "treatment": {"column": "first_treated"},
+            "outcomes": [{"column": "y"}],
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         panel = panel_from_frame(df, spec)
@@ -52,8 +55,14 @@ def _numpy_floor(model: str, df):
     def run():
         n_u, n_t = unit.max() + 1, time_.max() + 1
         Z = np.column_stack([y, D])
-        mu = np.stack([np.bincount(unit, Z[:, j], n_u) for j in range(2)], 1) / np.bincount(unit)[:, None]
-        mt = np.stack([np.bincount(time_, Z[:, j], n_t) for j in range(2)], 1) / np.bincount(time_)[:, None]
+        mu = (
+            np.stack([np.bincount(unit, Z[:, j], n_u) for j in range(2)], 1)
+            / np.bincount(unit)[:, None]
+        )
+        mt = (
+            np.stack([np.bincount(time_, Z[:, j], n_t) for j in range(2)], 1)
+            / np.bincount(time_)[:, None]
+        )
         Zt = Z - mu[unit] - mt[time_] + Z.mean(0)
         x, yy = Zt[:, 1], Zt[:, 0]
         b = (x @ yy) / (x @ x)
@@ -91,11 +100,22 @@ def _linearmodels(model: str, df):
         rel = _binned(df).set_index(["unit", "time"])["rel"]
         exog = pd.get_dummies(rel, prefix="e", dtype=float).drop(columns="e_-1")
     return lambda: PanelOLS(d["y"], exog, entity_effects=True, time_effects=True).fit(
-        cov_type="clustered", cluster_entity=True)
+        cov_type="clustered", cluster_entity=True
+    )
 
 
-RUNNERS = {"pilotlab": _pilotlab, "numpy floor": _numpy_floor, "pyfixest": _pyfixest,
-           "linearmodels": _linearmodels}
+def ratio(res: dict, lib: str, base: float | None) -> str:
+    """Peer time over pilotlab's time."""
+    s = res.get(lib, {}).get("seconds")
+    return f"{s / base:.1f}x" if s and base else "n/a"
+
+
+RUNNERS = {
+    "pilotlab": _pilotlab,
+    "numpy floor": _numpy_floor,
+    "pyfixest": _pyfixest,
+    "linearmodels": _linearmodels,
+}
 
 
 def one(lib: str, model: str, size: str) -> None:
@@ -114,23 +134,26 @@ def main() -> None:
     if args.one:
         one(*args.one)
         return
-    print("| model | size | pilotlab | numpy floor | pyfixest | linearmodels | pyfixest / pilotlab | "
-          "linearmodels / pilotlab | pilotlab / floor |")
+    print(
+        "| model | size | pilotlab | numpy floor | pyfixest | linearmodels | pyfixest / pilotlab | "
+        "linearmodels / pilotlab | pilotlab / floor |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for model in ("twfe", "event_study"):
         for size in args.sizes.split(","):
-            res = {lib: run_isolated(__file__, [lib, model, size], args.timeout) for lib in RUNNERS
-                   if not (lib == "numpy floor" and model == "event_study")}
+            res = {
+                lib: run_isolated(__file__, [lib, model, size], args.timeout)
+                for lib in RUNNERS
+                if not (lib == "numpy floor" and model == "event_study")
+            }
             base = res["pilotlab"].get("seconds")
-
-            def ratio(lib: str, base: float | None = base) -> str:
-                s = res.get(lib, {}).get("seconds")
-                return f"{s / base:.1f}x" if s and base else "n/a"
-
             floor = res.get("numpy floor", {}).get("seconds")
-            print(f"| {model} | {size} | {fmt(res['pilotlab'])} | {fmt(res.get('numpy floor', {'error': '-'}))} | "
-                  f"{fmt(res['pyfixest'])} | {fmt(res['linearmodels'])} | {ratio('pyfixest')} | "
-                  f"{ratio('linearmodels')} | {f'{base / floor:.1f}x' if base and floor else '-'} |", flush=True)
+            print(
+                f"| {model} | {size} | {fmt(res['pilotlab'])} | {fmt(res.get('numpy floor', {'error': '-'}))} | "
+                f"{fmt(res['pyfixest'])} | {fmt(res['linearmodels'])} | {ratio(res, 'pyfixest', base)} | "
+                f"{ratio(res, 'linearmodels', base)} | {f'{base / floor:.1f}x' if base and floor else '-'} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

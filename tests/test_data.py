@@ -7,13 +7,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import pilot_dict, write_pilot
 
 from pilotlab.data import NEVER, load_panel, panel_from_frame, parse_periods
 from pilotlab.engine import evaluate
 from pilotlab.exceptions import MissingDataWarning, UnbalancedPanelWarning
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import load_pilot, parse_pilot
+
+from conftest import pilot_dict, write_pilot
 
 
 @pytest.mark.parametrize(

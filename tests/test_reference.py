@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import pilot_dict, shared_data
 from pilotlab.data import panel_from_frame
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
 from pilotlab.spec import parse_pilot
+
+from conftest import pilot_dict, shared_data
 
 RNG = np.random.default_rng(0)
 

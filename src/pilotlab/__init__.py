@@ -4,14 +4,19 @@ Declare a pilot in YAML, register its analysis plan, estimate its effects with h
 uncertainty, and write an accessible report and a machine-readable evidence record.
 """
 
-from pilotlab.engine import evaluate
-from pilotlab.exceptions import DataError, EstimationError, PilotlabError, RegistryError, SpecError
-from pilotlab.results import EffectResult, Evaluation
-from pilotlab.spec import PilotSpec, load_pilot
+from __future__ import annotations
 
-TYPE_CHECKING = False
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pilotlab.exceptions import DataError, EstimationError, PilotlabError, RegistryError, SpecError
+
 if TYPE_CHECKING:
+    from pilotlab.engine import evaluate
+    from pilotlab.registry import Registry
     from pilotlab.report import render_report
+    from pilotlab.results import EffectResult, Evaluation
+    from pilotlab.spec import PilotSpec, load_pilot
 
 __version__ = "0.1.0"
 
@@ -22,6 +27,7 @@ __all__ = [
     "Evaluation",
     "PilotSpec",
     "PilotlabError",
+    "Registry",
     "RegistryError",
     "SpecError",
     "__version__",
@@ -30,11 +36,26 @@ __all__ = [
     "render_report",
 ]
 
+# Imported on first use, so that `import pilotlab` and the registry commands need not load the
+# numerical stack or Jinja.
+_LAZY = {
+    "evaluate": "pilotlab.engine",
+    "Registry": "pilotlab.registry",
+    "render_report": "pilotlab.report",
+    "EffectResult": "pilotlab.results",
+    "Evaluation": "pilotlab.results",
+    "PilotSpec": "pilotlab.spec",
+    "load_pilot": "pilotlab.spec",
+}
 
-def __getattr__(name: str) -> object:
-    """Import the report (and Jinja) only when ``pilotlab.render_report`` is first used."""
-    if name == "render_report":
-        from pilotlab.report import render_report
 
-        return render_report
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'pilotlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

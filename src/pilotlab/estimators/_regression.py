@@ -73,6 +73,7 @@ def fit_panel(
             weights=weights,
             vcov=vcov,
             balanced=panel.is_balanced,
+            shape=(panel.n_units, panel.n_periods) if panel.is_rectangular else None,
             fe_nested_in_cluster=nested,
         )
     return fit_linear(
