@@ -3,7 +3,7 @@
 Usage: ``python benchmarks/bench_report.py [--repeat 5]``.
 
 Pilots: the test suite's ``three_outcomes`` example (150 areas x 24 quarters, 3 outcomes, all five
-robustness checks incl. HonestDiD attached) and a larger one (2,000 areas x 120 months, 3 outcomes,
+robustness checks incl. HonestDiD present; two run by the engine, three attached) and a larger one (2,000 areas x 120 months, 3 outcomes,
 the same checks) whose per-period tables are long. For each: the time of ``evaluate()`` (for
 scale), of ``build()`` (document model, SVG charts), of the whole ``render_report()`` (build, Jinja,
 HTML and CSV files), cold (first call in the process, template compilation included) and warm
@@ -37,7 +37,12 @@ from pilotlab.simulate import make_pilot_panel  # noqa: E402
 
 
 def large_pilot() -> Any:
-    """2,000 areas x 120 months, 3 outcomes, every robustness check attached."""
+    """2,000 areas x 120 months, 3 outcomes, every robustness check present.
+
+    placebo_in_time and leave_one_out are run by the engine; placebo_in_space, alternative
+    estimators and HonestDiD are attached in the engine's shape, because running them takes
+    minutes at this size (their cost belongs to the checks, not to the report).
+    """
     frames = []
     for k, (col, eff) in enumerate(
         (("claimant_rate", -0.5), ("employment_rate", 1.0), ("wellbeing", 0.0))
@@ -59,13 +64,20 @@ def large_pilot() -> Any:
     df["employment_rate"] = frames[1].data["employment_rate"].to_numpy()
     df["wellbeing"] = frames[2].data["wellbeing"].to_numpy()
     spec = ex._spec(
-        list(frames[0].treated_units), frames[0].start, ex.THREE_OUTCOMES, robustness=ex.ALL_CHECKS
+        list(frames[0].treated_units), frames[0].start, ex.THREE_OUTCOMES, robustness=ex.REAL_CHECKS
     )
     t = time.perf_counter()
     ev = pilotlab.evaluate(spec, data=df)
     t_eval = time.perf_counter() - t
+    extra = {
+        o.column: [c for c in ex._checks(o) if c.check not in ex.REAL_CHECKS] for o in ev.outcomes
+    }
     ev = dataclasses.replace(
-        ev, outcomes=tuple(dataclasses.replace(o, robustness=ex._checks(o)) for o in ev.outcomes)
+        ev,
+        outcomes=tuple(
+            dataclasses.replace(o, robustness=(*o.robustness, *extra[o.column]))
+            for o in ev.outcomes
+        ),
     )
     return dataclasses.replace(ev, evidence_strength=evidence_strength(ev)), t_eval
 

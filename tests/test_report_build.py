@@ -83,6 +83,13 @@ def test_headline_states_improvement_using_better(common) -> None:
     assert "Higher is better, so this is a worsening." in text2
 
 
+def test_plan_and_data_hashes_are_shown(common) -> None:
+    doc = build(common)
+    assert common.plan.sha256 in _text(doc, "registration")
+    rep = _text(doc, "reproducibility")
+    assert common.plan.sha256 in rep and common.data.sha256 in rep
+
+
 def test_design_rationale_comes_from_the_choices(common) -> None:
     t = _text(build(common), "design")
     assert common.estimator.reason in t and common.inference.reason in t
