@@ -1124,7 +1124,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 ),
                 None,
             )
-            if is_number(br):
+            if is_number(br) and "breakdown" not in (c.description or ""):
                 blocks.append(
                     Paragraph(
                         f"{o.label}: a violation of parallel trends {fmt_num(br, 2)} times the "
