@@ -18,9 +18,15 @@ Three computational paths give the same answers (tests check that they agree):
     Any registered linear estimator (did, twfe, event_study) with cluster / robust / iid
     inference: injecting ``delta * D`` moves the estimate by exactly ``delta`` and leaves the
     residuals and standard error unchanged, so one fit per placebo pilot serves every effect.
+``wild``
+    The linear estimators with the wild cluster restricted bootstrap: testing ``beta = 0`` on
+    ``y + delta * D`` is testing ``beta = -delta`` on ``y``, so one bootstrap per placebo pilot
+    gives the p-value at every effect size.
 ``full``
-    Anything else (wild bootstrap, permutation, non-linear estimators): one fit per placebo pilot
-    and effect size, in parallel across cores.
+    Anything else (permutation, non-linear estimators such as Callaway & Sant'Anna): one fit per
+    placebo pilot and effect size through the engine's ``apply_inference``.
+
+The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores.
 
 Beside the simulation, :func:`analytic_mde` gives the difference-in-differences MDE with
 serial correlation (Burlig, Preonas & Woerman 2020; Bloom 1995 when errors are i.i.d.) from an
@@ -29,6 +35,7 @@ AR(1) model of the two-way within residuals of the history.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -46,8 +53,10 @@ from scipy import optimize, sparse, stats
 
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.estimators import EstimatorOptions, get_estimator
+from pilotlab.estimators import EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
+from pilotlab.estimators.inference.apply import apply_inference
+from pilotlab.estimators.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
 from pilotlab.spec import PilotSpec
 
@@ -71,7 +80,7 @@ __all__ = [
 
 #: ``progress(done, total)`` is called as placebo fits complete (the CLI drives a progress bar).
 ProgressCallback = Callable[[int, int], None]
-Path_ = Literal["vectorised", "shift", "full"]
+Path_ = Literal["vectorised", "shift", "wild", "full"]
 
 #: Estimators whose estimate moves by exactly ``delta`` when ``delta * D`` is added to ``y``.
 SHIFT_ESTIMATORS = ("did", "twfe", "event_study")
@@ -385,6 +394,40 @@ def _placebo_panel(history: Panel, treated: np.ndarray, start: int, post: int) -
     return history.truncate_periods(start + post - 1).with_first_treated(ft)
 
 
+def _wild_rejections(
+    pan: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    effects: np.ndarray,
+) -> np.ndarray:
+    """Wild cluster restricted bootstrap decisions at every effect from one fit.
+
+    Testing ``beta = 0`` on ``y + delta * D`` is testing ``beta = -delta`` on ``y``: the
+    restricted residuals, bootstrap samples and t statistics are identical, so one bootstrap
+    state answers every effect size. The rng is used as :func:`apply_inference` uses it, so the
+    decisions equal those of refitting each injected outcome.
+    """
+    base = entry.fit(pan, outcome, dataclasses.replace(options, inference="cluster"), rng)
+    fit = base.details["linear_fit"]
+    draws = make_draws(
+        int(np.asarray(fit.cluster).max()) + 1,
+        options.replications,
+        options.bootstrap_weights,
+        rng,
+    )
+    comb = base.details.get("combination")
+    if comb is not None:
+        state = prepare_wild_bootstrap(
+            combination_fit(fit, np.asarray(comb), "headline"), "headline", draws
+        )
+    else:
+        state = prepare_wild_bootstrap(fit, int(base.details.get("coef_index", 0)), draws)
+    p = np.array([state.p_value(-float(d)) for d in effects])  # a handful of effect sizes
+    return np.where(np.isfinite(p), (p < options.alpha).astype(float), np.nan)
+
+
 def _fit_chunk(
     history: Panel,
     outcome: str,
@@ -395,11 +438,17 @@ def _fit_chunk(
     post: int,
     effects: np.ndarray | None,
     seeds: list[np.random.SeedSequence],
+    mode: Path_,
 ) -> tuple[np.ndarray, int]:
-    """Fit a chunk of placebo pilots; rows = draws, columns = (estimate, se, df) or rejections."""
-    fit = get_estimator(estimator).fit
+    """Fit a chunk of placebo pilots; rows = draws, columns = (estimate, se, df) or rejections.
+
+    ``mode``: ``shift`` fits once and returns (estimate, se, df); ``wild`` fits once and returns
+    wild-bootstrap decisions at every effect; ``full`` refits every injected outcome through the
+    same :func:`apply_inference` the engine uses.
+    """
+    entry = get_estimator(estimator)
     ne = 0 if effects is None else effects.size
-    out = np.full((A.shape[0], 3 if effects is None else ne), np.nan)
+    out = np.full((A.shape[0], 3 if mode == "shift" else ne), np.nan)
     failed = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)
@@ -408,25 +457,31 @@ def _fit_chunk(
                 outcome, tuple(options.covariates)
             )
             try:
-                if effects is None:
-                    res = fit(pan, outcome, options, np.random.default_rng(seeds[r]))
+                if mode == "shift":
+                    res = entry.fit(pan, outcome, options, np.random.default_rng(seeds[r]))
                     lin = res.details.get("linear_fit")
                     df = float(lin.df_resid) if lin is not None else math.inf
                     out[r] = (res.estimate, res.std_error, df)
-                else:
-                    D = pan.treated_now.astype(float)
-                    y0 = pan.y(outcome)
-                    for j, delta in enumerate(effects):
-                        frame = pan.frame.copy()
-                        frame[outcome] = y0 + delta * D
-                        res = fit(
-                            pan.with_frame(frame),
-                            outcome,
-                            options,
-                            np.random.default_rng(seeds[r]),
-                        )
-                        p = res.p_value
-                        out[r, j] = float(p < options.alpha) if math.isfinite(p) else np.nan
+                    continue
+                assert effects is not None
+                if mode == "wild":
+                    rng = np.random.default_rng(seeds[r])
+                    out[r] = _wild_rejections(pan, outcome, entry, options, rng, effects)
+                    continue
+                D = pan.treated_now.astype(float)
+                y0 = pan.y(outcome)
+                for j, delta in enumerate(effects):
+                    frame = pan.frame.copy()
+                    frame[outcome] = y0 + delta * D
+                    res = apply_inference(
+                        pan.with_frame(frame),
+                        outcome,
+                        entry,
+                        options,
+                        np.random.default_rng(seeds[r]),
+                    )
+                    p = res.p_value
+                    out[r, j] = float(p < options.alpha) if math.isfinite(p) else np.nan
             except EstimationError:
                 out[r] = np.nan
                 failed += 1
@@ -441,22 +496,36 @@ def _run_generic(
     A: np.ndarray,
     starts: np.ndarray,
     post: int,
-    effects: np.ndarray | None,
+    effects: np.ndarray,
     seed_seq: np.random.SeedSequence,
     n_jobs: int,
     progress: ProgressCallback | None,
     done0: int,
     total: int,
+    mode: Path_,
 ) -> _Draws:
     R = A.shape[0]
-    seeds = seed_seq.spawn(R)  # one stream per placebo pilot: results do not depend on n_jobs
+    # One stream per placebo pilot, so results do not depend on n_jobs; spawned from a copy so
+    # that the caller's SeedSequence is left as it was (the same call gives the same streams).
+    seeds = np.random.SeedSequence(seed_seq.entropy, spawn_key=seed_seq.spawn_key).spawn(R)
     n_chunks = min(R, max(1, n_jobs) * 4)
     bounds = np.linspace(0, R, n_chunks + 1).astype(int)
     parts: dict[int, np.ndarray] = {}
     failed = 0
     done = done0
     args = [
-        (history, outcome, estimator, options, A[a:b], starts[a:b], post, effects, seeds[a:b])
+        (
+            history,
+            outcome,
+            estimator,
+            options,
+            A[a:b],
+            starts[a:b],
+            post,
+            effects,
+            seeds[a:b],
+            mode,
+        )
         for a, b in itertools.pairwise(bounds)
     ]
     if n_jobs <= 1:
@@ -477,9 +546,9 @@ def _run_generic(
                 if progress is not None:
                     progress(done, total)
     out = np.concatenate([parts[i] for i in range(len(args))], axis=0)
-    if effects is None:
-        return _Draws(out[:, 0], out[:, 1], out[:, 2], None, failed, "shift")
-    return _Draws(None, None, None, out, failed, "full")
+    if mode == "shift":
+        return _Draws(out[:, 0], out[:, 1], out[:, 2], None, failed, mode)
+    return _Draws(None, None, None, out, failed, mode)
 
 
 def simulate_placebos(
@@ -512,6 +581,8 @@ def simulate_placebos(
         path = "vectorised"
     elif estimator in SHIFT_ESTIMATORS and options.inference in LINEAR_INFERENCE:
         path = "shift"
+    elif estimator in SHIFT_ESTIMATORS and options.inference == "wild_bootstrap":
+        path = "wild"
     else:
         path = "full"
     if path == "vectorised":
@@ -527,12 +598,13 @@ def simulate_placebos(
             A,
             starts,
             post,
-            None if path == "shift" else effects,
+            effects,
             seed_seq,
             n_jobs,
             progress,
             done0,
             total,
+            path,
         )
     if draws.reject is not None:
         return draws.reject, draws.failed, path, None
