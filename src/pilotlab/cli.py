@@ -300,6 +300,116 @@ def schema(indent: int) -> None:
     click.echo(json.dumps(doc, indent=indent))
 
 
+# ---------------------------------------------------------------------- registry commands
+
+_REGISTRY_OPTION = click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    default=None,
+    help="Registry database URL (default: $PILOTLAB_REGISTRY_URL, else .pilotlab/registry.db).",
+)
+
+
+@cli.command()
+@click.argument("pilot", type=click.Path(path_type=Path))
+@_REGISTRY_OPTION
+@_friendly
+def register(pilot: Path, registry_url: str | None) -> None:
+    """Register PILOT and pre-register its analysis plan (version 1)."""
+    from pilotlab.registry import service
+
+    click.echo(service.register_pilot(pilot, registry_url))
+
+
+@cli.command()
+@click.argument("pilot", type=click.Path(path_type=Path))
+@click.option("--reason", required=True, help="Why the analysis plan changed.")
+@click.option("--data-seen", is_flag=True, help="Outcome data had been seen before the change.")
+@_REGISTRY_OPTION
+@_friendly
+def amend(pilot: Path, reason: str, data_seen: bool, registry_url: str | None) -> None:
+    """Register a new version of PILOT's analysis plan (if it changed)."""
+    from pilotlab.registry import service
+
+    click.echo(service.amend_pilot(pilot, reason, data_seen, registry_url))
+
+
+@cli.command("list")
+@_REGISTRY_OPTION
+@_friendly
+def list_(registry_url: str | None) -> None:
+    """List registered pilots."""
+    from pilotlab.registry import service
+
+    click.echo(service.list_pilots(registry_url))
+
+
+@cli.command()
+@click.argument("pilot_id")
+@_REGISTRY_OPTION
+@_friendly
+def show(pilot_id: str, registry_url: str | None) -> None:
+    """Show PILOT_ID's registration, plan versions, runs and status changes."""
+    from pilotlab.registry import service
+
+    click.echo(service.show_pilot(pilot_id, registry_url))
+
+
+@cli.command()
+@click.argument("pilot_id")
+@click.argument("new_status", metavar="STATUS")
+@_REGISTRY_OPTION
+@_friendly
+def status(pilot_id: str, new_status: str, registry_url: str | None) -> None:
+    """Set PILOT_ID's STATUS: planned, live, completed or withdrawn."""
+    from pilotlab.registry import service
+
+    click.echo(service.set_status(pilot_id, new_status, registry_url))
+
+
+@cli.command("export")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for evidence.jsonl and evidence.csv.",
+)
+@_REGISTRY_OPTION
+@_friendly
+def export_(out: Path, registry_url: str | None) -> None:
+    """Export the latest evidence record of every pilot (JSON lines and a flat CSV)."""
+    from pilotlab.registry import service
+
+    click.echo(service.export_records(out, registry_url))
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@_REGISTRY_OPTION
+@_friendly
+def import_(file: Path, registry_url: str | None) -> None:
+    """Import evidence records exported by another registry, keeping their provenance."""
+    from pilotlab.registry import service
+
+    click.echo(service.import_file(file, registry_url))
+
+
+@cli.command()
+@_REGISTRY_OPTION
+@_friendly
+def verify(registry_url: str | None) -> None:
+    """Recompute the registry's hashes; exit 1 if any row was changed outside pilotlab."""
+    from pilotlab.registry import service
+
+    ok, message = service.verify_registry(registry_url)
+    click.echo(message, err=not ok)
+    if not ok:
+        sys.exit(1)
+
+
 def main() -> None:
     """Entry point of the ``pilotlab`` script."""
     cli(prog_name="pilotlab")

@@ -1,1 +1,1 @@
-"""Diagnostics: robustness checks, sensitivity to parallel-trend violations, Goodman-Bacon decomposition."""
+"""Diagnostics: robustness checks, sensitivity to parallel-trend violations, Goodman-Bacon decomposition, evidence strength."""
