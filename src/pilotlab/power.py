@@ -84,6 +84,8 @@ Path_ = Literal["vectorised", "shift", "wild", "full"]
 
 #: Estimators whose estimate moves by exactly ``delta`` when ``delta * D`` is added to ``y``.
 SHIFT_ESTIMATORS = ("did", "twfe", "event_study")
+#: Fewest periods a placebo pilot keeps before its start (``design.power.min_pre_periods``).
+DEFAULT_MIN_PRE = 4
 #: Default effect grid, in multiples of the analytic MDE of the simulated design.
 GRID_MULTIPLES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 
@@ -1054,7 +1056,7 @@ def run_power(
     # ---- the designs
     treated_list, post_list = _as_list(treated), _as_list(post)
     main, key_treated, key_post = _main_design(spec, history, treated_list, post_list, notes)
-    min_pre = ps.min_pre_periods
+    min_pre = ps.min_pre_periods if ps.min_pre_periods is not None else DEFAULT_MIN_PRE
     _check_design(history, main.n_treated, main.post, min_pre, key_treated, key_post)
     grid: list[_Design] = []
     if (treated_list and len(treated_list) > 1) or (post_list and len(post_list) > 1):
