@@ -58,6 +58,7 @@ from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
 from pilotlab.estimators.inference.apply import apply_inference
 from pilotlab.estimators.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
+from pilotlab.results import Choice
 from pilotlab.spec import PilotSpec
 
 __all__ = [
@@ -656,6 +657,8 @@ class TradeoffCell:
     analytic_mde_placebo: float  # the placebo designs simulated (comparable with ``mde``)
     false_positive_rate: float
     power_at_declared_mde: float | None
+    estimator: str = ""
+    inference: str = ""  # resolved for this design (``auto`` may differ between designs)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -756,10 +759,9 @@ class _Design:
 class _Setup:
     """What every design of one run shares."""
 
+    spec: PilotSpec
     history: Panel
     outcome: str
-    estimator: str
-    options: EstimatorOptions
     Y: np.ndarray | None  # balanced history matrix for the analytic MDE (None if unbalanced)
     seed: int
     simulations: int
@@ -788,6 +790,8 @@ class _DesignRun:
     analytic_curve: np.ndarray | None
     mde: float | None
     declared_power: float | None
+    estimator: Choice
+    inference: Choice
 
 
 def _as_list(v: int | Sequence[int] | None) -> list[int] | None:
@@ -898,6 +902,8 @@ def _main_design(
 
 def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> _DesignRun:
     """Draw, fit and summarise the placebo pilots of one design."""
+    from pilotlab.engine import _options, choose_estimator, choose_inference
+
     hist, k, L = setup.history, design.n_treated, design.post
     draw_ss, fit_ss = np.random.SeedSequence(setup.seed, spawn_key=(index + 1,)).spawn(2)
     A, starts = draw_placebos(
@@ -910,6 +916,12 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         simulations=setup.simulations,
         fixed=design.fixed,
     )
+    # The estimator and inference the pilot would use with this design (``auto`` resolved on
+    # one of its placebo pilots, as the engine resolves it on the real data).
+    example = _placebo_panel(hist, A[0], int(starts[0]), L)
+    est = choose_estimator(example, setup.spec.design.estimator)
+    inf = choose_inference(example, est.name, setup.spec.design.inference.method)
+    options = _options(setup.spec, inf.name)
     an = None
     if setup.Y is not None:
         an = analytic_mde(
@@ -930,8 +942,8 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
     rej, _, path, ests = simulate_placebos(
         hist,
         setup.outcome,
-        setup.estimator,
-        setup.options,
+        est.name,
+        options,
         A,
         starts,
         L,
@@ -956,7 +968,7 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
     n_ok = int(valid.sum())
     if n_ok == 0:
         raise EstimationError(
-            f"design.estimator: every placebo pilot failed to estimate with {setup.estimator}; "
+            f"design.estimator: every placebo pilot failed to estimate with {est.name}; "
             "check the history has variation over time and enough comparison units"
         )
     pw = np.nanmean(rej, axis=0)
@@ -985,6 +997,8 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         analytic_curve=analytic_curve,
         mde=mde_from_curve(effects, pw, setup.target),
         declared_power=decl_power,
+        estimator=est,
+        inference=inf,
     )
 
 
@@ -1032,7 +1046,7 @@ def run_power(
     SpecError
         A design the history cannot support (too few periods, more treated than eligible units).
     """
-    from pilotlab.engine import _options, choose_estimator, choose_inference, software_versions
+    from pilotlab.engine import software_versions
 
     t0 = time.perf_counter()
     ps = spec.design.power
@@ -1065,36 +1079,20 @@ def run_power(
                 _check_design(history, k, L, min_pre, "--treated", "--post")
                 grid.append(_Design(k, L))
 
-    # ---- estimator and inference as the pilot will use them (resolved on one placebo pilot)
     seed = ps.seed if ps.seed is not None else spec.design.inference.seed
-    A0, s0 = draw_placebos(
-        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))),
-        n_units=history.n_units,
-        n_periods=history.n_periods,
-        n_treated=main.n_treated,
-        post=main.post,
-        min_pre=min_pre,
-        simulations=1,
-        fixed=main.fixed,
-    )
-    example = _placebo_panel(history, A0[0], int(s0[0]), main.post)
-    est_choice = choose_estimator(example, spec.design.estimator)
-    inf_choice = choose_inference(example, est_choice.name, spec.design.inference.method)
-
     # The main design's draws serve its cell of the trade-off grid (same numbers in both tables).
     reuse_main = main.fixed is None and _Design(main.n_treated, main.post) in grid
     setup = _Setup(
+        spec=spec,
         history=history,
         outcome=out_spec.column,
-        estimator=est_choice.name,
-        options=_options(spec, inf_choice.name),
         Y=_history_matrix(history, out_spec.column),
         seed=seed,
         simulations=n_sims,
         min_pre=min_pre,
         alpha=alpha,
         target=ps.target_power,
-        df_analytic=float(history.n_clusters - 1) if inf_choice.name == "cluster" else None,
+        df_analytic=float(max(history.n_clusters - 1, 1)),
         # Effects are injected in the direction the pilot hopes for; tables report their size.
         sign=-1.0 if out_spec.better == "lower" else 1.0,
         effects=tuple(ps.effects) if ps.effects is not None else None,
@@ -1121,6 +1119,8 @@ def run_power(
                 analytic_mde_placebo=r.analytic.mde_simulated_design if r.analytic else math.nan,
                 false_positive_rate=float(r.power[0]),
                 power_at_declared_mde=r.declared_power,
+                estimator=r.estimator.name,
+                inference=r.inference.name,
             )
         )
 
@@ -1146,7 +1146,7 @@ def run_power(
     if fpr > alpha + 3 * math.sqrt(alpha * (1 - alpha) / n):
         notes.append(
             f"At zero effect the test rejects in {fpr:.1%} of placebo pilots, more than the "
-            f"nominal {alpha:.0%}: the {inf_choice.name} inference over-rejects for this design "
+            f"nominal {alpha:.0%}: the {run.inference.name} inference over-rejects for this design "
             "and history (too few treated clusters, or serial correlation). Consider "
             "wild_bootstrap or permutation inference."
         )
@@ -1160,10 +1160,10 @@ def run_power(
         outcome=out_spec.column,
         outcome_label=out_spec.display,
         better=out_spec.better,
-        estimator=est_choice.name,
-        inference=inf_choice.name,
-        estimator_reason=est_choice.reason,
-        inference_reason=inf_choice.reason,
+        estimator=run.estimator.name,
+        inference=run.inference.name,
+        estimator_reason=run.estimator.reason,
+        inference_reason=run.inference.reason,
         alpha=alpha,
         target_power=ps.target_power,
         simulations=n_sims,
