@@ -1231,7 +1231,7 @@ def write_power_report(result: PowerResult, out_dir: str | Path) -> tuple[Path, 
     """
     import json
 
-    from pilotlab.power_report import render_power_html
+    from pilotlab.report.power import render_power_html
 
     out = Path(out_dir)
     text_json = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
