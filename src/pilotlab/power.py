@@ -921,7 +921,8 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
     example = _placebo_panel(hist, A[0], int(starts[0]), L)
     est = choose_estimator(example, setup.spec.design.estimator)
     inf = choose_inference(example, est.name, setup.spec.design.inference.method)
-    options = _options(setup.spec, inf.name)
+    # placebo pilots need only the effect's test, not a pre-trend test
+    options = dataclasses.replace(_options(setup.spec, inf.name), pretrend="none")
     an = None
     if setup.Y is not None:
         an = analytic_mde(

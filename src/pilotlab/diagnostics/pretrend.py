@@ -53,7 +53,6 @@ __all__ = [
     "RANDOMIZATION_INFERENCE",
     "effective_clusters",
     "lead_contrasts",
-    "max_t_pretest",
     "randomization_pretest",
     "randomization_statistics",
     "resolve_pretrend",
@@ -142,57 +141,6 @@ def wald_pretest(
         reference="F",
         p_value_chi2=float(stats.chi2.sf(W, q)),
         df_denom=geff - q,
-    )
-
-
-def max_t_pretest(
-    estimates: np.ndarray | Sequence[float],
-    scores: np.ndarray,
-    name: str,
-) -> PreTrendTest | None:
-    """Bonferroni test on the largest studentised lead, each with its own t reference.
-
-    For when no joint Wald test can be calibrated (more leads than the clusters behind them
-    can estimate a covariance for, e.g. long pre-periods of a small cohort): ``t_j = a_j /
-    se_j`` with ``se_j^2 = nu_j / (nu_j - 1) sum_c psi_cj^2`` is referred to ``t`` with
-    ``nu_j - 1`` degrees of freedom, ``nu_j`` the effective number of clusters of that estimate
-    (see :func:`effective_clusters`), and ``p = min(1, q min_j p_j)``. Conservative when the leads
-    are strongly correlated, close to exact when they are nearly independent (short-difference
-    leads of a varying base period).
-
-    Parameters
-    ----------
-    estimates : array_like
-        ``(q,)`` lead estimates.
-    scores : numpy.ndarray
-        ``(G, q)`` their cluster contributions (the variance of ``a_j`` is ``sum_c psi_cj^2``).
-    name : str
-        Name of the test.
-
-    Returns
-    -------
-    PreTrendTest or None
-        ``statistic`` = ``max |t_j|``, ``reference="bonferroni-t"``; None without a usable lead.
-    """
-    a = np.asarray(estimates, dtype=np.float64).ravel()
-    P = np.asarray(scores, dtype=np.float64)
-    p2 = np.einsum("cj,cj->j", P, P)
-    p4 = np.einsum("cj,cj->j", P**2, P**2)
-    ok = (p2 > 0) & np.isfinite(a)
-    if not ok.any():
-        return None
-    nu = np.maximum(np.minimum(3 * p2[ok] ** 2 / p4[ok], P.shape[0]), 2.0)
-    # sum_c psi_cj^2 is a CR0-type variance: inflate it by nu / (nu - 1), CR1's G / (G - 1)
-    # with the effective number of clusters
-    t = np.abs(a[ok]) / np.sqrt(p2[ok] * nu / (nu - 1))
-    pj = 2 * stats.t.sf(t, nu - 1)
-    q = int(ok.sum())
-    return PreTrendTest(
-        test=name,
-        statistic=float(t.max()),
-        df=q,
-        p_value=float(min(1.0, q * pj.min())),
-        reference="bonferroni-t",
     )
 
 
@@ -361,6 +309,9 @@ def randomization_pretest(
         return None
     if panel.n_treated_units == 0 or panel.n_treated_units == panel.n_units:
         return None
+    # an independent child stream: the caller's rng continues exactly as without the pre-test
+    # (so the wild bootstrap of the effect draws the same weights either way)
+    rng = rng.spawn(1)[0]
     obs, draws, exact, level = _draws(panel, reps, rng)
     y = panel.y(outcome)
     w = _unit_weights(panel)

@@ -55,7 +55,7 @@ from scipy import sparse, stats
 from scipy.special import expit
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.diagnostics.pretrend import max_t_pretest, wald_pretest
+from pilotlab.diagnostics.pretrend import wald_pretest
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import DataError, DesignWarning, EstimationError
 from pilotlab.results import EffectResult, EventTimeEstimate, PreTrendTest
@@ -1098,24 +1098,26 @@ def _aggregate(
                     scores=Ie,
                 )
                 if pre_trend is None:
-                    pre_trend = max_t_pretest(
+                    pre_trend = _drift_pretest(
                         est[e_pre],
                         Ie,
-                        f"Bonferroni test of the largest |t| of the {len(e_pre)} pre-treatment "
-                        "event-time effects",
+                        np.array(
+                            [ev for i, ev in zip(d_idx, d_e, strict=True) if i in e_pre],
+                            dtype=float,
+                        ),
+                        C,
                     )
             _warn(
                 f"the {fit.pre_idx.size} pre-treatment ATT(g,t) cannot be tested jointly (their "
-                f"covariance is singular, or there are not more clusters ({C}) than cells), so "
-                "the parallel-trends pre-test "
+                "covariance is singular, or the effective number of clusters behind it is not "
+                f"larger than the number of cells; {C} clusters), so the parallel-trends pre-test "
                 + (
                     "is not reported."
                     if pre_trend is None
                     else "uses the pre-treatment event-time averages instead."
-                    if pre_trend.reference == "F"
-                    else "tests the largest |t| of the pre-treatment event-time averages, each "
-                    "against a t distribution with its effective number of clusters, with a "
-                    "Bonferroni correction (too few clusters for a joint Wald test)."
+                    if "level and slope" not in pre_trend.test
+                    else "tests the level and slope of the pre-treatment event-time averages "
+                    "(too few clusters for a calibrated joint test of all of them)."
                 ),
                 sink,
             )
@@ -1184,6 +1186,29 @@ def _aggregate(
         n_units=n,
         n_treated_units=int(np.sum(units.block < H)),
         warnings=tuple(sink),
+    )
+
+
+def _drift_pretest(est: np.ndarray, IF: np.ndarray, e: np.ndarray, C: int) -> PreTrendTest | None:
+    """Pre-test when the pre-period estimates are too many for a calibrated joint Wald test.
+
+    A Wald test (F reference with the effective number of clusters) that the level and the
+    slope in event time of the ``q`` pre-period estimates are zero: the drift a violation of
+    parallel trends produces, pooled over all leads, with two restrictions whatever ``q``.
+    """
+    q = est.size
+    if q == 1:
+        Cm = np.ones((1, 1))
+    else:
+        ec = (e - e.mean()) / float(np.abs(e - e.mean()).max())
+        Cm = np.column_stack([np.full(q, 1.0 / q), ec / q])  # level and slope contrasts
+    S = IF @ Cm
+    return wald_pretest(
+        est @ Cm,
+        S.T @ S,
+        C,
+        f"Wald test that the level and slope of the {q} pre-treatment event-time effects are zero",
+        scores=S,
     )
 
 
