@@ -272,6 +272,7 @@ def randomization_pretest(
     ref: int,
     window: tuple[int, int],
     fit: FitFunction | None = None,
+    statistic: Callable[[EffectResult], float] | None = None,
 ) -> PreTrendTest | None:
     """Randomisation test that all leads are zero (re-assigning treatment across units).
 
@@ -294,8 +295,11 @@ def randomization_pretest(
         ``(pre, post)`` event window of the estimator (event times ``<= -pre`` are binned);
         kept fixed for every re-assignment.
     fit : callable, optional
-        The estimator's ``fit``, re-run per assignment (with a cluster-robust Wald pre-test)
-        when the vectorised path does not apply. Without it such designs return ``None``.
+        The estimator's ``fit``, re-run per assignment (cluster-robust errors, no pre-test of
+        its own) when the vectorised path does not apply.
+    statistic : callable, optional
+        The test statistic of a fitted result (e.g. its Wald statistic of the leads), for the
+        re-run path. Without ``fit`` and ``statistic`` such designs return ``None``.
 
     Returns
     -------
@@ -338,19 +342,23 @@ def randomization_pretest(
             p = _p_value(stat_obs, stats_all[1:], exact=False)
         how = "vectorised lead contrasts"
     else:
-        if fit is None:
+        if fit is None or statistic is None:
             return None
         opts = dataclasses.replace(
-            options, inference="cluster", pretrend="wald", window=tuple(window)
+            options, inference="cluster", pretrend="none", window=(window[0], window[1])
         )
-        stat_obs = _wald_statistic(fit, panel, outcome, opts, rng)
+
+        def stat_of(p: Panel) -> float:
+            try:
+                return float(statistic(fit(p, outcome, opts, rng)))
+            except PilotlabError:
+                return math.nan
+
+        stat_obs = stat_of(panel)
         if not math.isfinite(stat_obs):
             return None
-        stat_draws = np.array(
-            [  # one re-estimation per assignment (staggered / unbalanced designs only)
-                _wald_statistic(fit, panel.with_first_treated(ft), outcome, opts, rng)
-                for ft in draws
-            ]
+        stat_draws = np.array(  # one re-estimation per assignment (staggered / unbalanced only)
+            [stat_of(panel.with_first_treated(ft)) for ft in draws]
         )
         p = _p_value(stat_obs, stat_draws, exact)
         how = "re-estimated Wald statistics"
@@ -363,13 +371,3 @@ def randomization_pretest(
         p_value=float(p),
         reference="randomization",
     )
-
-
-def _wald_statistic(
-    fit: FitFunction, panel: Panel, outcome: str, opts: EstimatorOptions, rng: np.random.Generator
-) -> float:
-    try:
-        pt = fit(panel, outcome, opts, rng).pre_trend
-    except PilotlabError:
-        return math.nan
-    return float(pt.statistic) if pt is not None else math.nan

@@ -122,8 +122,18 @@ def _pre_trend(
     mode = resolve_pretrend(options)
     if not idx or mode == "none":
         return None
-    if mode == "randomization":
-        return randomization_pretest(
+    test = None
+    if mode == "wald":
+        V = fit.vcov[np.ix_(idx, idx)]
+        if fit.vcov_type == "cluster":  # the leads' cluster contributions give the effective G
+            G = fit.n_clusters
+            sums = np.zeros((G, fit.X.shape[1]))
+            np.add.at(sums, fit.cluster, fit.X * fit.resid[:, None])
+            test = wald_pretest(fit.beta[idx], V, G, "wald", scores=sums @ fit.xtx_inv[:, idx])
+        else:  # HC1 / iid errors: the classical F with the residual degrees of freedom
+            test = wald_pretest(fit.beta[idx], V, fit.df_resid + 1, "wald")
+    if test is None:  # asked for, or too few (effective) clusters for the F reference
+        test = randomization_pretest(
             panel,
             outcome,
             options,
@@ -132,19 +142,20 @@ def _pre_trend(
             ref=ref,
             window=window,
             fit=fit_event_study,
+            statistic=_lead_wald,
         )
-    V = fit.vcov[np.ix_(idx, idx)]
-    if fit.vcov_type == "cluster":  # the leads' cluster contributions give the effective G
-        G = fit.n_clusters
-        sums = np.zeros((G, fit.X.shape[1]))
-        np.add.at(sums, fit.cluster, fit.X * fit.resid[:, None])
-        test = wald_pretest(fit.beta[idx], V, G, "wald", scores=sums @ fit.xtx_inv[:, idx])
-    else:  # HC1 / iid errors: the classical F with the residual degrees of freedom
-        test = wald_pretest(fit.beta[idx], V, fit.df_resid + 1, "wald")
-    if test is None:  # fewer clusters than leads, or a singular covariance: chi-squared
+    if test is None:  # no randomisation possible (e.g. replications < 19): chi-squared
         stat, df, pval = wald_test(fit, idx)
         test = PreTrendTest("wald", stat, df, pval, reference="chi2", p_value_chi2=pval)
     return test
+
+
+def _lead_wald(res: EffectResult) -> float:
+    """Cluster-robust Wald statistic of a fitted event study's leads (randomisation statistic)."""
+    fit: LinearFit = res.details["linear_fit"]
+    ref = int(res.details["reference"])
+    idx = [j for j, name in enumerate(fit.names) if int(name[1:]) < ref]
+    return wald_test(fit, idx)[0] if idx else float("nan")
 
 
 register(

@@ -674,9 +674,18 @@ def _pretrend_text(r: Any) -> str:
     if pt is None or not is_number(pt.p_value):
         return "no pre-trend test available"
     name = pt.test.lower()
-    stat = "χ²" if ("wald" in name or "chi" in name) else pt.test
     p = fmt_p(pt.p_value)
-    return f"pre-trend test {stat}({pt.df}) = {fmt_num(pt.statistic, 2)}, p {'< 0.001' if p == '<0.001' else '= ' + p}"
+    p_txt = f"p {'< 0.001' if p == '<0.001' else '= ' + p}"
+    reference = getattr(pt, "reference", "chi2")
+    df2 = getattr(pt, "df_denom", None)
+    if reference == "F" and df2 and is_number(pt.statistic):
+        # Hotelling T² F approximation: F = W (G - q) / (q (G - 1)) with G = df2 + q
+        f_stat = pt.statistic * df2 / (pt.df * (df2 + pt.df - 1))
+        return f"pre-trend test F({pt.df}, {fmt_num(df2, 0)}) = {fmt_num(f_stat, 2)}, {p_txt}"
+    if reference == "randomization":
+        return f"randomisation pre-trend test of {pt.df} leads, {p_txt}"
+    stat = "χ²" if ("wald" in name or "chi" in name) else pt.test
+    return f"pre-trend test {stat}({pt.df}) = {fmt_num(pt.statistic, 2)}, {p_txt}"
 
 
 def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
