@@ -8,6 +8,11 @@ Two tests of the joint null that every pre-period (lead) effect is zero:
   itself estimated from ``G`` cluster contributions, so with many leads relative to clusters
   ``W`` has much heavier tails than ``chi2(q)`` (it is exactly Hotelling's T² for i.i.d. normal
   cluster means with the CR1 factor); the chi-squared p-value is kept in ``p_value_chi2``.
+  When few clusters carry the covariance (few treated clusters, or a lead that rests on one
+  small cohort), ``G`` is replaced by the effective number of clusters
+  (:func:`effective_clusters`); when that is not larger than ``q`` the test declines (None) and
+  the caller falls back (randomisation for the event study, a two-restriction level-and-slope
+  test of the event-time averages for Callaway & Sant'Anna).
 * :func:`randomization_pretest` — for designs with few treated clusters, where the covariance
   of the leads is dominated by the handful of treated clusters and no analytic reference is
   reliable: treatment is re-assigned across units (or whole clusters, when it was assigned by
@@ -28,8 +33,13 @@ second-moment matrix of the leads over all ``K`` assignments used (the observed 
 the leads' covariance under re-randomisation, the same for every assignment, so the statistic
 is studentised (leads in noisy periods count less, correlated leads are not double counted)
 without a regression per draw, and the test stays exact because ``S`` is a symmetric function
-of the assignment set. Other designs (staggered, unbalanced, covariates, time-varying weights)
-re-fit the estimator for each assignment and use its cluster-robust Wald statistic.
+of the assignment set. (Against a linear differential trend it was more powerful than the sum of
+squared standardised leads or the largest standardised lead in a Monte Carlo with 6 of 150
+units treated: 79% against 36% and 70%.) Other designs (staggered, unbalanced, covariates,
+time-varying weights) re-fit the estimator for each assignment and use its cluster-robust Wald
+statistic of the leads, with the event window fixed at the observed one. The randomisation
+uses a child of the caller's generator, so the caller's stream (e.g. the wild bootstrap of the
+effect that follows) is the same with or without the pre-test.
 """
 
 from __future__ import annotations

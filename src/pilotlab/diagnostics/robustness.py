@@ -89,6 +89,7 @@ def _fit(
     rng: np.random.Generator,
 ) -> EffectResult:
     """Fit with the main inference when the estimator supports it, else its default."""
+    options = dataclasses.replace(options, pretrend="none")  # checks never read a pre-test
     if not supports(entry, options.inference):
         base = "cluster" if "cluster" in entry.inference else entry.inference[0]
         options = dataclasses.replace(options, inference=base)  # type: ignore[arg-type]
@@ -218,7 +219,7 @@ def leave_one_out(
     if not drops:
         return _not_run(name, "one treated unit and too many clusters to drop one at a time.")
     cheap = "cluster" if "cluster" in entry.inference else entry.inference[0]
-    opts = dataclasses.replace(options, inference=cheap)  # type: ignore[arg-type]
+    opts = dataclasses.replace(options, inference=cheap, pretrend="none")  # type: ignore[arg-type]
     rows = []
     for label, keep in drops:
         try:
@@ -339,7 +340,10 @@ def honest_did(
             return _not_run(name, "no event-study estimator is registered.")
         try:
             es = ESTIMATORS["event_study"].fit(
-                panel, outcome, dataclasses.replace(options, inference="cluster"), rng
+                panel,
+                outcome,
+                dataclasses.replace(options, inference="cluster", pretrend="none"),
+                rng,
             )
         except PilotlabError as exc:
             return _not_run(name, str(exc))
