@@ -184,10 +184,10 @@ def test_randomization_is_seeded_and_leaves_the_callers_stream_alone() -> None:
 
 
 def test_apply_inference_routes_the_pretest_by_inference() -> None:
-    panel = common_few(2)
     entry = ESTIMATORS["event_study"]
-    for method, ref in (("wild_bootstrap", "randomization"), ("permutation", "randomization"),
-                        ("cluster", "F")):  # fmt: skip
+    for method, ref, panel in (("wild_bootstrap", "randomization", common_few(2)),
+                               ("permutation", "randomization", common_few(2)),
+                               ("cluster", "F", common_many(2))):  # fmt: skip
         opts = EstimatorOptions(inference=method, replications=99)  # type: ignore[arg-type]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PilotlabWarning)
@@ -209,6 +209,32 @@ def test_randomization_generic_path_for_staggered_designs() -> None:
         r = ESTIMATORS["event_study"].fit(panel, "y", opts, np.random.default_rng(0))
     t = r.pre_trend
     assert t is not None and t.reference == "randomization" and "re-estimated" in t.test
+    assert 1 / 40 <= t.p_value <= 1
+
+
+def test_event_study_wald_declines_to_randomisation_with_few_treated_clusters() -> None:
+    """Cluster inference asked for with 6 treated of 150: the F reference has too few effective
+    clusters (the leads' covariance rests on the 6), so the randomisation test is used."""
+    r = ESTIMATORS["event_study"].fit(
+        common_few(3), "y", EstimatorOptions(replications=99), np.random.default_rng(0)
+    )
+    assert r.pre_trend is not None and r.pre_trend.reference == "randomization"
+
+
+def test_callaway_santanna_randomisation_with_few_treated_clusters() -> None:
+    sim = make_pilot_panel(n_units=60, n_periods=14, n_treated=6, start=[8, 10], effect=0.0,
+                           seed=7, outcome="y")  # fmt: skip
+    panel = _panel(sim)
+    entry = ESTIMATORS["callaway_santanna"]
+    opts = EstimatorOptions(inference="permutation", replications=39)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PilotlabWarning)
+        r = apply_inference(panel, "y", entry, opts, np.random.default_rng(0))
+        again = apply_inference(panel, "y", entry, opts, np.random.default_rng(0))
+    t = r.pre_trend
+    assert r.inference == "permutation"
+    assert t is not None and t.reference == "randomization" and "re-estimated" in t.test
+    assert t == again.pre_trend
     assert 1 / 40 <= t.p_value <= 1
 
 

@@ -126,8 +126,9 @@ def wald_pretest(
     PreTrendTest or None
         ``statistic`` = ``W``; ``p_value`` from ``F = W (G - q) / (q (G - 1))`` on
         ``(q, G - q)`` degrees of freedom (``reference="F"``, ``df_denom = G - q``);
-        ``p_value_chi2`` from ``chi2(q)``. ``None`` when ``G <= q`` or ``cov`` is singular
-        (the caller falls back to another test).
+        ``p_value_chi2`` from ``chi2(q)``. ``None`` when ``G <= q``, the effective number of
+        clusters is below ``2 q`` or ``cov`` is singular (the caller falls back to another
+        test).
     """
     a = np.asarray(estimates, dtype=np.float64).ravel()
     V = np.asarray(cov, dtype=np.float64)
@@ -139,8 +140,10 @@ def wald_pretest(
     W = float(a @ np.linalg.solve(V, a))
     geff = float(g)
     if scores is not None:
+        # below 2q effective clusters the F approximation is unreliable (and F(q, G* - q) with
+        # G* - q < q is nearly powerless): decline, so the caller can use a better test
         geff = min(geff, effective_clusters(scores))
-        if not geff > q:
+        if not geff >= 2 * q:
             return None
     F = W * (geff - q) / (q * (geff - 1))
     return PreTrendTest(
@@ -371,7 +374,7 @@ def randomization_pretest(
             [stat_of(panel.with_first_treated(ft)) for ft in draws]
         )
         p = _p_value(stat_obs, stat_draws, exact)
-        how = "re-estimated Wald statistics"
+        how = "re-estimated lead statistics"
     n = draws.shape[0]
     what = f"all {n:,} assignments" if exact else f"{n:,} random re-assignments"
     return PreTrendTest(

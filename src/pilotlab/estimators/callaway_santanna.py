@@ -37,12 +37,14 @@ Choices that differ from R ``did``:
   minus the pre piece (the derivative of the estimand; current R DRDID adds the two);
 * the pre-test's Wald statistic is referred to the Hotelling T² F approximation with G = clusters
   (R's chi-squared p-value is kept as ``PreTrendTest.p_value_chi2``); when the pre-period
-  cells' covariance is singular or G is not larger than the number of cells, the pre-test uses
-  the event-time averages.
+  cells' covariance is singular or the effective number of clusters is below twice the number
+  of cells, the pre-test uses the event-time averages, then a level-and-slope test of them;
+  with inference for few treated clusters it is a randomisation test.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -55,7 +57,7 @@ from scipy import sparse, stats
 from scipy.special import expit
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.diagnostics.pretrend import wald_pretest
+from pilotlab.diagnostics.pretrend import randomization_pretest, resolve_pretrend, wald_pretest
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import DataError, DesignWarning, EstimationError
 from pilotlab.results import EffectResult, EventTimeEstimate, PreTrendTest
@@ -1109,8 +1111,8 @@ def _aggregate(
                     )
             _warn(
                 f"the {fit.pre_idx.size} pre-treatment ATT(g,t) cannot be tested jointly (their "
-                "covariance is singular, or the effective number of clusters behind it is not "
-                f"larger than the number of cells; {C} clusters), so the parallel-trends pre-test "
+                "covariance is singular, or the effective number of clusters behind it is below "
+                f"twice the number of cells; {C} clusters), so the parallel-trends pre-test "
                 + (
                     "is not reported."
                     if pre_trend is None
@@ -1349,10 +1351,62 @@ def fit_callaway_santanna(
         n_periods=panel.n_periods,
         estimand=f"ATT ({options.aggregation} aggregation)",
         event_study=events,
-        pre_trend=res.pre_trend,
+        pre_trend=_pre_trend(panel, outcome, options, rng, res),
         warnings=res.warnings,
         details=details,
     )
+
+
+def _pre_trend(
+    panel: Panel,
+    outcome: str,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    res: GroupTimeEffects,
+) -> PreTrendTest | None:
+    """The analytic pre-test, or by randomisation when inference is for few treated clusters."""
+    mode = resolve_pretrend(options)
+    if mode == "none":
+        return None
+    if mode == "wald":
+        return res.pre_trend
+    leads = res.dynamic.loc[
+        (res.dynamic["event_time"] < 0) & (res.dynamic["std_error"] > 0), "event_time"
+    ]
+    if leads.empty:
+        return res.pre_trend
+    e = leads.to_numpy(np.int64)
+    test = randomization_pretest(
+        panel,
+        outcome,
+        options,
+        rng,
+        lead_times=e.tolist(),
+        ref=-1 - panel.anticipation,
+        window=(int(-e.min()), options.window[1] if options.window else panel.n_periods),
+        fit=_fit_without_band,
+        statistic=_lead_t_squares,
+    )
+    return test if test is not None else res.pre_trend
+
+
+def _fit_without_band(
+    panel: Panel, outcome: str, options: EstimatorOptions, rng: np.random.Generator
+) -> EffectResult:
+    # the randomisation re-fits need no uniform band and keep the caller's window as given
+    window = options.window if options.window and options.window[1] < panel.n_periods else None
+    return fit_callaway_santanna(
+        panel, outcome, dataclasses.replace(options, replications=0, window=window), rng
+    )
+
+
+def _lead_t_squares(res: EffectResult) -> float:
+    """Sum of squared t statistics of the pre-treatment event-time effects."""
+    dyn = res.details["dynamic"]
+    pre = dyn[(dyn["event_time"] < 0) & (dyn["std_error"] > 0)]
+    if pre.empty:
+        return math.nan
+    return float(np.sum((pre["estimate"] / pre["std_error"]) ** 2))
 
 
 register(
