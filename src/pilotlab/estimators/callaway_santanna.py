@@ -1385,7 +1385,7 @@ def _pre_trend(
         ref=-1 - panel.anticipation,
         window=(int(-e.min()), options.window[1] if options.window else panel.n_periods),
         fit=_fit_without_band,
-        statistic=_lead_t_squares,
+        statistic=_lead_drift,
     )
     return test if test is not None else res.pre_trend
 
@@ -1400,13 +1400,27 @@ def _fit_without_band(
     )
 
 
-def _lead_t_squares(res: EffectResult) -> float:
-    """Sum of squared t statistics of the pre-treatment event-time effects."""
+def _lead_drift(res: EffectResult) -> float:
+    """Randomisation statistic: squared z of the level plus the slope of the pre-period effects.
+
+    ``z_level = sum_e a_e / sqrt(sum_e se_e^2)`` and ``z_slope = sum_e c_e a_e /
+    sqrt(sum_e c_e^2 se_e^2)`` with ``c_e`` the centred event time: a differential linear trend
+    moves the level (varying base: every short difference is the slope) or the slope
+    (universal base), where a sum of squared t of many short differences has almost no power.
+    Covariances are ignored: the randomisation distribution, not a formula, calibrates it.
+    """
     dyn = res.details["dynamic"]
     pre = dyn[(dyn["event_time"] < 0) & (dyn["std_error"] > 0)]
     if pre.empty:
         return math.nan
-    return float(np.sum((pre["estimate"] / pre["std_error"]) ** 2))
+    a = pre["estimate"].to_numpy(float)
+    v = pre["std_error"].to_numpy(float) ** 2
+    c = pre["event_time"].to_numpy(float)
+    c = c - c.mean()
+    z_level = a.sum() / math.sqrt(v.sum())
+    den = float(c**2 @ v)
+    z_slope = float(c @ a) / math.sqrt(den) if den > 0 else 0.0
+    return float(z_level**2 + z_slope**2)
 
 
 register(
