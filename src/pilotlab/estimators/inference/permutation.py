@@ -437,7 +437,7 @@ def placebo_estimates(
         ga = np.clip(np.minimum(assign, t), 0, t)
         return r_y[np.arange(y.shape[0])[None, :], ga].sum(1) / den, exact
     cheap = "cluster" if "cluster" in entry.inference else entry.inference[0]
-    opts = dataclasses.replace(options, inference=cheap)  # type: ignore[arg-type]
+    opts = dataclasses.replace(options, inference=cheap, pretrend="none")  # type: ignore[arg-type]
     out = np.empty(assign.shape[0])
     for i, ft in enumerate(assign):  # one re-estimation per placebo assignment (generic path)
         ft_actual = np.where(ft == NEVER, NEVER, ft + panel.anticipation)
