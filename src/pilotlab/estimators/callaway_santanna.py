@@ -726,7 +726,7 @@ def _fit_general_panel(
         agg = sparse.csr_matrix(
             (np.ones(idx.size), (units.cl[idx], np.arange(idx.size))), shape=(C, idx.size)
         )
-        S[:, kk] = agg @ phi
+        S[:, kk] = agg @ np.ascontiguousarray(phi)
     if failed:
         _warn(
             "ATT(g,t) could not be estimated for cells (cohort, period) "
@@ -744,9 +744,12 @@ def _finish_explicit(att: np.ndarray, S: np.ndarray, cells: _Cells) -> _CellFit:
     se = np.where(live, np.sqrt(np.einsum("ck,ck->k", S, S)), np.nan)
     pre_idx = np.flatnonzero(live & (cells.t < cells.g))
     Sp = S[:, pre_idx]
-    return _CellFit(
-        att=att, valid=valid, se=se, pre_cov=Sp.T @ Sp, pre_idx=pre_idx, agg_if=lambda A: S @ A
-    )
+
+    def agg_if(A: np.ndarray) -> np.ndarray:
+        # each aggregated parameter touches few cells: sparse coefficients, S.T is C-contiguous
+        return np.asarray(sparse.csr_matrix(A.T) @ S.T).T
+
+    return _CellFit(att=att, valid=valid, se=se, pre_cov=Sp.T @ Sp, pre_idx=pre_idx, agg_if=agg_if)
 
 
 def _fit_rcs(
