@@ -676,7 +676,6 @@ def _fit_general_panel(
     att = np.full(K, np.nan)
     S = np.zeros((C, K), order="F")
     Yt = np.ascontiguousarray(Y.T)  # period rows: contiguous outcome columns
-    in_block_ctrl = cells.ctrl[units.block]  # units x cells, bool
     complete = bool(np.all(np.isfinite(Y))) and (X is None or bool(np.all(np.isfinite(X))))
     x_const = X is not None and bool(np.all(X[:, :1, :] == X))
     att[cells.ref] = 0.0
@@ -699,7 +698,7 @@ def _fit_general_panel(
         if X is not None:
             ok &= np.all(np.isfinite(X[:, xt, :]), axis=1)
         D = units.group == cells.g[k0]
-        idx = np.flatnonzero(ok & (D | in_block_ctrl[:, k0]))
+        idx = np.flatnonzero(ok & (D | cells.ctrl[units.block, k0]))
         Dk = D[idx].astype(np.float64)
         if Dk.sum() == 0 or Dk.sum() == idx.size:
             failed += [f"({labels[cells.g[k]]}, {labels[cells.t[k]]})" for k in ks]
