@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import warnings
 
 import pytest
@@ -103,7 +102,8 @@ def test_evidence_record_validates_and_is_reproducible() -> None:
     r0 = rec["results"][0]
     assert r0["relative_effect"] == pytest.approx(r0["estimate"] / r0["baseline_mean"])
     assert rec["data"]["treated_units"] == 12 and rec["plan"]["sha256"] == a.plan.sha256
-    assert math.isclose(r0["ci_upper"] - r0["ci_lower"], 2 * 2.0 * r0["std_error"], rel_tol=0.05)
+    assert r0["ci_lower"] < r0["estimate"] < r0["ci_upper"]
+    assert r0["inference"] == a.inference.name == rec["design"]["inference"]
 
 
 def test_tidy_has_one_row_per_outcome() -> None:

@@ -1,1 +1,1 @@
-"""Diagnostics of the design: Goodman-Bacon decomposition (more to come)."""
+"""Diagnostics: robustness checks, sensitivity to parallel-trend violations, Goodman-Bacon decomposition, evidence strength."""

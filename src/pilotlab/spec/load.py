@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,9 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+_KEY_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*): ")
+
+
 def _describe(err: Any, raw: Any) -> str:
     etype = err["type"]
     msg = err["msg"]
@@ -100,6 +104,8 @@ def parse_pilot(raw: Any, source: str = "<pilot>") -> LoadedPilot:
         for err in exc.errors():
             key = _key_path(tuple(err["loc"]))
             text = _describe(err, raw)
+            if key == "(top level)" and (m := _KEY_PREFIX.match(text)):
+                key, text = m.group(1), text[m.end() :]  # cross-field checks name their key
             if (key, text) in seen:
                 continue
             seen.add((key, text))

@@ -1,0 +1,177 @@
+"""Attach design-appropriate inference to an estimator's result.
+
+The regression estimators compute cluster-robust, HC1 and iid standard errors themselves. For
+``wild_bootstrap`` and ``permutation`` the estimator is fitted with cluster-robust errors and the
+p-value and interval are then replaced by the bootstrap / randomisation ones (the CR1 standard
+error is kept as a descriptive number; ``details`` records what was done).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from types import MappingProxyType
+
+import numpy as np
+
+from pilotlab.data.panel import Panel
+from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
+from pilotlab.estimators.inference.permutation import permutation_test
+from pilotlab.estimators.inference.wild import (
+    BootstrapDraws,
+    combination_fit,
+    make_draws,
+    prepare_wild_bootstrap,
+)
+from pilotlab.exceptions import EstimationError
+from pilotlab.results import EffectResult, EventTimeEstimate
+
+__all__ = ["POST_HOC_METHODS", "apply_inference", "supports"]
+
+#: Methods computed here on top of a cluster-robust fit.
+POST_HOC_METHODS = ("wild_bootstrap", "permutation")
+
+
+def supports(entry: EstimatorEntry, method: str) -> bool:
+    """Whether ``method`` can be used with ``entry`` (natively or via :func:`apply_inference`)."""
+    if method in entry.inference:
+        return True
+    if method == "wild_bootstrap":
+        return "cluster" in entry.inference and entry.name in {"did", "twfe", "event_study"}
+    return method == "permutation"
+
+
+def _base_options(entry: EstimatorEntry, options: EstimatorOptions) -> EstimatorOptions:
+    base = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    return dataclasses.replace(options, inference=base)  # type: ignore[arg-type]
+
+
+def apply_inference(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    *,
+    draws: BootstrapDraws | None = None,
+) -> EffectResult:
+    """Fit ``entry`` and attach the inference ``options.inference`` asks for.
+
+    Parameters
+    ----------
+    panel, outcome, entry, options, rng
+        As for ``entry.fit``; ``options.inference`` may also be ``wild_bootstrap`` or
+        ``permutation`` for estimators that do not compute those themselves.
+    draws : BootstrapDraws, optional
+        Shared wild-bootstrap draws (to reuse one weight matrix across outcomes).
+
+    Returns
+    -------
+    EffectResult
+    """
+    method = options.inference
+    if method in entry.inference or method not in POST_HOC_METHODS:
+        return entry.fit(panel, outcome, options, rng)
+    if not supports(entry, method):
+        raise EstimationError(
+            f"design.inference.method: '{method}' is not available with the {entry.name} "
+            f"estimator; use one of: {', '.join((*entry.inference, 'permutation'))}, or auto"
+        )
+    base = entry.fit(panel, outcome, _base_options(entry, options), rng)
+    if method == "wild_bootstrap":
+        return _with_wild(base, options, rng, draws)
+    perm = permutation_test(panel, outcome, entry, options, rng)
+    details = dict(base.details)
+    details["permutation"] = {
+        "p_value": perm.p_value,
+        "ci_lower": perm.ci_lower,
+        "ci_upper": perm.ci_upper,
+        "n_assignments": perm.n_assignments,
+        "exact": perm.exact,
+        "level": perm.level,
+        "path": perm.method,
+        "sentence": perm.sentence(),
+        "note": perm.note,
+    }
+    return dataclasses.replace(
+        base,
+        p_value=perm.p_value,
+        ci_lower=perm.ci_lower,
+        ci_upper=perm.ci_upper,
+        inference="permutation",
+        warnings=_drop_cr_warning(base.warnings) + ((perm.note,) if perm.note else ()),
+        details=MappingProxyType(details),
+    )
+
+
+def _drop_cr_warning(warnings: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(w for w in warnings if "cluster-robust standard errors are unreliable" not in w)
+
+
+def _with_wild(
+    base: EffectResult,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    draws: BootstrapDraws | None,
+) -> EffectResult:
+    fit = base.details.get("linear_fit")
+    if fit is None:
+        raise EstimationError(
+            f"the {base.estimator} estimator does not expose its regression, so the wild "
+            "bootstrap cannot be applied; use permutation inference."
+        )
+    g = int(np.asarray(fit.cluster).max()) + 1
+    if draws is None or draws.n_clusters != g:
+        draws = make_draws(g, options.replications, options.bootstrap_weights, rng)
+    comb = base.details.get("combination")
+    if comb is not None:
+        target = combination_fit(fit, np.asarray(comb), "headline")
+        state = prepare_wild_bootstrap(target, "headline", draws)
+    else:
+        state = prepare_wild_bootstrap(fit, int(base.details.get("coef_index", 0)), draws)
+    lo, hi = state.confidence_interval(options.alpha)
+    p = state.p_value(0.0)
+    events = base.event_study
+    if events:  # each event-time coefficient with the same draws (a handful of coefficients)
+        names = tuple(fit.names)
+        new = []
+        for ev in events:
+            name = f"e{ev.event_time:+d}"
+            if ev.reference or name not in names:
+                new.append(ev)
+                continue
+            st = prepare_wild_bootstrap(fit, names.index(name), draws)
+            elo, ehi = st.confidence_interval(options.alpha)
+            new.append(EventTimeEstimate(ev.event_time, ev.estimate, ev.std_error, elo, ehi,
+                                         st.p_value(0.0)))  # fmt: skip
+        events = tuple(new)
+    used = draws.weights + (" (enumerated)" if draws.enumerated else "")
+    details = dict(base.details)
+    details["wild_bootstrap"] = {
+        "p_value": p,
+        "ci_lower": lo,
+        "ci_upper": hi,
+        "weights": used,
+        "replications": draws.replications,
+        "statistic": state.t_obs(0.0),
+        "sentence": (
+            f"Wild cluster restricted bootstrap ({used} weights, {draws.replications:,} draws, "
+            f"{g} clusters): p-value and interval by test inversion."
+        ),
+    }
+    warn = _drop_cr_warning(base.warnings)
+    if math.isinf(lo) or math.isinf(hi):
+        warn += (
+            "The wild-bootstrap interval is unbounded: the data cannot rule out arbitrarily "
+            "large effects with so few clusters.",
+        )
+    return dataclasses.replace(
+        base,
+        p_value=p,
+        ci_lower=lo,
+        ci_upper=hi,
+        inference="wild_bootstrap",
+        event_study=events,
+        warnings=warn,
+        details=MappingProxyType(details),
+    )

@@ -1,0 +1,444 @@
+"""Design-based randomisation inference: re-assign treatment across units and re-estimate.
+
+The assignment is permuted across units (or across clusters, when treatment was assigned to
+whole clusters): with a common start this chooses which units are treated; with a staggered
+roll-out the adoption dates are permuted across units, so the roll-out schedule (how many units
+start in each period) is kept. The p-value is exact when every distinct assignment can be
+enumerated within the replication budget, else Monte Carlo (``(1 + #{|b*| >= |b|}) / (B + 1)``).
+The confidence interval collects the effects ``tau`` whose sharp null (``Y(0) = Y - tau D``
+for every unit and period) is not rejected; it is found by root-finding on ``p(tau)``.
+
+Fast path (TWFE / 2x2 DiD, balanced panel, no covariates or weights). The two-way within
+transform is a projection, so ``sum(D~ y) = sum(D y~)`` with ``y~`` the two-way demeaned outcome
+matrix, and ``sum(D~ D)`` depends on the adoption dates only through the schedule, which a
+permutation keeps. With ``R[i, g] = sum_{t >= g} y~[i, t]`` (a reverse cumulative sum) the
+estimate under any assignment ``g`` is ``sum_i R[i, g_i] / den``: all permutations are one
+gather-and-sum, and under ``Y - tau D`` every permuted estimate is affine in ``tau``.
+
+Generic path (any registered estimator). Each assignment is re-estimated with the estimator's
+own ``fit``. For the interval the estimator is assumed linear in the outcome (true of every DiD
+estimator without data-dependent weights); this is checked on the observed assignment and the
+interval is left undefined (with the reason) when it fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
+from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
+from pilotlab.exceptions import EstimationError
+
+__all__ = [
+    "FAST_ESTIMATORS",
+    "PermutationResult",
+    "enumerate_assignments",
+    "permutation_test",
+    "placebo_estimates",
+    "twfe_permutation",
+]
+
+#: Estimators whose permutation distribution is computed analytically on balanced panels.
+FAST_ESTIMATORS = frozenset({"twfe", "did"})
+
+#: Enumerate all assignments when there are at most this many (and no more than replications).
+MAX_ENUMERATION = 200_000
+
+
+@dataclass(frozen=True)
+class PermutationResult:
+    """Randomisation-inference result for one effect.
+
+    Attributes
+    ----------
+    estimate : float
+        The estimate under the actual assignment.
+    p_value : float
+        Two-sided p-value of the sharp null of no effect.
+    ci_lower, ci_upper : float
+        Interval of effects whose sharp null is not rejected at ``alpha`` (``nan`` when it
+        cannot be computed; see ``note``).
+    n_assignments : int
+        Number of assignments used (all of them when ``exact``).
+    exact : bool
+        Whether every distinct assignment was enumerated.
+    method : {"fast_twfe", "generic"}
+        Which path computed it.
+    level : {"unit", "cluster"}
+        What was permuted.
+    alpha : float
+    note : str
+        Anything the reader should know (e.g. why an interval is missing).
+    """
+
+    estimate: float
+    p_value: float
+    ci_lower: float
+    ci_upper: float
+    n_assignments: int
+    exact: bool
+    method: Literal["fast_twfe", "generic"]
+    level: Literal["unit", "cluster"]
+    alpha: float
+    note: str = ""
+    distribution: tuple[float, ...] = ()
+
+    def sentence(self) -> str:
+        """One line for the report."""
+        how = (
+            f"all {self.n_assignments:,} possible assignments"
+            if self.exact
+            else f"{self.n_assignments:,} random re-assignments"
+        )
+        return (
+            f"Randomisation inference over {how} of treatment across {self.level}s: "
+            f"p = {self.p_value:.3f}."
+        )
+
+
+# ----------------------------------------------------------------------------- assignments
+def _count_assignments(counts: np.ndarray) -> int:
+    """Number of distinct ways to give ``counts[j]`` blocks label ``j`` (a multinomial)."""
+    total = int(counts.sum())
+    out = 1
+    for c in counts:
+        out *= math.comb(total, int(c))
+        total -= int(c)
+    return out
+
+
+def enumerate_assignments(labels: np.ndarray) -> np.ndarray:
+    """Every distinct permutation of ``labels`` (rows), e.g. all ways to choose treated units.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(n,)`` assignment per block (adoption period index, or a never-treated code).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K, n)`` array; row ``k`` is one assignment. ``K`` is the multinomial coefficient.
+    """
+    values, counts = np.unique(labels, return_counts=True)
+    n = labels.size
+    rows = np.full((1, n), -1, dtype=np.int64)
+    free = np.ones((1, n), dtype=bool)
+    # The largest group fills what is left; loop over the other (few) labels only.
+    order = np.argsort(counts)[::-1]
+    for vi in order[1:]:
+        c = int(counts[vi])
+        n_free = int(free[0].sum())
+        combos = np.array(list(itertools.combinations(range(n_free), c)), dtype=np.int64)
+        combos = combos.reshape(-1, c)
+        new_rows = np.repeat(rows, combos.shape[0], axis=0)
+        new_free = np.repeat(free, combos.shape[0], axis=0)
+        free_idx = np.nonzero(new_free)[1].reshape(new_rows.shape[0], n_free)
+        picks = np.take_along_axis(free_idx, np.tile(combos, (rows.shape[0], 1)), axis=1)
+        r_idx = np.repeat(np.arange(new_rows.shape[0]), c)
+        new_rows[r_idx, picks.reshape(-1)] = values[vi]
+        new_free[r_idx, picks.reshape(-1)] = False
+        rows, free = new_rows, new_free
+    rows[free] = values[order[0]]
+    return rows
+
+
+def _assignment_blocks(panel: Panel) -> tuple[np.ndarray, np.ndarray, Literal["unit", "cluster"]]:
+    """Blocks that were assigned treatment: ``(block_of_unit, first_treated_of_block, level)``."""
+    unit_cluster = np.zeros(panel.n_units, dtype=np.int64)
+    unit_cluster[panel.unit] = panel.cluster
+    n_cl = int(unit_cluster.max()) + 1 if unit_cluster.size else 0
+    if 1 < n_cl < panel.n_units:
+        ft = panel.first_treated
+        lo = np.full(n_cl, NEVER, dtype=np.int64)
+        hi = np.full(n_cl, np.iinfo(np.int64).min, dtype=np.int64)
+        np.minimum.at(lo, unit_cluster, ft)
+        np.maximum.at(hi, unit_cluster, ft)
+        if np.array_equal(lo, hi):  # treatment constant within clusters: permute clusters
+            return unit_cluster, lo, "cluster"
+    return np.arange(panel.n_units), panel.first_treated.astype(np.int64), "unit"
+
+
+def _draw_assignments(
+    labels: np.ndarray, replications: int, rng: np.random.Generator
+) -> tuple[np.ndarray, bool]:
+    """All assignments when few enough, else ``replications`` random permutations (rows)."""
+    _, counts = np.unique(labels, return_counts=True)
+    total = _count_assignments(counts)
+    if total <= min(replications, MAX_ENUMERATION):
+        return enumerate_assignments(labels), True
+    keys = rng.random((replications, labels.size))
+    return labels[np.argsort(keys, axis=1)], False
+
+
+# ----------------------------------------------------------------------------- p and CI
+def _p_value_fn(
+    b_obs: float, b_perm: np.ndarray, slope: np.ndarray, exact: bool
+) -> Callable[[float], float]:
+    """``p(tau)`` for the sharp null ``Y(0) = Y - tau D``: permuted stats ``b - tau*slope``."""
+    n = b_perm.size
+
+    def p(tau: float) -> float:
+        obs = abs(b_obs - tau)
+        hits = int(np.count_nonzero(np.abs(b_perm - tau * slope) >= obs - 1e-12 * (1 + obs)))
+        return hits / n if exact else (1 + hits) / (n + 1)
+
+    return p
+
+
+def _invert(
+    p: Callable[[float], float], center: float, scale: float, alpha: float
+) -> tuple[float, float]:
+    def bound(sign: float) -> float:
+        inside, h, outside = center, max(scale, 1e-12), math.nan
+        for _ in range(60):
+            cand = center + sign * h
+            if p(cand) <= alpha:
+                outside = cand
+                break
+            inside, h = cand, h * 2
+        if math.isnan(outside):
+            return sign * math.inf
+        for _ in range(200):
+            if abs(outside - inside) <= 1e-10 * max(scale, 1e-300):
+                break
+            mid = 0.5 * (inside + outside)
+            if p(mid) <= alpha:
+                outside = mid
+            else:
+                inside = mid
+        return 0.5 * (inside + outside)
+
+    return bound(-1.0), bound(1.0)
+
+
+# ----------------------------------------------------------------------------- fast path
+def twfe_permutation(
+    y: np.ndarray,
+    first_treated: np.ndarray,
+    assignments: np.ndarray,
+    *,
+    exact: bool,
+    alpha: float = 0.05,
+) -> tuple[float, float, float, float, np.ndarray]:
+    """Permutation inference for the TWFE coefficient on a balanced ``(N, T)`` outcome matrix.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        ``(N, T)`` outcomes (no missing values).
+    first_treated : numpy.ndarray
+        ``(N,)`` period index of first treatment (``>= T`` or :data:`NEVER` for never).
+    assignments : numpy.ndarray
+        ``(B, N)`` permuted ``first_treated`` vectors.
+    exact : bool
+        Whether ``assignments`` is the full enumeration (includes the actual one).
+    alpha : float
+
+    Returns
+    -------
+    estimate, p_value, ci_lower, ci_upper, permuted_estimates
+    """
+    n, t = y.shape
+    g = np.clip(np.minimum(first_treated, t), 0, t).astype(np.int64)
+    d = (np.arange(t)[None, :] >= g[:, None]).astype(np.float64)
+    y_dm = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+    d_dm = d - d.mean(1, keepdims=True) - d.mean(0, keepdims=True) + d.mean()
+    den = float(np.sum(d * d_dm))
+    if not den > 1e-12 * d.size:
+        raise EstimationError(
+            "the treatment indicator has no variation left after removing unit and period "
+            "effects (every unit treated at the same time as the panel starts, or none treated); "
+            "the TWFE effect is not identified."
+        )
+    zeros = np.zeros((n, 1))
+    r_y = np.hstack([np.cumsum(y_dm[:, ::-1], axis=1)[:, ::-1], zeros])  # R[i, g], g = 0..T
+    r_d = np.hstack([np.cumsum(d_dm[:, ::-1], axis=1)[:, ::-1], zeros])
+    rows = np.arange(n)
+    estimate = float(r_y[rows, g].sum() / den)
+    b_perm = np.empty(assignments.shape[0])
+    slope = np.empty(assignments.shape[0])
+    chunk = max(1, 8_000_000 // max(n, 1))
+    for s in range(0, assignments.shape[0], chunk):  # bounded memory for large designs
+        ga = np.clip(np.minimum(assignments[s : s + chunk], t), 0, t).astype(np.int64)
+        b_perm[s : s + chunk] = r_y[rows[None, :], ga].sum(1) / den
+        slope[s : s + chunk] = r_d[rows[None, :], ga].sum(1) / den
+    p_fn = _p_value_fn(estimate, b_perm, slope, exact)
+    scale = float(np.std(b_perm)) or abs(estimate) or 1.0
+    lo, hi = _invert(p_fn, estimate, scale, alpha)
+    return estimate, p_fn(0.0), lo, hi, b_perm
+
+
+def _fast_path_ok(
+    panel: Panel, outcome: str, entry: EstimatorEntry, options: EstimatorOptions
+) -> bool:
+    if entry.name not in FAST_ESTIMATORS or options.covariates or panel.weighted:
+        return False
+    if not panel.is_balanced:
+        return False
+    return not bool(np.isnan(panel.y(outcome)).any())
+
+
+def _outcome_matrix(panel: Panel, outcome: str) -> np.ndarray:
+    y = np.empty((panel.n_units, panel.n_periods))
+    y[panel.frame[UNIT].to_numpy(), panel.frame[TIME].to_numpy()] = panel.y(outcome)
+    return y
+
+
+# ----------------------------------------------------------------------------- public
+def permutation_test(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    *,
+    replications: int | None = None,
+    alpha: float | None = None,
+) -> PermutationResult:
+    """Randomisation inference for ``entry`` on ``panel``: p-value and sharp-null interval.
+
+    Parameters
+    ----------
+    panel : Panel
+        The analysis panel with the actual assignment in ``first_treated``.
+    outcome : str
+        Outcome column.
+    entry : EstimatorEntry
+        The estimator (``ESTIMATORS[name]``). TWFE and DiD on balanced panels without covariates
+        or weights use the analytic fast path; anything else re-estimates with ``entry.fit``.
+    options : EstimatorOptions
+        Options of the main analysis; ``replications`` and ``alpha`` default to its values.
+    rng : numpy.random.Generator
+        Randomness for the Monte Carlo assignments.
+    replications, alpha : optional
+        Override ``options.replications`` / ``options.alpha``.
+
+    Returns
+    -------
+    PermutationResult
+    """
+    reps = int(options.replications if replications is None else replications)
+    a = float(options.alpha if alpha is None else alpha)
+    if reps < 19:
+        raise EstimationError(
+            f"design.inference.replications is {reps}; randomisation inference needs at least "
+            "19 (999 or more recommended)."
+        )
+    if panel.n_treated_units == 0 or panel.n_treated_units == panel.n_units:
+        raise EstimationError(
+            f"randomisation inference needs treated and untreated units; found "
+            f"{panel.n_treated_units} treated of {panel.n_units}."
+        )
+    block_of_unit, block_ft, level = _assignment_blocks(panel)
+    shift = panel.anticipation
+    block_ft_eff = np.where(block_ft == NEVER, NEVER, block_ft - shift)
+    assign_blocks, exact = _draw_assignments(block_ft_eff, reps, rng)
+    assign_units = assign_blocks[:, block_of_unit]
+    if _fast_path_ok(panel, outcome, entry, options):
+        y = _outcome_matrix(panel, outcome)
+        unit_ft = block_ft_eff[block_of_unit]
+        est, p, lo, hi, dist = twfe_permutation(y, unit_ft, assign_units, exact=exact, alpha=a)
+        return PermutationResult(
+            est, p, lo, hi, assign_units.shape[0], exact, "fast_twfe", level, a,
+            distribution=tuple(float(v) for v in dist[:2000]),
+        )  # fmt: skip
+    return _generic(panel, outcome, entry, options, rng, assign_units, exact, level, a, shift)
+
+
+def _generic(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    assign_units: np.ndarray,
+    exact: bool,
+    level: Literal["unit", "cluster"],
+    alpha: float,
+    shift: int,
+) -> PermutationResult:
+    cheap = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    opts = dataclasses.replace(options, inference=cheap)  # type: ignore[arg-type]
+    d_col = "_perm_treated"
+    frame = panel.frame.copy()
+    frame[d_col] = panel.treated_now.astype(np.float64)
+    panel_d = panel.with_frame(frame)
+
+    def estimate(p: Panel, col: str) -> float:
+        return float(entry.fit(p, col, opts, rng).estimate)
+
+    est = estimate(panel, outcome)
+    b_perm = np.empty(assign_units.shape[0])
+    slope = np.empty(assign_units.shape[0])
+    for i, ft in enumerate(assign_units):  # one re-estimation per assignment (generic path)
+        ft_actual = np.where(ft == NEVER, NEVER, ft + shift)
+        permuted = panel_d.with_first_treated(ft_actual)
+        b_perm[i] = estimate(permuted, outcome)
+        slope[i] = estimate(permuted, d_col)
+    note = ""
+    # Linearity check on the observed assignment: fit(Y - tau D) = fit(Y) - tau fit(D).
+    tau = est if est != 0 else 1.0
+    frame2 = frame.copy()
+    frame2[outcome] = frame[outcome] - tau * frame[d_col]
+    lhs = estimate(panel.with_frame(frame2), outcome)
+    rhs = est - tau * estimate(panel_d, d_col)
+    p_fn = _p_value_fn(est, b_perm, slope, exact)
+    if abs(lhs - rhs) > 1e-6 * (1 + abs(est)):
+        lo = hi = math.nan
+        note = (
+            f"the {entry.name} estimator is not linear in the outcome, so the sharp-null "
+            "interval was not computed; the p-value is valid."
+        )
+    else:
+        scale = float(np.std(b_perm)) or abs(est) or 1.0
+        lo, hi = _invert(p_fn, est, scale, alpha)
+    return PermutationResult(
+        est, p_fn(0.0), lo, hi, assign_units.shape[0], exact, "generic", level, alpha, note,
+        distribution=tuple(float(v) for v in b_perm[:2000]),
+    )  # fmt: skip
+
+
+def placebo_estimates(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    labels: np.ndarray,
+    replications: int,
+) -> tuple[np.ndarray, bool]:
+    """Estimates of ``entry`` under re-assignments of ``labels`` across the units of ``panel``.
+
+    Used for placebo-in-space: ``panel`` holds comparison units only and ``labels`` (one per
+    unit) carries the real adoption dates for as many units as were treated, ``NEVER`` for the
+    rest. Returns the estimates and whether all assignments were enumerated.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    assign, exact = _draw_assignments(labels, replications, rng)
+    if _fast_path_ok(panel, outcome, entry, options):
+        y = _outcome_matrix(panel, outcome)
+        t = y.shape[1]
+        first = assign[0]
+        g = np.clip(np.minimum(first, t), 0, t)
+        d = (np.arange(t)[None, :] >= g[:, None]).astype(np.float64)
+        d_dm = d - d.mean(1, keepdims=True) - d.mean(0, keepdims=True) + d.mean()
+        den = float(np.sum(d * d_dm))
+        y_dm = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
+        r_y = np.hstack([np.cumsum(y_dm[:, ::-1], axis=1)[:, ::-1], np.zeros((y.shape[0], 1))])
+        ga = np.clip(np.minimum(assign, t), 0, t)
+        return r_y[np.arange(y.shape[0])[None, :], ga].sum(1) / den, exact
+    cheap = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    opts = dataclasses.replace(options, inference=cheap)  # type: ignore[arg-type]
+    out = np.empty(assign.shape[0])
+    for i, ft in enumerate(assign):  # one re-estimation per placebo assignment (generic path)
+        ft_actual = np.where(ft == NEVER, NEVER, ft + panel.anticipation)
+        out[i] = entry.fit(panel.with_first_treated(ft_actual), outcome, opts, rng).estimate
+    return out, exact
