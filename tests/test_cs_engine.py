@@ -44,3 +44,14 @@ def test_auto_picks_callaway_santanna_on_staggered_data(mpdta: pd.DataFrame) -> 
     assert r.std_error == pytest.approx(0.0195601769, rel=5e-4)
     assert r.estimand == "ATT (dynamic aggregation)"
     assert len(r.event_study) == 7
+
+
+def test_staggered_evaluation_carries_the_goodman_bacon_decomposition(
+    mpdta: pd.DataFrame,
+) -> None:
+    ev = evaluate(_pilot("callaway_santanna", "never_treated"), data=mpdta)
+    bacon = ev.diagnostics["goodman_bacon"]["lemp"]
+    # the TWFE estimate it decomposes is the published lemp ~ treated_post | county + year
+    assert bacon.twfe_estimate == pytest.approx(-0.036549, abs=5e-7)
+    assert bacon.table.weight.sum() == pytest.approx(1.0)
+    assert set(bacon.by_type.type) == {"treated_vs_never", "earlier_vs_later", "later_vs_earlier"}

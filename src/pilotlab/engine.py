@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import platform
 import warnings
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ import pandas as pd
 
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.diagnostics.robustness import robustness_checks
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
@@ -27,7 +30,7 @@ from pilotlab.estimators.inference.apply import apply_inference, supports
 from pilotlab.estimators.inference.multiple import romano_wolf_wild
 from pilotlab.estimators.inference.wild import make_draws
 from pilotlab.estimators.synthetic import choose_inference as synthetic_inference
-from pilotlab.exceptions import EstimationError, PilotlabWarning
+from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
 from pilotlab.results import (
     Choice,
     DataSummary,
@@ -203,6 +206,26 @@ def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
     )
 
 
+def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> Mapping[str, Any]:
+    """Diagnostics of the design shown in the report (Goodman-Bacon when the roll-out is staggered)."""
+    out: dict[str, Any] = {}
+    if panel.is_staggered and panel.layout == "panel":
+        bacon = {}
+        for o in pilot.outcomes:
+            sub = panel.complete(o.column, ())
+            if not sub.is_balanced or not sub.is_staggered:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PilotlabWarning)
+                try:
+                    bacon[o.column] = bacon_decomposition(sub, o.column)
+                except PilotlabError:
+                    continue
+        if bacon:
+            out["goodman_bacon"] = MappingProxyType(bacon)
+    return MappingProxyType(out)
+
+
 def evaluate(
     pilot: PilotSpec,
     data: pd.DataFrame | None = None,
@@ -333,6 +356,7 @@ def evaluate(
         pre_periods=pre_periods(panel),
     )
     evaluation = Evaluation(
+        diagnostics=_design_diagnostics(panel, pilot),
         pilot=pilot,
         data=summary,
         estimator=est_choice,
