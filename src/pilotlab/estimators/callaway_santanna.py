@@ -1066,13 +1066,27 @@ def _aggregate(
     se = np.sqrt(np.einsum("cm,cm->m", IF, IF))
     lo, hi = _normal_ci(est, se, alpha)
     kinds = np.array(plan.kind)
-    # uniform band over event times
+    # multiplier bootstrap (one set of draws): sup-t band over event times, and bootstrap
+    # standard errors, intervals and p-values of the four overall aggregations
     dyn_cols = np.array(d_idx)
+    overall_idx = [simple, dyn_all, group_all, cal_all]
     crit = math.nan
-    if replications > 0 and dyn_cols.size:
-        crit = _uniform_critical_value(
-            IF[:, dyn_cols], se[dyn_cols], alpha, replications, bootstrap_weights, rng
-        )
+    boot = np.full((4, 4), np.nan)  # se, ci_lower, ci_upper, p_value per overall aggregation
+    if replications > 0:
+        cols = np.concatenate([dyn_cols, overall_idx]).astype(np.int64)
+        dev = _multiplier_draws(IF[:, cols], replications, bootstrap_weights, rng)
+        dd, do = dev[:, : dyn_cols.size], dev[:, dyn_cols.size :]
+        use = se[dyn_cols] > 0
+        if use.any():
+            tmax = np.max(np.abs(dd[:, use]) / se[dyn_cols][use], axis=1)
+            crit = float(np.quantile(tmax, 1 - alpha, method="inverted_cdf"))
+        iqr = np.subtract(*np.quantile(do, [0.75, 0.25], axis=0))
+        b_se = iqr / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+        q = np.quantile(np.abs(do), 1 - alpha, axis=0, method="inverted_cdf")
+        e_o = est[overall_idx]
+        boot[:, 0] = b_se
+        boot[:, 1], boot[:, 2] = e_o - q, e_o + q
+        boot[:, 3] = (1 + np.sum(np.abs(do) >= np.abs(e_o), axis=0)) / (replications + 1)
     # pre-test: all pre-treatment ATT(g,t) = 0 (R did's Wpval); when their covariance is
     # singular (more pre-period cells than the treated units can separate) fall back to the
     # pre-treatment event-time averages of the dynamic aggregation
@@ -1152,6 +1166,10 @@ def _aggregate(
             "std_error": [se[o[1]] for o in overall],
             "ci_lower": [lo[o[1]] for o in overall],
             "ci_upper": [hi[o[1]] for o in overall],
+            "boot_std_error": boot[:, 0],
+            "boot_ci_lower": boot[:, 1],
+            "boot_ci_upper": boot[:, 2],
+            "boot_p_value": boot[:, 3],
         }
     )
     return GroupTimeEffects(
@@ -1191,27 +1209,18 @@ def _multipliers(kind: str, size: tuple[int, int], rng: np.random.Generator) -> 
     return np.where(rng.random(size) < p, (1 - s5) / 2, (1 + s5) / 2)
 
 
-def _uniform_critical_value(
-    IF: np.ndarray,
-    se: np.ndarray,
-    alpha: float,
-    replications: int,
-    kind: str,
-    rng: np.random.Generator,
-) -> float:
-    """Sup-t critical value by a multiplier bootstrap on cluster-summed influence functions."""
-    use = se > 0
-    if not use.any():
-        return math.nan
-    Psi = IF[:, use] / se[use]
-    C = Psi.shape[0]
-    tmax = np.empty(replications)
+def _multiplier_draws(
+    IF: np.ndarray, replications: int, kind: str, rng: np.random.Generator
+) -> np.ndarray:
+    """Bootstrap deviations ``V @ IF`` (draws x parameters) of estimates whose cluster-summed
+    influence functions are the columns of ``IF``; multipliers drawn per cluster, in chunks."""
+    C = IF.shape[0]
+    out = np.empty((replications, IF.shape[1]))
     kind = "mammen" if kind == "auto" else kind
     for start in range(0, replications, _BOOT_CHUNK):
         m = min(_BOOT_CHUNK, replications - start)
-        V = _multipliers(kind, (m, C), rng)
-        tmax[start : start + m] = np.max(np.abs(V @ Psi), axis=1)
-    return float(np.quantile(tmax, 1 - alpha, method="inverted_cdf"))
+        out[start : start + m] = _multipliers(kind, (m, C), rng) @ IF
+    return out
 
 
 # =====================================================================================  contract
