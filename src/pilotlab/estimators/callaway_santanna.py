@@ -443,7 +443,7 @@ def _fit_balanced_nocov(Y: np.ndarray, units: _Units, cells: _Cells) -> _CellFit
 
     def agg_if(A: np.ndarray) -> np.ndarray:
         if S is not None:
-            return S @ A
+            return np.asarray(sparse.csr_matrix(A.T) @ S.T).T
         P = np.asarray(U @ A)  # Hb(T+1) x M
         out = np.zeros((C, A.shape[1]))
         for h in range(Hb):
