@@ -23,8 +23,14 @@ class LinearFit:
     xtx_inv: np.ndarray
 
 
-def demean_twoway(a: np.ndarray, unit: np.ndarray, time: np.ndarray, w: np.ndarray,
-                  tol: float = 1e-12, maxiter: int = 10_000) -> np.ndarray:
+def demean_twoway(
+    a: np.ndarray,
+    unit: np.ndarray,
+    time: np.ndarray,
+    w: np.ndarray,
+    tol: float = 1e-12,
+    maxiter: int = 10_000,
+) -> np.ndarray:
     """Weighted two-way within transformation by alternating projections (columns of ``a``)."""
     a = np.array(a, dtype=np.float64, copy=True)
     if a.ndim == 1:
@@ -41,9 +47,15 @@ def demean_twoway(a: np.ndarray, unit: np.ndarray, time: np.ndarray, w: np.ndarr
     return a
 
 
-def twfe_fit(y: np.ndarray, D: np.ndarray, unit: np.ndarray, time: np.ndarray,
-             cluster: np.ndarray, names: tuple[str, ...] = ("treated_post",),
-             weight: np.ndarray | None = None) -> LinearFit:
+def twfe_fit(
+    y: np.ndarray,
+    D: np.ndarray,
+    unit: np.ndarray,
+    time: np.ndarray,
+    cluster: np.ndarray,
+    names: tuple[str, ...] = ("treated_post",),
+    weight: np.ndarray | None = None,
+) -> LinearFit:
     """TWFE regression of y on D with unit and period effects, as the lead's LinearFit."""
     n = len(y)
     w = np.ones(n) if weight is None else np.asarray(weight, dtype=float)
@@ -56,12 +68,28 @@ def twfe_fit(y: np.ndarray, D: np.ndarray, unit: np.ndarray, time: np.ndarray,
     beta = xtx_inv @ (X.T @ yt)
     resid = yt - X @ beta
     df_abs = int(unit.max() + 1 + time.max() + 1 - 1)
-    return LinearFit(X=X, y=yt, beta=beta, resid=resid, cluster=np.asarray(cluster),
-                     names=names, df_absorbed=df_abs, xtx_inv=xtx_inv)
+    return LinearFit(
+        X=X,
+        y=yt,
+        beta=beta,
+        resid=resid,
+        cluster=np.asarray(cluster),
+        names=names,
+        df_absorbed=df_abs,
+        xtx_inv=xtx_inv,
+    )
 
 
-def simulate_panel(n_units: int, n_periods: int, n_treated: int, start: int, effect: float,
-                   rho: float, rng: np.random.Generator, sigma: float = 1.0):
+def simulate_panel(
+    n_units: int,
+    n_periods: int,
+    n_treated: int,
+    start: int,
+    effect: float,
+    rho: float,
+    rng: np.random.Generator,
+    sigma: float = 1.0,
+):
     """Balanced panel with AR(1) errors; returns (y (N,T), treated (N,) bool, start)."""
     unit_fe = rng.normal(size=(n_units, 1))
     time_fe = rng.normal(size=(1, n_periods))
@@ -87,8 +115,9 @@ def long_arrays(y: np.ndarray, treated: np.ndarray, start: int):
     return y.reshape(-1), d, unit, time
 
 
-def make_panel(y: np.ndarray, first_treated: np.ndarray, cluster: np.ndarray | None = None,
-               outcome: str = "y"):
+def make_panel(
+    y: np.ndarray, first_treated: np.ndarray, cluster: np.ndarray | None = None, outcome: str = "y"
+):
     """A balanced :class:`Panel` from an (N, T) outcome matrix and first-treated indices."""
     import pandas as pd
 
@@ -98,12 +127,17 @@ def make_panel(y: np.ndarray, first_treated: np.ndarray, cluster: np.ndarray | N
     unit = np.repeat(np.arange(n), t)
     time = np.tile(np.arange(t), n)
     cl = np.arange(n) if cluster is None else np.asarray(cluster)
-    frame = pd.DataFrame({UNIT: unit, TIME: time, CLUSTER: cl[unit], WEIGHT: 1.0,
-                          outcome: y.reshape(-1)})
-    return Panel(frame=frame, unit_labels=tuple(f"u{i}" for i in range(n)),
-                 period_labels=tuple(f"p{j}" for j in range(t)),
-                 cluster_labels=tuple(f"c{i}" for i in range(int(cl.max()) + 1)),
-                 first_treated=np.asarray(first_treated, dtype=np.int64), outcomes=(outcome,))
+    frame = pd.DataFrame(
+        {UNIT: unit, TIME: time, CLUSTER: cl[unit], WEIGHT: 1.0, outcome: y.reshape(-1)}
+    )
+    return Panel(
+        frame=frame,
+        unit_labels=tuple(f"u{i}" for i in range(n)),
+        period_labels=tuple(f"p{j}" for j in range(t)),
+        cluster_labels=tuple(f"c{i}" for i in range(int(cl.max()) + 1)),
+        first_treated=np.asarray(first_treated, dtype=np.int64),
+        outcomes=(outcome,),
+    )
 
 
 def twfe_effect_fit(panel, outcome, options, rng):
@@ -113,8 +147,19 @@ def twfe_effect_fit(panel, outcome, options, rng):
     y = panel.y(outcome)
     d = panel.treated_now.astype(float)
     fit = twfe_fit(y, d, panel.unit, panel.time, panel.cluster)
-    return EffectResult(estimator="twfe_test", outcome=outcome, estimate=float(fit.beta[0]),
-                        std_error=float("nan"), ci_lower=float("nan"), ci_upper=float("nan"),
-                        p_value=float("nan"), alpha=options.alpha, inference=options.inference,
-                        nobs=len(y), n_units=panel.n_units, n_treated_units=panel.n_treated_units,
-                        n_clusters=panel.n_clusters, n_periods=panel.n_periods)
+    return EffectResult(
+        estimator="twfe_test",
+        outcome=outcome,
+        estimate=float(fit.beta[0]),
+        std_error=float("nan"),
+        ci_lower=float("nan"),
+        ci_upper=float("nan"),
+        p_value=float("nan"),
+        alpha=options.alpha,
+        inference=options.inference,
+        nobs=len(y),
+        n_units=panel.n_units,
+        n_treated_units=panel.n_treated_units,
+        n_clusters=panel.n_clusters,
+        n_periods=panel.n_periods,
+    )

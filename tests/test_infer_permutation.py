@@ -87,10 +87,20 @@ def test_interval_inverts_the_sharp_null() -> None:
     d = (np.arange(t)[None, :] >= np.minimum(ft, t)[:, None]).astype(float)
     eps = 1e-4 * (res.ci_upper - res.ci_lower)
     for bound, inward in ((res.ci_lower, 1.0), (res.ci_upper, -1.0)):
-        inside = permutation_test(make_panel(y - (bound + inward * eps) * d, ft), "y", FAST,
-                                  opts, np.random.default_rng(2))
-        outside = permutation_test(make_panel(y - (bound - inward * eps) * d, ft), "y", FAST,
-                                   opts, np.random.default_rng(2))
+        inside = permutation_test(
+            make_panel(y - (bound + inward * eps) * d, ft),
+            "y",
+            FAST,
+            opts,
+            np.random.default_rng(2),
+        )
+        outside = permutation_test(
+            make_panel(y - (bound - inward * eps) * d, ft),
+            "y",
+            FAST,
+            opts,
+            np.random.default_rng(2),
+        )
         assert inside.p_value > 0.1 >= outside.p_value
 
 
@@ -109,5 +119,10 @@ def test_errors() -> None:
     with pytest.raises(EstimationError, match="treated and untreated"):
         permutation_test(panel, "y", FAST, EstimatorOptions(), np.random.default_rng(0))
     with pytest.raises(EstimationError, match="replications is 5"):
-        permutation_test(make_panel(y, np.array([1, NEVER, NEVER, NEVER])), "y", FAST,
-                         EstimatorOptions(replications=5), np.random.default_rng(0))
+        permutation_test(
+            make_panel(y, np.array([1, NEVER, NEVER, NEVER])),
+            "y",
+            FAST,
+            EstimatorOptions(replications=5),
+            np.random.default_rng(0),
+        )

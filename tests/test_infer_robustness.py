@@ -23,8 +23,7 @@ from pilotlab.estimators.inference.wild import make_draws, prepare_wild_bootstra
 from pilotlab.exceptions import PilotlabError
 
 
-def _design(seed: int, effect: float, n: int = 40, t: int = 10, n_treated: int = 6,
-            start: int = 6):
+def _design(seed: int, effect: float, n: int = 40, t: int = 10, n_treated: int = 6, start: int = 6):
     rng = np.random.default_rng(seed)
     y, treated = simulate_panel(n, t, n_treated, start, effect, 0.5, rng)
     ft = np.where(treated, start, NEVER)
@@ -117,8 +116,14 @@ def test_honest_did_on_event_study() -> None:
     assert chk.ci_lower < chk.estimate < chk.ci_upper
     assert chk.details["breakdown_mbar"] > 0 and chk.consistent is not None
     # from a twfe main result the event study is run internally
-    chk2 = honest_did(panel, "y", ESTIMATORS["twfe"], opts, np.random.default_rng(0),
-                      ESTIMATORS["twfe"].fit(panel, "y", opts, np.random.default_rng(0)))
+    chk2 = honest_did(
+        panel,
+        "y",
+        ESTIMATORS["twfe"],
+        opts,
+        np.random.default_rng(0),
+        ESTIMATORS["twfe"].fit(panel, "y", opts, np.random.default_rng(0)),
+    )
     assert math.isfinite(chk2.estimate)
 
 
@@ -127,8 +132,15 @@ def test_dispatcher_and_unknown_check() -> None:
     entry = ESTIMATORS["twfe"]
     opts = EstimatorOptions()
     main = entry.fit(panel, "y", opts, np.random.default_rng(0))
-    out = robustness_checks(["placebo_in_time", "alternative_estimators"], panel, "y", entry,
-                            opts, np.random.default_rng(0), main)
+    out = robustness_checks(
+        ["placebo_in_time", "alternative_estimators"],
+        panel,
+        "y",
+        entry,
+        opts,
+        np.random.default_rng(0),
+        main,
+    )
     assert out[0].check == "placebo_in_time" and len(out) >= 3
     assert all(isinstance(c.to_dict(), dict) for c in out)
     with pytest.raises(PilotlabError, match="'nope' is not a known check"):

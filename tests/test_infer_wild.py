@@ -26,8 +26,9 @@ def _fit_with_covariates(seed: int, n_units: int = 30, n_periods: int = 8) -> Li
     x2 = rng.normal(size=yy.size) + 0.3 * d
     yy = yy + 0.5 * x1 - 0.2 * x2
     w = rng.uniform(0.5, 2.0, size=n_units)[u]
-    return twfe_fit(yy, np.column_stack([d, x1, x2]), u, t, u // 2,
-                    names=("treated_post", "x1", "x2"), weight=w)
+    return twfe_fit(
+        yy, np.column_stack([d, x1, x2]), u, t, u // 2, names=("treated_post", "x1", "x2"), weight=w
+    )
 
 
 def _brute_force_tstats(fit: LinearFit, j: int, beta0: float, v: np.ndarray) -> np.ndarray:
@@ -70,8 +71,9 @@ def test_cluster_level_algebra_equals_row_level_refits(weights: str, beta0: floa
 
 def test_observed_statistic_is_cr1_t() -> None:
     fit = _fit_with_covariates(3)
-    res = wild_cluster_bootstrap(fit, "treated_post", replications=199,
-                                 rng=np.random.default_rng(0))
+    res = wild_cluster_bootstrap(
+        fit, "treated_post", replications=199, rng=np.random.default_rng(0)
+    )
     X, cl = fit.X, fit.cluster
     n, k = X.shape
     g = cl.max() + 1
@@ -162,11 +164,19 @@ def test_matches_wildboottest_package_at_9999_draws() -> None:
     yy, d, u, t = long_arrays(y, treated, 4)
     fit = twfe_fit(yy, d, u, t, u)
     for weights in ("rademacher", "webb"):
-        ours = wild_cluster_bootstrap(fit, 0, replications=9999, weights=weights,
-                                      rng=np.random.default_rng(1))
+        ours = wild_cluster_bootstrap(
+            fit, 0, replications=9999, weights=weights, rng=np.random.default_rng(1)
+        )
         model = sm.OLS(fit.y, pd.DataFrame({"treated_post": fit.X[:, 0]}))
-        theirs = wbt.wildboottest(model, B=9999, cluster=u, param="treated_post",
-                                  weights_type=weights, seed=12, show=False)
+        theirs = wbt.wildboottest(
+            model,
+            B=9999,
+            cluster=u,
+            param="treated_post",
+            weights_type=weights,
+            seed=12,
+            show=False,
+        )
         p_theirs = float(np.asarray(theirs["p-value"]).ravel()[0])
         # two independent Monte Carlo estimates of the same p: sd of the difference
         p = 0.5 * (p_theirs + ours.p_value)
