@@ -31,6 +31,7 @@ from pilotlab.estimators.inference.multiple import romano_wolf_wild
 from pilotlab.estimators.inference.wild import make_draws
 from pilotlab.estimators.synthetic import choose_inference as synthetic_inference
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
+from pilotlab.power import analytic_mde
 from pilotlab.results import (
     Choice,
     DataSummary,
@@ -223,7 +224,44 @@ def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> Mapping[str, Any]:
                     continue
         if bacon:
             out["goodman_bacon"] = MappingProxyType(bacon)
+    mde = _design_mde(panel, pilot)
+    if mde:
+        out["design_mde"] = MappingProxyType(mde)
     return MappingProxyType(out)
+
+
+def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, dict[str, Any]]:
+    """Analytic minimum detectable effect of this design, per outcome, from pre-period data.
+
+    Only for a common start on a rectangular panel: serial correlation (AR(1)) is estimated on
+    the periods before the start, so the pilot's effect cannot leak into it.
+    """
+    if panel.is_staggered or not panel.is_rectangular:
+        return {}
+    pre = pre_periods(panel)
+    post = panel.n_periods - int(panel.cohorts[0])
+    if pre < 2 or post < 1:
+        return {}
+    out = {}
+    for o in pilot.outcomes:
+        Y = panel.y(o.column).reshape(panel.n_units, panel.n_periods)[:, :pre]
+        if np.isnan(Y).any():
+            continue
+        a = analytic_mde(
+            Y,
+            pre=pre,
+            post=post,
+            n_treated=panel.n_treated_units,
+            alpha=pilot.design.alpha,
+            power=pilot.design.power.target_power,
+            df=panel.n_clusters - 1,
+        )
+        out[o.column] = {
+            **a.to_dict(),
+            "target_power": pilot.design.power.target_power,
+            "declared_mde": o.mde,
+        }
+    return out
 
 
 def evaluate(
