@@ -17,7 +17,7 @@ import pytest
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "coverage.py"
 
 
-def _module():  # noqa: ANN202
+def _module():
     spec = importlib.util.spec_from_file_location("pilotlab_bench_coverage", _PATH)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
