@@ -56,3 +56,19 @@ def write_pilot(folder: Path, spec: dict[str, Any], data: pd.DataFrame | str | N
 def runner() -> CliRunner:
     """Click's test runner."""
     return CliRunner()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-golden``: rewrite the golden snapshot files instead of comparing with them."""
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden snapshot files (review the diff before committing)",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True when the run was asked to rewrite golden files."""
+    return bool(request.config.getoption("--update-golden"))

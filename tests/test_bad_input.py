@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from conftest import pilot_dict, write_pilot
 from pilotlab.simulate import make_pilot_panel
+
+from conftest import pilot_dict, write_pilot
 
 
 def base_case() -> tuple[dict[str, Any], pd.DataFrame]:

@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import pilot_dict
 from pilotlab.data import panel_from_frame
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
 from pilotlab.exceptions import EstimationError
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import parse_pilot
+
+from conftest import pilot_dict
 
 NAMES = sorted(ESTIMATORS)
 

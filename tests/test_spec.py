@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from conftest import pilot_dict
 from pilotlab.exceptions import SpecError
 from pilotlab.spec import load_pilot, parse_pilot, plan_sha256
+
+from conftest import pilot_dict
 
 
 def test_minimal_pilot_parses_with_defaults() -> None:

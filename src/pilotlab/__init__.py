@@ -4,10 +4,19 @@ Declare a pilot in YAML, register its analysis plan, estimate its effects with h
 uncertainty, and write an accessible report and a machine-readable evidence record.
 """
 
-from pilotlab.engine import evaluate
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from pilotlab.exceptions import DataError, EstimationError, PilotlabError, RegistryError, SpecError
-from pilotlab.results import EffectResult, Evaluation
-from pilotlab.spec import PilotSpec, load_pilot
+
+if TYPE_CHECKING:
+    from pilotlab.engine import evaluate
+    from pilotlab.registry import Registry
+    from pilotlab.report import render_report
+    from pilotlab.results import EffectResult, Evaluation
+    from pilotlab.spec import PilotSpec, load_pilot
 
 __version__ = "0.1.0"
 
@@ -18,9 +27,35 @@ __all__ = [
     "Evaluation",
     "PilotSpec",
     "PilotlabError",
+    "Registry",
     "RegistryError",
     "SpecError",
     "__version__",
     "evaluate",
     "load_pilot",
+    "render_report",
 ]
+
+# Imported on first use, so that `import pilotlab` and the registry commands need not load the
+# numerical stack or Jinja.
+_LAZY = {
+    "evaluate": "pilotlab.engine",
+    "Registry": "pilotlab.registry",
+    "render_report": "pilotlab.report",
+    "EffectResult": "pilotlab.results",
+    "Evaluation": "pilotlab.results",
+    "PilotSpec": "pilotlab.spec",
+    "load_pilot": "pilotlab.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pilotlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

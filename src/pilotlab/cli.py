@@ -113,7 +113,16 @@ def validate(pilot: Path) -> None:
     from pilotlab.spec import load_pilot
 
     spec = load_pilot(pilot)
-    panel = load_panel(spec)
+    planned = spec.treatment.form == "planned"  # no treatment yet: the data are history
+    panel = load_panel(spec, history=planned)
+    if planned:
+        click.echo(f"{pilot}: valid (a planned pilot: the data hold its history).")
+        click.echo(
+            f"  {panel.n_units} units, {panel.n_periods} periods {panel.period_labels[0]} to "
+            f"{panel.period_labels[-1]}, {panel.nobs} rows."
+        )
+        click.echo(f"  Plan its power with: pilotlab power {pilot}")
+        return
     est = choose_estimator(panel, spec.design.estimator)
     inf = choose_inference(panel, est.name, spec.design.inference.method)
     click.echo(f"{pilot}: valid.")
@@ -164,10 +173,119 @@ def run(pilot: Path, out: Path | None) -> None:
     for o in evaluation.outcomes:
         r = o.result
         click.echo(
-            f"{o.label}: {r.estimate:.4g} ({int(round((1 - r.alpha) * 100))}% CI {r.ci_lower:.4g} "
+            f"{o.label}: {r.estimate:.4g} ({round((1 - r.alpha) * 100)}% CI {r.ci_lower:.4g} "
             f"to {r.ci_upper:.4g}; p = {r.p_value:.3g}) [{r.estimator}, {r.inference}]"
         )
     click.echo(f"Report written to {out / 'report.html'}")
+
+
+def _int_list(value: str | None, option: str) -> list[int] | None:
+    """``"3,6,12"`` -> ``[3, 6, 12]``; a malformed list is a usage error naming the option."""
+    if value is None:
+        return None
+    try:
+        out = [int(v) for v in value.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise click.BadParameter(
+            f"found {value!r}; give whole numbers separated by commas, e.g. 3,6,12",
+            param_hint=option,
+        ) from None
+    if not out or any(v < 1 for v in out):
+        raise click.BadParameter(
+            f"found {value!r}; give positive whole numbers, e.g. 3,6,12", param_hint=option
+        )
+    return list(dict.fromkeys(out))
+
+
+class _ProgressBar:
+    """Drive a click progress bar from ``run_power``'s ``progress(done, total)`` callback."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(
+                length=total, label="Simulating placebo pilots", file=sys.stderr
+            )
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@cli.command()
+@click.argument("pilot", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: out/<pilot id>/power beside the pilot file).",
+)
+@click.option("--treated", default=None, help="Numbers of treated units to compare, e.g. 3,6,12.")
+@click.option("--post", default=None, help="Post-period lengths to compare, e.g. 4,8,12.")
+@click.option(
+    "--simulations",
+    type=click.IntRange(min=20),
+    default=None,
+    help="Placebo pilots per design (default: design.power.simulations).",
+)
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes.")
+@_friendly
+def power(
+    pilot: Path,
+    out: Path | None,
+    treated: str | None,
+    post: str | None,
+    simulations: int | None,
+    jobs: int | None,
+) -> None:
+    """Power and minimum detectable effect of PILOT, from placebo pilots in its history.
+
+    Writes power.json and power.html. Works for a planned pilot whose data hold only history.
+    """
+    from pilotlab.power import run_power, write_power_report
+    from pilotlab.spec import load_pilot
+
+    treated_list = _int_list(treated, "--treated")
+    post_list = _int_list(post, "--post")
+    spec = load_pilot(pilot)
+    bar = _ProgressBar()
+    try:
+        result = run_power(
+            spec,
+            treated=treated_list,
+            post=post_list,
+            progress=bar,
+            simulations=simulations,
+            n_jobs=jobs,
+        )
+    finally:
+        bar.close()
+    out = out or spec.base_dir / "out" / spec.id / "power"
+    with staged_output(out) as tmp:
+        write_power_report(result, tmp)
+    mde = "not reached" if result.mde is None else f"{result.mde:.4g}"
+    click.echo(
+        f"{result.outcome_label}: MDE at {result.target_power:.0%} power = {mde} "
+        f"({result.n_treated} treated, {result.post_periods} periods after; "
+        f"{result.estimator}, {result.inference}); false-positive rate at zero effect "
+        f"{result.false_positive_rate:.1%} (nominal {result.alpha:.0%})."
+    )
+    if result.analytic is not None:
+        click.echo(f"Analytic approximation (serial correlation): MDE = {result.analytic.mde:.4g}.")
+    for c in result.tradeoff:
+        m = "not reached" if c.mde is None else f"{c.mde:.4g}"
+        click.echo(f"  treated {c.n_treated:>4}, post {c.post_periods:>3}: MDE {m}")
+    for note in result.notes:
+        click.echo(f"Note: {note}")
+    click.echo(f"Power report written to {out / 'power.html'}")
 
 
 @cli.command()
@@ -180,6 +298,116 @@ def schema(indent: int) -> None:
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "pilotlab pilot file"
     click.echo(json.dumps(doc, indent=indent))
+
+
+# ---------------------------------------------------------------------- registry commands
+
+_REGISTRY_OPTION = click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    default=None,
+    help="Registry database URL (default: $PILOTLAB_REGISTRY_URL, else .pilotlab/registry.db).",
+)
+
+
+@cli.command()
+@click.argument("pilot", type=click.Path(path_type=Path))
+@_REGISTRY_OPTION
+@_friendly
+def register(pilot: Path, registry_url: str | None) -> None:
+    """Register PILOT and pre-register its analysis plan (version 1)."""
+    from pilotlab.registry import service
+
+    click.echo(service.register_pilot(pilot, registry_url))
+
+
+@cli.command()
+@click.argument("pilot", type=click.Path(path_type=Path))
+@click.option("--reason", required=True, help="Why the analysis plan changed.")
+@click.option("--data-seen", is_flag=True, help="Outcome data had been seen before the change.")
+@_REGISTRY_OPTION
+@_friendly
+def amend(pilot: Path, reason: str, data_seen: bool, registry_url: str | None) -> None:
+    """Register a new version of PILOT's analysis plan (if it changed)."""
+    from pilotlab.registry import service
+
+    click.echo(service.amend_pilot(pilot, reason, data_seen, registry_url))
+
+
+@cli.command("list")
+@_REGISTRY_OPTION
+@_friendly
+def list_(registry_url: str | None) -> None:
+    """List registered pilots."""
+    from pilotlab.registry import service
+
+    click.echo(service.list_pilots(registry_url))
+
+
+@cli.command()
+@click.argument("pilot_id")
+@_REGISTRY_OPTION
+@_friendly
+def show(pilot_id: str, registry_url: str | None) -> None:
+    """Show PILOT_ID's registration, plan versions, runs and status changes."""
+    from pilotlab.registry import service
+
+    click.echo(service.show_pilot(pilot_id, registry_url))
+
+
+@cli.command()
+@click.argument("pilot_id")
+@click.argument("new_status", metavar="STATUS")
+@_REGISTRY_OPTION
+@_friendly
+def status(pilot_id: str, new_status: str, registry_url: str | None) -> None:
+    """Set PILOT_ID's STATUS: planned, live, completed or withdrawn."""
+    from pilotlab.registry import service
+
+    click.echo(service.set_status(pilot_id, new_status, registry_url))
+
+
+@cli.command("export")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for evidence.jsonl and evidence.csv.",
+)
+@_REGISTRY_OPTION
+@_friendly
+def export_(out: Path, registry_url: str | None) -> None:
+    """Export the latest evidence record of every pilot (JSON lines and a flat CSV)."""
+    from pilotlab.registry import service
+
+    click.echo(service.export_records(out, registry_url))
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@_REGISTRY_OPTION
+@_friendly
+def import_(file: Path, registry_url: str | None) -> None:
+    """Import evidence records exported by another registry, keeping their provenance."""
+    from pilotlab.registry import service
+
+    click.echo(service.import_file(file, registry_url))
+
+
+@cli.command()
+@_REGISTRY_OPTION
+@_friendly
+def verify(registry_url: str | None) -> None:
+    """Recompute the registry's hashes; exit 1 if any row was changed outside pilotlab."""
+    from pilotlab.registry import service
+
+    ok, message = service.verify_registry(registry_url)
+    click.echo(message, err=not ok)
+    if not ok:
+        sys.exit(1)
 
 
 def main() -> None:

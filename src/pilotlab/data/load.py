@@ -108,8 +108,14 @@ def panel_from_frame(
     *,
     source: str = "data",
     fingerprint: str | None = None,
+    history: bool = False,
 ) -> Panel:
     """Check a long DataFrame against the pilot file and build the analysis :class:`Panel`.
+
+    With ``history=True`` (power planning) the data may hold only the history before a planned
+    start: a start after the last period, or no treatment at all (``treatment.form ==
+    "planned"``), leaves every unit untreated instead of being an error, and the units the pilot
+    plans to treat are kept in the panel.
 
     Raises
     ------
@@ -182,9 +188,9 @@ def panel_from_frame(
             f"data.unit: column '{d.unit}' is empty in {len(rows)} row(s) "
             f"(first: row {rows[0] + 2}); every row needs a unit id"
         )
-    periods, tidx, bad = parse_periods(df[d.time])
-    if bad.any():
-        rows = np.flatnonzero(bad)
+    periods, tidx, bad_period = parse_periods(df[d.time])
+    if bad_period.any():
+        rows = np.flatnonzero(bad_period)
         examples = ", ".join(f"row {r + 2}: {df[d.time].iloc[r]!r}" for r in rows[:3])
         problems.append(
             f"data.time: column '{d.time}' has {len(rows)} malformed period(s) "
@@ -221,6 +227,8 @@ def panel_from_frame(
         out: list[int | None] = []
         for value, key, b, q in zip(values, keys, bad, pos, strict=True):
             out.append(None)
+            if history and not b and q >= len(periods.keys):
+                continue  # a planned start after the history: untreated in the history
             if b:
                 problems.append(
                     f"{key}: '{value}' is not a period in the data's format "
@@ -252,15 +260,25 @@ def panel_from_frame(
             )
         return [u for u in ids if u in unit_set]
 
-    if tr.form == "common":
+    planned: list[str] = []  # units named as treated (kept in a history panel)
+    if tr.form == "planned":
+        if not history:
+            problems.append(
+                "treatment: the pilot file names no treated units yet (a planned pilot); "
+                "estimating effects needs 'units' with 'start', 'adoption' or 'column'. "
+                "Use `pilotlab power` to plan the pilot from its history"
+            )
+    elif tr.form == "common":
         assert tr.units is not None and tr.start is not None  # guaranteed by TreatmentSpec
         ids = check_units(tr.units, "treatment.units")
+        planned = list(ids)
         (pos,) = period_positions([tr.start], ["treatment.start"])
         if pos is not None:
             first.update(dict.fromkeys(ids, pos))
     elif tr.form == "adoption":
         assert tr.adoption is not None
         ids = check_units(list(tr.adoption), "treatment.adoption")
+        planned = list(ids)
         starts = period_positions(
             [tr.adoption[u] for u in ids], [f"treatment.adoption.{u}" for u in ids]
         )
@@ -304,18 +322,18 @@ def panel_from_frame(
     # ---- which units are analysed
     keep = set(eligible) - set(excluded)
     if comparison_list is not None:
-        keep &= set(comparison_list) | set(first)
+        keep &= set(comparison_list) | set(first) | (set(planned) if history else set())
     treated_excluded = sorted(set(first) - keep)
     for u in treated_excluded:
         first.pop(u)
-    if not first:
+    if not first and not history:
         problems.append(
             "treatment: no treated unit remains after 'exclude'/'eligible'; at least one "
             "treated unit must be analysed"
         )
     n_comparison = len(keep - set(first))
     staggered = len(set(first.values())) > 1
-    if n_comparison == 0 and not (staggered and tr.comparison == "not_yet_treated"):
+    if n_comparison == 0 and not history and not (staggered and tr.comparison == "not_yet_treated"):
         problems.append(
             "treatment.comparison: no comparison units remain: every analysed unit is "
             "treated. Add never-treated units to the data, or for a staggered roll-out "
@@ -326,8 +344,7 @@ def panel_from_frame(
 
     kept = np.isin(all_units_arr, list(keep))
     new_code = np.cumsum(kept) - 1
-    rows = kept[ucode]
-    df = df.loc[rows].reset_index(drop=True)
+    df = df.loc[kept[ucode]].reset_index(drop=True)
     units = all_units_arr[kept].tolist()
     df[UNIT] = new_code[df["__ucode"].to_numpy()]
     # Periods are re-indexed over the analysed rows only.
@@ -465,10 +482,16 @@ def _raise(source: str, problems: list[str]) -> None:
     )
 
 
-def load_panel(spec: PilotSpec, data: pd.DataFrame | None = None) -> Panel:
-    """Read the pilot's data file (or use ``data``) and build the checked :class:`Panel`."""
+def load_panel(
+    spec: PilotSpec, data: pd.DataFrame | None = None, *, history: bool = False
+) -> Panel:
+    """Read the pilot's data file (or use ``data``) and build the checked :class:`Panel`.
+
+    ``history=True`` accepts a planned pilot whose data hold only the history (see
+    :func:`panel_from_frame`).
+    """
     if data is not None:
-        return panel_from_frame(data, spec, source="data (DataFrame)")
+        return panel_from_frame(data, spec, source="data (DataFrame)", history=history)
     path = getattr(spec, "data_path", None)
     if path is None:
         raise DataError(
@@ -476,4 +499,6 @@ def load_panel(spec: PilotSpec, data: pd.DataFrame | None = None) -> Panel:
             "resolved; pass data= a DataFrame or load the pilot with load_pilot(path)"
         )
     df = read_table(path)
-    return panel_from_frame(df, spec, source=str(path), fingerprint=file_sha256(path))
+    return panel_from_frame(
+        df, spec, source=str(path), fingerprint=file_sha256(path), history=history
+    )

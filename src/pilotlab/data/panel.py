@@ -178,6 +178,17 @@ class Panel:
         """Every unit observed in every period exactly once (panel layout)."""
         return self.layout == "panel" and self.nobs == self.n_units * self.n_periods
 
+    @cached_property
+    def is_rectangular(self) -> bool:
+        """Balanced and sorted by unit then period, so arrays reshape to (units, periods)."""
+        if not self.is_balanced:
+            return False
+        T = self.n_periods
+        return bool(
+            np.array_equal(self.time, np.tile(np.arange(T), self.n_units))
+            and np.array_equal(self.unit, np.repeat(np.arange(self.n_units), T))
+        )
+
     def subset_units(self, keep: np.ndarray) -> Panel:
         """A new panel with only the units where ``keep`` (boolean per unit) is true, recoded."""
         keep = np.asarray(keep, dtype=bool)
@@ -235,4 +246,4 @@ class Panel:
 def _replace(panel: Panel, **changes: object) -> Panel:
     fields = {name: getattr(panel, name) for name in Panel.__dataclass_fields__}
     fields.update(changes)
-    return Panel(**fields)  # type: ignore[arg-type]
+    return Panel(**fields)

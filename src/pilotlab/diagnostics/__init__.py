@@ -1,1 +1,1 @@
-"""Diagnostics: robustness checks and sensitivity to parallel-trend violations."""
+"""Diagnostics: robustness checks, sensitivity to parallel-trend violations, Goodman-Bacon decomposition, evidence strength."""

@@ -1,6 +1,12 @@
 """Estimators, registered by name in :data:`ESTIMATORS` when their module is imported."""
 
-from pilotlab.estimators import did, event_study, twfe  # noqa: F401  (registration)
+from pilotlab.estimators import (  # noqa: F401  (registration)
+    callaway_santanna,
+    did,
+    event_study,
+    synthetic,
+    twfe,
+)
 from pilotlab.estimators.base import (
     ESTIMATORS,
     EstimatorEntry,

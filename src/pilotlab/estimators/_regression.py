@@ -7,7 +7,7 @@ from scipy import stats
 
 from pilotlab.data.panel import Panel
 from pilotlab.estimators.base import EstimatorOptions
-from pilotlab.estimators.linear import LinearFit, fit_linear
+from pilotlab.estimators.linear import LinearFit, VcovType, fit_linear
 from pilotlab.exceptions import EstimationError
 
 __all__ = [
@@ -48,7 +48,10 @@ def fit_panel(
     fixed_effects: bool = True,
 ) -> LinearFit:
     """Fit ``outcome`` on ``X`` (+ covariates) with unit and period effects and the plan's vcov."""
-    if options.inference not in LINEAR_INFERENCE:
+    vcov: VcovType
+    if options.inference in ("cluster", "robust", "iid"):
+        vcov = options.inference
+    else:
         raise EstimationError(
             f"design.inference.method: '{options.inference}' is not available for this estimator; "
             f"use one of {', '.join(LINEAR_INFERENCE)} or auto"
@@ -68,8 +71,9 @@ def fit_panel(
             fe=fe,
             cluster=cluster,
             weights=weights,
-            vcov=options.inference,
-            balanced=panel.is_balanced,  # type: ignore[arg-type]
+            vcov=vcov,
+            balanced=panel.is_balanced,
+            shape=(panel.n_units, panel.n_periods) if panel.is_rectangular else None,
             fe_nested_in_cluster=nested,
         )
     return fit_linear(
@@ -79,9 +83,9 @@ def fit_panel(
         fe=[],
         cluster=cluster,
         weights=weights,
-        vcov=options.inference,
+        vcov=vcov,
         add_intercept=True,
-    )  # type: ignore[arg-type]
+    )
 
 
 def interval(estimate: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:

@@ -39,16 +39,23 @@ def demean(
     tol: float = 1e-10,
     max_iter: int = 10_000,
     balanced: bool = False,
+    shape: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Remove the (weighted) fixed effects ``fe`` (integer code arrays) from each column of ``x``.
 
-    With two balanced, unweighted factors one sweep is exact; otherwise alternating projections
-    iterate until the largest change is below ``tol`` times the column scale.
+    With two balanced, unweighted factors one sweep is exact (with ``shape = (units, periods)``
+    for rows sorted by unit then period, by reshaping instead of indexing); otherwise alternating
+    projections iterate until the largest change is below ``tol`` times the column scale.
     """
     x = np.array(x, dtype=np.float64, copy=True)
     squeeze = x.ndim == 1
     if squeeze:
         x = x[:, None]
+    if shape is not None and weights is None and len(fe) == 2:
+        cube = x.reshape(shape[0], shape[1], x.shape[1])
+        cube -= cube.mean(axis=1, keepdims=True)  # unit means
+        cube -= cube.mean(axis=0, keepdims=True)  # period means (of the unit-demeaned data)
+        return x[:, 0] if squeeze else x
     w = np.ones(x.shape[0]) if weights is None else weights
     sizes = [int(c.max()) + 1 if c.size else 0 for c in fe]
     wsums = [np.bincount(c, weights=w, minlength=g) for c, g in zip(fe, sizes, strict=True)]
@@ -128,6 +135,7 @@ def fit_linear(
     weights: np.ndarray | None = None,
     vcov: VcovType = "cluster",
     balanced: bool = False,
+    shape: tuple[int, int] | None = None,
     fe_nested_in_cluster: tuple[bool, ...] | None = None,
     add_intercept: bool = False,
 ) -> LinearFit:
@@ -143,7 +151,7 @@ def fit_linear(
         names = ("(Intercept)", *names)
     both = np.column_stack([y, X])
     if fe:
-        both = demean(both, fe, weights, balanced=balanced)
+        both = demean(both, fe, weights, balanced=balanced, shape=shape)
     if weights is not None:
         both *= np.sqrt(weights)[:, None]
     yt, Xt = both[:, 0], both[:, 1:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,9 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+_KEY_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*): ")
+
+
 def _describe(err: Any, raw: Any) -> str:
     etype = err["type"]
     msg = err["msg"]
@@ -100,6 +104,8 @@ def parse_pilot(raw: Any, source: str = "<pilot>") -> LoadedPilot:
         for err in exc.errors():
             key = _key_path(tuple(err["loc"]))
             text = _describe(err, raw)
+            if key == "(top level)" and (m := _KEY_PREFIX.match(text)):
+                key, text = m.group(1), text[m.end() :]  # cross-field checks name their key
             if (key, text) in seen:
                 continue
             seen.add((key, text))
@@ -122,7 +128,7 @@ def _construct_mapping(
 ) -> dict[Any, Any]:
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in mapping:
             raise yaml.constructor.ConstructorError(
                 None,
@@ -130,7 +136,7 @@ def _construct_mapping(
                 f"duplicate key '{key}' (a later value would silently replace the first)",
                 key_node.start_mark,
             )
-        mapping[key] = loader.construct_object(value_node, deep=deep)  # type: ignore[no-untyped-call]
+        mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -141,7 +142,7 @@ class TreatmentSpec(_Model):
                 "'units' with 'start' (common start), 'adoption' (staggered) or 'column'"
             )
         if not forms:
-            raise ValueError("no treatment given; add 'units' with 'start', 'adoption' or 'column'")
+            return self  # allowed only for planned pilots; checked by PilotSpec._treatment_given
         if forms == ["units + start"]:
             if not self.units:
                 raise ValueError(
@@ -158,12 +159,14 @@ class TreatmentSpec(_Model):
         return self
 
     @property
-    def form(self) -> Literal["common", "adoption", "column"]:
-        """Which treatment form the file uses."""
+    def form(self) -> Literal["common", "adoption", "column", "planned"]:
+        """Which treatment form the file uses (``planned``: none yet, power planning only)."""
         if self.adoption is not None:
             return "adoption"
         if self.column is not None:
             return "column"
+        if self.units is None and self.start is None:
+            return "planned"
         return "common"
 
 
@@ -218,13 +221,50 @@ class SyntheticOptions(_Model):
 
 
 class PowerSpec(_Model):
-    """Planning: how pseudo-pilots are drawn for power calculations."""
+    """Planning: how pseudo-pilots are drawn for power calculations (``pilotlab power``).
+
+    ``treated`` is the planned number of treated units, drawn at random from the eligible units
+    for each placebo pilot, or a list of the units that will be treated (default:
+    ``treatment.units``). ``post_periods`` is the planned number of periods after the start
+    (default: ``design.window.post``, else a quarter of the history). ``min_pre_periods`` is the
+    fewest periods a placebo pilot keeps before its pseudo start. ``effects`` is the grid of
+    effect sizes in outcome units (default: built around the analytic MDE). ``seed`` defaults to
+    ``design.inference.seed``.
+    """
 
     treated: int | list[UnitId] | None = None
     post_periods: int | None = Field(None, ge=1)
     target_power: float = Field(0.8, gt=0, lt=1)
     simulations: int = Field(500, ge=20)
     effects: list[float] | None = None
+    min_pre_periods: int = Field(4, ge=1)
+    seed: int | None = Field(None, ge=0)
+
+    @field_validator("treated", mode="before")
+    @classmethod
+    def _treated_as_text(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [_as_unit(u) for u in v]
+        return v
+
+    @field_validator("treated")
+    @classmethod
+    def _treated_positive(cls, v: int | list[UnitId] | None) -> int | list[UnitId] | None:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"found {v}; give the number of units to treat (at least 1)")
+        if isinstance(v, list) and not v:
+            raise ValueError("the list is empty; list the units to treat or give their number")
+        return v
+
+    @field_validator("effects")
+    @classmethod
+    def _effects_finite(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("the list is empty; give effect sizes or leave the key out")
+            if any(not math.isfinite(e) for e in v):
+                raise ValueError("effect sizes must be finite numbers in outcome units")
+        return v
 
 
 class DesignSpec(_Model):
@@ -296,6 +336,18 @@ class PilotSpec(_Model):
                 "(e.g. 'ne-employment-support')"
             )
         return v
+
+    @model_validator(mode="after")
+    def _treatment_given(self) -> PilotSpec:
+        if self.treatment.form == "planned" and not (
+            self.status == "planned" and self.design.power.treated is not None
+        ):
+            raise ValueError(
+                "treatment: no treatment given; add 'units' with 'start', 'adoption' or "
+                "'column' (a planned pilot may instead give design.power.treated, the number "
+                "of units it will treat, to plan its power)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _outcomes_unique(self) -> PilotSpec:

@@ -1,0 +1,401 @@
+"""How strong is the evidence? The Maryland Scientific Methods Scale, scored as the What Works
+Centre for Local Economic Growth does, made explicit and testable.
+
+The What Works Growth scoring guide (2016) places an evaluation on five levels:
+
+1. cross-section or before-and-after without a comparison group, no controls;
+2. either of those with adequate controls (no untreated comparison over time);
+3. before and after in the treated group against a comparison group (difference in
+   differences), with evidence that the comparison group is comparable;
+4. quasi-random variation in treatment (instrument, discontinuity), shown to be credible;
+5. explicit random assignment (a randomised controlled trial).
+
+**pilotlab rubric v1** turns that guide into criteria the engine can check, each reported as met or
+not with the reason:
+
+``comparison group``
+    untreated comparison units are observed over the same periods (level 2 needs it).
+``before and after data``
+    at least :data:`MIN_PRE_PERIODS` periods before the start, so trends can be compared.
+``parallel pre-trends``
+    every primary outcome's pre-trend test does not reject at the plan's alpha;
+``power of the pre-trend test``
+    that test could detect a violation that matters: a linear pre-trend which, carried on past
+    the start, would by itself produce the smaller of the estimated effect or the smallest effect
+    that matters (``mde``). Power is computed from the pre-period estimates and standard errors
+    (non-central chi-square, estimates treated as independent), and must reach
+    :data:`MIN_PRETEST_POWER` (after Roth 2022: a test that cannot see a relevant trend is not
+    evidence of parallel trends).
+``pre-period fit`` (synthetic designs only; house rule, see below)
+``enough clusters for the inference``
+    cluster-robust inference with at least :data:`MIN_TREATED_CLUSTERS` treated and
+    :data:`MIN_CLUSTERS` clusters, or an inference built for few clusters (wild bootstrap,
+    permutation, placebo, jackknife).
+``robustness checks agree``
+    no robustness check run by the plan contradicts the main estimate.
+``missing data``
+    at most :data:`MAX_MISSING_SHARE` of the primary outcomes' values are missing.
+``random or quasi-random assignment``
+    never met by pilotlab's designs (areas are chosen by the programme), which is why the scale
+    stops at level 3 here.
+
+Level: 1 without a comparison group; 2 with one; 3 when, in addition, comparability is shown
+(before-and-after data, parallel pre-trends and a powered test; or, for synthetic designs, good
+pre-period fit). Each of "enough clusters", "robustness checks agree" and "missing data" that
+fails then lowers the level by one (the guide's downgrading for weak implementation), not below 1.
+
+House rule for synthetic designs (``synthetic_control``, ``synthetic_did``): the comparison is
+built to match the treated area before the start, so a pre-trend test says little. Comparability is
+instead shown by the pre-period fit: at least :data:`MIN_PRE_PERIODS_SYNTHETIC` pre-periods and a
+pre-period root mean squared prediction error (RMSPE, ``details["pre_rmspe"]`` or computed from
+``details["synthetic_path"]``) no larger than :data:`MAX_RMSPE_TO_EFFECT` times the absolute
+estimated effect. A synthetic design meeting it scores like a difference in differences with
+parallel, powered pre-trends (level 3), otherwise level 2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "FEW_CLUSTER_METHODS",
+    "LEVEL_DESCRIPTIONS",
+    "MAX_MISSING_SHARE",
+    "MAX_RMSPE_TO_EFFECT",
+    "MIN_CLUSTERS",
+    "MIN_PRETEST_POWER",
+    "MIN_PRE_PERIODS",
+    "MIN_PRE_PERIODS_SYNTHETIC",
+    "MIN_TREATED_CLUSTERS",
+    "RUBRIC",
+    "RUBRIC_VERSION",
+    "SYNTHETIC_ESTIMATORS",
+    "evidence_strength",
+    "pretest_power",
+    "synthetic_pre_rmspe",
+]
+
+RUBRIC_VERSION = "1"
+RUBRIC = "Maryland SMS, What Works Growth scoring guide (2016), pilotlab rubric v" + RUBRIC_VERSION
+MIN_PRE_PERIODS = 3
+MIN_PRE_PERIODS_SYNTHETIC = 5
+MIN_PRETEST_POWER = 0.8
+MIN_TREATED_CLUSTERS = 10
+MIN_CLUSTERS = 30
+MAX_MISSING_SHARE = 0.10
+MAX_RMSPE_TO_EFFECT = 0.5
+FEW_CLUSTER_METHODS = frozenset({"wild_bootstrap", "permutation", "placebo", "jackknife"})
+SYNTHETIC_ESTIMATORS = frozenset({"synthetic_control", "synthetic_did"})
+
+LEVEL_DESCRIPTIONS = {
+    1: "Level 1: no comparison group over time; the estimate may reflect anything else "
+    "that changed.",
+    2: "Level 2: a comparison group, but its comparability with the pilot areas is not "
+    "shown (or the analysis has weaknesses that lower the score).",
+    3: "Level 3: a before-and-after comparison with a comparison group shown to be "
+    "comparable (the strongest level a non-randomised design can reach).",
+    4: "Level 4: quasi-random assignment to the pilot.",
+    5: "Level 5: random assignment to the pilot.",
+}
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+def pretest_power(
+    event_times: Sequence[int],
+    std_errors: Sequence[float],
+    violation: float,
+    alpha: float = 0.05,
+    post_event_times: Sequence[int] = (0,),
+) -> float:
+    """Power of the joint pre-trend Wald test against a linear violation of parallel trends.
+
+    The violation is a straight-line difference in trends, zero at event time -1, whose mean over
+    the post-period event times equals ``violation``: the trend alone would then produce an
+    "effect" of that size. With pre-period estimates treated as independent with the given
+    standard errors, the Wald statistic is non-central chi-square with ``k`` degrees of freedom
+    and non-centrality ``sum((slope * (e + 1) / se)^2)``.
+
+    Parameters
+    ----------
+    event_times, std_errors
+        Pre-period event times (negative, reference period excluded) and standard errors.
+    violation
+        Size of the post-period bias the test should detect (outcome units, sign ignored).
+    alpha
+        Level of the test.
+    post_event_times
+        Event times of the post-period (to place the violation).
+
+    Returns
+    -------
+    float
+        Probability that the test rejects; NaN if it cannot be computed.
+    """
+    e = np.asarray(event_times, dtype=float)
+    se = np.asarray(std_errors, dtype=float)
+    ok = np.isfinite(se) & (se > 0) & (e < -1)
+    if not ok.any() or not _finite(violation) or violation == 0:
+        return math.nan
+    post_mean = float(np.mean(np.asarray(post_event_times, dtype=float) + 1.0)) or 1.0
+    slope = abs(float(violation)) / post_mean
+    lam = float(np.sum((slope * (e[ok] + 1.0) / se[ok]) ** 2))
+    k = int(ok.sum())
+    crit = stats.chi2.ppf(1 - alpha, k)
+    return float(stats.ncx2.sf(crit, k, lam))
+
+
+def synthetic_pre_rmspe(details: Mapping[str, Any], n_pre: int) -> float:
+    """Pre-period RMSPE of a synthetic design from its details (NaN if not available).
+
+    Reads ``details["pre_rmspe"]`` or, failing that, the first ``n_pre`` rows of
+    ``details["synthetic_path"]`` / ``details["paths"]`` (columns ``treated`` and ``synthetic``).
+    """
+    v: Any = details.get("pre_rmspe")
+    if _finite(v):
+        return float(v)
+    path: Any = details.get("synthetic_path")
+    if path is None:
+        path = details.get("paths")
+    try:
+        treated = np.asarray(path["treated"], dtype=np.float64)[:n_pre]
+        synth = np.asarray(path["synthetic"], dtype=np.float64)[:n_pre]
+    except (KeyError, TypeError, IndexError, ValueError):
+        return math.nan
+    if treated.size == 0:
+        return math.nan
+    return float(np.sqrt(np.nanmean((treated - synth) ** 2)))
+
+
+def _criterion(name: str, met: bool | None, reason: str) -> dict[str, Any]:
+    return {"criterion": name, "met": met, "reason": reason}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def _num(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def evidence_strength(evaluation: Any) -> dict[str, Any]:
+    """Score an evaluation on the Maryland Scientific Methods Scale (pilotlab rubric v1).
+
+    Parameters
+    ----------
+    evaluation : pilotlab.results.Evaluation
+        The evaluation (its data summary, design choices and primary outcomes are read).
+
+    Returns
+    -------
+    dict
+        The evidence record's ``evidence_strength`` block: ``rubric``, ``rubric_version``,
+        ``level``, ``max_level``, ``description``, ``criteria`` (``criterion``, ``met``,
+        ``reason``) and ``house_rule`` when the synthetic-design rule applied.
+    """
+    data = evaluation.data
+    primary = [o for o in evaluation.outcomes if o.primary] or list(evaluation.outcomes[:1])
+    estimator = evaluation.estimator.name
+    inference = evaluation.inference.name
+    alpha = float(evaluation.alpha)
+    synthetic = estimator in SYNTHETIC_ESTIMATORS
+    criteria: list[dict[str, Any]] = []
+
+    flow = dict(data.unit_flow or {})
+    n_comp = int(flow.get("comparison", data.units - data.treated_units))
+    has_comparison = n_comp > 0
+    criteria.append(
+        _criterion(
+            "comparison group",
+            has_comparison,
+            f"{n_comp} comparison units are observed over the same {data.periods} periods as the "
+            f"{data.treated_units} pilot units."
+            if has_comparison
+            else "No untreated comparison units: only a before-and-after comparison is possible.",
+        )
+    )
+    n_pre = int(data.pre_periods)
+    need_pre = MIN_PRE_PERIODS_SYNTHETIC if synthetic else MIN_PRE_PERIODS
+    pre_ok = n_pre >= need_pre
+    criteria.append(
+        _criterion(
+            "before and after data",
+            pre_ok,
+            f"{n_pre} periods before the start (at least {need_pre} are needed to compare trends).",
+        )
+    )
+
+    comparable: bool | None
+    house_rule = None
+    if synthetic:
+        house_rule = (
+            "Synthetic designs: comparability is shown by the pre-period fit (RMSPE at most "
+            f"{MAX_RMSPE_TO_EFFECT:g} times the absolute effect, at least "
+            f"{MIN_PRE_PERIODS_SYNTHETIC} pre-periods) instead of a pre-trend test."
+        )
+        fits: list[bool | None] = []
+        reasons = []
+        for o in primary:
+            rmspe = synthetic_pre_rmspe(o.result.details, n_pre)
+            eff = abs(o.result.estimate) if _finite(o.result.estimate) else math.nan
+            if not _finite(rmspe) or not _finite(eff):
+                fits.append(None)
+                reasons.append(f"{o.label}: the pre-period fit is not available.")
+                continue
+            ok = rmspe <= MAX_RMSPE_TO_EFFECT * eff
+            fits.append(ok)
+            reasons.append(
+                f"{o.label}: pre-period RMSPE {_num(rmspe)} is "
+                f"{'within' if ok else 'more than'} {MAX_RMSPE_TO_EFFECT:g} x the effect "
+                f"({_num(eff)})."
+            )
+        comparable = None if any(f is None for f in fits) else all(bool(f) for f in fits)
+        criteria.append(_criterion("pre-period fit", comparable, " ".join(reasons)))
+        comparable = bool(comparable) and pre_ok
+    else:
+        trend_ok: list[bool | None] = []
+        power_ok: list[bool | None] = []
+        t_reasons, p_reasons = [], []
+        for o in primary:
+            r = o.result
+            pt = r.pre_trend
+            if pt is None or not _finite(pt.p_value):
+                trend_ok.append(None)
+                t_reasons.append(f"{o.label}: no pre-trend test was possible.")
+                power_ok.append(None)
+                p_reasons.append(f"{o.label}: no pre-trend test, so no power.")
+                continue
+            passed = pt.p_value >= alpha
+            trend_ok.append(passed)
+            t_reasons.append(
+                f"{o.label}: the joint test of the {pt.df} pre-period estimates gives "
+                f"p {_p(pt.p_value)} ({'no evidence against' if passed else 'evidence against'} "
+                "parallel trends)."
+            )
+            pre = [e for e in r.event_study if e.event_time < 0 and not e.reference]
+            post = [e.event_time for e in r.event_study if e.event_time >= 0] or [0]
+            target_vals = [abs(r.estimate)] if _finite(r.estimate) and r.estimate != 0 else []
+            if o.mde:
+                target_vals.append(float(o.mde))
+            if not target_vals and _finite(r.ci_upper) and _finite(r.ci_lower):
+                target_vals.append((r.ci_upper - r.ci_lower) / 2)
+            target = min(target_vals) if target_vals else math.nan
+            power = pretest_power(
+                [e.event_time for e in pre], [e.std_error for e in pre], target, alpha, post
+            )
+            if not _finite(power):
+                power_ok.append(None)
+                p_reasons.append(f"{o.label}: the power of the pre-trend test cannot be computed.")
+                continue
+            power_ok.append(power >= MIN_PRETEST_POWER)
+            p_reasons.append(
+                f"{o.label}: the test would detect a linear pre-trend that alone produces an "
+                f"effect of {_num(target)} with probability {_pct(power)} "
+                f"(at least {_pct(MIN_PRETEST_POWER)} needed)."
+            )
+
+        def _all(xs: list[bool | None]) -> bool | None:
+            if any(x is False for x in xs):
+                return False
+            return None if any(x is None for x in xs) else True
+
+        t_all, p_all = _all(trend_ok), _all(power_ok)
+        criteria.append(_criterion("parallel pre-trends", t_all, " ".join(t_reasons)))
+        criteria.append(_criterion("power of the pre-trend test", p_all, " ".join(p_reasons)))
+        comparable = bool(t_all) and bool(p_all) and pre_ok
+
+    few_ok = inference in FEW_CLUSTER_METHODS
+    g, gt = int(data.clusters), int(data.treated_clusters)
+    enough = few_ok or (gt >= MIN_TREATED_CLUSTERS and g >= MIN_CLUSTERS)
+    criteria.append(
+        _criterion(
+            "enough clusters for the inference",
+            enough,
+            f"{inference} inference is designed for few clusters ({g} clusters, {gt} treated)."
+            if few_ok
+            else f"{inference} inference with {g} clusters ({gt} treated); cluster-robust "
+            f"inference needs at least {MIN_TREATED_CLUSTERS} treated and {MIN_CLUSTERS} "
+            "clusters in all.",
+        )
+    )
+    checks = [c for o in primary for c in o.robustness]
+    if not checks:
+        rob: bool | None = None
+        rob_reason = (
+            "No robustness checks were run (the plan lists none), so agreement is not assessed."
+        )
+    else:
+        bad = [c.check for c in checks if c.consistent is False]
+        rob = not bad
+        rob_reason = (
+            f"All {len(checks)} robustness checks agree with the main estimate."
+            if rob
+            else f"{len(bad)} of {len(checks)} checks disagree: {', '.join(dict.fromkeys(bad))}."
+        )
+    criteria.append(_criterion("robustness checks agree", rob, rob_reason))
+
+    cols = {o.column for o in primary}
+    miss = [m for m in data.missing if m.get("outcome") in cols]
+    n_miss = sum(int(m.get("n_missing", 0)) for m in miss)
+    n_tot = sum(int(m.get("n_total", 0)) for m in miss)
+    share = n_miss / n_tot if n_tot else 0.0
+    miss_ok = share <= MAX_MISSING_SHARE
+    criteria.append(
+        _criterion(
+            "missing data",
+            miss_ok,
+            f"{_pct(share) if share >= 0.01 or share == 0 else '<1%'} of primary outcome values "
+            f"are missing (at most {_pct(MAX_MISSING_SHARE)} allowed).",
+        )
+    )
+    criteria.append(
+        _criterion(
+            "random or quasi-random assignment",
+            False,
+            "Pilot areas were chosen by the programme, not by chance or a sharp rule, so "
+            "levels 4 and 5 are out of reach whatever the analysis.",
+        )
+    )
+
+    level = 1 if not has_comparison else (3 if comparable else 2)
+    downgrades = [
+        c["criterion"]
+        for c in criteria
+        if c["criterion"]
+        in ("enough clusters for the inference", "robustness checks agree", "missing data")
+        and c["met"] is False
+    ]
+    base = level
+    level = max(1, level - len(downgrades))
+    description = (
+        LEVEL_DESCRIPTIONS[level]
+        if level == base
+        else (
+            f"Level {level}: a level-{base} design lowered by {base - level} because of "
+            f"{' and '.join(downgrades)} (see the criteria)."
+        )
+    )
+    out: dict[str, Any] = {
+        "rubric": RUBRIC,
+        "rubric_version": RUBRIC_VERSION,
+        "level": int(level),
+        "max_level": 3,
+        "description": description,
+        "downgraded_for": downgrades,
+        "criteria": criteria,
+    }
+    if house_rule:
+        out["house_rule"] = house_rule
+    return out

@@ -1,0 +1,1175 @@
+"""Plan before you pilot: simulation-based power and minimum detectable effect from history.
+
+A planned pilot's data hold only the history. Placebo pilots are drawn from that history: a
+pseudo-treated set of the planned size (the planned units, or a random draw from the eligible
+units) and a pseudo start date that leaves enough periods before and the planned number after.
+An effect ``delta`` is injected as ``y + delta * D`` and the pilot's own estimator and inference
+are run; the share of placebo pilots whose test rejects at ``alpha`` is the power at ``delta``.
+At ``delta = 0`` it is the false-positive rate, a check of the inference itself.
+
+Three computational paths give the same answers (tests check that they agree):
+
+``vectorised``
+    Two-way fixed effects on a balanced, unweighted panel without covariates, with cluster (units
+    nested in clusters), robust or iid standard errors. The within-transformed treatment dummy
+    of a placebo pilot is rank one, ``(a_i - k/N)(b_t - p)``, so estimates and cluster scores of
+    every draw sharing a start come from matrix products with one ``N``-vector per start.
+``shift``
+    Any registered linear estimator (did, twfe, event_study) with cluster / robust / iid
+    inference: injecting ``delta * D`` moves the estimate by exactly ``delta`` and leaves the
+    residuals and standard error unchanged, so one fit per placebo pilot serves every effect.
+``full``
+    Anything else (wild bootstrap, permutation, non-linear estimators): one fit per placebo pilot
+    and effect size, in parallel across cores.
+
+Beside the simulation, :func:`analytic_mde` gives the difference-in-differences MDE with
+serial correlation (Burlig, Preonas & Woerman 2020; Bloom 1995 when errors are i.i.d.) from an
+AR(1) model of the two-way within residuals of the history.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, sparse, stats
+
+from pilotlab.data import load_panel
+from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators import EstimatorOptions, get_estimator
+from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
+from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
+from pilotlab.spec import PilotSpec
+
+__all__ = [
+    "AnalyticMDE",
+    "PowerPoint",
+    "PowerResult",
+    "ProgressCallback",
+    "TradeoffCell",
+    "analytic_mde",
+    "ar1_covariance",
+    "did_variance",
+    "draw_placebos",
+    "estimate_ar1",
+    "mde_from_curve",
+    "run_power",
+    "simulate_placebos",
+    "textbook_did_mde",
+    "write_power_report",
+]
+
+#: ``progress(done, total)`` is called as placebo fits complete (the CLI drives a progress bar).
+ProgressCallback = Callable[[int, int], None]
+Path_ = Literal["vectorised", "shift", "full"]
+
+#: Estimators whose estimate moves by exactly ``delta`` when ``delta * D`` is added to ``y``.
+SHIFT_ESTIMATORS = ("did", "twfe", "event_study")
+#: Default effect grid, in multiples of the analytic MDE of the simulated design.
+GRID_MULTIPLES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+
+
+# ----------------------------------------------------------------------------- analytic
+
+
+def ar1_covariance(n_periods: int, sigma2: float, rho: float) -> np.ndarray:
+    """Covariance matrix of a stationary AR(1): ``sigma2 * rho ** |s - t|``."""
+    lag = np.abs(np.subtract.outer(np.arange(n_periods), np.arange(n_periods)))
+    return sigma2 * np.power(float(rho), lag)
+
+
+def did_variance(cov: np.ndarray, pre: int, post: int, n_units: int, n_treated: int) -> float:
+    """Variance of the DiD estimate with ``pre`` then ``post`` periods of error covariance ``cov``.
+
+    Each unit's contrast is ``mean(post errors) - mean(pre errors)``; units are independent, so
+    ``Var = w' cov w * (1/k + 1/(J - k))`` with ``w`` the contrast weights. With i.i.d. errors this
+    is ``sigma2 (1/m + 1/r) / (P (1 - P) J)``; with serial correlation it is Burlig, Preonas &
+    Woerman's (2020) expression in the average pre, post and cross covariances.
+    """
+    w = np.concatenate([np.full(pre, -1.0 / pre), np.full(post, 1.0 / post)])
+    var_unit = float(w @ cov[: pre + post, : pre + post] @ w)
+    return var_unit * (1.0 / n_treated + 1.0 / (n_units - n_treated))
+
+
+def _quantiles(alpha: float, power: float, df: float | None) -> float:
+    if df is None:
+        return float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+    return float(stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df))
+
+
+def textbook_did_mde(
+    sigma: float,
+    pre: int,
+    post: int,
+    n_units: int,
+    n_treated: int,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> float:
+    """The textbook DiD MDE with i.i.d. errors (Bloom 1995; normal quantiles).
+
+    ``(z_{1-alpha/2} + z_{power}) * sigma * sqrt((1/m + 1/r) / (P (1 - P) J))``.
+    """
+    p = n_treated / n_units
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return float(z * sigma * math.sqrt((1 / pre + 1 / post) / (p * (1 - p) * n_units)))
+
+
+def _within(Y: np.ndarray) -> np.ndarray:
+    """Two-way within transformation of a balanced N x T matrix."""
+    return Y - Y.mean(axis=1, keepdims=True) - Y.mean(axis=0, keepdims=True) + Y.mean()
+
+
+def estimate_ar1(Y: np.ndarray) -> tuple[float, float]:
+    """Fit a stationary AR(1) ``(sigma2, rho)`` to the errors of ``y = a_i + g_t + e_it``.
+
+    The two-way within residuals of a balanced ``N x T`` matrix have expected second moments
+    ``(1 - 1/N) M S M`` (``M`` removes unit means over time, ``S`` the AR(1) covariance), so the
+    sample matrix ``E'E / N`` is matched to that by least squares over all lags: the estimate is
+    not biased towards negative correlation by the demeaning, as raw residual autocorrelations are.
+    """
+    N, T = Y.shape
+    E = _within(Y)
+    S = E.T @ E / N
+    M = np.eye(T) - 1.0 / T
+    base = (1 - 1 / N) * M
+
+    def fitted(rho: float) -> tuple[float, float]:
+        A = base @ ar1_covariance(T, 1.0, rho) @ M
+        scale = float((A * S).sum() / (A * A).sum())  # least-squares sigma2 for this rho
+        return scale, float(((S - scale * A) ** 2).sum())
+
+    res = optimize.minimize_scalar(
+        lambda r: fitted(r)[1], bounds=(-0.95, 0.995), method="bounded", options={"xatol": 1e-6}
+    )
+    rho = float(res.x)
+    return max(fitted(rho)[0], 0.0), rho
+
+
+@dataclass(frozen=True)
+class AnalyticMDE:
+    """Analytic DiD MDE with serial correlation, and the assumptions it rests on."""
+
+    mde: float  # planned design: the whole history before the start, ``post`` periods after
+    sigma2: float
+    rho: float
+    pre_periods: int
+    post_periods: int
+    n_units: int
+    n_treated: int
+    df: float | None
+    mde_iid: float  # the same design if errors were independent over time (Bloom 1995)
+    mde_simulated_design: float  # averaged over the placebo pilots' pre-period lengths
+    assumptions: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        d = dict(self.__dict__)
+        d["assumptions"] = list(self.assumptions)
+        return {k: _clean(v) for k, v in d.items()}
+
+
+def analytic_mde(
+    Y: np.ndarray,
+    *,
+    pre: int,
+    post: int,
+    n_treated: int,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    df: float | None = None,
+    simulated_pre: Sequence[int] = (),
+) -> AnalyticMDE:
+    """Analytic MDE of a DiD / TWFE pilot from a balanced history ``Y`` (units x periods).
+
+    Parameters
+    ----------
+    Y
+        Outcome history, ``N x T``, no missing values.
+    pre, post
+        Periods before and after the planned start.
+    n_treated
+        Planned number of treated units (``P = n_treated / N``).
+    alpha, power
+        Two-sided test size and target power.
+    df
+        Degrees of freedom of the t quantiles (``N - 1`` clusters); ``None`` uses normal ones.
+    simulated_pre
+        Pre-period lengths of the placebo pilots, to give the analytic MDE of the simulated design.
+    """
+    N = Y.shape[0]
+    sigma2, rho = estimate_ar1(Y)
+    q = _quantiles(alpha, power, df)
+    horizon = max(pre, *(simulated_pre or (0,))) + post
+    cov = ar1_covariance(horizon, sigma2, rho)
+    mde = q * math.sqrt(did_variance(cov, pre, post, N, n_treated))
+    iid = q * math.sqrt(did_variance(np.eye(horizon) * sigma2, pre, post, N, n_treated))
+    if simulated_pre:
+        v = np.mean([did_variance(cov, m, post, N, n_treated) for m in simulated_pre])
+        sim = q * math.sqrt(float(v))
+    else:
+        sim = mde
+    assumptions = (
+        "Outcome = unit effect + period effect + treatment effect + error (parallel trends).",
+        f"Errors follow a stationary AR(1) within each unit (rho = {rho:.3f}, error SD = "
+        f"{math.sqrt(sigma2):.4g}), estimated from the two-way within residuals of the history.",
+        "Units are independent of each other (clusters are the units) and equally variable.",
+        "The effect is constant across treated units and post periods; the estimate is the "
+        "difference in differences of means (equal to two-way fixed effects on a balanced panel).",
+        "Two-sided test; quantiles of "
+        + ("the normal distribution." if df is None else f"Student's t with {df:g} df."),
+    )
+    return AnalyticMDE(
+        mde=mde,
+        sigma2=sigma2,
+        rho=rho,
+        pre_periods=pre,
+        post_periods=post,
+        n_units=N,
+        n_treated=n_treated,
+        df=df,
+        mde_iid=iid,
+        mde_simulated_design=sim,
+        assumptions=assumptions,
+    )
+
+
+def _analytic_power(
+    effects: np.ndarray, ses: np.ndarray, alpha: float, df: float | None
+) -> np.ndarray:
+    """Two-sided power at each effect, averaged over designs with standard errors ``ses``."""
+    q = stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
+    lam = np.abs(effects)[:, None] / ses[None, :]
+    return (stats.norm.cdf(lam - q) + stats.norm.cdf(-lam - q)).mean(axis=1)
+
+
+# ----------------------------------------------------------------------------- placebo draws
+
+
+def draw_placebos(
+    rng: np.random.Generator,
+    *,
+    n_units: int,
+    n_periods: int,
+    n_treated: int,
+    post: int,
+    min_pre: int,
+    simulations: int,
+    pool: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw placebo pilots: a boolean ``simulations x n_units`` treated matrix and start indices.
+
+    Treated sets are ``n_treated`` units drawn without replacement from ``pool`` (default: every
+    unit), or the ``fixed`` unit codes in every draw. Starts are uniform on
+    ``[min_pre, n_periods - post]`` so each placebo keeps ``min_pre`` periods before and ``post``
+    after (later periods are dropped from that placebo's panel).
+    """
+    starts = rng.integers(min_pre, n_periods - post + 1, size=simulations)
+    A = np.zeros((simulations, n_units), dtype=bool)
+    if fixed is not None:
+        A[:, fixed] = True
+        return A, starts
+    pool = np.arange(n_units) if pool is None else pool
+    picks = np.argsort(rng.random((simulations, pool.size)), axis=1)[:, :n_treated]
+    A[np.repeat(np.arange(simulations), n_treated), pool[picks].ravel()] = True
+    return A, starts
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """Per-placebo test ingredients: either (estimate, se, df) or direct rejections."""
+
+    estimate: np.ndarray | None  # estimate at zero effect (shift / vectorised paths)
+    std_error: np.ndarray | None
+    df: np.ndarray | None
+    reject: np.ndarray | None  # simulations x effects (full path)
+    failed: int
+    path: Path_
+
+
+def _vectorised_ok(panel: Panel, outcome: str, estimator: str, options: EstimatorOptions) -> bool:
+    if estimator != "twfe" or options.inference not in LINEAR_INFERENCE:
+        return False
+    if options.covariates or panel.weighted or panel.layout != "panel" or panel.anticipation:
+        return False
+    if not panel.is_balanced or np.isnan(panel.y(outcome)).any():
+        return False
+    return is_nested(panel.unit, panel.cluster)
+
+
+def _vectorised(
+    panel: Panel,
+    outcome: str,
+    A: np.ndarray,
+    starts: np.ndarray,
+    post: int,
+    inference: str,
+    progress: ProgressCallback | None,
+    done0: int,
+    total: int,
+) -> _Draws:
+    """TWFE estimates and standard errors of many placebo pilots at once (balanced panels)."""
+    N, T = panel.n_units, panel.n_periods
+    Y = np.empty((N, T))
+    Y[panel.unit, panel.time] = panel.y(outcome)
+    unit_cluster = np.zeros(N, dtype=np.int64)
+    unit_cluster[panel.unit] = panel.cluster
+    G = int(unit_cluster.max()) + 1
+    members = sparse.csr_matrix((np.ones(N), (unit_cluster, np.arange(N))), shape=(G, N))
+    R = A.shape[0]
+    k = A.sum(axis=1).astype(float)
+    est = np.empty(R)
+    se = np.empty(R)
+    dfs = np.empty(R)
+    done = done0
+    for s in np.unique(starts):  # a loop over distinct start dates, not over draws
+        rows = np.flatnonzero(starts == s)
+        Ts = int(s) + post
+        Ys = Y[:, :Ts]
+        c = (np.arange(Ts) >= s).astype(float) - post / Ts
+        C2 = float(c @ c)
+        z = Ys @ c
+        w = z - z.mean()
+        d = A[rows].astype(float) - (k[rows] / N)[:, None]  # R_s x N centred treatment
+        den = k[rows] * (1 - k[rows] / N) * C2
+        beta = (A[rows].astype(float) @ w) / den
+        n = N * Ts
+        fe_all = N + Ts - 1
+        if inference == "cluster":
+            nested_time = G == 1
+            K = 1 + fe_all - (N - 1) - ((Ts - 1) if nested_time else 0)
+            U = d * (w[None, :] - beta[:, None] * d * C2)  # unit scores
+            if G == N:  # clusters are the units
+                meat = (U * U).sum(axis=1)
+            else:  # sum unit scores within clusters: sparse G x N membership
+                S = members @ U.T
+                meat = (S * S).sum(axis=0)
+            factor = G / (G - 1) * (n - 1) / (n - K) if G > 1 else np.nan
+            var = factor * meat / den**2
+            dfs[rows] = max(G - 1, 1)
+        else:
+            K = 1 + fe_all
+            Yt = _within(Ys)
+            if inference == "iid":
+                ssr = float((Yt * Yt).sum()) - beta**2 * den
+                var = ssr / (n - K) / den
+            else:  # robust (HC1)
+                c2 = c * c
+                P = (Yt * Yt) @ c2
+                Q = Yt @ (c2 * c)
+                C4 = float(c2 @ c2)
+                meat = (d**2) @ P - 2 * beta * ((d**3) @ Q) + beta**2 * (d**4).sum(axis=1) * C4
+                var = n / (n - K) * meat / den**2
+            dfs[rows] = max(n - K, 1)
+        est[rows] = beta
+        se[rows] = np.sqrt(np.maximum(var, 0.0))
+        done += rows.size
+        if progress is not None:
+            progress(done, total)
+    return _Draws(est, se, dfs, None, 0, "vectorised")
+
+
+def _placebo_panel(history: Panel, treated: np.ndarray, start: int, post: int) -> Panel:
+    ft = np.where(treated, start, NEVER).astype(np.int64)
+    return history.truncate_periods(start + post - 1).with_first_treated(ft)
+
+
+def _fit_chunk(
+    history: Panel,
+    outcome: str,
+    estimator: str,
+    options: EstimatorOptions,
+    A: np.ndarray,
+    starts: np.ndarray,
+    post: int,
+    effects: np.ndarray | None,
+    seeds: list[np.random.SeedSequence],
+) -> tuple[np.ndarray, int]:
+    """Fit a chunk of placebo pilots; rows = draws, columns = (estimate, se, df) or rejections."""
+    fit = get_estimator(estimator).fit
+    ne = 0 if effects is None else effects.size
+    out = np.full((A.shape[0], 3 if effects is None else ne), np.nan)
+    failed = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PilotlabWarning)
+        for r in range(A.shape[0]):  # one regression per placebo pilot: the generic path
+            pan = _placebo_panel(history, A[r], int(starts[r]), post).complete(
+                outcome, tuple(options.covariates)
+            )
+            try:
+                if effects is None:
+                    res = fit(pan, outcome, options, np.random.default_rng(seeds[r]))
+                    lin = res.details.get("linear_fit")
+                    df = float(lin.df_resid) if lin is not None else math.inf
+                    out[r] = (res.estimate, res.std_error, df)
+                else:
+                    D = pan.treated_now.astype(float)
+                    y0 = pan.y(outcome)
+                    for j, delta in enumerate(effects):
+                        frame = pan.frame.copy()
+                        frame[outcome] = y0 + delta * D
+                        res = fit(
+                            pan.with_frame(frame),
+                            outcome,
+                            options,
+                            np.random.default_rng(seeds[r]),
+                        )
+                        p = res.p_value
+                        out[r, j] = float(p < options.alpha) if math.isfinite(p) else np.nan
+            except EstimationError:
+                out[r] = np.nan
+                failed += 1
+    return out, failed
+
+
+def _run_generic(
+    history: Panel,
+    outcome: str,
+    estimator: str,
+    options: EstimatorOptions,
+    A: np.ndarray,
+    starts: np.ndarray,
+    post: int,
+    effects: np.ndarray | None,
+    seed_seq: np.random.SeedSequence,
+    n_jobs: int,
+    progress: ProgressCallback | None,
+    done0: int,
+    total: int,
+) -> _Draws:
+    R = A.shape[0]
+    seeds = seed_seq.spawn(R)  # one stream per placebo pilot: results do not depend on n_jobs
+    n_chunks = min(R, max(1, n_jobs) * 4)
+    bounds = np.linspace(0, R, n_chunks + 1).astype(int)
+    parts: dict[int, np.ndarray] = {}
+    failed = 0
+    done = done0
+    args = [
+        (history, outcome, estimator, options, A[a:b], starts[a:b], post, effects, seeds[a:b])
+        for a, b in itertools.pairwise(bounds)
+    ]
+    if n_jobs <= 1:
+        for i, a in enumerate(args):
+            parts[i], f = _fit_chunk(*a)
+            failed += f
+            done += a[4].shape[0]
+            if progress is not None:
+                progress(done, total)
+    else:
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            futures = {pool.submit(_fit_chunk, *a): i for i, a in enumerate(args)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                parts[i], f = fut.result()
+                failed += f
+                done += args[i][4].shape[0]
+                if progress is not None:
+                    progress(done, total)
+    out = np.concatenate([parts[i] for i in range(len(args))], axis=0)
+    if effects is None:
+        return _Draws(out[:, 0], out[:, 1], out[:, 2], None, failed, "shift")
+    return _Draws(None, None, None, out, failed, "full")
+
+
+def simulate_placebos(
+    history: Panel,
+    outcome: str,
+    estimator: str,
+    options: EstimatorOptions,
+    A: np.ndarray,
+    starts: np.ndarray,
+    post: int,
+    effects: np.ndarray,
+    *,
+    seed_seq: np.random.SeedSequence,
+    n_jobs: int = 1,
+    progress: ProgressCallback | None = None,
+    force_path: Path_ | None = None,
+    done0: int = 0,
+    total: int | None = None,
+) -> tuple[np.ndarray, int, Path_, np.ndarray | None]:
+    """Rejections (``draws x effects``, NaN where a fit failed) of the placebo pilots.
+
+    Returns the rejection matrix, the number of failed fits, the path used and, on the
+    vectorised and shift paths, the (estimate, se, df) matrix of the draws at zero effect.
+    """
+    total = A.shape[0] if total is None else total
+    path: Path_
+    if force_path is not None:
+        path = force_path
+    elif _vectorised_ok(history, outcome, estimator, options):
+        path = "vectorised"
+    elif estimator in SHIFT_ESTIMATORS and options.inference in LINEAR_INFERENCE:
+        path = "shift"
+    else:
+        path = "full"
+    if path == "vectorised":
+        draws = _vectorised(
+            history, outcome, A, starts, post, options.inference, progress, done0, total
+        )
+    else:
+        draws = _run_generic(
+            history,
+            outcome,
+            estimator,
+            options,
+            A,
+            starts,
+            post,
+            None if path == "shift" else effects,
+            seed_seq,
+            n_jobs,
+            progress,
+            done0,
+            total,
+        )
+    if draws.reject is not None:
+        return draws.reject, draws.failed, path, None
+    assert draws.estimate is not None and draws.std_error is not None and draws.df is not None
+    q = stats.t.ppf(1 - options.alpha / 2, draws.df)
+    reject = np.abs(draws.estimate[:, None] + effects[None, :]) > (q * draws.std_error)[:, None]
+    rej = reject.astype(float)
+    bad = ~(np.isfinite(draws.estimate) & np.isfinite(draws.std_error) & (draws.std_error > 0))
+    rej[bad] = np.nan
+    return rej, draws.failed, path, np.column_stack([draws.estimate, draws.std_error, draws.df])
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.floating | np.integer):
+        return _clean(value.item())
+    return value
+
+
+@dataclass(frozen=True)
+class PowerPoint:
+    """Simulated power at one effect size."""
+
+    effect: float
+    power: float
+    mc_error: float  # Monte Carlo standard error sqrt(p (1 - p) / n)
+    n: int  # placebo pilots with a valid test
+    analytic_power: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {k: _clean(v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class TradeoffCell:
+    """One design of the trade-off grid: number of treated units x post-period length."""
+
+    n_treated: int
+    post_periods: int
+    mde: float | None
+    analytic_mde: float  # planned design: the whole history before the start
+    analytic_mde_placebo: float  # the placebo designs simulated (comparable with ``mde``)
+    false_positive_rate: float
+    power_at_declared_mde: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {k: _clean(v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """Power and minimum detectable effect of a planned pilot, from placebos in its history."""
+
+    pilot_id: str
+    title: str
+    outcome: str
+    outcome_label: str
+    better: str
+    estimator: str
+    inference: str
+    estimator_reason: str
+    inference_reason: str
+    alpha: float
+    target_power: float
+    simulations: int
+    failed: int
+    n_treated: int
+    treated_units: tuple[str, ...]  # the planned units when given, else empty (random draws)
+    post_periods: int
+    min_pre_periods: int
+    n_units: int
+    n_periods: int
+    history: tuple[str, str]  # first and last period of the history used
+    seed: int
+    path: str
+    curve: tuple[PowerPoint, ...]
+    mde: float | None
+    false_positive_rate: float
+    false_positive_mc_error: float
+    declared_mde: float | None
+    power_at_declared_mde: float | None
+    analytic: AnalyticMDE | None
+    tradeoff: tuple[TradeoffCell, ...] = ()
+    notes: tuple[str, ...] = ()
+    elapsed_seconds: float = 0.0
+    software: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``power.json``."""
+        d: dict[str, Any] = {
+            k: _clean(v)
+            for k, v in self.__dict__.items()
+            if k not in {"curve", "analytic", "tradeoff", "notes", "treated_units", "history"}
+        }
+        d["treated_units"] = list(self.treated_units)
+        d["history"] = {"first": self.history[0], "last": self.history[1]}
+        d["table"] = [p.to_dict() for p in self.curve]
+        d["analytic"] = self.analytic.to_dict() if self.analytic else None
+        d["tradeoff"] = [c.to_dict() for c in self.tradeoff]
+        d["notes"] = list(self.notes)
+        return d
+
+
+def mde_from_curve(effects: np.ndarray, power: np.ndarray, target: float) -> float | None:
+    """Smallest effect at which the power curve reaches ``target`` (linear interpolation).
+
+    ``None`` when the curve stays below the target over the grid.
+    """
+    order = np.argsort(effects)
+    e, p = np.asarray(effects, float)[order], np.asarray(power, float)[order]
+    hit = np.flatnonzero(p >= target)
+    if hit.size == 0:
+        return None
+    j = int(hit[0])
+    if j == 0:
+        return float(e[0])
+    frac = (target - p[j - 1]) / (p[j] - p[j - 1])
+    return float(e[j - 1] + frac * (e[j] - e[j - 1]))
+
+
+def _nice(x: float) -> float:
+    """Round to three significant figures (grid values people read)."""
+    if x == 0 or not math.isfinite(x):
+        return 0.0
+    return float(f"{x:.3g}")
+
+
+# ----------------------------------------------------------------------------- orchestration
+
+
+@dataclass(frozen=True)
+class _Design:
+    """One design to simulate: how many treated (or which units) and how many post periods."""
+
+    n_treated: int
+    post: int
+    fixed: np.ndarray | None = None  # unit codes of the planned units; None = random draws
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every design of one run shares."""
+
+    history: Panel
+    outcome: str
+    estimator: str
+    options: EstimatorOptions
+    Y: np.ndarray | None  # balanced history matrix for the analytic MDE (None if unbalanced)
+    seed: int
+    simulations: int
+    min_pre: int
+    alpha: float
+    target: float
+    df_analytic: float | None
+    sign: float  # +1: effects are increases; -1: reductions (better: lower)
+    effects: tuple[float, ...] | None  # user grid, or None for one around the analytic MDE
+    declared_mde: float | None
+    n_jobs: int
+    progress: ProgressCallback | None
+    total: int
+
+
+@dataclass(frozen=True)
+class _DesignRun:
+    """Simulated power curve of one design."""
+
+    effects: np.ndarray
+    power: np.ndarray
+    n: int
+    failed: int
+    path: Path_
+    analytic: AnalyticMDE | None
+    analytic_curve: np.ndarray | None
+    mde: float | None
+    declared_power: float | None
+
+
+def _as_list(v: int | Sequence[int] | None) -> list[int] | None:
+    if v is None:
+        return None
+    if isinstance(v, int | np.integer):
+        return [int(v)]
+    return [int(x) for x in v]
+
+
+def _resolve_history(spec: PilotSpec, data: pd.DataFrame | None) -> tuple[Panel, str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PilotlabWarning)
+        panel = load_panel(spec, data, history=True)
+    notes = "; ".join(dict.fromkeys(str(w.message) for w in caught))
+    if panel.n_treated_units:
+        # Real starts inside the data: plan from the history before the earliest one.
+        first = int(panel.cohorts.min()) - panel.anticipation
+        panel = panel.truncate_periods(first - 1)
+    panel = panel.with_first_treated(np.full(panel.n_units, NEVER, dtype=np.int64))
+    return panel, notes
+
+
+def _planned_units(spec: PilotSpec, panel: Panel) -> list[str] | None:
+    p = spec.design.power.treated
+    if isinstance(p, list):
+        return list(p)
+    if p is None and spec.treatment.units:
+        return list(spec.treatment.units)
+    if p is None and spec.treatment.adoption:
+        return list(spec.treatment.adoption)
+    return None
+
+
+def _check_design(
+    panel: Panel, n_treated: int, post: int, min_pre: int, key_treated: str, key_post: str
+) -> None:
+    T, N = panel.n_periods, panel.n_units
+    if post + min_pre > T:
+        raise SpecError(
+            f"{key_post}: {post} post periods plus at least {min_pre} periods before the start "
+            f"(design.power.min_pre_periods) need {post + min_pre} periods of history, but the "
+            f"data hold {T} ({panel.period_labels[0]} to {panel.period_labels[-1]}); plan a "
+            "shorter post period, lower min_pre_periods or add earlier history"
+        )
+    if n_treated >= N:
+        raise SpecError(
+            f"{key_treated}: {n_treated} treated units requested but only {N} units are "
+            f"eligible in the data, and at least one must stay untreated for comparison; plan "
+            f"at most {N - 1} treated units or widen treatment.eligible"
+        )
+
+
+def _main_design(
+    spec: PilotSpec,
+    history: Panel,
+    treated: list[int] | None,
+    post: list[int] | None,
+    notes: list[str],
+) -> tuple[_Design, str, str]:
+    """The design the headline numbers are for, and the keys its values came from."""
+    ps = spec.design.power
+    planned = _planned_units(spec, history)
+    fixed: np.ndarray | None = None
+    if treated is not None and len(treated) == 1:
+        k, key_treated = treated[0], "--treated"
+    elif isinstance(ps.treated, int):
+        k, key_treated = ps.treated, "design.power.treated"
+    elif planned is not None and treated is None:
+        codes = {u: i for i, u in enumerate(history.unit_labels)}
+        missing = [u for u in planned if u not in codes]
+        if missing:
+            raise SpecError(
+                f"design.power.treated: unit(s) {', '.join(missing[:6])} are not among the "
+                f"{history.n_units} units of the history; check the ids against column "
+                f"'{spec.data.unit}' (and treatment.exclude / eligible)"
+            )
+        fixed = np.array(sorted(codes[u] for u in planned), dtype=np.int64)
+        k, key_treated = len(fixed), "design.power.treated"
+        notes.append(
+            "The treated units are fixed (the planned units), so placebo pilots differ only "
+            "in their start dates; power is averaged over those starts."
+        )
+    elif treated:
+        k, key_treated = treated[0], "--treated"
+    else:
+        raise SpecError(
+            "design.power.treated: the pilot file does not say how many units the pilot "
+            "will treat; add design.power.treated (a number, or a list of units), "
+            "treatment.units, or pass --treated"
+        )
+    if post is not None and len(post) == 1:
+        L, key_post = post[0], "--post"
+    elif ps.post_periods is not None:
+        L, key_post = ps.post_periods, "design.power.post_periods"
+    elif post:
+        L, key_post = post[0], "--post"
+    elif spec.design.window is not None and spec.design.window.post > 0:
+        L, key_post = spec.design.window.post, "design.window.post"
+    else:
+        L, key_post = max(1, history.n_periods // 4), "design.power.post_periods"
+        notes.append(
+            f"No post-period length was planned; {L} periods (a quarter of the "
+            "history) were assumed. Set design.power.post_periods."
+        )
+    return _Design(k, L, fixed), key_treated, key_post
+
+
+def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> _DesignRun:
+    """Draw, fit and summarise the placebo pilots of one design."""
+    hist, k, L = setup.history, design.n_treated, design.post
+    draw_ss, fit_ss = np.random.SeedSequence(setup.seed, spawn_key=(index + 1,)).spawn(2)
+    A, starts = draw_placebos(
+        np.random.default_rng(draw_ss),
+        n_units=hist.n_units,
+        n_periods=hist.n_periods,
+        n_treated=k,
+        post=L,
+        min_pre=setup.min_pre,
+        simulations=setup.simulations,
+        fixed=design.fixed,
+    )
+    an = None
+    if setup.Y is not None:
+        an = analytic_mde(
+            setup.Y,
+            pre=hist.n_periods,
+            post=L,
+            n_treated=k,
+            alpha=setup.alpha,
+            power=setup.target,
+            df=setup.df_analytic,
+            simulated_pre=sorted(set(starts.tolist())),
+        )
+    if setup.effects is not None:
+        effects = np.unique(np.concatenate([[0.0], np.abs(setup.effects)]))
+    else:
+        base = an.mde_simulated_design if an is not None else _rough_scale(hist, setup, k, L)
+        effects = np.array([_nice(m * base) for m in GRID_MULTIPLES])
+    rej, _, path, ests = simulate_placebos(
+        hist,
+        setup.outcome,
+        setup.estimator,
+        setup.options,
+        A,
+        starts,
+        L,
+        setup.sign * effects,
+        seed_seq=fit_ss,
+        n_jobs=setup.n_jobs,
+        progress=setup.progress,
+        done0=done0,
+        total=setup.total,
+    )
+    valid = ~np.isnan(rej[:, 0])
+    if ests is not None and setup.effects is None:
+        # Extend the grid while the simulated power stays below the target (free here).
+        for _ in range(4):
+            if np.nanmean(rej[:, -1]) >= setup.target:
+                break
+            extra = np.array([_nice(effects[-1] * 1.5), _nice(effects[-1] * 2.0)])
+            more = _shift_reject(ests, setup.sign * extra, setup.alpha)
+            more[~valid] = np.nan
+            effects = np.concatenate([effects, extra])
+            rej = np.concatenate([rej, more], axis=1)
+    n_ok = int(valid.sum())
+    if n_ok == 0:
+        raise EstimationError(
+            f"design.estimator: every placebo pilot failed to estimate with {setup.estimator}; "
+            "check the history has variation over time and enough comparison units"
+        )
+    pw = np.nanmean(rej, axis=0)
+    decl, decl_power = setup.declared_mde, None
+    if decl is not None and ests is not None:
+        hit = _shift_reject(ests[valid], np.array([setup.sign * decl]), setup.alpha)
+        decl_power = float(hit.mean())
+    elif decl is not None:
+        decl_power = float(np.interp(decl, effects, pw))
+    analytic_curve = None
+    if an is not None:
+        ses = np.sqrt(
+            [
+                did_variance(ar1_covariance(m + L, an.sigma2, an.rho), m, L, hist.n_units, k)
+                for m in starts[valid]  # one term per placebo: a loop over draws of scalars
+            ]
+        )
+        analytic_curve = _analytic_power(effects, ses, setup.alpha, setup.df_analytic)
+    return _DesignRun(
+        effects=effects,
+        power=pw,
+        n=n_ok,
+        failed=int((~valid).sum()),
+        path=path,
+        analytic=an,
+        analytic_curve=analytic_curve,
+        mde=mde_from_curve(effects, pw, setup.target),
+        declared_power=decl_power,
+    )
+
+
+def _shift_reject(ests: np.ndarray, effects: np.ndarray, alpha: float) -> np.ndarray:
+    """Rejections (draws x effects) from (estimate, se, df) rows when estimates shift by effect."""
+    q = stats.t.ppf(1 - alpha / 2, ests[:, 2])
+    return (np.abs(ests[:, :1] + effects[None, :]) > (q * ests[:, 1])[:, None]).astype(float)
+
+
+def run_power(
+    spec: PilotSpec,
+    data: pd.DataFrame | None = None,
+    treated: int | Sequence[int] | None = None,
+    post: int | Sequence[int] | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    simulations: int | None = None,
+    n_jobs: int | None = None,
+    outcome: str | None = None,
+) -> PowerResult:
+    """Simulated power and MDE of a planned pilot from placebo pilots drawn in its history.
+
+    Parameters
+    ----------
+    spec
+        The pilot (status ``planned``; its data may hold only the history).
+    data
+        Optional DataFrame used instead of the pilot's data file.
+    treated
+        Number(s) of treated units. One value overrides ``design.power.treated``; several values
+        (with or without several ``post`` values) add a trade-off grid of designs.
+    post
+        Post-period length(s), as ``treated``.
+    progress
+        ``progress(done, total)`` called as placebo pilots are evaluated.
+    simulations
+        Placebo pilots per design (default ``design.power.simulations``).
+    n_jobs
+        Worker processes for the generic path (default: the CPUs available, at most 8).
+    outcome
+        Outcome column (default: the first primary outcome).
+
+    Raises
+    ------
+    SpecError
+        A design the history cannot support (too few periods, more treated than eligible units).
+    """
+    from pilotlab.engine import _options, choose_estimator, choose_inference, software_versions
+
+    t0 = time.perf_counter()
+    ps = spec.design.power
+    alpha = spec.design.alpha
+    n_sims = int(simulations or ps.simulations)
+    if n_sims < 20:
+        raise SpecError(
+            f"simulations: found {n_sims}; at least 20 placebo pilots are needed for a power "
+            "estimate (500 or more for a Monte Carlo error below 2 points)"
+        )
+    out_spec = next((o for o in spec.outcomes if o.column == outcome), spec.primary_outcomes[0])
+    if outcome is not None and out_spec.column != outcome:
+        raise SpecError(
+            f"outcome: '{outcome}' is not an outcome of this pilot; use one of "
+            f"{', '.join(o.column for o in spec.outcomes)}"
+        )
+    history, load_notes = _resolve_history(spec, data)
+    history = history.complete(out_spec.column, tuple(spec.design.covariates))
+    notes: list[str] = [load_notes] if load_notes else []
+
+    # ---- the designs
+    treated_list, post_list = _as_list(treated), _as_list(post)
+    main, key_treated, key_post = _main_design(spec, history, treated_list, post_list, notes)
+    min_pre = ps.min_pre_periods
+    _check_design(history, main.n_treated, main.post, min_pre, key_treated, key_post)
+    grid: list[_Design] = []
+    if (treated_list and len(treated_list) > 1) or (post_list and len(post_list) > 1):
+        for k in treated_list or [main.n_treated]:
+            for L in post_list or [main.post]:
+                _check_design(history, k, L, min_pre, "--treated", "--post")
+                grid.append(_Design(k, L))
+
+    # ---- estimator and inference as the pilot will use them (resolved on one placebo pilot)
+    seed = ps.seed if ps.seed is not None else spec.design.inference.seed
+    A0, s0 = draw_placebos(
+        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))),
+        n_units=history.n_units,
+        n_periods=history.n_periods,
+        n_treated=main.n_treated,
+        post=main.post,
+        min_pre=min_pre,
+        simulations=1,
+        fixed=main.fixed,
+    )
+    example = _placebo_panel(history, A0[0], int(s0[0]), main.post)
+    est_choice = choose_estimator(example, spec.design.estimator)
+    inf_choice = choose_inference(example, est_choice.name, spec.design.inference.method)
+
+    # The main design's draws serve its cell of the trade-off grid (same numbers in both tables).
+    reuse_main = main.fixed is None and _Design(main.n_treated, main.post) in grid
+    setup = _Setup(
+        history=history,
+        outcome=out_spec.column,
+        estimator=est_choice.name,
+        options=_options(spec, inf_choice.name),
+        Y=_history_matrix(history, out_spec.column),
+        seed=seed,
+        simulations=n_sims,
+        min_pre=min_pre,
+        alpha=alpha,
+        target=ps.target_power,
+        df_analytic=float(history.n_clusters - 1) if inf_choice.name == "cluster" else None,
+        # Effects are injected in the direction the pilot hopes for; tables report their size.
+        sign=-1.0 if out_spec.better == "lower" else 1.0,
+        effects=tuple(ps.effects) if ps.effects is not None else None,
+        declared_mde=out_spec.mde,
+        n_jobs=n_jobs or min(_cpus(), 8),
+        progress=progress,
+        total=n_sims * (1 + len(grid) - int(reuse_main)),
+    )
+    run = _simulate_design(setup, main, 0, 0)
+    cells = []
+    done = n_sims
+    for i, d in enumerate(grid):
+        if reuse_main and (d.n_treated, d.post) == (main.n_treated, main.post):
+            r = run
+        else:
+            r = _simulate_design(setup, d, i + 1, done)
+            done += n_sims
+        cells.append(
+            TradeoffCell(
+                n_treated=d.n_treated,
+                post_periods=d.post,
+                mde=r.mde,
+                analytic_mde=r.analytic.mde if r.analytic else math.nan,
+                analytic_mde_placebo=r.analytic.mde_simulated_design if r.analytic else math.nan,
+                false_positive_rate=float(r.power[0]),
+                power_at_declared_mde=r.declared_power,
+            )
+        )
+
+    n = run.n
+    curve = tuple(
+        PowerPoint(
+            effect=float(e),
+            power=float(p),
+            mc_error=math.sqrt(p * (1 - p) / n),
+            n=n,
+            analytic_power=None if run.analytic_curve is None else float(run.analytic_curve[j]),
+        )
+        for j, (e, p) in enumerate(zip(run.effects, run.power, strict=True))
+    )
+    fpr = curve[0].power  # the grid always starts at zero effect
+    if run.mde is None:
+        notes.append(
+            f"Power stays below {ps.target_power:.0%} over the effects simulated (up to "
+            f"{run.effects[-1]:g}); the MDE is larger. Treat more units or plan a longer pilot."
+        )
+    if run.failed:
+        notes.append(f"{run.failed} placebo pilot(s) could not be estimated and were left out.")
+    if fpr > alpha + 3 * math.sqrt(alpha * (1 - alpha) / n):
+        notes.append(
+            f"At zero effect the test rejects in {fpr:.1%} of placebo pilots, more than the "
+            f"nominal {alpha:.0%}: the {inf_choice.name} inference over-rejects for this design "
+            "and history (too few treated clusters, or serial correlation). Consider "
+            "wild_bootstrap or permutation inference."
+        )
+    if setup.Y is None:
+        notes.append(
+            "The history is unbalanced or has missing values, so no analytic MDE is given."
+        )
+    return PowerResult(
+        pilot_id=spec.id,
+        title=spec.title,
+        outcome=out_spec.column,
+        outcome_label=out_spec.display,
+        better=out_spec.better,
+        estimator=est_choice.name,
+        inference=inf_choice.name,
+        estimator_reason=est_choice.reason,
+        inference_reason=inf_choice.reason,
+        alpha=alpha,
+        target_power=ps.target_power,
+        simulations=n_sims,
+        failed=run.failed,
+        n_treated=main.n_treated,
+        treated_units=(
+            tuple(history.unit_labels[i] for i in main.fixed) if main.fixed is not None else ()
+        ),
+        post_periods=main.post,
+        min_pre_periods=min_pre,
+        n_units=history.n_units,
+        n_periods=history.n_periods,
+        history=(history.period_labels[0], history.period_labels[-1]),
+        seed=seed,
+        path=run.path,
+        curve=curve,
+        mde=run.mde,
+        false_positive_rate=fpr,
+        false_positive_mc_error=math.sqrt(alpha * (1 - alpha) / n),
+        declared_mde=out_spec.mde,
+        power_at_declared_mde=run.declared_power,
+        analytic=run.analytic,
+        tradeoff=tuple(cells),
+        notes=tuple(notes),
+        elapsed_seconds=time.perf_counter() - t0,
+        software=software_versions(),
+    )
+
+
+def _cpus() -> int:
+    """CPUs this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _history_matrix(panel: Panel, outcome: str) -> np.ndarray | None:
+    """The outcome as a units x periods matrix, when the history is balanced and complete."""
+    if not panel.is_balanced:
+        return None
+    y = panel.y(outcome)
+    if np.isnan(y).any():
+        return None
+    Y = np.empty((panel.n_units, panel.n_periods))
+    Y[panel.unit, panel.time] = y
+    return Y
+
+
+def _rough_scale(panel: Panel, setup: _Setup, k: int, post: int) -> float:
+    """An effect scale for the grid when no analytic MDE exists (unbalanced history)."""
+    y = panel.y(setup.outcome)
+    within = y - pd.Series(y).groupby(panel.unit).transform("mean").to_numpy()
+    sd = float(np.nanstd(within))
+    return 2.8 * sd * math.sqrt(2 / post) * math.sqrt(1 / k + 1 / max(panel.n_units - k, 1))
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def write_power_report(result: PowerResult, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``power.json`` and the self-contained ``power.html`` into ``out_dir``.
+
+    Returns the two paths. Both files are rendered in memory first, so nothing is written if
+    rendering fails.
+    """
+    import json
+
+    from pilotlab.power_report import render_power_html
+
+    out = Path(out_dir)
+    text_json = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
+    html = render_power_html(result)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        pj, ph = out / "power.json", out / "power.html"
+        pj.write_text(text_json + "\n", encoding="utf-8")
+        ph.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise PilotlabError(
+            f"-o/--output: cannot write the power report to '{out}' ({exc.strerror}); choose a "
+            "folder you can write to"
+        ) from None
+    return pj, ph

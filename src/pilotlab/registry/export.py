@@ -1,0 +1,116 @@
+"""The files ``Registry.export`` writes: evidence records as JSON lines and a flat CSV."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["CSV_COLUMNS", "RESULT_COLUMNS", "csv_rows", "write_export"]
+
+# Copied from each outcome's entry in the evidence record's ``results``.
+RESULT_COLUMNS = (
+    "estimator", "estimand", "estimate", "std_error", "ci_lower", "ci_upper", "p_value",
+    "p_value_adjusted", "alpha", "baseline_mean", "relative_effect", "n_units",
+    "n_treated_units",
+)  # fmt: skip
+CSV_COLUMNS = (
+    "pilot_id", "title", "status", "lead", "policy_area", "design_type", "registered_at",
+    "plan_version", "run_id", "recorded_at", "plan_sha256", "plan_matches_registered",
+    "data_sha256", "evidence_sha256", "evidence_level", "outcome", "label", "primary", "better",
+    "mde", *RESULT_COLUMNS,
+)  # fmt: skip
+
+
+def csv_rows(
+    pilot: Any, version: int | None, run: Any, record: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """One CSV row per outcome of a pilot.
+
+    Parameters
+    ----------
+    pilot
+        The ``pilots`` row (registration record).
+    version
+        The pilot's latest plan version.
+    run, record
+        The latest ``runs`` row and its evidence record, or ``None`` for a pilot never run
+        (its rows then carry the registration only).
+
+    Returns
+    -------
+    list of dict
+        Registered outcomes first, in the pilot file's order, then any other outcome that has a
+        result in the record.
+    """
+    base: dict[str, Any] = {
+        "pilot_id": pilot.id,
+        "title": pilot.title,
+        "status": pilot.status,
+        "lead": pilot.lead,
+        "policy_area": pilot.policy_area,
+        "design_type": pilot.design_type,
+        "registered_at": pilot.registered_at,
+        "plan_version": version,
+    }
+    results: dict[str, dict[str, Any]] = {}
+    if run is not None and record is not None:
+        base |= {
+            "run_id": run.run_id,
+            "recorded_at": run.recorded_at,
+            "plan_sha256": run.plan_sha256,
+            "plan_matches_registered": bool(run.matches_latest),
+            "data_sha256": run.data_sha256,
+            "evidence_sha256": run.evidence_sha256,
+            "evidence_level": (record.get("evidence_strength") or {}).get("level"),
+        }
+        for res in record.get("results") or []:
+            if isinstance(res, dict) and res.get("outcome") is not None:
+                results.setdefault(str(res["outcome"]), res)
+    outcomes = {o["column"]: o for o in pilot.outcomes}
+    out = []
+    for column in [*outcomes, *(c for c in results if c not in outcomes)]:
+        spec = outcomes.get(column, {})
+        res = results.get(column, {})
+        out.append(
+            base
+            | {
+                "outcome": column,
+                "label": res.get("label") or spec.get("label"),
+                "primary": res.get("primary", spec.get("primary")),
+                "better": spec.get("better"),
+                "mde": res.get("mde", spec.get("mde")),
+            }
+            | {k: res.get(k) for k in RESULT_COLUMNS}
+        )
+    return out
+
+
+def _atomic(path: Path, write: Callable[[IO[str]], Any]) -> None:
+    """Write ``path`` through a temporary file beside it, so readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_export(out_dir: Path, lines: list[str], rows: list[dict[str, Any]]) -> tuple[Path, Path]:
+    """Write ``evidence.jsonl`` (one JSON text per line) and ``evidence.csv`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jsonl_path, csv_path = out_dir / "evidence.jsonl", out_dir / "evidence.csv"
+    _atomic(jsonl_path, lambda fh: fh.writelines(line + "\n" for line in lines))
+
+    def _csv(fh: IO[str]) -> None:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    _atomic(csv_path, _csv)
+    return jsonl_path, csv_path

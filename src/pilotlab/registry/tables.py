@@ -1,0 +1,145 @@
+"""SQLAlchemy Core tables of the registry.
+
+The tables mirror the Alembic migrations in ``migrations/versions``; a test checks that the two
+agree. Timestamps are ISO 8601 UTC text (``2026-11-25T10:00:00.000000Z``) so that they sort, hash
+and round-trip identically on SQLite and PostgreSQL. Canonical JSON (the exact bytes that are
+hashed) is stored as text, never re-serialised by the database.
+
+``plan_versions``, ``runs``, ``status_changes`` and ``imported_records`` are append-only: database
+triggers created by the migration reject UPDATE and DELETE. Each of their rows carries
+``row_sha256``, a hash of its other columns, so that ``Registry.verify`` detects rows edited
+outside pilotlab even when the triggers have been removed.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "APPEND_ONLY_TABLES",
+    "imported_records",
+    "metadata",
+    "pilots",
+    "plan_versions",
+    "registry_info",
+    "runs",
+    "status_changes",
+]
+
+metadata = sa.MetaData()
+
+Timestamp = sa.String(32)
+Sha256 = sa.String(64)
+
+registry_info = sa.Table(
+    "registry_info",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+pilots = sa.Table(
+    "pilots",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("lead", sa.Text),
+    sa.Column("partners", sa.JSON, nullable=False),
+    sa.Column("contact", sa.Text),
+    sa.Column("policy_area", sa.Text),
+    sa.Column("design_type", sa.Text, nullable=False),
+    sa.Column("theory_of_change", sa.Text),
+    sa.Column("questions", sa.JSON, nullable=False),
+    sa.Column("outcomes", sa.JSON, nullable=False),
+    sa.Column("start_date", sa.String(32)),
+    sa.Column("end_date", sa.String(32)),
+    sa.Column("actual_start_date", sa.String(32)),
+    sa.Column("actual_end_date", sa.String(32)),
+    sa.Column("report_due", sa.String(32)),
+    sa.Column("publication", sa.Text),
+    sa.Column("registered_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+plan_versions = sa.Table(
+    "plan_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pilot_id", sa.String(100), sa.ForeignKey("pilots.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("plan_json", sa.Text, nullable=False),
+    sa.Column("plan_sha256", Sha256, nullable=False),
+    sa.Column("registered_at", Timestamp, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("data_seen", sa.Boolean, nullable=False),
+    sa.Column("row_sha256", Sha256, nullable=False),
+    sa.UniqueConstraint("pilot_id", "version", name="uq_plan_versions_pilot_version"),
+    sa.CheckConstraint("version >= 1", name="ck_plan_versions_version_positive"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("pilot_id", sa.String(100), sa.ForeignKey("pilots.id"), nullable=False),
+    sa.Column("plan_sha256", Sha256, nullable=False),
+    sa.Column("plan_version", sa.Integer),
+    sa.Column("matches_latest", sa.Boolean, nullable=False),
+    sa.Column("data_sha256", Sha256),
+    sa.Column("software_json", sa.Text, nullable=False),
+    sa.Column("evidence_json", sa.Text, nullable=False),
+    sa.Column("evidence_sha256", Sha256, nullable=False),
+    sa.Column("started_at", Timestamp),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.Column("row_sha256", Sha256, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["pilot_id", "plan_version"],
+        ["plan_versions.pilot_id", "plan_versions.version"],
+        name="fk_runs_plan_version",
+    ),
+    sa.Index("ix_runs_pilot_id", "pilot_id", "recorded_at"),
+)
+
+status_changes = sa.Table(
+    "status_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pilot_id", sa.String(100), sa.ForeignKey("pilots.id"), nullable=False),
+    sa.Column("old_status", sa.String(20)),
+    sa.Column("new_status", sa.String(20), nullable=False),
+    sa.Column("changed_at", Timestamp, nullable=False),
+    sa.Column("row_sha256", Sha256, nullable=False),
+    sa.Index("ix_status_changes_pilot_id", "pilot_id"),
+)
+
+imported_records = sa.Table(
+    "imported_records",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pilot_id", sa.String(100), nullable=False),
+    sa.Column("source_registry_id", sa.String(64), nullable=False),
+    sa.Column("source_name", sa.Text, nullable=False),
+    sa.Column("source_url", sa.Text),
+    sa.Column("source_run_id", sa.String(64)),
+    sa.Column("source_recorded_at", Timestamp),
+    sa.Column("evidence_json", sa.Text, nullable=False),
+    sa.Column("evidence_sha256", Sha256, nullable=False),
+    sa.Column("imported_at", Timestamp, nullable=False),
+    sa.Column("imported_from", sa.Text, nullable=False),
+    sa.Column("row_sha256", Sha256, nullable=False),
+    sa.UniqueConstraint(
+        "source_registry_id", "evidence_sha256", name="uq_imported_records_source_evidence"
+    ),
+    sa.Index("ix_imported_records_pilot_id", "pilot_id"),
+)
+
+APPEND_ONLY_TABLES: tuple[str, ...] = (
+    "plan_versions",
+    "runs",
+    "status_changes",
+    "imported_records",
+)

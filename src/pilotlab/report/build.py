@@ -1,0 +1,1326 @@
+"""``build(evaluation) -> ReportDocument``: everything the reader sees, decided in one place.
+
+The report has the eleven sections of ``report.md`` in order. Estimator-specific material is
+read from documented keys and shown when present, with a short sentence when absent:
+
+``EffectResult.details`` (per outcome)
+    ``synthetic_path`` (DataFrame: ``period``, ``treated``, ``synthetic``) replaces the comparison
+    line of the trend chart; ``donor_weights`` (DataFrame ``unit``, ``weight`` or a mapping
+    unit -> weight) and ``time_weights`` (``period``, ``weight``) are charted / tabled;
+    ``pre_rmspe`` (float) is quoted; ``att_gt``, ``aggregations`` and ``dynamic`` (Callaway &
+    Sant'Anna tables; ``dynamic`` with ``uniform_lower``/``uniform_upper`` draws the uniform band);
+    ``goodman_bacon`` (see below).
+``Evaluation.diagnostics``
+    ``goodman_bacon``: a decomposition object (``by_type`` DataFrame with ``type``, ``weight``,
+    ``estimate``; ``twfe_estimate``), a DataFrame of that form, or a mapping outcome -> either.
+``RobustnessCheck``
+    every check is a row of the robustness table; for ``honest_did`` the details keys
+    ``breakdown`` (the violation size that overturns the finding, relative to the largest
+    pre-period violation) and ``intervals`` (rows with ``M``/``Mbar``, ``ci_lower``,
+    ``ci_upper``, ``restriction``) are shown.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pilotlab.report import charts
+from pilotlab.report.format import (
+    NA,
+    decimals_for,
+    fmt_ci,
+    fmt_int,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    is_number,
+)
+from pilotlab.report.model import (
+    Figure,
+    Heading,
+    KeyValue,
+    LinkList,
+    ListBlock,
+    Notice,
+    Paragraph,
+    ReportDocument,
+    Section,
+    Table,
+)
+from pilotlab.report.text import (
+    ESTIMATOR_NAMES,
+    INFERENCE_NAMES,
+    ROBUSTNESS_NAMES,
+    as_text,
+    headline_sentence,
+    join_words,
+    plural,
+    plural_word,
+)
+
+__all__ = ["SECTION_TITLES", "build", "csv_name"]
+
+#: The eleven sections of the report, in order: (anchor, title).
+SECTION_TITLES: tuple[tuple[str, str], ...] = (
+    ("headline", "Headline findings"),
+    ("summary", "Summary"),
+    ("pilot", "The pilot"),
+    ("registration", "Registration of the analysis plan"),
+    ("data", "Data and units"),
+    ("design", "Design"),
+    ("results", "Results by outcome"),
+    ("robustness", "Robustness and sensitivity"),
+    ("evidence", "Strength of the evidence"),
+    ("limitations", "Limitations and caveats"),
+    ("reproducibility", "Reproducibility"),
+)
+_SYNTHETIC = {"synthetic_control", "synthetic_did"}
+
+
+def csv_name(table: Table) -> str:
+    """File name of a table's CSV (in the ``tables/`` folder beside the report)."""
+    return f"{table.id}.csv"
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return s[:40] or "x"
+
+
+class _Ctx:
+    """What every section needs, computed once."""
+
+    def __init__(self, ev: Any) -> None:
+        self.ev = ev
+        self.spec = ev.pilot
+        self.data = ev.data
+        self.level = f"{round(100 * (1 - ev.alpha)):g}%"
+        self.unit_word = getattr(getattr(self.spec, "data", None), "unit_label", None) or "area"
+        self.units_word = plural_word(self.unit_word)
+        self.source = getattr(getattr(self.spec, "data", None), "source", None) or (
+            f"{self.data.path} (pilot data file)"
+        )
+        self.start = self._start_label()
+        specs = {o.column: o for o in getattr(self.spec, "outcomes", [])}
+        self.outcome_units = {c: (getattr(s, "units", None) or "") for c, s in specs.items()}
+        self.decimals = {o.column: self._decimals(o) for o in ev.outcomes}
+        self.ids: set[str] = set()
+        self.comparison_phrase = self._comparison_phrase()
+
+    def uid(self, base: str) -> str:
+        base = _slug(base)
+        out, k = base, 2
+        while out in self.ids:
+            out, k = f"{base}-{k}", k + 1
+        self.ids.add(out)
+        return out
+
+    def _start_label(self) -> str:
+        starts = sorted(set(self.data.adoption.values()), key=self._period_index)
+        return starts[0] if starts else ""
+
+    def _period_index(self, label: str) -> int:
+        try:
+            return list(self.data.period_labels).index(label)
+        except ValueError:
+            return 10**9
+
+    def _decimals(self, o: Any) -> int:
+        r = o.result
+        half = (
+            (r.ci_upper - r.ci_lower) / 2
+            if is_number(r.ci_upper) and is_number(r.ci_lower)
+            else None
+        )
+        return decimals_for(half if half else (r.std_error if is_number(r.std_error) else None))
+
+    def _comparison_phrase(self) -> str:
+        if self.ev.estimator.name in _SYNTHETIC:
+            return f"a synthetic comparison built from untreated {self.units_word}"
+        comp = getattr(getattr(self.spec, "treatment", None), "comparison", "never_treated")
+        if comp == "not_yet_treated":
+            return f"{self.units_word} not yet reached by the pilot"
+        return f"comparison {self.units_word}"
+
+
+def _headline(ctx: _Ctx) -> list[Any]:
+    ev = ctx.ev
+    blocks: list[Any] = []
+    primary = [o for o in ev.outcomes if o.primary] or list(ev.outcomes[:1])
+    for o in primary:
+        blocks.append(Paragraph(_headline_text(ctx, o)))
+    if len(primary) > 1 and ev.multiple_testing != "none":
+        blocks.append(
+            Paragraph(
+                f"With {len(primary)} primary outcomes, p-values are adjusted for multiple "
+                f"testing ({_mt_name(ev.multiple_testing)}); see the results table."
+            )
+        )
+    es = ev.evidence_strength
+    if es:
+        blocks.append(
+            Paragraph(
+                f"Strength of the evidence: level {es['level']} of 5 on the Maryland Scientific "
+                f"Methods Scale ({es['rubric']})."
+            )
+        )
+    return blocks
+
+
+def _mt_name(m: str) -> str:
+    return {
+        "holm": "Holm",
+        "bh": "Benjamini-Hochberg",
+        "romano_wolf": "Romano-Wolf",
+        "none": "none",
+    }.get(m, m)
+
+
+def _headline_text(ctx: _Ctx, o: Any) -> str:
+    r = o.result
+    d = ctx.decimals[o.column]
+    return headline_sentence(
+        o.label,
+        r.estimate,
+        r.ci_lower,
+        r.ci_upper,
+        decimals=d,
+        level=ctx.level,
+        units=ctx.outcome_units.get(o.column, ""),
+        better=o.better,
+        improved=o.improved,
+        relative=o.relative_effect,
+        baseline=fmt_num(o.baseline_mean, d),
+        n_treated=r.n_treated_units,
+        unit_word=ctx.unit_word,
+        comparison=ctx.comparison_phrase,
+    )
+
+
+def _summary(ctx: _Ctx) -> list[Any]:
+    ev, spec, data = ctx.ev, ctx.spec, ctx.data
+    es = ev.evidence_strength
+    rows = [
+        ("Pilot", spec.title),
+        ("Lead organisation", spec.lead or "not stated"),
+        ("Partners", ", ".join(spec.partners) if spec.partners else "none listed"),
+        ("Status", spec.status),
+        (
+            "Period analysed",
+            f"{data.first_period} to {data.last_period} ({plural(data.periods, 'period')})",
+        ),
+        (
+            "Pilot start",
+            ctx.start if not data.staggered else f"staggered, first {ctx.start}",
+        ),
+        (
+            "Areas",
+            f"{fmt_int(data.treated_units)} pilot and "
+            f"{fmt_int(data.unit_flow.get('comparison', data.units - data.treated_units))} "
+            f"comparison {ctx.units_word} ({fmt_int(data.units)} analysed)",
+        ),
+        (
+            "Design",
+            f"{ESTIMATOR_NAMES.get(ev.estimator.name, ev.estimator.name)}, with "
+            f"{INFERENCE_NAMES.get(ev.inference.name, ev.inference.name)}",
+        ),
+        (
+            "Evidence strength",
+            f"Level {es['level']} of 5 (Maryland SMS, pilotlab rubric v{es.get('rubric_version', '1')})"
+            if es
+            else "not assessed",
+        ),
+    ]
+    return [KeyValue(tuple(rows), title="At a glance")]
+
+
+def _pilot(ctx: _Ctx) -> list[Any]:
+    spec = ctx.spec
+    blocks: list[Any] = []
+    blocks.append(Paragraph(spec.summary or "No summary was given in the pilot file."))
+    if spec.questions:
+        blocks.append(Heading("Evaluation questions", ctx.uid("questions")))
+        blocks.append(
+            ListBlock(
+                tuple(
+                    q.text
+                    + (" (confirmatory, pre-specified)" if q.confirmatory else " (exploratory)")
+                    for q in spec.questions
+                )
+            )
+        )
+    else:
+        blocks.append(Paragraph("No evaluation questions were listed in the pilot file."))
+    reg = getattr(spec, "registration", None)
+    toc = getattr(reg, "theory_of_change", None)
+    blocks.append(Heading("Theory of change", ctx.uid("theory-of-change")))
+    blocks.append(Paragraph(toc or "No theory of change was given in the pilot file."))
+    rows = [("Status", spec.status), ("Policy area", spec.policy_area or "not stated")]
+    for key, label in (
+        ("start_date", "Planned start"),
+        ("end_date", "Planned end"),
+        ("actual_start_date", "Actual start"),
+        ("actual_end_date", "Actual end"),
+        ("report_due", "Report due"),
+        ("publication", "Publication commitment"),
+    ):
+        v = getattr(reg, key, None)
+        if v:
+            rows.append((label, str(v)))
+    rows.append(("First treated period in the data", ctx.start or NA))
+    if spec.contact:
+        rows.append(("Contact", spec.contact))
+    blocks.append(KeyValue(tuple(rows), title="Status and dates"))
+    return blocks
+
+
+def _registration(ctx: _Ctx) -> list[Any]:
+    plan = ctx.ev.plan
+    blocks: list[Any] = []
+    if not plan.registered:
+        blocks.append(
+            Notice(
+                "Not registered: this analysis plan was not registered before the analysis, so "
+                "the reader cannot check that the design was fixed before the results were seen.",
+                "warning",
+            )
+        )
+        blocks.append(KeyValue((("Plan SHA-256", plan.sha256),), title="Analysis plan"))
+        return blocks
+    match = {
+        True: "yes",
+        False: "no: the plan analysed differs from the registered one",
+        None: "not checked",
+    }[plan.matches_registered]
+    blocks.append(
+        KeyValue(
+            (
+                ("Plan SHA-256", plan.sha256),
+                ("Registered version", str(plan.version) if plan.version else NA),
+                ("Registered at", plan.registered_at or NA),
+                ("Analysed plan matches the registered plan", match),
+            ),
+            title="Analysis plan",
+        )
+    )
+    if plan.deviations:
+        rows = tuple(
+            (
+                str(d.get("item", "")),
+                str(d.get("at", "")),
+                str(d.get("reason", "")),
+                "after" if d.get("data_seen") else "before",
+            )
+            for d in plan.deviations
+        )
+        blocks.append(
+            Table(
+                ctx.uid("deviations"),
+                "Deviations from the registered plan",
+                ("What changed", "When", "Why", "Before or after outcome data were seen"),
+                rows,
+            )
+        )
+    else:
+        blocks.append(Paragraph("There are no deviations from the registered plan."))
+    return blocks
+
+
+def _data(ctx: _Ctx) -> list[Any]:
+    data = ctx.data
+    flow = dict(data.unit_flow)
+    blocks: list[Any] = [
+        Paragraph(
+            f"Source: {ctx.source}. The data hold {fmt_int(data.rows)} rows for "
+            f"{plural(data.units, ctx.unit_word, ctx.units_word)} over {plural(data.periods, 'period')}, "
+            f"from {data.first_period} to {data.last_period} "
+            f"({'one row per ' + ctx.unit_word + ' and period' if data.layout == 'panel' else 'repeated cross-sections within ' + ctx.units_word})."
+        )
+    ]
+    excluded = list(flow.get("excluded", []) or [])
+    dropped = list(flow.get("dropped_no_outcome", []) or [])
+    n_tr = flow.get("treated", data.treated_units)
+    n_co = flow.get("comparison", data.units - data.treated_units)
+    stages = [
+        ("In the data", fmt_int(flow.get("in_data", data.units)), ctx.units_word),
+        ("Eligible", fmt_int(flow.get("eligible", data.units)), ctx.units_word),
+        ("Excluded", fmt_int(len(excluded)), flow.get("excluded_reason") or "by the plan"),
+        ("No outcome data", fmt_int(len(dropped)), "dropped"),
+        ("Pilot", fmt_int(n_tr), "treated"),
+        ("Comparison", fmt_int(n_co), "not treated"),
+        ("Analysed", fmt_int(flow.get("analysed", data.units)), ctx.units_word),
+    ]
+    fid = ctx.uid("unit-flow")
+    title = f"{fmt_int(flow.get('analysed', data.units))} {ctx.units_word} analysed: {fmt_int(n_tr)} pilot and {fmt_int(n_co)} comparison"
+    desc = "; ".join(f"{h}: {c}" for h, c, _ in stages)
+    table = Table(
+        fid + "-data",
+        "Unit flow: how many units at each stage",
+        ("Stage", "Units", "Note"),
+        tuple((h, c, n) for h, c, n in stages),
+        numeric=(False, True, False),
+    )
+    removed = (
+        "Removed",
+        fmt_int(len(excluded) + len(dropped)),
+        f"{len(excluded)} excluded, {len(dropped)} no data",
+    )
+    blocks.append(
+        Figure(
+            fid,
+            title,
+            f"Units from the data to the analysis, {data.first_period} to {data.last_period}",
+            charts.unit_flow_diagram(
+                fid,
+                title,
+                desc,
+                [stages[:1], stages[1:2], stages[4:6], stages[6:]],
+                side=(1, removed),
+            ),
+            desc,
+            table,
+            f"Source: {ctx.source}",
+        )
+    )
+    if excluded:
+        reason = flow.get("excluded_reason") or "excluded by the analysis plan"
+        blocks.append(
+            Paragraph(f"Excluded before analysis ({reason}): {', '.join(map(str, excluded))}.")
+        )
+    if dropped:
+        blocks.append(
+            Paragraph(f"Dropped because they have no outcome data: {', '.join(map(str, dropped))}.")
+        )
+    blocks.append(Heading("Missing data", ctx.uid("missing")))
+    if data.missing:
+        rows = tuple(
+            (
+                str(m.get("outcome", "")),
+                fmt_int(m.get("n_missing", 0)),
+                fmt_int(m.get("n_total", 0)),
+                fmt_pct(m["n_missing"] / m["n_total"]) if m.get("n_total") else NA,
+                str(m.get("sentence", "")),
+            )
+            for m in data.missing
+        )
+        blocks.append(
+            Table(
+                ctx.uid("missing-data"),
+                "Missing outcome values",
+                ("Outcome", "Missing", "Total", "Share", "Where"),
+                rows,
+                numeric=(False, True, True, True, False),
+            )
+        )
+    else:
+        blocks.append(Paragraph("No information on missing values was recorded."))
+    blocks.append(
+        Paragraph(
+            "The panel is balanced: every unit is observed in every period."
+            if data.balanced
+            else "The panel is unbalanced: not every unit is observed in every period; the "
+            "estimators use the observed unit-periods."
+        )
+    )
+    return blocks
+
+
+def _design(ctx: _Ctx) -> list[Any]:
+    ev, spec = ctx.ev, ctx.spec
+    comp = getattr(spec.treatment, "comparison", "never_treated")
+    if ev.estimator.name in _SYNTHETIC:
+        comp_txt = (
+            "The comparison is a weighted average of untreated units (donors) chosen to track "
+            "the pilot area(s) before the start."
+        )
+    elif isinstance(comp, list):
+        comp_txt = f"The comparison group is the {len(comp)} units listed in the pilot file."
+    elif comp == "not_yet_treated":
+        comp_txt = (
+            f"The comparison group is {ctx.units_word} never treated or not yet treated at each "
+            "period."
+        )
+    else:
+        comp_txt = f"The comparison group is the {ctx.units_word} never treated during the data."
+    cov = list(spec.design.covariates)
+    blocks: list[Any] = [
+        KeyValue(
+            (
+                ("Estimator", ESTIMATOR_NAMES.get(ev.estimator.name, ev.estimator.name)),
+                ("Inference", INFERENCE_NAMES.get(ev.inference.name, ev.inference.name)),
+                ("Confidence level", ctx.level),
+                ("Multiple testing", _mt_name(ev.multiple_testing)),
+                ("Covariates", ", ".join(cov) if cov else "none"),
+                ("Anticipation", plural(int(spec.treatment.anticipation), "period")),
+            ),
+            title="Design choices",
+        ),
+        Heading("Why this estimator", ctx.uid("why-estimator")),
+        Paragraph(ev.estimator.reason),
+        Heading("Why this inference", ctx.uid("why-inference")),
+        Paragraph(ev.inference.reason),
+        Heading("Comparison group", ctx.uid("comparison-group")),
+        Paragraph(comp_txt),
+        Heading("Assumptions in plain words", ctx.uid("assumptions")),
+        ListBlock(tuple(_assumptions(ctx))),
+    ]
+    return blocks
+
+
+def _assumptions(ctx: _Ctx) -> list[str]:
+    name = ctx.ev.estimator.name
+    out = []
+    if name in _SYNTHETIC:
+        out.append(
+            "Without the pilot, the pilot area(s) would have continued to move with the "
+            "weighted combination of comparison areas that matched them before the start."
+        )
+    else:
+        out.append(
+            f"Parallel trends: without the pilot, pilot {ctx.units_word} would have changed by "
+            f"the same amount as {ctx.comparison_phrase}."
+        )
+    out.append(
+        f"No spill-overs: the pilot did not change outcomes in the comparison {ctx.units_word}."
+    )
+    out.append(
+        "No anticipation beyond the periods stated: outcomes did not change before the start "
+        "because people expected the pilot."
+    )
+    out.append(
+        f"Nothing else that affects the outcomes changed at the same time only in the pilot "
+        f"{ctx.units_word}."
+    )
+    if name == "callaway_santanna" or ctx.data.staggered:
+        out.append(
+            "Areas that joined at different times are compared only with areas not (yet) "
+            "treated, so early joiners never serve as a comparison for late ones."
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- results
+def _estimates_table(ctx: _Ctx) -> Table:
+    rows = []
+    for o in ctx.ev.outcomes:
+        r, d = o.result, ctx.decimals[o.column]
+        rows.append(
+            (
+                o.label + (" (primary)" if o.primary else ""),
+                fmt_num(r.estimate, d),
+                fmt_ci(r.ci_lower, r.ci_upper, d),
+                fmt_p(r.p_value),
+                fmt_p(o.p_value_adjusted) if o.primary else "not adjusted",
+                fmt_pct(o.relative_effect, 1, signed=True),
+                fmt_num(o.baseline_mean, d),
+                f"{fmt_int(r.n_units)} ({fmt_int(r.n_treated_units)}) / {fmt_int(r.n_periods)}",
+            )
+        )
+    return Table(
+        ctx.uid("estimates"),
+        f"Estimated effects of the pilot ({ctx.level} confidence intervals)",
+        (
+            "Outcome",
+            "Estimate",
+            f"{ctx.level} CI",
+            "p-value",
+            "Adjusted p-value",
+            "Relative effect",
+            "Pre-pilot mean",
+            "Units (pilot) / periods",
+        ),
+        tuple(rows),
+        numeric=(False, *([True] * 7)),
+        note=(
+            "Relative effect = estimate / pre-pilot mean of the pilot units. Adjusted p-values "
+            f"use {_mt_name(ctx.ev.multiple_testing)} across primary outcomes."
+        ),
+    )
+
+
+def _forest(ctx: _Ctx) -> Figure:
+    outs = list(ctx.ev.outcomes)
+    use_rel = all(is_number(o.baseline_mean) and o.baseline_mean != 0 for o in outs)
+    est, lo, hi, vlab = [], [], [], []
+    rows = []
+    for o in outs:
+        r, d = o.result, ctx.decimals[o.column]
+        if use_rel:
+            b = abs(o.baseline_mean)
+            e_, l_, h_ = 100 * r.estimate / b, 100 * r.ci_lower / b, 100 * r.ci_upper / b
+            txt = f"{fmt_num(e_, 1)}% ({fmt_ci(l_, h_, 1)})"
+            rows.append((o.label, fmt_num(e_, 1), fmt_num(l_, 1), fmt_num(h_, 1)))
+        else:
+            e_, l_, h_ = r.estimate, r.ci_lower, r.ci_upper
+            txt = f"{fmt_num(e_, d)} ({fmt_ci(l_, h_, d)})"
+            rows.append((o.label, fmt_num(e_, d), fmt_num(l_, d), fmt_num(h_, d)))
+        est.append(e_)
+        lo.append(l_)
+        hi.append(h_)
+        vlab.append(txt)
+    n_clear = sum(1 for o in outs if o.improved is not None)
+    title = (
+        f"{n_clear} of {len(outs)} outcomes changed clearly after the pilot started"
+        if len(outs) > 1
+        else (f"{outs[0].label}: " + ("a clear change" if n_clear else "no clear change"))
+    )
+    unit = "% of the pre-pilot mean" if use_rel else "outcome units"
+    sub = f"Effect on each outcome ({unit}) with {ctx.level} confidence intervals, {ctx.data.first_period} to {ctx.data.last_period}"
+    fid = ctx.uid("forest")
+    desc = "; ".join(f"{o.label}: {v}" for o, v in zip(outs, vlab, strict=True))
+    table = Table(
+        fid + "-data",
+        f"Effects by outcome ({unit})",
+        ("Outcome", "Estimate", "CI lower", "CI upper"),
+        tuple(rows),
+        numeric=(False, True, True, True),
+    )
+    svg = charts.forest_plot(
+        fid,
+        title,
+        desc,
+        [o.label for o in outs],
+        est,
+        lo,
+        hi,
+        value_labels=vlab,
+        x_label=f"Effect ({unit}); 0 = no change",
+    )
+    return Figure(fid, title, sub, svg, desc, table, f"Source: {ctx.source}; pilotlab analysis")
+
+
+def _trend_figure(ctx: _Ctx, o: Any) -> Figure:
+    r, d = o.result, ctx.decimals[o.column]
+    synth = _synthetic_path(r.details or {})
+    labels = list(ctx.data.period_labels)
+    if synth is not None:
+        periods = [str(p) for p in synth["period"]] if "period" in synth else labels
+        a = [float(x) for x in synth["treated"]]
+        b = [float(x) for x in synth["synthetic"]]
+        names = ("Pilot", "Synthetic")
+    else:
+        t = o.trends
+        periods = [str(p) for p in t["period"]]
+        a = [float(x) for x in t["treated"]]
+        b = [float(x) for x in t["comparison"]]
+        names = ("Pilot", "Comparison")
+    start_idx = periods.index(ctx.start) if ctx.start in periods else None
+    fid = ctx.uid(f"trend-{o.column}")
+    if o.improved is None:
+        title = f"{o.label}: no clear difference between pilot and comparison after the start"
+    else:
+        verb = "fell" if r.estimate < 0 else "rose"
+        title = (
+            f"{o.label} {verb} in the pilot "
+            f"{ctx.unit_word if r.n_treated_units == 1 else ctx.units_word} "
+            "relative to the comparison after the start"
+        )
+    units = ctx.outcome_units.get(o.column, "")
+    sub = (
+        f"Mean by period{' (' + units + ')' if units else ''}, "
+        f"{r.n_treated_units} pilot and {ctx.data.unit_flow.get('comparison', ctx.data.units - ctx.data.treated_units)} "
+        f"comparison {ctx.units_word}, {periods[0]} to {periods[-1]}"
+    )
+    marker = f"Pilot starts {ctx.start}" if not ctx.data.staggered else f"First starts {ctx.start}"
+    desc = (
+        f"Line chart of {o.label} over {len(periods)} periods for {names[0].lower()} and "
+        f"{names[1].lower()}; the pilot starts at {ctx.start}. The table below gives every value."
+    )
+    svg = charts.line_chart(
+        fid,
+        title,
+        desc,
+        periods,
+        [charts.Series(names[0], tuple(a)), charts.Series(names[1], tuple(b))],
+        y_label=units or o.label,
+        marker_at=start_idx,
+        marker_label=marker,
+        decimals=d,
+    )
+    table = Table(
+        fid + "-data",
+        f"{o.label}: mean by period",
+        (
+            "Period",
+            f"{names[0]} {ctx.units_word} (mean)",
+            f"{names[1]} comparison (mean)"
+            if names[1] == "Synthetic"
+            else f"Comparison {ctx.units_word} (mean)",
+        ),
+        tuple((p, fmt_num(x, d), fmt_num(y, d)) for p, x, y in zip(periods, a, b, strict=True)),
+        numeric=(False, True, True),
+    )
+    return Figure(fid, title, sub, svg, desc, table, f"Source: {ctx.source}")
+
+
+def _pretrend_text(r: Any) -> str:
+    pt = r.pre_trend
+    if pt is None or not is_number(pt.p_value):
+        return "no pre-trend test available"
+    stat = "χ²" if pt.test.lower() in ("wald", "chi2") else pt.test
+    p = fmt_p(pt.p_value)
+    return f"pre-trend test {stat}({pt.df}) = {fmt_num(pt.statistic, 2)}, p {'< 0.001' if p == '<0.001' else '= ' + p}"
+
+
+def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
+    r, d = o.result, ctx.decimals[o.column]
+    es = [e for e in r.event_study]
+    if not es:
+        return None
+    et = [e.event_time for e in es]
+    band_lo = band_hi = None
+    dyn = r.details.get("dynamic") if r.details else None
+    if isinstance(dyn, pd.DataFrame) and {"uniform_lower", "uniform_upper", "event_time"} <= set(
+        dyn.columns
+    ):
+        m = dict(
+            zip(
+                dyn["event_time"].astype(int),
+                zip(dyn["uniform_lower"], dyn["uniform_upper"], strict=True),
+                strict=True,
+            )
+        )
+        band_lo = [float(m.get(e, (math.nan, math.nan))[0]) for e in et]
+        band_hi = [float(m.get(e, (math.nan, math.nan))[1]) for e in et]
+    fid = ctx.uid(f"event-{o.column}")
+    pt = r.pre_trend
+    if pt is None or not is_number(pt.p_value):
+        title = f"{o.label}: effect by period relative to the start"
+    elif pt.p_value >= r.alpha:
+        title = f"{o.label}: no evidence of different trends before the start"
+    else:
+        title = f"{o.label}: pilot and comparison were already diverging before the start"
+    sub = (
+        f"Estimated effect by period relative to the start with {ctx.level} CIs "
+        f"(period −1 is the reference){'; shaded: uniform band' if band_lo else ''}; {_pretrend_text(r)}"
+    )
+    desc = (
+        f"Event-study chart of {len(et)} periods from {et[0]} to {et[-1]}: hollow circles before "
+        "the start, filled squares after, with vertical lines for the intervals. "
+        + _pretrend_text(r).capitalize()
+        + "."
+    )
+    svg = charts.event_study_chart(
+        fid,
+        title,
+        desc,
+        et,
+        [e.estimate for e in es],
+        [e.ci_lower for e in es],
+        [e.ci_upper for e in es],
+        band_lower=band_lo,
+        band_upper=band_hi,
+        decimals=d,
+        y_label=ctx.outcome_units.get(o.column, "") or "Effect",
+    )
+    cols = ["Period relative to start", "Estimate", f"{ctx.level} CI", "Standard error"]
+    rows = []
+    for i, e in enumerate(es):
+        row = [
+            fmt_num(e.event_time, 0) + (" (reference)" if e.reference else ""),
+            fmt_num(e.estimate, d),
+            "reference (set to 0)" if e.reference else fmt_ci(e.ci_lower, e.ci_upper, d),
+            "" if e.reference else fmt_num(e.std_error, d + 1),
+        ]
+        if band_lo is not None and band_hi is not None:
+            row.append(fmt_ci(band_lo[i], band_hi[i], d))
+        rows.append(tuple(row))
+    if band_lo is not None:
+        cols.append("Uniform band")
+    table = Table(
+        fid + "-data",
+        f"{o.label}: effect by period relative to the start",
+        tuple(cols),
+        tuple(rows),
+        numeric=(False, *([True] * (len(cols) - 1))),
+    )
+    return Figure(fid, title, sub, svg, desc, table, f"Source: {ctx.source}; pilotlab analysis")
+
+
+def _frame_table(
+    ctx: _Ctx, base: str, caption: str, df: pd.DataFrame, d: int, max_rows: int = 400
+) -> Table:
+    cols = [str(c) for c in df.columns]
+    numeric = [
+        pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        for c in df.columns
+    ]
+    rows = []
+    for rec in df.head(max_rows).itertuples(index=False):
+        rows.append(
+            tuple(
+                (fmt_num(v, d) if isinstance(v, float | np.floating) else fmt_int(v))
+                if num and is_number(float(v))
+                else as_text(v)
+                for v, num in zip(rec, numeric, strict=True)
+            )
+        )
+    note = (
+        f"First {max_rows} of {len(df)} rows; all rows are in the CSV."
+        if len(df) > max_rows
+        else ""
+    )
+    return Table(
+        ctx.uid(base),
+        caption,
+        tuple(c.replace("_", " ") for c in cols),
+        tuple(rows),
+        numeric=tuple(numeric),
+        note=note,
+    )
+
+
+def _as_frame(value: Any, key: str = "unit", val: str = "weight") -> pd.DataFrame | None:
+    if isinstance(value, pd.DataFrame):
+        return value
+    if isinstance(value, Mapping):
+        return pd.DataFrame({key: list(map(str, value.keys())), val: list(value.values())})
+    if isinstance(value, list | tuple) and value and all(isinstance(x, Mapping) for x in value):
+        return pd.DataFrame(list(value))
+    return None
+
+
+def _donor_frame(det: Mapping[str, Any]) -> pd.DataFrame | None:
+    for key in ("donor_weights", "weights", "unit_weights"):
+        w = _as_frame(det.get(key))
+        if w is not None and {"unit", "weight"} <= set(w.columns):
+            return w
+    return None
+
+
+def _synthetic_path(det: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The treated vs synthetic path (first cohort when there are several)."""
+    for key in ("synthetic_path", "paths"):
+        p = det.get(key)
+        if isinstance(p, pd.DataFrame) and {"treated", "synthetic"} <= set(p.columns):
+            if "cohort" in p.columns and p["cohort"].nunique() > 1:
+                p = p[p["cohort"] == p["cohort"].iloc[0]]
+            return p
+    return None
+
+
+def _synthetic_blocks(ctx: _Ctx, o: Any) -> list[Any]:
+    r, d = o.result, ctx.decimals[o.column]
+    det = r.details or {}
+    blocks: list[Any] = []
+    w = _donor_frame(det)
+    if ctx.ev.estimator.name not in _SYNTHETIC and w is None:
+        return blocks
+    who = ctx.unit_word if r.n_treated_units == 1 else ctx.units_word
+    rmspe = det.get("pre_rmspe")
+    if isinstance(det.get("fit_sentence"), str) and det["fit_sentence"]:
+        blocks.append(Paragraph(str(det["fit_sentence"])))
+    elif is_number(rmspe):
+        blocks.append(
+            Paragraph(
+                f"Before the start, the synthetic comparison tracks the pilot {who} to within "
+                f"{fmt_num(rmspe, d)} on average (root mean squared prediction error)."
+            )
+        )
+    if w is not None:
+        w = w.assign(weight=w["weight"].astype(float)).sort_values("weight", ascending=False)
+        w = w[w["weight"] > 1e-6]
+        top = w.head(10)
+        fid = ctx.uid(f"donors-{o.column}")
+        n_big = int((w["weight"] >= 0.05).sum())
+        title = (
+            f"{plural(n_big, 'comparison ' + ctx.unit_word, 'comparison ' + ctx.units_word)} "
+            f"carry most of the weight ({plural(len(w), 'donor')} in all)"
+        )
+        desc = "; ".join(
+            f"{u}: {fmt_num(x, 3)}" for u, x in zip(top["unit"], top["weight"], strict=True)
+        )
+        svg = charts.bar_chart(fid, title, desc, [str(u) for u in top["unit"]], list(top["weight"]))
+        table = Table(
+            fid + "-data",
+            f"Donor weights for {o.label} (non-zero, largest first)",
+            ("Comparison unit", "Weight"),
+            tuple((str(u), fmt_num(x, 3)) for u, x in zip(w["unit"], w["weight"], strict=True)),
+            numeric=(False, True),
+        )
+        blocks.append(
+            Figure(
+                fid,
+                title,
+                "Weight of each comparison unit in the synthetic comparison (weights sum to 1); "
+                "top 10 shown",
+                svg,
+                desc,
+                table,
+                "Source: pilotlab analysis",
+            )
+        )
+    else:
+        blocks.append(Paragraph("Donor weights were not reported by the estimator."))
+    tw = _as_frame(det.get("time_weights"), "period", "weight")
+    if tw is not None:
+        blocks.append(
+            _frame_table(
+                ctx, f"time-weights-{o.column}", f"Pre-period time weights for {o.label}", tw, 3
+            )
+        )
+    pl = det.get("placebo")
+    if isinstance(pl, pd.DataFrame) and {"estimate"} <= set(pl.columns) and len(pl) > 1:
+        is_t = (
+            pl["treated"].astype(bool)
+            if "treated" in pl.columns
+            else pd.Series(False, index=pl.index)
+        )
+        plac = [float(x) for x in pl.loc[~is_t, "estimate"]]
+        fid = ctx.uid(f"placebo-{o.column}")
+        n_larger = sum(1 for x in plac if abs(x) >= abs(r.estimate))
+        title = (
+            f"{plural(n_larger, 'placebo estimate')} of {len(plac)} "
+            f"{'is' if n_larger == 1 else 'are'} as large as the pilot's"
+        )
+        desc = (
+            f"Estimates from {len(plac)} placebo runs that treat comparison units as if they were "
+            f"pilots; the pilot's estimate is {fmt_num(r.estimate, d)}."
+        )
+        svg = charts.placebo_chart(
+            fid,
+            title,
+            desc,
+            plac,
+            r.estimate,
+            f"Pilot: {fmt_num(r.estimate, d)}",
+            x_label=f"Estimated effect on {o.label}",
+        )
+        cols = [c for c in ("unit", "estimate", "draws") if c in pl.columns]
+        tab = pl[cols].assign(role=["pilot" if t else "placebo" for t in is_t])
+        table = _frame_table(ctx, fid + "-data", f"Placebo estimates for {o.label}", tab, d)
+        blocks.append(
+            Figure(
+                fid,
+                title,
+                f"Placebo-in-space distribution of the {o.label} effect, {ctx.data.first_period} "
+                f"to {ctx.data.last_period}",
+                svg,
+                desc,
+                table,
+                "Source: pilotlab analysis",
+            )
+        )
+    return blocks
+
+
+def _staggered_blocks(ctx: _Ctx, o: Any) -> list[Any]:
+    r, d = o.result, ctx.decimals[o.column]
+    det = r.details or {}
+    blocks: list[Any] = []
+    agg = det.get("aggregations")
+    if isinstance(agg, pd.DataFrame):
+        blocks.append(
+            Heading(f"{o.label}: summaries of the group-time effects", ctx.uid(f"agg-{o.column}"))
+        )
+        rows = tuple(
+            (
+                str(a.type),
+                fmt_num(a.estimate, d),
+                fmt_ci(a.ci_lower, a.ci_upper, d),
+                fmt_num(a.std_error, d + 1),
+            )
+            for a in agg.itertuples()
+        )
+        blocks.append(
+            Table(
+                ctx.uid(f"aggregations-{o.column}"),
+                f"{o.label}: aggregated effects",
+                ("Aggregation", "Estimate", f"{ctx.level} CI", "Standard error"),
+                rows,
+                numeric=(False, True, True, True),
+                note="simple: average over all treated unit-periods; dynamic: by time since start; "
+                "group: by start cohort; calendar: by period.",
+            )
+        )
+    att = det.get("att_gt")
+    if isinstance(att, pd.DataFrame) and {"group", "time", "att"} <= set(att.columns):
+        cols = [
+            c
+            for c in ("group", "time", "event_time", "att", "std_error", "ci_lower", "ci_upper")
+            if c in att.columns
+        ]
+        blocks.append(
+            _frame_table(
+                ctx,
+                f"att-gt-{o.column}",
+                f"{o.label}: effect for each start cohort (group) and period (ATT(g,t))",
+                att[cols],
+                d,
+            )
+        )
+    bacon = _bacon_for(ctx, o)
+    if bacon is not None:
+        blocks.extend(_bacon_blocks(ctx, o, bacon))
+    return blocks
+
+
+def _bacon_for(ctx: _Ctx, o: Any) -> Any:
+    val = (o.result.details or {}).get("goodman_bacon")
+    if val is None:
+        val = ctx.ev.diagnostics.get("goodman_bacon") if ctx.ev.diagnostics else None
+    if isinstance(val, Mapping) and o.column in val:
+        val = val[o.column]
+    return val
+
+
+def _bacon_blocks(ctx: _Ctx, o: Any, bacon: Any) -> list[Any]:
+    by_type = getattr(bacon, "by_type", None)
+    if by_type is None and isinstance(bacon, pd.DataFrame):
+        by_type = bacon
+    if not isinstance(by_type, pd.DataFrame) or not {"type", "weight"} <= set(by_type.columns):
+        return []
+    d = ctx.decimals[o.column]
+    forbidden = float(
+        by_type.loc[by_type["type"].isin(["later_vs_earlier", "later_vs_always"]), "weight"].sum()
+    )
+    twfe = getattr(bacon, "twfe_estimate", math.nan)
+    names = {
+        "treated_vs_never": "Treated vs never treated",
+        "earlier_vs_later": "Earlier vs later treated (later not yet treated)",
+        "later_vs_earlier": "Later vs earlier treated (already treated as comparison)",
+        "later_vs_always": "Later vs always treated",
+    }
+    rows = tuple(
+        (
+            names.get(str(t.type), str(t.type)),
+            fmt_num(t.weight, 3),
+            fmt_num(getattr(t, "estimate", math.nan), d),
+        )
+        for t in by_type.itertuples()
+    )
+    return [
+        Heading(
+            f"{o.label}: why a simple two-way fixed-effects estimate could mislead",
+            ctx.uid(f"bacon-{o.column}"),
+        ),
+        Paragraph(
+            f"The Goodman-Bacon decomposition splits the two-way fixed-effects estimate "
+            f"({fmt_num(twfe, d)}) into its comparisons: {fmt_pct(forbidden)} of its weight comes from "
+            "comparisons that use already-treated areas as the comparison, which are biased when "
+            "effects change over time. The staggered estimator above avoids them."
+        ),
+        Table(
+            ctx.uid(f"goodman-bacon-{o.column}"),
+            "Goodman-Bacon decomposition of the TWFE estimate",
+            ("Comparison", "Weight", "Estimate"),
+            rows,
+            numeric=(False, True, True),
+        ),
+    ]
+
+
+def _results(ctx: _Ctx) -> list[Any]:
+    blocks: list[Any] = [_estimates_table(ctx), _forest(ctx)]
+    for o in ctx.ev.outcomes:
+        blocks.append(Heading(o.label, ctx.uid(f"outcome-{o.column}")))
+        blocks.append(Paragraph(_headline_text(ctx, o)))
+        blocks.append(_trend_figure(ctx, o))
+        ev_fig = _event_figure(ctx, o)
+        if ev_fig is not None:
+            blocks.append(ev_fig)
+        else:
+            blocks.append(
+                Paragraph(
+                    "This estimator gives no period-by-period estimates, so there is no event-study chart."
+                )
+            )
+        blocks.extend(_synthetic_blocks(ctx, o))
+        blocks.extend(_staggered_blocks(ctx, o))
+        for w in o.result.warnings:
+            blocks.append(Notice(w, "warning"))
+    return blocks
+
+
+def _robustness(ctx: _Ctx) -> list[Any]:
+    blocks: list[Any] = []
+    rows = []
+    for o in ctx.ev.outcomes:
+        d = ctx.decimals[o.column]
+        for c in o.robustness:
+            agree = {True: "yes", False: "no", None: "not assessed"}[c.consistent]
+            rows.append(
+                (
+                    o.label,
+                    ROBUSTNESS_NAMES.get(c.check, c.check.replace("_", " ")),
+                    fmt_num(c.estimate, d),
+                    fmt_ci(c.ci_lower, c.ci_upper, d),
+                    agree,
+                    c.description or "",
+                )
+            )
+    planned = list(getattr(ctx.spec.design, "robustness", []) or [])
+    if rows:
+        n_bad = sum(1 for r in rows if r[4] == "no")
+        blocks.append(
+            Paragraph(
+                f"{plural(len(rows), 'check')} were run; "
+                + (
+                    "all agree with the main estimate."
+                    if n_bad == 0
+                    else f"{n_bad} disagree with the main estimate."
+                )
+            )
+        )
+        blocks.append(
+            Table(
+                ctx.uid("robustness-checks"),
+                "Robustness checks and whether they agree with the main estimate",
+                ("Outcome", "Check", "Estimate", f"{ctx.level} CI", "Agrees", "What it shows"),
+                tuple(rows),
+                numeric=(False, False, True, True, False, False),
+            )
+        )
+    elif planned:
+        blocks.append(
+            Paragraph(
+                "The plan lists "
+                + join_words([c.replace("_", " ") for c in planned])
+                + ", but this version of pilotlab did not return their results."
+            )
+        )
+    else:
+        blocks.append(Paragraph("No robustness checks were requested in the analysis plan."))
+    blocks.append(Heading("Sensitivity to violations of parallel trends", ctx.uid("honest-did")))
+    found = False
+    for o in ctx.ev.outcomes:
+        for c in o.robustness:
+            if c.check != "honest_did":
+                continue
+            found = True
+            det = dict(c.details)
+            blocks.append(Paragraph(f"{o.label}: {c.description}" if c.description else o.label))
+            br = next(
+                (
+                    det[k]
+                    for k in ("breakdown", "breakdown_value", "breakdown_mbar", "breakdown_m")
+                    if k in det
+                ),
+                None,
+            )
+            if is_number(br):
+                blocks.append(
+                    Paragraph(
+                        f"{o.label}: a violation of parallel trends {fmt_num(br, 2)} times the "
+                        "largest violation seen before the start would be enough to overturn "
+                        "the finding."
+                    )
+                )
+            for key, what in (
+                ("intervals", "allowing for violations of parallel trends"),
+                (
+                    "relative_magnitudes",
+                    "when post-period violations are at most Mbar times the "
+                    "largest pre-period one (relative magnitudes)",
+                ),
+                (
+                    "smoothness",
+                    "when the trend difference may change slope by at most M per "
+                    "period (smoothness)",
+                ),
+            ):
+                iv = _as_frame(det.get(key))
+                if iv is None or iv.empty:
+                    continue
+                iv = iv.rename(
+                    columns={"bound": "M or Mbar", "lower": "CI lower", "upper": "CI upper"}
+                )
+                blocks.append(
+                    _frame_table(
+                        ctx,
+                        f"honest-did-{key}-{o.column}",
+                        f"{o.label}: {ctx.level} confidence intervals {what}",
+                        iv,
+                        ctx.decimals[o.column],
+                    )
+                )
+    if not found:
+        blocks.append(
+            Paragraph(
+                "Not assessed: the sensitivity analysis (honest_did) was not run for this evaluation."
+            )
+        )
+    return blocks
+
+
+def _evidence(ctx: _Ctx) -> list[Any]:
+    es = ctx.ev.evidence_strength
+    if not es:
+        return [Paragraph("The strength of the evidence was not assessed.")]
+    rows = tuple(
+        (
+            c["criterion"],
+            {True: "met", False: "not met", None: "not assessed"}[c["met"]],
+            c["reason"],
+        )
+        for c in es["criteria"]
+    )
+    blocks: list[Any] = [
+        Paragraph(f"Rubric: {es['rubric']}."),
+        Notice(str(es.get("description") or f"Level {es['level']} of 5."), "info"),
+        Table(
+            ctx.uid("evidence-criteria"),
+            "Evidence-strength criteria",
+            ("Criterion", "Result", "Reason"),
+            rows,
+        ),
+    ]
+    if es.get("house_rule"):
+        blocks.append(Paragraph(f"House rule applied: {es['house_rule']}"))
+    return blocks
+
+
+def _limitations(ctx: _Ctx) -> list[Any]:
+    ev, data = ctx.ev, ctx.data
+    items: list[str] = []
+    if data.treated_clusters < 10:
+        items.append(
+            f"Few pilot clusters: only {data.treated_clusters} treated clusters, so intervals "
+            "rest on few independent units and can be too narrow unless the inference is built "
+            "for few clusters."
+        )
+    need = 5 if ev.estimator.name in _SYNTHETIC else 3
+    if data.pre_periods < need:
+        items.append(
+            f"Short pre-period: {plural(data.pre_periods, 'period')} before the start, too few "
+            "to check that pilot and comparison moved together beforehand."
+        )
+    for o in ev.outcomes:
+        pt = o.result.pre_trend
+        if pt is not None and is_number(pt.p_value) and pt.p_value < o.result.alpha:
+            items.append(
+                f"{o.label}: the pre-trend test fails ({_pretrend_text(o.result)}): pilot and "
+                "comparison were already moving differently before the start, so the estimate "
+                "may partly reflect that difference."
+            )
+    es = ev.evidence_strength or {}
+    for c in es.get("criteria", []):
+        if c["criterion"] == "power of the pre-trend test" and c["met"] is False:
+            items.append(
+                "The pre-trend test has low power: passing it would not show that trends were "
+                "parallel. " + c["reason"]
+            )
+    if not data.balanced:
+        items.append(
+            "Unbalanced panel: some units are missing in some periods, so the mix of units "
+            "differs between periods."
+        )
+    for m in data.missing:
+        if m.get("n_missing"):
+            items.append(f"Missing data: {m.get('sentence', '')}")
+    if data.excluded_units:
+        items.append(
+            f"{plural(len(data.excluded_units), 'unit')} excluded before analysis; results do not "
+            "describe them."
+        )
+    for o in ev.outcomes:
+        bad = [c.check for c in o.robustness if c.consistent is False]
+        if bad:
+            items.append(
+                f"{o.label}: {join_words([b.replace('_', ' ') for b in bad])} "
+                f"{'disagrees' if len(bad) == 1 else 'disagree'} with the main estimate."
+            )
+    if ev.inference.name in ("iid", "robust"):
+        items.append(
+            "The standard errors ignore correlation of outcomes within an area over time, so "
+            "intervals are likely too narrow."
+        )
+    primary = [o for o in ev.outcomes if o.primary]
+    if len(primary) > 1 and ev.multiple_testing == "none":
+        items.append(
+            f"{len(primary)} primary outcomes are tested without adjustment for multiple "
+            "testing, which raises the chance of a false positive."
+        )
+    if data.staggered and ev.estimator.name == "twfe":
+        items.append(
+            "Staggered roll-out estimated by two-way fixed effects: if effects change over time "
+            "the estimate can be biased (see the Goodman-Bacon decomposition where shown)."
+        )
+    seen = set()
+    for w in (*ev.warnings, *(w for o in ev.outcomes for w in o.result.warnings)):
+        if w not in seen:
+            seen.add(w)
+            items.append(w)
+    items.append(
+        "Like every non-randomised design, this one cannot rule out that something else changed "
+        f"at the same time only in the pilot {ctx.units_word}."
+    )
+    return [ListBlock(tuple(items))]
+
+
+def _reproducibility(ctx: _Ctx, table_ids: Sequence[str], evidence_file: str) -> list[Any]:
+    ev = ctx.ev
+    rows = [
+        ("Data file", ctx.data.path),
+        ("Data SHA-256", ctx.data.sha256),
+        ("Plan SHA-256", ev.plan.sha256),
+        ("Random seed", str(ev.seed)),
+        ("Command to rerun", ev.command or "not recorded (evaluated from Python)"),
+        ("Generated at", ev.generated_at),
+    ]
+    rows += [(f"Software: {k}", str(v)) for k, v in ev.software.items()]
+    links = [("Evidence record (JSON)", evidence_file)]
+    links += [(f"Table: {t}", f"tables/{t}.csv") for t in table_ids]
+    return [
+        KeyValue(tuple(rows), title="How to reproduce this report"),
+        Paragraph("Files written beside this report:"),
+        LinkList(tuple(links)),
+    ]
+
+
+def build(evaluation: Any, evidence_file: str = "evidence.json") -> ReportDocument:
+    """Build the report document of an evaluation.
+
+    Parameters
+    ----------
+    evaluation : pilotlab.results.Evaluation
+        The evaluation to report.
+    evidence_file : str
+        Relative link to the evidence record written beside the report.
+
+    Returns
+    -------
+    ReportDocument
+        The eleven sections of ``report.md`` in order, each with at least one block.
+    """
+    ctx = _Ctx(evaluation)
+    makers = {
+        "headline": _headline,
+        "summary": _summary,
+        "pilot": _pilot,
+        "registration": _registration,
+        "data": _data,
+        "design": _design,
+        "results": _results,
+        "robustness": _robustness,
+        "evidence": _evidence,
+        "limitations": _limitations,
+    }
+    sections = []
+    for sid, title in SECTION_TITLES[:-1]:
+        sections.append(Section(sid, title, tuple(makers[sid](ctx))))
+    table_ids = [t.id for s in sections for t in s.tables()]
+    sections.append(
+        Section(
+            "reproducibility",
+            SECTION_TITLES[-1][1],
+            tuple(_reproducibility(ctx, table_ids, evidence_file)),
+        )
+    )
+    spec = evaluation.pilot
+    sub_bits = [b for b in (spec.lead, f"{ctx.data.first_period} to {ctx.data.last_period}") if b]
+    return ReportDocument(
+        title=f"Evaluation of {spec.title}",
+        subtitle=" · ".join(sub_bits),
+        sections=tuple(sections),
+        meta=(("Status", spec.status), ("Pilot id", spec.id)),
+        generated_at=evaluation.generated_at,
+        pilotlab_version=str(evaluation.software.get("pilotlab", "")),
+        evidence_file=evidence_file,
+    )

@@ -1,0 +1,206 @@
+"""A portfolio page across pilots, built from their evidence records (``evidence.json``).
+
+One row per pilot and primary outcome: status, effect and interval, evidence level and a link to
+the pilot's report; a forest plot puts the primary effects side by side. Effects are shown
+relative to each outcome's pre-pilot mean so that different outcomes share one scale; a pilot
+whose baseline is missing appears in the table but not in the plot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pilotlab.exceptions import PilotlabError
+from pilotlab.report import charts
+from pilotlab.report.format import NA, decimals_for, fmt_ci, fmt_num, fmt_pct, is_number
+from pilotlab.report.model import Figure, Paragraph, ReportDocument, Section, Table
+from pilotlab.report.render import render_html, write_tables
+
+__all__ = ["build_portfolio", "portfolio_from_paths", "render_portfolio"]
+
+#: Key added to a record by :func:`portfolio_from_paths`: the report beside its evidence.json.
+REPORT_KEY = "report_path"
+
+
+def portfolio_from_paths(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """Read evidence records from files (or folders holding ``evidence.json``).
+
+    Each record gets ``report_path`` (absolute path of ``report.html`` in the same folder, when
+    it exists) so :func:`render_portfolio` can link to it.
+
+    Raises
+    ------
+    PilotlabError
+        When a path does not exist, is not JSON, or is not an evidence record.
+    """
+    records = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            path = path / "evidence.json"
+        if not path.is_file():
+            raise PilotlabError(
+                f"{path}: no evidence record there; give evidence.json files or the folders "
+                "`pilotlab run` wrote them to"
+            )
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise PilotlabError(
+                f"{path}: not valid JSON ({exc}); regenerate it with `pilotlab run`"
+            ) from None
+        if not isinstance(rec, dict) or not str(rec.get("schema", "")).startswith(
+            "pilotlab.evidence/"
+        ):
+            raise PilotlabError(
+                f"{path}: not a pilotlab evidence record (its 'schema' is "
+                f"{rec.get('schema') if isinstance(rec, dict) else None!r}, expected "
+                "'pilotlab.evidence/1'); give the evidence.json written by `pilotlab run`"
+            )
+        report = path.parent / "report.html"
+        if report.is_file():
+            rec[REPORT_KEY] = str(report.resolve())
+        records.append(rec)
+    return records
+
+
+def _primary(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    res = [r for r in rec.get("results", []) if isinstance(r, dict)]
+    return [r for r in res if r.get("primary")] or res[:1]
+
+
+def build_portfolio(
+    records: Sequence[dict[str, Any]], out_dir: Path | None = None
+) -> ReportDocument:
+    """The portfolio page as a document (links made relative to ``out_dir``)."""
+    rows, labels, est, lo, hi, vlab = [], [], [], [], [], []
+    for rec in records:
+        pilot = rec.get("pilot", {})
+        es = rec.get("evidence_strength") or {}
+        href = rec.get(REPORT_KEY)
+        if href and out_dir is not None:
+            href = os.path.relpath(href, out_dir)
+        for r in _primary(rec):
+            e: Any = r.get("estimate")
+            cl: Any = r.get("ci_lower")
+            cu: Any = r.get("ci_upper")
+            d = decimals_for((cu - cl) / 2 if is_number(cl) and is_number(cu) else None)
+            base: Any = r.get("baseline_mean")
+            rel = r.get("relative_effect")
+            rows.append(
+                (
+                    str(pilot.get("title", pilot.get("id", "?"))),
+                    str(pilot.get("status", "")),
+                    str(r.get("label", r.get("outcome", ""))),
+                    fmt_num(e, d),
+                    fmt_ci(cl, cu, d),
+                    fmt_pct(rel, 1, signed=True),
+                    f"Level {es['level']}" if es.get("level") else "not assessed",
+                    href or "",
+                )
+            )
+            if is_number(base) and base and all(is_number(x) for x in (e, cl, cu)):
+                b = abs(base)
+                labels.append(f"{pilot.get('title', '')}: {r.get('label', '')}")
+                est.append(100 * e / b)
+                lo.append(100 * cl / b)
+                hi.append(100 * cu / b)
+                vlab.append(f"{fmt_num(100 * e / b, 1)}% ({fmt_ci(100 * cl / b, 100 * cu / b, 1)})")
+    table = Table(
+        "portfolio",
+        "Pilots and their primary outcomes",
+        (
+            "Pilot",
+            "Status",
+            "Primary outcome",
+            "Effect",
+            "95% CI",
+            "Relative effect",
+            "Evidence strength (Maryland SMS)",
+            "Report",
+        ),
+        tuple(rows),
+        numeric=(False, False, False, True, True, True, False, False),
+    )
+    blocks: list[Any] = [
+        Paragraph(
+            f"{len(records)} pilots, {len(rows)} primary outcomes. Effects are differences from "
+            "what the comparison suggests would have happened; the relative effect divides by the "
+            "pilot units' pre-pilot mean. Evidence strength follows the Maryland Scientific "
+            "Methods Scale (levels 1 to 5)."
+        ),
+        table,
+    ]
+    if labels:
+        title = f"{sum(1 for a, b in zip(lo, hi, strict=True) if a > 0 or b < 0)} of {len(labels)} primary effects are clearly different from no change"
+        desc = "; ".join(f"{a}: {b}" for a, b in zip(labels, vlab, strict=True))
+        svg = charts.forest_plot(
+            "portfolio-forest",
+            title,
+            desc,
+            labels,
+            est,
+            lo,
+            hi,
+            value_labels=vlab,
+            x_label="Effect (% of the pre-pilot mean); 0 = no change",
+        )
+        ftable = Table(
+            "portfolio-forest-data",
+            "Primary effects (% of the pre-pilot mean)",
+            ("Pilot and outcome", "Estimate", "CI lower", "CI upper"),
+            tuple(
+                (a, fmt_num(b, 1), fmt_num(c, 1), fmt_num(d_, 1))
+                for a, b, c, d_ in zip(labels, est, lo, hi, strict=True)
+            ),
+            numeric=(False, True, True, True),
+        )
+        blocks.append(
+            Figure(
+                "portfolio-forest",
+                title,
+                "Primary outcome effects with 95% confidence intervals, relative to each pilot's pre-pilot mean",
+                svg,
+                desc,
+                ftable,
+                "Source: pilotlab evidence records",
+            )
+        )
+    else:
+        blocks.append(
+            Paragraph(f"No forest plot: {NA} (no pilot has a pre-pilot mean to scale by).")
+        )
+    return ReportDocument(
+        title="Pilot portfolio",
+        subtitle=f"{len(records)} evaluated pilots",
+        sections=(Section("pilots", "Pilots", tuple(blocks)),),
+    )
+
+
+def render_portfolio(
+    records: Sequence[dict[str, Any]],
+    path: str | os.PathLike[str],
+    template_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the portfolio page (``path``) and its tables as CSV in ``tables/`` beside it.
+
+    Parameters
+    ----------
+    records
+        Evidence records as plain dicts (e.g. from :func:`portfolio_from_paths`).
+    path
+        The HTML file to write.
+    template_dir
+        Optional folder of override templates.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = build_portfolio(records, out.parent.resolve())
+    html = render_html(doc, "portfolio.html.j2", template_dir=template_dir)
+    write_tables(doc.tables(), out.parent / "tables")
+    out.write_text(html, encoding="utf-8")
+    return out
