@@ -48,6 +48,7 @@ from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
+from pilotlab.estimators.inference.apply import apply_inference
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
 from pilotlab.spec import PilotSpec
 
@@ -397,7 +398,13 @@ def _fit_chunk(
     seeds: list[np.random.SeedSequence],
 ) -> tuple[np.ndarray, int]:
     """Fit a chunk of placebo pilots; rows = draws, columns = (estimate, se, df) or rejections."""
-    fit = get_estimator(estimator).fit
+    entry = get_estimator(estimator)
+
+    def fit(
+        pan: Panel, outcome: str, options: EstimatorOptions, rng: np.random.Generator
+    ) -> Any:  # wild bootstrap / permutation are attached on top of the estimator's own fit
+        return apply_inference(pan, outcome, entry, options, rng)
+
     ne = 0 if effects is None else effects.size
     out = np.full((A.shape[0], 3 if effects is None else ne), np.nan)
     failed = 0
