@@ -364,8 +364,14 @@ def prepare_wild_bootstrap(
             f"the model has {n} observations and {k + int(fit.df_absorbed)} parameters; "
             "no degrees of freedom remain for a t statistic."
         )
+    meat = float(np.sum((se_scores @ z) ** 2))
     scale = g / (g - 1) * (n - 1) / dof
-    std_error = math.sqrt(scale * float(np.sum((se_scores @ z) ** 2)))
+    vcov = getattr(fit, "vcov", None)
+    if vcov is not None and getattr(fit, "vcov_type", "") == "cluster" and meat > 0:
+        # use the fit's own CR1 factor (fixest's count of nested fixed effects) so the reported
+        # statistic matches its standard error; p-values do not depend on the factor
+        scale = float(np.asarray(vcov)[j, j]) / meat
+    std_error = math.sqrt(scale * meat)
     if not std_error > 0:
         raise EstimationError(
             f"the cluster-robust standard error of '{fit.names[j]}' is zero; the coefficient is "
