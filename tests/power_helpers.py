@@ -48,6 +48,12 @@ def planned(**power: Any) -> Any:
         "data": {"path": "panel.csv", "unit": "area_code", "time": "period"},
         "treatment": power.pop("treatment", {}),
         "outcomes": [{"column": "outcome", **power.pop("outcome", {})}],
-        "design": {"estimator": "twfe", **design, "power": power},
+        "design": {
+            "estimator": "twfe",
+            **design,
+            # cluster unless a test asks otherwise (auto would pick the slower wild bootstrap)
+            "inference": {"method": "cluster", **design.get("inference", {})},
+            "power": power,
+        },
     }
     return parse_pilot(raw)

@@ -116,6 +116,38 @@ def test_shift_full_and_parallel_paths_agree(hist_df) -> None:
     assert 0 < vec[0][:, 1:].sum() < vec[0][:, 1:].size  # decisions vary: the test can fail
 
 
+@pytest.mark.parametrize("estimator", ["twfe", pytest.param("event_study", marks=pytest.mark.slow)])
+def test_wild_path_equals_refitting_each_injected_outcome(hist_df, estimator: str) -> None:
+    """One bootstrap per placebo gives the same decisions as the engine's apply_inference on
+    every y + delta*D (same random streams)."""
+    spec = planned(treated=8, design={"inference": {"replications": 199}})
+    panel, _ = _resolve_history(spec, hist_df)
+    opts = _options(spec, "wild_bootstrap")
+    A, starts = _draws(panel, R=6)
+    effects = np.array([0.0, 0.5, 1.0, 2.0])
+    ss = np.random.SeedSequence(9)
+    wild = simulate_placebos(panel, "outcome", estimator, opts, A, starts, 4, effects, seed_seq=ss)
+    full = simulate_placebos(
+        panel, "outcome", estimator, opts, A, starts, 4, effects, seed_seq=ss, force_path="full"
+    )
+    assert wild[2] == "wild" and full[2] == "full"
+    np.testing.assert_array_equal(wild[0], full[0])
+    assert wild[0][:, -1].sum() > wild[0][:, 0].sum()  # larger effects are detected more
+
+
+def test_permutation_inference_runs_through_the_full_path(hist_df) -> None:
+    spec = planned(
+        treated=8,
+        post_periods=3,
+        simulations=20,
+        effects=[0.0, 1.5],
+        design={"inference": {"method": "permutation", "replications": 199}},
+    )
+    res = run_power(spec, hist_df, n_jobs=2)
+    assert res.path == "full" and res.inference == "permutation"
+    assert res.curve[-1].power > res.curve[0].power
+
+
 def test_event_study_and_did_use_the_shift_path(hist_df) -> None:
     for est in ("event_study", "did"):
         spec = planned(treated=10, post_periods=3, simulations=20, design={"estimator": est})
@@ -300,12 +332,9 @@ def test_unbalanced_history_uses_the_generic_path(hist_df) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "method", [m for m in get_estimator("twfe").inference if m not in ("iid", "robust")]
-)
+@pytest.mark.parametrize("method", ["cluster", "wild_bootstrap", "permutation"])
 def test_false_positive_rate_for_each_cluster_valid_inference(method: str) -> None:
-    """Every inference that claims validity with many clusters holds its size on placebos
-    (picks up wild bootstrap and permutation once they are registered for twfe)."""
+    """Every inference that claims validity holds its size on placebo pilots (many clusters)."""
     df = history(100, 14, rho=0.4, seed=17)
     spec = planned(
         treated=30,
@@ -317,3 +346,22 @@ def test_false_positive_rate_for_each_cluster_valid_inference(method: str) -> No
     res = run_power(spec, df)
     assert res.inference == method
     assert abs(res.false_positive_rate - 0.05) < 3 * math.sqrt(0.05 * 0.95 / 300)
+
+
+@pytest.mark.slow
+def test_wild_bootstrap_holds_size_with_few_treated_clusters() -> None:
+    """With 6 treated of 60 clusters CR1 over-rejects; the wild bootstrap stays near alpha."""
+    df = history(60, 16, rho=0.5, seed=23)
+    rates = {}
+    for method in ("cluster", "wild_bootstrap"):
+        spec = planned(
+            treated=6,
+            post_periods=4,
+            simulations=600,
+            effects=[0.0],
+            design={"inference": {"method": method, "replications": 199}},
+        )
+        rates[method] = run_power(spec, df).false_positive_rate
+    se = math.sqrt(0.05 * 0.95 / 600)
+    assert abs(rates["wild_bootstrap"] - 0.05) < 3 * se
+    assert rates["cluster"] > rates["wild_bootstrap"]

@@ -169,6 +169,8 @@ def test_record_run_rejects_bad_evidence_without_writing(registry_url: str) -> N
         before = count_rows(reg)
         with pytest.raises(RegistryError, match=r"evidence record is for pilot 'other'"):
             reg.record_run(spec, {"pilot": {"id": "other"}}, None, {})
+        with pytest.raises(RegistryError, match=r"plan.sha256 \(000000000000...\) is not the plan"):
+            reg.record_run(spec, {"plan": {"sha256": "0" * 64}}, None, {})
         with pytest.raises(RegistryError, match=r"contains NaN.*use null"):
             reg.record_run(spec, {"results": [{"estimate": math.nan}]}, None, {})
         with pytest.raises(RegistryError, match=r"cannot be stored as JSON"):

@@ -60,6 +60,9 @@ def test_eight_processes_never_lose_or_duplicate_versions(registry_url: str) -> 
             versions = conn.execute(
                 sa.text("SELECT pilot_id, version, plan_sha256 FROM plan_versions")
             ).all()
+            times = conn.execute(
+                sa.text("SELECT pilot_id, registered_at FROM plan_versions ORDER BY version")
+            ).all()
             runs = {r.run_id: r for r in conn.execute(sa.text("SELECT * FROM runs")).all()}
         by_pilot: dict[str, list[int]] = defaultdict(list)
         for pid, version, _ in versions:
@@ -67,6 +70,9 @@ def test_eight_processes_never_lose_or_duplicate_versions(registry_url: str) -> 
         # every pilot's versions are exactly 1..n: contiguous, none duplicated
         for pid, vs in by_pilot.items():
             assert sorted(vs) == list(range(1, len(vs) + 1)), pid
+            # ... registered in that order: a later version never carries an earlier time
+            at = [t for p, t in times if p == pid]
+            assert at == sorted(at), pid
 
         registered = Counter(e[1] for e in log if e[0] == "register")
         assert all(registered[pid] == 1 for pid in SHARED)  # one winner per contested id
@@ -98,6 +104,7 @@ def test_eight_processes_never_lose_or_duplicate_versions(registry_url: str) -> 
     ("operation", "statement"),
     [
         ("record_run", "INSERT INTO RUNS"),
+        ("record_run", "UPDATE PILOTS"),
         ("amend", "INSERT INTO PLAN_VERSIONS"),
         ("register", "INSERT INTO STATUS_CHANGES"),
         ("set_status", "INSERT INTO STATUS_CHANGES"),
@@ -115,7 +122,9 @@ def test_a_failure_inside_a_write_leaves_the_registry_as_it_was(
         _fail_on(reg, statement)
         renamed = make_spec(status="planned", title="Renamed", design={"covariates": ["x"]})
         call = {
-            "record_run": lambda: reg.record_run(spec, make_evidence(spec), None, {}),
+            "record_run": lambda: reg.record_run(
+                spec, make_evidence(spec), None, {}
+            ),  # then pilots
             "amend": lambda: reg.amend(renamed, "new covariate"),  # updates pilots first
             "register": lambda: reg.register(spec),  # pilots and plan_versions written first
             "set_status": lambda: reg.set_status(spec.id, "live"),  # pilots updated first

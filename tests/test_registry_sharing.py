@@ -83,6 +83,11 @@ def test_an_intact_registry_verifies(registry_url: str) -> None:
             "does not match its row hash",
         ),
         (
+            "DELETE FROM runs WHERE pilot_id = 'beta-pilot'",
+            "pilots",
+            "disagrees with its history (version 1, 0 runs)",
+        ),
+        (
             "UPDATE status_changes SET new_status = 'withdrawn' WHERE new_status = 'completed'",
             "status_changes",
             "does not match its row hash",
@@ -155,6 +160,8 @@ def test_export_writes_jsonl_and_one_csv_row_per_pilot_and_outcome(
         2,
     )
     assert prov["matches_latest"] is True and prov["exported_at"].endswith("Z")
+    assert records[1]["provenance"]["pilot_status"] == "completed"  # set after the run
+    assert records[1]["pilot"]["status"] == "live"  # the record itself is left as it was run
     with (tmp_path / "export" / "evidence.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert summary.rows == len(rows) == 6  # 3 pilots x 2 outcomes
@@ -323,3 +330,20 @@ def test_cli_export_import_and_env_var(tmp_path: Path, monkeypatch: pytest.Monke
     assert "No pilots registered" in res.output and "dept.db" in res.output
     res = runner.invoke(cli, ["list", "--registry", "mysql://x@y/z"])
     assert res.exit_code == 1 and "uses mysql" in res.output
+
+
+def test_open_existing_never_creates_a_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pilotlab.registry.service import open_existing
+
+    monkeypatch.delenv("PILOTLAB_REGISTRY_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert open_existing() is None
+    assert not (tmp_path / ".pilotlab").exists()
+    Registry().close()
+    reg = open_existing()
+    assert reg is not None and reg.display_url.endswith(".pilotlab/registry.db")
+    reg.close()
+    with pytest.raises(RegistryError, match="not a database URL"):
+        open_existing("nonsense")

@@ -83,6 +83,13 @@ def test_headline_states_improvement_using_better(common) -> None:
     assert "Higher is better, so this is a worsening." in text2
 
 
+def test_plan_and_data_hashes_are_shown(common) -> None:
+    doc = build(common)
+    assert common.plan.sha256 in _text(doc, "registration")
+    rep = _text(doc, "reproducibility")
+    assert common.plan.sha256 in rep and common.data.sha256 in rep
+
+
 def test_design_rationale_comes_from_the_choices(common) -> None:
     t = _text(build(common), "design")
     assert common.estimator.reason in t and common.inference.reason in t
@@ -319,3 +326,36 @@ def test_alternative_detail_names_are_read(common) -> None:
     res, rob = _text(doc, "results"), _text(doc, "robustness")
     assert "A0001" in res and "to within 0.05" in res and "Synthetic comparison (mean)" in res
     assert "2.00 times the largest violation" in rob and "Mbar" in rob
+
+
+def test_templates_are_found_from_a_source_checkout() -> None:
+    from pilotlab.report._templates import template_dir
+
+    d = template_dir()
+    assert (d / "report.html.j2").is_file() and (d / "_brand.html.j2").is_file()
+
+
+def test_every_free_text_field_reaches_the_page_escaped(tmp_path: Path) -> None:
+    """Each hostile field of the pilot file appears, escaped, as many times as it was given."""
+    html = render_report(ex.common(hostile=True), tmp_path / "r.html").read_text(encoding="utf-8")
+    esc = htmllib.escape(ex.SCRIPT, quote=False)
+    for field in (
+        "Employment support pathfinder",
+        "Intensive support offered through family hubs.",
+        "Example Combined Authority",
+        "Department for Work and Pensions",
+        "evaluation@example.org",
+        "Did the pilot reduce the claimant rate?",
+        "Earlier support helps people into work sooner.",
+        "Within 6 months.",
+        "quasi-experimental",
+        "2022-04-01",
+        "2022-04-04",
+        "2024-06-30",
+        "Simulated claimant data",
+        "Claimant count rate (%)",
+        "local authority",
+        "employment",
+        "percentage points",
+    ):
+        assert f"{field} {esc}" in html, field

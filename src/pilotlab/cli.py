@@ -15,7 +15,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import wraps
 from importlib import resources
 from pathlib import Path
@@ -136,16 +136,20 @@ def validate(pilot: Path) -> None:
             click.echo(f"  {m.sentence()}")
 
 
-def write_outputs(evaluation: Any, out: Path) -> list[str]:
-    """Write evidence.json, the tables as CSV and report.html into ``out``; return the file names."""
+def write_outputs(
+    evaluation: Any, out: Path, template_dir: Path | None = None, org_name: str | None = None
+) -> dict[str, Any]:
+    """Write evidence.json, report.html and every table as CSV into ``out``; return the record."""
     from pilotlab.evidence import evidence_record, to_json
     from pilotlab.report import render_report
 
     record = evidence_record(evaluation)
     (out / "evidence.json").write_text(to_json(record) + "\n", encoding="utf-8")
-    evaluation.tidy().to_csv(out / "estimates.csv", index=False)
-    render_report(evaluation, out / "report.html")
-    return sorted(p.name for p in out.iterdir())
+    evaluation.tidy().to_csv(
+        out / "results.csv", index=False
+    )  # full precision, one row per outcome
+    render_report(evaluation, out / "report.html", template_dir, org_name=org_name)
+    return record
 
 
 @cli.command()
@@ -158,25 +162,117 @@ def write_outputs(evaluation: Any, out: Path) -> list[str]:
     default=None,
     help="Output folder (default: out/<pilot id> beside the pilot file).",
 )
+@click.option(
+    "--templates",
+    "template_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of report templates overriding pilotlab's (your logo, colours).",
+)
+@click.option("--org", "org_name", default=None, help="Organisation named in the report masthead.")
+@click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    default=None,
+    help="Registry to check the plan against and record the run in "
+    "(default: $PILOTLAB_REGISTRY_URL, else .pilotlab/registry.db if it exists).",
+)
 @_friendly
-def run(pilot: Path, out: Path | None) -> None:
-    """Estimate PILOT's effects; write report.html, evidence.json and tables as CSV."""
+def run(
+    pilot: Path,
+    out: Path | None,
+    template_dir: Path | None,
+    org_name: str | None,
+    registry_url: str | None,
+) -> None:
+    """Estimate PILOT's effects; write report.html, evidence.json and tables as CSV.
+
+    If the pilot is registered, the report shows whether the analysis plan matches the
+    registered one, and the run is recorded in the registry (only once every output is written).
+    """
+    from datetime import UTC, datetime
+
     from pilotlab.engine import evaluate
+    from pilotlab.registry.service import open_existing
     from pilotlab.spec import load_pilot
 
+    started = datetime.now(UTC)
     spec = load_pilot(pilot)
     out = out or spec.base_dir / "out" / spec.id
     command = "pilotlab run " + " ".join(shlex.quote(a) for a in [str(pilot), "-o", str(out)])
-    evaluation = evaluate(spec, command=command)
-    with staged_output(out) as tmp:
-        write_outputs(evaluation, tmp)
+    registry = open_existing(registry_url)
+    with registry if registry is not None else nullcontext(), staged_output(out) as tmp:
+        plan = registry.plan_status(spec).to_plan_info() if registry else None
+        evaluation = evaluate(spec, plan=plan, command=command)
+        record = write_outputs(evaluation, tmp, template_dir, org_name)
+        if registry is not None and plan is not None and plan.registered:
+            registry.record_run(
+                spec,
+                record,
+                evaluation.data.sha256,
+                record["software"],
+                started_at=started,
+                finished_at=datetime.now(UTC),
+            )
     for o in evaluation.outcomes:
         r = o.result
         click.echo(
             f"{o.label}: {r.estimate:.4g} ({round((1 - r.alpha) * 100)}% CI {r.ci_lower:.4g} "
             f"to {r.ci_upper:.4g}; p = {r.p_value:.3g}) [{r.estimator}, {r.inference}]"
         )
+    if plan is not None and plan.registered:
+        match = "matches" if plan.matches_registered else "does NOT match"
+        click.echo(
+            f"Run recorded in the registry; the plan {match} registered version {plan.version}."
+        )
     click.echo(f"Report written to {out / 'report.html'}")
+
+
+@cli.command()
+@click.argument("evidence", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("portfolio.html"),
+    show_default=True,
+    help="The portfolio page to write.",
+)
+@click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    default=None,
+    help="Read the latest evidence of every pilot from this registry (used when no EVIDENCE "
+    "files are given; default: $PILOTLAB_REGISTRY_URL, else .pilotlab/registry.db).",
+)
+@_friendly
+def portfolio(evidence: tuple[Path, ...], out: Path, registry_url: str | None) -> None:
+    """Write a portfolio page across pilots from EVIDENCE files (evidence.json or their folders),
+    or from the registry when none are given."""
+    from pilotlab.registry.service import open_existing
+    from pilotlab.report import portfolio_from_paths, render_portfolio
+
+    if evidence:
+        records = portfolio_from_paths(evidence)
+    else:
+        registry = open_existing(registry_url)
+        if registry is None:
+            raise PilotlabError(
+                "no registry found (.pilotlab/registry.db) and no evidence files given; pass "
+                "evidence.json files or folders, or --registry URL"
+            )
+        with registry:
+            records = registry.portfolio_records()
+        if not records:
+            raise PilotlabError(
+                "the registry holds no recorded runs yet; run `pilotlab run` on a registered pilot first"
+            )
+    with staged_output(out.parent) as tmp:
+        render_portfolio(records, tmp / out.name)
+    click.echo(f"Portfolio of {len(records)} pilot(s) written to {out}")
 
 
 def _int_list(value: str | None, option: str) -> list[int] | None:

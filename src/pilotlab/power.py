@@ -18,9 +18,15 @@ Three computational paths give the same answers (tests check that they agree):
     Any registered linear estimator (did, twfe, event_study) with cluster / robust / iid
     inference: injecting ``delta * D`` moves the estimate by exactly ``delta`` and leaves the
     residuals and standard error unchanged, so one fit per placebo pilot serves every effect.
+``wild``
+    The linear estimators with the wild cluster restricted bootstrap: testing ``beta = 0`` on
+    ``y + delta * D`` is testing ``beta = -delta`` on ``y``, so one bootstrap per placebo pilot
+    gives the p-value at every effect size.
 ``full``
-    Anything else (wild bootstrap, permutation, non-linear estimators): one fit per placebo pilot
-    and effect size, in parallel across cores.
+    Anything else (permutation, non-linear estimators such as Callaway & Sant'Anna): one fit per
+    placebo pilot and effect size through the engine's ``apply_inference``.
+
+The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores.
 
 Beside the simulation, :func:`analytic_mde` gives the difference-in-differences MDE with
 serial correlation (Burlig, Preonas & Woerman 2020; Bloom 1995 when errors are i.i.d.) from an
@@ -29,6 +35,7 @@ AR(1) model of the two-way within residuals of the history.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -46,10 +53,12 @@ from scipy import optimize, sparse, stats
 
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.estimators import EstimatorOptions, get_estimator
+from pilotlab.estimators import EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
 from pilotlab.estimators.inference.apply import apply_inference
+from pilotlab.estimators.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
+from pilotlab.results import Choice
 from pilotlab.spec import PilotSpec
 
 __all__ = [
@@ -72,10 +81,12 @@ __all__ = [
 
 #: ``progress(done, total)`` is called as placebo fits complete (the CLI drives a progress bar).
 ProgressCallback = Callable[[int, int], None]
-Path_ = Literal["vectorised", "shift", "full"]
+Path_ = Literal["vectorised", "shift", "wild", "full"]
 
 #: Estimators whose estimate moves by exactly ``delta`` when ``delta * D`` is added to ``y``.
 SHIFT_ESTIMATORS = ("did", "twfe", "event_study")
+#: Fewest periods a placebo pilot keeps before its start (``design.power.min_pre_periods``).
+DEFAULT_MIN_PRE = 4
 #: Default effect grid, in multiples of the analytic MDE of the simulated design.
 GRID_MULTIPLES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 
@@ -386,6 +397,40 @@ def _placebo_panel(history: Panel, treated: np.ndarray, start: int, post: int) -
     return history.truncate_periods(start + post - 1).with_first_treated(ft)
 
 
+def _wild_rejections(
+    pan: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    effects: np.ndarray,
+) -> np.ndarray:
+    """Wild cluster restricted bootstrap decisions at every effect from one fit.
+
+    Testing ``beta = 0`` on ``y + delta * D`` is testing ``beta = -delta`` on ``y``: the
+    restricted residuals, bootstrap samples and t statistics are identical, so one bootstrap
+    state answers every effect size. The rng is used as :func:`apply_inference` uses it, so the
+    decisions equal those of refitting each injected outcome.
+    """
+    base = entry.fit(pan, outcome, dataclasses.replace(options, inference="cluster"), rng)
+    fit = base.details["linear_fit"]
+    draws = make_draws(
+        int(np.asarray(fit.cluster).max()) + 1,
+        options.replications,
+        options.bootstrap_weights,
+        rng,
+    )
+    comb = base.details.get("combination")
+    if comb is not None:
+        state = prepare_wild_bootstrap(
+            combination_fit(fit, np.asarray(comb), "headline"), "headline", draws
+        )
+    else:
+        state = prepare_wild_bootstrap(fit, int(base.details.get("coef_index", 0)), draws)
+    p = np.array([state.p_value(-float(d)) for d in effects])  # a handful of effect sizes
+    return np.where(np.isfinite(p), (p < options.alpha).astype(float), np.nan)
+
+
 def _fit_chunk(
     history: Panel,
     outcome: str,
@@ -396,17 +441,17 @@ def _fit_chunk(
     post: int,
     effects: np.ndarray | None,
     seeds: list[np.random.SeedSequence],
+    mode: Path_,
 ) -> tuple[np.ndarray, int]:
-    """Fit a chunk of placebo pilots; rows = draws, columns = (estimate, se, df) or rejections."""
+    """Fit a chunk of placebo pilots; rows = draws, columns = (estimate, se, df) or rejections.
+
+    ``mode``: ``shift`` fits once and returns (estimate, se, df); ``wild`` fits once and returns
+    wild-bootstrap decisions at every effect; ``full`` refits every injected outcome through the
+    same :func:`apply_inference` the engine uses.
+    """
     entry = get_estimator(estimator)
-
-    def fit(
-        pan: Panel, outcome: str, options: EstimatorOptions, rng: np.random.Generator
-    ) -> Any:  # wild bootstrap / permutation are attached on top of the estimator's own fit
-        return apply_inference(pan, outcome, entry, options, rng)
-
     ne = 0 if effects is None else effects.size
-    out = np.full((A.shape[0], 3 if effects is None else ne), np.nan)
+    out = np.full((A.shape[0], 3 if mode == "shift" else ne), np.nan)
     failed = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)
@@ -415,25 +460,31 @@ def _fit_chunk(
                 outcome, tuple(options.covariates)
             )
             try:
-                if effects is None:
-                    res = fit(pan, outcome, options, np.random.default_rng(seeds[r]))
+                if mode == "shift":
+                    res = entry.fit(pan, outcome, options, np.random.default_rng(seeds[r]))
                     lin = res.details.get("linear_fit")
                     df = float(lin.df_resid) if lin is not None else math.inf
                     out[r] = (res.estimate, res.std_error, df)
-                else:
-                    D = pan.treated_now.astype(float)
-                    y0 = pan.y(outcome)
-                    for j, delta in enumerate(effects):
-                        frame = pan.frame.copy()
-                        frame[outcome] = y0 + delta * D
-                        res = fit(
-                            pan.with_frame(frame),
-                            outcome,
-                            options,
-                            np.random.default_rng(seeds[r]),
-                        )
-                        p = res.p_value
-                        out[r, j] = float(p < options.alpha) if math.isfinite(p) else np.nan
+                    continue
+                assert effects is not None
+                if mode == "wild":
+                    rng = np.random.default_rng(seeds[r])
+                    out[r] = _wild_rejections(pan, outcome, entry, options, rng, effects)
+                    continue
+                D = pan.treated_now.astype(float)
+                y0 = pan.y(outcome)
+                for j, delta in enumerate(effects):
+                    frame = pan.frame.copy()
+                    frame[outcome] = y0 + delta * D
+                    res = apply_inference(
+                        pan.with_frame(frame),
+                        outcome,
+                        entry,
+                        options,
+                        np.random.default_rng(seeds[r]),
+                    )
+                    p = res.p_value
+                    out[r, j] = float(p < options.alpha) if math.isfinite(p) else np.nan
             except EstimationError:
                 out[r] = np.nan
                 failed += 1
@@ -448,22 +499,36 @@ def _run_generic(
     A: np.ndarray,
     starts: np.ndarray,
     post: int,
-    effects: np.ndarray | None,
+    effects: np.ndarray,
     seed_seq: np.random.SeedSequence,
     n_jobs: int,
     progress: ProgressCallback | None,
     done0: int,
     total: int,
+    mode: Path_,
 ) -> _Draws:
     R = A.shape[0]
-    seeds = seed_seq.spawn(R)  # one stream per placebo pilot: results do not depend on n_jobs
+    # One stream per placebo pilot, so results do not depend on n_jobs; spawned from a copy so
+    # that the caller's SeedSequence is left as it was (the same call gives the same streams).
+    seeds = np.random.SeedSequence(seed_seq.entropy, spawn_key=seed_seq.spawn_key).spawn(R)
     n_chunks = min(R, max(1, n_jobs) * 4)
     bounds = np.linspace(0, R, n_chunks + 1).astype(int)
     parts: dict[int, np.ndarray] = {}
     failed = 0
     done = done0
     args = [
-        (history, outcome, estimator, options, A[a:b], starts[a:b], post, effects, seeds[a:b])
+        (
+            history,
+            outcome,
+            estimator,
+            options,
+            A[a:b],
+            starts[a:b],
+            post,
+            effects,
+            seeds[a:b],
+            mode,
+        )
         for a, b in itertools.pairwise(bounds)
     ]
     if n_jobs <= 1:
@@ -484,9 +549,9 @@ def _run_generic(
                 if progress is not None:
                     progress(done, total)
     out = np.concatenate([parts[i] for i in range(len(args))], axis=0)
-    if effects is None:
-        return _Draws(out[:, 0], out[:, 1], out[:, 2], None, failed, "shift")
-    return _Draws(None, None, None, out, failed, "full")
+    if mode == "shift":
+        return _Draws(out[:, 0], out[:, 1], out[:, 2], None, failed, mode)
+    return _Draws(None, None, None, out, failed, mode)
 
 
 def simulate_placebos(
@@ -519,6 +584,8 @@ def simulate_placebos(
         path = "vectorised"
     elif estimator in SHIFT_ESTIMATORS and options.inference in LINEAR_INFERENCE:
         path = "shift"
+    elif estimator in SHIFT_ESTIMATORS and options.inference == "wild_bootstrap":
+        path = "wild"
     else:
         path = "full"
     if path == "vectorised":
@@ -534,12 +601,13 @@ def simulate_placebos(
             A,
             starts,
             post,
-            None if path == "shift" else effects,
+            effects,
             seed_seq,
             n_jobs,
             progress,
             done0,
             total,
+            path,
         )
     if draws.reject is not None:
         return draws.reject, draws.failed, path, None
@@ -589,6 +657,8 @@ class TradeoffCell:
     analytic_mde_placebo: float  # the placebo designs simulated (comparable with ``mde``)
     false_positive_rate: float
     power_at_declared_mde: float | None
+    estimator: str = ""
+    inference: str = ""  # resolved for this design (``auto`` may differ between designs)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -689,10 +759,9 @@ class _Design:
 class _Setup:
     """What every design of one run shares."""
 
+    spec: PilotSpec
     history: Panel
     outcome: str
-    estimator: str
-    options: EstimatorOptions
     Y: np.ndarray | None  # balanced history matrix for the analytic MDE (None if unbalanced)
     seed: int
     simulations: int
@@ -721,6 +790,8 @@ class _DesignRun:
     analytic_curve: np.ndarray | None
     mde: float | None
     declared_power: float | None
+    estimator: Choice
+    inference: Choice
 
 
 def _as_list(v: int | Sequence[int] | None) -> list[int] | None:
@@ -831,6 +902,8 @@ def _main_design(
 
 def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> _DesignRun:
     """Draw, fit and summarise the placebo pilots of one design."""
+    from pilotlab.engine import _options, choose_estimator, choose_inference
+
     hist, k, L = setup.history, design.n_treated, design.post
     draw_ss, fit_ss = np.random.SeedSequence(setup.seed, spawn_key=(index + 1,)).spawn(2)
     A, starts = draw_placebos(
@@ -843,6 +916,12 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         simulations=setup.simulations,
         fixed=design.fixed,
     )
+    # The estimator and inference the pilot would use with this design (``auto`` resolved on
+    # one of its placebo pilots, as the engine resolves it on the real data).
+    example = _placebo_panel(hist, A[0], int(starts[0]), L)
+    est = choose_estimator(example, setup.spec.design.estimator)
+    inf = choose_inference(example, est.name, setup.spec.design.inference.method)
+    options = _options(setup.spec, inf.name)
     an = None
     if setup.Y is not None:
         an = analytic_mde(
@@ -863,8 +942,8 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
     rej, _, path, ests = simulate_placebos(
         hist,
         setup.outcome,
-        setup.estimator,
-        setup.options,
+        est.name,
+        options,
         A,
         starts,
         L,
@@ -889,7 +968,7 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
     n_ok = int(valid.sum())
     if n_ok == 0:
         raise EstimationError(
-            f"design.estimator: every placebo pilot failed to estimate with {setup.estimator}; "
+            f"design.estimator: every placebo pilot failed to estimate with {est.name}; "
             "check the history has variation over time and enough comparison units"
         )
     pw = np.nanmean(rej, axis=0)
@@ -918,6 +997,8 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         analytic_curve=analytic_curve,
         mde=mde_from_curve(effects, pw, setup.target),
         declared_power=decl_power,
+        estimator=est,
+        inference=inf,
     )
 
 
@@ -965,7 +1046,7 @@ def run_power(
     SpecError
         A design the history cannot support (too few periods, more treated than eligible units).
     """
-    from pilotlab.engine import _options, choose_estimator, choose_inference, software_versions
+    from pilotlab.engine import software_versions
 
     t0 = time.perf_counter()
     ps = spec.design.power
@@ -989,7 +1070,7 @@ def run_power(
     # ---- the designs
     treated_list, post_list = _as_list(treated), _as_list(post)
     main, key_treated, key_post = _main_design(spec, history, treated_list, post_list, notes)
-    min_pre = ps.min_pre_periods
+    min_pre = ps.min_pre_periods if ps.min_pre_periods is not None else DEFAULT_MIN_PRE
     _check_design(history, main.n_treated, main.post, min_pre, key_treated, key_post)
     grid: list[_Design] = []
     if (treated_list and len(treated_list) > 1) or (post_list and len(post_list) > 1):
@@ -998,36 +1079,20 @@ def run_power(
                 _check_design(history, k, L, min_pre, "--treated", "--post")
                 grid.append(_Design(k, L))
 
-    # ---- estimator and inference as the pilot will use them (resolved on one placebo pilot)
     seed = ps.seed if ps.seed is not None else spec.design.inference.seed
-    A0, s0 = draw_placebos(
-        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))),
-        n_units=history.n_units,
-        n_periods=history.n_periods,
-        n_treated=main.n_treated,
-        post=main.post,
-        min_pre=min_pre,
-        simulations=1,
-        fixed=main.fixed,
-    )
-    example = _placebo_panel(history, A0[0], int(s0[0]), main.post)
-    est_choice = choose_estimator(example, spec.design.estimator)
-    inf_choice = choose_inference(example, est_choice.name, spec.design.inference.method)
-
     # The main design's draws serve its cell of the trade-off grid (same numbers in both tables).
     reuse_main = main.fixed is None and _Design(main.n_treated, main.post) in grid
     setup = _Setup(
+        spec=spec,
         history=history,
         outcome=out_spec.column,
-        estimator=est_choice.name,
-        options=_options(spec, inf_choice.name),
         Y=_history_matrix(history, out_spec.column),
         seed=seed,
         simulations=n_sims,
         min_pre=min_pre,
         alpha=alpha,
         target=ps.target_power,
-        df_analytic=float(history.n_clusters - 1) if inf_choice.name == "cluster" else None,
+        df_analytic=float(max(history.n_clusters - 1, 1)),
         # Effects are injected in the direction the pilot hopes for; tables report their size.
         sign=-1.0 if out_spec.better == "lower" else 1.0,
         effects=tuple(ps.effects) if ps.effects is not None else None,
@@ -1054,6 +1119,8 @@ def run_power(
                 analytic_mde_placebo=r.analytic.mde_simulated_design if r.analytic else math.nan,
                 false_positive_rate=float(r.power[0]),
                 power_at_declared_mde=r.declared_power,
+                estimator=r.estimator.name,
+                inference=r.inference.name,
             )
         )
 
@@ -1079,7 +1146,7 @@ def run_power(
     if fpr > alpha + 3 * math.sqrt(alpha * (1 - alpha) / n):
         notes.append(
             f"At zero effect the test rejects in {fpr:.1%} of placebo pilots, more than the "
-            f"nominal {alpha:.0%}: the {inf_choice.name} inference over-rejects for this design "
+            f"nominal {alpha:.0%}: the {run.inference.name} inference over-rejects for this design "
             "and history (too few treated clusters, or serial correlation). Consider "
             "wild_bootstrap or permutation inference."
         )
@@ -1093,10 +1160,10 @@ def run_power(
         outcome=out_spec.column,
         outcome_label=out_spec.display,
         better=out_spec.better,
-        estimator=est_choice.name,
-        inference=inf_choice.name,
-        estimator_reason=est_choice.reason,
-        inference_reason=inf_choice.reason,
+        estimator=run.estimator.name,
+        inference=run.inference.name,
+        estimator_reason=run.estimator.reason,
+        inference_reason=run.inference.reason,
         alpha=alpha,
         target_power=ps.target_power,
         simulations=n_sims,
@@ -1164,7 +1231,7 @@ def write_power_report(result: PowerResult, out_dir: str | Path) -> tuple[Path, 
     """
     import json
 
-    from pilotlab.power_report import render_power_html
+    from pilotlab.report.power import render_power_html
 
     out = Path(out_dir)
     text_json = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)

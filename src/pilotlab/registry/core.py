@@ -4,7 +4,7 @@ One :class:`Registry` wraps one database: an embedded SQLite file by default
 (``.pilotlab/registry.db`` in the working directory) or a shared PostgreSQL database
 (``postgresql+psycopg://...``). Every write is a single transaction; writers that could race
 (amendments, runs) serialise on the pilot: ``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR
-UPDATE`` / ``FOR SHARE`` on the pilot's row on PostgreSQL, with a unique ``(pilot_id, version)``
+UPDATE`` on the pilot's row on PostgreSQL, with a unique ``(pilot_id, version)``
 constraint as the last line of defence.
 """
 
@@ -18,7 +18,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -328,20 +328,23 @@ class Registry:
             raise self._cannot_connect(exc) from None
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self._connect() as conn, conn.begin():
-            yield conn
-
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """One write transaction: committed if the block succeeds, rolled back otherwise."""
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        """One transaction: committed if the block succeeds, rolled back otherwise. A write
+        transaction takes SQLite's write lock up front (``BEGIN IMMEDIATE``)."""
         with self._connect() as conn:
-            conn.execution_options(pilotlab_write=True)
+            if write:
+                conn.execution_options(pilotlab_write=True)
             try:
                 with conn.begin():
                     yield conn
-            except sa.exc.OperationalError as exc:
+            except sa.exc.OperationalError as exc:  # server gone, database locked too long...
                 raise self._cannot_connect(exc) from exc
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return self._transaction(write=False)
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        return self._transaction(write=True)
 
     def _current_revision(self) -> str | None:
         with self._connect() as conn:
@@ -371,11 +374,12 @@ class Registry:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
-    def _lock_pilot(self, conn: Connection, pilot_id: str, *, share: bool = False) -> Any:
-        """The pilot's row, locked against concurrent amendments (PostgreSQL; SQLite holds the
-        database write lock already). ``None`` if the pilot is not registered."""
+    def _lock_pilot(self, conn: Connection, pilot_id: str) -> Any:
+        """The pilot's row, locked until the transaction ends against every other write to this
+        pilot (``FOR UPDATE`` on PostgreSQL; SQLite's write transaction holds the database lock
+        already). ``None`` if the pilot is not registered."""
         query = sa.select(pilots.c.id, pilots.c.status).where(pilots.c.id == pilot_id)
-        return conn.execute(query.with_for_update(read=share)).first()
+        return conn.execute(query.with_for_update()).first()
 
     def _not_registered(self, conn: Connection, pilot_id: str) -> RegistryError:
         ids = conn.execute(sa.select(pilots.c.id)).scalars().all()
@@ -461,17 +465,19 @@ class Registry:
             The pilot is already registered (change its plan with ``amend``).
         """
         plan_json = canonical_json(spec.plan())
-        at = now_utc()
         try:
             with self._write() as conn:
                 if self._lock_pilot(conn, spec.id) is not None:
                     raise self._already_registered(conn, spec)
+                at = now_utc()  # taken under the lock: timestamps follow commit order
                 conn.execute(
                     sa.insert(pilots).values(
                         id=spec.id,
                         status=spec.status,
                         registered_at=at,
                         updated_at=at,
+                        latest_version=1,
+                        run_count=0,
                         **_registration_values(spec),
                     )
                 )
@@ -528,24 +534,25 @@ class Registry:
         plan = spec.plan()
         plan_json = canonical_json(plan)
         sha = _sha256(plan_json)
-        at = now_utc()
         with self._write() as conn:
             if self._lock_pilot(conn, spec.id) is None:
                 raise self._not_registered(conn, spec.id)
-            conn.execute(
-                sa.update(pilots)
-                .where(pilots.c.id == spec.id)
-                .values(updated_at=at, **_registration_values(spec))
-            )
+            at = now_utc()  # under the lock: version numbers and times agree in order
             latest = conn.execute(
                 sa.select(plan_versions)
                 .where(plan_versions.c.pilot_id == spec.id)
                 .order_by(plan_versions.c.version.desc())
                 .limit(1)
             ).one()
-            if latest.plan_sha256 == sha:
+            created = latest.plan_sha256 != sha
+            version = latest.version + 1 if created else latest.version
+            conn.execute(
+                sa.update(pilots)
+                .where(pilots.c.id == spec.id)
+                .values(updated_at=at, latest_version=version, **_registration_values(spec))
+            )
+            if not created:
                 return _plan_version(latest, created=False)
-            version = latest.version + 1
             self._insert_version(conn, spec.id, version, plan_json, reason.strip(), data_seen, at)
         changes = tuple(changed_paths(json.loads(latest.plan_json), plan))
         return PlanVersion(spec.id, version, sha, at, reason.strip(), data_seen, changes)
@@ -629,15 +636,23 @@ class Registry:
             The pilot is not registered, the evidence record belongs to another pilot or is not
             valid JSON.
         """
-        record_pilot = (evidence.get("pilot") or {}).get("id")
+        sha = plan_sha256(spec)
+        pilot, plan = evidence.get("pilot"), evidence.get("plan")
+        record_pilot = pilot.get("id") if isinstance(pilot, dict) else None
         if record_pilot is not None and record_pilot != spec.id:
             raise RegistryError(
                 f"the evidence record is for pilot '{record_pilot}' but the pilot file is "
                 f"'{spec.id}'; record each run with the pilot file it was made from"
             )
+        record_plan = plan.get("sha256") if isinstance(plan, dict) else None
+        if record_plan is not None and record_plan != sha:
+            raise RegistryError(
+                f"the evidence record's plan.sha256 ({str(record_plan)[:12]}...) is not the plan "
+                f"of this pilot file ({sha[:12]}...); record each run with the pilot file it was "
+                "made from"
+            )
         evidence_json = _strict_json(dict(evidence), "evidence record")
         software_json = _strict_json(dict(software), "software versions")
-        sha = plan_sha256(spec)
         values: dict[str, Any] = {
             "run_id": uuid.uuid4().hex,
             "pilot_id": spec.id,
@@ -650,7 +665,7 @@ class Registry:
             "finished_at": _as_timestamp(finished_at),
         }
         with self._write() as conn:
-            if self._lock_pilot(conn, spec.id, share=True) is None:
+            if self._lock_pilot(conn, spec.id) is None:
                 raise self._not_registered(conn, spec.id)
             shas = conn.execute(
                 sa.select(plan_versions.c.version, plan_versions.c.plan_sha256)
@@ -662,15 +677,17 @@ class Registry:
             values["recorded_at"] = now_utc()
             values["row_sha256"] = _row_hash("runs", values)
             conn.execute(sa.insert(runs).values(values))
+            conn.execute(
+                sa.update(pilots)
+                .where(pilots.c.id == spec.id)
+                .values(run_count=pilots.c.run_count + 1, last_run_at=values["recorded_at"])
+            )
         return _run_record(values)
 
     # ------------------------------------------------------------------ reading
 
     def list_pilots(self) -> list[PilotSummary]:
         """Every registered pilot with its latest plan version and run count, sorted by id."""
-        # Correlated subqueries: one index seek each per pilot, read in primary-key order
-        # (faster than joining grouped subqueries, which SQLite materialises and re-sorts).
-        pv, r = plan_versions.alias("pv"), runs.alias("r")
         query = sa.select(
             pilots.c.id,
             pilots.c.title,
@@ -678,16 +695,9 @@ class Registry:
             pilots.c.lead,
             pilots.c.policy_area,
             pilots.c.registered_at,
-            sa.select(sa.func.max(pv.c.version))
-            .where(pv.c.pilot_id == pilots.c.id)
-            .scalar_subquery(),
-            sa.select(sa.func.count())
-            .select_from(r)
-            .where(r.c.pilot_id == pilots.c.id)
-            .scalar_subquery(),
-            sa.select(sa.func.max(r.c.recorded_at))
-            .where(r.c.pilot_id == pilots.c.id)
-            .scalar_subquery(),
+            pilots.c.latest_version,
+            pilots.c.run_count,
+            pilots.c.last_run_at,
         ).order_by(pilots.c.id)
         # Tens of thousands of objects that all survive: a cyclic-GC pass over the whole heap
         # in the middle would find nothing to free and would triple the time of the call.
@@ -744,11 +754,11 @@ class Registry:
             raise RegistryError(
                 f"status {status!r} is not allowed; use one of {', '.join(STATUSES)}"
             )
-        at = now_utc()
         with self._write() as conn:
             row = self._lock_pilot(conn, pilot_id)
             if row is None:
                 raise self._not_registered(conn, pilot_id)
+            at = now_utc()
             if row.status == status:
                 return StatusChange(pilot_id, row.status, status, at)
             conn.execute(
@@ -760,15 +770,20 @@ class Registry:
 
     def _latest_runs(self, conn: Connection) -> list[Any]:
         last = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.pilot_id)
-        return list(
-            conn.execute(sa.select(runs).where(runs.c.id.in_(last)).order_by(runs.c.pilot_id))
+        query = (
+            sa.select(runs, pilots.c.status.label("pilot_status"))
+            .join(pilots, pilots.c.id == runs.c.pilot_id)
+            .where(runs.c.id.in_(last))
+            .order_by(runs.c.pilot_id)
         )
+        return list(conn.execute(query))
 
     def _provenance(self, run: Any) -> dict[str, Any]:
         return {
             "registry_id": self.registry_id,
             "registry_name": self.name,
             "registry_url": self.display_url,
+            "pilot_status": run.pilot_status,  # now, in this registry (the record: at the run)
             "run_id": run.run_id,
             "recorded_at": run.recorded_at,
             "plan_version": run.plan_version,
@@ -1026,9 +1041,6 @@ class Registry:
                 version_sha[(row.pilot_id, row.version)] = row.plan_sha256
                 plan = (row.plan_json, row.plan_sha256, "the registered plan")
                 check("plan_versions", key, row, plan)
-            for pid in conn.execute(sa.select(pilots.c.id).order_by(pilots.c.id)).scalars():
-                if pid not in last:
-                    flag("pilots", pid, pid, "the pilot has no plan version: version 1 was deleted")
             for row in conn.execute(sa.select(runs).order_by(runs.c.id)):
                 key = f"run {row.run_id}"
                 check("runs", key, row, (row.evidence_json, row.evidence_sha256, "the evidence"))
@@ -1040,6 +1052,26 @@ class Registry:
                         row.pilot_id,
                         "the run's plan hash differs from that of "
                         f"plan version {row.plan_version}, to which it is linked",
+                    )
+            per_pilot = sa.select(
+                runs.c.pilot_id, sa.func.count(), sa.func.max(runs.c.recorded_at)
+            ).group_by(runs.c.pilot_id)
+            run_stats = {pid: (n, at) for pid, n, at in conn.execute(per_pilot)}
+            counters = sa.select(
+                pilots.c.id, pilots.c.latest_version, pilots.c.run_count, pilots.c.last_run_at
+            ).order_by(pilots.c.id)
+            for pid, version, n_runs, last_run in conn.execute(counters):
+                if pid not in last:
+                    flag("pilots", pid, pid, "the pilot has no plan version: version 1 was deleted")
+                elif (version, n_runs, last_run) != (last[pid], *run_stats.get(pid, (0, None))):
+                    flag(
+                        "pilots",
+                        pid,
+                        pid,
+                        f"the pilot's record (plan version {version}, "
+                        f"{n_runs} runs) disagrees with its history (version {last[pid]}, "
+                        f"{run_stats.get(pid, (0,))[0]} runs): plan versions or runs were "
+                        "added or deleted outside pilotlab",
                     )
             for row in conn.execute(sa.select(status_changes).order_by(status_changes.c.id)):
                 check("status_changes", f"#{row.id} {row.pilot_id}", row, None)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pilotlab.registry.core import Registry
+import sqlalchemy as sa
+
+from pilotlab.registry.core import Registry, resolve_url
 from pilotlab.registry.records import PlanVersion
 from pilotlab.spec import load_pilot
 
@@ -17,6 +19,7 @@ __all__ = [
     "export_records",
     "import_file",
     "list_pilots",
+    "open_existing",
     "register_pilot",
     "set_status",
     "show_pilot",
@@ -40,6 +43,25 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
         "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+def open_existing(url: str | None = None) -> Registry | None:
+    """The registry ``pilotlab run`` should record into, or ``None`` if there is none yet.
+
+    A SQLite registry counts only if its file exists, so that running a pilot never creates a
+    registry as a side effect; a PostgreSQL URL (given or from ``$PILOTLAB_REGISTRY_URL``) is
+    always opened, and an unreachable server is a :class:`RegistryError`.
+    """
+    resolved = resolve_url(url)
+    try:
+        parsed = sa.engine.make_url(resolved)
+    except sa.exc.ArgumentError:
+        return Registry(resolved)  # raises the RegistryError that explains the URL format
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or not Path(database).expanduser().is_file():
+            return None
+    return Registry(resolved)
 
 
 def register_pilot(pilot: str | Path, url: str | None = None, data_seen: bool = False) -> str:

@@ -8,7 +8,9 @@ hashed) is stored as text, never re-serialised by the database.
 ``plan_versions``, ``runs``, ``status_changes`` and ``imported_records`` are append-only: database
 triggers created by the migration reject UPDATE and DELETE. Each of their rows carries
 ``row_sha256``, a hash of its other columns, so that ``Registry.verify`` detects rows edited
-outside pilotlab even when the triggers have been removed.
+outside pilotlab even when the triggers have been removed. ``pilots`` is the one mutable table
+(status, registration details, and the counters ``latest_version``, ``run_count``,
+``last_run_at`` maintained with each amendment and run).
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ pilots = sa.Table(
     sa.Column("publication", sa.Text),
     sa.Column("registered_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # Kept in step with plan_versions and runs inside the same transactions, so that listing
+    # 10,000 pilots is one table scan; verify() checks them against the history.
+    sa.Column("latest_version", sa.Integer, nullable=False),
+    sa.Column("run_count", sa.Integer, nullable=False),
+    sa.Column("last_run_at", Timestamp),
 )
 
 plan_versions = sa.Table(

@@ -263,6 +263,7 @@ def _pilot(ctx: _Ctx) -> list[Any]:
     blocks.append(Paragraph(toc or "No theory of change was given in the pilot file."))
     rows = [("Status", spec.status), ("Policy area", spec.policy_area or "not stated")]
     for key, label in (
+        ("design_type", "Design type (as registered)"),
         ("start_date", "Planned start"),
         ("end_date", "Planned end"),
         ("actual_start_date", "Actual start"),
@@ -506,6 +507,18 @@ def _assumptions(ctx: _Ctx) -> list[str]:
 
 
 # --------------------------------------------------------------------------- results
+def _mt_note(ctx: _Ctx) -> str:
+    n_primary = sum(1 for o in ctx.ev.outcomes if o.primary)
+    if n_primary <= 1:
+        return "With one primary outcome, its p-value needs no adjustment for multiple testing."
+    if ctx.ev.multiple_testing == "none":
+        return "No adjustment for testing several primary outcomes was planned."
+    return (
+        f"Adjusted p-values use {_mt_name(ctx.ev.multiple_testing)} across the "
+        f"{n_primary} primary outcomes."
+    )
+
+
 def _estimates_table(ctx: _Ctx) -> Table:
     rows = []
     for o in ctx.ev.outcomes:
@@ -537,10 +550,7 @@ def _estimates_table(ctx: _Ctx) -> Table:
         ),
         tuple(rows),
         numeric=(False, *([True] * 7)),
-        note=(
-            "Relative effect = estimate / pre-pilot mean of the pilot units. Adjusted p-values "
-            f"use {_mt_name(ctx.ev.multiple_testing)} across primary outcomes."
-        ),
+        note="Relative effect = estimate / pre-pilot mean of the pilot units. " + _mt_note(ctx),
     )
 
 
@@ -663,7 +673,8 @@ def _pretrend_text(r: Any) -> str:
     pt = r.pre_trend
     if pt is None or not is_number(pt.p_value):
         return "no pre-trend test available"
-    stat = "χ²" if pt.test.lower() in ("wald", "chi2") else pt.test
+    name = pt.test.lower()
+    stat = "χ²" if ("wald" in name or "chi" in name) else pt.test
     p = fmt_p(pt.p_value)
     return f"pre-trend test {stat}({pt.df}) = {fmt_num(pt.statistic, 2)}, p {'< 0.001' if p == '<0.001' else '= ' + p}"
 
@@ -1038,6 +1049,15 @@ def _results(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
+def _check_name(check: str) -> str:
+    """Reader's name of a check ("alternative_estimators:twfe" -> "Alternative estimator: ...")."""
+    base, _, variant = check.partition(":")
+    if variant:
+        est = ESTIMATOR_NAMES.get(variant, variant.replace("_", " "))
+        return f"{ROBUSTNESS_NAMES.get(base, base.replace('_', ' ')).rstrip('s')}: {est}"
+    return ROBUSTNESS_NAMES.get(check, check.replace("_", " "))
+
+
 def _robustness(ctx: _Ctx) -> list[Any]:
     blocks: list[Any] = []
     rows = []
@@ -1048,7 +1068,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
             rows.append(
                 (
                     o.label,
-                    ROBUSTNESS_NAMES.get(c.check, c.check.replace("_", " ")),
+                    _check_name(c.check),
                     fmt_num(c.estimate, d),
                     fmt_ci(c.ci_lower, c.ci_upper, d),
                     agree,
@@ -1104,7 +1124,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 ),
                 None,
             )
-            if is_number(br):
+            if is_number(br) and "breakdown" not in (c.description or ""):
                 blocks.append(
                     Paragraph(
                         f"{o.label}: a violation of parallel trends {fmt_num(br, 2)} times the "

@@ -6,7 +6,15 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 __all__ = [
     "ESTIMATOR_NAMES",
@@ -33,7 +41,7 @@ EstimatorName = Literal[
     "auto", "did", "twfe", "event_study", "callaway_santanna", "synthetic_control", "synthetic_did"
 ]
 InferenceMethod = Literal[
-    "auto", "cluster", "wild_bootstrap", "permutation", "placebo", "robust", "iid"
+    "auto", "cluster", "wild_bootstrap", "permutation", "placebo", "jackknife", "robust", "iid"
 ]
 RobustnessName = Literal[
     "placebo_in_time", "placebo_in_space", "leave_one_out", "alternative_estimators", "honest_did"
@@ -237,8 +245,19 @@ class PowerSpec(_Model):
     target_power: float = Field(0.8, gt=0, lt=1)
     simulations: int = Field(500, ge=20)
     effects: list[float] | None = None
-    min_pre_periods: int = Field(4, ge=1)
+    min_pre_periods: int | None = Field(None, ge=1, description="Default 4.")
     seed: int | None = Field(None, ge=0)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_planning_keys(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Keys added after plans were first hashed are left out while unset, so the plan hash
+        # of a pilot that does not use them is unchanged.
+        out = handler(self)
+        if isinstance(out, dict):
+            for key in ("min_pre_periods", "seed"):
+                if out.get(key) is None:
+                    out.pop(key, None)
+        return out
 
     @field_validator("treated", mode="before")
     @classmethod

@@ -66,6 +66,9 @@ def upgrade() -> None:
         sa.Column("publication", sa.Text),
         sa.Column("registered_at", _timestamp(), nullable=False),
         sa.Column("updated_at", _timestamp(), nullable=False),
+        sa.Column("latest_version", sa.Integer, nullable=False),
+        sa.Column("run_count", sa.Integer, nullable=False),
+        sa.Column("last_run_at", _timestamp()),
     )
     op.create_table(
         "plan_versions",

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+
+from pilotlab.report._templates import template_dir
 
 if TYPE_CHECKING:
     from pilotlab.power import PowerResult
@@ -115,11 +115,8 @@ def _tradeoff_chart(result: PowerResult) -> dict[str, Any] | None:
 
 
 def _environment() -> jinja2.Environment:
-    installed = resources.files("pilotlab").joinpath("templates")
-    repo = Path(__file__).resolve().parents[2] / "templates"
-    folder = Path(str(installed)) if installed.joinpath("power.html.j2").is_file() else repo
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
+        loader=jinja2.FileSystemLoader(str(template_dir())),
         autoescape=jinja2.select_autoescape(["html", "j2", "html.j2"], default=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
