@@ -28,7 +28,7 @@ from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
 from pilotlab.estimators.inference import select as inference_rule
 from pilotlab.estimators.inference.apply import apply_inference, supports
 from pilotlab.estimators.inference.multiple import romano_wolf_wild
-from pilotlab.estimators.inference.wild import make_draws
+from pilotlab.estimators.inference.wild import combination_fit, make_draws
 from pilotlab.estimators.synthetic import choose_inference as synthetic_inference
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
 from pilotlab.power import analytic_mde
@@ -313,10 +313,12 @@ def evaluate(
     method = design.multiple_testing
     prim_p = [results[i].p_value for i in prim_idx]
     if method == "romano_wolf" and len(prim_idx) > 1:
-        fits = [results[i].details.get("linear_fit") for i in prim_idx]
+        fits: list[Any] = [results[i].details.get("linear_fit") for i in prim_idx]
         if all(f is not None and f.n_clusters == draws.n_clusters for f in fits):
             targets: list[tuple[Any, str | int]] = [
-                (f, int(results[i].details.get("coef_index", 0)))
+                (combination_fit(f, results[i].details["combination"]), "combination")
+                if results[i].details.get("combination") is not None
+                else (f, int(results[i].details.get("coef_index", 0)))
                 for f, i in zip(fits, prim_idx, strict=True)
             ]
             prim_p = romano_wolf_wild(targets, draws).tolist()
