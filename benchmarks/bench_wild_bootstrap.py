@@ -20,17 +20,10 @@ import argparse
 import json
 import multiprocessing as mp
 import resource
-import sys
 import time
 import traceback
-from pathlib import Path
 
 import numpy as np
-
-# benchmarks/coverage.py would shadow the `coverage` package that numba (used by the peers)
-# imports; keep this folder off the import path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 
 def make_data(

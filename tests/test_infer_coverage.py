@@ -1,6 +1,6 @@
 """Monte Carlo coverage of the honest intervals (small by default, the full run is slow).
 
-Uses the design of ``benchmarks/coverage.py``: 50 areas x 10 periods, AR(1) errors (rho 0.7),
+Uses the design of ``benchmarks/bench_coverage.py``: 50 areas x 10 periods, AR(1) errors (rho 0.7),
 constant effect, 3 or 6 treated areas. Wild-bootstrap and permutation intervals must cover the
 true effect close to 95% of the time (they may be conservative), and cluster-robust intervals
 are expected to under-cover with few treated areas.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "coverage.py"
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_coverage.py"
 
 
 def _module():

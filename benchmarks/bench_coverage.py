@@ -12,7 +12,7 @@ estimates TWFE with
 Coverage is the share of replications whose interval contains the true effect (binomial Monte
 Carlo standard error about 0.01 at 500 replications).
 
-Run:  python benchmarks/coverage.py [--reps 500] [--draws 999] [--treated 3,6,20]
+Run:  python benchmarks/bench_coverage.py [--reps 500] [--draws 999] [--treated 3,6,20]
 """
 
 from __future__ import annotations
