@@ -27,7 +27,7 @@ from pilotlab.diagnostics.robustness import robustness_checks
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
 from pilotlab.estimators.inference import select as inference_rule
 from pilotlab.estimators.inference.apply import apply_inference, supports
-from pilotlab.estimators.inference.multiple import romano_wolf_wild
+from pilotlab.estimators.inference.multiple import bh, holm, romano_wolf_wild
 from pilotlab.estimators.inference.wild import combination_fit, make_draws
 from pilotlab.estimators.synthetic import choose_inference as synthetic_inference
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
@@ -178,16 +178,10 @@ def _baseline(panel: Panel, outcome: str) -> float:
 
 
 def _adjust(p: list[float], method: str) -> list[float]:
+    """Holm or Benjamini-Hochberg adjustment (``none``: unchanged; Romano-Wolf is done apart)."""
     if method in ("none", "romano_wolf") or len(p) < 2:
         return list(p)
-    from statsmodels.stats.multitest import multipletests
-
-    arr = np.asarray(p, dtype=float)
-    ok = np.isfinite(arr)
-    out = np.full(arr.shape, np.nan)
-    if ok.any():
-        out[ok] = multipletests(arr[ok], method={"holm": "holm", "bh": "fdr_bh"}[method])[1]
-    return out.tolist()
+    return list((holm if method == "holm" else bh)(p).tolist())
 
 
 def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
