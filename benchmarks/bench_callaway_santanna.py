@@ -4,8 +4,9 @@ pilotlab against the peer libraries ``csdid`` and ``differences`` (optional ``be
 the same generated staggered panels. Every measurement runs in a fresh subprocess, so timings
 and peak memory do not leak between libraries:
 
-* time: wall-clock seconds of estimation only (data generation and DataFrame/Panel construction
-  are outside the timer);
+* time: wall-clock and CPU seconds of estimation only (data generation and DataFrame/Panel
+  construction are outside the timer); on a shared machine the CPU time (with
+  ``OPENBLAS_NUM_THREADS=1``) is the load-independent figure;
 * peak memory: growth of the process's peak resident set during estimation (Linux ``VmHWM``,
   reset just before estimating through ``/proc/self/clear_refs``).
 
@@ -100,7 +101,7 @@ def _run_one(
             outcomes=("y",),
         )
         rss0 = _reset_peak()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = estimate_group_time_effects(
             panel,
             "y",
@@ -108,7 +109,7 @@ def _run_one(
             replications=999 if band else 0,
             rng=np.random.default_rng(0),
         )
-        el = time.perf_counter() - t0
+        el, cpu = time.perf_counter() - t0, time.process_time() - c0
         est = float(res.aggregations.estimate.iloc[0])
         extra = {"cells": len(res.att_gt)}
     elif lib == "csdid":
@@ -118,7 +119,7 @@ def _run_one(
 
         warnings.simplefilter("ignore")
         rss0 = _reset_peak()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         att = ATTgt(
             yname="y",
             tname="t",
@@ -129,7 +130,7 @@ def _run_one(
             xformla="y~xcov" if covariate else None,
         ).fit(est_method="dr", bstrap=False)
         agg = att.aggte(typec="simple", bstrap=False)
-        el = time.perf_counter() - t0
+        el, cpu = time.perf_counter() - t0, time.process_time() - c0
         est = float(agg.atte["overall_att"])
         extra = {}
     elif lib == "differences":
@@ -137,7 +138,7 @@ def _run_one(
 
         data = df.assign(g=df.g.where(df.g > 0)).set_index(["id", "t"])
         rss0 = _reset_peak()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         att = ATTgt(data=data, cohort_column="g")
         att.fit(
             formula="y ~ xcov" if covariate else "y",
@@ -146,13 +147,13 @@ def _run_one(
             progress_bar=False,
         )
         agg = att.aggregate("simple")
-        el = time.perf_counter() - t0
+        el, cpu = time.perf_counter() - t0, time.process_time() - c0
         est = float(np.asarray(agg.iloc[0, 0]).ravel()[0])
         extra = {}
     else:
         raise SystemExit(f"unknown library {lib!r}; use pilotlab, csdid or differences")
     peak = max(_status("VmHWM") - rss0, 0)
-    return {"seconds": el, "peak_mib": peak / 2**20, "simple_att": est, **extra}
+    return {"seconds": el, "cpu_seconds": cpu, "peak_mib": peak / 2**20, "simple_att": est, **extra}
 
 
 def main() -> None:
@@ -197,8 +198,9 @@ def main() -> None:
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     if "seconds" in table:
-        base = table[table.library == "pilotlab"].set_index("size").seconds
-        table["x_pilotlab_time"] = table.seconds / table["size"].map(base)
+        base = table[table.library == "pilotlab"].set_index("size")
+        table["x_pilotlab_time"] = table.seconds / table["size"].map(base.seconds)
+        table["x_pilotlab_cpu"] = table.cpu_seconds / table["size"].map(base.cpu_seconds)
     print()
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 

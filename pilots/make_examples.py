@@ -43,7 +43,7 @@ def family_hubs() -> None:
     sim = make_pilot_panel(n_units=120, n_periods=48, n_treated=36, start=[18, 26, 34], freq="month",
                            first_period="2021-01", effect=lambda e: -0.8 - 0.05 * np.minimum(e, 12),
                            cohort_effects=[1.2, 1.0, 0.8], noise_sd=0.6, unit_sd=4.0, trend=0.02,
-                           seed=7, unit_prefix="FH", outcome="referrals_per_1000")
+                           seed=4, unit_prefix="FH", outcome="referrals_per_1000")
     df = sim.data.drop(columns="true_effect")
     df["referrals_per_1000"] = (df["referrals_per_1000"] + 20).round(2)
     out = HERE / "family-hubs" / "data"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import pytest
 
 from pilotlab.data import Panel, panel_from_frame
 from pilotlab.spec.models import PilotSpec
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import shared_data
 
 
 def make_panel(
@@ -53,10 +50,7 @@ def make_panel(
 
 
 def prop99_frame() -> pd.DataFrame:
-    path = DATA / "california_prop99.csv"
-    if not path.exists():
-        pytest.skip(f"reference data not found at {path} (the shared data folder is absent)")
-    return pd.read_csv(path)
+    return pd.read_csv(shared_data("california_prop99.csv"))
 
 
 def prop99_panel() -> Panel:

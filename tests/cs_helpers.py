@@ -6,14 +6,14 @@ codes units, periods and clusters exactly as a Panel expects and nothing more.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, Panel
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from conftest import SHARED_DATA
+
+DATA = SHARED_DATA
 
 
 def make_panel(

@@ -6,17 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_helpers import DATA, make_panel
+from cs_helpers import make_panel
 from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.exceptions import DataError
+
+from conftest import shared_data
 
 
 @pytest.fixture(scope="module")
 def castle() -> pd.DataFrame:
-    path = DATA / "castle_bacondecomp.csv"
-    if not path.exists():
-        pytest.skip(f"reference data not found: {path}")
-    df = pd.read_csv(path)
+    df = pd.read_csv(shared_data("castle_bacondecomp.csv"))
     first = df[df.post == 1].groupby("state").year.min()
     return df.assign(first_treated=df.state.map(first).fillna(0).astype(int))
 

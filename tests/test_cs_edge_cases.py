@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 
 import pilotlab.estimators.callaway_santanna as cs
-from cs_helpers import DATA, make_panel, sim_panel, simulate_staggered
+from cs_helpers import make_panel, sim_panel, simulate_staggered
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.exceptions import DataError, DesignWarning, EstimationError
+
+from conftest import shared_data
 
 
 def _est(panel, **kw):
@@ -220,7 +222,7 @@ def test_covariate_dr_and_ipw_match_csdid() -> None:
 
     from csdid.att_gt import ATTgt
 
-    df = pd.read_csv(DATA / "mpdta.csv")
+    df = pd.read_csv(shared_data("mpdta.csv"))
     panel = make_panel(
         df,
         unit="countyreal",
@@ -286,7 +288,7 @@ def test_repeated_cross_sections_match_csdid(method: str, covariates: tuple[str,
 
     from csdid.att_gt import ATTgt
 
-    df = pd.read_csv(DATA / "mpdta.csv").assign(rid=lambda d: np.arange(len(d)))
+    df = pd.read_csv(shared_data("mpdta.csv")).assign(rid=lambda d: np.arange(len(d)))
     panel = make_panel(
         df,
         unit="rid",

@@ -111,3 +111,27 @@ def test_tidy_has_one_row_per_outcome() -> None:
     tidy = evaluate(_spec(sim, outcomes=outcomes), data=df).tidy()
     assert list(tidy["outcome"]) == ["outcome", "second", "third"]
     assert {"estimate", "p_value_adjusted", "relative_effect", "primary"} <= set(tidy.columns)
+
+
+def test_design_sensitivity_is_reported_for_a_common_start() -> None:
+    """The analytic MDE of the design, from pre-period data only, reaches the evidence record."""
+    import numpy as np
+
+    from pilotlab.power import analytic_mde
+
+    sim = make_pilot_panel(80, 16, 8, 10, effect=2.0, seed=3)
+    spec = _spec(sim, outcomes=[{"column": "outcome", "primary": True, "mde": 0.5}])
+    ev = evaluate(spec, data=sim.data)
+    m = ev.diagnostics["design_mde"]["outcome"]
+    Y = sim.data.sort_values(["area_code", "period"])["outcome"].to_numpy().reshape(80, 16)[:, :10]
+    expected = analytic_mde(Y, pre=10, post=6, n_treated=8, df=79)
+    assert m["mde"] == pytest.approx(expected.mde)
+    assert m["declared_mde"] == 0.5 and m["pre_periods"] == 10 and m["post_periods"] == 6
+    rec = evidence_record(ev)
+    assert rec["results"][0]["design_mde"]["mde"] == pytest.approx(expected.mde)
+    assert np.isfinite(m["rho"])
+    staggered = make_pilot_panel(80, 16, 8, [8, 11], seed=3)
+    ev2 = evaluate(
+        _spec(staggered, treatment={"adoption": staggered.adoption}), data=staggered.data
+    )
+    assert "design_mde" not in ev2.diagnostics

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,15 +17,12 @@ from pilotlab.diagnostics.honest_did import (
 )
 from pilotlab.exceptions import EstimationError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-REF = DATA / "honestdid_bc.json"
+from conftest import shared_data
 
 
 @pytest.fixture(scope="module")
 def bc() -> dict:
-    if not REF.exists():
-        pytest.skip(f"reference data {REF} is absent (the shared data folder is not checked out)")
-    return json.loads(REF.read_text())
+    return json.loads(shared_data("honestdid_bc.json").read_text())
 
 
 def test_original_interval(bc: dict) -> None:

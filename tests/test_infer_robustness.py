@@ -145,3 +145,14 @@ def test_dispatcher_and_unknown_check() -> None:
     assert all(isinstance(c.to_dict(), dict) for c in out)
     with pytest.raises(PilotlabError, match="'nope' is not a known check"):
         robustness_checks(["nope"], panel, "y", entry, opts, np.random.default_rng(0), main)
+
+
+def test_wild_statistic_uses_the_fit_cr1_standard_error() -> None:
+    panel = _design(9, 0.5)
+    entry = ESTIMATORS["twfe"]
+    base = entry.fit(panel, "y", EstimatorOptions(inference="cluster"), np.random.default_rng(0))
+    res = apply_inference(
+        panel, "y", entry, EstimatorOptions(inference="wild_bootstrap"), np.random.default_rng(0)
+    )
+    wb = res.details["wild_bootstrap"]
+    assert wb["statistic"] == pytest.approx(base.estimate / base.std_error, rel=1e-10)

@@ -7,7 +7,6 @@ simulated MDE must agree with the analytic AR(1) approximation for the same plac
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,15 +14,12 @@ import pytest
 from pilotlab.power import run_power
 from pilotlab.spec import parse_pilot
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-MPDTA = DATA / "mpdta.csv"
+from conftest import shared_data
 
 
 @pytest.fixture(scope="module")
 def never_treated() -> pd.DataFrame:
-    if not MPDTA.exists():
-        pytest.skip(f"reference data not found at {MPDTA} (shared data folder absent)")
-    df = pd.read_csv(MPDTA)
+    df = pd.read_csv(shared_data("mpdta.csv"))
     return df[df["first.treat"] == 0]
 
 

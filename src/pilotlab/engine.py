@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 import platform
 import warnings
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -19,15 +21,17 @@ import pandas as pd
 
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.diagnostics.robustness import robustness_checks
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
 from pilotlab.estimators.inference import select as inference_rule
 from pilotlab.estimators.inference.apply import apply_inference, supports
-from pilotlab.estimators.inference.multiple import romano_wolf_wild
-from pilotlab.estimators.inference.wild import make_draws
+from pilotlab.estimators.inference.multiple import bh, holm, romano_wolf_wild
+from pilotlab.estimators.inference.wild import combination_fit, make_draws
 from pilotlab.estimators.synthetic import choose_inference as synthetic_inference
-from pilotlab.exceptions import EstimationError, PilotlabWarning
+from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
+from pilotlab.power import analytic_mde
 from pilotlab.results import (
     Choice,
     DataSummary,
@@ -174,16 +178,10 @@ def _baseline(panel: Panel, outcome: str) -> float:
 
 
 def _adjust(p: list[float], method: str) -> list[float]:
+    """Holm or Benjamini-Hochberg adjustment (``none``: unchanged; Romano-Wolf is done apart)."""
     if method in ("none", "romano_wolf") or len(p) < 2:
         return list(p)
-    from statsmodels.stats.multitest import multipletests
-
-    arr = np.asarray(p, dtype=float)
-    ok = np.isfinite(arr)
-    out = np.full(arr.shape, np.nan)
-    if ok.any():
-        out[ok] = multipletests(arr[ok], method={"holm": "holm", "bh": "fdr_bh"}[method])[1]
-    return out.tolist()
+    return list((holm if method == "holm" else bh)(p).tolist())
 
 
 def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
@@ -201,6 +199,63 @@ def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
         predictors=tuple(d.synthetic.predictors),
         synthetic_fit_on=d.synthetic.fit_on,
     )
+
+
+def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> Mapping[str, Any]:
+    """Diagnostics of the design shown in the report (Goodman-Bacon when the roll-out is staggered)."""
+    out: dict[str, Any] = {}
+    if panel.is_staggered and panel.layout == "panel":
+        bacon = {}
+        for o in pilot.outcomes:
+            sub = panel.complete(o.column, ())
+            if not sub.is_balanced or not sub.is_staggered:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PilotlabWarning)
+                try:
+                    bacon[o.column] = bacon_decomposition(sub, o.column)
+                except PilotlabError:
+                    continue
+        if bacon:
+            out["goodman_bacon"] = MappingProxyType(bacon)
+    mde = _design_mde(panel, pilot)
+    if mde:
+        out["design_mde"] = MappingProxyType(mde)
+    return MappingProxyType(out)
+
+
+def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, dict[str, Any]]:
+    """Analytic minimum detectable effect of this design, per outcome, from pre-period data.
+
+    Only for a common start on a rectangular panel: serial correlation (AR(1)) is estimated on
+    the periods before the start, so the pilot's effect cannot leak into it.
+    """
+    if panel.is_staggered or not panel.is_rectangular:
+        return {}
+    pre = pre_periods(panel)
+    post = panel.n_periods - int(panel.cohorts[0])
+    if pre < 2 or post < 1:
+        return {}
+    out = {}
+    for o in pilot.outcomes:
+        Y = panel.y(o.column).reshape(panel.n_units, panel.n_periods)[:, :pre]
+        if np.isnan(Y).any():
+            continue
+        a = analytic_mde(
+            Y,
+            pre=pre,
+            post=post,
+            n_treated=panel.n_treated_units,
+            alpha=pilot.design.alpha,
+            power=pilot.design.power.target_power,
+            df=panel.n_clusters - 1,
+        )
+        out[o.column] = {
+            **a.to_dict(),
+            "target_power": pilot.design.power.target_power,
+            "declared_mde": o.mde,
+        }
+    return out
 
 
 def evaluate(
@@ -252,10 +307,12 @@ def evaluate(
     method = design.multiple_testing
     prim_p = [results[i].p_value for i in prim_idx]
     if method == "romano_wolf" and len(prim_idx) > 1:
-        fits = [results[i].details.get("linear_fit") for i in prim_idx]
+        fits: list[Any] = [results[i].details.get("linear_fit") for i in prim_idx]
         if all(f is not None and f.n_clusters == draws.n_clusters for f in fits):
             targets: list[tuple[Any, str | int]] = [
-                (f, int(results[i].details.get("coef_index", 0)))
+                (combination_fit(f, results[i].details["combination"]), "combination")
+                if results[i].details.get("combination") is not None
+                else (f, int(results[i].details.get("coef_index", 0)))
                 for f, i in zip(fits, prim_idx, strict=True)
             ]
             prim_p = romano_wolf_wild(targets, draws).tolist()
@@ -333,6 +390,7 @@ def evaluate(
         pre_periods=pre_periods(panel),
     )
     evaluation = Evaluation(
+        diagnostics=_design_diagnostics(panel, pilot),
         pilot=pilot,
         data=summary,
         estimator=est_choice,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -49,7 +50,7 @@ def _jsonable(value: Any) -> Any:
 _SKIP = object()
 
 
-def _outcome(o: OutcomeEvaluation) -> dict[str, Any]:
+def _outcome(o: OutcomeEvaluation, design_mde: Mapping[str, Any] | None = None) -> dict[str, Any]:
     r = o.result
     details = {k: _jsonable(v) for k, v in r.details.items()}
     return {
@@ -70,6 +71,7 @@ def _outcome(o: OutcomeEvaluation) -> dict[str, Any]:
         "baseline_mean": _num(o.baseline_mean),
         "relative_effect": _num(o.relative_effect),
         "mde": o.mde,
+        "design_mde": {k: _jsonable(v) for k, v in design_mde.items()} if design_mde else None,
         "n_obs": r.nobs,
         "n_units": r.n_units,
         "n_treated_units": r.n_treated_units,
@@ -111,7 +113,10 @@ def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
             "seed": evaluation.seed,
             "covariates": list(spec.design.covariates),
         },
-        "results": [_outcome(o) for o in evaluation.outcomes],
+        "results": [
+            _outcome(o, (evaluation.diagnostics.get("design_mde") or {}).get(o.column))
+            for o in evaluation.outcomes
+        ],
         "warnings": list(evaluation.warnings),
         "evidence_strength": dict(evaluation.evidence_strength)
         if evaluation.evidence_strength

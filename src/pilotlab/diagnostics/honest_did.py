@@ -337,29 +337,45 @@ def _a_rm(n_pre: int, n_post: int, mbar: float, s: int, max_positive: bool) -> n
     return np.delete(a, n_pre, axis=1)
 
 
-def _dual_vertices(w: np.ndarray) -> np.ndarray:
-    """Vertices of ``{g >= 0 : w' g = e1}`` (rows of the result), by basis enumeration."""
-    m, p = w.shape
+def _dual_rays(x: np.ndarray) -> np.ndarray:
+    """Extreme rays of the cone ``{g >= 0 : x' g = 0}`` (rows, each summing to one).
+
+    The dual of the ARP linear programme is ``max g'y`` over ``{g >= 0 : sd'g = 1, x'g = 0}``;
+    its vertices are these rays scaled to ``sd'g = 1``. The rays do not depend on ``sd`` (nor on
+    ``Mbar`` or the piece of ``Delta^RM``), so they are enumerated once per sensitivity
+    analysis: every support of ``k + 1`` rows whose ``x`` block has rank ``k`` gives a
+    one-dimensional null space, kept when it has one sign.
+    """
+    m, k = x.shape
+    if k == 0:
+        return np.eye(m)
+    p = k + 1
     n_subsets = math.comb(m, p)
-    if n_subsets > 200_000:
+    if n_subsets > 500_000:
         raise EstimationError(
-            f"honest_did: the relative-magnitudes test has {m} moments and {p - 1} nuisance "
+            f"honest_did: the relative-magnitudes test has {m} moments and {k} nuisance "
             "parameters, too many to enumerate; use fewer post periods (an event-study window)."
         )
-    rhs = np.zeros(p)
-    rhs[0] = 1.0
     subsets = np.array(list(itertools.combinations(range(m), p)), dtype=np.int64)
-    mats = np.transpose(w[subsets], (0, 2, 1))  # (S, p, p): columns are the rows of w
-    dets = np.linalg.det(mats)
-    ok = np.abs(dets) > 1e-12 * np.max(np.abs(w)) ** p
-    sol = np.linalg.solve(mats[ok], np.broadcast_to(rhs, (int(ok.sum()), p))[..., None])[..., 0]
-    feas = np.all(sol >= -1e-10, axis=1)
-    verts = np.zeros((int(feas.sum()), m))
-    rows = np.repeat(np.arange(verts.shape[0]), p)
-    verts[rows, subsets[ok][feas].reshape(-1)] = np.maximum(sol[feas], 0.0).reshape(-1)
-    if verts.shape[0] == 0:
-        return verts
-    return np.unique(np.round(verts, 12), axis=0)
+    blocks = np.transpose(x[subsets], (0, 2, 1))  # (S, k, p): x_B'
+    _, sv, vt = np.linalg.svd(blocks)
+    scale = max(float(np.max(np.abs(x))), 1e-300)
+    full_rank = sv[:, -1] > 1e-10 * scale
+    r = vt[full_rank, -1, :]  # null vector of each x_B'
+    sub = subsets[full_rank]
+    tol = 1e-10 * np.max(np.abs(r), axis=1, keepdims=True)
+    pos = np.all(r >= -tol, axis=1)
+    neg = np.all(r <= tol, axis=1)
+    keep = pos | neg
+    r = np.where(neg[:, None], -r, r)[keep]
+    r = np.maximum(r, 0.0)
+    r /= r.sum(axis=1, keepdims=True)
+    rays = np.zeros((r.shape[0], m))
+    rows = np.repeat(np.arange(r.shape[0]), p)
+    rays[rows, sub[keep].reshape(-1)] = r.reshape(-1)
+    if rays.shape[0] == 0:
+        return rays
+    return np.unique(np.round(rays, 12), axis=0)
 
 
 def _arp_accept_grid(
@@ -372,20 +388,21 @@ def _arp_accept_grid(
     kappa: float,
     rng: np.random.Generator,
     sims: int,
+    rays: np.ndarray,
 ) -> np.ndarray:
     """Conditional-LF hybrid test of ``E[y0 - a1 theta] - x tau <= 0`` on a grid of theta."""
     sd = np.sqrt(np.diag(sig))
-    w = np.column_stack([sd, x])
-    verts = _dual_vertices(w)
+    verts = rays / (rays @ sd)[:, None]
     if verts.shape[0] == 0:  # eta unbounded below: the moments can always be satisfied
         return np.ones(grid.size, dtype=bool)
     # Least-favourable critical value: 1 - kappa quantile of eta(xi), xi ~ N(0, sig).
     chol = np.linalg.cholesky(sig + 1e-14 * np.eye(sig.shape[0]) * np.max(np.diag(sig)))
-    xi = rng.standard_normal((sims, sig.shape[0])) @ chol.T
-    lf_cv = float(np.quantile(np.max(xi @ verts.T, axis=1), 1 - kappa))
+    # einsum, not BLAS: these products are small and BLAS threading costs more than it saves
+    xi = np.einsum("ij,kj->ik", rng.standard_normal((sims, sig.shape[0])), chol)
+    lf_cv = float(np.quantile(np.max(np.einsum("ij,kj->ik", xi, verts), axis=1), 1 - kappa))
     mod_size = (alpha - kappa) / (1 - kappa)
     y = y0[None, :] - grid[:, None] * a1[None, :]  # (n_grid, m)
-    vals = y @ verts.T
+    vals = np.einsum("ij,kj->ik", y, verts)
     best = np.argmax(vals, axis=1)
     eta = vals[np.arange(grid.size), best]
     accept = eta <= lf_cv
@@ -402,7 +419,7 @@ def _arp_accept_grid(
         yr = y[rows]
         c_obs = yr @ g  # = eta
         s_t = yr - c_obs[:, None] * bvec[None, :]
-        num = -(s_t @ verts.T)  # (r, V): need s'v + c (b'v - 1) <= 0
+        num = -np.einsum("ij,kj->ik", s_t, verts)  # (r, V): need s'v + c (b'v - 1) <= 0
         den = verts @ bvec - 1.0
         with np.errstate(divide="ignore", invalid="ignore"):
             bound = num / den[None, :]
@@ -439,6 +456,7 @@ def _rm_interval(
     grid: np.ndarray,
     seed: int,
     sims: int,
+    rays_cache: dict[bytes, np.ndarray],
 ) -> np.ndarray:
     """Accepted grid points for ``Delta^RM(Mbar)`` (union over the pieces of the restriction)."""
     if mbar < 0:
@@ -456,8 +474,12 @@ def _rm_interval(
             y0 = a @ b
             sig = a @ s @ a.T
             rng = np.random.default_rng(seed)
+            x = np.ascontiguousarray(agi[:, 1:])
+            key = x.tobytes() + str(x.shape).encode()
+            if key not in rays_cache:
+                rays_cache[key] = _dual_rays(x)
             accept |= _arp_accept_grid(
-                y0, agi[:, 0], agi[:, 1:], sig, grid, alpha, kappa, rng, sims
+                y0, agi[:, 0], x, sig, grid, alpha, kappa, rng, sims, rays_cache[key]
             )
     return accept
 
@@ -503,20 +525,38 @@ def sensitivity_rm(
     seed : int, default 0
         Seed of the simulation of the least-favourable critical value.
     sims : int, default 5,000
-        Draws for the least-favourable critical value (HonestDiD uses 1,000).
+        Draws for the least-favourable critical value (as HonestDiD).
 
     Returns
     -------
     tuple of HonestInterval
     """
     b, s, lv = _check_inputs(betahat, sigma, n_pre, n_post, l_vec)
+    return _sensitivity_rm(b, s, n_pre, n_post, mbar_values, lv, alpha, grid, seed, sims, {})
+
+
+def _sensitivity_rm(
+    b: np.ndarray,
+    s: np.ndarray,
+    n_pre: int,
+    n_post: int,
+    mbar_values: Sequence[float],
+    lv: np.ndarray,
+    alpha: float,
+    grid: tuple[float, float, int] | None,
+    seed: int,
+    sims: int,
+    rays_cache: dict[bytes, np.ndarray],
+) -> tuple[HonestInterval, ...]:
     sd_theta = math.sqrt(float(lv @ s[n_pre:, n_pre:] @ lv))
     out = []
     for mbar in mbar_values:
         lo_g, hi_g, npts = grid if grid is not None else (-20 * sd_theta, 20 * sd_theta, 1000)
         for attempt in range(7):
             pts = np.linspace(lo_g, hi_g, int(npts))
-            acc = _rm_interval(b, s, n_pre, n_post, float(mbar), lv, alpha, pts, seed, sims)
+            acc = _rm_interval(
+                b, s, n_pre, n_post, float(mbar), lv, alpha, pts, seed, sims, rays_cache
+            )
             open_end = bool(acc.size and (acc[0] or acc[-1]))
             if grid is not None or not open_end or attempt == 6:
                 break
@@ -544,14 +584,16 @@ def breakdown_value(
     l_vec: Sequence[float] | np.ndarray | None = None,
     alpha: float = 0.05,
     upper: float | None = None,
+    lower: float = 0.0,
     tol: float | None = None,
 ) -> float:
     """Smallest ``Mbar`` (RM) or ``M`` (SD) whose robust interval contains zero.
 
     Returns ``0.0`` when even the original interval contains zero and ``inf`` when no bound up
     to ``upper`` (default: 10 for RM, 20 pre-period standard errors for SD) overturns the
-    finding. Found by bisection to ``tol`` (default 0.01 for RM, 1e-4 standard errors for SD);
-    the intervals widen with the bound, so the set of bounds that include zero is an interval.
+    finding (``lower`` is a bound known not to overturn it). Found by bisection to ``tol``
+    (default 0.01 for RM, 1e-4 standard errors for SD); the intervals widen with the bound, so
+    the set of bounds that include zero is an interval.
     """
     b, s, lv = _check_inputs(betahat, sigma, n_pre, n_post, l_vec)
     if original_ci(b, s, n_pre, n_post, l_vec=lv, alpha=alpha).contains(0.0):
@@ -559,9 +601,11 @@ def breakdown_value(
     if restriction == "RM":
         hi = 10.0 if upper is None else upper
         step = 0.01 if tol is None else tol
+        cache: dict[bytes, np.ndarray] = {}
 
         def covers(x: float) -> bool:
-            return sensitivity_rm(b, s, n_pre, n_post, [x], l_vec=lv, alpha=alpha)[0].contains(0.0)
+            iv = _sensitivity_rm(b, s, n_pre, n_post, [x], lv, alpha, None, 0, 5_000, cache)
+            return iv[0].contains(0.0)
 
     elif restriction == "SD":
         sd_pre = math.sqrt(float(np.mean(np.diag(s[:n_pre, :n_pre]))))
@@ -577,7 +621,7 @@ def breakdown_value(
         )
     if not covers(hi):
         return math.inf
-    lo = 0.0
+    lo = lower
     while hi - lo > step:
         mid = 0.5 * (lo + hi)
         if covers(mid):

@@ -358,7 +358,11 @@ def honest_did(
         se_pre = float(np.sqrt(np.mean(np.diag(sigma)[:n_pre])))
         m_grid = [0.0, 0.25 * se_pre, 0.5 * se_pre, se_pre]
         sd = sensitivity_sd(beta, sigma, n_pre, n_post, m_grid, l_vec=l_vec, alpha=main.alpha)
-        bd = breakdown_value(beta, sigma, n_pre, n_post, "RM", l_vec=l_vec, alpha=main.alpha)
+        covering = [iv.bound for iv in rm if iv.contains(0.0)]
+        upper = min(covering) if covering else 10.0
+        below = [iv.bound for iv in rm if iv.bound < upper]
+        bd = breakdown_value(beta, sigma, n_pre, n_post, "RM", l_vec=l_vec, alpha=main.alpha,
+                             upper=upper, lower=max(below, default=0.0))  # fmt: skip
     except PilotlabError as exc:
         return _not_run(name, str(exc))
     at_one = next((iv for iv in rm if iv.bound == 1.0), rm[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import stats
 
@@ -9,6 +11,7 @@ from pilotlab.data.panel import Panel
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.linear import LinearFit, VcovType, fit_linear
 from pilotlab.exceptions import EstimationError
+from pilotlab.results import EffectResult
 
 __all__ = [
     "LINEAR_INFERENCE",
@@ -16,6 +19,7 @@ __all__ = [
     "fit_panel",
     "interval",
     "is_nested",
+    "linear_effect",
     "size_warnings",
 ]
 
@@ -114,3 +118,36 @@ def size_warnings(panel: Panel, inference: str) -> tuple[str, ...]:
             "area are usually correlated over time, so the interval is likely too narrow."
         )
     return tuple(out)
+
+
+def linear_effect(
+    estimator: str,
+    panel: Panel,
+    outcome: str,
+    options: EstimatorOptions,
+    fit: LinearFit,
+    estimate: float,
+    std_error: float,
+    warnings: tuple[str, ...],
+    **fields: Any,
+) -> EffectResult:
+    """The EffectResult of a regression estimator: t(df) interval and the fit's sizes."""
+    lo, hi, p = interval(estimate, std_error, fit.df_resid, options.alpha)
+    return EffectResult(
+        estimator=estimator,
+        outcome=outcome,
+        estimate=estimate,
+        std_error=std_error,
+        ci_lower=lo,
+        ci_upper=hi,
+        p_value=p,
+        alpha=options.alpha,
+        inference=options.inference,
+        nobs=fit.nobs,
+        n_units=panel.n_units,
+        n_treated_units=panel.n_treated_units,
+        n_clusters=fit.n_clusters,
+        n_periods=panel.n_periods,
+        warnings=warnings,
+        **fields,
+    )

@@ -449,7 +449,7 @@ def _fit_balanced_nocov(Y: np.ndarray, units: _Units, cells: _Cells) -> _CellFit
 
     def agg_if(A: np.ndarray) -> np.ndarray:
         if S is not None:
-            return S @ A
+            return np.asarray(sparse.csr_matrix(A.T) @ S.T).T
         P = np.asarray(U @ A)  # Hb(T+1) x M
         out = np.zeros((C, A.shape[1]))
         for h in range(Hb):
@@ -518,45 +518,50 @@ def _design_2x2(X: np.ndarray, D: np.ndarray, w: np.ndarray, method: Method) -> 
     return _Design2x2(X=X, D=D, w=w, ols_inv=ols_inv, ps=ps, info_inv=info_inv)
 
 
-def _drdid_panel(dy: np.ndarray, des: _Design2x2, method: Method) -> tuple[float, np.ndarray]:
-    """One 2x2 panel DiD with covariates (DRDID formulas); returns att and the mean-form IF."""
+def _drdid_panel(dy: np.ndarray, des: _Design2x2, method: Method) -> tuple[np.ndarray, np.ndarray]:
+    """2x2 panel DiDs with covariates (DRDID formulas) for several outcomes at once.
+
+    ``dy`` is units x cells (the outcome changes of every cell sharing this design); returns the
+    ATTs (cells) and the mean-form influence functions (units x cells). Everything is linear in
+    ``dy`` once the design (propensity score, comparison regression) is fixed.
+    """
     X, D, w = des.X, des.D, des.w
-    n = dy.size
+    n = dy.shape[0]
     if des.ols_inv is not None:
         w_ols = w * (1 - D)
-        beta = des.ols_inv @ (X.T @ (w_ols * dy))
+        beta = des.ols_inv @ (X.T @ (w_ols[:, None] * dy))
         out = X @ beta
-        lin_ols = ((w_ols * (dy - out))[:, None] * X) @ (des.ols_inv * n)
+        e_ols = w_ols[:, None] * (dy - out)  # lin_ols @ v == e_ols * (X @ ols_inv n v)
+
+        def lin_ols(v: np.ndarray) -> np.ndarray:
+            return e_ols * (X @ (des.ols_inv @ v * n))[:, None]
+
     if method == "reg":
-        w_t = w * D
-        eta_t = np.mean(w_t * dy) / np.mean(w_t)
-        eta_c = np.mean(w_t * out) / np.mean(w_t)
-        inf_t = (w_t * dy - w_t * eta_t) / np.mean(w_t)
-        inf_c1 = w_t * out - w_t * eta_c
-        inf_c2 = lin_ols @ (X.T @ w_t / n)
-        inf_c = (inf_c1 + inf_c2) / np.mean(w_t)
-        return float(eta_t - eta_c), inf_t - inf_c
-    assert des.ps is not None and des.info_inv is not None  # set for dr and ipw
+        w_t = (w * D)[:, None]
+        mt = np.mean(w_t)
+        eta_t = np.mean(w_t * dy, axis=0) / mt
+        eta_c = np.mean(w_t * out, axis=0) / mt
+        inf_t = (w_t * dy - w_t * eta_t) / mt
+        inf_c = (w_t * out - w_t * eta_c + lin_ols(X.T @ w_t[:, 0] / n)) / mt
+        return eta_t - eta_c, inf_t - inf_c
+    if des.ps is None or des.info_inv is None:
+        raise EstimationError(f"internal: propensity score missing for method '{method}'")
     ps = des.ps
     trim = np.where(D == 0, ps < _TRIM_LEVEL, True)
-    lin_ps = ((w * (D - ps))[:, None] * X) @ (des.info_inv * n)
-    w_t = trim * w * D
-    w_c = trim * w * ps * (1 - D) / (1 - ps)
-    if method == "ipw":
-        eta_t = np.mean(w_t * dy) / np.mean(w_t)
-        eta_c = np.mean(w_c * dy) / np.mean(w_c)
-        inf_t = (w_t * dy - w_t * eta_t) / np.mean(w_t)
-        m2 = X.T @ (w_c * (dy - eta_c)) / n
-        inf_c = (w_c * dy - w_c * eta_c + lin_ps @ m2) / np.mean(w_c)
-        return float(eta_t - eta_c), inf_t - inf_c
-    r = dy - out
-    eta_t = np.mean(w_t * r) / np.mean(w_t)
-    eta_c = np.mean(w_c * r) / np.mean(w_c)
-    inf_t = (w_t * r - w_t * eta_t - lin_ols @ (X.T @ w_t / n)) / np.mean(w_t)
-    m2 = X.T @ (w_c * (r - eta_c)) / n
-    m3 = X.T @ w_c / n
-    inf_c = (w_c * r - w_c * eta_c + lin_ps @ m2 - lin_ols @ m3) / np.mean(w_c)
-    return float(eta_t - eta_c), inf_t - inf_c
+    lin_ps = ((w * (D - ps))[:, None] * X) @ (des.info_inv * n)  # units x p
+    w_t = (trim * w * D)[:, None]
+    w_c = (trim * w * ps * (1 - D) / (1 - ps))[:, None]
+    mt, mc = np.mean(w_t), np.mean(w_c)
+    r = dy if method == "ipw" else dy - out
+    eta_t = np.mean(w_t * r, axis=0) / mt
+    eta_c = np.mean(w_c * r, axis=0) / mc
+    m2 = X.T @ (w_c * (r - eta_c)) / n  # p x cells
+    inf_t = (w_t * r - w_t * eta_t) / mt
+    inf_c = w_c * r - w_c * eta_c + lin_ps @ m2
+    if method == "dr":
+        inf_t = inf_t - lin_ols(X.T @ w_t[:, 0] / n) / mt
+        inf_c = inf_c - lin_ols(X.T @ w_c[:, 0] / n)
+    return eta_t - eta_c, inf_t - inf_c / mc
 
 
 def _ols_rep(X: np.ndarray, y: np.ndarray, wsel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -666,69 +671,67 @@ def _fit_general_panel(
 ) -> _CellFit:
     """Cells one by one on the units observed in both periods (covariates / missing values).
 
-    Each iteration is numpy work on the cell's units only. On complete data the units, the
-    propensity score and the comparison-unit regression design of a cell depend only on the
-    cohort, the comparison group and (for time-varying covariates) the covariates' period, so
-    they are fitted once per distinct combination and reused across cells.
+    On complete data the units, the propensity score and the comparison-unit regression design of
+    a cell depend only on the cohort, the comparison group and (for time-varying covariates) the
+    covariates' period: cells sharing them are estimated together, as matrix operations on the
+    units x cells outcome changes (every DRDID formula is linear in the outcome once the design
+    is fixed). With missing values each cell is its own group.
     """
     K = cells.g.size
     C = units.n_clusters
     att = np.full(K, np.nan)
-    S = np.zeros((C, K), order="F")  # column writes stay contiguous
+    S = np.zeros((C, K), order="F")
     Yt = np.ascontiguousarray(Y.T)  # period rows: contiguous outcome columns
-    in_block_ctrl = cells.ctrl[units.block]  # units x cells, bool
     complete = bool(np.all(np.isfinite(Y))) and (X is None or bool(np.all(np.isfinite(X))))
     x_const = X is not None and bool(np.all(X[:, :1, :] == X))
-    designs: dict[tuple[object, ...], tuple[np.ndarray, _Design2x2 | None]] = {}
+    att[cells.ref] = 0.0
+    # cells sharing units and design are estimated together (only on complete data)
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for k in np.flatnonzero(~cells.ref):
+        xt = min(int(cells.t[k]), int(cells.b[k]))
+        key: tuple[object, ...] = (
+            (int(cells.g[k]), cells.ctrl[:, k].tobytes(), None if x_const else xt)
+            if complete
+            else (int(k),)
+        )
+        groups.setdefault(key, []).append(int(k))
     failed: list[str] = []
-    for k in range(K):
-        if cells.ref[k]:
-            att[k] = 0.0
+    for ks in groups.values():
+        k0 = ks[0]
+        t0, b0 = int(cells.t[k0]), int(cells.b[k0])
+        xt = min(t0, b0)
+        ok = np.isfinite(Yt[t0]) & np.isfinite(Yt[b0])
+        if X is not None:
+            ok &= np.all(np.isfinite(X[:, xt, :]), axis=1)
+        D = units.group == cells.g[k0]
+        idx = np.flatnonzero(ok & (D | cells.ctrl[units.block, k0]))
+        Dk = D[idx].astype(np.float64)
+        if Dk.sum() == 0 or Dk.sum() == idx.size:
+            failed += [f"({labels[cells.g[k]]}, {labels[cells.t[k]]})" for k in ks]
             continue
-        t, b = int(cells.t[k]), int(cells.b[k])
-        xt = min(t, b)
-        key = (int(cells.g[k]), cells.ctrl[:, k].tobytes(), None if x_const else xt)
-        if complete and key in designs:
-            idx, des = designs[key]
-            dy = Yt[t, idx] - Yt[b, idx]
-        else:
-            dy_all = Yt[t] - Yt[b]
-            ok = np.isfinite(dy_all)
-            if X is not None:
-                ok &= np.all(np.isfinite(X[:, xt, :]), axis=1)
-            D = units.group == cells.g[k]
-            idx = np.flatnonzero(ok & (D | in_block_ctrl[:, k]))
-            dy = dy_all[idx]
-            Dk = D[idx].astype(np.float64)
-            des = None
-            if Dk.sum() == 0 or Dk.sum() == idx.size:
-                failed.append(f"({labels[cells.g[k]]}, {labels[t]})")
-                continue
-            if X is not None:
-                Xk = np.column_stack([np.ones(idx.size), X[idx, xt, :]])
-                try:
-                    des = _design_2x2(Xk, Dk, units.w[idx], method)
-                except np.linalg.LinAlgError:
-                    failed.append(f"({labels[cells.g[k]]}, {labels[t]})")
-                    continue
-            else:
-                des = _Design2x2(
-                    X=np.empty((0, 0)), D=Dk, w=units.w[idx], ols_inv=None, ps=None, info_inv=None
-                )
-            if complete:
-                designs[key] = (idx, des)
-        assert des is not None
+        kk = np.asarray(ks)
+        dy = (Yt[cells.t[kk]][:, idx] - Yt[cells.b[kk]][:, idx]).T  # units x cells
         if X is None:
-            wt, wc = des.w * des.D, des.w * (1 - des.D)
-            eta_t = wt @ dy / wt.sum()
-            eta_c = wc @ dy / wc.sum()
-            att[k] = eta_t - eta_c
+            wk = units.w[idx]
+            wt, wc = (wk * Dk)[:, None], (wk * (1 - Dk))[:, None]
+            eta_t = np.sum(wt * dy, axis=0) / wt.sum()
+            eta_c = np.sum(wc * dy, axis=0) / wc.sum()
+            a = eta_t - eta_c
             phi = wt * (dy - eta_t) / wt.sum() - wc * (dy - eta_c) / wc.sum()
         else:
+            Xk = np.column_stack([np.ones(idx.size), X[idx, xt, :]])
+            try:
+                des = _design_2x2(Xk, Dk, units.w[idx], method)
+            except np.linalg.LinAlgError:
+                failed += [f"({labels[cells.g[k]]}, {labels[cells.t[k]]})" for k in ks]
+                continue
             a, psi = _drdid_panel(dy, des, method)
-            att[k] = a
             phi = psi / idx.size
-        S[:, k] = np.bincount(units.cl[idx], phi, minlength=C)
+        att[kk] = a
+        agg = sparse.csr_matrix(
+            (np.ones(idx.size), (units.cl[idx], np.arange(idx.size))), shape=(C, idx.size)
+        )
+        S[:, kk] = agg @ np.ascontiguousarray(phi)
     if failed:
         _warn(
             "ATT(g,t) could not be estimated for cells (cohort, period) "
@@ -746,9 +749,12 @@ def _finish_explicit(att: np.ndarray, S: np.ndarray, cells: _Cells) -> _CellFit:
     se = np.where(live, np.sqrt(np.einsum("ck,ck->k", S, S)), np.nan)
     pre_idx = np.flatnonzero(live & (cells.t < cells.g))
     Sp = S[:, pre_idx]
-    return _CellFit(
-        att=att, valid=valid, se=se, pre_cov=Sp.T @ Sp, pre_idx=pre_idx, agg_if=lambda A: S @ A
-    )
+
+    def agg_if(A: np.ndarray) -> np.ndarray:
+        # each aggregated parameter touches few cells: sparse coefficients, S.T is C-contiguous
+        return np.asarray(sparse.csr_matrix(A.T) @ S.T).T
+
+    return _CellFit(att=att, valid=valid, se=se, pre_cov=Sp.T @ Sp, pre_idx=pre_idx, agg_if=agg_if)
 
 
 def _fit_rcs(
@@ -1066,13 +1072,27 @@ def _aggregate(
     se = np.sqrt(np.einsum("cm,cm->m", IF, IF))
     lo, hi = _normal_ci(est, se, alpha)
     kinds = np.array(plan.kind)
-    # uniform band over event times
+    # multiplier bootstrap (one set of draws): sup-t band over event times, and bootstrap
+    # standard errors, intervals and p-values of the four overall aggregations
     dyn_cols = np.array(d_idx)
+    overall_idx = [simple, dyn_all, group_all, cal_all]
     crit = math.nan
-    if replications > 0 and dyn_cols.size:
-        crit = _uniform_critical_value(
-            IF[:, dyn_cols], se[dyn_cols], alpha, replications, bootstrap_weights, rng
-        )
+    boot = np.full((4, 4), np.nan)  # se, ci_lower, ci_upper, p_value per overall aggregation
+    if replications > 0:
+        cols = np.concatenate([dyn_cols, overall_idx]).astype(np.int64)
+        dev = _multiplier_draws(IF[:, cols], replications, bootstrap_weights, rng)
+        dd, do = dev[:, : dyn_cols.size], dev[:, dyn_cols.size :]
+        use = se[dyn_cols] > 0
+        if use.any():
+            tmax = np.max(np.abs(dd[:, use]) / se[dyn_cols][use], axis=1)
+            crit = float(np.quantile(tmax, 1 - alpha, method="inverted_cdf"))
+        iqr = np.subtract(*np.quantile(do, [0.75, 0.25], axis=0))
+        b_se = iqr / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+        q = np.quantile(np.abs(do), 1 - alpha, axis=0, method="inverted_cdf")
+        e_o = est[overall_idx]
+        boot[:, 0] = b_se
+        boot[:, 1], boot[:, 2] = e_o - q, e_o + q
+        boot[:, 3] = (1 + np.sum(np.abs(do) >= np.abs(e_o), axis=0)) / (replications + 1)
     # pre-test: all pre-treatment ATT(g,t) = 0 (R did's W; its chi-squared p-value is kept as
     # p_value_chi2), referred to the Hotelling F with G = clusters. When the cells' covariance is
     # singular or there are at least as many cells as clusters, fall back to the pre-treatment
@@ -1174,6 +1194,10 @@ def _aggregate(
             "std_error": [se[o[1]] for o in overall],
             "ci_lower": [lo[o[1]] for o in overall],
             "ci_upper": [hi[o[1]] for o in overall],
+            "boot_std_error": boot[:, 0],
+            "boot_ci_lower": boot[:, 1],
+            "boot_ci_upper": boot[:, 2],
+            "boot_p_value": boot[:, 3],
         }
     )
     return GroupTimeEffects(
@@ -1225,27 +1249,18 @@ def _multipliers(kind: str, size: tuple[int, int], rng: np.random.Generator) -> 
     return np.where(rng.random(size) < p, (1 - s5) / 2, (1 + s5) / 2)
 
 
-def _uniform_critical_value(
-    IF: np.ndarray,
-    se: np.ndarray,
-    alpha: float,
-    replications: int,
-    kind: str,
-    rng: np.random.Generator,
-) -> float:
-    """Sup-t critical value by a multiplier bootstrap on cluster-summed influence functions."""
-    use = se > 0
-    if not use.any():
-        return math.nan
-    Psi = IF[:, use] / se[use]
-    C = Psi.shape[0]
-    tmax = np.empty(replications)
+def _multiplier_draws(
+    IF: np.ndarray, replications: int, kind: str, rng: np.random.Generator
+) -> np.ndarray:
+    """Bootstrap deviations ``V @ IF`` (draws x parameters) of estimates whose cluster-summed
+    influence functions are the columns of ``IF``; multipliers drawn per cluster, in chunks."""
+    C = IF.shape[0]
+    out = np.empty((replications, IF.shape[1]))
     kind = "mammen" if kind == "auto" else kind
     for start in range(0, replications, _BOOT_CHUNK):
         m = min(_BOOT_CHUNK, replications - start)
-        V = _multipliers(kind, (m, C), rng)
-        tmax[start : start + m] = np.max(np.abs(V @ Psi), axis=1)
-    return float(np.quantile(tmax, 1 - alpha, method="inverted_cdf"))
+        out[start : start + m] = _multipliers(kind, (m, C), rng) @ IF
+    return out
 
 
 # =====================================================================================  contract

@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from pilotlab.data.panel import Panel
-from pilotlab.estimators._regression import LINEAR_INFERENCE, fit_panel, interval, size_warnings
+from pilotlab.estimators._regression import (
+    LINEAR_INFERENCE,
+    fit_panel,
+    linear_effect,
+    size_warnings,
+)
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import EstimationError
 from pilotlab.results import EffectResult
@@ -36,7 +41,6 @@ def fit_did(
     )
     j = fit.coef("treated:post")
     est, se = float(fit.beta[j]), float(fit.std_errors[j])
-    lo, hi, p = interval(est, se, fit.df_resid, options.alpha)
     y = panel.y(outcome)
     means = {
         (g, q): float(
@@ -47,22 +51,15 @@ def fit_did(
         for g in (0, 1)
         for q in (0, 1)
     }
-    return EffectResult(
-        estimator="did",
-        outcome=outcome,
-        estimate=est,
-        std_error=se,
-        ci_lower=lo,
-        ci_upper=hi,
-        p_value=p,
-        alpha=options.alpha,
-        inference=options.inference,
-        nobs=fit.nobs,
-        n_units=panel.n_units,
-        n_treated_units=panel.n_treated_units,
-        n_clusters=fit.n_clusters,
-        n_periods=panel.n_periods,
-        warnings=size_warnings(panel, options.inference),
+    return linear_effect(
+        "did",
+        panel,
+        outcome,
+        options,
+        fit,
+        est,
+        se,
+        size_warnings(panel, options.inference),
         details={"group_means": means, "linear_fit": fit, "coef_index": j},
     )
 

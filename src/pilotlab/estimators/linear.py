@@ -40,6 +40,7 @@ def demean(
     max_iter: int = 10_000,
     balanced: bool = False,
     shape: tuple[int, int] | None = None,
+    overwrite: bool = False,
 ) -> np.ndarray:
     """Remove the (weighted) fixed effects ``fe`` (integer code arrays) from each column of ``x``.
 
@@ -47,7 +48,7 @@ def demean(
     for rows sorted by unit then period, by reshaping instead of indexing); otherwise alternating
     projections iterate until the largest change is below ``tol`` times the column scale.
     """
-    x = np.array(x, dtype=np.float64, copy=True)
+    x = np.array(x, dtype=np.float64, copy=not overwrite)
     squeeze = x.ndim == 1
     if squeeze:
         x = x[:, None]
@@ -149,9 +150,11 @@ def fit_linear(
     if add_intercept:
         X = np.column_stack([np.ones(n), X])
         names = ("(Intercept)", *names)
-    both = np.column_stack([y, X])
+    both = np.empty((n, X.shape[1] + 1))  # one buffer, demeaned in place
+    both[:, 0] = y
+    both[:, 1:] = X
     if fe:
-        both = demean(both, fe, weights, balanced=balanced, shape=shape)
+        both = demean(both, fe, weights, balanced=balanced, shape=shape, overwrite=True)
     if weights is not None:
         both *= np.sqrt(weights)[:, None]
     yt, Xt = both[:, 0], both[:, 1:]

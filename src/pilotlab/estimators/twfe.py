@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from pilotlab.data.panel import Panel
-from pilotlab.estimators._regression import LINEAR_INFERENCE, fit_panel, interval, size_warnings
+from pilotlab.estimators._regression import (
+    LINEAR_INFERENCE,
+    fit_panel,
+    linear_effect,
+    size_warnings,
+)
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
 from pilotlab.results import EffectResult
 
@@ -24,7 +29,6 @@ def fit_twfe(
     D = panel.treated_now.astype(float)[:, None]
     fit = fit_panel(panel, outcome, D, ("treated_post",), options)
     est, se = float(fit.beta[0]), float(fit.std_errors[0])
-    lo, hi, p = interval(est, se, fit.df_resid, options.alpha)
     warnings = size_warnings(panel, options.inference)
     if panel.is_staggered:
         warnings += (
@@ -32,22 +36,15 @@ def fit_twfe(
             "mixes in comparisons of later- with earlier-treated units and is biased when "
             "effects change over time; prefer callaway_santanna.",
         )
-    return EffectResult(
-        estimator="twfe",
-        outcome=outcome,
-        estimate=est,
-        std_error=se,
-        ci_lower=lo,
-        ci_upper=hi,
-        p_value=p,
-        alpha=options.alpha,
-        inference=options.inference,
-        nobs=fit.nobs,
-        n_units=panel.n_units,
-        n_treated_units=panel.n_treated_units,
-        n_clusters=fit.n_clusters,
-        n_periods=panel.n_periods,
-        warnings=warnings,
+    return linear_effect(
+        "twfe",
+        panel,
+        outcome,
+        options,
+        fit,
+        est,
+        se,
+        warnings,
         details={"linear_fit": fit, "coef_index": 0},
     )
 

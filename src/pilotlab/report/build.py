@@ -1041,6 +1041,9 @@ def _results(ctx: _Ctx) -> list[Any]:
     for o in ctx.ev.outcomes:
         blocks.append(Heading(o.label, ctx.uid(f"outcome-{o.column}")))
         blocks.append(Paragraph(_headline_text(ctx, o)))
+        sensitivity = _sensitivity_text(ctx, o)
+        if sensitivity:
+            blocks.append(Paragraph(sensitivity))
         blocks.append(_trend_figure(ctx, o))
         ev_fig = _event_figure(ctx, o)
         if ev_fig is not None:
@@ -1056,6 +1059,30 @@ def _results(ctx: _Ctx) -> list[Any]:
         for w in o.result.warnings:
             blocks.append(Notice(w, "warning"))
     return blocks
+
+
+def _sensitivity_text(ctx: _Ctx, o: Any) -> str:
+    """What effect this design could detect (analytic MDE), against the plan's smallest effect."""
+    m = (ctx.ev.diagnostics.get("design_mde") or {}).get(o.column)
+    if not m or not is_number(m.get("mde")):
+        return ""
+    d, unit = ctx.decimals[o.column], ctx.outcome_units.get(o.column) or ""
+    size = f"{fmt_num(m['mde'], d)}{' ' + unit if unit else ''}"
+    text = (
+        f"Design sensitivity: with {fmt_int(m['n_treated'])} pilot {plural_word(ctx.unit_word) if m['n_treated'] != 1 else ctx.unit_word}, "
+        f"{fmt_int(m['pre_periods'])} periods before and {fmt_int(m['post_periods'])} after the start, "
+        f"this design would detect an effect of {size} {fmt_pct(m['target_power'], 0)} of the time "
+        f"(analytic minimum detectable effect at the {ctx.level} level, allowing for serial "
+        f"correlation of {fmt_num(m['rho'], 2)} estimated from the pre-period)."
+    )
+    declared = m.get("declared_mde")
+    if is_number(declared):
+        verdict = "can" if m["mde"] <= declared else "cannot reliably"
+        text += (
+            f" The analysis plan's smallest effect that matters is {fmt_num(declared, d)}, which "
+            f"this design {verdict} detect."
+        )
+    return text
 
 
 def _check_name(check: str) -> str:
