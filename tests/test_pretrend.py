@@ -264,7 +264,12 @@ def test_power_against_a_differential_trend(case: str) -> None:
     [("employment-support", "randomization"), ("family-hubs", "F")],
 )
 def test_example_pilots_pretests_are_calibrated(pilot: str, reference: str) -> None:
-    """The examples have exactly parallel trends: no more W = 230, p = 1e-46."""
+    """The examples have exactly parallel trends: no more W = 230, p = 1e-46 (chi2 on CR1).
+
+    The calibrated tests still give one borderline outcome per example on these particular
+    data sets (employment rate: randomisation p = 0.032; family hubs: F p = 0.048), which a 5%
+    test does on parallel trends one time in twenty; the bound here is 0.01.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)
         ev = evaluate(load_pilot(ROOT / "pilots" / pilot / "pilot.yaml"))
