@@ -63,6 +63,15 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+_REGISTRY_OPTION = click.option(
+    "--registry",
+    "registry_url",
+    metavar="URL",
+    default=None,
+    help="Registry database URL (default: $PILOTLAB_REGISTRY_URL, else .pilotlab/registry.db).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pilotlab")
 def cli() -> None:
@@ -170,14 +179,7 @@ def write_outputs(
     help="Folder of report templates overriding pilotlab's (your logo, colours).",
 )
 @click.option("--org", "org_name", default=None, help="Organisation named in the report masthead.")
-@click.option(
-    "--registry",
-    "registry_url",
-    metavar="URL",
-    default=None,
-    help="Registry to check the plan against and record the run in "
-    "(default: $PILOTLAB_REGISTRY_URL, else .pilotlab/registry.db if it exists).",
-)
+@_REGISTRY_OPTION
 @_friendly
 def run(
     pilot: Path,
@@ -240,14 +242,7 @@ def run(
     show_default=True,
     help="The portfolio page to write.",
 )
-@click.option(
-    "--registry",
-    "registry_url",
-    metavar="URL",
-    default=None,
-    help="Read the latest evidence of every pilot from this registry (used when no EVIDENCE "
-    "files are given; default: $PILOTLAB_REGISTRY_URL, else .pilotlab/registry.db).",
-)
+@_REGISTRY_OPTION
 @_friendly
 def portfolio(evidence: tuple[Path, ...], out: Path, registry_url: str | None) -> None:
     """Write a portfolio page across pilots from EVIDENCE files (evidence.json or their folders),
@@ -397,14 +392,6 @@ def schema(indent: int) -> None:
 
 
 # ---------------------------------------------------------------------- registry commands
-
-_REGISTRY_OPTION = click.option(
-    "--registry",
-    "registry_url",
-    metavar="URL",
-    default=None,
-    help="Registry database URL (default: $PILOTLAB_REGISTRY_URL, else .pilotlab/registry.db).",
-)
 
 
 @cli.command()

@@ -14,7 +14,13 @@ import numpy as np
 
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics.pretrend import randomization_pretest, resolve_pretrend, wald_pretest
-from pilotlab.estimators._regression import LINEAR_INFERENCE, fit_panel, interval, size_warnings
+from pilotlab.estimators._regression import (
+    LINEAR_INFERENCE,
+    fit_panel,
+    interval,
+    linear_effect,
+    size_warnings,
+)
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.linear import LinearFit, linear_combination, wald_test
 from pilotlab.exceptions import EstimationError
@@ -76,7 +82,6 @@ def fit_event_study(
     c = np.zeros(len(names))
     c[post_idx] = counts / counts.sum()
     est, s = linear_combination(fit, c)
-    lo, hi, p = interval(est, s, fit.df_resid, options.alpha)
     pre_trend = _pre_trend(panel, outcome, options, rng, fit, times, ref, (pre, post))
     warnings = size_warnings(panel, options.inference)
     if panel.is_staggered:
@@ -85,24 +90,17 @@ def fit_event_study(
             "two-way fixed-effects regression can be contaminated by effects at other "
             "event times; prefer callaway_santanna.",
         )
-    return EffectResult(
-        estimator="event_study",
-        outcome=outcome,
-        estimate=est,
-        std_error=s,
-        ci_lower=lo,
-        ci_upper=hi,
-        p_value=p,
-        alpha=options.alpha,
-        inference=options.inference,
-        nobs=fit.nobs,
-        n_units=panel.n_units,
-        n_treated_units=panel.n_treated_units,
-        n_clusters=fit.n_clusters,
-        n_periods=panel.n_periods,
+    return linear_effect(
+        "event_study",
+        panel,
+        outcome,
+        options,
+        fit,
+        est,
+        s,
+        warnings,
         event_study=tuple(events),
         pre_trend=pre_trend,
-        warnings=warnings,
         details={"linear_fit": fit, "combination": c, "window": (pre, post), "reference": ref},
     )
 

@@ -112,7 +112,7 @@ class LinearFit:
     @property
     def std_errors(self) -> np.ndarray:
         """Standard errors of ``beta``."""
-        return np.sqrt(np.diag(self.vcov))
+        return np.sqrt(np.clip(np.diag(self.vcov), 0.0, None))  # rounding can make ~0 negative
 
     def coef(self, name: str) -> int:
         """Position of a named coefficient."""
@@ -204,7 +204,7 @@ def fit_linear(
 def linear_combination(fit: LinearFit, c: np.ndarray) -> tuple[float, float]:
     """Estimate and standard error of ``c @ beta``."""
     est = float(c @ fit.beta)
-    se = float(np.sqrt(c @ fit.vcov @ c))
+    se = float(np.sqrt(max(float(c @ fit.vcov @ c), 0.0)))
     return est, se
 
 
