@@ -176,3 +176,21 @@ def test_multiplier_bootstrap_of_the_aggregations(mpdta: pd.DataFrame) -> None:
     assert (res.boot_ci_lower < res.estimate).all() and (res.estimate < res.boot_ci_upper).all()
     assert res.loc["simple", "boot_p_value"] < 0.01  # -0.040 with SE 0.012
     assert res.boot_p_value.between(0, 1).all()
+
+
+def test_balance_e_from_the_pilot_file(mpdta: pd.DataFrame) -> None:
+    """`design.callaway_santanna.balance_e` reaches the estimator through evaluate()."""
+    from pilotlab.engine import evaluate
+    from pilotlab.spec import parse_pilot
+
+    spec = parse_pilot({
+        "id": "mpdta", "title": "mpdta",
+        "data": {"path": "mpdta.csv", "unit": "countyreal", "time": "year"},
+        "treatment": {"column": "first.treat"},
+        "outcomes": [{"column": "lemp"}],
+        "design": {"estimator": "callaway_santanna", "inference": {"method": "cluster"},
+                   "callaway_santanna": {"aggregation": "dynamic", "balance_e": 1}},
+    })  # fmt: skip
+    r = evaluate(spec, data=mpdta).outcomes[0].result
+    assert r.estimate == pytest.approx(-0.028761, abs=5e-7)
+    assert r.std_error == pytest.approx(0.013686, abs=5e-7)

@@ -198,6 +198,9 @@ def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
         aggregation=d.callaway_santanna.aggregation,
         predictors=tuple(d.synthetic.predictors),
         synthetic_fit_on=d.synthetic.fit_on,
+        extra={"balance_e": d.callaway_santanna.balance_e}
+        if d.callaway_santanna.balance_e is not None
+        else {},
     )
 
 

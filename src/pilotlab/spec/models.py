@@ -219,6 +219,11 @@ class CallawaySantAnnaOptions(_Model):
     method: Literal["dr", "ipw", "reg"] = "dr"
     base_period: Literal["varying", "universal"] = "varying"
     aggregation: Literal["simple", "dynamic", "group", "calendar"] = "simple"
+    balance_e: int | None = Field(
+        None,
+        ge=0,
+        description="Dynamic aggregation only over cohorts observed this many periods after the start.",
+    )
 
 
 class SyntheticOptions(_Model):
