@@ -51,7 +51,10 @@ def fit_panel(
     *,
     fixed_effects: bool = True,
 ) -> LinearFit:
-    """Fit ``outcome`` on ``X`` (+ covariates) with unit and period effects and the plan's vcov."""
+    """Fit ``outcome`` on ``X`` (+ covariates) with unit and period effects and the plan's vcov.
+
+    ``X`` is consumed: it is demeaned in place, so callers must not read it afterwards.
+    """
     vcov: VcovType
     if options.inference in ("cluster", "robust", "iid"):
         vcov = options.inference
@@ -79,6 +82,7 @@ def fit_panel(
             balanced=panel.is_balanced,
             shape=(panel.n_units, panel.n_periods) if panel.is_rectangular else None,
             fe_nested_in_cluster=nested,
+            overwrite_X=True,  # X is the estimator's own temporary
         )
     return fit_linear(
         panel.y(outcome),

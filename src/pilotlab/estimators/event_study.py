@@ -66,6 +66,7 @@ def fit_event_study(
         keep = np.flatnonzero(present)
         X, times = X[:, keep], [times[k] for k in keep]
     names = tuple(f"e{k:+d}" for k in times)
+    col_counts = X.sum(axis=0)  # treated observations per event time (X is consumed by the fit)
     fit = fit_panel(panel, outcome, X, names, options)
     se = fit.std_errors
     events: list[EventTimeEstimate] = []
@@ -78,7 +79,7 @@ def fit_event_study(
     post_idx = [j for j, t in enumerate(times) if t >= 0]
     if not post_idx:
         raise EstimationError("the data have no period after the start; nothing to estimate")
-    counts = X[treated_row][:, post_idx].sum(axis=0)
+    counts = col_counts[post_idx]
     c = np.zeros(len(names))
     c[post_idx] = counts / counts.sum()
     est, s = linear_combination(fit, c)
@@ -125,8 +126,8 @@ def _pre_trend(
         V = fit.vcov[np.ix_(idx, idx)]
         if fit.vcov_type == "cluster":  # the leads' cluster contributions give the effective G
             G = fit.n_clusters
-            sums = np.zeros((G, fit.X.shape[1]))
-            np.add.at(sums, fit.cluster, fit.X * fit.resid[:, None])
+            sums = fit.cluster_scores
+            assert sums is not None  # fit_linear keeps them for cluster vcov
             test = wald_pretest(fit.beta[idx], V, G, "wald", scores=sums @ fit.xtx_inv[:, idx])
         else:  # HC1 / iid errors: the classical F with the residual degrees of freedom
             test = wald_pretest(fit.beta[idx], V, fit.df_resid + 1, "wald")

@@ -103,6 +103,7 @@ class LinearFit:
     vcov_type: VcovType
     n_clusters: int
     df_resid: int  # degrees of freedom for t / F reference distributions
+    cluster_scores: np.ndarray | None = None  # G x k sums of X * resid (cluster vcov only)
 
     @property
     def nobs(self) -> int:
@@ -119,10 +120,19 @@ class LinearFit:
         return self.names.index(name)
 
 
-def _cluster_sums(scores: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
-    out = np.empty((n_clusters, scores.shape[1]))
-    for j in range(scores.shape[1]):
-        out[:, j] = np.bincount(cluster, weights=scores[:, j], minlength=n_clusters)
+def _cluster_scores(
+    X: np.ndarray, resid: np.ndarray, cluster: np.ndarray, n_clusters: int
+) -> np.ndarray:
+    """Sums of ``X * resid`` within each cluster (G x k), without an n x k temporary."""
+    n, k = X.shape
+    if n % n_clusters == 0 and np.array_equal(
+        cluster, np.repeat(np.arange(n_clusters), n // n_clusters)
+    ):
+        m = n // n_clusters  # rows sorted into equal cluster blocks (a rectangular panel by unit)
+        return np.einsum("gmk,gm->gk", X.reshape(n_clusters, m, k), resid.reshape(n_clusters, m))
+    out = np.empty((n_clusters, k))
+    for j in range(k):  # a handful of columns, never a loop over rows or clusters
+        out[:, j] = np.bincount(cluster, weights=X[:, j] * resid, minlength=n_clusters)
     return out
 
 
@@ -139,8 +149,12 @@ def fit_linear(
     shape: tuple[int, int] | None = None,
     fe_nested_in_cluster: tuple[bool, ...] | None = None,
     add_intercept: bool = False,
+    overwrite_X: bool = False,
 ) -> LinearFit:
     """Regress ``y`` on ``X`` with the fixed effects ``fe`` absorbed.
+
+    ``overwrite_X=True`` lets the demeaning work in ``X``'s own memory (the caller's temporary),
+    which saves a copy of the largest array.
 
     Small-sample corrections follow fixest's defaults so numbers match it and Stata:
     CR1 = G/(G-1) * (n-1)/(n-K) with K counting the regressors and the fixed effects not nested in
@@ -150,14 +164,17 @@ def fit_linear(
     if add_intercept:
         X = np.column_stack([np.ones(n), X])
         names = ("(Intercept)", *names)
-    both = np.empty((n, X.shape[1] + 1))  # one buffer, demeaned in place
-    both[:, 0] = y
-    both[:, 1:] = X
+        overwrite_X = True
+    own = overwrite_X and X.dtype == np.float64 and X.ndim == 2 and X.flags.c_contiguous
+    Xt = X if own else np.array(X, dtype=np.float64, order="C")
+    yt = np.array(y, dtype=np.float64)
     if fe:
-        both = demean(both, fe, weights, balanced=balanced, shape=shape, overwrite=True)
+        Xt = demean(Xt, fe, weights, balanced=balanced, shape=shape, overwrite=True)
+        yt = demean(yt, fe, weights, balanced=balanced, shape=shape, overwrite=True)
     if weights is not None:
-        both *= np.sqrt(weights)[:, None]
-    yt, Xt = both[:, 0], both[:, 1:]
+        sw = np.sqrt(weights)
+        Xt *= sw[:, None]
+        yt *= sw
     k = Xt.shape[1]
     xtx = Xt.T @ Xt
     try:
@@ -175,11 +192,12 @@ def fit_linear(
     # Fixed-effect parameters: all levels less one reference per extra factor.
     fe_all = sum(levels) - max(len(fe) - 1, 0)
     G = int(cluster.max()) + 1
+    scores = None
     if vcov == "cluster":
         nested = fe_nested_in_cluster or tuple(False for _ in fe)
         # fixest's fixef.K = "nested": factors nested in the cluster count for one parameter.
         K = k + fe_all - sum(lv - 1 for lv, nst in zip(levels, nested, strict=True) if nst)
-        scores = _cluster_sums(Xt * resid[:, None], cluster, G)
+        scores = _cluster_scores(Xt, resid, cluster, G)
         meat = scores.T @ scores
         factor = G / (G - 1) * (n - 1) / (n - K) if G > 1 else np.nan
         V = factor * xtx_inv @ meat @ xtx_inv
@@ -197,7 +215,19 @@ def fit_linear(
             V = (resid @ resid) / (n - K) * xtx_inv
         df_resid = n - K
     return LinearFit(
-        Xt, yt, beta, resid, cluster, tuple(names), fe_all, xtx_inv, V, vcov, G, max(df_resid, 1)
+        Xt,
+        yt,
+        beta,
+        resid,
+        cluster,
+        tuple(names),
+        fe_all,
+        xtx_inv,
+        V,
+        vcov,
+        G,
+        max(df_resid, 1),
+        scores,
     )
 
 
