@@ -7,7 +7,6 @@ numbers and never NaN (``null`` instead). See ``evidence-record.md`` for the con
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -15,20 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pilotlab.results import Evaluation, OutcomeEvaluation
+from pilotlab.results import Evaluation, OutcomeEvaluation, json_scalar
 
 __all__ = ["SCHEMA_ID", "evidence_record", "load_schema", "to_json", "validate_record"]
 
 SCHEMA_ID = "pilotlab.evidence/1"
-
-
-def _num(x: Any) -> Any:
-    """JSON-safe scalar: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _jsonable(value: Any) -> Any:
@@ -41,9 +31,9 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray) and value.ndim == 1 and value.size <= 1000:
-        return [_num(v) for v in value.tolist()]
+        return [json_scalar(v) for v in value.tolist()]
     if value is None or isinstance(value, bool | int | float | str | np.generic):
-        return _num(value)
+        return json_scalar(value)
     return _SKIP
 
 
@@ -61,15 +51,15 @@ def _outcome(o: OutcomeEvaluation, design_mde: Mapping[str, Any] | None = None) 
         "estimator": r.estimator,
         "estimand": r.estimand,
         "inference": r.inference,
-        "estimate": _num(r.estimate),
-        "std_error": _num(r.std_error),
-        "ci_lower": _num(r.ci_lower),
-        "ci_upper": _num(r.ci_upper),
-        "p_value": _num(r.p_value),
-        "p_value_adjusted": _num(o.p_value_adjusted),
+        "estimate": json_scalar(r.estimate),
+        "std_error": json_scalar(r.std_error),
+        "ci_lower": json_scalar(r.ci_lower),
+        "ci_upper": json_scalar(r.ci_upper),
+        "p_value": json_scalar(r.p_value),
+        "p_value_adjusted": json_scalar(o.p_value_adjusted),
         "alpha": r.alpha,
-        "baseline_mean": _num(o.baseline_mean),
-        "relative_effect": _num(o.relative_effect),
+        "baseline_mean": json_scalar(o.baseline_mean),
+        "relative_effect": json_scalar(o.relative_effect),
         "mde": o.mde,
         "design_mde": {k: _jsonable(v) for k, v in design_mde.items()} if design_mde else None,
         "n_obs": r.nobs,

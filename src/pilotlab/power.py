@@ -58,7 +58,7 @@ from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
 from pilotlab.estimators.inference.apply import apply_inference
 from pilotlab.estimators.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
-from pilotlab.results import Choice
+from pilotlab.results import Choice, json_scalar
 from pilotlab.spec import PilotSpec
 
 __all__ = [
@@ -188,7 +188,7 @@ class AnalyticMDE:
         """Plain-JSON form."""
         d = dict(self.__dict__)
         d["assumptions"] = list(self.assumptions)
-        return {k: _clean(v) for k, v in d.items()}
+        return {k: json_scalar(v) for k, v in d.items()}
 
 
 def analytic_mde(
@@ -623,14 +623,6 @@ def simulate_placebos(
 # ----------------------------------------------------------------------------- results
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, np.floating | np.integer):
-        return _clean(value.item())
-    return value
-
-
 @dataclass(frozen=True)
 class PowerPoint:
     """Simulated power at one effect size."""
@@ -643,7 +635,7 @@ class PowerPoint:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {k: _clean(v) for k, v in self.__dict__.items()}
+        return {k: json_scalar(v) for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -662,7 +654,7 @@ class TradeoffCell:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {k: _clean(v) for k, v in self.__dict__.items()}
+        return {k: json_scalar(v) for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -706,7 +698,7 @@ class PowerResult:
     def to_dict(self) -> dict[str, Any]:
         """The content of ``power.json``."""
         d: dict[str, Any] = {
-            k: _clean(v)
+            k: json_scalar(v)
             for k, v in self.__dict__.items()
             if k not in {"curve", "analytic", "tradeoff", "notes", "treated_units", "history"}
         }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -25,11 +26,14 @@ __all__ = [
     "PlanInfo",
     "PreTrendTest",
     "RobustnessCheck",
+    "json_scalar",
 ]
 
 
-def _clean(value: Any) -> Any:
-    """Return ``None`` for NaN / inf floats so JSON never carries them."""
+def json_scalar(value: Any) -> Any:
+    """A JSON-safe scalar: numpy scalars become Python ones, NaN / inf become ``None``."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -49,7 +53,7 @@ class EventTimeEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {k: _clean(v) for k, v in self.__dict__.items()}
+        return {k: json_scalar(v) for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class PreTrendTest:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {k: _clean(v) for k, v in self.__dict__.items()}
+        return {k: json_scalar(v) for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ class RobustnessCheck:
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (details are kept only when JSON-compatible by construction)."""
         out = {
-            k: _clean(getattr(self, k))
+            k: json_scalar(getattr(self, k))
             for k in ("check", "estimate", "ci_lower", "ci_upper", "consistent", "description")
         }
         out["details"] = dict(self.details)

@@ -199,21 +199,12 @@ class Panel:
         clusters, cl_codes = np.unique(frame[CLUSTER].to_numpy(), return_inverse=True)
         frame[CLUSTER] = cl_codes
         frame = frame.reset_index(drop=True)
-        return Panel(
+        return _replace(
+            self,
             frame=frame,
             unit_labels=tuple(np.asarray(self.unit_labels, dtype=object)[keep]),
-            period_labels=self.period_labels,
             cluster_labels=tuple(np.asarray(self.cluster_labels, dtype=object)[clusters]),
             first_treated=self.first_treated[keep],
-            outcomes=self.outcomes,
-            covariates=self.covariates,
-            layout=self.layout,
-            anticipation=self.anticipation,
-            comparison=self.comparison,
-            weighted=self.weighted,
-            fingerprint=self.fingerprint,
-            unit_flow=self.unit_flow,
-            missing=self.missing,
         )
 
     def complete(self, outcome: str, columns: tuple[str, ...] = ()) -> Panel:
