@@ -21,6 +21,8 @@ class LinearFit:
     names: tuple[str, ...]
     df_absorbed: int
     xtx_inv: np.ndarray
+    fe: tuple[np.ndarray, ...] = ()
+    weights: np.ndarray | None = None
 
 
 def demean_twoway(
@@ -77,6 +79,8 @@ def twfe_fit(
         names=names,
         df_absorbed=df_abs,
         xtx_inv=xtx_inv,
+        fe=(np.asarray(unit), np.asarray(time)),
+        weights=None if weight is None else w,
     )
 
 

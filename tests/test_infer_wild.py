@@ -18,7 +18,7 @@ from pilotlab.estimators.inference.wild import (
 from pilotlab.exceptions import EstimationError
 
 
-def _fit_with_covariates(seed: int, n_units: int = 30, n_periods: int = 8) -> LinearFit:
+def _raw_with_covariates(seed: int, n_units: int = 30, n_periods: int = 8) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     y, treated = simulate_panel(n_units, n_periods, 7, 4, 0.3, 0.5, rng)
     yy, d, u, t = long_arrays(y, treated, 4)
@@ -26,47 +26,43 @@ def _fit_with_covariates(seed: int, n_units: int = 30, n_periods: int = 8) -> Li
     x2 = rng.normal(size=yy.size) + 0.3 * d
     yy = yy + 0.5 * x1 - 0.2 * x2
     w = rng.uniform(0.5, 2.0, size=n_units)[u]
+    R = np.column_stack([d, x1, x2])
+    return {"y": yy, "R": R, "unit": u, "time": t, "cl": u // 2, "w": w}
+
+
+def _fit_with_covariates(seed: int, n_units: int = 30, n_periods: int = 8) -> LinearFit:
+    r = _raw_with_covariates(seed, n_units, n_periods)
     return twfe_fit(
-        yy, np.column_stack([d, x1, x2]), u, t, u // 2, names=("treated_post", "x1", "x2"), weight=w
-    )
+        r["y"], r["R"], r["unit"], r["time"], r["cl"], names=("treated_post", "x1", "x2"),
+        weight=r["w"],
+    )  # fmt: skip
 
 
-def _brute_force_tstats(fit: LinearFit, j: int, beta0: float, v: np.ndarray) -> np.ndarray:
-    """Row-level WCR: rebuild y* for each draw, refit, CR1 t statistic."""
-    X, y, cl = fit.X, fit.y, fit.cluster
-    n, k = X.shape
-    g = cl.max() + 1
-    others = [i for i in range(k) if i != j]
-    yr = y - X[:, j] * beta0
-    xo = X[:, others]
-    gam = np.linalg.lstsq(xo, yr, rcond=None)[0]
-    ur = yr - xo @ gam
-    fitted = xo @ gam + X[:, j] * beta0
-    out = []
-    c = g / (g - 1) * (n - 1) / (n - k - fit.df_absorbed)
-    for b in range(v.shape[1]):
-        ys = fitted + ur * v[cl, b]
-        bs = fit.xtx_inv @ (X.T @ ys)
-        e = ys - X @ bs
-        scores = np.zeros((g, k))
-        np.add.at(scores, cl, X * e[:, None])
-        vcov = c * fit.xtx_inv @ scores.T @ scores @ fit.xtx_inv
-        out.append((bs[j] - beta0) / math.sqrt(vcov[j, j]))
-    return np.array(out)
+def _brute_force_tstats(raw: dict[str, np.ndarray], j: int, beta0: float, v: np.ndarray):
+    """Row-level WCR: rebuild y* for each draw and refit it with all the dummies."""
+    c = np.zeros(raw["R"].shape[1])
+    c[j] = 1.0
+    return _refit_reference(
+        raw["y"], raw["R"], raw["unit"], raw["time"], raw["cl"], c, beta0, v, raw["w"]
+    )[1]
 
 
 @pytest.mark.parametrize("weights", ["rademacher", "webb", "mammen"])
 @pytest.mark.parametrize("beta0", [0.0, 0.25, -1.0])
 def test_cluster_level_algebra_equals_row_level_refits(weights: str, beta0: float) -> None:
+    raw = _raw_with_covariates(11)
     fit = _fit_with_covariates(11)
     draws = make_draws(15, 199, weights, np.random.default_rng(5))  # type: ignore[arg-type]
     state = prepare_wild_bootstrap(fit, "treated_post", draws)
-    brute = _brute_force_tstats(fit, 0, beta0, draws.matrix()[:, :40])
-    np.testing.assert_allclose(state.t_star(beta0)[:40], brute, rtol=1e-8, atol=1e-10)
+    brute = _brute_force_tstats(raw, 0, beta0, draws.matrix()[:, :40])
+    root_c = math.sqrt(state.scale)  # the reference leaves out the CR1 factor
+    np.testing.assert_allclose(state.t_star(beta0)[:40] * root_c, brute, rtol=1e-8, atol=1e-10)
     # and for a covariate coefficient
     state2 = prepare_wild_bootstrap(fit, 2, draws)
-    brute2 = _brute_force_tstats(fit, 2, beta0, draws.matrix()[:, :20])
-    np.testing.assert_allclose(state2.t_star(beta0)[:20], brute2, rtol=1e-8, atol=1e-10)
+    brute2 = _brute_force_tstats(raw, 2, beta0, draws.matrix()[:, :20])
+    np.testing.assert_allclose(
+        state2.t_star(beta0)[:20] * math.sqrt(state2.scale), brute2, rtol=1e-8, atol=1e-10
+    )
 
 
 def test_observed_statistic_is_cr1_t() -> None:
@@ -183,3 +179,232 @@ def test_matches_wildboottest_package_at_9999_draws() -> None:
         mc_sd = math.sqrt(2 * p * (1 - p) / 9999)
         assert abs(ours.p_value - p_theirs) < 4 * mc_sd + 1e-3, (weights, ours, p_theirs)
         assert 0.005 < ours.p_value < 0.995
+
+
+# ----------------------------------------------------------------------------------------------
+# Exact reference: every Rademacher sign vector, each bootstrap sample refitted by least squares
+# with dense unit and period dummies (so the period effects, which are not nested in the
+# clusters, are re-estimated in every draw), then the CR1 t statistic of the tested combination.
+
+
+def _dummies(codes: np.ndarray) -> np.ndarray:
+    return (codes[:, None] == np.arange(int(codes.max()) + 1)[None, :]).astype(float)
+
+
+def _refit_reference(
+    y: np.ndarray,
+    R: np.ndarray,
+    unit: np.ndarray,
+    time: np.ndarray,
+    cl: np.ndarray,
+    c: np.ndarray,
+    beta0: float,
+    V: np.ndarray,
+    w: np.ndarray | None = None,
+) -> tuple[float, np.ndarray]:
+    """Observed and bootstrap t statistics of ``c' beta = beta0`` by refitting every draw.
+
+    The statistics leave out the CR1 small-sample factor, which is the same for every draw and
+    the observed statistic (it cancels in the p-value; pilotlab uses fixest's count of nested
+    fixed effects for it, see ``state.scale``).
+
+    ``R`` holds the regressors (n x k), ``V`` the cluster weights (G x B). The restricted fit
+    is least squares under the linear constraint; each bootstrap sample is that fit plus the
+    restricted residuals times its cluster's weight, refitted with all the dummies.
+    """
+    n, k = R.shape
+    w = np.ones(n) if w is None else w
+    Xf = np.column_stack([R, _dummies(unit), _dummies(time)[:, 1:]])
+    p = Xf.shape[1]
+    sw = np.sqrt(w)
+    Xs = Xf * sw[:, None]
+    inv = np.linalg.inv(Xs.T @ Xs)
+    cf = np.zeros(p)
+    cf[:k] = c
+    b = inv @ (Xs.T @ (y * sw))
+    b_r = b - inv @ cf * ((cf @ b - beta0) / (cf @ inv @ cf))
+    fitted = Xf @ b_r
+    u_r = y - fitted
+    g = int(cl.max()) + 1
+    agg = (cl[None, :] == np.arange(g)[:, None]).astype(float)  # G x n
+    infl = Xs @ (inv @ cf)  # the combination's influence of each row
+
+    def tstat(bhat: np.ndarray, e: np.ndarray) -> np.ndarray:
+        scores = agg @ (infl[:, None] * e)
+        return (cf @ bhat - beta0) / np.sqrt(np.sum(scores**2, axis=0))
+
+    t_obs = float(tstat(b, ((y - Xf @ b) * sw)[:, None])[0])
+    ystar = fitted[:, None] + u_r[:, None] * V[cl, :]
+    bstar = inv @ (Xs.T @ (ystar * sw[:, None]))
+    t_star = tstat(bstar, (ystar - Xf @ bstar) * sw[:, None])
+    return t_obs, t_star
+
+
+def _reference_p(t_obs: float, t_star: np.ndarray) -> float:
+    # |t*| >= |t|, with the draws that rebuild the sample (equal up to rounding) counted
+    return float(np.mean(np.abs(t_star) >= abs(t_obs) * (1 - 1e-9)))
+
+
+def _small_panel(
+    seed: int, case: str, n_units: int = 12, n_periods: int = 8
+) -> dict[str, np.ndarray]:
+    """A panel with unit and period effects; the cluster layout depends on ``case``."""
+    rng = np.random.default_rng(seed)
+    if case == "coarse_clusters":
+        n_units *= 2
+    unit = np.repeat(np.arange(n_units), n_periods)
+    time = np.tile(np.arange(n_periods), n_units)
+    start = n_periods // 2
+    treated = np.zeros(n_units, bool)
+    treated[rng.choice(n_units, n_units // 3, replace=False)] = True
+    d = (treated[unit] & (time >= start)).astype(float)
+    x = rng.normal(size=unit.size) + 0.5 * d
+    e = rng.normal(size=(n_units, n_periods))
+    e[:, 1:] += 0.5 * e[:, :-1]
+    y = (
+        rng.normal(size=n_units)[unit]
+        + rng.normal(size=n_periods)[time]
+        + 0.3 * d
+        + 0.4 * x
+        + e.reshape(-1)
+        * rng.uniform(0.5, 2.0, size=n_units)[unit]  # heteroskedastic across clusters
+    )
+    cl = unit.copy()
+    if case == "coarse_clusters":
+        cl = unit // 2
+    if case == "crossing_clusters":  # clusters cut across units and periods
+        cl = (2 * unit + (time >= start)) % n_units
+    event = time - start
+    times = [t for t in range(-start, n_periods - start) if t != -1]
+    es = np.column_stack([(treated[unit] & (event == t)).astype(float) for t in times])
+    out = {"y": y, "d": d, "x": x, "unit": unit, "time": time, "cl": cl, "es": es}
+    if case == "unbalanced":
+        keep = np.ones(unit.size, bool)
+        keep[rng.choice(unit.size, 7, replace=False)] = False
+        out = {key: val[keep] for key, val in out.items()}
+    if case == "weighted":
+        out["w"] = rng.uniform(0.3, 3.0, size=unit.size)
+    return out
+
+
+def _pilotlab_fit(data: dict[str, np.ndarray], R: np.ndarray, names: tuple[str, ...]):
+    from pilotlab.estimators._regression import is_nested
+    from pilotlab.estimators.linear import fit_linear
+
+    unit, time, cl = data["unit"], data["time"], data["cl"]
+    balanced = unit.size == (unit.max() + 1) * (time.max() + 1)
+    return fit_linear(
+        data["y"],
+        R.copy(),
+        names,
+        fe=[unit, time],
+        cluster=cl,
+        weights=data.get("w"),
+        balanced=balanced,
+        fe_nested_in_cluster=(is_nested(unit, cl), is_nested(time, cl)),
+    )
+
+
+_CASES = ["treated", "covariate", "combination", "weighted", "unbalanced", "coarse_clusters",
+          "crossing_clusters"]  # fmt: skip
+
+
+def _case_model(data: dict[str, np.ndarray], case: str):
+    """(fit, coefficient name, combination c over the regressors, R) for a case."""
+    from pilotlab.estimators.inference.wild import combination_fit
+
+    if case == "combination":
+        R = data["es"]
+        names = tuple(f"e{j}" for j in range(R.shape[1]))
+        c = np.zeros(R.shape[1])
+        c[-4:] = 0.25  # the average of the four post-period event-time effects
+        fit = _pilotlab_fit(data, R, names)
+        return combination_fit(fit, c, "post_average"), "post_average", c, R
+    R = data["d"][:, None] if case == "treated" else np.column_stack([data["d"], data["x"]])
+    names = ("d",) if case == "treated" else ("d", "x")
+    c = np.zeros(R.shape[1])
+    c[0] = 1.0
+    return _pilotlab_fit(data, R, names), "d", c, R
+
+
+@pytest.mark.parametrize("case", _CASES)
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_enumerated_p_value_equals_refitting_every_sign_vector(case: str, seed: int) -> None:
+    data = _small_panel(seed, case)
+    fit, coef, c, R = _case_model(data, case)
+    assert int(np.asarray(fit.cluster).max()) + 1 == 12
+    draws = make_draws(12, 9999, "rademacher", np.random.default_rng(seed))
+    assert draws.enumerated and draws.replications == 4096
+    V = draws.matrix()
+    state = prepare_wild_bootstrap(fit, coef, draws)
+    for beta0 in (0.0, 0.4):
+        t_obs, t_star = _refit_reference(
+            data["y"], R, data["unit"], data["time"], data["cl"], c, beta0, V, data.get("w")
+        )
+        root_c = math.sqrt(state.scale)  # the CR1 factor
+        assert state.t_obs(beta0) * root_c == pytest.approx(t_obs, rel=1e-9)
+        np.testing.assert_allclose(state.t_star(beta0) * root_c, t_star, rtol=1e-7, atol=1e-9)
+        assert abs(state.p_value(beta0) - _reference_p(t_obs, t_star)) < 1e-10, beta0
+    res = wild_cluster_bootstrap(fit, coef, draws=draws)
+    assert res.p_value == state.p_value(0.0)
+    if case == "covariate":  # the covariate's own coefficient as well
+        fit_x = _pilotlab_fit(data, R, ("d", "x"))
+        state_x = prepare_wild_bootstrap(fit_x, "x", draws)
+        t_obs, t_star = _refit_reference(
+            data["y"], R, data["unit"], data["time"], data["cl"], np.array([0.0, 1.0]), 0.0, V
+        )
+        assert abs(state_x.p_value(0.0) - _reference_p(t_obs, t_star)) < 1e-10
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_six_cluster_enumeration_counts_the_draws_that_rebuild_the_sample(seed: int) -> None:
+    # the all-ones and all-minus-ones sign vectors reproduce the sample, so the exact p-value is
+    # at least 2 / 64; rounding must never decide whether they count
+    data = _small_panel(100 + seed, "treated", n_units=6, n_periods=6)
+    fit, coef, c, R = _case_model(data, "treated")
+    draws = make_draws(6, 999, "rademacher", np.random.default_rng(seed))
+    assert draws.enumerated and draws.replications == 64
+    res = wild_cluster_bootstrap(fit, coef, draws=draws)
+    assert res.p_value >= 2 / 64
+    t_obs, t_star = _refit_reference(
+        data["y"], R, data["unit"], data["time"], data["cl"], c, 0.0, draws.matrix()
+    )
+    assert abs(res.p_value - _reference_p(t_obs, t_star)) < 1e-10
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_six_cluster_extreme_samples_never_get_p_zero(seed: int) -> None:
+    # a large effect: the observed statistic beats (nearly) every sign vector except the two
+    # that rebuild the sample, whose statistics tie it up to rounding
+    data = _small_panel(seed, "treated", n_units=6, n_periods=6)
+    data["y"] = data["y"] + 5.0 * data["d"]
+    fit, coef, c, R = _case_model(data, "treated")
+    draws = make_draws(6, 999, "rademacher", np.random.default_rng(0))
+    res = wild_cluster_bootstrap(fit, coef, draws=draws)
+    assert res.p_value >= 2 / 64 - 1e-12
+    t_obs, t_star = _refit_reference(
+        data["y"], R, data["unit"], data["time"], data["cl"], c, 0.0, draws.matrix()
+    )
+    assert abs(res.p_value - _reference_p(t_obs, t_star)) < 1e-10
+
+
+@pytest.mark.parametrize("case", ["treated", "covariate", "combination"])
+def test_interval_ends_where_the_refitted_p_value_crosses_alpha(case: str) -> None:
+    data = _small_panel(5, case)
+    fit, coef, c, R = _case_model(data, case)
+    draws = make_draws(12, 9999, "rademacher", np.random.default_rng(3))
+    V = draws.matrix()
+    alpha = 0.1
+    res = wild_cluster_bootstrap(fit, coef, alpha=alpha, draws=draws)
+    assert math.isfinite(res.ci_lower) and math.isfinite(res.ci_upper)
+    eps = 1e-6 * res.std_error
+
+    def ref_p(beta0: float) -> float:
+        t_obs, t_star = _refit_reference(
+            data["y"], R, data["unit"], data["time"], data["cl"], c, beta0, V, data.get("w")
+        )
+        return _reference_p(t_obs, t_star)
+
+    for bound, inward in ((res.ci_lower, 1.0), (res.ci_upper, -1.0)):
+        assert ref_p(bound + inward * eps) > alpha, (bound, inward)
+        assert ref_p(bound - inward * eps) <= alpha, (bound, inward)

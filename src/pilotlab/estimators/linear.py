@@ -88,7 +88,9 @@ class LinearFit:
     """A least-squares fit after absorbing fixed effects (the input to wild bootstrap inference).
 
     ``X`` and ``y`` are the within-transformed regressors and outcome multiplied by
-    ``sqrt(weight)``; ``resid = y - X @ beta``.
+    ``sqrt(weight)``; ``resid = y - X @ beta``. ``fe`` keeps the absorbed factors' codes and
+    ``weights`` the regression weights, so that a bootstrap can re-project its own outcomes on the
+    fixed effects (needed whenever a factor is not nested in the clusters).
     """
 
     X: np.ndarray
@@ -104,6 +106,8 @@ class LinearFit:
     n_clusters: int
     df_resid: int  # degrees of freedom for t / F reference distributions
     cluster_scores: np.ndarray | None = None  # G x k sums of X * resid (cluster vcov only)
+    fe: tuple[np.ndarray, ...] = ()  # codes of the absorbed factors (0..levels-1 each)
+    weights: np.ndarray | None = None  # analytic weights (None: unweighted)
 
     @property
     def nobs(self) -> int:
@@ -228,6 +232,8 @@ def fit_linear(
         G,
         max(df_resid, 1),
         scores,
+        tuple(np.asarray(c) for c in fe),
+        None if weights is None else np.asarray(weights, dtype=np.float64),
     )
 
 

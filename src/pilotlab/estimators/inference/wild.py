@@ -58,12 +58,30 @@ WEBB_BELOW = 12
 # between generation and the product, which is several times faster than large blocks
 _CHUNK_ELEMENTS = 250_000
 
+#: Relative tolerance under which a bootstrap statistic ties the observed one (compared as
+#: squares). The all-ones sign vector rebuilds the sample itself, so its statistic equals the
+#: observed one up to rounding; ties count as at least as extreme, as in the permutation code.
+_TIE_RTOL = 1e-8
+
+#: Singular values below this fraction of the largest are rounding in the low-rank score map.
+_RANK_RTOL = 1e-13
+
+#: Limits of the re-projection on fixed effects not nested in the clusters: levels of those
+#: factors, and cluster x level (or nested level x level) cells held in memory.
+_MAX_FREE_LEVELS = 5000
+
+#: Up to this many clusters the bootstrap scores may be formed as a G x G map of the weights.
+_DIRECT_MAX_CLUSTERS = 256
+_MAX_CLUSTER_LEVELS = 25_000_000
+
 
 class LinearFitLike(Protocol):
     """What the bootstrap needs from a linear fit (``pilotlab.estimators.linear.LinearFit``).
 
     ``X`` and ``y`` are after absorbing the fixed effects and multiplying by ``sqrt(weight)``;
-    ``resid = y - X @ beta``; ``cluster`` holds integer codes ``0..G-1``.
+    ``resid = y - X @ beta``; ``cluster`` holds integer codes ``0..G-1``. A fit may also carry
+    ``fe`` (the absorbed factors' integer codes) and ``weights``: without them the bootstrap
+    treats the design as having no absorbed fixed effects.
     """
 
     @property
@@ -249,11 +267,16 @@ class WildBootstrapState:
         return (self.estimate - beta0) / self.std_error
 
     def p_value(self, beta0: float) -> float:
-        """Symmetric two-sided bootstrap p-value ``mean(|t*| > |t|)`` at ``beta0``."""
+        """Symmetric two-sided bootstrap p-value ``mean(|t*| >= |t|)`` at ``beta0``.
+
+        A draw whose statistic equals the observed one up to rounding (relative
+        :data:`_TIE_RTOL` on the squares) counts as a tie, so exact enumeration never depends on
+        the last bits of the arithmetic.
+        """
         num = self.n0 - beta0 * self.n1
         den = np.maximum(self.d0 - 2 * beta0 * self.d1 + beta0 * beta0 * self.d2, 0.0)
-        t2 = self.t_obs(beta0) ** 2
-        return float(np.mean(num * num > t2 * self.scale * den))
+        thr = self.t_obs(beta0) ** 2 * self.scale * den
+        return float(np.mean(num * num >= thr * (1.0 - _TIE_RTOL)))
 
     def confidence_interval(self, alpha: float) -> tuple[float, float]:
         """Bounds of ``{beta0 : p(beta0) > alpha}`` found outward from the estimate.
@@ -303,6 +326,103 @@ def _coef_index(fit: LinearFitLike, coef: str | int) -> int:
     return int(coef)
 
 
+def _fixed_effect_levels(fit: LinearFitLike, cl: np.ndarray, g: int) -> _FreeEffects | None:
+    """The absorbed factors that cut across clusters, or ``None`` when every one is nested."""
+    fe = [np.asarray(c, dtype=np.int64) for c in (getattr(fit, "fe", None) or ())]
+    if not fe:
+        return None
+    n = cl.shape[0]
+    nested = [_nested(c, cl) for c in fe]
+    inner = next((c for c, nst in zip(fe, nested, strict=True) if nst), None)
+    free = [c for c, nst in zip(fe, nested, strict=True) if not (nst and c is inner)]
+    if not free:
+        return None
+    sizes = [int(c.max()) + 1 for c in free]
+    m = sum(sizes)
+    m1 = 0 if inner is None else int(inner.max()) + 1
+    if g * m > _MAX_CLUSTER_LEVELS or m > _MAX_FREE_LEVELS or m1 * m > _MAX_CLUSTER_LEVELS:
+        raise EstimationError(
+            f"the wild bootstrap must re-project every draw on {m:,} fixed-effect levels that "
+            f"are not nested in the {g:,} clusters, more than it can hold in memory; cluster at "
+            "a level that contains whole units (data.cluster) or use "
+            "design.inference.method: cluster."
+        )
+    raw_w = getattr(fit, "weights", None)
+    w = np.ones(n) if raw_w is None else np.asarray(raw_w, dtype=np.float64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    # Gram matrix of the free dummies after partialling out the nested factor:
+    # D2' D2 - D2' D1 (D1' D1)^-1 D1' D2, all from weighted cross-tabulations of codes.
+    gram = np.zeros((m, m))
+    for a, (ca, oa, ma) in enumerate(zip(free, offsets, sizes, strict=True)):
+        for b, (cb, ob, mb) in enumerate(zip(free, offsets, sizes, strict=True)):
+            if a == b:
+                idx = np.arange(oa, oa + ma)
+                gram[idx, idx] = np.bincount(ca, weights=w, minlength=ma)
+            else:
+                tab = np.bincount(ca * mb + cb, weights=w, minlength=ma * mb)
+                gram[oa : oa + ma, ob : ob + mb] = tab.reshape(ma, mb)
+    if inner is not None:
+        w1 = np.bincount(inner, weights=w, minlength=m1)
+        cross = np.empty((m1, m))
+        for cb, ob, mb in zip(free, offsets, sizes, strict=True):
+            tab = np.bincount(inner * mb + cb, weights=w, minlength=m1 * mb)
+            cross[:, ob : ob + mb] = tab.reshape(m1, mb)
+        cross /= np.sqrt(np.where(w1 > 0, w1, 1.0))[:, None]
+        gram -= cross.T @ cross  # one symmetric rank-k product
+    gram_pinv = np.linalg.pinv(gram, rcond=1e-10, hermitian=True)
+    sqrt_w = None if raw_w is None else np.sqrt(w)
+    return _FreeEffects(
+        tuple(c + o for c, o in zip(free, offsets, strict=True)), m, gram_pinv, sqrt_w
+    )
+
+
+def _nested(codes: np.ndarray, cluster: np.ndarray) -> bool:
+    """Whether every level of ``codes`` lies within a single cluster."""
+    first = np.zeros(int(codes.max()) + 1, dtype=cluster.dtype)
+    first[codes[::-1]] = cluster[::-1]  # the cluster of each level's first row
+    return bool(np.array_equal(first[codes], cluster))
+
+
+@dataclass(frozen=True)
+class _FreeEffects:
+    """Fixed-effect levels not nested in the clusters (after partialling out a nested factor).
+
+    ``codes`` give each row's level in every free factor (offset into ``0..m-1``); ``gram_pinv``
+    is the pseudo-inverse of the ``m x m`` Gram matrix of those dummies after the nested factor
+    is partialled out; ``sqrt_w`` the square roots of the regression weights (``None``: ones).
+    """
+
+    codes: tuple[np.ndarray, ...]
+    m: int
+    gram_pinv: np.ndarray
+    sqrt_w: np.ndarray | None
+
+    def cluster_sums(self, values: np.ndarray, cl: np.ndarray, g: int) -> np.ndarray:
+        """``(G, m)`` sums of ``sqrt(w) * values`` by cluster and free level."""
+        vals = values if self.sqrt_w is None else values * self.sqrt_w
+        out = np.zeros(g * self.m)
+        base = cl * self.m
+        for codes in self.codes:
+            out += np.bincount(base + codes, weights=vals, minlength=g * self.m)
+        return out.reshape(g, self.m)
+
+
+def _column_basis(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(basis, coef)`` with ``mat = basis @ coef`` up to rounding and as few basis columns as
+    the numerical rank of ``mat`` (columns equilibrated, then rotated onto the eigenvectors of
+    their Gram matrix; rotated columns that are zero up to rounding are dropped)."""
+    if mat.shape[1] == 0:
+        return np.ascontiguousarray(mat), np.zeros((0, 0))
+    scale = np.sqrt(np.einsum("gi,gi->i", mat, mat))
+    scale = np.where(scale > 0, scale, 1.0)
+    unit = mat / scale
+    _, evec = np.linalg.eigh(unit.T @ unit)
+    rotated = unit @ evec
+    norms = np.sqrt(np.einsum("gi,gi->i", rotated, rotated))
+    keep = norms > _RANK_RTOL * max(float(norms.max()), 1e-300)
+    return np.ascontiguousarray(rotated[:, keep]), evec[:, keep].T * scale[None, :]
+
+
 def prepare_wild_bootstrap(
     fit: LinearFitLike, coef: str | int, draws: BootstrapDraws
 ) -> WildBootstrapState:
@@ -311,7 +431,9 @@ def prepare_wild_bootstrap(
     Parameters
     ----------
     fit : LinearFit
-        The fitted linear model (fixed effects already absorbed).
+        The fitted linear model (fixed effects already absorbed). Its ``fe`` codes and
+        ``weights`` (when present) let every bootstrap sample be re-projected on the fixed
+        effects that are not nested in the clusters, as refitting it with dummies would.
     coef : str or int
         Name or position of the tested coefficient.
     draws : BootstrapDraws
@@ -335,6 +457,7 @@ def prepare_wild_bootstrap(
             f"the bootstrap draws have {draws.n_clusters} clusters but the model has {g}; "
             "create the draws with make_draws(n_clusters=<clusters of this fit>, ...)."
         )
+    free = _fixed_effect_levels(fit, cl, g)
     # Restricted residuals: u_r(beta0) = u0 - beta0 * rx (regress on the other regressors).
     others = [i for i in range(k) if i != j]
     xj = X[:, j]
@@ -356,10 +479,10 @@ def prepare_wild_bootstrap(
         [X * u0[:, None], X * rx[:, None], X * xz[:, None], X * resid[:, None]], axis=1
     )
     cs = np.asarray(agg @ rows)
+    del rows
     s0, s1, q, se_scores = cs[:, :k], cs[:, k : 2 * k], cs[:, 2 * k : 3 * k], cs[:, 3 * k :]
     a0 = s0 @ z
     a1 = s1 @ z
-    h = q.T @ q
     dof = n - k - int(fit.df_absorbed)
     if dof <= 0:
         raise EstimationError(
@@ -379,8 +502,50 @@ def prepare_wild_bootstrap(
             f"the cluster-robust standard error of '{fit.names[j]}' is zero; the coefficient is "
             "not identified from variation across clusters."
         )
-    # Rows multiplying v: S0 (k), S1 (k), (Q*a0) (k), (Q*a1) (k); rows multiplying v**2.
-    lin = np.ascontiguousarray(np.concatenate([s0, s1, q * a0[:, None], q * a1[:, None]], axis=1))
+    # Bootstrap scores of cluster h (z-direction), for weights v and restricted residual u:
+    #   sc_h(v) = a_h v_h - p_h' W c(v) - q_h' (X'X)^-1 S' v
+    # where c(v) = D2' (v * u) sums the flipped residuals by level of the fixed effects not
+    # nested in the clusters (D2, after partialling out a nested one), W is the pseudo-inverse
+    # of their Gram matrix and p_h = D2_h' xz_h: the first correction re-projects the bootstrap
+    # outcome on the fixed effects, the second on the regressors. Both are one low-rank matrix
+    # L R (L = [P, Q], R' = [C W, S (X'X)^-1]); with L = F H' (F of rank r),
+    #   sc(v) = a * v - F (R' H)' v,  ||sc||^2 = sum (a v)^2 - 2 (F' (a v))' r + r' F'F r,
+    # with r = (R' H)' v: every draw needs 4r + 2 inner products with v (affine in beta0).
+    # F is L rotated onto an orthonormal basis H of its row space with the null part dropped.
+    if free is None:
+        lmat, r0t, r1t = q, s0 @ xtx_inv, s1 @ xtx_inv
+    else:
+        pmat = free.cluster_sums(xz, cl, g)
+        c0w = free.cluster_sums(u0, cl, g) @ free.gram_pinv
+        c1w = free.cluster_sums(rx, cl, g) @ free.gram_pinv
+        lmat = np.concatenate([pmat, q], axis=1)
+        r0t = np.concatenate([c0w, s0 @ xtx_inv], axis=1)
+        r1t = np.concatenate([c1w, s1 @ xtx_inv], axis=1)
+        del pmat, c0w, c1w
+    f, coef = _column_basis(lmat)  # L = F coef up to rounding
+    hmat = coef.T
+    gram_f = f.T @ f  # r x r
+    t0 = r0t @ hmat  # (G, r)
+    t1 = r1t @ hmat
+    r = f.shape[1]
+    # few clusters: the G x G score maps are smaller than the factors
+    direct = 2 * g < 4 * r and g <= _DIRECT_MAX_CLUSTERS
+    if direct:
+        m0 = np.diag(a0) - f @ t0.T  # sc(v) = M v for beta0 = 0 (and M1 for the slope)
+        m1 = np.diag(a1) - f @ t1.T
+        lin = np.ascontiguousarray(np.concatenate([a0[:, None], a1[:, None], m0.T, m1.T], axis=1))
+    else:
+        lin = np.ascontiguousarray(
+            np.concatenate(
+                [a0[:, None], a1[:, None], t0, t1, f * a0[:, None], f * a1[:, None]], axis=1
+            )
+        )
+    # the columns are often linearly dependent (e.g. functions of treatment status only):
+    # multiply the draws by a basis of their span and expand the small product afterwards
+    if lin.shape[1] <= _DIRECT_MAX_CLUSTERS:
+        basis, expand = _column_basis(lin)
+    else:
+        basis, expand = lin, np.eye(lin.shape[1])
     sq = np.ascontiguousarray(np.stack([a0 * a0, a0 * a1, a1 * a1], axis=1))
     sq_sum = sq.sum(axis=0)  # Rademacher: v**2 = 1
     b = draws.replications
@@ -392,28 +557,29 @@ def prepare_wild_bootstrap(
     start = 0
     for v in draws.chunks():
         c = v.shape[0]
-        prod = (v @ lin).T  # (4k, c)
-        s0v, s1v = prod[:k], prod[k : 2 * k]
-        p0, p1 = prod[2 * k : 3 * k], prod[3 * k :]
-        if draws.weights == "rademacher":
-            e = np.broadcast_to(sq_sum[:, None], (3, c))
-        else:
-            e = ((v * v) @ sq).T
-        m0 = xtx_inv @ s0v
-        m1 = xtx_inv @ s1v
-        hm0 = h @ m0
-        hm1 = h @ m1
+        prod = (v @ basis) @ expand  # (c, columns) = v @ lin
         sl = slice(start, start + c)
-        n0[sl] = z @ s0v
-        n1[sl] = z @ s1v
-        d0[sl] = e[0] - 2 * np.einsum("ib,ib->b", m0, p0) + np.einsum("ib,ib->b", m0, hm0)
-        d1[sl] = (
-            e[1]
-            - np.einsum("ib,ib->b", m0, p1)
-            - np.einsum("ib,ib->b", m1, p0)
-            + np.einsum("ib,ib->b", m0, hm1)
-        )
-        d2[sl] = e[2] - 2 * np.einsum("ib,ib->b", m1, p1) + np.einsum("ib,ib->b", m1, hm1)
+        n0[sl] = prod[:, 0]
+        n1[sl] = prod[:, 1]
+        if direct:
+            sc0, sc1 = prod[:, 2 : 2 + g], prod[:, 2 + g :]
+            d0[sl] = np.einsum("bi,bi->b", sc0, sc0)
+            d1[sl] = np.einsum("bi,bi->b", sc0, sc1)
+            d2[sl] = np.einsum("bi,bi->b", sc1, sc1)
+        else:
+            rad = draws.weights == "rademacher"
+            e = np.broadcast_to(sq_sum, (c, 3)) if rad else (v * v) @ sq
+            q0, q1 = prod[:, 2 : 2 + r], prod[:, 2 + r : 2 + 2 * r]
+            f0, f1 = prod[:, 2 + 2 * r : 2 + 3 * r], prod[:, 2 + 3 * r :]
+            g0, g1 = q0 @ gram_f, q1 @ gram_f
+            d0[sl] = e[:, 0] - 2 * np.einsum("bi,bi->b", f0, q0) + np.einsum("bi,bi->b", g0, q0)
+            d1[sl] = (
+                e[:, 1]
+                - np.einsum("bi,bi->b", f0, q1)
+                - np.einsum("bi,bi->b", f1, q0)
+                + np.einsum("bi,bi->b", g0, q1)
+            )
+            d2[sl] = e[:, 2] - 2 * np.einsum("bi,bi->b", f1, q1) + np.einsum("bi,bi->b", g1, q1)
         start += c
     return WildBootstrapState(
         estimate=float(np.asarray(fit.beta, dtype=np.float64).reshape(-1)[j]),
@@ -560,6 +726,8 @@ class _Reparametrized:
     names: tuple[str, ...]
     df_absorbed: int
     xtx_inv: np.ndarray
+    fe: tuple[np.ndarray, ...] = ()
+    weights: np.ndarray | None = None
 
 
 def combination_fit(fit: LinearFitLike, c: np.ndarray, name: str = "combination") -> LinearFitLike:
@@ -596,4 +764,6 @@ def combination_fit(fit: LinearFitLike, c: np.ndarray, name: str = "combination"
         names=tuple(names),
         df_absorbed=int(fit.df_absorbed),
         xtx_inv=xtx_inv,
+        fe=tuple(getattr(fit, "fe", None) or ()),
+        weights=getattr(fit, "weights", None),
     )
