@@ -522,8 +522,8 @@ def prepare_wild_bootstrap(
         r0t = np.concatenate([c0w, s0 @ xtx_inv], axis=1)
         r1t = np.concatenate([c1w, s1 @ xtx_inv], axis=1)
         del pmat, c0w, c1w
-    f, coef = _column_basis(lmat)  # L = F coef up to rounding
-    hmat = coef.T
+    f, lcoef = _column_basis(lmat)  # L = F lcoef up to rounding
+    hmat = lcoef.T
     gram_f = f.T @ f  # r x r
     t0 = r0t @ hmat  # (G, r)
     t1 = r1t @ hmat
