@@ -163,7 +163,10 @@ def test_matches_wildboottest_package_at_9999_draws() -> None:
         ours = wild_cluster_bootstrap(
             fit, 0, replications=9999, weights=weights, rng=np.random.default_rng(1)
         )
-        model = sm.OLS(fit.y, pd.DataFrame({"treated_post": fit.X[:, 0]}))
+        # the peer refits every sample with the unit and period dummies as regressors
+        design = pd.DataFrame(np.column_stack([d, _dummies(u), _dummies(t)[:, 1:]]))
+        design.columns = ["treated_post", *(f"fe{i}" for i in range(design.shape[1] - 1))]
+        model = sm.OLS(yy, design)
         theirs = wbt.wildboottest(
             model,
             B=9999,
