@@ -7,6 +7,14 @@ by one random weight per cluster, and the bootstrap distribution of the CR1 t st
 symmetric two-sided p-value. The confidence interval is the set of ``beta0`` that the test does
 not reject, found by root-finding on the p-value function.
 
+Fixed effects. Each bootstrap sample is treated as if it were refitted with all its dummies:
+flipping residuals cluster by cluster leaves them orthogonal to a fixed effect nested in the
+clusters (unit effects when clustering by unit or coarser) but not to one that cuts across them
+(period effects), so the bootstrap residuals are re-projected on those. The re-projection is a
+low-rank linear map of the weights built from cluster-by-level sums (rank at most the number of
+such levels plus ``k``, and usually far less), so it adds a few inner products per draw and no
+``n x B`` array.
+
 Speed. After the fit nothing here touches the rows again. Every bootstrap quantity is linear in
 the cluster weights ``v`` (a ``G x B`` matrix) and affine in ``beta0``:
 
@@ -14,9 +22,10 @@ the cluster weights ``v`` (a ``G x B`` matrix) and affine in ``beta0``:
 * the bootstrap CR1 variance is ``c (d0_b - 2 beta0 d1_b + beta0^2 d2_b)``,
 
 where ``a0, a1`` are cluster scores of the restricted residuals and ``d0, d1, d2`` come from one
-product of a small ``4k x G`` matrix with ``v`` (plus one with ``v**2`` unless the weights are
-Rademacher). Draws are generated and consumed in column chunks, so memory stays bounded, and the
-p-value at any ``beta0`` then costs ``O(B)``: inverting the test is essentially free.
+product of a small ``G x (4r + 2)`` matrix with ``v`` (``r`` the rank of the re-projection;
+reduced further to the numerical rank of that matrix), plus one with ``v**2`` unless the weights
+are Rademacher. Draws are generated and consumed in column chunks, so memory stays bounded, and
+the p-value at any ``beta0`` then costs ``O(B)``: inverting the test is essentially free.
 
 The draws are an object (:class:`BootstrapDraws`) that regenerates the same ``G x B`` matrix
 from a stored seed, so several outcomes (Romano-Wolf) can share one draw matrix.
@@ -511,7 +520,8 @@ def prepare_wild_bootstrap(
     # L R (L = [P, Q], R' = [C W, S (X'X)^-1]); with L = F H' (F of rank r),
     #   sc(v) = a * v - F (R' H)' v,  ||sc||^2 = sum (a v)^2 - 2 (F' (a v))' r + r' F'F r,
     # with r = (R' H)' v: every draw needs 4r + 2 inner products with v (affine in beta0).
-    # F is L rotated onto an orthonormal basis H of its row space with the null part dropped.
+    # (F, H' from _column_basis; the nested factor needs no correction because flipping whole
+    # clusters keeps the residuals orthogonal to dummies that live inside one cluster.)
     if free is None:
         lmat, r0t, r1t = q, s0 @ xtx_inv, s1 @ xtx_inv
     else:
