@@ -496,3 +496,17 @@ def test_a_move_interrupted_half_way_leaves_a_folder_the_next_run_accepts(
         (tmp / "b.txt").write_text("3")
     assert (out / "a.txt").read_text() == (out / "b.txt").read_text() == "3"
     assert "previous" not in json.loads((out / MANIFEST).read_text())
+
+
+def test_power_into_a_folder_holding_a_users_file_refuses(tmp_path) -> None:
+    from power_helpers import history
+
+    history(30, 12, seed=4).to_csv(tmp_path / "panel.csv", index=False)
+    (tmp_path / "pilot.yaml").write_text(POWER_PILOT, encoding="utf-8")
+    out = tmp_path / "plans"
+    out.mkdir()
+    (out / "power.html").write_text("my own page")
+    res = CliRunner().invoke(cli, ["power", str(tmp_path / "pilot.yaml"), "-o", str(out)])
+    assert res.exit_code == 1 and "holds 'power.html', which pilotlab did not write" in res.output
+    assert (out / "power.html").read_text() == "my own page"
+    assert not list(tmp_path.glob(f"{STAGING_PREFIX}*"))
