@@ -95,7 +95,7 @@ def _write_scaffold(directory: Path, files: dict[str, str]) -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Overwrite an existing pilot.yaml.")
+@click.option("--force", is_flag=True, help="Overwrite an existing pilot.yaml and data/panel.csv.")
 @_friendly
 def init(directory: Path, force: bool) -> None:
     """Scaffold a commented pilot.yaml and example data in DIRECTORY."""
