@@ -510,3 +510,13 @@ def test_power_into_a_folder_holding_a_users_file_refuses(tmp_path) -> None:
     assert res.exit_code == 1 and "holds 'power.html', which pilotlab did not write" in res.output
     assert (out / "power.html").read_text() == "my own page"
     assert not list(tmp_path.glob(f"{STAGING_PREFIX}*"))
+
+
+def test_a_folder_from_before_manifests_is_refused_with_a_hint(tmp_path, panel) -> None:
+    pilot = _pilot(tmp_path / "p", panel)
+    out = tmp_path / "out"
+    assert _run(pilot, out).exit_code == 0
+    (out / MANIFEST).unlink()  # as an earlier pilotlab left it
+    res = _run(pilot, out)
+    assert res.exit_code == 1 and "holds 'evidence.json'" in res.output
+    assert "an earlier pilotlab wrote" in res.output and "delete the folder" in res.output

@@ -53,6 +53,8 @@ MANIFEST = ".pilotlab-output.json"
 STAGING_PREFIX = ".pilotlab-staging-"
 _MANIFEST_SCHEMA = "pilotlab.output/1"
 _STALE_AFTER_S = 24 * 3600  # a staging folder this old is stale even if its process id was reused
+# What ``pilotlab run`` wrote before output folders had a manifest (named in the refusal's hint).
+_LEGACY_OUTPUTS = frozenset({"evidence.json", "report.html", "results.csv", "tables/"})
 # Files an operating system drops into any folder a user browses: neither ours nor the user's work.
 _OS_LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 
@@ -208,10 +210,17 @@ def check_output_folder(out_dir: Path, option: str = "-o/--output") -> dict[str,
                 any(k.startswith(rel) for k in accepted) if rel.endswith("/") else rel in accepted
             )
             if not known:
+                legacy = not has_manifest and rel in _LEGACY_OUTPUTS
+                hint = (
+                    f" (a folder an earlier pilotlab wrote has no {MANIFEST}, so its files count "
+                    "as yours: delete the folder if you no longer need it)"
+                    if legacy
+                    else ""
+                )
                 raise PilotlabError(
                     f"{option}: the output folder '{out_dir}' holds '{rel}', which pilotlab did "
                     f"not write, and pilotlab never replaces or deletes files it did not write; "
-                    f"{new}"
+                    f"{new}{hint}"
                 )
             if rel.endswith("/"):
                 continue
