@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +11,15 @@ import yaml
 from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# Published reference datasets shipped with the tests (sources and licences: tests/data/README.md).
+SHARED_DATA = Path(__file__).resolve().parent / "data"
 
 
 def shared_data(name: str) -> Path:
-    """Path of a reference dataset in ../shared/data, skipping the test when it is absent."""
+    """Path of a reference dataset in tests/data; a missing file fails the test (never skips)."""
     path = SHARED_DATA / name
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"reference data {path} is missing on CI")
-        pytest.skip(
-            f"reference data {path} not present (the shared/ folder sits beside the repository)"
-        )
+    if not path.is_file():
+        pytest.fail(f"reference data {path} is missing; it ships with the repository (tests/data)")
     return path
 
 
@@ -50,15 +46,6 @@ def write_pilot(folder: Path, spec: dict[str, Any], data: pd.DataFrame | str | N
     elif isinstance(data, str):
         (folder / spec["data"]["path"]).write_text(data, encoding="utf-8")
     return path
-
-
-def requires_shared_data(*names: str) -> pytest.MarkDecorator:
-    """Skip when reference files are absent, except on CI, where the test runs and fails."""
-    missing = [n for n in names if not (SHARED_DATA / n).exists()]
-    return pytest.mark.skipif(
-        bool(missing) and os.environ.get("CI") != "true",
-        reason=f"reference data {', '.join(missing)} not present in {SHARED_DATA}",
-    )
 
 
 @pytest.fixture

@@ -54,6 +54,22 @@ def test_init_validate_run_and_record(tmp_path: Path, runner, monkeypatch) -> No
     assert res.exit_code == 0 and "2 pilot(s)" in res.output
 
 
+def test_init_keeps_the_users_other_files(tmp_path: Path, runner) -> None:
+    """init writes pilot.yaml and data/panel.csv only; a data/ folder's other files stay."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "claims.csv").write_text("mine\n")
+    (tmp_path / "notes.md").write_text("mine\n")
+    res = runner.invoke(cli, ["init", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "data" / "claims.csv").read_text() == "mine\n"
+    assert (tmp_path / "notes.md").read_text() == "mine\n"
+    assert (tmp_path / "pilot.yaml").exists() and (tmp_path / "data" / "panel.csv").exists()
+    (tmp_path / "pilot.yaml").unlink()
+    res = runner.invoke(cli, ["init", str(tmp_path)])  # an existing panel.csv is not replaced
+    assert res.exit_code == 1 and "panel.csv already exists" in res.output
+    assert not list(tmp_path.rglob(".pilot*"))
+
+
 def test_portfolio_without_registry_or_files_is_a_clear_error(
     tmp_path: Path, runner, monkeypatch
 ) -> None:
@@ -85,6 +101,7 @@ def test_example_pilots_run_end_to_end_as_a_subprocess(tmp_path: Path, example: 
     )
     assert proc.returncode == 0, proc.stderr
     assert "Report written to" in proc.stdout
+    assert "RuntimeWarning" not in proc.stderr, proc.stderr
     record = json.loads((out / "evidence.json").read_text())
     truth = json.loads((ROOT / "pilots" / example / "data" / "truth.json").read_text())
     first = record["results"][0]

@@ -1,7 +1,7 @@
 """California Proposition 99: SDID, synthetic control and DiD against the published numbers.
 
 Arkhangelsky, Athey, Hirshberg, Imbens & Wager (2021, AER) Table 1 and the R package synthdid;
-reference values in ../shared/data/README.md.
+reference values in tests/data/README.md.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import sys
 import tempfile
 import warnings
@@ -47,20 +46,15 @@ def _friendly(func: F) -> F:
 
 @contextmanager
 def staged_output(out_dir: Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success move its files into ``out_dir`` (no partial outputs)."""
-    out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".pilotlab-", dir=out_dir.parent))
-    try:
+    """Yield a staging folder whose files are moved into ``out_dir`` once all are written.
+
+    See :mod:`pilotlab.outputs`: nothing is written on error, and only files pilotlab wrote
+    itself are ever replaced (a folder holding anything else is refused with a clear error).
+    """
+    from pilotlab.outputs import output_folder
+
+    with output_folder(out_dir) as tmp:
         yield tmp
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for item in tmp.iterdir():
-            target = out_dir / item.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            os.replace(item, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 _REGISTRY_OPTION = click.option(
@@ -78,9 +72,30 @@ def cli() -> None:
     """Evaluate test-and-learn pilots: declare, register, estimate, report."""
 
 
+def _write_scaffold(directory: Path, files: dict[str, str]) -> None:
+    """Write each of ``files`` (relative path -> text) into ``directory`` atomically, leaving
+    everything else in the folder alone."""
+    try:
+        for rel, text in files.items():
+            target = directory / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(text)
+                os.replace(tmp, target)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:
+        raise PilotlabError(
+            f"DIRECTORY: cannot write '{directory}' ({exc.strerror or exc}); choose a folder you "
+            "can write to"
+        ) from None
+
+
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Overwrite an existing pilot.yaml.")
+@click.option("--force", is_flag=True, help="Overwrite an existing pilot.yaml and data/panel.csv.")
 @_friendly
 def init(directory: Path, force: bool) -> None:
     """Scaffold a commented pilot.yaml and example data in DIRECTORY."""
@@ -100,10 +115,12 @@ def init(directory: Path, force: bool) -> None:
     text = template.replace("__TREATED__", ", ".join(sim.treated_units)).replace(
         "__START__", sim.start
     )
-    with staged_output(directory) as tmp:
-        (tmp / "data").mkdir()
-        data.to_csv(tmp / "data" / "panel.csv", index=False)
-        (tmp / "pilot.yaml").write_text(text, encoding="utf-8")
+    panel_csv = directory / "data" / "panel.csv"
+    if panel_csv.exists() and not force:
+        raise PilotlabError(
+            f"{panel_csv} already exists; choose another folder or pass --force to overwrite it"
+        )
+    _write_scaffold(directory, {"pilot.yaml": text, "data/panel.csv": data.to_csv(index=False)})
     click.echo(
         f"Created {target} and {directory / 'data' / 'panel.csv'} (example data: replace with yours)."
     )
@@ -150,13 +167,13 @@ def write_outputs(
 ) -> dict[str, Any]:
     """Write evidence.json, report.html and every table as CSV into ``out``; return the record."""
     from pilotlab.evidence import evidence_record, to_json
+    from pilotlab.outputs import csv_frame
     from pilotlab.report import render_report
 
     record = evidence_record(evaluation)
     (out / "evidence.json").write_text(to_json(record) + "\n", encoding="utf-8")
-    evaluation.tidy().to_csv(
-        out / "results.csv", index=False
-    )  # full precision, one row per outcome
+    # full precision, one row per outcome; text that a spreadsheet would run as a formula is quoted
+    csv_frame(evaluation.tidy()).to_csv(out / "results.csv", index=False)
     render_report(evaluation, out / "report.html", template_dir, org_name=org_name)
     return record
 
@@ -195,28 +212,43 @@ def run(
     """
     from datetime import UTC, datetime
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from pilotlab.engine import evaluate
+    from pilotlab.outputs import check_output_folder
     from pilotlab.registry.service import open_existing
     from pilotlab.spec import load_pilot
 
     started = datetime.now(UTC)
     spec = load_pilot(pilot)
     out = out or spec.base_dir / "out" / spec.id
+    check_output_folder(out)  # refuse a folder pilotlab may not write before the long part
     command = "pilotlab run " + " ".join(shlex.quote(a) for a in [str(pilot), "-o", str(out)])
     registry = open_existing(registry_url)
-    with registry if registry is not None else nullcontext(), staged_output(out) as tmp:
+    with registry if registry is not None else nullcontext():
         plan = registry.plan_status(spec).to_plan_info() if registry else None
         evaluation = evaluate(spec, plan=plan, command=command)
-        record = write_outputs(evaluation, tmp, template_dir, org_name)
+        # Outputs first, then the registry: a recorded run always has its outputs in place. If
+        # recording fails, the outputs stay (complete and correct) and the error says so.
+        with staged_output(out) as tmp:
+            record = write_outputs(evaluation, tmp, template_dir, org_name)
         if registry is not None and plan is not None and plan.registered:
-            registry.record_run(
-                spec,
-                record,
-                evaluation.data.sha256,
-                record["software"],
-                started_at=started,
-                finished_at=datetime.now(UTC),
-            )
+            try:
+                registry.record_run(
+                    spec,
+                    record,
+                    evaluation.data.sha256,
+                    record["software"],
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                )
+            except (PilotlabError, SQLAlchemyError, OSError) as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                raise PilotlabError(
+                    f"the outputs were written to '{out}', but the run could not be recorded in "
+                    f"the registry ({reason}); fix that and run the same command again to record "
+                    "it (the outputs will be replaced)"
+                ) from None
     for o in evaluation.outcomes:
         r = o.result
         click.echo(
@@ -248,7 +280,7 @@ def portfolio(evidence: tuple[Path, ...], out: Path, registry_url: str | None) -
     """Write a portfolio page across pilots from EVIDENCE files (evidence.json or their folders),
     or from the registry when none are given."""
     from pilotlab.registry.service import open_existing
-    from pilotlab.report import portfolio_from_paths, render_portfolio
+    from pilotlab.report import portfolio_from_paths
 
     if evidence:
         records = portfolio_from_paths(evidence)
@@ -265,8 +297,16 @@ def portfolio(evidence: tuple[Path, ...], out: Path, registry_url: str | None) -
             raise PilotlabError(
                 "the registry holds no recorded runs yet; run `pilotlab run` on a registered pilot first"
             )
-    with staged_output(out.parent) as tmp:
-        render_portfolio(records, tmp / out.name)
+    from pilotlab.outputs import write_output_files
+    from pilotlab.report.build import csv_name
+    from pilotlab.report.portfolio import build_portfolio
+    from pilotlab.report.render import render_html, table_csv
+
+    folder = Path(os.path.abspath(out.parent))
+    doc = build_portfolio(records, folder.resolve())
+    files = {out.name: render_html(doc, "portfolio.html.j2")}
+    files |= {f"tables/{csv_name(t)}": table_csv(t) for t in doc.tables()}
+    write_output_files(folder, files)
     click.echo(f"Portfolio of {len(records)} pilot(s) written to {out}")
 
 

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from pilotlab.outputs import csv_cell
+
 __all__ = ["CSV_COLUMNS", "RESULT_COLUMNS", "csv_rows", "write_export"]
 
 # Copied from each outcome's entry in the evidence record's ``results``.
@@ -110,7 +112,8 @@ def write_export(out_dir: Path, lines: list[str], rows: list[dict[str, Any]]) ->
     def _csv(fh: IO[str]) -> None:
         writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        # titles, leads, labels and imported records are text a spreadsheet must not run
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
 
     _atomic(csv_path, _csv)
     return jsonl_path, csv_path

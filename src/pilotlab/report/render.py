@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,12 +20,13 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from pilotlab.exceptions import PilotlabError
+from pilotlab.outputs import csv_cell
 from pilotlab.report._templates import template_dir as _ours
 from pilotlab.report.build import build, csv_name
 from pilotlab.report.format import FILTERS, MINUS
 from pilotlab.report.model import ReportDocument, Table
 
-__all__ = ["environment", "render_html", "render_report", "write_tables"]
+__all__ = ["environment", "render_html", "render_report", "table_csv", "write_tables"]
 
 
 def environment(template_dir: str | os.PathLike[str] | None = None) -> Environment:
@@ -78,8 +80,18 @@ def render_html(
 
 
 def _csv_cell(text: str) -> str:
-    # spreadsheets read an ASCII minus as a number; keep everything else as shown in the report
-    return text.replace(MINUS, "-")
+    # spreadsheets read an ASCII minus as a number; keep everything else as shown in the report,
+    # except text a spreadsheet would run as a formula (quoted by csv_cell)
+    return str(csv_cell(text.replace(MINUS, "-")))
+
+
+def table_csv(table: Table) -> str:
+    """One table as CSV text (header row = column names), safe to open in a spreadsheet."""
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow([_csv_cell(c) for c in table.columns])
+    w.writerows([[_csv_cell(c) for c in row] for row in table.rows])
+    return buf.getvalue()
 
 
 def write_tables(tables: Iterable[Table], folder: Path) -> list[Path]:
@@ -89,9 +101,7 @@ def write_tables(tables: Iterable[Table], folder: Path) -> list[Path]:
     for t in tables:
         path = folder / csv_name(t)
         with path.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow([_csv_cell(c) for c in t.columns])
-            w.writerows([[_csv_cell(c) for c in row] for row in t.rows])
+            fh.write(table_csv(t))
         out.append(path)
     return out
 
