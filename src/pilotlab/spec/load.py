@@ -169,6 +169,15 @@ class _PilotLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError, KeyError) as exc:
+            tag = str(node.tag).removeprefix("tag:yaml.org,2002:")
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} cannot be read as {tag} ({exc})", node.start_mark
+            ) from None
+
 
 def _construct_mapping(
     loader: _PilotLoader, node: yaml.MappingNode, deep: bool = False
@@ -288,8 +297,9 @@ def _expanded_size(root: yaml.Node) -> int:
 
 def _read_yaml(text: str, where: str) -> Any:
     """Parse pilot-file text with :class:`_PilotLoader`; any YAML problem is a SpecError."""
-    loader = _PilotLoader(text)
+    loader: _PilotLoader | None = None
     try:
+        loader = _PilotLoader(text)
         root = loader.get_single_node()
         if root is None:
             return None
@@ -314,7 +324,8 @@ def _read_yaml(text: str, where: str) -> Any:
             "levels of keys"
         ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _yaml_message(where: str, exc: yaml.YAMLError) -> str:
