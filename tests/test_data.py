@@ -361,7 +361,7 @@ def _treated_rows(sim, df):
                 )
             ),
             False,
-            f"treated unit(s) {{t0}} have no value of 'outcome' before their start",
+            "treated unit(s) {t0} have no value of 'outcome' before their start",
         ),
         (
             lambda s, d: d.assign(

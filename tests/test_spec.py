@@ -201,7 +201,7 @@ def test_non_finite_numbers_are_refused(change: dict, key: str) -> None:
     ],
 )
 def test_huge_integers_are_refused(change: dict) -> None:
-    with pytest.raises(SpecError, match="less than or equal|at least 1"):
+    with pytest.raises(SpecError, match=r"less than or equal|at least 1"):
         parse_pilot(pilot_dict(**change))
 
 
