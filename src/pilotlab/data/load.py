@@ -263,7 +263,8 @@ def panel_from_frame(
     all_units_arr, text_code = np.unique(text[text_ok].astype(str), return_inverse=True)
     code_of_raw = np.full(len(raw_units), -1, dtype=np.int64)
     code_of_raw[text_ok] = text_code
-    ucode = np.where(raw_codes >= 0, code_of_raw[raw_codes], -1)
+    ucode = np.full(len(raw_codes), -1, dtype=np.int64)
+    ucode[raw_codes >= 0] = code_of_raw[raw_codes[raw_codes >= 0]]
     if (ucode < 0).any():
         rows = np.flatnonzero(ucode < 0)
         problems.append(

@@ -140,8 +140,12 @@ def parse_periods(values: pd.Series) -> tuple[PeriodIndex, np.ndarray, np.ndarra
     codes, uniques = pd.factorize(values)  # parse each distinct value once
     if len(uniques) < len(values):
         index, idx_u, bad_u = parse_periods(pd.Series(uniques))
-        idx = np.where(codes >= 0, idx_u[codes], -1)
-        return index, idx, np.where(codes >= 0, bad_u[codes], True)
+        seen = codes >= 0
+        idx = np.full(len(codes), -1, dtype=np.int64)
+        idx[seen] = idx_u[codes[seen]]
+        bad = np.ones(len(codes), dtype=bool)
+        bad[seen] = bad_u[codes[seen]]
+        return index, idx, bad
     if pd.api.types.is_datetime64_any_dtype(values):
         text = values.dt.strftime("%Y-%m-%d")
         fmt: PeriodFormat = "date"
