@@ -34,6 +34,7 @@ class Case:
     edit_spec: Callable[[dict], None] = lambda s: None
     edit_data: Callable[[pd.DataFrame], pd.DataFrame | str | None] = lambda d: d
     raw_yaml: str | None = None
+    edit_text: Callable[[str], str | bytes] | None = None  # edits the written pilot.yaml
     extra: dict = field(default_factory=dict)
 
 
@@ -68,6 +69,42 @@ def _bad_period(d: pd.DataFrame) -> pd.DataFrame:
     d = d.copy()
     d.loc[4, "period"] = "2019-Q5"
     return d
+
+
+def _treated(d: pd.DataFrame) -> pd.Series:
+    return d["area_code"].isin(TREATED)
+
+
+def _with(column: str, rows: Callable[[pd.DataFrame], Any], value: Any) -> Callable:
+    def edit(d: pd.DataFrame) -> pd.DataFrame:
+        d = d.astype({column: float}) if column in ("outcome", "population") else d.copy()
+        d.loc[rows(d), column] = value
+        return d
+
+    return edit
+
+
+def _integer_periods(d: pd.DataFrame) -> pd.DataFrame:
+    d = d.assign(period=d["period"].str[:4].astype(int) * 10 + d["period"].str[-1].astype(int))
+    d = d.astype({"period": object})
+    d.loc[0, "period"] = "99999999999999999999"
+    return d
+
+
+_WEIGHTED = _set("data.weight", "population")
+TREATED, START = base_case()[0]["treatment"]["units"], base_case()[0]["treatment"]["start"]
+
+
+def _weighted_with(rows: Callable[[pd.DataFrame], Any], value: Any) -> dict[str, Any]:
+    return {"edit_spec": _WEIGHTED, "edit_data": _with("population", rows, value)}
+
+
+def _both(*edits: Callable[[dict], None]) -> Callable[[dict], None]:
+    def edit(spec: dict) -> None:
+        for e in edits:
+            e(spec)
+
+    return edit
 
 
 CASES = [
@@ -171,6 +208,152 @@ CASES = [
         ["design.inference.method: 'placebo' is not available"],
         _set("design", {"estimator": "twfe", "inference": {"method": "placebo"}}),
     ),
+    # ---- ids, numbers and YAML that used to go silently wrong or crash
+    Case(
+        "unit id YAML reads as a number",
+        ["treatment.exclude[0] (line", "0x1F", "in quotes"],
+        edit_text=lambda t: t.replace("start:", "exclude: [0x1F]\n  start:"),
+    ),
+    Case(
+        "mde infinite",
+        ["outcomes[0].mde: found inf", "finite number"],
+        edit_text=lambda t: t.replace("primary: true", "primary: true\n  mde: .inf"),
+    ),
+    Case(
+        "alpha not a number",
+        ["design.alpha: found nan", "finite number"],
+        edit_text=lambda t: t + "design:\n  alpha: .nan\n",
+    ),
+    Case(
+        "anticipation huge",
+        ["treatment.anticipation: found 100000000000000000000"],
+        _set("treatment.anticipation", 10**20),
+    ),
+    Case(
+        "python object tag",
+        ["pilot.yaml: unsupported YAML tag at line 2", "python/object"],
+        edit_text=lambda t: t.replace("title: Test pilot", "title: !!python/object:os.system x"),
+    ),
+    Case(
+        "custom tag",
+        ["pilot.yaml: unsupported YAML tag at line 2", "'!foo'"],
+        edit_text=lambda t: t.replace("title: Test pilot", "title: !foo x"),
+    ),
+    Case(
+        "binary junk",
+        ["pilot.yaml: unsupported YAML tag at line 2", "binary data"],
+        edit_text=lambda t: t.replace("title: Test pilot", "title: !!binary '%%%%'"),
+    ),
+    Case(
+        "nested thousands deep",
+        ["pilot.yaml: the file is nested more than 64 levels deep at line"],
+        edit_text=lambda t: t + "x: " + "[" * 5000 + "]" * 5000 + "\n",
+    ),
+    Case(
+        "not UTF-8",
+        ["pilot.yaml: line 2 is not UTF-8 text (byte 0xe9)"],
+        edit_text=lambda t: t.replace("Test pilot", "Caf\xe9").encode("latin-1"),
+    ),
+    Case("empty pilot file", ["pilot.yaml: the pilot file is empty"], edit_text=lambda t: ""),
+    Case(
+        "top-level list",
+        ["pilot.yaml: the pilot file is a list"],
+        edit_text=lambda t: "- id: x\n- title: y\n",
+    ),
+    # ---- values in the data
+    Case(
+        "infinite outcome",
+        ["outcomes[0].column: column 'outcome' has 2 infinite value(s)", "row 5: unit A0000"],
+        edit_data=_with("outcome", lambda d: [3, 40], float("inf")),
+    ),
+    Case(
+        "infinite weight",
+        ["data.weight: column 'population' has 1 infinite value(s)", "row 9: unit A0000"],
+        **_weighted_with(lambda d: [7], float("-inf")),
+    ),
+    Case(
+        "infinite covariate",
+        ["design.covariates[0]: column 'population' has 1 infinite value(s)"],
+        _set("design", {"covariates": ["population"]}),
+        edit_data=_with("population", lambda d: [9], float("inf")),
+    ),
+    Case(
+        "huge outcome",
+        ["outcomes[0].column: column 'outcome' has 1 value(s) beyond"],
+        edit_data=_with("outcome", lambda d: [3], 1e250),
+    ),
+    Case(
+        "huge period number",
+        ["data.time: column 'period' has 1 malformed period", "more than 15 digits"],
+        _set("treatment.start", int(START[:4]) * 10 + int(START[-1])),
+        edit_data=_integer_periods,
+    ),
+    # ---- designs validate used to accept and run could not estimate
+    Case(
+        "treated outcomes all missing after the start",
+        [
+            "outcomes[0].column: 'outcome' is missing in every period after the start for all treated"
+        ],
+        edit_data=_with("outcome", lambda d: _treated(d) & (d["period"] >= START), float("nan")),
+    ),
+    Case(
+        "treated unit without pre-period values",
+        [f"treated unit(s) {TREATED[0]} have no value of 'outcome' before their start"],
+        edit_data=_with(
+            "outcome", lambda d: d["area_code"].eq(TREATED[0]) & (d["period"] < START), float("nan")
+        ),
+    ),
+    Case(
+        "comparison outcomes all missing after the start",
+        ["for all comparison units"],
+        edit_data=_with("outcome", lambda d: ~_treated(d) & (d["period"] >= START), float("nan")),
+    ),
+    Case(
+        "all weights zero",
+        ["data.weight: column 'population' is zero for every row of the treated units"],
+        **_weighted_with(lambda d: slice(None), 0.0),
+    ),
+    Case(
+        "weights of treated units zero",
+        ["data.weight: column 'population' is zero for every row of the treated units"],
+        **_weighted_with(_treated, 0.0),
+    ),
+    Case(
+        "weights of comparison units zero",
+        ["data.weight: column 'population' is zero for every row of the comparison units"],
+        **_weighted_with(lambda d: ~_treated(d), 0.0),
+    ),
+    Case(
+        "negative weight",
+        ["data.weight: column 'population' has 1 negative value(s) (row 9: unit A0000"],
+        **_weighted_with(lambda d: [7], -1.0),
+    ),
+    Case(
+        "missing weight",
+        ["data.weight: column 'population' is empty in 1 row(s) (row 9: unit A0000"],
+        **_weighted_with(lambda d: [7], float("nan")),
+    ),
+    Case(
+        "anticipation beyond the pre-periods",
+        ["treatment.anticipation: 5 period(s) of anticipation", "at most 4"],
+        _set("treatment.anticipation", 5),
+    ),
+    Case(
+        "cluster varies within unit",
+        ["data.cluster: column 'region' takes several values within unit(s) A0000"],
+        _set("data.cluster", "region"),
+        edit_data=lambda d: d.assign(region=[i % 3 for i in range(len(d))]),
+    ),
+    Case(
+        "no comparison unit left after exclude",
+        ["treatment.comparison: no comparison units remain"],
+        lambda s: s["treatment"].update(eligible=TREATED),
+    ),
+    Case(
+        "comparison list names a treated unit",
+        ["treatment.comparison: unit(s)", "also treated"],
+        lambda s: s["treatment"].update(comparison=[TREATED[0], "A0000"]),
+    ),
 ]
 
 
@@ -182,7 +365,14 @@ def _materialise(tmp_path: Path, case: Case) -> Path:
         folder.mkdir()
         (folder / "pilot.yaml").write_text(case.raw_yaml)
         return folder / "pilot.yaml"
-    return write_pilot(folder, spec, case.edit_data(data))
+    path = write_pilot(folder, spec, case.edit_data(data))
+    if case.edit_text is not None:
+        text = case.edit_text(path.read_text(encoding="utf-8"))
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+    return path
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

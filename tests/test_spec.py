@@ -112,3 +112,159 @@ def test_json_schema_is_valid_and_describes_every_top_level_key() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     assert {"id", "title", "data", "treatment", "outcomes", "design"} <= set(schema["properties"])
     json.dumps(schema)
+
+
+# ---------------------------------------------------------------- ids and numbers as written
+
+_IDS_YAML = """\
+id: ids
+title: Ids as written
+data: {path: d.csv, unit: u, time: t}
+treatment:
+  units: [010, 011, NO, 2024-01-01, 1001]
+  start: 2020
+  comparison: [020, 021]
+  exclude: [030]
+  eligible: [010, 011, 020, 021, 030, NO, 2024-01-01, 1001]
+  anticipation: 01
+outcomes: [{column: y}]
+design:
+  power: {treated: [010]}
+"""
+
+
+def test_unquoted_ids_keep_the_text_as_written(tmp_path) -> None:
+    p = tmp_path / "pilot.yaml"
+    p.write_text(_IDS_YAML, encoding="utf-8")
+    tr = load_pilot(p).treatment
+    # YAML 1.1 would read 010 as octal 8 and NO as False.
+    assert tr.units == ["010", "011", "NO", "2024-01-01", "1001"]
+    assert tr.comparison == ["020", "021"]
+    assert tr.exclude == ["030"]
+    assert tr.eligible is not None and tr.eligible[0] == "010"
+    assert load_pilot(p).design.power.treated == ["010"]
+    assert tr.anticipation == 1  # a count with a leading zero is read as decimal
+
+
+def test_unquoted_adoption_keys_keep_their_text(tmp_path) -> None:
+    p = tmp_path / "pilot.yaml"
+    p.write_text(
+        _IDS_YAML.replace("  units: [010, 011, NO, 2024-01-01, 1001]\n  start: 2020\n", "")
+        .replace("comparison: [020, 021]", "adoption: {010: 2020, 007: 2021Q1}")
+        .replace(
+            "  exclude: [030]\n  eligible: [010, 011, 020, 021, 030, NO, 2024-01-01, 1001]\n", ""
+        ),
+        encoding="utf-8",
+    )
+    assert load_pilot(p).treatment.adoption == {"010": "2020", "007": "2021Q1"}
+
+
+@pytest.mark.parametrize("written", ["0x1F", "1.0e+3", "1.5", ".inf", "0b11", "1_000", "+7"])
+def test_ids_whose_text_yaml_changes_must_be_quoted(tmp_path, written: str) -> None:
+    p = tmp_path / "pilot.yaml"
+    p.write_text(_IDS_YAML.replace("exclude: [030]", f"exclude: [030, {written}]"))
+    with pytest.raises(SpecError, match=r"treatment\.exclude\[1\] \(line 8\).*in quotes"):
+        load_pilot(p)
+    p.write_text(_IDS_YAML.replace("exclude: [030]", f"exclude: [030, '{written}']"))
+    assert load_pilot(p).treatment.exclude == ["030", written]
+
+
+def test_float_ids_from_python_are_refused() -> None:
+    with pytest.raises(
+        SpecError, match=r"treatment\.units: found the number 1001\.0.*put unit ids in quotes"
+    ):
+        parse_pilot(pilot_dict(treatment={"units": [1001.0], "start": "2020"}))
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"outcomes": [{"column": "y", "mde": float("inf")}]}, r"outcomes\[0\]\.mde"),
+        ({"outcomes": [{"column": "y", "mde": float("nan")}]}, r"outcomes\[0\]\.mde"),
+        ({"design": {"alpha": float("nan")}}, r"design\.alpha"),
+        ({"design": {"power": {"effects": [1.0, float("-inf")]}}}, r"design\.power\.effects"),
+        ({"design": {"power": {"target_power": float("nan")}}}, r"design\.power\.target_power"),
+    ],
+)
+def test_non_finite_numbers_are_refused(change: dict, key: str) -> None:
+    with pytest.raises(SpecError, match=key + r".*finite number"):
+        parse_pilot(pilot_dict(**change))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"treatment": {"units": ["A"], "start": "2020", "anticipation": 10**20}},
+        {"design": {"inference": {"seed": 10**30}}},
+        {"design": {"window": {"pre": 10**20}}},
+        {"design": {"power": {"treated": 10**20}}},
+    ],
+)
+def test_huge_integers_are_refused(change: dict) -> None:
+    with pytest.raises(SpecError, match=r"less than or equal|at least 1"):
+        parse_pilot(pilot_dict(**change))
+
+
+# ---------------------------------------------------------------- hostile and broken YAML
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "id: x\ntitle: !!python/object/apply:os.system ['echo hi']\n",
+            r"unsupported YAML tag at line 2",
+        ),
+        ("id: x\ntitle: !!python/name:os.system\n", r"unsupported YAML tag at line 2"),
+        ("id: x\ntitle: !custom 'x'\n", r"unsupported YAML tag at line 2.*remove"),
+        ("id: x\ntitle: !!binary '@@@@'\n", r"line 2.*binary data"),
+        ("id: x\ntitle: !!int 'abc'\n", r"invalid value at line 2"),
+        ("id: x\ntitle: !!timestamp 'not a date'\n", r"line 2"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", r"nested more than 64 levels deep"),
+        ("".join(" " * i + "a:\n" for i in range(200)), r"nested more than 64 levels deep"),
+        (
+            "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+            "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+            "e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n",
+            r"anchors and aliases expand",
+        ),
+        ("? [a, b]\n: 1\n", r"line 1.*keys must be plain names"),
+        ("- id: x\n- title: y\n", r"the pilot file is a list"),
+        ("just text\n", r"the pilot file is a str"),
+        ("# only a comment\n", r"the pilot file is empty"),
+        ("id: x\x00\n", r"character YAML does not allow"),
+        ("a: 1\n---\nb: 2\n", r"YAML syntax error"),
+    ],
+    ids=lambda v: v[:30] if isinstance(v, str) and len(v) > 30 else None,
+)
+def test_hostile_yaml_is_a_clear_spec_error(tmp_path, text: str, expected: str) -> None:
+    p = tmp_path / "pilot.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError, match=expected) as info:
+        load_pilot(p)
+    assert str(info.value).startswith(str(p))
+
+
+def test_non_utf8_names_the_line(tmp_path) -> None:
+    p = tmp_path / "pilot.yaml"
+    p.write_bytes(b"id: x\ntitle: caf\xe9\n")
+    with pytest.raises(SpecError, match=r"line 2 is not UTF-8 text \(byte 0xe9\)"):
+        load_pilot(p)
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path) -> None:
+    import yaml
+
+    p = tmp_path / "pilot.yaml"
+    p.write_bytes(b"\xef\xbb\xbf" + yaml.safe_dump(pilot_dict()).encode())
+    assert load_pilot(p).id == "test-pilot"
+
+
+def test_oversized_and_folder_paths_are_refused(tmp_path) -> None:
+    p = tmp_path / "pilot.yaml"
+    p.write_text("id: x\n" + "# padding\n" * 200_000, encoding="utf-8")
+    with pytest.raises(SpecError, match="a pilot file is a few kilobytes"):
+        load_pilot(p)
+    (tmp_path / "d" / "pilot.yaml").mkdir(parents=True)
+    with pytest.raises(SpecError, match="is a folder"):
+        load_pilot(tmp_path / "d")

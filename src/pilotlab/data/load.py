@@ -9,15 +9,17 @@ from __future__ import annotations
 import difflib
 import hashlib
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
 from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
 from pilotlab.data.periods import PeriodIndex, parse_periods
 from pilotlab.exceptions import DataError, DesignWarning, MissingDataWarning, UnbalancedPanelWarning
-from pilotlab.spec.models import PilotSpec
+from pilotlab.spec.models import DataSpec, PilotSpec
 
 __all__ = ["file_sha256", "load_panel", "panel_from_frame", "read_table"]
 
@@ -38,8 +40,15 @@ def frame_sha256(df: pd.DataFrame) -> str:
     return hashlib.sha256(cols + hashed.tobytes()).hexdigest()
 
 
-def read_table(path: Path, key: str = "data.path") -> pd.DataFrame:
-    """Read a CSV or Parquet file; unreadable, empty or unsupported files raise :class:`DataError`."""
+def read_table(
+    path: Path, key: str = "data.path", text_columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file; unreadable, empty or unsupported files raise :class:`DataError`.
+
+    ``text_columns`` (unit and cluster ids) are read as text, so that ``001`` stays ``001`` and
+    distinct codes such as ``01`` and ``1`` stay distinct; whole numbers in a Parquet file's id
+    column become their decimal text.
+    """
     if not path.exists():
         raise DataError(
             f"{key}: data file '{path}' does not exist; check the path (it is relative "
@@ -50,9 +59,12 @@ def read_table(path: Path, key: str = "data.path") -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in {".csv", ".txt"}:
-            df = pd.read_csv(path, low_memory=False)
+            df = pd.read_csv(path, low_memory=False, dtype=dict.fromkeys(text_columns, str))
         elif suffix in {".parquet", ".pq"}:
             df = pd.read_parquet(path)
+            for c in text_columns:
+                if c in df.columns and pd.api.types.is_integer_dtype(df[c]):
+                    df[c] = df[c].astype("string")
         else:
             raise DataError(
                 f"{key}: '{path.name}' has extension '{suffix or '(none)'}'; "
@@ -65,7 +77,15 @@ def read_table(path: Path, key: str = "data.path") -> pd.DataFrame:
         ) from None
     except DataError:
         raise
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        OverflowError,
+        UnicodeDecodeError,
+        pd.errors.ParserError,
+        ArrowException,
+    ) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(
             f"{key}: data file '{path}' cannot be read as {suffix[1:]} ({first}); "
@@ -80,16 +100,68 @@ def read_table(path: Path, key: str = "data.path") -> pd.DataFrame:
 
 
 def _unit_text(values: pd.Series) -> pd.Series:
-    """Unit ids as strings, so ids that are numbers in the data and strings in YAML still match."""
+    """Unit ids as text: ids stored as numbers (``1001``, or ``1001.0`` in a float column of a
+    DataFrame or Parquet file) become their decimal text, so they match the ids of the pilot file.
+    Text is kept as written (never by dropping leading zeros), only stripped of spaces."""
     if pd.api.types.is_float_dtype(values):
         v = values.to_numpy()
-        whole = np.isfinite(v) & (np.mod(v, 1) == 0)
+        whole = np.isfinite(v) & (np.mod(v, 1) == 0) & (np.abs(v) < 2.0**53)
         out = values.astype("string")
         out[whole] = pd.Series(v[whole].astype(np.int64), index=values.index[whole]).astype(
             "string"
         )
         return out.str.strip()
     return values.astype("string").str.strip()
+
+
+#: Largest magnitude accepted in a numeric column: squares and cross-products of larger values
+#: overflow double precision.
+MAX_ABS_VALUE = 1e100
+_ROW = "__row"
+
+
+def _where(df: pd.DataFrame, rows: np.ndarray, unit: str, time: str, limit: int = 3) -> str:
+    """The first few rows as 'row N: unit U, period P' (file row numbers, header is row 1)."""
+    file_row = df[_ROW].to_numpy() if _ROW in df.columns else np.arange(len(df))
+    shown = [
+        f"row {file_row[r] + 2}: unit {_cell(df[unit].iloc[r])}, period {_cell(df[time].iloc[r])}"
+        for r in rows[:limit]
+    ]
+    return "; ".join(shown) + (f"; and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def _as_float(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column as float64 (NaN where missing) and a mask of cells that are not numbers.
+
+    Blank cells are missing values, not errors. Integers too large for double precision become
+    the largest double, so that the range check reports them.
+    """
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.to_numpy(dtype=float, na_value=np.nan), np.zeros(len(raw), dtype=bool)
+    is_num = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_complex_dtype(raw)
+    conv = raw if is_num else pd.to_numeric(raw, errors="coerce")
+    try:
+        values = conv.to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError, OverflowError):
+        values = np.array([_float_or_nan(x) for x in conv], dtype=float)  # rare: odd objects
+    bad = np.isnan(values) & raw.notna().to_numpy(dtype=bool)
+    if bad.any():  # blank cells are missing values, not errors
+        bad &= (raw.astype("string").str.strip() != "").to_numpy(dtype=bool, na_value=False)
+    return values, bad
+
+
+def _float_or_nan(x: object) -> float:
+    try:
+        return float(x)  # type: ignore[arg-type]
+    except OverflowError:
+        return float(np.copysign(np.finfo(float).max, 1 if x > 0 else -1))  # type: ignore[operator]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _cell(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _suggest(name: str, options: list[str]) -> str:
@@ -129,6 +201,7 @@ def panel_from_frame(
     cols = [str(c) for c in df.columns]
     df = df.copy()
     df.columns = cols
+    df[_ROW] = np.arange(len(df))  # row of the file, for messages (survives row filtering)
 
     def need(column: str | None, key: str) -> None:
         if column is not None and column not in cols:
@@ -158,21 +231,30 @@ def panel_from_frame(
         numeric.append((d.weight, "data.weight"))
     for column, key in numeric:
         raw = df[column]
-        if pd.api.types.is_bool_dtype(raw):
-            df[column] = raw.astype(float)
-            continue
-        conv = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
-        bad = conv.isna() & raw.notna()
-        if bad.any():  # blank cells are missing values, not errors
-            bad &= raw.astype("string").str.strip() != ""
+        values, bad = _as_float(raw)
         if bad.any():
-            rows = np.flatnonzero(bad.to_numpy())
-            examples = ", ".join(f"row {r + 2}: {raw.iloc[r]!r}" for r in rows[:3])
+            rows = np.flatnonzero(bad)
+            examples = ", ".join(f"row {r + 2}: {_cell(repr(raw.iloc[r]))}" for r in rows[:3])
             problems.append(
                 f"{key}: column '{column}' must be numeric but has {len(rows)} non-numeric "
                 f"value(s) ({examples}); fix them or leave the cells empty for missing"
             )
-        df[column] = conv.astype(float)
+        with np.errstate(invalid="ignore"):
+            inf = np.isinf(values)
+            huge = np.isfinite(values) & (np.abs(values) > MAX_ABS_VALUE)
+        if inf.any():
+            problems.append(
+                f"{key}: column '{column}' has {int(inf.sum())} infinite value(s) "
+                f"({_where(df, np.flatnonzero(inf), d.unit, d.time)}); replace them with "
+                "numbers, or leave the cells empty for missing"
+            )
+        if huge.any():
+            problems.append(
+                f"{key}: column '{column}' has {int(huge.sum())} value(s) beyond "
+                f"±{MAX_ABS_VALUE:.0e} ({_where(df, np.flatnonzero(huge), d.unit, d.time)}), too "
+                "large to compute with; check them, or rescale the column (e.g. to thousands)"
+            )
+        df[column] = values
 
     # ---- units and periods
     raw_codes, raw_units = pd.factorize(df[d.unit])  # convert each distinct id once
@@ -181,7 +263,8 @@ def panel_from_frame(
     all_units_arr, text_code = np.unique(text[text_ok].astype(str), return_inverse=True)
     code_of_raw = np.full(len(raw_units), -1, dtype=np.int64)
     code_of_raw[text_ok] = text_code
-    ucode = np.where(raw_codes >= 0, code_of_raw[raw_codes], -1)
+    ucode = np.full(len(raw_codes), -1, dtype=np.int64)
+    ucode[raw_codes >= 0] = code_of_raw[raw_codes[raw_codes >= 0]]
     if (ucode < 0).any():
         rows = np.flatnonzero(ucode < 0)
         problems.append(
@@ -191,7 +274,10 @@ def panel_from_frame(
     periods, tidx, bad_period = parse_periods(df[d.time])
     if bad_period.any():
         rows = np.flatnonzero(bad_period)
-        examples = ", ".join(f"row {r + 2}: {df[d.time].iloc[r]!r}" for r in rows[:3])
+        examples = ", ".join(f"row {r + 2}: {_cell(repr(df[d.time].iloc[r]))}" for r in rows[:3])
+        long_numbers = df[d.time].iloc[rows].astype("string").str.strip()
+        if long_numbers.str.fullmatch(r"[-+]?\d{16,}(\.0*)?").fillna(False).any():
+            examples += " (numbers of more than 15 digits are not periods)"
         problems.append(
             f"data.time: column '{d.time}' has {len(rows)} malformed period(s) "
             f"({examples}); periods must all be one of: integers (2024), quarters "
@@ -354,30 +440,31 @@ def panel_from_frame(
     df[TIME] = remap[df[TIME].to_numpy()]
     period_labels = tuple(periods.labels[i] for i in used)
     first_treated = np.full(len(units), NEVER, dtype=np.int64)
-    for i, u in enumerate(units):
-        if u in first:
-            # A start period with no analysed rows maps to the next period that has some.
-            first_treated[i] = np.searchsorted(used, first[u])
+    if first:
+        treated_units = np.isin(np.asarray(units, dtype=object), list(first))
+        start_pos = [first[u] for u in np.asarray(units, dtype=object)[treated_units]]
+        # A start period with no analysed rows maps to the next period that has some.
+        first_treated[treated_units] = np.searchsorted(used, np.asarray(start_pos, np.int64))
+    _check_starts(first_treated, units, period_labels, tr.anticipation, problems)
 
     cluster_col = d.cluster or d.unit
     if cluster_col == d.unit:
         cl_codes, cl_labels = df[UNIT].to_numpy(), pd.Index(units)
     else:
-        cl_codes, cl_labels = pd.factorize(df[cluster_col], sort=True)
+        cl_codes, cl_labels = pd.factorize(_unit_text(df[cluster_col]), sort=True)
     if (cl_codes < 0).any():
+        rows = np.flatnonzero(cl_codes < 0)
         problems.append(
-            f"data.cluster: column '{cluster_col}' is empty in {int((cl_codes < 0).sum())} "
-            "row(s); every row needs a cluster"
+            f"data.cluster: column '{cluster_col}' is empty in {len(rows)} row(s) "
+            f"({_where(df, rows, d.unit, d.time)}); every row needs a cluster"
         )
+    elif cluster_col != d.unit:
+        _check_clusters_nest_units(df[UNIT].to_numpy(), cl_codes, units, cluster_col, problems)
     df[CLUSTER] = cl_codes.astype(np.int64)
 
     if d.weight:
         w = df[d.weight].to_numpy(float)
-        if np.isnan(w).any() or (w < 0).any():
-            problems.append(
-                f"data.weight: column '{d.weight}' has missing or negative values "
-                f"({int(np.isnan(w).sum() + (w < 0).sum())} rows); weights must be >= 0"
-            )
+        _check_weights(w, df, first_treated[df[UNIT].to_numpy()] != NEVER, d, problems)
         df[WEIGHT] = w
     else:
         df[WEIGHT] = 1.0
@@ -407,6 +494,9 @@ def panel_from_frame(
         mu = tuple(units[i] for i in np.unique(df.loc[na, UNIT].to_numpy()))
         mp = tuple(period_labels[j] for j in np.unique(df.loc[na, TIME].to_numpy()))
         missing.append(MissingSummary(o.column, int(na.sum()), len(df), mu, mp))
+    if not problems and not history:
+        for i, o in enumerate(spec.outcomes):
+            _check_estimable(df, i, o.column, spec, first_treated, units, period_labels, problems)
     if problems:
         _raise(source, problems)
     for m in missing:
@@ -458,6 +548,144 @@ def panel_from_frame(
     return panel
 
 
+def _check_starts(
+    first_treated: np.ndarray,
+    units: list[str],
+    period_labels: tuple[str, ...],
+    anticipation: int,
+    problems: list[str],
+) -> None:
+    """Every treated unit has a period to compare against before its start (less anticipation)
+    and an analysed period at or after it."""
+    treated = first_treated != NEVER
+    if not treated.any():
+        return
+    g = first_treated[treated]
+    labels = np.asarray(units, dtype=object)[treated]
+    late = g >= len(period_labels)
+    if late.any():
+        problems.append(
+            f"treatment: the analysed units have no rows at or after the start of unit(s) "
+            f"{_list(labels[late].tolist())}; there is nothing to evaluate yet"
+        )
+    short = ~late & (g - anticipation < 1)
+    if short.any():
+        first = int(g[short].min())
+        if anticipation:
+            problems.append(
+                f"treatment.anticipation: {anticipation} period(s) of anticipation leave no "
+                f"period before the start {period_labels[first]} of unit(s) "
+                f"{_list(labels[short].tolist())} (the data have {first} period(s) before it); "
+                f"set anticipation to at most {max(first - 1, 0)}, or add earlier data"
+            )
+        else:
+            problems.append(
+                f"treatment: unit(s) {_list(labels[short].tolist())} start in the first analysed "
+                f"period ({period_labels[first]}); there is no pre-period to compare against. "
+                "Add earlier data or correct the start"
+            )
+
+
+def _check_clusters_nest_units(
+    ucode: np.ndarray, cl_codes: np.ndarray, units: list[str], column: str, problems: list[str]
+) -> None:
+    """Treatment is assigned to units, so a cluster must hold whole units."""
+    pairs = np.unique(np.stack([ucode, cl_codes]), axis=1)
+    per_unit = np.bincount(pairs[0], minlength=len(units))
+    split = np.flatnonzero(per_unit > 1)
+    if split.size:
+        problems.append(
+            f"data.cluster: column '{column}' takes several values within unit(s) "
+            f"{_list([units[u] for u in split])}; clusters must contain whole units (e.g. the "
+            "region of each area): give each unit one cluster, or leave data.cluster out"
+        )
+
+
+def _check_weights(
+    w: np.ndarray, df: pd.DataFrame, treated_row: np.ndarray, d: DataSpec, problems: list[str]
+) -> None:
+    key, col = "data.weight", d.weight
+    nan = np.isnan(w)
+    if nan.any():
+        problems.append(
+            f"{key}: column '{col}' is empty in {int(nan.sum())} row(s) "
+            f"({_where(df, np.flatnonzero(nan), d.unit, d.time)}); every row needs a weight"
+        )
+    with np.errstate(invalid="ignore"):
+        neg = w < 0
+    if neg.any():
+        problems.append(
+            f"{key}: column '{col}' has {int(neg.sum())} negative value(s) "
+            f"({_where(df, np.flatnonzero(neg), d.unit, d.time)}); weights must be >= 0"
+        )
+    if nan.any() or neg.any() or not np.isfinite(w).all():
+        return
+    for rows, who in ((treated_row, "treated"), (~treated_row, "comparison")):
+        if rows.any() and not (w[rows] > 0).any():
+            problems.append(
+                f"{key}: column '{col}' is zero for every row of the {who} units; "
+                f"weights must be positive for some {who} units (a unit with zero weight is "
+                "left out of the estimate)"
+            )
+
+
+def _check_estimable(
+    df: pd.DataFrame,
+    i: int,
+    column: str,
+    spec: PilotSpec,
+    first_treated: np.ndarray,
+    units: list[str],
+    period_labels: tuple[str, ...],
+    problems: list[str],
+) -> None:
+    """The rows an estimator will use for outcome ``column`` can estimate an effect.
+
+    The rows used are those where the outcome and every covariate are observed (and the
+    weight is positive): the treated units need some of them after the start and each treated
+    unit some before it; the never-treated units (when they are the comparison) some after it.
+    """
+    covariates = list(spec.design.covariates)
+    used = df[[column, *covariates]].notna().all(axis=1).to_numpy() & (df[WEIGHT].to_numpy() > 0)
+    ucode = df[UNIT].to_numpy()
+    cohort = first_treated[ucode]
+    treated_row = cohort != NEVER
+    start = np.where(treated_row, cohort - spec.treatment.anticipation, NEVER)
+    t = df[TIME].to_numpy()
+    post = t >= start
+    key = f"outcomes[{i}].column"
+    why = (
+        f" (or a covariate, {', '.join(covariates)}, or the weight)"
+        if covariates
+        else (" (or the weight is zero)" if spec.data.weight else "")
+    )
+    treated_units = np.flatnonzero(first_treated != NEVER)
+    labels = np.asarray(units, dtype=object)
+    if not (used & treated_row & post).any():
+        problems.append(
+            f"{key}: '{column}'{why} is missing in every period after the start for all "
+            f"treated units ({_list(labels[treated_units].tolist())}); there is nothing to "
+            "estimate: check the column, or the start"
+        )
+    has_pre = np.bincount(ucode[used & treated_row & ~post], minlength=len(units)) > 0
+    no_pre = treated_units[~has_pre[treated_units]]
+    if no_pre.size:
+        problems.append(
+            f"{key}: treated unit(s) {_list(labels[no_pre].tolist())} have no value of "
+            f"'{column}'{why} before their start; their effect cannot be estimated: add "
+            "the earlier data, or list them in treatment.exclude"
+        )
+    never = ~treated_row
+    if never.any() and spec.treatment.comparison != "not_yet_treated":
+        earliest = int(first_treated[treated_units].min()) - spec.treatment.anticipation
+        if not (used & never & (t >= earliest)).any():
+            problems.append(
+                f"{key}: '{column}'{why} is missing in every period from "
+                f"{period_labels[max(earliest, 0)]} on for all comparison units; the "
+                "comparison units need values after the start"
+            )
+
+
 def _period_text(v: object) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
@@ -498,7 +726,7 @@ def load_panel(
             "data.path: the pilot was not read from a file, so the data path cannot be "
             "resolved; pass data= a DataFrame or load the pilot with load_pilot(path)"
         )
-    df = read_table(path)
+    df = read_table(path, text_columns=[c for c in (spec.data.unit, spec.data.cluster) if c])
     return panel_from_frame(
         df, spec, source=str(path), fingerprint=file_sha256(path), history=history
     )

@@ -18,7 +18,8 @@ __all__ = ["PeriodFormat", "PeriodIndex", "detect_format", "parse_periods"]
 PeriodFormat = Literal["integer", "quarter", "month", "date"]
 
 _PATTERNS: dict[PeriodFormat, re.Pattern[str]] = {
-    "integer": re.compile(r"^-?\d+$"),
+    # At most 15 digits: longer numbers are not periods (and would overflow the sortable key).
+    "integer": re.compile(r"^-?\d{1,15}$"),
     "quarter": re.compile(r"^(\d{4})\s*-?\s*[Qq]([1-4])$"),
     "month": re.compile(r"^(\d{4})-(\d{1,2})$"),
     "date": re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ]00:00(?::00)?)?$"),
@@ -72,7 +73,7 @@ def detect_format(values: pd.Series) -> PeriodFormat | None:
         return "integer"
     if pd.api.types.is_float_dtype(values):
         v = values.dropna()
-        return "integer" if bool(np.all(np.mod(v, 1) == 0)) else None
+        return "integer" if bool(np.all((np.mod(v, 1) == 0) & (np.abs(v) < 1e15))) else None
     sample = values.dropna().astype(str).str.strip()
     for fmt, pat in _PATTERNS.items():
         if sample.str.fullmatch(pat.pattern).all():
@@ -139,8 +140,12 @@ def parse_periods(values: pd.Series) -> tuple[PeriodIndex, np.ndarray, np.ndarra
     codes, uniques = pd.factorize(values)  # parse each distinct value once
     if len(uniques) < len(values):
         index, idx_u, bad_u = parse_periods(pd.Series(uniques))
-        idx = np.where(codes >= 0, idx_u[codes], -1)
-        return index, idx, np.where(codes >= 0, bad_u[codes], True)
+        seen = codes >= 0
+        idx = np.full(len(codes), -1, dtype=np.int64)
+        idx[seen] = idx_u[codes[seen]]
+        bad = np.ones(len(codes), dtype=bool)
+        bad[seen] = bad_u[codes[seen]]
+        return index, idx, bad
     if pd.api.types.is_datetime64_any_dtype(values):
         text = values.dt.strftime("%Y-%m-%d")
         fmt: PeriodFormat = "date"

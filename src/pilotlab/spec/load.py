@@ -119,17 +119,82 @@ def parse_pilot(raw: Any, source: str = "<pilot>") -> LoadedPilot:
     return spec
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that rejects duplicate keys (YAML would silently keep the last)."""
+#: Pilot files are a few kilobytes; anything larger is not a pilot file.
+MAX_PILOT_BYTES = 1_000_000
+#: Deepest nesting accepted (the pilot file format needs five levels).
+MAX_DEPTH = 64
+#: Most nodes a file may expand to through anchors and aliases.
+MAX_NODES = 100_000
+
+_INT = "tag:yaml.org,2002:int"
+_STR = "tag:yaml.org,2002:str"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_DECIMAL_DIGITS = re.compile(r"[0-9]+")
+_OCTAL_LOOKING = re.compile(r"[-+]?0[0-9_]+")
+
+#: Key paths whose items (or, for ``adoption``, keys) are unit ids.
+_ID_LISTS = {
+    ("treatment", "units"),
+    ("treatment", "comparison"),
+    ("treatment", "exclude"),
+    ("treatment", "eligible"),
+    ("design", "power", "treated"),
+}
+_ID_KEYS = {("treatment", "adoption")}
+
+
+class _PilotLoader(yaml.SafeLoader):
+    """Safe loader for pilot files.
+
+    Beyond PyYAML's safe loader it rejects duplicate keys (YAML would silently keep the last),
+    limits nesting depth, reads ``010`` as ten rather than YAML 1.1's octal eight, and keeps
+    the written text of unit ids (``[010, 011]`` are the ids ``"010"`` and ``"011"``).
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"the file is nested more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError, KeyError) as exc:
+            tag = str(node.tag).removeprefix("tag:yaml.org,2002:")
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} cannot be read as {tag} ({exc})", node.start_mark
+            ) from None
 
 
 def _construct_mapping(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+    loader: _PilotLoader, node: yaml.MappingNode, deep: bool = False
 ) -> dict[Any, Any]:
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
+        try:
+            seen = key in mapping
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "a key is a list or mapping; keys must be plain names",
+                key_node.start_mark,
+            ) from None
+        if seen:
             raise yaml.constructor.ConstructorError(
                 None,
                 None,
@@ -140,7 +205,151 @@ def _construct_mapping(
     return mapping
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _construct_int(loader: _PilotLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    if _OCTAL_LOOKING.fullmatch(text):
+        return int(text.replace("_", ""), 10)  # YAML 1.1 would read 010 as octal 8
+    return int(loader.construct_yaml_int(node))
+
+
+def _refuse_binary(loader: _PilotLoader, node: yaml.Node) -> None:
+    raise yaml.constructor.ConstructorError(
+        None, None, "binary data (!!binary) have no place in a pilot file", node.start_mark
+    )
+
+
+_PilotLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_PilotLoader.add_constructor(_INT, _construct_int)
+_PilotLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
+
+
+def _line(node: yaml.Node) -> str:
+    return f"line {node.start_mark.line + 1}"
+
+
+def _id_node_as_text(node: yaml.Node, key: str, problems: list[str]) -> None:
+    """Make an unquoted unit id a string with the text as written, or record why it cannot be."""
+    if not isinstance(node, yaml.ScalarNode) or node.style is not None:
+        return  # quoted scalars are already text; lists and mappings are refused later
+    if node.tag in (_BOOL, _TIMESTAMP) or (
+        node.tag == _INT and _DECIMAL_DIGITS.fullmatch(node.value)
+    ):
+        node.tag = _STR  # 010 stays "010", NO stays "NO", 2024-01-01 stays "2024-01-01"
+    elif node.tag in (_INT, _FLOAT):
+        problems.append(
+            f"{key} ({_line(node)}): {node.value} is read by YAML as a number, not as the "
+            f"id written; put unit ids in quotes, e.g. '{node.value}'"
+        )
+
+
+def _child(node: yaml.Node, name: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == name:
+                return v
+    return None
+
+
+def _ids_as_text(root: yaml.Node) -> list[str]:
+    """Apply :func:`_id_node_as_text` to every unit id of the pilot file's node tree."""
+    problems: list[str] = []
+    for path in sorted(_ID_LISTS | _ID_KEYS):
+        node: yaml.Node | None = root
+        for name in path:
+            node = _child(node, name) if node is not None else None
+        key = ".".join(path)
+        if isinstance(node, yaml.SequenceNode) and path in _ID_LISTS:
+            for i, item in enumerate(node.value):
+                _id_node_as_text(item, f"{key}[{i}]", problems)
+        elif isinstance(node, yaml.ScalarNode) and path in _ID_LISTS and path[0] == "treatment":
+            _id_node_as_text(node, key, problems)
+        elif isinstance(node, yaml.MappingNode) and path in _ID_KEYS:
+            for k, _ in node.value:
+                _id_node_as_text(k, f"{key} key", problems)
+    return problems
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of nodes the tree expands to once aliases are followed (counted once each)."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack = [root]
+    while stack:  # post-order without recursion
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = -1
+        order.append(node)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+    for node in reversed(order):
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        sizes[id(node)] = min(MAX_NODES + 1, 1 + sum(sizes[id(c)] for c in children))
+    return sizes[id(root)]
+
+
+def _read_yaml(text: str, where: str) -> Any:
+    """Parse pilot-file text with :class:`_PilotLoader`; any YAML problem is a SpecError."""
+    loader: _PilotLoader | None = None
+    try:
+        loader = _PilotLoader(text)
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        if _expanded_size(root) > MAX_NODES:
+            raise SpecError(
+                f"{where}: anchors and aliases expand the file to more than {MAX_NODES} "
+                "values; write the pilot file out plainly"
+            )
+        problems = _ids_as_text(root)
+        if problems:
+            n = len(problems)
+            raise SpecError(
+                f"{where}: {n} problem{'s' if n > 1 else ''} in the pilot file:\n"
+                + "\n".join(f"  - {p}" for p in problems)
+            )
+        return loader.construct_document(root)
+    except yaml.YAMLError as exc:
+        raise SpecError(_yaml_message(where, exc)) from None
+    except RecursionError:
+        raise SpecError(
+            f"{where}: the file is nested too deeply to read; a pilot file needs only a few "
+            "levels of keys"
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _yaml_message(where: str, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        if "could not determine a constructor" in problem or "binary" in problem:
+            return (
+                f"{where}: unsupported YAML tag{at}: {problem}; pilot files are plain YAML: "
+                "remove the '!' or '!!' tag and write the value as text, a number or a list"
+            )
+        return f"{where}: invalid value{at}: {problem}; fix the value"
+    if isinstance(exc, yaml.reader.ReaderError):
+        return (
+            f"{where}: the file contains a character YAML does not allow ({exc.reason}, "
+            f"position {exc.position}); remove it or save the file as plain UTF-8 text"
+        )
+    if isinstance(exc, yaml.composer.ComposerError) and "nested" in problem:
+        return f"{where}: {problem}{at}; a pilot file needs only a few levels of keys"
+    return (
+        f"{where}: YAML syntax error{at}: {problem}; check indentation (spaces, not tabs) "
+        "and that every 'key: value' pair has a space after the colon"
+    )
 
 
 def load_pilot(path: str | Path) -> LoadedPilot:
@@ -158,20 +367,27 @@ def load_pilot(path: str | Path) -> LoadedPilot:
         raise SpecError(
             f"{p}: no such pilot file; check the path (or create one with `pilotlab init DIR`)"
         )
+    if p.is_dir():
+        raise SpecError(f"{p}: is a folder; give the path of the pilot file (pilot.yaml)")
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        size = p.stat().st_size
+        if size > MAX_PILOT_BYTES:
+            raise SpecError(
+                f"{p}: the file is {size:,} bytes; a pilot file is a few kilobytes of YAML "
+                f"(at most {MAX_PILOT_BYTES:,}): check that this is the pilot file"
+            )
+        data = p.read_bytes()
+    except OSError as exc:
         raise SpecError(
-            f"{p}: cannot be read as UTF-8 text ({exc}); save it as UTF-8 YAML"
+            f"{p}: cannot be read ({exc.strerror or exc}); check the path and permissions"
         ) from None
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
         raise SpecError(
-            f"{p}: YAML syntax error{where}: {problem}; check indentation (spaces, not tabs) "
-            "and that every 'key: value' pair has a space after the colon"
+            f"{p}: line {line} is not UTF-8 text (byte 0x{data[exc.start]:02x}); save the "
+            "file as UTF-8 YAML"
         ) from None
+    raw = _read_yaml(text, str(p))
     return parse_pilot(raw, str(p))

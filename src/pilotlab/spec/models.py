@@ -35,6 +35,13 @@ __all__ = [
 ]
 
 Period = Annotated[str, Field(min_length=1)]
+
+#: Upper bound of period counts (anticipation, windows): far beyond any real pilot, small enough
+#: that arithmetic on period indices cannot overflow.
+MAX_PERIODS = 100_000
+#: Largest random seed (numpy accepts any non-negative integer; the evidence record stores it
+#: as a JSON number, which other languages read safely up to 2**53).
+MAX_SEED = 2**53
 UnitId = str
 
 EstimatorName = Literal[
@@ -61,15 +68,27 @@ def _as_period(value: Any) -> Any:
 
 
 def _as_unit(value: Any) -> Any:
+    """Unit ids are text; a whole number given from Python (``1001``) is its decimal text.
+
+    A float (``1001.0``, ``1e3``) does not say how the id is written, so it is refused rather
+    than guessed (the pilot-file loader already keeps unquoted ids as written).
+    """
     if isinstance(value, bool) or value is None:
         return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value) if isinstance(value, int | float) else value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError(
+            f"found the number {value!r}, which does not say how the unit id is written; "
+            "put unit ids in quotes, exactly as in the data"
+        )
+    return value
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 class QuestionSpec(_Model):
@@ -105,7 +124,7 @@ class TreatmentSpec(_Model):
     column: str | None = None
     comparison: Literal["never_treated", "not_yet_treated"] | list[UnitId] = "never_treated"
     exclude: list[UnitId] = Field(default_factory=list)
-    anticipation: int = Field(0, ge=0)
+    anticipation: int = Field(0, ge=0, le=MAX_PERIODS)
     eligible: list[UnitId] | None = Field(
         None, description="Units eligible for the pilot (default: every unit in the data)."
     )
@@ -200,8 +219,8 @@ class OutcomeSpec(_Model):
 class WindowSpec(_Model):
     """Event-time window for dynamic effects."""
 
-    pre: int = Field(8, ge=1)
-    post: int = Field(8, ge=0)
+    pre: int = Field(8, ge=1, le=MAX_PERIODS)
+    post: int = Field(8, ge=0, le=MAX_PERIODS)
 
 
 class InferenceSpec(_Model):
@@ -209,7 +228,7 @@ class InferenceSpec(_Model):
 
     method: InferenceMethod = "auto"
     replications: int = Field(999, ge=99, le=1_000_000)
-    seed: int = Field(20240401, ge=0)
+    seed: int = Field(20240401, ge=0, le=MAX_SEED)
     weights: Literal["auto", "rademacher", "webb", "mammen"] = "auto"
 
 
@@ -222,6 +241,7 @@ class CallawaySantAnnaOptions(_Model):
     balance_e: int | None = Field(
         None,
         ge=0,
+        le=MAX_PERIODS,
         description="Dynamic aggregation only over cohorts observed this many periods after the start.",
     )
 
@@ -246,12 +266,12 @@ class PowerSpec(_Model):
     """
 
     treated: int | list[UnitId] | None = None
-    post_periods: int | None = Field(None, ge=1)
+    post_periods: int | None = Field(None, ge=1, le=MAX_PERIODS)
     target_power: float = Field(0.8, gt=0, lt=1)
-    simulations: int = Field(500, ge=20)
+    simulations: int = Field(500, ge=20, le=1_000_000)
     effects: list[float] | None = None
-    min_pre_periods: int | None = Field(None, ge=1, description="Default 4.")
-    seed: int | None = Field(None, ge=0)
+    min_pre_periods: int | None = Field(None, ge=1, le=MAX_PERIODS, description="Default 4.")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
 
     @model_serializer(mode="wrap")
     def _omit_unset_planning_keys(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -274,7 +294,7 @@ class PowerSpec(_Model):
     @field_validator("treated")
     @classmethod
     def _treated_positive(cls, v: int | list[UnitId] | None) -> int | list[UnitId] | None:
-        if isinstance(v, int) and v < 1:
+        if isinstance(v, int) and not 1 <= v <= 10_000_000:
             raise ValueError(f"found {v}; give the number of units to treat (at least 1)")
         if isinstance(v, list) and not v:
             raise ValueError("the list is empty; list the units to treat or give their number")
