@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry import Registry
-from pilotlab.spec import PilotSpec, parse_pilot
+from pilotlab.spec import PilotSpec, parse_pilot, plan_sha256
 
 PG_ENV = "PILOTLAB_TEST_POSTGRES_URL"
 
@@ -50,24 +50,61 @@ def make_spec(pilot_id: str = "ne-employment-support", **changes: Any) -> PilotS
 
 
 def make_evidence(spec: PilotSpec, estimate: float = -0.42) -> dict[str, Any]:
-    """A small evidence record with the fields the registry reads."""
+    """A small evidence record, valid against the evidence JSON Schema."""
     return {
         "schema": "pilotlab.evidence/1",
+        "generated_at": "2026-11-25T10:00:00Z",
+        "software": {"pilotlab": "0.1.0", "python": "3.11"},
         "pilot": {"id": spec.id, "title": spec.title, "status": spec.status},
+        "plan": {
+            "sha256": plan_sha256(spec),
+            "registered": True,
+            "version": 1,
+            "registered_at": "2026-11-25T09:00:00.000000Z",
+            "matches_registered": True,
+            "deviations": [],
+        },
+        "data": {
+            "path": "data/panel.csv",
+            "sha256": "d" * 64,
+            "rows": 400,
+            "units": 40,
+            "treated_units": 2,
+            "periods": 10,
+            "first_period": "2022Q1",
+            "last_period": "2024Q2",
+            "excluded_units": [],
+        },
         "results": [
             {
                 "outcome": o.column,
+                "label": o.label or o.column,
                 "primary": o.primary,
                 "estimator": "did",
+                "estimand": "ATT",
+                "inference": "cluster",
                 "estimate": estimate,
+                "std_error": 0.1,
                 "ci_lower": estimate - 0.2,
                 "ci_upper": estimate + 0.2,
                 "p_value": 0.01,
+                "p_value_adjusted": 0.02,
+                "alpha": 0.05,
+                "baseline_mean": 3.0,
+                "relative_effect": estimate / 3.0,
                 "mde": o.mde,
+                "n_obs": 400,
+                "n_units": 40,
+                "n_treated_units": 2,
+                "n_clusters": 40,
+                "event_study": [],
+                "pre_trend": None,
+                "robustness": [],
+                "warnings": [],
             }
             for o in spec.outcomes
         ],
-        "evidence_strength": {"level": 3},
+        "evidence_strength": {"rubric": "test", "level": 3, "criteria": []},
     }
 
 
