@@ -140,6 +140,33 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
         admin.dispose()
 
 
+@pytest.fixture
+def pg_service_role() -> Iterator[tuple[str, str, str]]:
+    """(owner URL, service URL, service role) on a new, empty schema of the test PostgreSQL.
+
+    The service role may log in and use the schema, but has no other privilege until
+    ``pilotlab registry migrate --app-role`` grants it.
+    """
+    base = _postgres_base_url()
+    suffix = uuid.uuid4().hex[:12]
+    schema, role = f"t_{suffix}", f"svc_{suffix}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
+    options = f"?options=-csearch_path%3D{schema}"
+    service = sa.engine.make_url(base).set(username=role).render_as_string(hide_password=False)
+    try:
+        yield f"{base}{options}", f"{service}{options}", role
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
+
+
 def count_rows(reg: Registry) -> dict[str, int]:
     """Rows in every registry table."""
     names = ["pilots", "plan_versions", "runs", "status_changes", "imported_records"]
@@ -159,7 +186,7 @@ def drop_append_only_triggers(reg: Registry) -> None:
             for name in names:
                 conn.execute(sa.text(f"DROP TRIGGER {name}"))
         else:
-            conn.execute(sa.text("DROP FUNCTION pilotlab_append_only() CASCADE"))
+            conn.execute(sa.text("DROP FUNCTION IF EXISTS pilotlab_append_only() CASCADE"))
 
 
 # ---------------------------------------------------------------------- process workers

@@ -311,11 +311,15 @@ class Registry:
         self.engine = _make_engine(self.url)
         self.display_url = self.engine.url.render_as_string(hide_password=True)
         self.name = name or os.environ.get(ENV_NAME) or self.display_url
-        self._migrate()
-        with self._read() as conn:
-            self.registry_id: str = conn.execute(
-                sa.select(registry_info.c.value).where(registry_info.c.key == "registry_id")
-            ).scalar_one()
+        try:
+            self._migrate()
+            with self._read() as conn:
+                self.registry_id: str = conn.execute(
+                    sa.select(registry_info.c.value).where(registry_info.c.key == "registry_id")
+                ).scalar_one()
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # ------------------------------------------------------------------ plumbing
 
@@ -1207,12 +1211,13 @@ class Registry:
             key = f"entry {row.seq}"
             state.entries += 1
             if row.seq != expect:
-                gap = f"{expect}" if row.seq == expect + 1 else f"{expect} to {row.seq - 1}"
+                gap = (
+                    f"entry {expect} is"
+                    if row.seq == expect + 1
+                    else f"entries {expect} to {row.seq - 1} are"
+                )
                 flag(
-                    "registry_log",
-                    key,
-                    None,
-                    f"entries {gap} are missing before it: log entries were deleted",
+                    "registry_log", key, None, f"{gap} missing before it: log entries were deleted"
                 )
             content = chain.loads_entry(row.entry_json)
             if _sha256(row.entry_json) != row.entry_sha256:
