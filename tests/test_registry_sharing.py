@@ -319,7 +319,10 @@ def test_cli_register_amend_list_show_status_verify(registry_url: str, tmp_path:
     res = runner.invoke(cli, ["verify", *reg])
     assert res.exit_code == 1
     assert "2 problems found" in res.output and "ne-employment-support v2" in res.output
-    assert "does not match its row hash" in res.output and "differs from the one log entry" in res.output
+    assert (
+        "does not match its row hash" in res.output
+        and "differs from the one log entry" in res.output
+    )
 
 
 def test_cli_export_import_and_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -942,7 +942,7 @@ class Registry:
             .outerjoin(versions, versions.c.pilot_id == pilots.c.id)
             .order_by(pilots.c.id)
         )
-        for row in conn.execution_options(stream_results=True, yield_per=500).execute(query):
+        for row in conn.execution_options(stream_results=True, yield_per=16).execute(query):
             run = None
             if row.run_run_id is not None:
                 run = SimpleNamespace(

@@ -84,6 +84,10 @@ def _schema_error(validator: Any, instance: Any, prefix: str) -> str | None:
     return f"field {printable(field)}: {printable(message)}{more if len(errors) > 1 else ''}"
 
 
+def _size(n: int) -> str:
+    return f"{n / 1024**2:,.1f} MiB" if n >= 1024**2 else f"{n:,} bytes"
+
+
 def _depth_over(obj: Any, limit: int) -> bool:
     stack = [(obj, 1)]
     while stack:
@@ -176,9 +180,9 @@ def read_records(src: Path) -> Iterator[tuple[str, Any]]:
     limit = MAX_RECORD_BYTES if src.suffix == ".json" else MAX_FILE_BYTES
     if size > limit:
         raise RegistryError(
-            f"{src}: the file is {size / 1024**2:,.0f} MiB; pilotlab imports "
+            f"{src}: the file is {_size(size)}; pilotlab imports "
             f"{'an evidence.json' if src.suffix == '.json' else 'a file'} of at most "
-            f"{limit // 1024**2:,} MiB; split the export into smaller files; {NOTHING}"
+            f"{_size(limit)}; split the export into smaller files; {NOTHING}"
         )
     with src.open("rb") as fh:
         if src.suffix == ".json":
@@ -193,7 +197,7 @@ def read_records(src: Path) -> Iterator[tuple[str, Any]]:
             n += 1
             if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
                 raise RegistryError(
-                    f"{src}:{n}: the record is longer than {MAX_RECORD_BYTES // 1024**2} MiB, "
+                    f"{src}:{n}: the record is longer than {_size(MAX_RECORD_BYTES)}, "
                     f"more than any evidence record; it was not written by pilotlab; {NOTHING}"
                 )
             if n == 1:
