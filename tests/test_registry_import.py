@@ -225,3 +225,15 @@ def test_list_and_show_never_echo_control_characters(tmp_path: Path) -> None:
     )
     shown = runner.invoke(cli, ["show", spec.id, "--registry", url]).output
     assert "Lead\\x1b[8m hidden" in shown and "P\\x07artner" in shown
+
+
+def test_registry_migrate_and_long_ids_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    res = CliRunner().invoke(cli, ["registry", "migrate", "--registry", url])
+    assert res.exit_code == 0 and "schema up to date; log head 0:" in res.output
+    res = CliRunner().invoke(cli, ["registry", "migrate", "--app-role", "svc", "--registry", url])
+    assert res.exit_code == 1 and "apply to PostgreSQL registries only" in res.output
+    with Registry(url) as reg:
+        with pytest.raises(RegistryError, match=r"is 120 characters long.*up to 100"):
+            reg.register(make_spec("a" * 120))
+        assert reg.head().seq == 0

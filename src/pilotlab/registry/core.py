@@ -68,6 +68,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x7069_6C6F  # "pilo": advisory lock key held while migrating
 _PG_LOG_LOCK = 0x7069_6C67  # "pilg": held by every write, so that log entries form one chain
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
+_MAX_ID = 100  # pilots.id is VARCHAR(100)
 
 _ESTIMATOR_DESIGN = {
     "auto": "difference-in-differences family (estimator chosen by pilotlab)",
@@ -515,6 +516,11 @@ class Registry:
         RegistryError
             The pilot is already registered (change its plan with ``amend``).
         """
+        if len(spec.id) > _MAX_ID:
+            raise RegistryError(
+                f"pilot id '{spec.id[:40]}...' is {len(spec.id)} characters long; the registry "
+                f"keeps ids of up to {_MAX_ID} characters: shorten `id` in the pilot file"
+            )
         plan_json = canonical_json(spec.plan())
         try:
             with self._write() as conn:
