@@ -2,10 +2,10 @@
 
 One :class:`Registry` wraps one database: an embedded SQLite file by default
 (``.pilotlab/registry.db`` in the working directory) or a shared PostgreSQL database
-(``postgresql+psycopg://...``). Every write is a single transaction; writers that could race
-(amendments, runs) serialise on the pilot: ``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR
-UPDATE`` on the pilot's row on PostgreSQL, with a unique ``(pilot_id, version)``
-constraint as the last line of defence.
+(``postgresql+psycopg://...``). Every write is a single transaction that also appends to the
+hash-chained log (``chain.py``), so writers serialise: ``BEGIN IMMEDIATE`` on SQLite, a
+transaction-scoped advisory lock on PostgreSQL (plus ``SELECT ... FOR UPDATE`` on the pilot's
+row), with unique ``(pilot_id, version)`` and log sequence numbers as the last line of defence.
 """
 
 from __future__ import annotations
