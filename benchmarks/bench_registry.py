@@ -113,6 +113,7 @@ def main() -> None:
             "plan_status": timed(lambda k: reg.plan_status(spec(k)), args.repeat),
             f"list_pilots ({n + args.repeat:,})": timed(lambda k: reg.list_pilots(), 10),
             "open Registry(url)": timed(lambda k: Registry(url).close(), 10),
+            f"verify ({n + args.repeat:,} pilots)": timed(lambda k: reg.verify(), 3),
         }
         reg.close()
     print(

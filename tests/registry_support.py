@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry import Registry
-from pilotlab.spec import PilotSpec, parse_pilot
+from pilotlab.spec import PilotSpec, parse_pilot, plan_sha256
 
 PG_ENV = "PILOTLAB_TEST_POSTGRES_URL"
 
@@ -50,24 +50,61 @@ def make_spec(pilot_id: str = "ne-employment-support", **changes: Any) -> PilotS
 
 
 def make_evidence(spec: PilotSpec, estimate: float = -0.42) -> dict[str, Any]:
-    """A small evidence record with the fields the registry reads."""
+    """A small evidence record, valid against the evidence JSON Schema."""
     return {
         "schema": "pilotlab.evidence/1",
+        "generated_at": "2026-11-25T10:00:00Z",
+        "software": {"pilotlab": "0.1.0", "python": "3.11"},
         "pilot": {"id": spec.id, "title": spec.title, "status": spec.status},
+        "plan": {
+            "sha256": plan_sha256(spec),
+            "registered": True,
+            "version": 1,
+            "registered_at": "2026-11-25T09:00:00.000000Z",
+            "matches_registered": True,
+            "deviations": [],
+        },
+        "data": {
+            "path": "data/panel.csv",
+            "sha256": "d" * 64,
+            "rows": 400,
+            "units": 40,
+            "treated_units": 2,
+            "periods": 10,
+            "first_period": "2022Q1",
+            "last_period": "2024Q2",
+            "excluded_units": [],
+        },
         "results": [
             {
                 "outcome": o.column,
+                "label": o.label or o.column,
                 "primary": o.primary,
                 "estimator": "did",
+                "estimand": "ATT",
+                "inference": "cluster",
                 "estimate": estimate,
+                "std_error": 0.1,
                 "ci_lower": estimate - 0.2,
                 "ci_upper": estimate + 0.2,
                 "p_value": 0.01,
+                "p_value_adjusted": 0.02,
+                "alpha": 0.05,
+                "baseline_mean": 3.0,
+                "relative_effect": estimate / 3.0,
                 "mde": o.mde,
+                "n_obs": 400,
+                "n_units": 40,
+                "n_treated_units": 2,
+                "n_clusters": 40,
+                "event_study": [],
+                "pre_trend": None,
+                "robustness": [],
+                "warnings": [],
             }
             for o in spec.outcomes
         ],
-        "evidence_strength": {"level": 3},
+        "evidence_strength": {"rubric": "test", "level": 3, "criteria": []},
     }
 
 
@@ -103,6 +140,33 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
         admin.dispose()
 
 
+@pytest.fixture
+def pg_service_role() -> Iterator[tuple[str, str, str]]:
+    """(owner URL, service URL, service role) on a new, empty schema of the test PostgreSQL.
+
+    The service role may log in and use the schema, but has no other privilege until
+    ``pilotlab registry migrate --app-role`` grants it.
+    """
+    base = _postgres_base_url()
+    suffix = uuid.uuid4().hex[:12]
+    schema, role = f"t_{suffix}", f"svc_{suffix}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
+    options = f"?options=-csearch_path%3D{schema}"
+    service = sa.engine.make_url(base).set(username=role).render_as_string(hide_password=False)
+    try:
+        yield f"{base}{options}", f"{service}{options}", role
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
+
+
 def count_rows(reg: Registry) -> dict[str, int]:
     """Rows in every registry table."""
     names = ["pilots", "plan_versions", "runs", "status_changes", "imported_records"]
@@ -122,7 +186,7 @@ def drop_append_only_triggers(reg: Registry) -> None:
             for name in names:
                 conn.execute(sa.text(f"DROP TRIGGER {name}"))
         else:
-            conn.execute(sa.text("DROP FUNCTION pilotlab_append_only() CASCADE"))
+            conn.execute(sa.text("DROP FUNCTION IF EXISTS pilotlab_append_only() CASCADE"))
 
 
 # ---------------------------------------------------------------------- process workers

@@ -433,16 +433,24 @@ def schema(indent: int) -> None:
 
 # ---------------------------------------------------------------------- registry commands
 
+_KEY_OPTION = click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File holding the registry's signing key (default: $PILOTLAB_REGISTRY_KEY, if set).",
+)
+
 
 @cli.command()
 @click.argument("pilot", type=click.Path(path_type=Path))
 @_REGISTRY_OPTION
+@_KEY_OPTION
 @_friendly
-def register(pilot: Path, registry_url: str | None) -> None:
+def register(pilot: Path, registry_url: str | None, key_file: Path | None) -> None:
     """Register PILOT and pre-register its analysis plan (version 1)."""
     from pilotlab.registry import service
 
-    click.echo(service.register_pilot(pilot, registry_url))
+    click.echo(service.register_pilot(pilot, registry_url, key_file=key_file))
 
 
 @cli.command()
@@ -450,12 +458,15 @@ def register(pilot: Path, registry_url: str | None) -> None:
 @click.option("--reason", required=True, help="Why the analysis plan changed.")
 @click.option("--data-seen", is_flag=True, help="Outcome data had been seen before the change.")
 @_REGISTRY_OPTION
+@_KEY_OPTION
 @_friendly
-def amend(pilot: Path, reason: str, data_seen: bool, registry_url: str | None) -> None:
+def amend(
+    pilot: Path, reason: str, data_seen: bool, registry_url: str | None, key_file: Path | None
+) -> None:
     """Register a new version of PILOT's analysis plan (if it changed)."""
     from pilotlab.registry import service
 
-    click.echo(service.amend_pilot(pilot, reason, data_seen, registry_url))
+    click.echo(service.amend_pilot(pilot, reason, data_seen, registry_url, key_file))
 
 
 @cli.command("list")
@@ -483,12 +494,13 @@ def show(pilot_id: str, registry_url: str | None) -> None:
 @click.argument("pilot_id")
 @click.argument("new_status", metavar="STATUS")
 @_REGISTRY_OPTION
+@_KEY_OPTION
 @_friendly
-def status(pilot_id: str, new_status: str, registry_url: str | None) -> None:
+def status(pilot_id: str, new_status: str, registry_url: str | None, key_file: Path | None) -> None:
     """Set PILOT_ID's STATUS: planned, live, completed or withdrawn."""
     from pilotlab.registry import service
 
-    click.echo(service.set_status(pilot_id, new_status, registry_url))
+    click.echo(service.set_status(pilot_id, new_status, registry_url, key_file))
 
 
 @cli.command("export")
@@ -512,25 +524,82 @@ def export_(out: Path, registry_url: str | None) -> None:
 @cli.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @_REGISTRY_OPTION
+@_KEY_OPTION
 @_friendly
-def import_(file: Path, registry_url: str | None) -> None:
-    """Import evidence records exported by another registry, keeping their provenance."""
+def import_(file: Path, registry_url: str | None, key_file: Path | None) -> None:
+    """Import evidence records exported by another registry, keeping their provenance.
+
+    Every record is checked first (UTF-8, size, nesting, the evidence JSON Schema, provenance
+    types, evidence hash); one bad record and nothing is imported.
+    """
     from pilotlab.registry import service
 
-    click.echo(service.import_file(file, registry_url))
+    click.echo(service.import_file(file, registry_url, key_file))
+
+
+@cli.command()
+@click.option(
+    "--head",
+    "published",
+    metavar="SEQ:SHA256",
+    default=None,
+    help="A head published earlier (from `pilotlab head`, a report or an evidence record): "
+    "check that the registry still holds exactly the history up to it.",
+)
+@_REGISTRY_OPTION
+@_KEY_OPTION
+@_friendly
+def verify(published: str | None, registry_url: str | None, key_file: Path | None) -> None:
+    """Recompute the registry's hash chain and check every table against it.
+
+    Prints the current head. Exits 1 if anything was changed, deleted or inserted outside
+    pilotlab, if a published head (--head) is no longer in the chain, or if a signature fails
+    (with the key from --key-file or $PILOTLAB_REGISTRY_KEY).
+    """
+    from pilotlab.registry import service
+
+    ok, message = service.verify_registry(registry_url, published, key_file)
+    click.echo(message, err=not ok)
+    if not ok:
+        sys.exit(1)
 
 
 @cli.command()
 @_REGISTRY_OPTION
 @_friendly
-def verify(registry_url: str | None) -> None:
-    """Recompute the registry's hashes; exit 1 if any row was changed outside pilotlab."""
+def head(registry_url: str | None) -> None:
+    """Print the registry's chain head, SEQ:SHA256, to publish (check it with verify --head)."""
     from pilotlab.registry import service
 
-    ok, message = service.verify_registry(registry_url)
-    click.echo(message, err=not ok)
-    if not ok:
-        sys.exit(1)
+    click.echo(service.head_text(registry_url))
+
+
+@cli.group("registry")
+def registry_group() -> None:
+    """Administer the registry database (as its owner)."""
+
+
+@registry_group.command("migrate")
+@click.option(
+    "--app-role",
+    default=None,
+    metavar="ROLE",
+    help="PostgreSQL: the login role the service connects as; it is granted SELECT and INSERT "
+    "(and UPDATE of pilots' registration columns) only.",
+)
+@_REGISTRY_OPTION
+@_KEY_OPTION
+@_friendly
+def registry_migrate(app_role: str | None, registry_url: str | None, key_file: Path | None) -> None:
+    """Create or upgrade the registry's schema; connect with the database owner's URL.
+
+    On PostgreSQL run it as the owner, give the service its own role with --app-role, and let
+    the service connect as that role: it can then append to the registry but cannot update or
+    delete history, nor alter or disable the triggers that refuse it.
+    """
+    from pilotlab.registry import service
+
+    click.echo(service.migrate_registry(registry_url, app_role, key_file))
 
 
 def main() -> None:

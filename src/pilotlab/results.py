@@ -191,6 +191,7 @@ class PlanInfo:
     registered_at: str | None = None
     matches_registered: bool | None = None
     deviations: tuple[Mapping[str, Any], ...] = ()
+    registry_head: str | None = None  # the registry's chain head (SEQ:SHA256) when plan was read
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the evidence record's ``plan`` block)."""
@@ -201,6 +202,7 @@ class PlanInfo:
             "registered_at": self.registered_at,
             "matches_registered": self.matches_registered,
             "deviations": [dict(d) for d in self.deviations],
+            "registry_head": self.registry_head,
         }
 
 

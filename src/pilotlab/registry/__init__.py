@@ -7,8 +7,10 @@
     reg.register(spec)                    # plan version 1
     reg.amend(spec, reason="...")         # version 2 if the plan changed
     reg.plan_status(spec).to_evidence()   # the evidence record's ``plan`` block
+    reg.verify(head="42:3f1c...")         # [] if intact and the published head is in the chain
 """
 
+from pilotlab.registry.chain import ENV_KEY, Head, Key, load_key, parse_head
 from pilotlab.registry.core import ENV_URL, STATUSES, Registry, default_url, resolve_url
 from pilotlab.registry.records import (
     Deviation,
@@ -21,14 +23,18 @@ from pilotlab.registry.records import (
     Problem,
     RunRecord,
     StatusChange,
+    Verification,
 )
 
 __all__ = [
+    "ENV_KEY",
     "ENV_URL",
     "STATUSES",
     "Deviation",
     "ExportSummary",
+    "Head",
     "ImportSummary",
+    "Key",
     "PilotHistory",
     "PilotSummary",
     "PlanMatch",
@@ -37,6 +43,9 @@ __all__ = [
     "Registry",
     "RunRecord",
     "StatusChange",
+    "Verification",
     "default_url",
+    "load_key",
+    "parse_head",
     "resolve_url",
 ]

@@ -2,26 +2,27 @@
 
 One :class:`Registry` wraps one database: an embedded SQLite file by default
 (``.pilotlab/registry.db`` in the working directory) or a shared PostgreSQL database
-(``postgresql+psycopg://...``). Every write is a single transaction; writers that could race
-(amendments, runs) serialise on the pilot: ``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR
-UPDATE`` on the pilot's row on PostgreSQL, with a unique ``(pilot_id, version)``
-constraint as the last line of defence.
+(``postgresql+psycopg://...``). Every write is a single transaction that also appends to the
+hash-chained log (``chain.py``), so writers serialise: ``BEGIN IMMEDIATE`` on SQLite, a
+transaction-scoped advisory lock on PostgreSQL (plus ``SELECT ... FOR UPDATE`` on the pilot's
+row), with unique ``(pilot_id, version)`` and log sequence numbers as the last line of defence.
 """
 
 from __future__ import annotations
 
 import difflib
 import gc
-import hashlib
 import itertools
 import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, get_args
 
 import sqlalchemy as sa
@@ -29,6 +30,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from pilotlab.exceptions import RegistryError
+from pilotlab.registry import chain
+from pilotlab.registry.chain import Head, Key, load_key, pilot_ref, row_hash, sha256_text
 from pilotlab.registry.diff import changed_paths
 from pilotlab.registry.export import csv_rows, write_export
 from pilotlab.registry.records import (
@@ -42,15 +45,18 @@ from pilotlab.registry.records import (
     Problem,
     RunRecord,
     StatusChange,
+    Verification,
 )
 from pilotlab.registry.tables import (
     imported_records,
     pilots,
     plan_versions,
     registry_info,
+    registry_log,
     runs,
     status_changes,
 )
+from pilotlab.registry.text import printable
 from pilotlab.spec import PilotSpec, canonical_json, plan_sha256
 
 __all__ = ["ENV_URL", "STATUSES", "Registry", "default_url", "resolve_url"]
@@ -60,7 +66,9 @@ ENV_NAME = "PILOTLAB_REGISTRY_NAME"
 STATUSES: tuple[str, ...] = get_args(PilotSpec.model_fields["status"].annotation)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x7069_6C6F  # "pilo": advisory lock key held while migrating
+_PG_LOG_LOCK = 0x7069_6C67  # "pilg": held by every write, so that log entries form one chain
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
+_MAX_ID = 100  # pilots.id is VARCHAR(100)
 
 _ESTIMATOR_DESIGN = {
     "auto": "difference-in-differences family (estimator chosen by pilotlab)",
@@ -75,12 +83,6 @@ _FORM_DESIGN = {
     "common": "common start",
     "adoption": "staggered adoption",
     "column": "adoption from a data column",
-}
-
-# Columns covered by each append-only table's row hash: every column but the surrogate key.
-_HASHED = {
-    t.name: tuple(c.name for c in t.columns if c.name not in ("id", "row_sha256"))
-    for t in (plan_versions, runs, status_changes, imported_records)
 }
 
 
@@ -100,13 +102,8 @@ def _as_timestamp(value: datetime | str | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _row_hash(table: str, values: Mapping[str, Any]) -> str:
-    payload = {name: values.get(name) for name in _HASHED[table]}
-    return _sha256(canonical_json({"table": table, "row": payload}))
+_sha256 = sha256_text
+_row_hash = row_hash
 
 
 def _strict_json(obj: Any, what: str) -> str:
@@ -256,6 +253,15 @@ def _run_record(row: Mapping[Any, Any]) -> RunRecord:
     return RunRecord(software=json.loads(row["software_json"]), **fields)
 
 
+def _insert(conn: Connection, table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
+    """Insert one row of an append-only table; its reference for the log entry."""
+    key = conn.execute(sa.insert(table).values(values)).inserted_primary_key
+    if key is None:  # pragma: no cover - every table has an integer primary key
+        raise RegistryError(f"the database returned no id for the new {table.name} row")
+    row_id = key[0]
+    return {"table": table.name, "id": row_id, "sha256": values["row_sha256"]}
+
+
 def _changes_between(versions: list[Any]) -> list[tuple[str, ...]]:
     """Changed plan keys of each version against the one before (empty for version 1)."""
     plans = [json.loads(v.plan_json) for v in versions]
@@ -274,6 +280,11 @@ class Registry:
     name
         Human-readable name of this registry, written into exported records' provenance.
         Default: ``$PILOTLAB_REGISTRY_NAME``, else the URL without its password.
+    key
+        Key that signs (HMAC-SHA256) every log entry written and checks signatures in
+        :meth:`verify`: a :class:`~pilotlab.registry.chain.Key`, or the key itself as text or
+        bytes (at least 32 bytes). Default: ``$PILOTLAB_REGISTRY_KEY`` if set, else unsigned.
+        Once a registry's log is signed, writes without its key are refused.
 
     Raises
     ------
@@ -287,16 +298,29 @@ class Registry:
     untouched.
     """
 
-    def __init__(self, url: str | None = None, *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        name: str | None = None,
+        key: Key | str | bytes | None = None,
+    ) -> None:
         self.url = resolve_url(url)
+        if isinstance(key, str | bytes):
+            key = Key(key.encode("utf-8") if isinstance(key, str) else key, "the key argument")
+        self.key: Key | None = key if key is not None else load_key()
         self.engine = _make_engine(self.url)
         self.display_url = self.engine.url.render_as_string(hide_password=True)
         self.name = name or os.environ.get(ENV_NAME) or self.display_url
-        self._migrate()
-        with self._read() as conn:
-            self.registry_id: str = conn.execute(
-                sa.select(registry_info.c.value).where(registry_info.c.key == "registry_id")
-            ).scalar_one()
+        try:
+            self._migrate()
+            with self._read() as conn:
+                self.registry_id: str = conn.execute(
+                    sa.select(registry_info.c.value).where(registry_info.c.key == "registry_id")
+                ).scalar_one()
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     # ------------------------------------------------------------------ plumbing
 
@@ -336,6 +360,12 @@ class Registry:
                 conn.execution_options(pilotlab_write=True)
             try:
                 with conn.begin():
+                    if write and conn.dialect.name == "postgresql":
+                        # One chain: writers append to the log one at a time (SQLite's BEGIN
+                        # IMMEDIATE does the same); needs no privilege beyond connecting.
+                        conn.execute(
+                            sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOG_LOCK}
+                        )
                     yield conn
             except sa.exc.OperationalError as exc:  # server gone, database locked too long...
                 raise self._cannot_connect(exc) from exc
@@ -366,13 +396,25 @@ class Registry:
         from alembic import command
         from alembic.config import Config
 
-        with self._write() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-            cfg = Config()
-            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        try:
+            with self._write() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                    )
+                cfg = Config()
+                cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+                cfg.attributes["connection"] = conn
+                cfg.attributes["registry_key"] = self.key
+                command.upgrade(cfg, "head")
+        except sa.exc.ProgrammingError as exc:  # e.g. permission denied for the service role
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise RegistryError(
+                f"the registry at {self.display_url} needs its schema brought up to date "
+                f"(revision {current or 'none'} -> {head}) but this connection may not do it "
+                f"({reason}); run `pilotlab registry migrate --registry OWNER_URL` as the "
+                "database owner, then connect as the service role again"
+            ) from None
 
     def _lock_pilot(self, conn: Connection, pilot_id: str) -> Any:
         """The pilot's row, locked until the transaction ends against every other write to this
@@ -386,7 +428,8 @@ class Registry:
         close = difflib.get_close_matches(pilot_id, ids, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         return RegistryError(
-            f"pilot '{pilot_id}' is not registered in {self.display_url}{hint}; register it "
+            f"pilot '{printable(pilot_id)}' is not registered in {self.display_url}{hint}; "
+            "register it "
             "first with `pilotlab register pilot.yaml`, or list registered pilots with "
             "`pilotlab list`"
         )
@@ -415,7 +458,7 @@ class Registry:
         reason: str | None,
         data_seen: bool,
         at: str,
-    ) -> None:
+    ) -> dict[str, Any]:
         values: dict[str, Any] = {
             "pilot_id": pilot_id,
             "version": version,
@@ -426,12 +469,12 @@ class Registry:
             "data_seen": data_seen,
         }
         values["row_sha256"] = _row_hash("plan_versions", values)
-        conn.execute(sa.insert(plan_versions).values(values))
+        return _insert(conn, plan_versions, values)
 
     @staticmethod
     def _insert_status(
         conn: Connection, pilot_id: str, old: str | None, new: str, at: str
-    ) -> StatusChange:
+    ) -> dict[str, Any]:
         values: dict[str, Any] = {
             "pilot_id": pilot_id,
             "old_status": old,
@@ -439,8 +482,17 @@ class Registry:
             "changed_at": at,
         }
         values["row_sha256"] = _row_hash("status_changes", values)
-        conn.execute(sa.insert(status_changes).values(values))
-        return StatusChange(pilot_id, old, new, at)
+        return _insert(conn, status_changes, values)
+
+    def _log(
+        self, conn: Connection, at: str, kind: str, pilot_id: str, refs: list[dict[str, Any]]
+    ) -> Head:
+        """Append one log entry for a write to ``pilot_id``: the rows it inserted and the
+        pilot's row as it is now."""
+        appender = chain.Appender(conn, self.registry_id, self.key)
+        appender.add(at, kind, pilot_id, [*refs, pilot_ref(conn, pilot_id)])
+        appender.flush()
+        return appender.head
 
     # ------------------------------------------------------------------ plans
 
@@ -464,6 +516,11 @@ class Registry:
         RegistryError
             The pilot is already registered (change its plan with ``amend``).
         """
+        if len(spec.id) > _MAX_ID:
+            raise RegistryError(
+                f"pilot id '{spec.id[:40]}...' is {len(spec.id)} characters long; the registry "
+                f"keeps ids of up to {_MAX_ID} characters: shorten `id` in the pilot file"
+            )
         plan_json = canonical_json(spec.plan())
         try:
             with self._write() as conn:
@@ -481,8 +538,11 @@ class Registry:
                         **_registration_values(spec),
                     )
                 )
-                self._insert_version(conn, spec.id, 1, plan_json, None, data_seen, at)
-                self._insert_status(conn, spec.id, None, spec.status, at)
+                refs = [
+                    self._insert_version(conn, spec.id, 1, plan_json, None, data_seen, at),
+                    self._insert_status(conn, spec.id, None, spec.status, at),
+                ]
+                self._log(conn, at, "register", spec.id, refs)
         except sa.exc.IntegrityError:
             # Another writer registered the same id between our check and our insert.
             with self._read() as conn:
@@ -552,8 +612,12 @@ class Registry:
                 .values(updated_at=at, latest_version=version, **_registration_values(spec))
             )
             if not created:
+                self._log(conn, at, "refresh", spec.id, [])
                 return _plan_version(latest, created=False)
-            self._insert_version(conn, spec.id, version, plan_json, reason.strip(), data_seen, at)
+            ref = self._insert_version(
+                conn, spec.id, version, plan_json, reason.strip(), data_seen, at
+            )
+            self._log(conn, at, "amend", spec.id, [ref])
         changes = tuple(changed_paths(json.loads(latest.plan_json), plan))
         return PlanVersion(spec.id, version, sha, at, reason.strip(), data_seen, changes)
 
@@ -571,6 +635,7 @@ class Registry:
         sha = plan_sha256(spec)
         with self._read() as conn:
             versions = self._versions(conn, spec.id, with_plans=True)
+            head = self._head(conn)
         if not versions:
             return PlanMatch(spec.id, sha, registered=False)
         changes = _changes_between(versions)
@@ -595,7 +660,27 @@ class Registry:
                 for v, ch in zip(versions[1:], changes[1:], strict=True)
             ),
             unregistered_changes=unregistered,
+            registry_head=str(head),
         )
+
+    def _head(self, conn: Connection) -> Head:
+        last = conn.execute(
+            sa.select(registry_log.c.seq, registry_log.c.entry_sha256)
+            .order_by(registry_log.c.seq.desc())
+            .limit(1)
+        ).first()
+        return (
+            Head(last.seq, last.entry_sha256) if last else Head(0, chain.genesis(self.registry_id))
+        )
+
+    def head(self) -> Head:
+        """The chain head now: the last log entry's ``SEQ:SHA256`` (``str(head)``).
+
+        Publish it (in a report, an email, a minute); ``verify(head=...)`` later proves that the
+        registry still holds exactly the history up to that entry.
+        """
+        with self._read() as conn:
+            return self._head(conn)
 
     # ------------------------------------------------------------------ runs
 
@@ -676,12 +761,13 @@ class Registry:
             values["matches_latest"] = shas[0].plan_sha256 == sha
             values["recorded_at"] = now_utc()
             values["row_sha256"] = _row_hash("runs", values)
-            conn.execute(sa.insert(runs).values(values))
+            ref = _insert(conn, runs, values)
             conn.execute(
                 sa.update(pilots)
                 .where(pilots.c.id == spec.id)
                 .values(run_count=pilots.c.run_count + 1, last_run_at=values["recorded_at"])
             )
+            self._log(conn, values["recorded_at"], "run", spec.id, [ref])
         return _run_record(values)
 
     # ------------------------------------------------------------------ reading
@@ -766,7 +852,9 @@ class Registry:
                 .where(pilots.c.id == pilot_id)
                 .values(status=status, updated_at=at)
             )
-            return self._insert_status(conn, pilot_id, row.status, status, at)
+            ref = self._insert_status(conn, pilot_id, row.status, status, at)
+            self._log(conn, at, "status", pilot_id, [ref])
+        return StatusChange(pilot_id, row.status, status, at)
 
     def _latest_runs(self, conn: Connection) -> list[Any]:
         last = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.pilot_id)
@@ -834,12 +922,47 @@ class Registry:
 
     # ------------------------------------------------------------------ sharing
 
+    def _export_rows(self, conn: Connection) -> Iterator[Any]:
+        """Every pilot with its latest run (or none) and latest plan version, by pilot id,
+        streamed from the database."""
+        last = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.pilot_id).scalar_subquery()
+        latest = sa.select(runs).where(runs.c.id.in_(last)).subquery("latest")
+        versions = (
+            sa.select(
+                plan_versions.c.pilot_id, sa.func.max(plan_versions.c.version).label("version")
+            )
+            .group_by(plan_versions.c.pilot_id)
+            .subquery("versions")
+        )
+        run_cols = [
+            "run_id", "recorded_at", "plan_sha256", "plan_version", "matches_latest",
+            "data_sha256", "evidence_sha256", "evidence_json",
+        ]  # fmt: skip
+        query = (
+            sa.select(
+                pilots,
+                versions.c.version.label("latest_plan_version"),
+                *(latest.c[c].label(f"run_{c}") for c in run_cols),
+            )
+            .outerjoin(latest, latest.c.pilot_id == pilots.c.id)
+            .outerjoin(versions, versions.c.pilot_id == pilots.c.id)
+            .order_by(pilots.c.id)
+        )
+        for row in conn.execution_options(stream_results=True, yield_per=16).execute(query):
+            run = None
+            if row.run_run_id is not None:
+                run = SimpleNamespace(
+                    **{c: getattr(row, f"run_{c}") for c in run_cols}, pilot_status=row.status
+                )
+            yield row, run
+
     def export(self, path_dir: str | Path) -> ExportSummary:
         """Write the latest evidence record of every pilot for a central department.
 
         Writes ``evidence.jsonl`` (one evidence record per line, each with a ``provenance``
         block) and ``evidence.csv`` (one row per pilot x registered outcome; result columns are
-        empty for pilots without a run).
+        empty for pilots without a run). Rows are written as they are read from the database
+        (memory does not grow with the registry); each file appears whole or not at all.
 
         Parameters
         ----------
@@ -847,36 +970,28 @@ class Registry:
             Folder to write into (created if missing).
         """
         exported_at = now_utc()
-        with self._read() as conn:
-            latest = {r.pilot_id: r for r in self._latest_runs(conn)}
-            pilot_rows = conn.execute(sa.select(pilots).order_by(pilots.c.id)).all()
-            versions: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(
-                        plan_versions.c.pilot_id, sa.func.max(plan_versions.c.version)
-                    ).group_by(plan_versions.c.pilot_id)
-                ).all()
-            )
-        lines = []
-        rows: list[dict[str, Any]] = []
-        for p in pilot_rows:
-            run = latest.get(p.id)
-            record = json.loads(run.evidence_json) if run is not None else None
-            if record is not None and run is not None:
-                lines.append(
-                    canonical_json(
-                        {
-                            **record,
-                            "provenance": {**self._provenance(run), "exported_at": exported_at},
-                        }
-                    )
-                )
-            rows.extend(csv_rows(p, versions.get(p.id), run, record))
-        jsonl_path, csv_path = write_export(Path(path_dir), lines, rows)
-        return ExportSummary(str(jsonl_path), str(csv_path), len(lines), len(rows))
+
+        def items() -> Iterator[tuple[str | None, list[dict[str, Any]]]]:
+            with self._read() as conn:
+                for p, run in self._export_rows(conn):
+                    record = json.loads(run.evidence_json) if run is not None else None
+                    line = None
+                    if record is not None:
+                        prov = {**self._provenance(run), "exported_at": exported_at}
+                        line = canonical_json({**record, "provenance": prov})
+                    yield line, csv_rows(p, p.latest_plan_version, run, record)
+
+        jsonl_path, csv_path, n_lines, n_rows = write_export(Path(path_dir), items())
+        return ExportSummary(str(jsonl_path), str(csv_path), n_lines, n_rows)
 
     def import_records(self, path: str | Path) -> ImportSummary:
         """Load evidence records exported by another registry, keeping their provenance.
+
+        The file is read line by line. Every record is checked before anything is kept: UTF-8,
+        strict JSON, size and nesting limits (``pilotlab.registry.importing``), the evidence
+        record's JSON Schema and version, the types of its ``provenance`` block, and its
+        ``evidence_sha256``. The whole file is imported in one transaction: one bad record and
+        nothing is imported.
 
         Parameters
         ----------
@@ -892,9 +1007,11 @@ class Registry:
         Raises
         ------
         RegistryError
-            The file is missing or a line is not an evidence record, or a record's content no
-            longer matches the hash it was exported with. Nothing is imported then.
+            The file is missing, too large, or a record is not a valid evidence record, or its
+            content no longer matches the hash it was exported with. Nothing is imported then.
         """
+        from pilotlab.registry.importing import check_record, read_records
+
         src = Path(path)
         if src.is_dir():
             src = src / "evidence.jsonl"
@@ -903,31 +1020,17 @@ class Registry:
                 f"{src}: no such file; give the evidence.jsonl written by `pilotlab export` "
                 "(or its folder), or an evidence.json written by `pilotlab run`"
             )
-        text = src.read_text(encoding="utf-8")
-        items: list[tuple[str, Any]] = []
-        if src.suffix == ".json":
-            try:
-                items.append((f"{src}", json.loads(text)))
-            except json.JSONDecodeError as exc:
-                raise RegistryError(
-                    f"{src}: not valid JSON ({exc}); give the evidence.json of `pilotlab run`"
-                ) from None
-        else:
-            for n, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    try:
-                        items.append((f"{src}:{n}", json.loads(line)))
-                    except json.JSONDecodeError as exc:
-                        raise RegistryError(
-                            f"{src}:{n}: not valid JSON ({exc}); each line of an export is one "
-                            "evidence record"
-                        ) from None
         resolved = str(src.resolve())
         at = now_utc()
-        prepared = [self._prepare_import(where, rec, resolved, at) for where, rec in items]
-        imported = 0
+        read = imported = 0
+        sources: set[str] = set()
         with self._write() as conn:
-            for values in prepared:
+            appender: chain.Appender | None = None
+            for where, parsed in read_records(src):
+                record, prov = check_record(parsed, where)
+                values = self._prepare_import(where, record, prov, resolved, at)
+                read += 1
+                sources.add(values["source_name"])
                 exists = conn.execute(
                     sa.select(imported_records.c.id).where(
                         imported_records.c.source_registry_id == values["source_registry_id"],
@@ -935,25 +1038,20 @@ class Registry:
                     )
                 ).first()
                 if exists is None:
-                    conn.execute(sa.insert(imported_records).values(values))
+                    ref = _insert(conn, imported_records, values)
+                    if appender is None:
+                        appender = chain.Appender(conn, self.registry_id, self.key)
+                    appender.add(at, "import", values["pilot_id"], [ref])
                     imported += 1
-        sources = tuple(sorted({v["source_name"] for v in prepared}))
-        return ImportSummary(str(src), len(prepared), imported, len(prepared) - imported, sources)
+            if appender is not None:
+                appender.flush()
+        return ImportSummary(str(src), read, imported, read - imported, tuple(sorted(sources)))
 
-    def _prepare_import(self, where: str, record: Any, resolved: str, at: str) -> dict[str, Any]:
-        if (
-            not isinstance(record, dict)
-            or not isinstance(record.get("pilot"), dict)
-            or not (isinstance(record["pilot"].get("id"), str))
-        ):
-            raise RegistryError(
-                f"{where}: not an evidence record (expected a JSON object with pilot.id); "
-                "import files written by `pilotlab export` or `pilotlab run`"
-            )
-        record = dict(record)
-        prov = record.pop("provenance", None) or {}
-        if not isinstance(prov, dict):
-            raise RegistryError(f"{where}: 'provenance' must be an object, found {prov!r}")
+    def _prepare_import(
+        self, where: str, record: dict[str, Any], prov: dict[str, Any], resolved: str, at: str
+    ) -> dict[str, Any]:
+        from pilotlab.registry.importing import NOTHING
+
         evidence_json = _strict_json(record, f"evidence record at {where}")
         sha = _sha256(evidence_json)
         declared = prov.get("evidence_sha256")
@@ -962,13 +1060,13 @@ class Registry:
                 f"{where}: the record of pilot '{record['pilot']['id']}' does not match the "
                 f"evidence_sha256 it was exported with ({declared[:12]}..., content hashes to "
                 f"{sha[:12]}...): it was changed after export; ask the source registry for a "
-                "fresh export"
+                f"fresh export; {NOTHING}"
             )
         source_id = prov.get("registry_id") or "file:" + _sha256(resolved)[:32]
         if source_id == self.registry_id:
             raise RegistryError(
                 f"{where}: this record was exported from this very registry "
-                f"({self.display_url}); import exports of other registries only"
+                f"({self.display_url}); import exports of other registries only; {NOTHING}"
             )
         values: dict[str, Any] = {
             "pilot_id": record["pilot"]["id"],
@@ -985,24 +1083,216 @@ class Registry:
         values["row_sha256"] = _row_hash("imported_records", values)
         return values
 
-    # ------------------------------------------------------------------ tamper evidence
+    # ------------------------------------------------------------------ PostgreSQL roles
 
-    def verify(self) -> list[Problem]:
-        """Recompute every stored hash and report rows changed outside pilotlab.
+    def grant_service_role(self, role: str) -> list[str]:
+        """Give a PostgreSQL role exactly what the service needs, and no more (run as owner).
 
-        Checks each plan version (plan hash, row hash, contiguous version numbers), each run
-        (evidence hash, row hash, link to the plan version it claims), each status change and
-        each imported record.
+        The role may read every registry table, append rows to the append-only tables and the
+        log, and update the columns of ``pilots`` that writes maintain; it cannot update or
+        delete history, truncate, or alter the tables or their triggers (only the owner can).
 
         Returns
         -------
-        list of Problem
-            Empty when the registry is intact.
+        list of str
+            The SQL statements executed.
+
+        Raises
+        ------
+        RegistryError
+            Not PostgreSQL, the role does not exist, or it owns the tables (then triggers could
+            be disabled by it: use a separate role for the service).
         """
+        with self._write() as conn:
+            if conn.dialect.name != "postgresql":
+                raise RegistryError(
+                    "database roles apply to PostgreSQL registries only; a SQLite registry is "
+                    "protected by the permissions of its file"
+                )
+            exists = conn.execute(
+                sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = :r"), {"r": role}
+            ).first()
+            if exists is None:
+                raise RegistryError(
+                    f"role {role!r} does not exist in {self.display_url}; create it first "
+                    f"(CREATE ROLE {role} LOGIN PASSWORD '...')"
+                )
+            owner = conn.execute(
+                sa.text(
+                    "SELECT tableowner FROM pg_tables WHERE tablename = 'registry_log' "
+                    "AND schemaname = current_schema()"
+                )
+            ).scalar_one()
+            if owner == role or exists.rolsuper:
+                raise RegistryError(
+                    f"role {role!r} owns the registry tables or is a superuser, so it could "
+                    "disable their triggers; create a separate login role for the service and "
+                    "grant it access with this command"
+                )
+            statements = service_role_sql(conn, role)
+            for sql in statements:
+                conn.execute(sa.text(sql))
+        return statements
+
+    # ------------------------------------------------------------------ tamper evidence
+
+    def verify(self, *, head: Head | str | None = None) -> list[Problem]:
+        """Every problem :meth:`audit` finds (empty when the registry is intact)."""
+        return list(self.audit(head=head).problems)
+
+    def audit(self, *, head: Head | str | None = None) -> Verification:
+        """Recompute the hash chain and check every table against it.
+
+        Checks the log (sequence numbers 1, 2, 3... without gaps, each entry's hash, each
+        entry's link to the one before it, and, with a key, each signature); then that every row
+        of every table is exactly the row the log recorded when it was written (no row edited,
+        deleted or inserted outside pilotlab, and each pilot's row as its latest write left it);
+        then the plans' and evidence records' own hashes, the plan version numbers and the
+        run links. With ``head`` (a head published earlier), also that the chain still contains
+        that entry unchanged: a registry whose latest entries were deleted, or that was wiped
+        and rebuilt, fails this check.
+
+        Parameters
+        ----------
+        head
+            A published head, ``"SEQ:SHA256"`` or a :class:`~pilotlab.registry.chain.Head`.
+
+        Returns
+        -------
+        Verification
+            The problems found, the current head and how many entries are signed.
+        """
+        published = chain.parse_head(head) if isinstance(head, str) else head
         problems: list[Problem] = []
 
         def flag(table: str, key: str, pilot_id: str | None, message: str) -> None:
             problems.append(Problem(table, key, pilot_id, message))
+
+        with self._read() as conn:
+            state = self._check_log(conn, flag)
+            self._check_rows(conn, flag, state)
+        last_seq, last_sha = state.last
+        if published is not None:
+            got = state.hash_at.get(published.seq)
+            if published.seq == 0:
+                if published.sha256 != chain.genesis(self.registry_id):
+                    flag(
+                        "registry_log",
+                        f"head {published}",
+                        None,
+                        "the published head is the empty log of another registry",
+                    )
+            elif published.seq > last_seq:
+                flag(
+                    "registry_log",
+                    f"head {published.seq}",
+                    None,
+                    f"the published head is entry {published.seq}, but the log ends at entry "
+                    f"{last_seq}: entries were deleted, or the registry was wiped or rebuilt",
+                )
+            elif got != published.sha256:
+                flag(
+                    "registry_log",
+                    f"head {published.seq}",
+                    None,
+                    f"entry {published.seq} hashes to {str(got)[:12]}..., not the published "
+                    f"{published.sha256[:12]}...: the history up to it was rewritten (or this "
+                    "is another registry)",
+                )
+        return Verification(
+            problems=tuple(problems),
+            head=str(Head(last_seq, last_sha)),
+            entries=state.entries,
+            signed=state.signed,
+            key_id=self.key.key_id if self.key else None,
+            head_checked=str(published) if published is not None else None,
+        )
+
+    def _check_log(self, conn: Connection, flag: Any) -> _LogState:
+        state = _LogState(last=(0, chain.genesis(self.registry_id)))
+        expect, prev = 1, state.last[1]
+        signed_since: int | None = None
+        query = sa.select(registry_log).order_by(registry_log.c.seq)
+        for row in conn.execution_options(stream_results=True, yield_per=1000).execute(query):
+            key = f"entry {row.seq}"
+            state.entries += 1
+            if row.seq != expect:
+                gap = (
+                    f"entry {expect} is"
+                    if row.seq == expect + 1
+                    else f"entries {expect} to {row.seq - 1} are"
+                )
+                flag(
+                    "registry_log", key, None, f"{gap} missing before it: log entries were deleted"
+                )
+            content = chain.loads_entry(row.entry_json)
+            if _sha256(row.entry_json) != row.entry_sha256:
+                flag("registry_log", key, None, "the entry does not match its hash: it was edited")
+            if content is None or content.get("seq") != row.seq:
+                flag("registry_log", key, None, f"the entry's content is not entry {row.seq}")
+                content = content or {}
+            if content.get("prev") != prev:
+                flag(
+                    "registry_log",
+                    key,
+                    content.get("pilot_id"),
+                    "the entry does not follow the one before it (its recorded previous hash "
+                    "differs): entries before it were changed, deleted or inserted",
+                )
+            prev, expect = row.entry_sha256, row.seq + 1
+            state.hash_at[row.seq] = row.entry_sha256
+            state.last = (row.seq, row.entry_sha256)
+            if row.signature is not None:
+                state.signed += 1
+                signed_since = row.seq if signed_since is None else signed_since
+            if self.key is not None:
+                if row.signature is None:
+                    state.unsigned.append(row.seq)
+                elif row.key_id != self.key.key_id:
+                    flag(
+                        "registry_log",
+                        key,
+                        content.get("pilot_id"),
+                        f"signed with key id {row.key_id}, not with the key given "
+                        f"({self.key.key_id})",
+                    )
+                elif not self.key.check(row.entry_sha256, row.signature):
+                    flag(
+                        "registry_log",
+                        key,
+                        content.get("pilot_id"),
+                        "the signature does not match: the entry was written without the key",
+                    )
+            for table, row_id, sha in chain.iter_refs(content.get("rows") or []):
+                ref_key = (table, row_id)
+                if table != "pilots" and ref_key in state.refs:
+                    flag("registry_log", key, None, f"{table} row {row_id} is logged twice")
+                state.refs[ref_key] = (sha, row.seq)
+        if self.key is not None:
+            # Entries before the first signed one predate the key; unsigned ones after it (or
+            # all of them, when none is signed) were written by someone without it.
+            first = signed_since
+            late = [s for s in state.unsigned if first is None or s > first]
+            if first is None and state.entries:
+                flag(
+                    "registry_log",
+                    "signatures",
+                    None,
+                    f"no log entry is signed with the key given (key id {self.key.key_id}): "
+                    "the log was written, or rewritten, without it",
+                )
+            elif late:
+                flag(
+                    "registry_log",
+                    f"entry {late[0]}",
+                    None,
+                    f"{len(late)} entr{'y is' if len(late) == 1 else 'ies are'} unsigned after "
+                    f"signed entry {first}: written without the key",
+                )
+        return state
+
+    def _check_rows(self, conn: Connection, flag: Any, state: _LogState) -> None:
+        refs = state.refs
 
         def check(table: str, key: str, row: Any, stored: tuple[str, str, str] | None) -> None:
             """The row hash; ``stored`` = (JSON text, its recorded SHA-256, what it is)."""
@@ -1013,7 +1303,8 @@ class Registry:
                     row.pilot_id,
                     f"{stored[2]} does not match its SHA-256: it was edited outside pilotlab",
                 )
-            if _row_hash(table, row._mapping) != row.row_sha256:
+            recomputed = _row_hash(table, row._mapping)
+            if recomputed != row.row_sha256:
                 flag(
                     table,
                     key,
@@ -1021,65 +1312,143 @@ class Registry:
                     "the row does not match its row hash: one of its "
                     "columns was changed outside pilotlab",
                 )
-
-        with self._read() as conn:
-            last: dict[str, int] = {}
-            version_sha: dict[tuple[str, int], str] = {}
-            order = (plan_versions.c.pilot_id, plan_versions.c.version)
-            for row in conn.execute(sa.select(plan_versions).order_by(*order)):
-                key = f"{row.pilot_id} v{row.version}"
-                want = last.get(row.pilot_id, 0) + 1
-                if row.version != want:
-                    flag(
-                        "plan_versions",
-                        key,
-                        row.pilot_id,
-                        f"version {want} is missing "
-                        "(versions run 1, 2, 3...): a registered plan version was deleted",
-                    )
-                last[row.pilot_id] = row.version
-                version_sha[(row.pilot_id, row.version)] = row.plan_sha256
-                plan = (row.plan_json, row.plan_sha256, "the registered plan")
-                check("plan_versions", key, row, plan)
-            for row in conn.execute(sa.select(runs).order_by(runs.c.id)):
-                key = f"run {row.run_id}"
-                check("runs", key, row, (row.evidence_json, row.evidence_sha256, "the evidence"))
-                linked = version_sha.get((row.pilot_id, row.plan_version))
-                if row.plan_version is not None and linked != row.plan_sha256:
-                    flag(
-                        "runs",
-                        key,
-                        row.pilot_id,
-                        "the run's plan hash differs from that of "
-                        f"plan version {row.plan_version}, to which it is linked",
-                    )
-            per_pilot = sa.select(
-                runs.c.pilot_id, sa.func.count(), sa.func.max(runs.c.recorded_at)
-            ).group_by(runs.c.pilot_id)
-            run_stats = {pid: (n, at) for pid, n, at in conn.execute(per_pilot)}
-            counters = sa.select(
-                pilots.c.id, pilots.c.latest_version, pilots.c.run_count, pilots.c.last_run_at
-            ).order_by(pilots.c.id)
-            for pid, version, n_runs, last_run in conn.execute(counters):
-                if pid not in last:
-                    flag("pilots", pid, pid, "the pilot has no plan version: version 1 was deleted")
-                elif (version, n_runs, last_run) != (last[pid], *run_stats.get(pid, (0, None))):
-                    flag(
-                        "pilots",
-                        pid,
-                        pid,
-                        f"the pilot's record (plan version {version}, "
-                        f"{n_runs} runs) disagrees with its history (version {last[pid]}, "
-                        f"{run_stats.get(pid, (0,))[0]} runs): plan versions or runs were "
-                        "added or deleted outside pilotlab",
-                    )
-            for row in conn.execute(sa.select(status_changes).order_by(status_changes.c.id)):
-                check("status_changes", f"#{row.id} {row.pilot_id}", row, None)
-            for row in conn.execute(sa.select(imported_records).order_by(imported_records.c.id)):
-                check(
-                    "imported_records",
-                    f"#{row.id} {row.pilot_id} from {row.source_name}",
-                    row,
-                    (row.evidence_json, row.evidence_sha256, "the imported evidence record"),
+            logged = refs.pop((table, row.id), None)
+            if logged is None:
+                flag(
+                    table,
+                    key,
+                    row.pilot_id,
+                    "the row is not in the registry log: it was inserted outside pilotlab",
                 )
-        return problems
+            elif logged[0] != recomputed:
+                flag(
+                    table,
+                    key,
+                    row.pilot_id,
+                    f"the row differs from the one log entry {logged[1]} recorded when it was "
+                    "written: it was changed outside pilotlab",
+                )
+
+        stream = conn.execution_options(stream_results=True, yield_per=500)
+        last: dict[str, int] = {}
+        version_sha: dict[tuple[str, int], str] = {}
+        order = (plan_versions.c.pilot_id, plan_versions.c.version)
+        for row in stream.execute(sa.select(plan_versions).order_by(*order)):
+            key = f"{row.pilot_id} v{row.version}"
+            want = last.get(row.pilot_id, 0) + 1
+            if row.version != want:
+                flag(
+                    "plan_versions",
+                    key,
+                    row.pilot_id,
+                    f"version {want} is missing "
+                    "(versions run 1, 2, 3...): a registered plan version was deleted",
+                )
+            last[row.pilot_id] = row.version
+            version_sha[(row.pilot_id, row.version)] = row.plan_sha256
+            check(
+                "plan_versions", key, row, (row.plan_json, row.plan_sha256, "the registered plan")
+            )
+        for row in stream.execute(sa.select(runs).order_by(runs.c.id)):
+            key = f"run {row.run_id}"
+            check("runs", key, row, (row.evidence_json, row.evidence_sha256, "the evidence"))
+            linked = version_sha.get((row.pilot_id, row.plan_version))
+            if row.plan_version is not None and linked != row.plan_sha256:
+                flag(
+                    "runs",
+                    key,
+                    row.pilot_id,
+                    "the run's plan hash differs from that of "
+                    f"plan version {row.plan_version}, to which it is linked",
+                )
+        per_pilot = sa.select(
+            runs.c.pilot_id, sa.func.count(), sa.func.max(runs.c.recorded_at)
+        ).group_by(runs.c.pilot_id)
+        run_stats = {pid: (n, at) for pid, n, at in conn.execute(per_pilot)}
+        for row in stream.execute(sa.select(pilots).order_by(pilots.c.id)):
+            pid = row.id
+            version, n_runs, last_run = row.latest_version, row.run_count, row.last_run_at
+            if pid not in last:
+                flag("pilots", pid, pid, "the pilot has no plan version: version 1 was deleted")
+            elif (version, n_runs, last_run) != (last[pid], *run_stats.get(pid, (0, None))):
+                flag(
+                    "pilots",
+                    pid,
+                    pid,
+                    f"the pilot's record (plan version {version}, "
+                    f"{n_runs} runs) disagrees with its history (version {last[pid]}, "
+                    f"{run_stats.get(pid, (0,))[0]} runs): plan versions or runs were "
+                    "added or deleted outside pilotlab",
+                )
+            logged = refs.pop(("pilots", pid), None)
+            if logged is None:
+                flag(
+                    "pilots",
+                    pid,
+                    pid,
+                    "the pilot is not in the registry log: it was inserted outside pilotlab",
+                )
+            elif logged[0] != chain.pilot_state_sha256(row._mapping):
+                flag(
+                    "pilots",
+                    pid,
+                    pid,
+                    f"the pilot's record differs from the one log entry {logged[1]} recorded "
+                    "after its latest write: it was changed outside pilotlab",
+                )
+        for row in stream.execute(sa.select(status_changes).order_by(status_changes.c.id)):
+            check("status_changes", f"#{row.id} {row.pilot_id}", row, None)
+        for row in stream.execute(sa.select(imported_records).order_by(imported_records.c.id)):
+            check(
+                "imported_records",
+                f"#{row.id} {row.pilot_id} from {row.source_name}",
+                row,
+                (row.evidence_json, row.evidence_sha256, "the imported evidence record"),
+            )
+        for (table, row_id), (_sha, seq) in sorted(refs.items(), key=lambda kv: kv[1][1]):
+            flag(
+                table,
+                f"{row_id}" if table == "pilots" else f"#{row_id}",
+                row_id if table == "pilots" else None,
+                f"the row recorded by log entry {seq} is missing: it was deleted outside pilotlab",
+            )
+
+
+@dataclass
+class _LogState:
+    """What :meth:`Registry._check_log` learnt from the log, for the table checks."""
+
+    last: tuple[int, str]
+    entries: int = 0
+    signed: int = 0
+    refs: dict[tuple[str, Any], tuple[str, int]] = field(default_factory=dict)
+    hash_at: dict[int, str] = field(default_factory=dict)
+    unsigned: list[int] = field(default_factory=list)
+
+
+def service_role_sql(conn: Connection, role: str) -> list[str]:
+    """The GRANT statements that let ``role`` run the service and nothing more."""
+    quote = conn.dialect.identifier_preparer.quote
+    schema = quote(conn.execute(sa.text("SELECT current_schema()")).scalar_one())
+    r = quote(role)
+    tables = [
+        "registry_info", "pilots", "plan_versions", "runs", "status_changes",
+        "imported_records", "registry_log", "alembic_version",
+    ]  # fmt: skip
+    sequences = [
+        conn.execute(
+            sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": f"{schema}.{t}"}
+        ).scalar_one()
+        for t in ("plan_versions", "runs", "status_changes", "imported_records")
+    ]
+    mutable = [c.name for c in pilots.columns if c.name not in ("id", "registered_at")]
+    qualified = ", ".join(f"{schema}.{quote(t)}" for t in tables)
+    return [
+        f"GRANT USAGE ON SCHEMA {schema} TO {r}",
+        f"REVOKE ALL ON {qualified} FROM {r}",
+        f"GRANT SELECT ON {qualified} TO {r}",
+        f"GRANT INSERT ON {schema}.pilots, {schema}.plan_versions, {schema}.runs, "
+        f"{schema}.status_changes, {schema}.imported_records, {schema}.registry_log TO {r}",
+        f"GRANT UPDATE ({', '.join(quote(c) for c in mutable)}) ON {schema}.pilots TO {r}",
+        f"GRANT USAGE, SELECT ON SEQUENCE {', '.join(s for s in sequences if s)} TO {r}",
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -91,29 +91,45 @@ def csv_rows(
     return out
 
 
-def _atomic(path: Path, write: Callable[[IO[str]], Any]) -> None:
-    """Write ``path`` through a temporary file beside it, so readers never see half a file."""
+def _temporary(path: Path) -> tuple[IO[str], Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return os.fdopen(fd, "w", encoding="utf-8", newline=""), Path(tmp)
 
 
-def write_export(out_dir: Path, lines: list[str], rows: list[dict[str, Any]]) -> tuple[Path, Path]:
-    """Write ``evidence.jsonl`` (one JSON text per line) and ``evidence.csv`` into ``out_dir``."""
+def write_export(
+    out_dir: Path, items: Iterable[tuple[str | None, list[dict[str, Any]]]]
+) -> tuple[Path, Path, int, int]:
+    """Write ``evidence.jsonl`` and ``evidence.csv`` into ``out_dir`` as ``items`` arrive.
+
+    ``items`` yields, per pilot, its JSON line (``None`` for a pilot never run) and its CSV
+    rows. Both files are written through temporary files beside them and moved into place only
+    when complete, so readers never see half a file and a failure leaves the old files as
+    they were. Returns the two paths and the numbers of lines and rows written.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl_path, csv_path = out_dir / "evidence.jsonl", out_dir / "evidence.csv"
-    _atomic(jsonl_path, lambda fh: fh.writelines(line + "\n" for line in lines))
-
-    def _csv(fh: IO[str]) -> None:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        # titles, leads, labels and imported records are text a spreadsheet must not run
-        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
-
-    _atomic(csv_path, _csv)
-    return jsonl_path, csv_path
+    jsonl, jsonl_tmp = _temporary(jsonl_path)
+    try:
+        table, csv_tmp = _temporary(csv_path)
+    except BaseException:
+        jsonl.close()
+        jsonl_tmp.unlink(missing_ok=True)
+        raise
+    n_lines = n_rows = 0
+    try:
+        with jsonl, table:
+            writer = csv.DictWriter(table, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for line, rows in items:
+                if line is not None:
+                    jsonl.write(line + "\n")
+                    n_lines += 1
+                # titles, leads, labels and imported records are text a spreadsheet must not run
+                writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+                n_rows += len(rows)
+        os.replace(jsonl_tmp, jsonl_path)
+        os.replace(csv_tmp, csv_path)
+    finally:
+        jsonl_tmp.unlink(missing_ok=True)
+        csv_tmp.unlink(missing_ok=True)
+    return jsonl_path, csv_path, n_lines, n_rows

@@ -19,6 +19,7 @@ __all__ = [
     "Problem",
     "RunRecord",
     "StatusChange",
+    "Verification",
 ]
 
 
@@ -98,6 +99,9 @@ class PlanMatch:
         Every amendment (versions 2, 3, ...), oldest first.
     unregistered_changes
         Plan keys where the file differs from the latest registered version (empty if it matches).
+    registry_head
+        The registry's chain head (``SEQ:SHA256``) when the plan was read: publish it, and
+        ``pilotlab verify --head`` later proves that the history it covers is unchanged.
     """
 
     pilot_id: str
@@ -110,6 +114,7 @@ class PlanMatch:
     latest_registered_at: str | None = None
     deviations: tuple[Deviation, ...] = ()
     unregistered_changes: tuple[str, ...] = ()
+    registry_head: str | None = None
 
     def to_plan_info(self) -> PlanInfo:
         """The engine's :class:`~pilotlab.results.PlanInfo` (``evaluate(spec, plan=...)``)."""
@@ -122,6 +127,7 @@ class PlanMatch:
             registered_at=self.registered_at,
             matches_registered=self.matches_registered if self.registered else None,
             deviations=tuple(d.to_dict() for d in self.deviations),
+            registry_head=self.registry_head if self.registered else None,
         )
 
     def to_evidence(self) -> dict[str, Any]:
@@ -136,6 +142,7 @@ class PlanMatch:
             "matches_registered": self.matches_registered,
             "deviations": [d.to_dict() for d in self.deviations],
             "unregistered_changes": list(self.unregistered_changes),
+            "registry_head": self.registry_head if self.registered else None,
         }
 
 
@@ -244,3 +251,36 @@ class ImportSummary:
     imported: int
     duplicates: int
     sources: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What ``Registry.audit`` found: problems, the chain head, and how much it could check.
+
+    Attributes
+    ----------
+    problems
+        Every inconsistency found; empty when the registry is intact as far as can be proven.
+    head
+        The chain head now (``SEQ:SHA256``).
+    entries
+        Number of log entries.
+    signed
+        Entries carrying a signature.
+    key_id
+        Id of the key given to check signatures (``None``: signatures were not checked).
+    head_checked
+        The published head that was checked (``None``: none given).
+    """
+
+    problems: tuple[Problem, ...]
+    head: str
+    entries: int
+    signed: int
+    key_id: str | None = None
+    head_checked: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems

@@ -10,15 +10,19 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from pilotlab.registry.chain import load_key, parse_head
 from pilotlab.registry.core import Registry, resolve_url
 from pilotlab.registry.records import PlanVersion
+from pilotlab.registry.text import printable
 from pilotlab.spec import load_pilot
 
 __all__ = [
     "amend_pilot",
     "export_records",
+    "head_text",
     "import_file",
     "list_pilots",
+    "migrate_registry",
     "open_existing",
     "register_pilot",
     "set_status",
@@ -36,7 +40,8 @@ def _short(sha: str | None) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    """A plain left-aligned text table."""
+    """A plain left-aligned text table; control characters in cells are shown escaped."""
+    rows = [[printable(x) for x in row] for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     lines = [header, *rows]
     return "\n".join(
@@ -64,10 +69,19 @@ def open_existing(url: str | None = None) -> Registry | None:
     return Registry(resolved)
 
 
-def register_pilot(pilot: str | Path, url: str | None = None, data_seen: bool = False) -> str:
+def _open(url: str | None, key_file: str | Path | None) -> Registry:
+    return Registry(url, key=load_key(key_file))
+
+
+def register_pilot(
+    pilot: str | Path,
+    url: str | None = None,
+    data_seen: bool = False,
+    key_file: str | Path | None = None,
+) -> str:
     """Register the pilot file ``pilot`` and pre-register its analysis plan (version 1)."""
     spec = load_pilot(pilot)
-    with Registry(url) as reg:
+    with _open(url, key_file) as reg:
         v = reg.register(spec, data_seen=data_seen)
         where = reg.display_url
     return (
@@ -92,11 +106,15 @@ def _describe_amendment(pilot_id: str, v: PlanVersion) -> str:
 
 
 def amend_pilot(
-    pilot: str | Path, reason: str, data_seen: bool = False, url: str | None = None
+    pilot: str | Path,
+    reason: str,
+    data_seen: bool = False,
+    url: str | None = None,
+    key_file: str | Path | None = None,
 ) -> str:
     """Register a new version of the pilot's analysis plan if it changed."""
     spec = load_pilot(pilot)
-    with Registry(url) as reg:
+    with _open(url, key_file) as reg:
         v = reg.amend(spec, reason, data_seen=data_seen)
     return _describe_amendment(spec.id, v)
 
@@ -143,8 +161,8 @@ def show_pilot(pilot_id: str, url: str | None = None) -> str:
         ("Publication", rec["publication"]),
         ("Registered", rec["registered_at"]),
     ]
-    out = [f"{pilot_id}"]
-    out += [f"  {k}: {v}" for k, v in fields if v is not None]
+    out = [printable(pilot_id)]
+    out += [f"  {k}: {printable(v)}" for k, v in fields if v is not None]
     out.append("\nPlan versions")
     out.append(
         _table(
@@ -199,9 +217,11 @@ def show_pilot(pilot_id: str, url: str | None = None) -> str:
     return "\n".join(out)
 
 
-def set_status(pilot_id: str, status: str, url: str | None = None) -> str:
+def set_status(
+    pilot_id: str, status: str, url: str | None = None, key_file: str | Path | None = None
+) -> str:
     """Change a pilot's status."""
-    with Registry(url) as reg:
+    with _open(url, key_file) as reg:
         change = reg.set_status(pilot_id, status)
     if change.old_status == change.new_status:
         return f"{pilot_id} is already {status}; nothing changed."
@@ -218,27 +238,91 @@ def export_records(out_dir: str | Path, url: str | None = None) -> str:
     )
 
 
-def import_file(path: str | Path, url: str | None = None) -> str:
+def import_file(
+    path: str | Path, url: str | None = None, key_file: str | Path | None = None
+) -> str:
     """Load evidence records exported by another registry."""
-    with Registry(url) as reg:
+    with _open(url, key_file) as reg:
         s = reg.import_records(path)
     return (
         f"Imported {s.imported} of {s.read} record{'s' if s.read != 1 else ''} from {s.path} "
-        f"(source: {', '.join(s.sources) or '-'}); {s.duplicates} already imported."
+        f"(source: {printable(', '.join(s.sources) or '-')}); {s.duplicates} already imported."
     )
 
 
-def verify_registry(url: str | None = None) -> tuple[bool, str]:
-    """Recompute every hash; return (intact, message)."""
-    with Registry(url) as reg:
-        problems = reg.verify()
+def head_text(url: str | None = None) -> str:
+    """The registry's chain head, ``SEQ:SHA256``."""
+    with Registry(url, key=None) as reg:
+        return str(reg.head())
+
+
+def verify_registry(
+    url: str | None = None, head: str | None = None, key_file: str | Path | None = None
+) -> tuple[bool, str]:
+    """Recompute the hash chain and check every table; return (intact, message)."""
+    published = parse_head(head) if head is not None else None
+    with _open(url, key_file) as reg:
+        result = reg.audit(head=published)
         where = reg.display_url
-    if not problems:
-        return True, f"{where}: every registered plan, run and imported record matches its hash."
-    lines = [f"{where}: {len(problems)} problem{'s' if len(problems) != 1 else ''} found:"]
-    lines += [f"  - {p}" for p in problems]
+    n = result.entries
+    lines: list[str] = []
+    if result.ok:
+        lines.append(
+            f"{where}: intact. The log has {n} entr{'y' if n == 1 else 'ies'}, each linked to "
+            "the one before; every plan version, run, status change, imported record and pilot "
+            "record matches the log entry that wrote it."
+        )
+    else:
+        k = len(result.problems)
+        lines.append(f"{where}: {k} problem{'s' if k != 1 else ''} found:")
+        lines += [f"  - {printable(p)}" for p in result.problems]
+    if result.key_id is not None:
+        lines.append(
+            f"Signatures: checked with key id {result.key_id}; {result.signed} of {n} entries "
+            f"signed{'' if result.ok else ' (see the problems above)'}."
+        )
+    elif result.signed:
+        lines.append(
+            f"Signatures: {result.signed} of {n} entries are signed but were not checked; give "
+            "the key ($PILOTLAB_REGISTRY_KEY or --key-file) to check them."
+        )
+    else:
+        lines.append("Signatures: none (the log is not signed).")
+    if result.head_checked is not None:
+        verdict = "still in the chain, unchanged" if result.ok else "see the problems above"
+        lines.append(f"Published head {result.head_checked}: {verdict}.")
+    elif result.key_id is None:
+        lines.append(
+            "Without a published head (--head) or a key, this cannot rule out that the whole "
+            "registry was rewritten consistently or that its latest entries were deleted."
+        )
     lines.append(
-        "These rows were changed outside pilotlab. Compare them with an earlier export or backup; "
-        "registered history can only be extended (`pilotlab amend`), never edited."
+        f"Head: {result.head} (publish it; check later with "
+        f"`pilotlab verify --head {result.head}`)."
     )
-    return False, "\n".join(lines)
+    if not result.ok:
+        lines.append(
+            "The registry was changed outside pilotlab. Compare it with an earlier export or "
+            "backup; registered history can only be extended (`pilotlab amend`), never edited."
+        )
+    return result.ok, "\n".join(lines)
+
+
+def migrate_registry(
+    url: str | None = None, app_role: str | None = None, key_file: str | Path | None = None
+) -> str:
+    """Bring the registry's schema up to date (as the database owner) and, on PostgreSQL,
+    grant the service role what it needs and nothing more."""
+    with _open(url, key_file) as reg:
+        where = reg.display_url
+        head = reg.head()
+        lines = [f"{where}: schema up to date; log head {head}."]
+        if app_role is not None:
+            statements = reg.grant_service_role(app_role)
+            lines.append(
+                f"Role {app_role} may now read the registry, append to it and update pilots' "
+                "registration details; it cannot update or delete history, truncate tables or "
+                "alter or disable their triggers. Statements run:"
+            )
+            lines += [f"  {sql};" for sql in statements]
+    return "\n".join(lines)

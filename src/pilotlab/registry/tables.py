@@ -11,6 +11,10 @@ triggers created by the migration reject UPDATE and DELETE. Each of their rows c
 outside pilotlab even when the triggers have been removed. ``pilots`` is the one mutable table
 (status, registration details, and the counters ``latest_version``, ``run_count``,
 ``last_run_at`` maintained with each amendment and run).
+
+``registry_log`` (append-only too) chains all of it: every write appends entries whose hash covers
+the previous entry's hash, the row hashes of the rows it inserted and a hash of the pilot's whole
+``pilots`` row after the write (see ``chain.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ __all__ = [
     "pilots",
     "plan_versions",
     "registry_info",
+    "registry_log",
     "runs",
     "status_changes",
 ]
@@ -144,9 +149,20 @@ imported_records = sa.Table(
     sa.Index("ix_imported_records_pilot_id", "pilot_id"),
 )
 
+registry_log = sa.Table(
+    "registry_log",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("entry_json", sa.Text, nullable=False),
+    sa.Column("entry_sha256", Sha256, nullable=False),
+    sa.Column("key_id", sa.String(16)),
+    sa.Column("signature", Sha256),
+)
+
 APPEND_ONLY_TABLES: tuple[str, ...] = (
     "plan_versions",
     "runs",
     "status_changes",
     "imported_records",
+    "registry_log",
 )

@@ -1320,6 +1320,8 @@ def _reproducibility(ctx: _Ctx, table_ids: Sequence[str], evidence_file: str) ->
         ("Command to rerun", ev.command or "not recorded (evaluated from Python)"),
         ("Generated at", ev.generated_at),
     ]
+    if ev.plan.registry_head:  # the registry's state when the plan was read: verify --head
+        rows.insert(3, ("Registry head (check: pilotlab verify --head)", ev.plan.registry_head))
     rows += [(f"Software: {k}", str(v)) for k, v in ev.software.items()]
     links = [("Evidence record (JSON)", evidence_file)]
     links += [(f"Table: {t}", f"tables/{t}.csv") for t in table_ids]
