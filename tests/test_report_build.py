@@ -186,8 +186,13 @@ def test_registration_deviations_table(common) -> None:
     )
     doc = build(dataclasses.replace(common, plan=plan))
     t = next(b for b in doc.section("registration").blocks if isinstance(b, Table))
-    assert t.rows == (("design.covariates", "2024-05-01", "added population", "after"),)
-    assert "no: the plan analysed differs" in _text(doc, "registration")
+    assert t.rows == (
+        ("design.covariates", "2024-05-01", "added population", "after", "registered deviation"),
+    )
+    text = _text(doc, "registration")
+    assert "no: the plan analysed differs" in text
+    # differs, but without the key-by-key differences: never "no deviations"
+    assert "no deviations" not in text and "Unregistered deviation" in text
 
 
 class _Collect(HTMLParser):

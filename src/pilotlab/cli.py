@@ -228,7 +228,21 @@ def run(
         click.echo(
             f"Run recorded in the registry; the plan {match} registered version {plan.version}."
         )
+        if plan.matches_registered is False:
+            _warn_unregistered(plan, pilot)
     click.echo(f"Report written to {out / 'report.html'}")
+
+
+def _warn_unregistered(plan: Any, pilot: Path) -> None:
+    """Name on stderr the plan keys analysed differently from the registered plan."""
+    keys = ", ".join(plan.changed_keys) or "(keys not available)"
+    click.echo(
+        f"Warning: unregistered deviation from registered plan version {plan.version}: "
+        f"{keys}. The report lists each change with its registered and analysed value. "
+        f'Register the change with `pilotlab amend {pilot} --reason "..."` (add --data-seen '
+        "if outcome data had been seen), or restore the registered plan.",
+        err=True,
+    )
 
 
 @cli.command()

@@ -183,7 +183,14 @@ class Choice:
 
 @dataclass(frozen=True)
 class PlanInfo:
-    """The analysis plan used and how it relates to the registered one."""
+    """The analysis plan used and how it relates to the registered one.
+
+    ``deviations`` are the registered amendments (versions 2, 3, ...: ``at``, ``item``,
+    ``reason``, ``data_seen``). ``unregistered_deviations`` are the differences between the plan
+    analysed and the latest registered version that no amendment covers, key by key: ``key``,
+    ``registered`` and ``analysed`` values (``registered_set`` / ``analysed_set`` are False where
+    the key is absent on that side).
+    """
 
     sha256: str
     registered: bool = False
@@ -191,6 +198,12 @@ class PlanInfo:
     registered_at: str | None = None
     matches_registered: bool | None = None
     deviations: tuple[Mapping[str, Any], ...] = ()
+    unregistered_deviations: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def changed_keys(self) -> tuple[str, ...]:
+        """Plan keys analysed differently from the registered plan without an amendment."""
+        return tuple(str(d.get("key", "")) for d in self.unregistered_deviations)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the evidence record's ``plan`` block)."""
@@ -201,6 +214,16 @@ class PlanInfo:
             "registered_at": self.registered_at,
             "matches_registered": self.matches_registered,
             "deviations": [dict(d) for d in self.deviations],
+            "unregistered_deviations": [
+                {
+                    "key": str(d.get("key", "")),
+                    "registered": d.get("registered"),
+                    "analysed": d.get("analysed"),
+                    "registered_set": bool(d.get("registered_set", True)),
+                    "analysed_set": bool(d.get("analysed_set", True)),
+                }
+                for d in self.unregistered_deviations
+            ],
         }
 
 

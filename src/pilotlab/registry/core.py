@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from pilotlab.exceptions import RegistryError
-from pilotlab.registry.diff import changed_paths
+from pilotlab.registry.diff import changed_paths, plan_differences
 from pilotlab.registry.export import csv_rows, write_export
 from pilotlab.registry.records import (
     Deviation,
@@ -576,10 +576,10 @@ class Registry:
         changes = _changes_between(versions)
         latest = versions[-1]
         matched = next((v.version for v in reversed(versions) if v.plan_sha256 == sha), None)
-        unregistered = (
+        differences = (
             ()
             if latest.plan_sha256 == sha
-            else tuple(changed_paths(json.loads(latest.plan_json), plan))
+            else plan_differences(json.loads(latest.plan_json), plan)
         )
         return PlanMatch(
             pilot_id=spec.id,
@@ -594,7 +594,8 @@ class Registry:
                 Deviation(v.version, v.registered_at, ch, v.reason, bool(v.data_seen))
                 for v, ch in zip(versions[1:], changes[1:], strict=True)
             ),
-            unregistered_changes=unregistered,
+            unregistered_changes=tuple(d["key"] for d in differences),
+            unregistered_deviations=tuple(differences),
         )
 
     # ------------------------------------------------------------------ runs

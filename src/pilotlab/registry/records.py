@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,10 @@ class PlanMatch:
         Every amendment (versions 2, 3, ...), oldest first.
     unregistered_changes
         Plan keys where the file differs from the latest registered version (empty if it matches).
+    unregistered_deviations
+        The same differences with both values: ``key``, ``registered`` (the latest registered
+        version's value), ``analysed`` (the file's), ``registered_set`` and ``analysed_set``
+        (False where the key is absent on that side). They were not registered as an amendment.
     """
 
     pilot_id: str
@@ -110,6 +115,7 @@ class PlanMatch:
     latest_registered_at: str | None = None
     deviations: tuple[Deviation, ...] = ()
     unregistered_changes: tuple[str, ...] = ()
+    unregistered_deviations: tuple[Mapping[str, Any], ...] = ()
 
     def to_plan_info(self) -> PlanInfo:
         """The engine's :class:`~pilotlab.results.PlanInfo` (``evaluate(spec, plan=...)``)."""
@@ -122,6 +128,7 @@ class PlanMatch:
             registered_at=self.registered_at,
             matches_registered=self.matches_registered if self.registered else None,
             deviations=tuple(d.to_dict() for d in self.deviations),
+            unregistered_deviations=tuple(dict(d) for d in self.unregistered_deviations),
         )
 
     def to_evidence(self) -> dict[str, Any]:
@@ -136,6 +143,7 @@ class PlanMatch:
             "matches_registered": self.matches_registered,
             "deviations": [d.to_dict() for d in self.deviations],
             "unregistered_changes": list(self.unregistered_changes),
+            "unregistered_deviations": [dict(d) for d in self.unregistered_deviations],
         }
 
 
