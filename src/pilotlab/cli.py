@@ -134,6 +134,11 @@ def validate(pilot: Path) -> None:
         return
     est = choose_estimator(panel, spec.design.estimator)
     inf = choose_inference(panel, est.name, spec.design.inference.method)
+    from pilotlab.data.dates import registration_date_notes
+    from pilotlab.data.load import first_treated_label
+
+    for note in registration_date_notes(spec, panel.period_labels, first_treated_label(panel)):
+        click.echo(f"Warning: {note}", err=True)
     click.echo(f"{pilot}: valid.")
     click.echo(
         f"  {panel.n_units} units ({panel.n_treated_units} treated), {panel.n_periods} periods "
@@ -217,6 +222,7 @@ def run(
                 started_at=started,
                 finished_at=datetime.now(UTC),
             )
+    _warn_dates(spec, evaluation)
     for o in evaluation.outcomes:
         r = o.result
         click.echo(
@@ -231,6 +237,18 @@ def run(
         if plan.matches_registered is False:
             _warn_unregistered(plan, pilot)
     click.echo(f"Report written to {out / 'report.html'}")
+
+
+def _warn_dates(spec: Any, evaluation: Any) -> None:
+    """Registration dates that disagree with the first treated period (also in the report)."""
+    from pilotlab.data.dates import registration_date_notes
+
+    data = evaluation.data
+    order = {label: i for i, label in enumerate(data.period_labels)}
+    starts = sorted(set(data.adoption.values()), key=lambda label: order.get(label, len(order)))
+    first = starts[0] if starts else None
+    for note in registration_date_notes(spec, data.period_labels, first):
+        click.echo(f"Warning: {note}", err=True)
 
 
 def _warn_unregistered(plan: Any, pilot: Path) -> None:
