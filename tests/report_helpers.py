@@ -50,6 +50,8 @@ def _spec(
     title: str = "Employment support pathfinder",
 ) -> Any:
     h = (lambda s: f"{s} {HOSTILE}") if hostile else (lambda s: s)
+    first = min((adoption or {}).values(), default=None) or start
+    day = _first_day(str(first)) if first else "2022-04-01"
     treatment: dict[str, Any] = (
         {"adoption": adoption} if adoption else {"units": sim_units, "start": start}
     )
@@ -67,9 +69,9 @@ def _spec(
             "theory_of_change": h("Earlier support helps people into work sooner."),
             "publication": h("Within 6 months."),
             "design_type": h("quasi-experimental"),
-            "start_date": h("2022-04-01"),
+            "start_date": h(day),  # the registered dates agree with the treatment start
             "end_date": h("2023-12-31"),
-            "actual_start_date": h("2022-04-04"),
+            "actual_start_date": h(day[:-2] + "04"),
             "actual_end_date": h("2023-12-31"),
             "report_due": h("2024-06-30"),
         },
@@ -91,6 +93,16 @@ def _spec(
         },
     }
     return parse_pilot(raw)
+
+
+def _first_day(period: str) -> str:
+    """First calendar day of a quarter (``2021Q1``), month (``2022-07``) or year label."""
+    m = re.fullmatch(r"(\d{4})Q([1-4])", period)
+    if m:
+        return f"{m.group(1)}-{3 * int(m.group(2)) - 2:02d}-01"
+    if re.fullmatch(r"\d{4}-\d{2}", period):
+        return f"{period}-01"
+    return f"{period[:4]}-01-01" if period[:4].isdigit() else "2022-04-01"
 
 
 def _fix_time(ev: Evaluation) -> Evaluation:

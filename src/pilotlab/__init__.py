@@ -9,10 +9,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from pilotlab.exceptions import DataError, EstimationError, PilotlabError, RegistryError, SpecError
+from pilotlab.exceptions import (
+    DataError,
+    EstimationError,
+    PilotlabError,
+    PilotlabWarning,
+    RegistryError,
+    SpecError,
+)
 
 if TYPE_CHECKING:
     from pilotlab.engine import evaluate
+    from pilotlab.power import PowerResult, run_power, write_power_report
     from pilotlab.registry import Registry
     from pilotlab.report import render_report
     from pilotlab.results import EffectResult, Evaluation
@@ -20,6 +28,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+#: The public API, sorted; ``dir(pilotlab)`` shows exactly these names.
 __all__ = [
     "DataError",
     "EffectResult",
@@ -27,6 +36,8 @@ __all__ = [
     "Evaluation",
     "PilotSpec",
     "PilotlabError",
+    "PilotlabWarning",
+    "PowerResult",
     "Registry",
     "RegistryError",
     "SpecError",
@@ -34,12 +45,17 @@ __all__ = [
     "evaluate",
     "load_pilot",
     "render_report",
+    "run_power",
+    "write_power_report",
 ]
 
 # Imported on first use, so that `import pilotlab` and the registry commands need not load the
 # numerical stack or Jinja.
 _LAZY = {
     "evaluate": "pilotlab.engine",
+    "PowerResult": "pilotlab.power",
+    "run_power": "pilotlab.power",
+    "write_power_report": "pilotlab.power",
     "Registry": "pilotlab.registry",
     "render_report": "pilotlab.report",
     "EffectResult": "pilotlab.results",
@@ -58,4 +74,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    """The public API only (``__all__``), not the modules and helpers imported along the way."""
+    return list(__all__)

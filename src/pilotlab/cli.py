@@ -151,6 +151,11 @@ def validate(pilot: Path) -> None:
         return
     est = choose_estimator(panel, spec.design.estimator)
     inf = choose_inference(panel, est.name, spec.design.inference.method)
+    from pilotlab.data.dates import registration_date_notes
+    from pilotlab.data.load import first_treated_label
+
+    for note in registration_date_notes(spec, panel.period_labels, first_treated_label(panel)):
+        click.echo(f"Warning: {note}", err=True)
     click.echo(f"{pilot}: valid.")
     click.echo(
         f"  {panel.n_units} units ({panel.n_treated_units} treated), {panel.n_periods} periods "
@@ -249,6 +254,7 @@ def run(
                     f"the registry ({reason}); fix that and run the same command again to record "
                     "it (the outputs will be replaced)"
                 ) from None
+    _warn_dates(spec, evaluation)
     for o in evaluation.outcomes:
         r = o.result
         click.echo(
@@ -260,7 +266,33 @@ def run(
         click.echo(
             f"Run recorded in the registry; the plan {match} registered version {plan.version}."
         )
+        if plan.matches_registered is False:
+            _warn_unregistered(plan, pilot)
     click.echo(f"Report written to {out / 'report.html'}")
+
+
+def _warn_dates(spec: Any, evaluation: Any) -> None:
+    """Registration dates that disagree with the first treated period (also in the report)."""
+    from pilotlab.data.dates import registration_date_notes
+
+    data = evaluation.data
+    order = {label: i for i, label in enumerate(data.period_labels)}
+    starts = sorted(set(data.adoption.values()), key=lambda label: order.get(label, len(order)))
+    first = starts[0] if starts else None
+    for note in registration_date_notes(spec, data.period_labels, first):
+        click.echo(f"Warning: {note}", err=True)
+
+
+def _warn_unregistered(plan: Any, pilot: Path) -> None:
+    """Name on stderr the plan keys analysed differently from the registered plan."""
+    keys = ", ".join(plan.changed_keys) or "(keys not available)"
+    click.echo(
+        f"Warning: unregistered deviation from registered plan version {plan.version}: "
+        f"{keys}. The report lists each change with its registered and analysed value. "
+        f'Register the change with `pilotlab amend {pilot} --reason "..."` (add --data-seen '
+        "if outcome data had been seen), or restore the registered plan.",
+        err=True,
+    )
 
 
 @cli.command()

@@ -16,6 +16,7 @@ one-paragraph message and exit code 1, never a traceback.
     ├── FewClustersWarning       too few (treated) clusters for cluster-robust inference
     ├── UnbalancedPanelWarning   units observed in different sets of periods
     ├── MissingDataWarning       outcome values missing and dropped
+    ├── RegistrationDateWarning  registration start date outside the first treated period
     └── DesignWarning            anything else the reader of a report should know
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "MissingDataWarning",
     "PilotlabError",
     "PilotlabWarning",
+    "RegistrationDateWarning",
     "RegistryError",
     "SpecError",
     "UnbalancedPanelWarning",
@@ -73,3 +75,7 @@ class MissingDataWarning(PilotlabWarning):
 
 class DesignWarning(PilotlabWarning):
     """A property of the design the reader should know about."""
+
+
+class RegistrationDateWarning(PilotlabWarning):
+    """The registration's start date and the first treated period in the data disagree."""

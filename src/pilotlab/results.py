@@ -183,7 +183,14 @@ class Choice:
 
 @dataclass(frozen=True)
 class PlanInfo:
-    """The analysis plan used and how it relates to the registered one."""
+    """The analysis plan used and how it relates to the registered one.
+
+    ``deviations`` are the registered amendments (versions 2, 3, ...: ``at``, ``item``,
+    ``reason``, ``data_seen``). ``unregistered_deviations`` are the differences between the plan
+    analysed and the latest registered version that no amendment covers, key by key: ``key``,
+    ``registered`` and ``analysed`` values (``registered_set`` / ``analysed_set`` are False where
+    the key is absent on that side).
+    """
 
     sha256: str
     registered: bool = False
@@ -192,6 +199,12 @@ class PlanInfo:
     matches_registered: bool | None = None
     deviations: tuple[Mapping[str, Any], ...] = ()
     registry_head: str | None = None  # the registry's chain head (SEQ:SHA256) when plan was read
+    unregistered_deviations: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def changed_keys(self) -> tuple[str, ...]:
+        """Plan keys analysed differently from the registered plan without an amendment."""
+        return tuple(str(d.get("key", "")) for d in self.unregistered_deviations)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the evidence record's ``plan`` block)."""
@@ -203,6 +216,16 @@ class PlanInfo:
             "matches_registered": self.matches_registered,
             "deviations": [dict(d) for d in self.deviations],
             "registry_head": self.registry_head,
+            "unregistered_deviations": [
+                {
+                    "key": str(d.get("key", "")),
+                    "registered": d.get("registered"),
+                    "analysed": d.get("analysed"),
+                    "registered_set": bool(d.get("registered_set", True)),
+                    "analysed_set": bool(d.get("analysed_set", True)),
+                }
+                for d in self.unregistered_deviations
+            ],
         }
 
 
@@ -328,3 +351,75 @@ class Evaluation:
         from pilotlab.evidence import evidence_record, to_json  # the record lives beside its schema
 
         return to_json(evidence_record(self), indent=indent)
+
+    # ------------------------------------------------------------------ display
+
+    def _title(self) -> str:
+        pid = getattr(self.pilot, "id", None) or "pilot"
+        return str(getattr(self.pilot, "title", None) or pid)
+
+    def _summary_line(self) -> str:
+        es = self.evidence_strength or {}
+        bits = [f"{self.estimator.name}, {self.inference.name} inference"]
+        if es.get("level") is not None:
+            bits.append(f"evidence level {es['level']} of 5")
+        if not self.plan.registered:
+            bits.append("plan not registered")
+        elif self.plan.matches_registered is False:
+            n = len(self.plan.unregistered_deviations)
+            bits.append(
+                f"plan differs from registered version {self.plan.version}"
+                + (f" ({n} unregistered deviation{'s' if n != 1 else ''})" if n else "")
+            )
+        else:
+            bits.append(f"registered plan version {self.plan.version}")
+        return "; ".join(bits)
+
+    def _rows(self) -> list[tuple[str, str, str, str, str]]:
+        level = f"{round(100 * (1 - self.alpha)):g}%"
+        rows = []
+        for o in self.outcomes:
+            r = o.result
+            adj = "" if o.p_value_adjusted == r.p_value else f" (adj. {_g(o.p_value_adjusted, 3)})"
+            rows.append(
+                (
+                    o.label + (" (primary)" if o.primary else ""),
+                    _g(r.estimate),
+                    f"{level} CI {_g(r.ci_lower)} to {_g(r.ci_upper)}",
+                    _g(r.p_value, 3) + adj,
+                    f"{r.n_treated_units} of {r.n_units} treated",
+                )
+            )
+        return rows
+
+    def __repr__(self) -> str:
+        """A few lines: the pilot, the design, and one line per outcome."""
+        lines = [f"<Evaluation of {self._title()!r}: {self._summary_line()}>"]
+        for label, est, ci, p, _ in self._rows():
+            lines.append(f"  {label}: {est} ({ci}; p = {p})")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A compact table for Jupyter (every value HTML-escaped)."""
+        from html import escape
+
+        head = "".join(
+            f"<th>{escape(h)}</th>" for h in ("Outcome", "Estimate", "Interval", "p-value", "Units")
+        )
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>" for row in self._rows()
+        )
+        return (
+            '<div class="pilotlab-evaluation">'
+            f"<p><strong>Evaluation of {escape(self._title())}</strong><br>"
+            f"{escape(self._summary_line())}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            "</div>"
+        )
+
+
+def _g(x: Any, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits for display (``n/a`` when missing)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.{digits}g}"  # inf / -inf for an unbounded interval

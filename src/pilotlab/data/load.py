@@ -16,9 +16,16 @@ import numpy as np
 import pandas as pd
 from pyarrow import ArrowException
 
+from pilotlab.data.dates import registration_date_notes
 from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
 from pilotlab.data.periods import PeriodIndex, parse_periods
-from pilotlab.exceptions import DataError, DesignWarning, MissingDataWarning, UnbalancedPanelWarning
+from pilotlab.exceptions import (
+    DataError,
+    DesignWarning,
+    MissingDataWarning,
+    RegistrationDateWarning,
+    UnbalancedPanelWarning,
+)
 from pilotlab.spec.models import DataSpec, PilotSpec
 
 __all__ = ["file_sha256", "load_panel", "panel_from_frame", "read_table"]
@@ -545,6 +552,9 @@ def panel_from_frame(
             stacklevel=2,
         )
     _check_gaps(periods)
+    if not history:
+        for note in registration_date_notes(spec, panel.period_labels, first_treated_label(panel)):
+            warnings.warn(note, RegistrationDateWarning, stacklevel=2)
     return panel
 
 
@@ -684,6 +694,11 @@ def _check_estimable(
                 f"{period_labels[max(earliest, 0)]} on for all comparison units; the "
                 "comparison units need values after the start"
             )
+def first_treated_label(panel: Panel) -> str | None:
+    """Label of the first period in which any unit is treated (``None`` if none is)."""
+    if not panel.is_treated_unit.any():
+        return None
+    return str(panel.period_labels[int(panel.cohorts.min())])
 
 
 def _period_text(v: object) -> str:

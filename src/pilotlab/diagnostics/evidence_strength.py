@@ -10,8 +10,8 @@ The What Works Growth scoring guide (2016) places an evaluation on five levels:
 4. quasi-random variation in treatment (instrument, discontinuity), shown to be credible;
 5. explicit random assignment (a randomised controlled trial).
 
-**pilotlab rubric v1** turns that guide into criteria the engine can check, each reported as met or
-not with the reason:
+**pilotlab rubric v2** turns that guide into criteria the engine can check, each reported as met,
+not met, or not assessed, with the reason:
 
 ``comparison group``
     untreated comparison units are observed over the same periods (level 2 needs it).
@@ -31,18 +31,29 @@ not with the reason:
     cluster-robust inference with at least :data:`MIN_TREATED_CLUSTERS` treated and
     :data:`MIN_CLUSTERS` clusters, or an inference built for few clusters (wild bootstrap,
     permutation, placebo, jackknife).
+``informative interval``
+    every primary outcome's confidence interval is bounded (an unbounded interval, as test
+    inversion gives when the data cannot bound the effect, says nothing about its size).
 ``robustness checks agree``
-    no robustness check run by the plan contradicts the main estimate.
+    every check of :data:`SCORED_CHECKS` (all the checks pilotlab offers) was run on every primary
+    outcome and agrees with the main estimate. The set is fixed by the rubric, not by the plan: a
+    check the plan leaves out, or that cannot be run on the design, counts as not met.
 ``missing data``
     at most :data:`MAX_MISSING_SHARE` of the primary outcomes' values are missing.
 ``random or quasi-random assignment``
     never met by pilotlab's designs (areas are chosen by the programme), which is why the scale
     stops at level 3 here.
 
-Level: 1 without a comparison group; 2 with one; 3 when, in addition, comparability is shown
-(before-and-after data, parallel pre-trends and a powered test; or, for synthetic designs, good
-pre-period fit). Each of "enough clusters", "robustness checks agree" and "missing data" that
-fails then lowers the level by one (the guide's downgrading for weak implementation), not below 1.
+Level (:func:`score_level`): 1 without a comparison group; 2 with one; 3 when, in addition,
+comparability is shown (before-and-after data, parallel pre-trends and a powered test; or, for
+synthetic designs, good pre-period fit). Each of "enough clusters", "informative interval",
+"robustness checks agree" and "missing data" not met then lowers the level by one (the guide's
+downgrading for weak implementation), not below 1.
+
+A criterion not assessed counts exactly as one not met, so the level is monotone: meeting one more
+criterion never lowers it, and leaving something unchecked (no robustness checks, no pre-trend
+test, no interval) never scores higher than checking it, whatever the check finds. The
+description names, in plain words, what kept the design at level 2 and what lowered the level.
 
 House rule for synthetic designs (``synthetic_control``, ``synthetic_did``): the comparison is
 built to match the treated area before the start, so a pre-trend test says little. Comparability is
@@ -63,6 +74,9 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
+    "COMPARABILITY",
+    "COMPARABILITY_SYNTHETIC",
+    "DOWNGRADES",
     "FEW_CLUSTER_METHODS",
     "LEVEL_DESCRIPTIONS",
     "MAX_MISSING_SHARE",
@@ -74,13 +88,15 @@ __all__ = [
     "MIN_TREATED_CLUSTERS",
     "RUBRIC",
     "RUBRIC_VERSION",
+    "SCORED_CHECKS",
     "SYNTHETIC_ESTIMATORS",
     "evidence_strength",
     "pretest_power",
+    "score_level",
     "synthetic_pre_rmspe",
 ]
 
-RUBRIC_VERSION = "1"
+RUBRIC_VERSION = "2"
 RUBRIC = "Maryland SMS, What Works Growth scoring guide (2016), pilotlab rubric v" + RUBRIC_VERSION
 MIN_PRE_PERIODS = 3
 MIN_PRE_PERIODS_SYNTHETIC = 5
@@ -190,8 +206,197 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
+#: Criteria that show the comparison group is comparable (level 3), by design family.
+COMPARABILITY = ("before and after data", "parallel pre-trends", "power of the pre-trend test")
+COMPARABILITY_SYNTHETIC = ("before and after data", "pre-period fit")
+#: Criteria of the analysis' implementation: each one not met lowers the level by one.
+DOWNGRADES = (
+    "enough clusters for the inference",
+    "informative interval",
+    "robustness checks agree",
+    "missing data",
+)
+#: The robustness checks the rubric scores: every check pilotlab offers, whatever the plan lists.
+SCORED_CHECKS = (
+    "placebo_in_time",
+    "placebo_in_space",
+    "leave_one_out",
+    "alternative_estimators",
+    "honest_did",
+)
+
+
+def score_level(
+    met: Mapping[str, bool | None], *, synthetic: bool = False
+) -> tuple[int, int, list[str]]:
+    """The level from the criteria: ``(base level, level, criteria that lowered it)``.
+
+    A criterion counts only when it is met (``True``); not met (``False``) and not assessed
+    (``None`` or absent) count the same, so leaving something unchecked never scores higher than
+    checking it, whatever the check finds. The level is 1 without a comparison group, 3 when every
+    comparability criterion is met, 2 otherwise; each implementation criterion
+    (:data:`DOWNGRADES`) not met then lowers it by one, not below 1. The level is monotone:
+    turning any criterion from not met to met never lowers it.
+    """
+
+    def ok(name: str) -> bool:
+        return met.get(name) is True
+
+    if not ok("comparison group"):
+        base = 1
+    elif all(ok(c) for c in (COMPARABILITY_SYNTHETIC if synthetic else COMPARABILITY)):
+        base = 3
+    else:
+        base = 2
+    lowered = [c for c in DOWNGRADES if not ok(c)] if base > 1 else []
+    return base, max(1, base - len(lowered)), lowered
+
+
+def _interval_criterion(primary: Sequence[Any], alpha: float) -> dict[str, Any]:
+    """Every primary outcome has a bounded confidence interval (an unbounded one says nothing)."""
+    level = f"{100 * (1 - float(alpha)):g}%"
+    flags: list[bool | None] = []
+    reasons = []
+    for o in primary:
+        r = o.result
+        lo, hi = r.ci_lower, r.ci_upper
+        if (
+            lo is None
+            or hi is None
+            or (isinstance(lo, float) and math.isnan(lo))
+            or (isinstance(hi, float) and math.isnan(hi))
+        ):
+            flags.append(None)
+            reasons.append(f"{o.label}: no {level} confidence interval could be computed.")
+        elif _finite(lo) and _finite(hi):
+            flags.append(True)
+            reasons.append(f"{o.label}: the {level} confidence interval is bounded.")
+        else:
+            flags.append(False)
+            side = (
+                "no limit on either side"
+                if not _finite(lo) and not _finite(hi)
+                else ("no lower limit" if not _finite(lo) else "no upper limit")
+            )
+            reasons.append(
+                f"{o.label}: the {level} confidence interval has {side}, so the data cannot say "
+                "how large the effect is."
+            )
+    met = None if any(f is None for f in flags) else all(bool(f) for f in flags)
+    if any(f is False for f in flags):
+        met = False
+    return _criterion("informative interval", met, " ".join(reasons))
+
+
+def _robustness_criterion(primary: Sequence[Any]) -> dict[str, Any]:
+    """Every check of :data:`SCORED_CHECKS` was run on every primary outcome and agrees.
+
+    A check the plan does not list, or that could not be run on the design, counts as not met:
+    leaving a check out can never score higher than running it and seeing it disagree.
+    """
+    disagree: list[str] = []
+    not_run: list[str] = []
+    not_possible: list[str] = []
+    agree = 0
+    for o in primary:
+        families: dict[str, list[bool | None]] = {}
+        for c in o.robustness:
+            families.setdefault(str(c.check).split(":")[0], []).append(c.consistent)
+        for name in SCORED_CHECKS:
+            found = families.get(name)
+            where = f"{name} ({o.label})" if len(primary) > 1 else name
+            if not found:
+                not_run.append(where)
+            elif any(v is False for v in found):
+                disagree.append(where)
+            elif any(v is None for v in found):
+                not_possible.append(where)
+            else:
+                agree += 1
+    total = len(SCORED_CHECKS) * len(primary)
+    if agree == total:
+        return _criterion(
+            "robustness checks agree",
+            True,
+            f"All {total} robustness checks scored by the rubric were run and agree with the "
+            "main estimate.",
+        )
+    if agree == 0 and len(not_run) == total:
+        return _criterion(
+            "robustness checks agree",
+            None,
+            "No robustness checks were run (the plan lists none); a check not run counts as "
+            f"not met. The rubric expects {_words(list(SCORED_CHECKS))}.",
+        )
+    parts = []
+    if disagree:
+        parts.append(f"{_words(disagree)} {'disagrees' if len(disagree) == 1 else 'disagree'} "
+                     "with the main estimate")  # fmt: skip
+    if not_possible:
+        parts.append(f"{_words(not_possible)} could not be run on this design")
+    if not_run:
+        parts.append(f"{_words(not_run)} {'was' if len(not_run) == 1 else 'were'} not run")
+    return _criterion(
+        "robustness checks agree",
+        False,
+        f"{agree} of {total} scored checks agree; " + "; ".join(parts) + " (a check not run "
+        "counts as not met).",
+    )
+
+
+def _words(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+#: Plain words for "the level was lowered because ..." (by criterion).
+_LOWERED_BECAUSE = {
+    "enough clusters for the inference": "there are too few clusters for the inference used",
+    "informative interval": "the confidence interval is unbounded or missing",
+    "missing data": "too many primary outcome values are missing",
+}
+
+
+def _lowered_phrase(name: str, criterion: Mapping[str, Any]) -> str:
+    if name != "robustness checks agree":
+        return _LOWERED_BECAUSE[name]
+    if criterion["met"] is None:
+        return "no robustness checks were run"
+    return "not every robustness check was run and agrees with the main estimate"
+
+
+def _describe(
+    base: int,
+    level: int,
+    lowered: Sequence[str],
+    criteria: Sequence[Mapping[str, Any]],
+    synthetic: bool,
+) -> str:
+    """The level in one plain sentence, naming what kept it at level 2 and what lowered it."""
+    by_name = {c["criterion"]: c for c in criteria}
+    if base == 2:
+        needed = COMPARABILITY_SYNTHETIC if synthetic else COMPARABILITY
+        missing = _words([c for c in needed if by_name.get(c, {}).get("met") is not True])
+        if not lowered:
+            return (
+                "Level 2: a comparison group, but its comparability with the pilot areas is not "
+                f"shown ({missing} not met)."
+            )
+        why_base = f"a level-2 design (comparability not shown: {missing} not met)"
+    elif not lowered:
+        return LEVEL_DESCRIPTIONS[level]
+    else:
+        why_base = f"a level-{base} design"
+    because = " and ".join(_lowered_phrase(c, by_name[c]) for c in lowered)
+    steps = base - level
+    by = f"lowered by {'one level' if steps == 1 else f'{steps} levels'}"
+    if steps < len(lowered):
+        by = f"lowered to level {level}"
+    return f"Level {level}: {why_base}, {by} because {because} (see the criteria)."
+
+
 def evidence_strength(evaluation: Any) -> dict[str, Any]:
-    """Score an evaluation on the Maryland Scientific Methods Scale (pilotlab rubric v1).
+    """Score an evaluation on the Maryland Scientific Methods Scale (pilotlab rubric v2).
 
     Parameters
     ----------
@@ -202,8 +407,9 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
     -------
     dict
         The evidence record's ``evidence_strength`` block: ``rubric``, ``rubric_version``,
-        ``level``, ``max_level``, ``description``, ``criteria`` (``criterion``, ``met``,
-        ``reason``) and ``house_rule`` when the synthetic-design rule applied.
+        ``level``, ``base_level`` (before the downgrades), ``max_level``, ``description``,
+        ``downgraded_for`` (criteria that lowered the level), ``criteria`` (``criterion``,
+        ``met``, ``reason``) and ``house_rule`` when the synthetic-design rule applied.
     """
     data = evaluation.data
     primary = [o for o in evaluation.outcomes if o.primary] or list(evaluation.outcomes[:1])
@@ -237,7 +443,6 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
         )
     )
 
-    comparable: bool | None
     house_rule = None
     if synthetic:
         house_rule = (
@@ -261,9 +466,8 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
                 f"{'within' if ok else 'more than'} {MAX_RMSPE_TO_EFFECT:g} x the effect "
                 f"({_num(eff)})."
             )
-        comparable = None if any(f is None for f in fits) else all(bool(f) for f in fits)
-        criteria.append(_criterion("pre-period fit", comparable, " ".join(reasons)))
-        comparable = bool(comparable) and pre_ok
+        fit_all = None if any(f is None for f in fits) else all(bool(f) for f in fits)
+        criteria.append(_criterion("pre-period fit", fit_all, " ".join(reasons)))
     else:
         trend_ok: list[bool | None] = []
         power_ok: list[bool | None] = []
@@ -314,7 +518,6 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
         t_all, p_all = _all(trend_ok), _all(power_ok)
         criteria.append(_criterion("parallel pre-trends", t_all, " ".join(t_reasons)))
         criteria.append(_criterion("power of the pre-trend test", p_all, " ".join(p_reasons)))
-        comparable = bool(t_all) and bool(p_all) and pre_ok
 
     few_ok = inference in FEW_CLUSTER_METHODS
     g, gt = int(data.clusters), int(data.treated_clusters)
@@ -330,21 +533,8 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
             "clusters in all.",
         )
     )
-    checks = [c for o in primary for c in o.robustness]
-    if not checks:
-        rob: bool | None = None
-        rob_reason = (
-            "No robustness checks were run (the plan lists none), so agreement is not assessed."
-        )
-    else:
-        bad = [c.check for c in checks if c.consistent is False]
-        rob = not bad
-        rob_reason = (
-            f"All {len(checks)} robustness checks agree with the main estimate."
-            if rob
-            else f"{len(bad)} of {len(checks)} checks disagree: {', '.join(dict.fromkeys(bad))}."
-        )
-    criteria.append(_criterion("robustness checks agree", rob, rob_reason))
+    criteria.append(_interval_criterion(primary, evaluation.alpha))
+    criteria.append(_robustness_criterion(primary))
 
     cols = {o.column for o in primary}
     miss = [m for m in data.missing if m.get("outcome") in cols]
@@ -369,31 +559,17 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
         )
     )
 
-    level = 1 if not has_comparison else (3 if comparable else 2)
-    downgrades = [
-        c["criterion"]
-        for c in criteria
-        if c["criterion"]
-        in ("enough clusters for the inference", "robustness checks agree", "missing data")
-        and c["met"] is False
-    ]
-    base = level
-    level = max(1, level - len(downgrades))
-    description = (
-        LEVEL_DESCRIPTIONS[level]
-        if level == base
-        else (
-            f"Level {level}: a level-{base} design lowered by {base - level} because of "
-            f"{' and '.join(downgrades)} (see the criteria)."
-        )
-    )
+    met = {c["criterion"]: c["met"] for c in criteria}
+    base, level, lowered = score_level(met, synthetic=synthetic)
+    description = _describe(base, level, lowered, criteria, synthetic)
     out: dict[str, Any] = {
         "rubric": RUBRIC,
         "rubric_version": RUBRIC_VERSION,
         "level": int(level),
         "max_level": 3,
         "description": description,
-        "downgraded_for": downgrades,
+        "base_level": int(base),
+        "downgraded_for": lowered,
         "criteria": criteria,
     }
     if house_rule:

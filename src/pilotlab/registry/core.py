@@ -32,7 +32,7 @@ from sqlalchemy.pool import StaticPool
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry import chain
 from pilotlab.registry.chain import Head, Key, load_key, pilot_ref, row_hash, sha256_text
-from pilotlab.registry.diff import changed_paths
+from pilotlab.registry.diff import changed_paths, plan_differences
 from pilotlab.registry.export import csv_rows, write_export
 from pilotlab.registry.records import (
     Deviation,
@@ -641,10 +641,10 @@ class Registry:
         changes = _changes_between(versions)
         latest = versions[-1]
         matched = next((v.version for v in reversed(versions) if v.plan_sha256 == sha), None)
-        unregistered = (
+        differences = (
             ()
             if latest.plan_sha256 == sha
-            else tuple(changed_paths(json.loads(latest.plan_json), plan))
+            else plan_differences(json.loads(latest.plan_json), plan)
         )
         return PlanMatch(
             pilot_id=spec.id,
@@ -659,8 +659,9 @@ class Registry:
                 Deviation(v.version, v.registered_at, ch, v.reason, bool(v.data_seen))
                 for v, ch in zip(versions[1:], changes[1:], strict=True)
             ),
-            unregistered_changes=unregistered,
             registry_head=str(head),
+            unregistered_changes=tuple(d["key"] for d in differences),
+            unregistered_deviations=tuple(differences),
         )
 
     def _head(self, conn: Connection) -> Head:

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["changed_paths"]
+__all__ = ["changed_paths", "plan_differences"]
+
+_ABSENT = object()
+
+
+def _walk(old: Any, new: Any, prefix: str) -> Iterator[tuple[str, Any, Any]]:
+    """``(path, old value, new value)`` of every difference (``_ABSENT`` for a missing key)."""
+    if old == new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            yield from _walk(old.get(key, _ABSENT), new.get(key, _ABSENT), path)
+        return
+    if (
+        isinstance(old, list)
+        and isinstance(new, list)
+        and len(old) == len(new)
+        and all(isinstance(x, dict) for x in old + new)
+    ):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            yield from _walk(a, b, f"{prefix}[{i}]")
+        return
+    yield prefix or "(plan)", old, new
 
 
 def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -26,25 +50,35 @@ def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
     list of str
         Sorted paths; empty when the plans are equal.
     """
-    if old == new:
-        return []
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new), key=str):
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key not in old or key not in new:
-                out.append(path)
-            else:
-                out.extend(changed_paths(old[key], new[key], path))
-        return out
-    if (
-        isinstance(old, list)
-        and isinstance(new, list)
-        and len(old) == len(new)
-        and all(isinstance(x, dict) for x in old + new)
-    ):
-        out = []
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            out.extend(changed_paths(a, b, f"{prefix}[{i}]"))
-        return out
-    return [prefix or "(plan)"]
+    return [path for path, _, _ in _walk(old, new, prefix)]
+
+
+def plan_differences(old: Any, new: Any) -> list[dict[str, Any]]:
+    """Every difference between two canonical plans, key by key, with both values.
+
+    Keys are those of :func:`changed_paths`, in the same order. A key present in only one of the
+    plans has ``None`` on the other side, and ``registered_set`` / ``analysed_set`` say which.
+
+    Parameters
+    ----------
+    old
+        The registered plan.
+    new
+        The plan analysed.
+
+    Returns
+    -------
+    list of dict
+        ``{"key", "registered", "analysed", "registered_set", "analysed_set"}`` per changed key;
+        empty when the plans are equal.
+    """
+    return [
+        {
+            "key": path,
+            "registered": None if a is _ABSENT else a,
+            "analysed": None if b is _ABSENT else b,
+            "registered_set": a is not _ABSENT,
+            "analysed_set": b is not _ABSENT,
+        }
+        for path, a, b in _walk(old, new, "")
+    ]

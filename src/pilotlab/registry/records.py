@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,10 @@ class PlanMatch:
     registry_head
         The registry's chain head (``SEQ:SHA256``) when the plan was read: publish it, and
         ``pilotlab verify --head`` later proves that the history it covers is unchanged.
+    unregistered_deviations
+        The same differences with both values: ``key``, ``registered`` (the latest registered
+        version's value), ``analysed`` (the file's), ``registered_set`` and ``analysed_set``
+        (False where the key is absent on that side). They were not registered as an amendment.
     """
 
     pilot_id: str
@@ -115,6 +120,7 @@ class PlanMatch:
     deviations: tuple[Deviation, ...] = ()
     unregistered_changes: tuple[str, ...] = ()
     registry_head: str | None = None
+    unregistered_deviations: tuple[Mapping[str, Any], ...] = ()
 
     def to_plan_info(self) -> PlanInfo:
         """The engine's :class:`~pilotlab.results.PlanInfo` (``evaluate(spec, plan=...)``)."""
@@ -128,6 +134,7 @@ class PlanMatch:
             matches_registered=self.matches_registered if self.registered else None,
             deviations=tuple(d.to_dict() for d in self.deviations),
             registry_head=self.registry_head if self.registered else None,
+            unregistered_deviations=tuple(dict(d) for d in self.unregistered_deviations),
         )
 
     def to_evidence(self) -> dict[str, Any]:
@@ -143,6 +150,7 @@ class PlanMatch:
             "deviations": [d.to_dict() for d in self.deviations],
             "unregistered_changes": list(self.unregistered_changes),
             "registry_head": self.registry_head if self.registered else None,
+            "unregistered_deviations": [dict(d) for d in self.unregistered_deviations],
         }
 
 

@@ -22,6 +22,7 @@ read from documented keys and shown when present, with a short sentence when abs
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -281,6 +282,22 @@ def _pilot(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
+def _plan_value(value: Any, present: bool) -> str:
+    """A registered or analysed plan value as short text (``not set`` where the key is absent)."""
+    if not present:
+        return "not set"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value or "(empty)"
+    if isinstance(value, int | float):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _registration(ctx: _Ctx) -> list[Any]:
     plan = ctx.ev.plan
     blocks: list[Any] = []
@@ -294,6 +311,7 @@ def _registration(ctx: _Ctx) -> list[Any]:
         )
         blocks.append(KeyValue((("Plan SHA-256", plan.sha256),), title="Analysis plan"))
         return blocks
+    unregistered = tuple(getattr(plan, "unregistered_deviations", ()) or ())
     match = {
         True: "yes",
         False: "no: the plan analysed differs from the registered one",
@@ -310,6 +328,43 @@ def _registration(ctx: _Ctx) -> list[Any]:
             title="Analysis plan",
         )
     )
+    if unregistered:
+        n = len(unregistered)
+        keys = join_words([str(d.get("key", "")) for d in unregistered])
+        blocks.append(
+            Notice(
+                f"Unregistered {'deviations' if n > 1 else 'deviation'}: the plan analysed "
+                f"differs from registered version {plan.version or NA} in {plural(n, 'key')} "
+                f"({keys}), and no amendment registered the change. "
+                "The results below follow the plan analysed, not the registered one; read "
+                "them as exploratory where these changes matter.",
+                "warning",
+            )
+        )
+        blocks.append(
+            Table(
+                ctx.uid("unregistered-deviations"),
+                "Unregistered deviations from the registered plan",
+                ("Plan key", "Registered value", "Analysed value", "Status"),
+                tuple(
+                    (
+                        str(d.get("key", "")),
+                        _plan_value(d.get("registered"), bool(d.get("registered_set", True))),
+                        _plan_value(d.get("analysed"), bool(d.get("analysed_set", True))),
+                        "unregistered deviation",
+                    )
+                    for d in unregistered
+                ),
+            )
+        )
+    elif plan.matches_registered is False:
+        blocks.append(
+            Notice(
+                "Unregistered deviation: the plan analysed differs from the registered one, "
+                "but the keys that differ were not recorded with this evaluation.",
+                "warning",
+            )
+        )
     if plan.deviations:
         rows = tuple(
             (
@@ -317,19 +372,28 @@ def _registration(ctx: _Ctx) -> list[Any]:
                 str(d.get("at", "")),
                 str(d.get("reason", "")),
                 "after" if d.get("data_seen") else "before",
+                "registered deviation",
             )
             for d in plan.deviations
         )
         blocks.append(
             Table(
                 ctx.uid("deviations"),
-                "Deviations from the registered plan",
-                ("What changed", "When", "Why", "Before or after outcome data were seen"),
+                "Registered deviations from the plan (amendments)",
+                (
+                    "What changed",
+                    "When",
+                    "Why",
+                    "Before or after outcome data were seen",
+                    "Status",
+                ),
                 rows,
             )
         )
-    else:
+    elif not unregistered and plan.matches_registered is not False:
         blocks.append(Paragraph("There are no deviations from the registered plan."))
+    elif unregistered:
+        blocks.append(Paragraph("No amendment of the plan has been registered."))
     return blocks
 
 
@@ -1212,13 +1276,16 @@ def _evidence(ctx: _Ctx) -> list[Any]:
     rows = tuple(
         (
             c["criterion"],
-            {True: "met", False: "not met", None: "not assessed"}[c["met"]],
+            {True: "met", False: "not met", None: "not assessed (counts as not met)"}[c["met"]],
             c["reason"],
         )
         for c in es["criteria"]
     )
     blocks: list[Any] = [
-        Paragraph(f"Rubric: {es['rubric']}."),
+        Paragraph(
+            f"Rubric: {es['rubric']}. A criterion that could not be assessed counts as not met, "
+            "so leaving a check out never scores higher than running it."
+        ),
         Notice(str(es.get("description") or f"Level {es['level']} of 5."), "info"),
         Table(
             ctx.uid("evidence-criteria"),
