@@ -90,6 +90,10 @@ def _assert_refused(reg: Registry, path: Path, message: str) -> None:
             r"field provenance.recorded_at: 'yesterday' does not match",
         ),
         (
+            lambda r: r["provenance"].update(registry_name="North\x00East\x1b[2J"),
+            r"field provenance.registry_name: 'North\\x00East\\x1b\[2J' does not match",
+        ),
+        (
             lambda r: r.update(provenance="from a friend"),
             r"field provenance: must be an object, found str",
         ),

@@ -39,14 +39,15 @@ MAX_DEPTH = 64
 NOTHING = "nothing was imported (a file is imported whole or not at all)"
 
 _TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
+_TEXT = r"^[^\u0000-\u001f\u007f-\u009f]*$"  # stored as database text: no control characters
 PROVENANCE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "registry_id": {"type": "string", "minLength": 1, "maxLength": 64},
-        "registry_name": {"type": "string", "minLength": 1, "maxLength": 1000},
-        "registry_url": {"type": ["string", "null"], "maxLength": 2000},
+        "registry_id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": _TEXT},
+        "registry_name": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": _TEXT},
+        "registry_url": {"type": ["string", "null"], "maxLength": 2000, "pattern": _TEXT},
         "pilot_status": {"type": ["string", "null"], "maxLength": 20},
-        "run_id": {"type": ["string", "null"], "maxLength": 64},
+        "run_id": {"type": ["string", "null"], "maxLength": 64, "pattern": _TEXT},
         "recorded_at": {"type": ["string", "null"], "maxLength": 32, "pattern": _TIMESTAMP},
         "plan_version": {"type": ["integer", "null"], "minimum": 1},
         "matches_latest": {"type": ["boolean", "null"]},
