@@ -340,11 +340,25 @@ def _robustness_criterion(primary: Sequence[Any]) -> tuple[dict[str, Any], str]:
     why = "; ".join(parts)
     if not_run or not_possible:
         why += " (a check not run counts as not met)"
-    n_bad = len(disagree) + len(not_possible) + len(not_run)
-    check = "the robustness check" if n_bad == 1 else "the robustness checks"
-    return _criterion(
-        "robustness checks agree", False, f"{agree} of {total} scored checks agree; {why}."
-    ), f"{check} {' and '.join(parts)}"
+    # the description names each check once (the criterion's reason gives the outcomes)
+    short = []
+    for names, verb in (
+        (disagree, ("disagrees", "disagree", "with the main estimate")),
+        (not_possible, ("could not be run", "could not be run", "on this design")),
+        (not_run, ("was not run", "were not run", "")),
+    ):
+        unique = list(dict.fromkeys(n.split(" (")[0] for n in names))
+        if unique:
+            v = verb[0] if len(unique) == 1 else verb[1]
+            short.append(f"{_words(unique)} {v} {verb[2]}".rstrip())
+    n_names = len({n.split(" (")[0] for n in disagree + not_possible + not_run})
+    check = "the robustness check" if n_names == 1 else "the robustness checks"
+    return (
+        _criterion(
+            "robustness checks agree", False, f"{agree} of {total} scored checks agree; {why}."
+        ),
+        f"{check} {_words(short) if len(short) < 3 else ', '.join(short[:-1]) + ', and ' + short[-1]}",
+    )
 
 
 def _words(items: Sequence[str]) -> str:
