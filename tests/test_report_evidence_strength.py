@@ -277,8 +277,15 @@ def test_reason_says_in_plain_words_what_lowered_the_level(common) -> None:
     assert es["level"] == 1 and es["base_level"] == 3
     d = es["description"]
     assert "because of" not in d and "robustness checks agree" not in d
-    assert "too few clusters" in d and "not every robustness check was run" in d
+    assert "too few clusters" in d and "the robustness check honest_did was not run" in d
     assert "lowered by 2 levels" in d
     assert "honest_did was not run" in _crit(es, "robustness checks agree")["reason"]
     es2 = evidence_strength(_strong(common, p=0.001))
     assert "parallel pre-trends not met" in es2["description"]
+    bad = _agreeing(but="leave_one_out", finds=False)
+    es3 = evidence_strength(_strong(common, checks=bad))
+    assert es3["description"] == (
+        "Level 2: a level-3 design, lowered by one level because the robustness check "
+        "leave_one_out disagrees with the main estimate (see the criteria)."
+    )
+    assert "not run" not in _crit(es3, "robustness checks agree")["reason"]

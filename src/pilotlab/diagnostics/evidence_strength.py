@@ -288,11 +288,12 @@ def _interval_criterion(primary: Sequence[Any], alpha: float) -> dict[str, Any]:
     return _criterion("informative interval", met, " ".join(reasons))
 
 
-def _robustness_criterion(primary: Sequence[Any]) -> dict[str, Any]:
+def _robustness_criterion(primary: Sequence[Any]) -> tuple[dict[str, Any], str]:
     """Every check of :data:`SCORED_CHECKS` was run on every primary outcome and agrees.
 
     A check the plan does not list, or that could not be run on the design, counts as not met:
-    leaving a check out can never score higher than running it and seeing it disagree.
+    leaving a check out can never score higher than running it and seeing it disagree. Returns
+    the criterion and, in plain words, why it is not met (empty when met).
     """
     disagree: list[str] = []
     not_run: list[str] = []
@@ -320,14 +321,14 @@ def _robustness_criterion(primary: Sequence[Any]) -> dict[str, Any]:
             True,
             f"All {total} robustness checks scored by the rubric were run and agree with the "
             "main estimate.",
-        )
+        ), ""
     if agree == 0 and len(not_run) == total:
         return _criterion(
             "robustness checks agree",
             None,
             "No robustness checks were run (the plan lists none); a check not run counts as "
             f"not met. The rubric expects {_words(list(SCORED_CHECKS))}.",
-        )
+        ), "no robustness checks were run"
     parts = []
     if disagree:
         parts.append(f"{_words(disagree)} {'disagrees' if len(disagree) == 1 else 'disagree'} "
@@ -336,11 +337,27 @@ def _robustness_criterion(primary: Sequence[Any]) -> dict[str, Any]:
         parts.append(f"{_words(not_possible)} could not be run on this design")
     if not_run:
         parts.append(f"{_words(not_run)} {'was' if len(not_run) == 1 else 'were'} not run")
-    return _criterion(
-        "robustness checks agree",
-        False,
-        f"{agree} of {total} scored checks agree; " + "; ".join(parts) + " (a check not run "
-        "counts as not met).",
+    why = "; ".join(parts)
+    if not_run or not_possible:
+        why += " (a check not run counts as not met)"
+    # the description names each check once (the criterion's reason gives the outcomes)
+    short = []
+    for names, verb in (
+        (disagree, ("disagrees", "disagree", "with the main estimate")),
+        (not_possible, ("could not be run", "could not be run", "on this design")),
+        (not_run, ("was not run", "were not run", "")),
+    ):
+        unique = list(dict.fromkeys(n.split(" (")[0] for n in names))
+        if unique:
+            v = verb[0] if len(unique) == 1 else verb[1]
+            short.append(f"{_words(unique)} {v} {verb[2]}".rstrip())
+    n_names = len({n.split(" (")[0] for n in disagree + not_possible + not_run})
+    check = "the robustness check" if n_names == 1 else "the robustness checks"
+    return (
+        _criterion(
+            "robustness checks agree", False, f"{agree} of {total} scored checks agree; {why}."
+        ),
+        f"{check} {_words(short) if len(short) < 3 else ', '.join(short[:-1]) + ', and ' + short[-1]}",
     )
 
 
@@ -353,16 +370,9 @@ def _words(items: Sequence[str]) -> str:
 _LOWERED_BECAUSE = {
     "enough clusters for the inference": "there are too few clusters for the inference used",
     "informative interval": "the confidence interval is unbounded or missing",
+    "robustness checks agree": "not every robustness check was run and agrees",
     "missing data": "too many primary outcome values are missing",
 }
-
-
-def _lowered_phrase(name: str, criterion: Mapping[str, Any]) -> str:
-    if name != "robustness checks agree":
-        return _LOWERED_BECAUSE[name]
-    if criterion["met"] is None:
-        return "no robustness checks were run"
-    return "not every robustness check was run and agrees with the main estimate"
 
 
 def _describe(
@@ -371,6 +381,7 @@ def _describe(
     lowered: Sequence[str],
     criteria: Sequence[Mapping[str, Any]],
     synthetic: bool,
+    because_of: Mapping[str, str],
 ) -> str:
     """The level in one plain sentence, naming what kept it at level 2 and what lowered it."""
     by_name = {c["criterion"]: c for c in criteria}
@@ -387,7 +398,7 @@ def _describe(
         return LEVEL_DESCRIPTIONS[level]
     else:
         why_base = f"a level-{base} design"
-    because = " and ".join(_lowered_phrase(c, by_name[c]) for c in lowered)
+    because = " and ".join(because_of.get(c) or _LOWERED_BECAUSE[c] for c in lowered)
     steps = base - level
     by = f"lowered by {'one level' if steps == 1 else f'{steps} levels'}"
     if steps < len(lowered):
@@ -534,7 +545,8 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
         )
     )
     criteria.append(_interval_criterion(primary, evaluation.alpha))
-    criteria.append(_robustness_criterion(primary))
+    rob, rob_words = _robustness_criterion(primary)
+    criteria.append(rob)
 
     cols = {o.column for o in primary}
     miss = [m for m in data.missing if m.get("outcome") in cols]
@@ -561,7 +573,9 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
 
     met = {c["criterion"]: c["met"] for c in criteria}
     base, level, lowered = score_level(met, synthetic=synthetic)
-    description = _describe(base, level, lowered, criteria, synthetic)
+    description = _describe(
+        base, level, lowered, criteria, synthetic, {"robustness checks agree": rob_words}
+    )
     out: dict[str, Any] = {
         "rubric": RUBRIC,
         "rubric_version": RUBRIC_VERSION,
