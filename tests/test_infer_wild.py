@@ -411,3 +411,23 @@ def test_interval_ends_where_the_refitted_p_value_crosses_alpha(case: str) -> No
     for bound, inward in ((res.ci_lower, 1.0), (res.ci_upper, -1.0)):
         assert ref_p(bound + inward * eps) > alpha, (bound, inward)
         assert ref_p(bound - inward * eps) <= alpha, (bound, inward)
+
+
+@pytest.mark.parametrize("weights", ["rademacher", "webb", "mammen"])
+@pytest.mark.parametrize("case", ["treated", "covariate", "combination", "weighted", "unbalanced"])
+def test_many_clusters_low_rank_path_equals_refitting(case: str, weights: str) -> None:
+    # with many clusters the re-projection runs through its low-rank factors instead of a
+    # G x G map; every bootstrap statistic must still equal refitting with the dummies
+    data = _small_panel(21, case, n_units=60, n_periods=6)
+    fit, coef, c, R = _case_model(data, case)
+    draws = make_draws(60, 199, weights, np.random.default_rng(2))  # type: ignore[arg-type]
+    state = prepare_wild_bootstrap(fit, coef, draws)
+    V = draws.matrix()
+    for beta0 in (0.0, -0.7):
+        t_obs, t_star = _refit_reference(
+            data["y"], R, data["unit"], data["time"], data["cl"], c, beta0, V, data.get("w")
+        )
+        root_c = math.sqrt(state.scale)
+        assert state.t_obs(beta0) * root_c == pytest.approx(t_obs, rel=1e-9)
+        np.testing.assert_allclose(state.t_star(beta0) * root_c, t_star, rtol=1e-8, atol=1e-10)
+        assert abs(state.p_value(beta0) - _reference_p(t_obs, t_star)) < 1e-10

@@ -66,6 +66,8 @@ WEBB_BELOW = 12
 # chunk x G float64 weights generated at a time (~2 MB): small enough to stay in cache
 # between generation and the product, which is several times faster than large blocks
 _CHUNK_ELEMENTS = 250_000
+# blocks of joined chunks when the cluster-level matrix is wide (~32 MB of weights at most)
+_MAX_BLOCK_ELEMENTS = 4_000_000
 
 #: Relative tolerance under which a bootstrap statistic ties the observed one (compared as
 #: squares). The all-ones sign vector rebuilds the sample itself, so its statistic equals the
@@ -432,6 +434,26 @@ def _column_basis(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(rotated[:, keep]), evec[:, keep].T * scale[None, :]
 
 
+def _blocks(draws: BootstrapDraws, width: int) -> Iterator[np.ndarray]:
+    """The draws' chunks, joined into blocks of at least ``8 * width`` draws when the matrix they
+    multiply is wide, so it is read from memory once per block rather than once per chunk (the
+    draws themselves, and so the random stream, are the same)."""
+    want = min(8 * width, max(1, _MAX_BLOCK_ELEMENTS // max(draws.n_clusters, 1)))
+    if width <= 16 or want <= draws.chunk_size():
+        yield from draws.chunks()
+        return
+    held: list[np.ndarray] = []
+    rows = 0
+    for v in draws.chunks():
+        held.append(v)
+        rows += v.shape[0]
+        if rows >= want:
+            yield np.concatenate(held) if len(held) > 1 else held[0]
+            held, rows = [], 0
+    if held:
+        yield np.concatenate(held) if len(held) > 1 else held[0]
+
+
 def prepare_wild_bootstrap(
     fit: LinearFitLike, coef: str | int, draws: BootstrapDraws
 ) -> WildBootstrapState:
@@ -565,7 +587,7 @@ def prepare_wild_bootstrap(
     d1 = np.empty(b)
     d2 = np.empty(b)
     start = 0
-    for v in draws.chunks():
+    for v in _blocks(draws, basis.shape[1]):
         c = v.shape[0]
         prod = (v @ basis) @ expand  # (c, columns) = v @ lin
         sl = slice(start, start + c)
