@@ -31,7 +31,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,7 +44,6 @@ __all__ = [
     "check_output_folder",
     "csv_cell",
     "csv_frame",
-    "csv_row",
     "output_folder",
     "write_output_files",
 ]
@@ -79,11 +78,6 @@ def csv_cell(value: Any) -> Any:
     if _NUMBER.fullmatch(value):
         return value
     return "'" + value
-
-
-def csv_row(values: Iterable[Any]) -> list[Any]:
-    """:func:`csv_cell` applied to every cell of a row."""
-    return [csv_cell(v) for v in values]
 
 
 def csv_frame(frame: Any) -> Any:
