@@ -1,8 +1,12 @@
 """Plan before you pilot: simulation-based power and minimum detectable effect from history.
 
 A planned pilot's data hold only the history. Placebo pilots are drawn from that history: a
-pseudo-treated set of the planned size (the planned units, or a random draw from the eligible
-units) and a pseudo start date that leaves enough periods before and the planned number after.
+pseudo-treated set of the planned size drawn at random from the eligible units, and a pseudo start
+date that leaves enough periods before and the planned number after. Drawing the units matters:
+with named units held fixed every placebo pilot shares their history, so the curve is power
+conditional on those units (available on request, and labelled so), not the design's power.
+When the false-positive rate at zero effect is clearly above ``alpha`` (its 95% Clopper-Pearson
+interval lies above it), no MDE is claimed.
 An effect ``delta`` is injected as ``y + delta * D`` and the pilot's own estimator and inference
 are run; the share of placebo pilots whose test rejects at ``alpha`` is the power at ``delta``.
 At ``delta = 0`` it is the false-positive rate, a check of the inference itself.
