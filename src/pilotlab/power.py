@@ -11,7 +11,7 @@ An effect ``delta`` is injected as ``y + delta * D`` and the pilot's own estimat
 are run; the share of placebo pilots whose test rejects at ``alpha`` is the power at ``delta``.
 At ``delta = 0`` it is the false-positive rate, a check of the inference itself.
 
-Three computational paths give the same answers (tests check that they agree):
+Five computational paths give the same answers (tests check that they agree):
 
 ``vectorised``
     Two-way fixed effects on a balanced, unweighted panel without covariates, with cluster (units
@@ -41,7 +41,8 @@ Three computational paths give the same answers (tests check that they agree):
     histories with permutation inference): one fit per placebo pilot and effect size through the
     engine's ``apply_inference``.
 
-The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores.
+The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores; ``full``, which
+refits everything, runs only as many placebo pilots as fit in a time budget (at least 20).
 
 Beside the simulation, :func:`analytic_mde` gives the difference-in-differences MDE with
 serial correlation (Burlig, Preonas & Woerman 2020; Bloom 1995 when errors are i.i.d.) from an
