@@ -1,41 +1,101 @@
-"""Benchmark: 1,000 placebo pilots on 300 areas x 40 quarters, TWFE with clustered SEs.
+"""Benchmark: ``pilotlab power`` with 500 placebo pilots, for every inference a design can use.
 
-Compares, in the same run:
+Two designs:
 
-* ``pilotlab`` ``run_power`` (vectorised TWFE path: every draw and every effect size at once);
-* ``pilotlab`` generic path (one regression per placebo pilot through the estimator registry,
-  in parallel across cores), the path used for estimators without a vectorised form;
-* a plain loop of statsmodels fits (OLS with unit and period dummies, cluster-robust SEs), one
-  fit per placebo pilot and timed on a subset, then scaled to 1,000;
-* optionally pyfixest ``feols`` in a loop (if installed; ``pip install pilotlab[bench]``).
+* ``init``: the pilot ``pilotlab init`` writes (60 areas, 10 quarters of history before the
+  start, 4 treated, 6 quarters after; event study);
+* ``attendance``: ``pilots/attendance-plan`` (120 authorities, 24 quarters, 10 treated, 4 after;
+  two-way fixed effects).
 
-Run: ``python benchmarks/bench_power.py [--simulations 1000] [--jobs 2] [--peer-fits 20]``.
+For each design and each inference (cluster, wild bootstrap, permutation) it times
+``run_power`` end to end (the whole effect grid, the analytic MDE and the report data), and
+reports the path used, the false-positive rate and the MDE.
+
+``--before`` also times the refitting path that permutation inference used before the
+permutation path existed (one ``apply_inference`` per placebo pilot and effect size, every
+re-assignment refitted), on ``--before-pilots`` placebo pilots, scaled to 500: cluster and wild
+bootstrap run the same paths as before. ``--compare-large`` adds the original benchmark's TWFE
+comparison (300 areas x 40 quarters, vectorised vs one regression per placebo vs statsmodels).
+
+Run: ``python benchmarks/bench_power.py [--simulations 500] [--jobs 2] [--before]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pilotlab.engine import _options
-from pilotlab.power import _placebo_panel, _resolve_history, draw_placebos, run_power
-from pilotlab.simulate import make_pilot_panel
-from pilotlab.spec import parse_pilot
+from pilotlab.power import _resolve_history, draw_placebos, run_power, simulate_placebos
+from pilotlab.spec import PilotSpec, load_pilot
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("cluster", "wild_bootstrap", "permutation")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--units", type=int, default=300)
-    ap.add_argument("--periods", type=int, default=40)
-    ap.add_argument("--simulations", type=int, default=1000)
-    ap.add_argument("--jobs", type=int, default=min(2, len(os.sched_getaffinity(0))))
-    ap.add_argument("--peer-fits", type=int, default=20, help="statsmodels fits timed")
-    args = ap.parse_args()
+def _init_spec(folder: Path) -> PilotSpec:
+    from click.testing import CliRunner
+
+    from pilotlab.cli import cli
+
+    res = CliRunner().invoke(cli, ["init", str(folder)])
+    assert res.exit_code == 0, res.output
+    return load_pilot(folder / "pilot.yaml")
+
+
+def _with_method(spec: PilotSpec, method: str) -> PilotSpec:
+    inference = spec.design.inference.model_copy(update={"method": method})
+    return spec.model_copy(
+        update={"design": spec.design.model_copy(update={"inference": inference})}
+    )
+
+
+def _time_refitting(spec: PilotSpec, n_pilots: int, simulations: int) -> float:
+    hist, _ = _resolve_history(spec, None)
+    outcome = spec.primary_outcomes[0].column
+    hist = hist.complete(outcome, ())
+    ps = spec.design.power
+    k = ps.treated if isinstance(ps.treated, int) else len(spec.treatment.units or [])
+    post = ps.post_periods or 4
+    A, starts = draw_placebos(
+        np.random.default_rng(0),
+        n_units=hist.n_units,
+        n_periods=hist.n_periods,
+        n_treated=k,
+        post=post,
+        min_pre=ps.min_pre_periods or 4,
+        simulations=n_pilots,
+    )
+    probe = run_power(spec, simulations=20, time_budget=None)
+    opts = dataclasses.replace(_options(spec, "permutation"), pretrend="none")
+    effects = np.array([p.effect for p in probe.curve])  # the grid run_power uses
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        simulate_placebos(
+            hist, outcome, probe.estimator, opts, A, starts, post, effects,
+            seed_seq=np.random.SeedSequence(0), force_path="full",
+        )  # fmt: skip
+    return (time.perf_counter() - t) / n_pilots * simulations
+
+
+def compare_large(args: argparse.Namespace) -> None:
+    """1,000 placebo pilots on 300 areas x 40 quarters, TWFE + cluster: vectorised vs one
+    regression per placebo vs statsmodels (and pyfixest when installed)."""
+    import pandas as pd
+
+    from pilotlab.power import _placebo_panel
+    from pilotlab.simulate import make_pilot_panel
+    from pilotlab.spec import parse_pilot
+
+    args.simulations = args.large_simulations
 
     sim = make_pilot_panel(
         args.units, args.periods, 1, args.periods - 1, effect=0.0, rho=0.5, seed=1
@@ -63,8 +123,6 @@ def main() -> None:
     t_vec = time.perf_counter() - t
     rows.append(("pilotlab run_power (vectorised, full effect grid)", res.simulations, t_vec))
     print(f"vectorised: MDE {res.mde:.4f}, FPR {res.false_positive_rate:.3f}, path {res.path}")
-
-    from pilotlab.power import simulate_placebos
 
     hist, _ = _resolve_history(spec, data)
     opts = _options(spec, "cluster")
@@ -158,6 +216,60 @@ def main() -> None:
     print(f"|{'-' * 60}|{'-' * 10}|{'-' * 11}|{'-' * 14}|")
     for name, n, s in rows:
         print(f"| {name:<58} | {n:>8} | {s:>9.2f} | {s / t_vec:>12.0f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--simulations", type=int, default=500)
+    ap.add_argument("--jobs", type=int, default=min(2, len(os.sched_getaffinity(0))))
+    ap.add_argument("--before", action="store_true", help="time the old refitting path too")
+    ap.add_argument("--before-pilots", type=int, default=1)
+    ap.add_argument("--compare-large", action="store_true", help="the 300 x 40 TWFE comparison")
+    ap.add_argument("--units", type=int, default=300)
+    ap.add_argument("--periods", type=int, default=40)
+    ap.add_argument("--large-simulations", type=int, default=1000)
+    ap.add_argument("--peer-fits", type=int, default=20, help="statsmodels fits timed")
+    args = ap.parse_args()
+    if args.compare_large:
+        compare_large(args)
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        designs = {
+            "init": _init_spec(Path(tmp) / "init"),
+            "attendance": load_pilot(ROOT / "pilots" / "attendance-plan" / "pilot.yaml"),
+        }
+        rows = []
+        for name, spec in designs.items():
+            for method in METHODS:
+                s = _with_method(spec, method)
+                t = time.perf_counter()
+                res = run_power(s, simulations=args.simulations, n_jobs=args.jobs)
+                sec = time.perf_counter() - t
+                mde = "none" if res.mde is None else f"{res.mde:.3g}"
+                before = ""
+                if args.before and method == "permutation":
+                    before = f"{_time_refitting(s, args.before_pilots, args.simulations):.0f}"
+                rows.append(
+                    (name, method, res.estimator, res.path, res.simulations, sec,
+                     res.false_positive_rate, mde, before)
+                )  # fmt: skip
+                print(rows[-1], flush=True)
+
+    print(
+        f"\n{args.simulations} placebo pilots per run, {args.jobs} worker(s); seconds are wall "
+        "time of run_power (whole effect grid)\n"
+    )
+    print(
+        "| design | inference | estimator | path | placebos | seconds | false-positive rate "
+        "| MDE | before: seconds (refitting, scaled) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, method, est, path, n, sec, fpr, mde, before in rows:
+        print(
+            f"| {name} | {method} | {est} | {path} | {n} | {sec:.1f} | {fpr:.1%} | {mde} "
+            f"| {before or 'same path'} |"
+        )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pilotlab.cli import cli
+from pilotlab.exceptions import PilotlabError
 from pilotlab.power import run_power, write_power_report
 from power_helpers import history, planned
 
@@ -105,7 +106,14 @@ def test_progress_callback_reaches_total(pilot_dir) -> None:
 
 def test_report_without_tradeoff_and_unreached_mde(tmp_path) -> None:
     df = history(30, 12, seed=6)
-    res = run_power(planned(treated=2, post_periods=1, simulations=40, effects=[0.01, 0.02]), df)
+    spec = planned(
+        treated=2,
+        post_periods=1,
+        simulations=40,
+        effects=[0.01, 0.02],
+        design={"inference": {"method": "permutation", "replications": 199}},
+    )
+    res = run_power(spec, df)
     assert res.mde is None and any("below 80%" in n for n in res.notes)
     pj, ph = write_power_report(res, tmp_path / "r")
     assert json.loads(pj.read_text())["mde"] is None
@@ -128,3 +136,96 @@ def test_validate_accepts_a_planned_pilot(pilot_dir) -> None:
     res = CliRunner().invoke(cli, ["validate", str(pilot_dir / "pilot.yaml")])
     assert res.exit_code == 0, res.output
     assert "a planned pilot" in res.output and "pilotlab power" in res.output
+
+
+def test_power_works_on_the_init_template(tmp_path, monkeypatch) -> None:
+    """`pilotlab init DIR && pilotlab power DIR/pilot.yaml -o OUT`, exactly, out of the box."""
+    monkeypatch.delenv("PILOTLAB_PROGRESS", raising=False)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["init", str(tmp_path / "x")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(
+        cli, ["power", str(tmp_path / "x" / "pilot.yaml"), "-o", str(tmp_path / "p")]
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "p" / "power.json").read_text(encoding="utf-8"))
+    assert doc["n_treated"] == 4 and doc["post_periods"] == 6 and doc["simulations"] == 500
+    assert doc["inference"] == "permutation" and doc["path"] == "permutation"
+    assert doc["assignment"] == "random" and not doc["over_rejects"]
+    assert doc["mde"] is not None and doc["mde"] > 0
+    assert "Traceback" not in res.output
+
+
+def test_a_window_longer_than_the_history_is_fitted_with_a_note(tmp_path) -> None:
+    """design.window.post is the analysis window, not a power plan: when placebo pilots cannot
+    hold it, they use the periods the history has, and say so (an explicit plan still errors)."""
+    df = history(30, 10, seed=3)
+    spec = planned(treated=5, simulations=40, design={"window": {"pre": 8, "post": 8}})
+    res = run_power(spec, df)
+    assert res.post_periods == 6 and res.min_pre_periods == 4
+    assert any("design.window.post asks for 8 periods" in n for n in res.notes)
+    with pytest.raises(PilotlabError, match=r"design\.power\.post_periods: 8 post periods"):
+        run_power(planned(treated=5, post_periods=8), df)
+
+
+def test_progress_shows_stages_and_bar_from_the_start(pilot_dir, monkeypatch) -> None:
+    monkeypatch.setenv("PILOTLAB_PROGRESS", "1")  # CliRunner is not a terminal: force it
+    res = CliRunner().invoke(
+        cli, ["power", str(pilot_dir / "pilot.yaml"), "-o", str(pilot_dir / "o")]
+    )
+    assert res.exit_code == 0, res.output
+    err = res.stderr
+    first = err.index("Reading")
+    assert first < err.index("Simulating 60 placebo pilots") < err.index("0/60 placebo pilots")
+    assert "60/60 placebo pilots" in err and "Writing the power report" in err
+    assert "MDE at 80% power" in res.stdout and "placebo pilots," not in res.stdout
+    quiet = CliRunner().invoke(
+        cli, ["power", str(pilot_dir / "pilot.yaml"), "-o", str(pilot_dir / "q"), "--quiet"]
+    )
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_no_progress_when_not_a_terminal(pilot_dir, monkeypatch) -> None:
+    monkeypatch.delenv("PILOTLAB_PROGRESS", raising=False)
+    res = CliRunner().invoke(
+        cli, ["power", str(pilot_dir / "pilot.yaml"), "-o", str(pilot_dir / "o")]
+    )
+    assert res.exit_code == 0 and res.stderr == ""
+
+
+def test_progress_starts_at_zero_and_moves_on_every_path(pilot_dir) -> None:
+    df = history(40, 16, seed=4)
+    for method in ("cluster", "wild_bootstrap", "permutation"):
+        calls: list[tuple[int, int]] = []
+        stages: list[str] = []
+        run_power(
+            planned(
+                treated=6,
+                post_periods=3,
+                simulations=100,
+                design={"inference": {"method": method, "replications": 199}},
+            ),
+            df,
+            n_jobs=1,
+            progress=lambda d, t, c=calls: c.append((d, t)),
+            stage=stages.append,
+        )
+        assert calls[0] == (0, 100) and calls[-1] == (100, 100), method
+        assert len(calls) >= 3, method  # updated as simulations finish, not only at the end
+        assert stages[0] == "Reading the history" and "Simulating 100" in stages[1]
+
+
+def test_conditional_flag_is_labelled_in_the_output(tmp_path) -> None:
+    df = history(40, 16, seed=4)
+    df.to_csv(tmp_path / "panel.csv", index=False)
+    units = sorted(df["area_code"].unique())[:8]
+    text = PILOT.replace("power: {treated: 8, ", "power: {treated: [" + ", ".join(units) + "], ")
+    (tmp_path / "pilot.yaml").write_text(text, encoding="utf-8")
+    out = tmp_path / "o"
+    res = CliRunner().invoke(
+        cli, ["power", str(tmp_path / "pilot.yaml"), "-o", str(out), "--conditional-on-units"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "conditional on the named units (not the design's power)" in res.stdout
+    html = (out / "power.html").read_text(encoding="utf-8")
+    assert "not the power of the design" in html

@@ -135,7 +135,7 @@ def test_wild_path_equals_refitting_each_injected_outcome(hist_df, estimator: st
     assert wild[0][:, -1].sum() > wild[0][:, 0].sum()  # larger effects are detected more
 
 
-def test_permutation_inference_runs_through_the_full_path(hist_df) -> None:
+def test_permutation_inference_runs_through_the_permutation_path(hist_df) -> None:
     spec = planned(
         treated=8,
         post_periods=3,
@@ -144,7 +144,7 @@ def test_permutation_inference_runs_through_the_full_path(hist_df) -> None:
         design={"inference": {"method": "permutation", "replications": 199}},
     )
     res = run_power(spec, hist_df, n_jobs=2)
-    assert res.path == "full" and res.inference == "permutation"
+    assert res.path == "permutation" and res.inference == "permutation"
     assert res.curve[-1].power > res.curve[0].power
 
 
@@ -197,7 +197,13 @@ def test_same_seed_same_result_other_seed_differs(hist_df) -> None:
 
 def test_tradeoff_grid_and_declared_mde(hist_df) -> None:
     res = run_power(
-        planned(treated=6, simulations=150, outcome={"mde": 1.0}),
+        planned(
+            treated=6,
+            simulations=150,
+            outcome={"mde": 1.0},
+            # valid with 3 treated units too (cluster-robust errors over-reject there)
+            design={"inference": {"method": "permutation", "replications": 199}},
+        ),
         hist_df,
         treated=[3, 12],
         post=[2, 6],
@@ -218,14 +224,18 @@ def test_mde_interpolates_the_curve() -> None:
     assert mde_from_curve(e, np.array([0.05, 0.2, 0.3, 0.4]), 0.8) is None
 
 
-def test_planned_units_are_fixed_and_start_may_be_after_the_data(hist_df) -> None:
+def test_planned_units_give_the_number_and_start_may_be_after_the_data(hist_df) -> None:
+    """Named units set how many are treated; placebo pilots draw that many at random unless
+    power conditional on the named units is asked for."""
     units = sorted(hist_df["area_code"].unique())[:5]
     spec = planned(treatment={"units": units, "start": "2030Q1"}, post_periods=4, simulations=40)
     panel = load_panel(spec, hist_df, history=True)
     assert (panel.first_treated == NEVER).all() and panel.n_units == 60
     res = run_power(spec, hist_df)
-    assert res.treated_units == tuple(units) and res.n_treated == 5
-    assert any("start dates" in n for n in res.notes)
+    assert res.treated_units == () and res.n_treated == 5 and res.assignment == "random"
+    cond = run_power(spec, hist_df, conditional=True)
+    assert cond.treated_units == tuple(units) and cond.assignment == "conditional"
+    assert any("differs only in its start date" in n for n in cond.notes)
 
 
 def test_history_before_a_real_start_is_used(hist_df) -> None:

@@ -360,25 +360,67 @@ def _int_list(value: str | None, option: str) -> list[int] | None:
     return list(dict.fromkeys(out))
 
 
-class _ProgressBar:
-    """Drive a click progress bar from ``run_power``'s ``progress(done, total)`` callback."""
+def _progress_wanted(quiet: bool) -> bool:
+    """Progress on stderr: on a terminal unless ``--quiet``; ``PILOTLAB_PROGRESS=1`` forces it
+    (logs, tests) and ``PILOTLAB_PROGRESS=0`` turns it off."""
+    if quiet:
+        return False
+    forced = os.environ.get("PILOTLAB_PROGRESS", "").strip().lower()
+    if forced in ("1", "true", "yes", "always"):
+        return True
+    if forced in ("0", "false", "no", "never"):
+        return False
+    return click.get_text_stream("stderr").isatty()
 
-    def __init__(self) -> None:
-        self.bar: Any = None
+
+class _ProgressBar:
+    """Stages and a progress bar on stderr, driven by ``run_power``'s ``stage(message)`` and
+    ``progress(done, total)`` callbacks; silent when disabled."""
+
+    WIDTH = 28
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.label = "Simulating placebo pilots"
         self.done = 0
+        self.total = 0
+        self.started = 0.0
+        self.last = -1.0
+        self.open = False
+
+    def stage(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self.open:  # a new design of the trade-off grid: keep the bar, change its label
+            self._finish_line()
+        click.echo(f"{message} ...", err=True)
 
     def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = click.progressbar(
-                length=total, label="Simulating placebo pilots", file=sys.stderr
+        if not self.enabled:
+            return
+        import time
+
+        now = time.monotonic()
+        if not self.open:
+            self.open, self.started = True, now
+        self.done, self.total = done, total
+        if done >= total or now - self.last >= 0.1:  # at most ten redraws a second
+            self.last = now
+            filled = int(self.WIDTH * done / total) if total else self.WIDTH
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            click.echo(
+                f"\r  [{bar}] {done}/{total} placebo pilots, {now - self.started:.0f} s",
+                err=True,
+                nl=False,
             )
-            self.bar.__enter__()
-        self.bar.update(done - self.done)
-        self.done = done
+
+    def _finish_line(self) -> None:
+        click.echo("", err=True)
+        self.open = False
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+        if self.enabled and self.open:
+            self._finish_line()
 
 
 @cli.command()
@@ -400,6 +442,23 @@ class _ProgressBar:
     help="Placebo pilots per design (default: design.power.simulations).",
 )
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes.")
+@click.option(
+    "--conditional-on-units",
+    "conditional",
+    is_flag=True,
+    default=None,
+    help="Keep the named treated units in every placebo pilot: power conditional on their own "
+    "history, not the design's power (default: draw the units at random).",
+)
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds a design may take when every placebo pilot must be refitted (no fast path): "
+    "fewer placebo pilots are run beyond it, with their Monte Carlo error stated; 0: no limit.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No stages or progress bar on stderr.")
 @_friendly
 def power(
     pilot: Path,
@@ -408,18 +467,23 @@ def power(
     post: str | None,
     simulations: int | None,
     jobs: int | None,
+    conditional: bool | None,
+    time_budget: float,
+    quiet: bool,
 ) -> None:
     """Power and minimum detectable effect of PILOT, from placebo pilots in its history.
 
     Writes power.json and power.html. Works for a planned pilot whose data hold only history.
+    Stages and a progress bar go to stderr on a terminal (not with --quiet).
     """
+    bar = _ProgressBar(_progress_wanted(quiet))
+    bar.stage(f"Reading {pilot}")
     from pilotlab.power import run_power, write_power_report
     from pilotlab.spec import load_pilot
 
     treated_list = _int_list(treated, "--treated")
     post_list = _int_list(post, "--post")
     spec = load_pilot(pilot)
-    bar = _ProgressBar()
     try:
         result = run_power(
             spec,
@@ -428,18 +492,32 @@ def power(
             progress=bar,
             simulations=simulations,
             n_jobs=jobs,
+            conditional=conditional or None,
+            stage=bar.stage,
+            time_budget=time_budget or None,
         )
     finally:
         bar.close()
     out = out or spec.base_dir / "out" / spec.id / "power"
+    bar.stage("Writing the power report")
     with staged_output(out) as tmp:
         write_power_report(result, tmp)
-    mde = "not reached" if result.mde is None else f"{result.mde:.4g}"
+    if result.over_rejects:
+        mde = "not claimed (the test over-rejects)"
+    else:
+        mde = "not reached" if result.mde is None else f"{result.mde:.4g}"
+    lo, hi = result.false_positive_interval
+    what = (
+        "Power conditional on the named units (not the design's power): MDE"
+        if result.assignment == "conditional"
+        else "MDE"
+    )
     click.echo(
-        f"{result.outcome_label}: MDE at {result.target_power:.0%} power = {mde} "
+        f"{result.outcome_label}: {what} at {result.target_power:.0%} power = {mde} "
         f"({result.n_treated} treated, {result.post_periods} periods after; "
         f"{result.estimator}, {result.inference}); false-positive rate at zero effect "
-        f"{result.false_positive_rate:.1%} (nominal {result.alpha:.0%})."
+        f"{result.false_positive_rate:.1%} (95% interval {lo:.1%} to {hi:.1%}; nominal "
+        f"{result.alpha:.0%}). {result.elapsed_seconds:.1f} s."
     )
     if result.analytic is not None:
         click.echo(f"Analytic approximation (serial correlation): MDE = {result.analytic.mde:.4g}.")

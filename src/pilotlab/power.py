@@ -1,13 +1,17 @@
 """Plan before you pilot: simulation-based power and minimum detectable effect from history.
 
 A planned pilot's data hold only the history. Placebo pilots are drawn from that history: a
-pseudo-treated set of the planned size (the planned units, or a random draw from the eligible
-units) and a pseudo start date that leaves enough periods before and the planned number after.
+pseudo-treated set of the planned size drawn at random from the eligible units, and a pseudo start
+date that leaves enough periods before and the planned number after. Drawing the units matters:
+with named units held fixed every placebo pilot shares their history, so the curve is power
+conditional on those units (available on request, and labelled so), not the design's power.
+When the false-positive rate at zero effect is clearly above ``alpha`` (its 95% Clopper-Pearson
+interval lies above it), no MDE is claimed.
 An effect ``delta`` is injected as ``y + delta * D`` and the pilot's own estimator and inference
 are run; the share of placebo pilots whose test rejects at ``alpha`` is the power at ``delta``.
 At ``delta = 0`` it is the false-positive rate, a check of the inference itself.
 
-Three computational paths give the same answers (tests check that they agree):
+Five computational paths give the same answers (tests check that they agree):
 
 ``vectorised``
     Two-way fixed effects on a balanced, unweighted panel without covariates, with cluster (units
@@ -22,11 +26,23 @@ Three computational paths give the same answers (tests check that they agree):
     The linear estimators with the wild cluster restricted bootstrap: testing ``beta = 0`` on
     ``y + delta * D`` is testing ``beta = -delta`` on ``y``, so one bootstrap per placebo pilot
     gives the p-value at every effect size.
+``permutation``
+    The linear estimators with randomisation inference on a balanced panel without covariates,
+    weights or anticipation. With a common start the estimate is a difference of treated and
+    untreated means of ``z_i = sum_t g_t y_it``, where the time weights ``g`` depend only on the
+    start (read off one fit per start and checked against it). The estimate under every
+    re-assignment of every placebo pilot is then one matrix product, and injecting ``delta * D``
+    moves each re-assigned estimate by ``delta`` times its overlap with the placebo's own
+    treated set, so one set of re-assignments answers every effect size. The re-assignments are
+    drawn from the same random streams as the engine's permutation test, so the decisions equal
+    those of refitting every re-assignment.
 ``full``
-    Anything else (permutation, non-linear estimators such as Callaway & Sant'Anna): one fit per
-    placebo pilot and effect size through the engine's ``apply_inference``.
+    Anything else (non-linear estimators such as Callaway & Sant'Anna, covariates, unbalanced
+    histories with permutation inference): one fit per placebo pilot and effect size through the
+    engine's ``apply_inference``.
 
-The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores.
+The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores; ``full``, which
+refits everything, runs only as many placebo pilots as fit in a time budget (at least 20).
 
 Beside the simulation, :func:`analytic_mde` gives the difference-in-differences MDE with
 serial correlation (Burlig, Preonas & Woerman 2020; Bloom 1995 when errors are i.i.d.) from an
@@ -56,6 +72,8 @@ from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
 from pilotlab.estimators.inference.apply import apply_inference
+from pilotlab.estimators.inference.permutation import _assignment_blocks, _draw_assignments
+from pilotlab.estimators.inference.select import LINEAR_ESTIMATORS, WILD_MIN_TREATED
 from pilotlab.estimators.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
 from pilotlab.results import Choice, json_scalar
@@ -81,10 +99,16 @@ __all__ = [
 
 #: ``progress(done, total)`` is called as placebo fits complete (the CLI drives a progress bar).
 ProgressCallback = Callable[[int, int], None]
-Path_ = Literal["vectorised", "shift", "wild", "full"]
+#: ``stage(message)`` is called as each stage of :func:`run_power` starts.
+StageCallback = Callable[[str], None]
+Path_ = Literal["vectorised", "shift", "wild", "permutation", "full"]
 
 #: Estimators whose estimate moves by exactly ``delta`` when ``delta * D`` is added to ``y``.
 SHIFT_ESTIMATORS = ("did", "twfe", "event_study")
+#: Fewest placebo pilots for a power estimate (also the floor when a run is capped in time).
+MIN_SIMULATIONS = 20
+#: Seconds the refitting path may take per design before it runs fewer placebo pilots.
+DEFAULT_TIME_BUDGET = 60.0
 #: Fewest periods a placebo pilot keeps before its start (``design.power.min_pre_periods``).
 DEFAULT_MIN_PRE = 4
 #: Default effect grid, in multiples of the analytic MDE of the simulated design.
@@ -392,6 +416,181 @@ def _vectorised(
     return _Draws(est, se, dfs, None, 0, "vectorised")
 
 
+@dataclass(frozen=True)
+class _Permuted:
+    """Randomisation-test ingredients of each placebo pilot (rows), at zero injected effect.
+
+    ``perm[r, b]`` is the estimate under re-assignment ``b`` of placebo ``r`` and ``slope[r, b]``
+    how much it moves per unit of injected effect (``estimate`` moves by ``own``); rows with
+    fewer re-assignments (all of them enumerated) are padded with NaN.
+    """
+
+    estimate: np.ndarray  # R
+    own: np.ndarray  # R: d(estimate)/d(delta), 1 up to rounding
+    perm: np.ndarray  # R x B
+    slope: np.ndarray  # R x B
+    exact: np.ndarray  # R bool: every assignment enumerated
+    ok: np.ndarray  # R bool: the placebo could be estimated
+
+    def reject(self, effects: np.ndarray, alpha: float) -> np.ndarray:
+        """Rejections (draws x effects) of the sharp null on ``y + delta * D``."""
+        n = np.sum(np.isfinite(self.perm), axis=1)
+        out = np.empty((self.estimate.size, effects.size))
+        with np.errstate(invalid="ignore"):
+            for j, d in enumerate(effects):  # a handful of effect sizes
+                obs = np.abs(self.estimate + d * self.own)
+                stat = np.abs(self.perm + d * self.slope)
+                hits = np.sum(stat >= (obs - 1e-12 * (1 + obs))[:, None], axis=1)
+                p = np.where(self.exact, hits / np.maximum(n, 1), (1 + hits) / (n + 1))
+                out[:, j] = p < alpha
+        out[~self.ok] = np.nan
+        return out
+
+
+def _permutation_ok(panel: Panel, outcome: str, estimator: str, options: EstimatorOptions) -> bool:
+    if estimator not in SHIFT_ESTIMATORS or options.inference != "permutation":
+        return False
+    if options.covariates or panel.weighted or panel.layout != "panel" or panel.anticipation:
+        return False
+    return panel.is_balanced and not np.isnan(panel.y(outcome)).any()
+
+
+def _time_weights(
+    pan: Panel, outcome: str, entry: EstimatorEntry, options: EstimatorOptions
+) -> np.ndarray | None:
+    """Time weights ``g`` with estimate = mean over treated of ``Y g`` - mean over the others.
+
+    Read off one fit: the estimate is ``w . y`` with observation weights ``w = X (X'X)^-1 c``.
+    ``None`` when those weights are not of the form ``(a_i - k/N) N / (k (N - k)) g_t`` (then
+    re-assignments cannot be evaluated this way), checked to rounding error.
+    """
+    res = entry.fit(
+        pan, outcome, dataclasses.replace(options, inference="cluster"), np.random.default_rng(0)
+    )
+    fit = res.details.get("linear_fit")
+    if fit is None:
+        return None
+    comb = res.details.get("combination")
+    if comb is not None:
+        c = np.asarray(comb, dtype=float)
+    else:
+        c = np.zeros(fit.beta.size)
+        c[int(res.details.get("coef_index", 0))] = 1.0
+    if c.size != fit.X.shape[1]:
+        return None
+    w = fit.X @ (fit.xtx_inv @ c)
+    N, T = pan.n_units, pan.n_periods
+    W = np.zeros((N, T))
+    W[pan.unit, pan.time] = w
+    a = pan.is_treated_unit
+    k = int(a.sum())
+    g = W[a].mean(axis=0) * k
+    model = np.outer(np.where(a, 1.0 / k, -1.0 / (N - k)), g)
+    scale = max(float(np.abs(W).max()), 1e-300)
+    y = pan.y(outcome)
+    if float(np.abs(W - model).max()) > 1e-8 * scale:
+        return None
+    if abs(float(w @ y) - res.estimate) > 1e-8 * (1 + abs(res.estimate)):
+        return None
+    return g
+
+
+def _permutation_draws(
+    history: Panel,
+    outcome: str,
+    estimator: str,
+    options: EstimatorOptions,
+    A: np.ndarray,
+    starts: np.ndarray,
+    post: int,
+    seed_seq: np.random.SeedSequence,
+    progress: ProgressCallback | None,
+    done0: int,
+    total: int,
+) -> _Permuted | None:
+    """Randomisation inference of every placebo pilot without refitting any re-assignment.
+
+    ``None`` when the estimator's weights do not have the common-start form (see
+    :func:`_time_weights`); the caller then refits.
+    """
+    reps = int(options.replications)
+    if reps < 19:
+        return None  # the engine's error message is raised by the refitting path
+    entry = get_estimator(estimator)
+    R, N = A.shape
+    Y = np.empty((N, history.n_periods))
+    Y[history.unit, history.time] = history.y(outcome)
+    weights: dict[int, np.ndarray | None] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PilotlabWarning)
+        for s in np.unique(starts).tolist():  # one fit per distinct start date
+            r0 = int(np.flatnonzero(starts == s)[0])
+            try:
+                weights[s] = _time_weights(
+                    _placebo_panel(history, A[r0], s, post), outcome, entry, options
+                )
+            except EstimationError:
+                weights[s] = np.full(s + post, np.nan)  # every placebo with this start fails
+            if weights[s] is None:
+                return None
+    # Which units each re-assignment treats, from the random stream the engine's permutation
+    # test would use for that placebo pilot (the same assignments, hence the same decisions).
+    seeds = np.random.SeedSequence(seed_seq.entropy, spawn_key=seed_seq.spawn_key).spawn(R)
+    est = np.full(R, np.nan)
+    own = np.full(R, np.nan)
+    exact = np.zeros(R, dtype=bool)
+    perm: np.ndarray | None = None
+    slope: np.ndarray | None = None
+    chunk = max(1, min(R, max(R // 50, 1), 4_000_000 // max(reps * N, 1)))
+    done = done0
+    for a0 in range(0, R, chunk):
+        rows = range(a0, min(R, a0 + chunk))
+        masks = []
+        for r in rows:  # one random stream per placebo pilot (reproducible across paths)
+            pan = history.with_first_treated(np.where(A[r], int(starts[r]), NEVER))
+            block_of_unit, block_ft, _ = _assignment_blocks(pan)
+            assign, exact[r] = _draw_assignments(block_ft, reps, np.random.default_rng(seeds[r]))
+            masks.append(assign[:, block_of_unit] != NEVER)
+        B = max(m.shape[0] for m in masks)
+        M = np.zeros((len(masks), B, N))
+        valid_b = np.zeros((len(masks), B), dtype=bool)
+        for i, m in enumerate(masks):  # stack the chunk (rows of different lengths)
+            M[i, : m.shape[0]] = m
+            valid_b[i, : m.shape[0]] = True
+        idx = np.arange(rows.start, rows.stop)
+        a = A[idx].astype(float)
+        k = a.sum(axis=1)
+        V = np.empty((idx.size, N))
+        VD = np.empty((idx.size, N))
+        for s in np.unique(starts[idx]).tolist():  # a loop over start dates
+            sel = np.flatnonzero(starts[idx] == s)
+            g = weights[s]
+            assert g is not None
+            z = Y[:, : s + post] @ g
+            f = N / (k[sel] * (N - k[sel]))
+            V[sel] = (z - z.mean())[None, :] * f[:, None]
+            gamma = float(g[s:].sum())  # effect of D on the estimate: 1 up to rounding
+            VD[sel] = (a[sel] - (k[sel] / N)[:, None]) * (gamma * f)[:, None]
+        est[idx] = np.einsum("rn,rn->r", a, V)
+        own[idx] = np.einsum("rn,rn->r", a, VD)
+        if perm is None or slope is None:
+            perm = np.full((R, B), np.nan)
+            slope = np.full((R, B), np.nan)
+        elif perm.shape[1] < B:
+            pad = np.full((R, B - perm.shape[1]), np.nan)
+            perm, slope = np.hstack([perm, pad]), np.hstack([slope, pad])
+        pb = np.einsum("rbn,rn->rb", M, V)
+        sb = np.einsum("rbn,rn->rb", M, VD)
+        perm[idx, :B] = np.where(valid_b, pb, np.nan)
+        slope[idx, :B] = np.where(valid_b, sb, np.nan)
+        done += idx.size
+        if progress is not None:
+            progress(done, total)
+    assert perm is not None and slope is not None
+    ok = np.isfinite(est)
+    return _Permuted(est, own, perm, slope, exact, ok)
+
+
 def _placebo_panel(history: Panel, treated: np.ndarray, start: int, post: int) -> Panel:
     ft = np.where(treated, start, NEVER).astype(np.int64)
     return history.truncate_periods(start + post - 1).with_first_treated(ft)
@@ -506,12 +705,13 @@ def _run_generic(
     done0: int,
     total: int,
     mode: Path_,
+    seeds: list[np.random.SeedSequence] | None = None,
 ) -> _Draws:
     R = A.shape[0]
-    # One stream per placebo pilot, so results do not depend on n_jobs; spawned from a copy so
-    # that the caller's SeedSequence is left as it was (the same call gives the same streams).
-    seeds = np.random.SeedSequence(seed_seq.entropy, spawn_key=seed_seq.spawn_key).spawn(R)
-    n_chunks = min(R, max(1, n_jobs) * 4)
+    if seeds is None:
+        seeds = _placebo_seeds(seed_seq, R)
+    # enough chunks for the progress bar to move steadily (about 4% each)
+    n_chunks = min(R, max(max(1, n_jobs) * 4, 25))
     bounds = np.linspace(0, R, n_chunks + 1).astype(int)
     parts: dict[int, np.ndarray] = {}
     failed = 0
@@ -554,6 +754,51 @@ def _run_generic(
     return _Draws(None, None, None, out, failed, mode)
 
 
+def _run_capped(
+    history: Panel,
+    outcome: str,
+    estimator: str,
+    options: EstimatorOptions,
+    A: np.ndarray,
+    starts: np.ndarray,
+    post: int,
+    effects: np.ndarray,
+    seed_seq: np.random.SeedSequence,
+    n_jobs: int,
+    progress: ProgressCallback | None,
+    done0: int,
+    total: int,
+    time_budget: float,
+    capped: list[_Capped] | None,
+) -> _Draws:
+    """The refitting path within a time budget: time one placebo pilot, then run what fits.
+
+    The placebo pilots kept are the first ones drawn, with their own random streams, so a
+    capped run gives the same decisions for them as an uncapped one.
+    """
+    R = A.shape[0]
+    seeds = _placebo_seeds(seed_seq, R)
+    t0 = time.perf_counter()
+    first, f0 = _fit_chunk(
+        history, outcome, estimator, options, A[:1], starts[:1], post, effects, seeds[:1], "full"
+    )
+    each = max(time.perf_counter() - t0, 1e-6)
+    if progress is not None:
+        progress(done0 + 1, total)
+    workers = max(1, min(n_jobs, _cpus()))
+    n_use = int(min(R, max(MIN_SIMULATIONS, (time_budget - each) * workers / each + 1)))
+    if n_use < R and capped is not None:
+        capped.append(_Capped(R, n_use, each))
+    rest = _run_generic(
+        history, outcome, estimator, options, A[1:n_use], starts[1:n_use], post, effects,
+        seed_seq, n_jobs, progress, done0 + 1, total, "full", seeds[1:n_use],
+    )  # fmt: skip
+    if progress is not None and n_use < R:
+        progress(done0 + R, total)  # this design's share of the bar is done
+    assert rest.reject is not None
+    return _Draws(None, None, None, np.concatenate([first, rest.reject]), f0 + rest.failed, "full")
+
+
 def simulate_placebos(
     history: Panel,
     outcome: str,
@@ -576,6 +821,56 @@ def simulate_placebos(
     Returns the rejection matrix, the number of failed fits, the path used and, on the
     vectorised and shift paths, the (estimate, se, df) matrix of the draws at zero effect.
     """
+    rej, failed, path, ests, _ = _simulate(
+        history, outcome, estimator, options, A, starts, post, effects,
+        seed_seq=seed_seq, n_jobs=n_jobs, progress=progress, force_path=force_path,
+        done0=done0, total=total,
+    )  # fmt: skip
+    return rej, failed, path, ests
+
+
+RejectAt = Callable[[np.ndarray], np.ndarray]
+
+
+def _placebo_seeds(seed_seq: np.random.SeedSequence, n: int) -> list[np.random.SeedSequence]:
+    """One stream per placebo pilot, so results do not depend on n_jobs; spawned from a copy so
+    that the caller's SeedSequence is left as it was (the same call gives the same streams)."""
+    return np.random.SeedSequence(seed_seq.entropy, spawn_key=seed_seq.spawn_key).spawn(n)
+
+
+@dataclass(frozen=True)
+class _Capped:
+    """Placebo pilots actually run when refitting every one would exceed the time budget."""
+
+    requested: int
+    used: int
+    seconds_each: float
+
+
+def _simulate(
+    history: Panel,
+    outcome: str,
+    estimator: str,
+    options: EstimatorOptions,
+    A: np.ndarray,
+    starts: np.ndarray,
+    post: int,
+    effects: np.ndarray,
+    *,
+    seed_seq: np.random.SeedSequence,
+    n_jobs: int = 1,
+    progress: ProgressCallback | None = None,
+    force_path: Path_ | None = None,
+    done0: int = 0,
+    total: int | None = None,
+    time_budget: float | None = None,
+    capped: list[_Capped] | None = None,
+) -> tuple[np.ndarray, int, Path_, np.ndarray | None, RejectAt | None]:
+    """:func:`simulate_placebos`, plus ``reject_at(effects)`` when more effects cost nothing.
+
+    With ``time_budget`` (seconds), the refitting path times its first placebo pilot and runs
+    only as many as fit in the budget (at least 20), recording that in ``capped``.
+    """
     total = A.shape[0] if total is None else total
     path: Path_
     if force_path is not None:
@@ -586,12 +881,32 @@ def simulate_placebos(
         path = "shift"
     elif estimator in SHIFT_ESTIMATORS and options.inference == "wild_bootstrap":
         path = "wild"
+    elif _permutation_ok(history, outcome, estimator, options):
+        path = "permutation"
     else:
         path = "full"
+    if path == "permutation":
+        perm = _permutation_draws(
+            history, outcome, estimator, options, A, starts, post, seed_seq, progress, done0,
+            total,
+        )  # fmt: skip
+        if perm is not None:
+            alpha = options.alpha
+
+            def reject_at(e: np.ndarray) -> np.ndarray:
+                return perm.reject(np.asarray(e, dtype=float), alpha)
+
+            return reject_at(effects), int((~perm.ok).sum()), path, None, reject_at
+        path = "full"  # the estimator's weights are not of the common-start form: refit
     if path == "vectorised":
         draws = _vectorised(
             history, outcome, A, starts, post, options.inference, progress, done0, total
         )
+    elif path == "full" and time_budget is not None and A.shape[0] > MIN_SIMULATIONS:
+        draws = _run_capped(
+            history, outcome, estimator, options, A, starts, post, effects, seed_seq, n_jobs,
+            progress, done0, total, time_budget, capped,
+        )  # fmt: skip
     else:
         draws = _run_generic(
             history,
@@ -610,14 +925,18 @@ def simulate_placebos(
             path,
         )
     if draws.reject is not None:
-        return draws.reject, draws.failed, path, None
+        return draws.reject, draws.failed, path, None, None
     assert draws.estimate is not None and draws.std_error is not None and draws.df is not None
-    q = stats.t.ppf(1 - options.alpha / 2, draws.df)
-    reject = np.abs(draws.estimate[:, None] + effects[None, :]) > (q * draws.std_error)[:, None]
-    rej = reject.astype(float)
+    ests = np.column_stack([draws.estimate, draws.std_error, draws.df])
     bad = ~(np.isfinite(draws.estimate) & np.isfinite(draws.std_error) & (draws.std_error > 0))
-    rej[bad] = np.nan
-    return rej, draws.failed, path, np.column_stack([draws.estimate, draws.std_error, draws.df])
+    alpha = options.alpha
+
+    def shift_at(e: np.ndarray) -> np.ndarray:
+        rej = _shift_reject(ests, np.asarray(e, dtype=float), alpha)
+        rej[bad] = np.nan
+        return rej
+
+    return shift_at(effects), draws.failed, path, ests, shift_at
 
 
 # ----------------------------------------------------------------------------- results
@@ -651,6 +970,7 @@ class TradeoffCell:
     power_at_declared_mde: float | None
     estimator: str = ""
     inference: str = ""  # resolved for this design (``auto`` may differ between designs)
+    over_rejects: bool = False  # false-positive rate clearly above alpha: no MDE claimed
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -690,6 +1010,13 @@ class PowerResult:
     declared_mde: float | None
     power_at_declared_mde: float | None
     analytic: AnalyticMDE | None
+    false_positives: int = 0  # placebo pilots rejecting at zero effect
+    false_positive_interval: tuple[float, float] = (math.nan, math.nan)  # 95% Clopper-Pearson
+    over_rejects: bool = False  # the interval lies above alpha: no MDE is claimed
+    advice: str = ""  # which inference to use instead, when over_rejects
+    #: ``random``: placebo pilots draw the treated units at random (the design's power);
+    #: ``conditional``: they keep the named units (power conditional on their history)
+    assignment: str = "random"
     tradeoff: tuple[TradeoffCell, ...] = ()
     notes: tuple[str, ...] = ()
     elapsed_seconds: float = 0.0
@@ -700,8 +1027,13 @@ class PowerResult:
         d: dict[str, Any] = {
             k: json_scalar(v)
             for k, v in self.__dict__.items()
-            if k not in {"curve", "analytic", "tradeoff", "notes", "treated_units", "history"}
-        }
+            if k
+            not in {
+                "curve", "analytic", "tradeoff", "notes", "treated_units", "history",
+                "false_positive_interval",
+            }
+        }  # fmt: skip
+        d["false_positive_interval"] = [json_scalar(v) for v in self.false_positive_interval]
         d["treated_units"] = list(self.treated_units)
         d["history"] = {"first": self.history[0], "last": self.history[1]}
         d["table"] = [p.to_dict() for p in self.curve]
@@ -767,6 +1099,9 @@ class _Setup:
     n_jobs: int
     progress: ProgressCallback | None
     total: int
+    stage: StageCallback | None = None
+    time_budget: float | None = DEFAULT_TIME_BUDGET
+    notes: list[str] = field(default_factory=list)  # notes raised while simulating
 
 
 @dataclass(frozen=True)
@@ -775,6 +1110,9 @@ class _DesignRun:
 
     effects: np.ndarray
     power: np.ndarray
+    false_positives: int  # placebo pilots rejecting at zero effect
+    fpr_interval: tuple[float, float]  # 95% Clopper-Pearson interval of the false-positive rate
+    over_rejects: bool  # the interval lies above alpha: no MDE is claimed
     n: int
     failed: int
     path: Path_
@@ -843,8 +1181,15 @@ def _main_design(
     treated: list[int] | None,
     post: list[int] | None,
     notes: list[str],
+    min_pre: int,
+    conditional: bool,
 ) -> tuple[_Design, str, str]:
-    """The design the headline numbers are for, and the keys its values came from."""
+    """The design the headline numbers are for, and the keys its values came from.
+
+    Named units (``design.power.treated`` as a list, or ``treatment.units``) give the number of
+    treated units; placebo pilots draw that many at random from the eligible units, so that the
+    power is the design's. Only ``conditional`` keeps the named units in every placebo pilot.
+    """
     ps = spec.design.power
     planned = _planned_units(spec, history)
     fixed: np.ndarray | None = None
@@ -861,12 +1206,24 @@ def _main_design(
                 f"{history.n_units} units of the history; check the ids against column "
                 f"'{spec.data.unit}' (and treatment.exclude / eligible)"
             )
-        fixed = np.array(sorted(codes[u] for u in planned), dtype=np.int64)
-        k, key_treated = len(fixed), "design.power.treated"
-        notes.append(
-            "The treated units are fixed (the planned units), so placebo pilots differ only "
-            "in their start dates; power is averaged over those starts."
-        )
+        k, key_treated = len(planned), "design.power.treated"
+        if conditional:
+            fixed = np.array(sorted(codes[u] for u in planned), dtype=np.int64)
+            notes.append(
+                f"Power conditional on the named units ({', '.join(planned[:8])}"
+                f"{', ...' if len(planned) > 8 else ''}): every placebo pilot keeps them treated "
+                "and differs only in its start date, so these numbers describe how the test "
+                "behaves on these units' own history. They are not the power of the design, "
+                "and the false-positive rate says whether the test can be trusted for them."
+            )
+        else:
+            notes.append(
+                f"The pilot names its {k} treated units; each placebo pilot draws {k} units at "
+                f"random from the {history.n_units} eligible units (and a start date), so the "
+                "curve is the power of the design. Holding the named units fixed would give "
+                "power conditional on their own history instead (design.power."
+                "conditional_on_units: true)."
+            )
     elif treated:
         k, key_treated = treated[0], "--treated"
     else:
@@ -875,6 +1232,13 @@ def _main_design(
             "will treat; add design.power.treated (a number, or a list of units), "
             "treatment.units, or pass --treated"
         )
+    if conditional and fixed is None:
+        raise SpecError(
+            "design.power.conditional_on_units: power conditional on named units needs the "
+            "units; list them in design.power.treated or treatment.units (and do not pass a "
+            "number with --treated)"
+        )
+    T = history.n_periods
     if post is not None and len(post) == 1:
         L, key_post = post[0], "--post"
     elif ps.post_periods is not None:
@@ -883,8 +1247,18 @@ def _main_design(
         L, key_post = post[0], "--post"
     elif spec.design.window is not None and spec.design.window.post > 0:
         L, key_post = spec.design.window.post, "design.window.post"
+        if L + min_pre > T and T - min_pre >= 1:
+            # The analysis window is not a plan for power: fit it to the history available.
+            notes.append(
+                f"design.window.post asks for {L} periods after the start, but the history "
+                f"before the start holds {T} periods ({history.period_labels[0]} to "
+                f"{history.period_labels[-1]}) and each placebo pilot keeps at least "
+                f"{min_pre} before its start; placebo pilots use {T - min_pre} periods after "
+                "the start. Set design.power.post_periods to plan another length."
+            )
+            L = T - min_pre
     else:
-        L, key_post = max(1, history.n_periods // 4), "design.power.post_periods"
+        L, key_post = max(1, T // 4), "design.power.post_periods"
         notes.append(
             f"No post-period length was planned; {L} periods (a quarter of the "
             "history) were assumed. Set design.power.post_periods."
@@ -932,7 +1306,20 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
     else:
         base = an.mde_simulated_design if an is not None else _rough_scale(hist, setup, k, L)
         effects = np.array([_nice(m * base) for m in GRID_MULTIPLES])
-    rej, _, path, ests = simulate_placebos(
+    if setup.stage is not None:
+        what = (
+            f"{design.n_treated} named units"
+            if design.fixed is not None
+            else (f"{design.n_treated} treated")
+        )
+        setup.stage(
+            f"Simulating {setup.simulations} placebo pilots ({what}, {L} periods after; "
+            f"{est.name}, {inf.name} inference)"
+        )
+    if setup.progress is not None:
+        setup.progress(done0, setup.total)  # the bar shows before the first placebo finishes
+    capped: list[_Capped] = []
+    rej, _, path, _, more = _simulate(
         hist,
         setup.outcome,
         est.name,
@@ -946,18 +1333,21 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         progress=setup.progress,
         done0=done0,
         total=setup.total,
+        time_budget=setup.time_budget,
+        capped=capped,
     )
+    starts = starts[: rej.shape[0]]  # fewer when the run was capped in time
     valid = ~np.isnan(rej[:, 0])
-    if ests is not None and setup.effects is None:
+    if more is not None and setup.effects is None:
         # Extend the grid while the simulated power stays below the target (free here).
         for _ in range(4):
             if np.nanmean(rej[:, -1]) >= setup.target:
                 break
             extra = np.array([_nice(effects[-1] * 1.5), _nice(effects[-1] * 2.0)])
-            more = _shift_reject(ests, setup.sign * extra, setup.alpha)
-            more[~valid] = np.nan
+            rej_extra = more(setup.sign * extra)
+            rej_extra[~valid] = np.nan
             effects = np.concatenate([effects, extra])
-            rej = np.concatenate([rej, more], axis=1)
+            rej = np.concatenate([rej, rej_extra], axis=1)
     n_ok = int(valid.sum())
     if n_ok == 0:
         raise EstimationError(
@@ -966,9 +1356,8 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         )
     pw = np.nanmean(rej, axis=0)
     decl, decl_power = setup.declared_mde, None
-    if decl is not None and ests is not None:
-        hit = _shift_reject(ests[valid], np.array([setup.sign * decl]), setup.alpha)
-        decl_power = float(hit.mean())
+    if decl is not None and more is not None:
+        decl_power = float(more(np.array([setup.sign * decl]))[valid].mean())
     elif decl is not None:
         decl_power = float(np.interp(decl, effects, pw))
     analytic_curve = None
@@ -980,18 +1369,79 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
             ]
         )
         analytic_curve = _analytic_power(effects, ses, setup.alpha, setup.df_analytic)
+    if capped:
+        c = capped[0]
+        setup.notes.append(
+            f"Each placebo pilot refits the {est.name} estimator for every one of "
+            f"{options.replications} re-assignments ({c.seconds_each:.1f} s per placebo "
+            f"pilot here), so {c.used} of the {c.requested} placebo pilots requested were run "
+            f"to finish in about {setup.time_budget:.0f} s: each power value has a Monte Carlo "
+            f"error of up to {0.5 / math.sqrt(c.used):.1%} (false-positive rate "
+            f"{math.sqrt(setup.alpha * (1 - setup.alpha) / c.used):.1%}). Allow longer with "
+            "--time-budget (seconds; 0 for no limit)."
+        )
+    false_pos = int(np.nansum(rej[:, 0]))
+    lo, hi = _binomial_interval(false_pos, n_ok)
+    over = lo > setup.alpha
     return _DesignRun(
         effects=effects,
         power=pw,
+        false_positives=false_pos,
+        fpr_interval=(lo, hi),
+        over_rejects=over,
         n=n_ok,
         failed=int((~valid).sum()),
         path=path,
         analytic=an,
         analytic_curve=analytic_curve,
-        mde=mde_from_curve(effects, pw, setup.target),
-        declared_power=decl_power,
+        mde=None if over else mde_from_curve(effects, pw, setup.target),
+        declared_power=None if over else decl_power,
         estimator=est,
         inference=inf,
+    )
+
+
+def _binomial_interval(x: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a binomial proportion (``x`` successes of ``n``)."""
+    if n <= 0:
+        return math.nan, math.nan
+    a = (1 - level) / 2
+    lo = 0.0 if x == 0 else float(stats.beta.ppf(a, x, n - x + 1))
+    hi = 1.0 if x == n else float(stats.beta.ppf(1 - a, x + 1, n - x))
+    return lo, hi
+
+
+def _advice(inference: str, estimator: str, n_treated: int, n_units: int, fixed: bool) -> str:
+    """What to use instead of an inference that over-rejects (never the one in use)."""
+    if fixed:
+        return (
+            "Holding the named units fixed, their own history makes the test find effects "
+            "that are not there; no choice of inference removes that for these units. Choose "
+            "the treated units at random from the eligible ones and plan with the design's "
+            "power (leave out design.power.conditional_on_units), or check these units' trends "
+            "before the start."
+        )
+    if inference in LINEAR_INFERENCE:
+        few = min(n_treated, n_units - n_treated)
+        if estimator in LINEAR_ESTIMATORS and few >= WILD_MIN_TREATED:
+            return (
+                "Use the wild cluster bootstrap (design.inference.method: wild_bootstrap) or "
+                "randomisation inference (permutation), and run pilotlab power again."
+            )
+        return (
+            "Use randomisation inference (design.inference.method: permutation), and run "
+            "pilotlab power again."
+        )
+    if inference == "wild_bootstrap":
+        return (
+            "Use randomisation inference (design.inference.method: permutation), which is "
+            "exact when the treated units are chosen at random, and run pilotlab power again."
+        )
+    return (
+        f"{inference.capitalize()} inference is exact only when the treated units are chosen "
+        "at random from exchangeable units; the history suggests they are not (for example "
+        "units of very different size or volatility). Restrict treatment.eligible to "
+        "comparable units, or plan a larger pilot."
     )
 
 
@@ -1011,6 +1461,9 @@ def run_power(
     simulations: int | None = None,
     n_jobs: int | None = None,
     outcome: str | None = None,
+    conditional: bool | None = None,
+    stage: StageCallback | None = None,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
 ) -> PowerResult:
     """Simulated power and MDE of a planned pilot from placebo pilots drawn in its history.
 
@@ -1033,6 +1486,16 @@ def run_power(
         Worker processes for the generic path (default: the CPUs available, at most 8).
     outcome
         Outcome column (default: the first primary outcome).
+    conditional
+        Keep the named treated units in every placebo pilot (default
+        ``design.power.conditional_on_units``): power conditional on their own history, labelled
+        as such, instead of the design's power with units drawn at random.
+    stage
+        ``stage(message)`` called as each stage starts (the CLI prints them).
+    time_budget
+        Seconds a design may take on the refitting path (estimators without a fast form,
+        such as Callaway & Sant'Anna or covariates with randomisation inference) before fewer
+        placebo pilots are run, with the Monte Carlo error stated; ``None`` for no limit.
 
     Raises
     ------
@@ -1056,14 +1519,19 @@ def run_power(
             f"outcome: '{outcome}' is not an outcome of this pilot; use one of "
             f"{', '.join(o.column for o in spec.outcomes)}"
         )
+    if stage is not None:
+        stage("Reading the history")
     history, load_notes = _resolve_history(spec, data)
     history = history.complete(out_spec.column, tuple(spec.design.covariates))
     notes: list[str] = [load_notes] if load_notes else []
 
     # ---- the designs
     treated_list, post_list = _as_list(treated), _as_list(post)
-    main, key_treated, key_post = _main_design(spec, history, treated_list, post_list, notes)
     min_pre = ps.min_pre_periods if ps.min_pre_periods is not None else DEFAULT_MIN_PRE
+    cond = bool(ps.conditional_on_units) if conditional is None else conditional
+    main, key_treated, key_post = _main_design(
+        spec, history, treated_list, post_list, notes, min_pre, cond
+    )
     _check_design(history, main.n_treated, main.post, min_pre, key_treated, key_post)
     grid: list[_Design] = []
     if (treated_list and len(treated_list) > 1) or (post_list and len(post_list) > 1):
@@ -1093,6 +1561,9 @@ def run_power(
         n_jobs=n_jobs or min(_cpus(), 8),
         progress=progress,
         total=n_sims * (1 + len(grid) - int(reuse_main)),
+        stage=stage,
+        time_budget=time_budget if time_budget else None,
+        notes=notes,
     )
     run = _simulate_design(setup, main, 0, 0)
     cells = []
@@ -1114,6 +1585,7 @@ def run_power(
                 power_at_declared_mde=r.declared_power,
                 estimator=r.estimator.name,
                 inference=r.inference.name,
+                over_rejects=r.over_rejects,
             )
         )
 
@@ -1129,20 +1601,35 @@ def run_power(
         for j, (e, p) in enumerate(zip(run.effects, run.power, strict=True))
     )
     fpr = curve[0].power  # the grid always starts at zero effect
-    if run.mde is None:
+    fpr_lo, fpr_hi = run.fpr_interval
+    advice = ""
+    if run.over_rejects:
+        advice = _advice(
+            run.inference.name, run.estimator.name, main.n_treated, history.n_units,
+            main.fixed is not None,
+        )  # fmt: skip
+        notes.insert(
+            0,
+            f"No minimum detectable effect is claimed: with no effect at all, the test finds one "
+            f"in {run.false_positives} of {n} placebo pilots ({fpr:.1%}; at least {fpr_lo:.1%} "
+            f"with 95% confidence), against the nominal {alpha:.0%}. The {run.inference.name} "
+            f"inference over-rejects on this history, so its power curve overstates what the "
+            f"pilot could detect. {advice}",
+        )
+    elif run.mde is None:
         notes.append(
             f"Power stays below {ps.target_power:.0%} over the effects simulated (up to "
             f"{run.effects[-1]:g}); the MDE is larger. Treat more units or plan a longer pilot."
         )
     if run.failed:
         notes.append(f"{run.failed} placebo pilot(s) could not be estimated and were left out.")
-    if fpr > alpha + 3 * math.sqrt(alpha * (1 - alpha) / n):
+    over_cells = [c for c in cells if c.over_rejects]
+    if over_cells and not run.over_rejects:
         notes.append(
-            f"At zero effect the test rejects in {fpr:.1%} of placebo pilots, more than the "
-            f"nominal {alpha:.0%}: the {run.inference.name} inference over-rejects for this design "
-            "and history (too few treated clusters, or serial correlation). Consider "
-            "wild_bootstrap or permutation inference."
-        )
+            "Some designs of the trade-off grid over-reject at zero effect (their MDE is left "
+            "out): " + ", ".join(f"{c.n_treated} treated / {c.post_periods} after"
+                                  for c in over_cells) + "."
+        )  # fmt: skip
     if setup.Y is None:
         notes.append(
             "The history is unbalanced or has missing values, so no analytic MDE is given."
@@ -1159,7 +1646,7 @@ def run_power(
         inference_reason=run.inference.reason,
         alpha=alpha,
         target_power=ps.target_power,
-        simulations=n_sims,
+        simulations=run.n + run.failed,
         failed=run.failed,
         n_treated=main.n_treated,
         treated_units=(
@@ -1176,6 +1663,11 @@ def run_power(
         mde=run.mde,
         false_positive_rate=fpr,
         false_positive_mc_error=math.sqrt(alpha * (1 - alpha) / n),
+        false_positives=run.false_positives,
+        false_positive_interval=(fpr_lo, fpr_hi),
+        over_rejects=run.over_rejects,
+        advice=advice,
+        assignment="conditional" if main.fixed is not None else "random",
         declared_mde=out_spec.mde,
         power_at_declared_mde=run.declared_power,
         analytic=run.analytic,

@@ -262,7 +262,8 @@ class PowerSpec(_Model):
     (default: ``design.window.post``, else a quarter of the history). ``min_pre_periods`` is the
     fewest periods a placebo pilot keeps before its pseudo start. ``effects`` is the grid of
     effect sizes in outcome units (default: built around the analytic MDE). ``seed`` defaults to
-    ``design.inference.seed``.
+    ``design.inference.seed``. ``conditional_on_units: true`` keeps the named units treated in
+    every placebo pilot (power conditional on their own history, not the design's power).
     """
 
     treated: int | list[UnitId] | None = None
@@ -272,6 +273,13 @@ class PowerSpec(_Model):
     effects: list[float] | None = None
     min_pre_periods: int | None = Field(None, ge=1, le=MAX_PERIODS, description="Default 4.")
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    conditional_on_units: bool | None = Field(
+        None,
+        description=(
+            "Keep the named treated units in every placebo pilot (power conditional on their "
+            "history). Default: draw as many units at random from the eligible ones."
+        ),
+    )
 
     @model_serializer(mode="wrap")
     def _omit_unset_planning_keys(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -279,7 +287,7 @@ class PowerSpec(_Model):
         # of a pilot that does not use them is unchanged.
         out = handler(self)
         if isinstance(out, dict):
-            for key in ("min_pre_periods", "seed"):
+            for key in ("min_pre_periods", "seed", "conditional_on_units"):
                 if out.get(key) is None:
                     out.pop(key, None)
         return out
