@@ -229,3 +229,16 @@ def test_permutation_request_runs_the_placebo_natively():
     r = apply_inference(panel, "y", ESTIMATORS["synthetic_did"], opts, np.random.default_rng(0))
     assert r.inference == "placebo"
     assert r.details["inference_reason"].startswith("Permutation inference as requested")
+
+
+@pytest.mark.parametrize("method", ["sdid", "sc"])
+def test_covariates_are_not_silently_ignored(method):
+    df, _ = factor_frame(n_units=15, n_periods=12, seed=0)
+    df["x"] = np.arange(len(df), dtype=float)
+    panel = make_panel(df, units=["u000", "u001"], start=2008)
+    opts = EstimatorOptions(inference="jackknife", covariates=("x",))
+    with pytest.warns(DesignWarning, match=r"does not adjust for design.covariates \(x\)"):
+        r = _fit(panel, method, opts)
+    assert any("design.synthetic.predictors" in w for w in r.warnings)
+    plain = _fit(panel, method, EstimatorOptions(inference="jackknife"))
+    assert r.estimate == plain.estimate  # the covariate changes nothing, and the user is told
