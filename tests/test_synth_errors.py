@@ -242,3 +242,18 @@ def test_covariates_are_not_silently_ignored(method):
     assert any("design.synthetic.predictors" in w for w in r.warnings)
     plain = _fit(panel, method, EstimatorOptions(inference="jackknife"))
     assert r.estimate == plain.estimate  # the covariate changes nothing, and the user is told
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_numpy_backend_gives_the_same_bits_on_one_thread_or_several(shared, monkeypatch):
+    import pilotlab.estimators._frank_wolfe as fw
+
+    _, y, gram, cross, allowed, x0 = _problem(4, shared, n_b=300, k=10, rows=14)
+    args = (gram, cross, np.full(len(y), 0.2), np.full(len(y), 14.0), x0, 1e-9, 500, allowed)
+    monkeypatch.setattr(fw, "MIN_ROWS_PER_THREAD", 10)
+    monkeypatch.setattr(fw.os, "cpu_count", lambda: 4)
+    x_many, it_many = frank_wolfe(*args, backend="numpy")
+    monkeypatch.setattr(fw, "MIN_ROWS_PER_THREAD", 10_000)
+    x_one, it_one = frank_wolfe(*args, backend="numpy")
+    np.testing.assert_array_equal(x_many, x_one)
+    np.testing.assert_array_equal(it_many, it_one)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -50,6 +51,9 @@ if os.environ.get("PILOTLAB_NO_NUMBA"):  # force the numpy backend (checks, benc
 BIG = 1e300
 #: ``sigma`` below this is folded back into ``w`` and ``u`` (no underflow after many steps).
 RENORM = 1e-30
+#: The numpy backend splits large batches into blocks of rows solved on separate threads.
+MAX_THREADS = 4
+MIN_ROWS_PER_THREAD = 64
 
 
 def sparsify(x: np.ndarray) -> np.ndarray:
@@ -117,7 +121,15 @@ def frank_wolfe(
     st = _start(gram, cross, eta, rows, x0, tol, allowed)
     if backend == "numba":
         return _run_compiled(st, max_iter)
-    return _run_numpy(st, max_iter)
+    n_threads = min(os.cpu_count() or 1, MAX_THREADS, x0.shape[0] // MIN_ROWS_PER_THREAD)
+    if n_threads < 2:
+        return _run_numpy(st, max_iter)
+    # Rows are independent problems, so blocks of rows give the same bits in any grouping; numpy
+    # releases the GIL inside its array loops, so the blocks run on separate cores.
+    parts = np.array_split(np.arange(x0.shape[0]), n_threads)
+    with ThreadPoolExecutor(n_threads) as pool:
+        done = list(pool.map(lambda rows_: _run_numpy(st.rows(rows_), max_iter), parts))
+    return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
 
 
 class _State:
@@ -139,6 +151,21 @@ class _State:
         self.gram, self.cross, self.eta, self.tol_f = gram, cross, eta, tol_f
         self.w, self.u, self.blocked = w, u, blocked
         self.d, self.cx, self.vertex = d, cx, vertex
+
+    def rows(self, r: np.ndarray) -> _State:
+        """The state of the problems ``r`` alone (copies)."""
+        return _State(
+            self.gram if self.gram.ndim == 2 else self.gram[r],
+            self.cross[r],
+            self.eta[r],
+            self.tol_f[r],
+            self.w[r],
+            self.u[r],
+            None if self.blocked is None else self.blocked[r],
+            self.d[r],
+            self.cx[r],
+            self.vertex[r],
+        )
 
 
 def _start(
