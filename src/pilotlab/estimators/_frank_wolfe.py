@@ -29,6 +29,7 @@ fused loop per step, so the two agree to the last bit.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -38,14 +39,11 @@ import numpy as np
 
 __all__ = ["HAS_NUMBA", "frank_wolfe", "sparsify", "two_round_frank_wolfe"]
 
-try:  # the compiled kernel (a default dependency); the numpy backend needs nothing else
-    import importlib.util
-
-    HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None
-except (ImportError, ValueError):  # pragma: no cover
-    HAS_NUMBA = False
-if os.environ.get("PILOTLAB_NO_NUMBA"):  # force the numpy backend (checks, benchmarks)
-    HAS_NUMBA = False
+#: Whether numba (a default dependency) is installed; it is imported on the first solve only.
+#: ``PILOTLAB_NO_NUMBA=1`` forces the numpy backend, which needs nothing else.
+HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.environ.get(
+    "PILOTLAB_NO_NUMBA"
+)
 
 #: Stand-in for +inf at coordinates a problem may not use (finite, so ``0 * BIG`` is 0).
 BIG = 1e300
