@@ -7,6 +7,7 @@ the truth in (about) 95% of seeds. The default run uses 50 seeds on small panels
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -16,6 +17,7 @@ import pytest
 
 from pilotlab.data import panel_from_frame
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
+from pilotlab.estimators.inference.apply import apply_inference, supports
 from pilotlab.exceptions import EstimationError
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import parse_pilot
@@ -136,3 +138,160 @@ def test_unbalanced_panel_matches_dummy_regression() -> None:
     ref = sm.WLS(p.y("outcome"), X, weights=p.weight).fit()
     assert r.estimate == pytest.approx(ref.params[0], rel=1e-8)
     assert r.std_error == pytest.approx(ref.bse[0], rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- covariates
+COVARIATE_ESTIMATORS = [
+    n for n in ("did", "twfe", "event_study", "callaway_santanna") if n in ESTIMATORS
+]
+COV_START = 5
+
+
+def _covariate_panel():
+    """30 units x 8 periods, 8 treated from period 5, outcome shifted by 0.8 x a covariate."""
+    sim = make_pilot_panel(30, 8, 8, COV_START, effect=1.5, seed=11)
+    frame = sim.data.copy()
+    frame["x"] = np.random.default_rng(3).normal(size=len(frame))
+    frame["outcome"] += 0.8 * frame["x"]
+    spec = parse_pilot(
+        pilot_dict(
+            treatment={"units": list(sim.treated_units), "start": sim.start},
+            design={"covariates": ["x"]},
+        )
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return panel_from_frame(frame, spec)
+
+
+def _dummies(codes: np.ndarray, drop_first: bool) -> np.ndarray:
+    d = pd.get_dummies(codes).to_numpy(float)
+    return d[:, 1:] if drop_first else d
+
+
+def _reference(name: str, panel) -> tuple[float, float | None]:
+    """The estimate (and iid standard error where it is a regression coefficient or combination)
+    computed independently: statsmodels OLS with dummies, or per-cell OLS for Callaway-Sant'Anna."""
+    sm = pytest.importorskip("statsmodels.api")
+    y, x = panel.y("outcome"), panel.frame["x"].to_numpy(float)
+    treated = panel.is_treated_unit[panel.unit].astype(float)
+    fe = np.column_stack([_dummies(panel.unit, False), _dummies(panel.time, True)])
+    if name == "did":
+        post = (panel.time >= COV_START).astype(float)
+        X = sm.add_constant(np.column_stack([treated, post, treated * post, x]))
+        ref = sm.OLS(y, X).fit()
+        return float(ref.params[3]), float(ref.bse[3])
+    if name == "twfe":
+        ref = sm.OLS(y, np.column_stack([panel.treated_now.astype(float), x, fe])).fit()
+        return float(ref.params[0]), float(ref.bse[0])
+    if name == "event_study":
+        # every event time its own dummy (the window is not binned here), reference period -1
+        e = np.where(treated > 0, panel.time - COV_START, -1)
+        times = [k for k in range(-COV_START, panel.n_periods - COV_START) if k != -1]
+        D = np.column_stack([(e == k).astype(float) for k in times])
+        ref = sm.OLS(y, np.column_stack([D, x, fe])).fit()
+        post = np.array([k >= 0 for k in times])
+        w = np.where(post, D.sum(axis=0), 0.0)
+        c = np.zeros(ref.params.size)
+        c[: len(times)] = w / w.sum()
+        return float(c @ ref.params), float(np.sqrt(c @ ref.cov_params() @ c))
+    # callaway_santanna, outcome regression: per post period t, OLS of the change since the base
+    # period g - 1 on the base-period covariate among never-treated units; simple aggregation.
+    Y = np.empty((panel.n_units, panel.n_periods))
+    Y[panel.unit, panel.time] = y
+    Xc = np.empty_like(Y)
+    Xc[panel.unit, panel.time] = x
+    tr = panel.is_treated_unit
+    base = COV_START - 1
+    atts = []
+    for t in range(COV_START, panel.n_periods):
+        dy = Y[:, t] - Y[:, base]
+        m = sm.OLS(dy[~tr], sm.add_constant(Xc[~tr, base])).fit()
+        atts.append(float(np.mean(dy[tr] - m.predict(sm.add_constant(Xc[tr, base])))))
+    return float(np.mean(atts)), None
+
+
+@pytest.mark.parametrize("name", COVARIATE_ESTIMATORS)
+def test_fits_with_a_covariate_and_matches_an_independent_computation(name: str) -> None:
+    panel = _covariate_panel()
+    window = (COV_START, panel.n_periods - COV_START - 1)  # every event time, nothing binned
+    est_ref, se_ref = _reference(name, panel)
+    inference = "iid" if se_ref is not None else "cluster"
+    opts = EstimatorOptions(
+        inference=inference,  # type: ignore[arg-type]
+        covariates=("x",),
+        window=window,
+        cs_method="reg",
+        pretrend="none",
+    )
+    r = ESTIMATORS[name].fit(panel, "outcome", opts, np.random.default_rng(0))
+    assert r.estimate == pytest.approx(est_ref, rel=1e-9, abs=1e-12)
+    if se_ref is not None:
+        assert r.std_error == pytest.approx(se_ref, rel=1e-7)
+    # without the covariate the estimate is a different number: the covariate was used
+    bare = ESTIMATORS[name].fit(
+        panel, "outcome", dataclasses.replace(opts, covariates=()), np.random.default_rng(0)
+    )
+    assert abs(bare.estimate - r.estimate) > 1e-6
+
+
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [
+        (n, m)
+        for n in COVARIATE_ESTIMATORS
+        for m in ("cluster", "wild_bootstrap", "permutation")
+        if supports(ESTIMATORS[n], m)  # Callaway-Sant'Anna offers no wild bootstrap
+    ],
+)
+def test_inference_runs_with_a_covariate(name: str, method: str) -> None:
+    entry = ESTIMATORS[name]
+    panel = _covariate_panel()
+    opts = EstimatorOptions(
+        inference=method,  # type: ignore[arg-type]
+        covariates=("x",),
+        window=(3, 2),  # binned end points
+        replications=99,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = apply_inference(panel, "outcome", entry, opts, np.random.default_rng(1))
+        plain = entry.fit(
+            panel, "outcome", dataclasses.replace(opts, inference="cluster", pretrend="none"),
+            np.random.default_rng(1),
+        )  # fmt: skip
+    assert r.inference == method
+    assert r.estimate == pytest.approx(plain.estimate, rel=1e-12)
+    assert math.isfinite(r.p_value) and 0 <= r.p_value <= 1
+    assert r.ci_lower < r.estimate < r.ci_upper
+    if name == "event_study":
+        assert r.pre_trend is not None and math.isfinite(r.pre_trend.p_value)
+
+
+def test_t_interval_same_numbers_with_one_quantile_per_df_and_alpha(monkeypatch) -> None:
+    from scipy import stats
+
+    from pilotlab.estimators import _regression
+
+    rng = np.random.default_rng(0)
+    cases = [
+        (float(rng.normal() * s), float(rng.uniform(0.01, 3.0)), int(df), float(a))
+        for s, df, a in zip(
+            rng.choice([1e-3, 1.0, 100.0], 300),
+            rng.integers(1, 5000, 300),
+            rng.choice([0.01, 0.05, 0.1, 0.2], 300),
+            strict=True,
+        )
+    ]
+    for est, se, df, a in cases:  # the numbers scipy.stats gives, to the last bit
+        q = float(stats.t.ppf(1 - a / 2, df))
+        p = float(2 * stats.t.sf(abs(est / se), df))
+        assert _regression.interval(est, se, df, a) == (est - q * se, est + q * se, p)
+    _regression.t_quantile.cache_clear()
+    calls = []
+    real_ppf = stats.t.ppf
+    monkeypatch.setattr(stats.t, "ppf", lambda *a, **k: calls.append(a) or real_ppf(*a, **k))
+    for k in range(2000):  # e.g. every event-time coefficient of many refits
+        _regression.interval(0.1 * k, 0.5, 29, 0.05)
+        _regression.interval(0.1 * k, 0.5, 31, 0.05)
+    assert len(calls) == 2

@@ -141,15 +141,75 @@ def test_frank_wolfe_reaches_the_constrained_optimum(shared):
         assert f(x[b, idx]) - ref.fun < f(x_short[b, idx]) - ref.fun
 
 
-@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed (optional accelerator)")
+def _textbook_frank_wolfe(gram, cross, eta, rows, x0, tol, max_iter, allowed):
+    """The iteration written plainly, one problem at a time, everything recomputed each step."""
+    xs, its = [], []
+    for b in range(x0.shape[0]):
+        g = gram if gram.ndim == 2 else gram[b]
+        c, x = cross[b], x0[b].astype(float).copy()
+        for t in range(1, max_iter + 1):
+            grad = g @ x - c + eta[b] * x
+            i = int(np.argmin(np.where(allowed[b], grad, np.inf)))
+            d = -x.copy()
+            d[i] += 1.0  # towards the vertex e_i
+            gd = grad @ d
+            q = d @ g @ d + eta[b] * (d @ d)
+            at_vertex = x[i] == 1.0 and np.count_nonzero(x) == 1
+            step = 0.0 if at_vertex or q <= 0 else min(max(-gd / q, 0.0), 1.0)
+            x = x + step * d
+            decrease = -(2 * step * gd + step * step * q)
+            if t >= 2 and (decrease <= rows[b] * tol or t >= max_iter):
+                break
+        xs.append(x)
+        its.append(t)
+    return np.array(xs), np.array(its)
+
+
+def _hard_problems(shared: bool):
+    """Blocked coordinates, a start on a vertex, and a target outside the hull (steps onto a
+    vertex of the simplex), as well as ordinary interior optima."""
+    _, y, gram, cross, allowed, x0 = _problem(3, shared, n_b=6, k=9, rows=12)
+    x0[1] = 0.0
+    x0[1, 0] = 1.0  # starts on a vertex
+    g = gram if shared else gram[2]
+    cross[2] = 50.0 * g[3]  # optimum at (or next to) the vertex e_3
+    allowed[2, 3] = True
+    return y, gram, cross, allowed, x0
+
+
 @pytest.mark.parametrize("shared", [True, False])
-def test_compiled_and_numpy_backends_agree(shared):
+@pytest.mark.parametrize("tol", [0.0, 1e-6])
+def test_frank_wolfe_follows_the_textbook_iteration(shared, tol, monkeypatch):
+    import pilotlab.estimators._frank_wolfe as fw
+
+    y, gram, cross, allowed, x0 = _hard_problems(shared)
+    eta, rows = np.full(len(y), 0.3), np.full(len(y), 12.0)
+    ref_x, ref_it = _textbook_frank_wolfe(gram, cross, eta, rows, x0, tol, 400, allowed)
+    x, it = frank_wolfe(gram, cross, eta, rows, x0, tol, 400, allowed, backend="numpy")
+    np.testing.assert_array_equal(it, ref_it)
+    np.testing.assert_allclose(x, ref_x, rtol=0, atol=1e-12)
+    assert (x[~allowed] == 0).all()
+    # folding the scale factor back in often (instead of once in a long while) changes nothing
+    monkeypatch.setattr(fw, "RENORM", 0.5)
+    x2, it2 = frank_wolfe(gram, cross, eta, rows, x0, tol, 400, allowed, backend="numpy")
+    np.testing.assert_array_equal(it2, ref_it)
+    np.testing.assert_allclose(x2, ref_x, rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not importable here")
+@pytest.mark.parametrize("shared", [True, False])
+def test_compiled_and_numpy_backends_agree_to_the_last_bit(shared):
     _, y, gram, cross, allowed, x0 = _problem(2, shared)
     args = (gram, cross, np.full(len(y), 0.1), np.full(len(y), 15.0), x0, 1e-10, 3000, allowed)
     xn, itn = frank_wolfe(*args, backend="numpy")
     xc, itc = frank_wolfe(*args, backend="numba")
-    np.testing.assert_allclose(xc, xn, atol=1e-12)
+    np.testing.assert_array_equal(xc, xn)
     np.testing.assert_array_equal(itc, itn)
+    y, gram, cross, allowed, x0 = _hard_problems(shared)
+    args = (gram, cross, np.full(len(y), 0.3), np.full(len(y), 12.0), x0, 0.0, 400, allowed)
+    np.testing.assert_array_equal(
+        frank_wolfe(*args, backend="numba")[0], frank_wolfe(*args, backend="numpy")[0]
+    )
 
 
 def test_sparsify_drops_small_weights():
@@ -169,3 +229,31 @@ def test_permutation_request_runs_the_placebo_natively():
     r = apply_inference(panel, "y", ESTIMATORS["synthetic_did"], opts, np.random.default_rng(0))
     assert r.inference == "placebo"
     assert r.details["inference_reason"].startswith("Permutation inference as requested")
+
+
+@pytest.mark.parametrize("method", ["sdid", "sc"])
+def test_covariates_are_not_silently_ignored(method):
+    df, _ = factor_frame(n_units=15, n_periods=12, seed=0)
+    df["x"] = np.arange(len(df), dtype=float)
+    panel = make_panel(df, units=["u000", "u001"], start=2008)
+    opts = EstimatorOptions(inference="jackknife", covariates=("x",))
+    with pytest.warns(DesignWarning, match=r"does not adjust for design.covariates \(x\)"):
+        r = _fit(panel, method, opts)
+    assert any("design.synthetic.predictors" in w for w in r.warnings)
+    plain = _fit(panel, method, EstimatorOptions(inference="jackknife"))
+    assert r.estimate == plain.estimate  # the covariate changes nothing, and the user is told
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_numpy_backend_gives_the_same_bits_on_one_thread_or_several(shared, monkeypatch):
+    import pilotlab.estimators._frank_wolfe as fw
+
+    _, y, gram, cross, allowed, x0 = _problem(4, shared, n_b=300, k=10, rows=14)
+    args = (gram, cross, np.full(len(y), 0.2), np.full(len(y), 14.0), x0, 1e-9, 500, allowed)
+    monkeypatch.setattr(fw, "MIN_ROWS_PER_THREAD", 10)
+    monkeypatch.setattr(fw.os, "cpu_count", lambda: 4)
+    x_many, it_many = frank_wolfe(*args, backend="numpy")
+    monkeypatch.setattr(fw, "MIN_ROWS_PER_THREAD", 10_000)
+    x_one, it_one = frank_wolfe(*args, backend="numpy")
+    np.testing.assert_array_equal(x_many, x_one)
+    np.testing.assert_array_equal(it_many, it_one)

@@ -9,31 +9,49 @@ Solves, for each problem ``b`` of a batch at once,
 where :math:`\\Delta` is the unit simplex restricted to the allowed coordinates, with the exact
 line-search Frank-Wolfe iteration of Arkhangelsky et al. (2021, Algorithm 1's weight solver). The
 problems are given in Gram form: ``G = A'A`` (shared by the batch or one per problem) and
-``c = A'y``, so an iteration costs ``O(K)`` per problem (``K`` columns) instead of ``O(rows * K)``:
-the solver keeps ``Gx`` up to date with one column of ``G`` per step.
+``c = A'y``.
 
 The stopping rule is the reference implementation's: at least two steps, then stop after a step
 that lowers the objective ``(||Ax - y||^2 + eta ||x||^2) / rows`` by no more than ``tol``
-(``min_decrease ** 2``), or after ``max_iter`` steps. Problems stop individually; finished problems
-are dropped from the working set so the batch shrinks as it converges.
+(``min_decrease ** 2``), or after ``max_iter`` steps. Problems stop individually. With the
+reference tolerance the weight problems of synthetic control and synthetic DiD rarely meet the
+rule and run the full ``max_iter`` steps, so the cost of one step is what matters.
+
+One step costs one pass over ``K`` numbers per problem. With ``x' = (1 - s) x + s e_i`` the
+gradient ``g = Gx + eta x - c`` moves to ``(1 - s) g + s h_i`` with ``h_i = G_i + eta e_i - c``;
+the solver keeps ``w = g / sigma`` and ``u = x / sigma`` with ``sigma`` the product of the
+``1 - s`` factors, so a step adds ``(s / sigma') h_i`` to ``w`` (no rescaling pass) and the
+vertex search is an argmin of ``w``. The scalars of the line search (``g . x`` and ``c . x``)
+follow exact recurrences. The numpy backend runs all problems in lock-step on (B, K) arrays; the
+compiled backend (numba, problems in parallel) does the same arithmetic in the same order, one
+fused loop per step, so the two agree to the last bit.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
 
 __all__ = ["HAS_NUMBA", "frank_wolfe", "sparsify", "two_round_frank_wolfe"]
 
-_numba: Any
-try:  # optional accelerator: the same iteration compiled, one problem per thread
-    import numba as _numba
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    _numba = None
+#: Whether numba (a default dependency) is installed; it is imported on the first solve only.
+#: ``PILOTLAB_NO_NUMBA=1`` forces the numpy backend, which needs nothing else.
+HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.environ.get(
+    "PILOTLAB_NO_NUMBA"
+)
 
-#: Whether the compiled kernel is available (``pip install pilotlab[fast]``).
-HAS_NUMBA: bool = _numba is not None
+#: Stand-in for +inf at coordinates a problem may not use (finite, so ``0 * BIG`` is 0).
+BIG = 1e300
+#: ``sigma`` below this is folded back into ``w`` and ``u`` (no underflow after many steps).
+RENORM = 1e-30
+#: The numpy backend splits large batches into blocks of rows solved on separate threads.
+MAX_THREADS = 4
+MIN_ROWS_PER_THREAD = 64
 
 
 def sparsify(x: np.ndarray) -> np.ndarray:
@@ -85,9 +103,9 @@ def frank_wolfe(
     allowed : ndarray of bool, shape (B, K), optional
         Coordinates each problem may use (default: all).
     backend : {"auto", "numpy", "numba"}
-        ``numba`` runs a compiled loop (problems in parallel); ``numpy`` iterates all problems in
-        lock-step with array operations; ``auto`` prefers numba when installed. Both follow the
-        same iteration and agree to rounding.
+        ``numba`` runs the compiled loop (problems in parallel); ``numpy`` iterates all problems
+        in lock-step with array operations; ``auto`` prefers numba when it is installed. Both do
+        the same arithmetic and return the same numbers.
 
     Returns
     -------
@@ -97,63 +115,162 @@ def frank_wolfe(
         Steps taken per problem.
     """
     if backend == "auto":
-        backend = "numba" if HAS_NUMBA else "numpy"
+        backend = "numba" if HAS_NUMBA and _compiled_kernel() is not None else "numpy"
+    st = _start(gram, cross, eta, rows, x0, tol, allowed)
     if backend == "numba":
-        return _frank_wolfe_compiled(gram, cross, eta, rows, x0, tol, max_iter, allowed)
-    n_batch, _ = x0.shape
+        return _run_compiled(st, max_iter)
+    n_threads = min(os.cpu_count() or 1, MAX_THREADS, x0.shape[0] // MIN_ROWS_PER_THREAD)
+    if n_threads < 2:
+        return _run_numpy(st, max_iter)
+    # Rows are independent problems, so blocks of rows give the same bits in any grouping; numpy
+    # releases the GIL inside its array loops, so the blocks run on separate cores.
+    parts = np.array_split(np.arange(x0.shape[0]), n_threads)
+    with ThreadPoolExecutor(n_threads) as pool:
+        done = list(pool.map(lambda rows_: _run_numpy(st.rows(rows_), max_iter), parts))
+    return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
+
+
+class _State:
+    """The solver's state at the start: ``w = g`` (``BIG`` where blocked), ``u = x``, scalars."""
+
+    def __init__(
+        self,
+        gram: np.ndarray,
+        cross: np.ndarray,
+        eta: np.ndarray,
+        tol_f: np.ndarray,
+        w: np.ndarray,
+        u: np.ndarray,
+        blocked: np.ndarray | None,
+        d: np.ndarray,
+        cx: np.ndarray,
+        vertex: np.ndarray,
+    ) -> None:
+        self.gram, self.cross, self.eta, self.tol_f = gram, cross, eta, tol_f
+        self.w, self.u, self.blocked = w, u, blocked
+        self.d, self.cx, self.vertex = d, cx, vertex
+
+    def rows(self, r: np.ndarray) -> _State:
+        """The state of the problems ``r`` alone (copies)."""
+        return _State(
+            self.gram if self.gram.ndim == 2 else self.gram[r],
+            self.cross[r],
+            self.eta[r],
+            self.tol_f[r],
+            self.w[r],
+            self.u[r],
+            None if self.blocked is None else self.blocked[r],
+            self.d[r],
+            self.cx[r],
+            self.vertex[r],
+        )
+
+
+def _start(
+    gram: np.ndarray,
+    cross: np.ndarray,
+    eta: np.ndarray,
+    rows: np.ndarray,
+    x0: np.ndarray,
+    tol: float,
+    allowed: np.ndarray | None,
+) -> _State:
+    n_batch = x0.shape[0]
+    gram = np.ascontiguousarray(gram, dtype=np.float64)
+    x = np.array(x0, dtype=np.float64, copy=True, order="C")
+    c = np.array(cross, dtype=np.float64, copy=True, order="C")
+    eta = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, dtype=np.float64), (n_batch,)))
+    tol_f = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(rows, dtype=np.float64) * tol, (n_batch,))
+    )
+    gx = x @ gram if gram.ndim == 2 else np.einsum("bk,bkj->bj", x, gram)
+    w = gx - c + eta[:, None] * x  # the gradient
+    d = np.einsum("bk,bk->b", w, x)  # g . x
+    cx = np.einsum("bk,bk->b", c, x)  # c . x
+    blocked = None if allowed is None else ~np.asarray(allowed, dtype=bool)
+    if blocked is not None:
+        w[blocked] = BIG
+    top = np.argmax(x, axis=1)
+    at_vertex = (np.count_nonzero(x, axis=1) == 1) & (x[np.arange(n_batch), top] == 1.0)
+    vertex = np.where(at_vertex, top, -1).astype(np.int64)
+    return _State(gram, c, eta, tol_f, w, x, blocked, d, cx, vertex)
+
+
+def _run_numpy(st: _State, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """All problems in lock-step; finished problems leave the working set."""
+    gram, c, eta, tol_f, w, u = st.gram, st.cross, st.eta, st.tol_f, st.w, st.u
+    blocked, d, cx, vertex = st.blocked, st.d, st.cx, st.vertex
+    n_batch = u.shape[0]
     shared = gram.ndim == 2
     diag = np.diagonal(gram, axis1=-2, axis2=-1)
-    x = np.array(x0, dtype=np.float64, copy=True)
-    cross = np.asarray(cross, dtype=np.float64)
-    eta = np.broadcast_to(np.asarray(eta, dtype=np.float64), (n_batch,)).copy()
-    tol_f = np.broadcast_to(np.asarray(rows, dtype=np.float64) * tol, (n_batch,)).copy()
-    gx = x @ gram if shared else np.einsum("bk,bkj->bj", x, gram)
-    block = None if allowed is None else np.where(allowed, 0.0, np.inf)
-
-    out_x = np.empty_like(x)
+    sig = np.ones(n_batch)
+    out_x = np.empty_like(u)
     out_it = np.zeros(n_batch, dtype=np.int64)
     idx = np.arange(n_batch)  # original problem of each working row
+    buf = np.empty_like(w)
     t = 0
     while idx.size:
         t += 1
         r = np.arange(idx.size)
-        grad = gx - cross + eta[:, None] * x
-        pick = grad if block is None else grad + block
-        i = np.argmin(pick, axis=1)
-        g_i = grad[r, i]
-        x_i = x[r, i]
-        gd = g_i - np.einsum("bk,bk->b", grad, x)
-        xgx = np.einsum("bk,bk->b", x, gx)
-        xx = np.einsum("bk,bk->b", x, x)
-        g_ii = diag[i] if shared else diag[idx, i]
-        q = (g_ii - 2.0 * gx[r, i] + xgx) + eta * (xx - 2.0 * x_i + 1.0)
-        at_vertex = (x_i == 1.0) & (np.count_nonzero(x, axis=1) == 1)
+        tmp = buf[: idx.size]
+        i = np.argmin(w, axis=1)
+        g_i = sig * w[r, i]
+        c_i = c[r, i]
+        h_ii = (diag[i] if shared else diag[idx, i]) + eta
+        gd = g_i - d
+        q = h_ii - 2.0 * (g_i + c_i) + (d + cx)
         with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(at_vertex | (q <= 0.0), 0.0, np.clip(-gd / q, 0.0, 1.0))
+            step = np.where((vertex == i) | (q <= 0.0), 0.0, np.clip(-gd / q, 0.0, 1.0))
         decrease = -(2.0 * step * gd + step * step * q)
         keep = 1.0 - step
-        x *= keep[:, None]
-        x[r, i] += step
-        gx *= keep[:, None]
-        gx += step[:, None] * (gram[i] if shared else gram[idx, i])
+        d = keep * keep * d + keep * step * (2.0 * g_i + c_i - cx) + step * step * (h_ii - c_i)
+        cx = keep * cx + step * c_i
+        sig = sig * keep
+        full = step == 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(full, 0.0, step / sig)
+        u[r, i] += a
+        if shared:
+            np.take(gram, i, axis=0, out=tmp)
+        else:
+            tmp[...] = gram[idx, i]
+        np.subtract(tmp, c, out=tmp)
+        np.multiply(tmp, a[:, None], out=tmp)
+        np.add(w, tmp, out=w)
+        w[r, i] += a * eta
+        vertex = np.where(step > 0.0, -1, vertex)
+        if full.any():  # moved onto the vertex e_i: start afresh from it
+            f = np.flatnonzero(full)
+            fi = i[f]
+            u[f] = 0.0
+            u[f, fi] = 1.0
+            w[f] = (gram[fi] if shared else gram[idx[f], fi]) - c[f]
+            w[f, fi] += eta[f]
+            sig[f] = 1.0
+            vertex[f] = fi
+            d[f] = h_ii[f] - c_i[f]
+            cx[f] = c_i[f]
+        small = sig < RENORM
+        if small.any():
+            f = np.flatnonzero(small)
+            u[f] *= sig[f, None]
+            w[f] *= sig[f, None]
+            sig[f] = 1.0
+        if blocked is not None and (full.any() or small.any()):
+            f = np.flatnonzero(full | small)
+            w[f] = np.where(blocked[f], BIG, w[f])
         if t < 2:
             continue
         done = (decrease <= tol_f) | (t >= max_iter)
         if done.any():
             fin = idx[done]
-            out_x[fin] = x[done]
+            out_x[fin] = sig[done, None] * u[done]
             out_it[fin] = t
             live = ~done
-            idx, x, gx, cross, eta, tol_f = (
-                idx[live],
-                x[live],
-                gx[live],
-                cross[live],
-                eta[live],
-                tol_f[live],
-            )
-            if block is not None:
-                block = block[live]
+            idx, u, w, c, eta, tol_f = idx[live], u[live], w[live], c[live], eta[live], tol_f[live]
+            sig, d, cx, vertex = sig[live], d[live], cx[live], vertex[live]
+            if blocked is not None:
+                blocked = blocked[live]
     return out_x, out_it
 
 
@@ -192,125 +309,146 @@ def _kernel(
     cross: np.ndarray,
     eta: np.ndarray,
     tol_f: np.ndarray,
-    x: np.ndarray,
+    w_all: np.ndarray,
+    u_all: np.ndarray,
+    blocked: np.ndarray,
+    d0: np.ndarray,
+    cx0: np.ndarray,
+    vertex0: np.ndarray,
     max_iter: int,
-    block: np.ndarray,
     iters: np.ndarray,
 ) -> None:  # pragma: no cover - compiled by numba, checked against the numpy path in tests
-    """The numpy iteration, one problem per thread.
-
-    Sums over ``x`` run over its support only, and the update of ``Gx`` and ``x`` is fused with
-    the search for the next vertex, so each step reads the ``K``-vectors once.
-    """
-    n_batch, k = x.shape
+    """The numpy iteration, one problem per thread, the update of ``w`` fused with the argmin."""
+    n_batch, k = u_all.shape
     for b in _prange(n_batch):
         gb = gram[b * stride]
-        xb = x[b]
         cb = cross[b]
-        kb = block[b]
-        eb = eta[b]
-        gx = np.zeros(k)
-        supp = np.empty(k, dtype=np.int64)
-        in_supp = np.zeros(k, dtype=np.bool_)
-        ns = 0
-        for j in range(k):
-            if xb[j] != 0.0:
-                gx += xb[j] * gb[j]
-                supp[ns] = j
-                in_supp[j] = True
-                ns += 1
+        w = w_all[b]
+        u = u_all[b]
+        kb = blocked[b]
+        e = eta[b]
+        d = d0[b]
+        cx = cx0[b]
+        vertex = vertex0[b]
+        sig = 1.0
+        i = 0
         best = np.inf
-        ib = 0
         for j in range(k):
-            v = gx[j] - cb[j] + eb * xb[j] + kb[j]
-            if v < best:
-                best = v
-                ib = j
+            if w[j] < best:
+                best = w[j]
+                i = j
         t = 0
         while True:
             t += 1
-            g_i = gx[ib] - cb[ib] + eb * xb[ib]
-            gdotx = 0.0
-            xgx = 0.0
-            xx = 0.0
-            for m in range(ns):
-                j = supp[m]
-                xj = xb[j]
-                gdotx += (gx[j] - cb[j] + eb * xj) * xj
-                xgx += xj * gx[j]
-                xx += xj * xj
-            xi = xb[ib]
-            gd = g_i - gdotx
-            q = (gb[ib, ib] - 2.0 * gx[ib] + xgx) + eb * (xx - 2.0 * xi + 1.0)
+            g_i = sig * w[i]
+            c_i = cb[i]
+            h_ii = gb[i, i] + e
+            gd = g_i - d
+            q = h_ii - 2.0 * (g_i + c_i) + (d + cx)
             step = 0.0
-            if not (xi == 1.0 and ns == 1) and q > 0.0:
-                step = min(1.0, max(0.0, -gd / q))
+            if not (vertex == i or q <= 0.0):
+                step = min(max(-gd / q, 0.0), 1.0)
             decrease = -(2.0 * step * gd + step * step * q)
             keep = 1.0 - step
-            row = gb[ib]
-            chosen = ib
-            best = np.inf
-            for j in range(k):
-                gxj = gx[j] * keep + step * row[j]
-                gx[j] = gxj
-                xj = xb[j] * keep
-                if j == chosen:
-                    xj += step
-                xb[j] = xj
-                v = gxj - cb[j] + eb * xj + kb[j]
-                if v < best:
-                    best = v
-                    ib = j
-            if step == 1.0:  # moved to a vertex: the support is that vertex alone
-                for m in range(ns):
-                    in_supp[supp[m]] = False
-                ns = 0
-            if step > 0.0 and not in_supp[chosen]:
-                supp[ns] = chosen
-                in_supp[chosen] = True
-                ns += 1
+            d = keep * keep * d + keep * step * (2.0 * g_i + c_i - cx) + step * step * (h_ii - c_i)
+            cx = keep * cx + step * c_i
+            sig = sig * keep
+            if step == 1.0:  # onto the vertex e_i
+                chosen = i
+                best = np.inf
+                for j in range(k):
+                    u[j] = 0.0
+                    v = gb[chosen, j] - cb[j]
+                    if j == chosen:
+                        v += e
+                    if kb[j]:
+                        v = BIG
+                    w[j] = v
+                    if v < best:
+                        best = v
+                        i = j
+                u[chosen] = 1.0
+                sig = 1.0
+                vertex = chosen
+                d = h_ii - c_i
+                cx = c_i
+            elif step > 0.0:
+                a = step / sig
+                u[i] += a
+                chosen = i
+                row = gb[chosen]
+                for j in range(k):  # a loop the compiler vectorises
+                    w[j] = w[j] + (row[j] - cb[j]) * a
+                w[chosen] += a * e
+                best = w[0]
+                i = 0
+                for j in range(1, k):
+                    if w[j] < best:
+                        best = w[j]
+                        i = j
+                vertex = -1
+                if sig < RENORM:
+                    best = np.inf
+                    for j in range(k):
+                        u[j] *= sig
+                        v = BIG if kb[j] else w[j] * sig
+                        w[j] = v
+                        if v < best:
+                            best = v
+                            i = j
+                    sig = 1.0
             if t >= 2 and (decrease <= tol_f[b] or t >= max_iter):
                 break
+        for j in range(k):
+            u[j] *= sig
         iters[b] = t
 
 
-if _numba is not None:
-    _prange: Any = _numba.prange
-    _compiled: Any = _numba.njit(cache=True, parallel=True, fastmath=False)(_kernel)
-else:  # pragma: no cover
-    _prange = range
-    _compiled = None
+_prange: Any = range
+_compiled: Any = None
+_LOCK = threading.Lock()  # numba's default thread pool runs one parallel kernel at a time
 
 
-def _frank_wolfe_compiled(
-    gram: np.ndarray,
-    cross: np.ndarray,
-    eta: np.ndarray,
-    rows: np.ndarray,
-    x0: np.ndarray,
-    tol: float,
-    max_iter: int,
-    allowed: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    n_batch, k = x0.shape
-    x = np.array(x0, dtype=np.float64, copy=True, order="C")
-    eta_b = np.ascontiguousarray(np.broadcast_to(np.asarray(eta, np.float64), (n_batch,)))
-    tol_f = np.ascontiguousarray(np.broadcast_to(np.asarray(rows, np.float64) * tol, (n_batch,)))
-    block = (
-        np.zeros((n_batch, k))
-        if allowed is None
-        else np.where(np.asarray(allowed, dtype=bool), 0.0, np.inf)
-    )
+def _compiled_kernel() -> Any:
+    """The kernel compiled by numba (on first use; cached on disk across runs), or None.
+
+    None when numba cannot be imported (e.g. built against another numpy): the numpy backend
+    then gives the same numbers, more slowly.
+    """
+    global _prange, _compiled, HAS_NUMBA
+    if _compiled is None and HAS_NUMBA:
+        try:
+            import numba
+        except Exception:  # pragma: no cover - a broken numba installation
+            HAS_NUMBA = False
+            return None
+        _prange = numba.prange
+        _compiled = numba.njit(cache=True, parallel=True, fastmath=False)(_kernel)
+    return _compiled
+
+
+def _run_compiled(st: _State, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    kernel = _compiled_kernel()
+    if kernel is None:
+        raise ImportError("backend='numba' needs numba, which is not installed or not importable")
+    n_batch, k = st.u.shape
+    gram = st.gram[None] if st.gram.ndim == 2 else st.gram
+    blocked = np.zeros((n_batch, k), dtype=np.bool_) if st.blocked is None else st.blocked
     iters = np.zeros(n_batch, dtype=np.int64)
-    _compiled(
-        np.ascontiguousarray(gram[None] if gram.ndim == 2 else gram, dtype=np.float64),
-        0 if gram.ndim == 2 else 1,
-        np.ascontiguousarray(cross, dtype=np.float64),
-        eta_b,
-        tol_f,
-        x,
-        int(max_iter),
-        block,
-        iters,
-    )
-    return x, iters
+    with _LOCK:
+        kernel(
+            gram,
+            0 if st.gram.ndim == 2 else 1,
+            st.cross,
+            st.eta,
+            st.tol_f,
+            st.w,
+            st.u,
+            np.ascontiguousarray(blocked),
+            st.d,
+            st.cx,
+            st.vertex,
+            int(max_iter),
+            iters,
+        )
+    return st.u, iters

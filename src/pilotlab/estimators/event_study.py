@@ -80,7 +80,7 @@ def fit_event_study(
     if not post_idx:
         raise EstimationError("the data have no period after the start; nothing to estimate")
     counts = col_counts[post_idx]
-    c = np.zeros(len(names))
+    c = np.zeros(len(fit.names))  # the fit's coefficients: event times, then any covariates
     c[post_idx] = counts / counts.sum()
     est, s = linear_combination(fit, c)
     pre_trend = _pre_trend(panel, outcome, options, rng, fit, times, ref, (pre, post))
@@ -102,7 +102,13 @@ def fit_event_study(
         warnings,
         event_study=tuple(events),
         pre_trend=pre_trend,
-        details={"linear_fit": fit, "combination": c, "window": (pre, post), "reference": ref},
+        details={
+            "linear_fit": fit,
+            "combination": c,
+            "window": (pre, post),
+            "reference": ref,
+            "event_times": tuple(times),
+        },
     )
 
 
@@ -153,7 +159,8 @@ def _lead_wald(res: EffectResult) -> float:
     """Cluster-robust Wald statistic of a fitted event study's leads (randomisation statistic)."""
     fit: LinearFit = res.details["linear_fit"]
     ref = int(res.details["reference"])
-    idx = [j for j, name in enumerate(fit.names) if int(name[1:]) < ref]
+    # the first coefficients are the event times; covariates (if any) follow them
+    idx = [j for j, t in enumerate(res.details["event_times"]) if t < ref]
     return wald_test(fit, idx)[0] if idx else float("nan")
 
 

@@ -531,6 +531,17 @@ def fit_synthetic(
             f"standard deviation of '{outcome}' ({sd:.3g}). Check the donor pool "
             "(treatment.comparison / exclude) or prefer synthetic_did."
         )
+    if options.covariates:
+        notes.append(
+            f"{name} does not adjust for design.covariates "
+            f"({', '.join(options.covariates)}): its comparison is built from pre-period "
+            "outcomes"
+            + (
+                "; list them under design.synthetic.predictors to match on their pre-period means."
+                if method == "sc"
+                else "; synthetic_control can match on them (design.synthetic.predictors)."
+            )
+        )
     if int(d.starts.min()) < SHORT_PRE_PERIODS:
         notes.append(
             f"Only {int(d.starts.min())} pre-period(s) before the start: the {name} weights "
