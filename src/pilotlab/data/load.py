@@ -694,6 +694,8 @@ def _check_estimable(
                 f"{period_labels[max(earliest, 0)]} on for all comparison units; the "
                 "comparison units need values after the start"
             )
+
+
 def first_treated_label(panel: Panel) -> str | None:
     """Label of the first period in which any unit is treated (``None`` if none is)."""
     if not panel.is_treated_unit.any():
