@@ -345,6 +345,12 @@ CASES = [
         edit_data=lambda d: d.assign(region=[i % 3 for i in range(len(d))]),
     ),
     Case(
+        "gap in the outcome for a synthetic control",
+        ["synthetic_control needs every unit observed in every period"],
+        _set("design", {"estimator": "synthetic_control"}),
+        edit_data=_with("outcome", lambda d: [4], float("nan")),
+    ),
+    Case(
         "no comparison unit left after exclude",
         ["treatment.comparison: no comparison units remain"],
         lambda s: s["treatment"].update(eligible=TREATED),

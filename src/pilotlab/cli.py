@@ -118,7 +118,7 @@ def init(directory: Path, force: bool) -> None:
 def validate(pilot: Path) -> None:
     """Check PILOT (the pilot file and its data); list every problem at once."""
     from pilotlab.data import load_panel
-    from pilotlab.engine import choose_estimator, choose_inference
+    from pilotlab.engine import check_design
     from pilotlab.spec import load_pilot
 
     spec = load_pilot(pilot)
@@ -132,8 +132,7 @@ def validate(pilot: Path) -> None:
         )
         click.echo(f"  Plan its power with: pilotlab power {pilot}")
         return
-    est = choose_estimator(panel, spec.design.estimator)
-    inf = choose_inference(panel, est.name, spec.design.inference.method)
+    est, inf = check_design(spec, panel)  # fits each outcome once, as run would
     click.echo(f"{pilot}: valid.")
     click.echo(
         f"  {panel.n_units} units ({panel.n_treated_units} treated), {panel.n_periods} periods "
