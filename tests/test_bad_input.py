@@ -297,11 +297,9 @@ CASES = [
         edit_data=_with("outcome", lambda d: _treated(d) & (d["period"] >= START), float("nan")),
     ),
     Case(
-        "treated unit without pre-period values",
-        [f"treated unit(s) {TREATED[0]} have no value of 'outcome' before their start"],
-        edit_data=_with(
-            "outcome", lambda d: d["area_code"].eq(TREATED[0]) & (d["period"] < START), float("nan")
-        ),
+        "treated outcomes all missing before the start",
+        ["outcomes[0].column: 'outcome' is missing in every period before the start for all"],
+        edit_data=_with("outcome", lambda d: _treated(d) & (d["period"] < START), float("nan")),
     ),
     Case(
         "comparison outcomes all missing after the start",
@@ -343,6 +341,12 @@ CASES = [
         ["data.cluster: column 'region' takes several values within unit(s) A0000"],
         _set("data.cluster", "region"),
         edit_data=lambda d: d.assign(region=[i % 3 for i in range(len(d))]),
+    ),
+    Case(
+        "gap in the outcome for a synthetic control",
+        ["synthetic_control needs every unit observed in every period"],
+        _set("design", {"estimator": "synthetic_control"}),
+        edit_data=_with("outcome", lambda d: [4], float("nan")),
     ),
     Case(
         "no comparison unit left after exclude",

@@ -356,12 +356,10 @@ def _treated_rows(sim, df):
         ),
         (
             lambda s, d: d.assign(
-                outcome=np.where(
-                    d.area_code.eq(s.treated_units[0]) & (d.period < s.start), np.nan, d.outcome
-                )
+                outcome=np.where(_treated_rows(s, d) & (d.period < s.start), np.nan, d.outcome)
             ),
             False,
-            "treated unit(s) {t0} have no value of 'outcome' before their start",
+            "missing in every period before the start for all treated units",
         ),
         (
             lambda s, d: d.assign(
@@ -421,3 +419,16 @@ def test_cluster_must_contain_whole_units() -> None:
         panel_from_frame(df, spec)
     df = sim.data.assign(region=sim.data["area_code"].str[-1])
     assert panel_from_frame(df, spec).n_clusters == 10
+
+
+def test_a_treated_unit_without_pre_period_values_is_a_warning() -> None:
+    """Allowed (a 2x2 DiD of group means uses its post-period values) but said."""
+    sim = make_pilot_panel(20, 8, 3, 5, seed=17)
+    t0 = sim.treated_units[0]
+    df = sim.data.assign(
+        outcome=np.where(
+            sim.data.area_code.eq(t0) & (sim.data.period < sim.start), np.nan, sim.data.outcome
+        )
+    )
+    with pytest.warns(MissingDataWarning, match=f"Treated unit\\(s\\) {t0} have no value"):
+        panel_from_frame(df, _sim_spec(sim))

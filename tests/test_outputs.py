@@ -498,8 +498,14 @@ def test_a_move_interrupted_half_way_leaves_a_folder_the_next_run_accepts(
     assert "previous" not in json.loads((out / MANIFEST).read_text())
 
 
-def test_power_into_a_folder_holding_a_users_file_refuses(tmp_path) -> None:
+def test_power_into_a_folder_holding_a_users_file_refuses(tmp_path, monkeypatch) -> None:
+    import pilotlab.power
     from power_helpers import history
+
+    def no_simulations(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the folder must be refused before any simulation")
+
+    monkeypatch.setattr(pilotlab.power, "run_power", no_simulations)
 
     history(30, 12, seed=4).to_csv(tmp_path / "panel.csv", index=False)
     (tmp_path / "pilot.yaml").write_text(POWER_PILOT, encoding="utf-8")

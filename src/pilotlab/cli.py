@@ -135,7 +135,7 @@ def init(directory: Path, force: bool) -> None:
 def validate(pilot: Path) -> None:
     """Check PILOT (the pilot file and its data); list every problem at once."""
     from pilotlab.data import load_panel
-    from pilotlab.engine import choose_estimator, choose_inference
+    from pilotlab.engine import check_design
     from pilotlab.spec import load_pilot
 
     spec = load_pilot(pilot)
@@ -149,8 +149,7 @@ def validate(pilot: Path) -> None:
         )
         click.echo(f"  Plan its power with: pilotlab power {pilot}")
         return
-    est = choose_estimator(panel, spec.design.estimator)
-    inf = choose_inference(panel, est.name, spec.design.inference.method)
+    est, inf = check_design(spec, panel)  # fits each outcome once, as run would
     from pilotlab.data.dates import registration_date_notes
     from pilotlab.data.load import first_treated_label
 
@@ -478,12 +477,15 @@ def power(
     """
     bar = _ProgressBar(_progress_wanted(quiet))
     bar.stage(f"Reading {pilot}")
+    from pilotlab.outputs import check_output_folder
     from pilotlab.power import run_power, write_power_report
     from pilotlab.spec import load_pilot
 
     treated_list = _int_list(treated, "--treated")
     post_list = _int_list(post, "--post")
     spec = load_pilot(pilot)
+    out = out or spec.base_dir / "out" / spec.id / "power"
+    check_output_folder(out)  # refuse a folder pilotlab may not write before the simulations
     try:
         result = run_power(
             spec,
@@ -498,7 +500,6 @@ def power(
         )
     finally:
         bar.close()
-    out = out or spec.base_dir / "out" / spec.id / "power"
     bar.stage("Writing the power report")
     with staged_output(out) as tmp:
         write_power_report(result, tmp)

@@ -42,7 +42,7 @@ from pilotlab.results import (
 )
 from pilotlab.spec import PilotSpec, plan_sha256
 
-__all__ = ["choose_estimator", "choose_inference", "evaluate", "software_versions"]
+__all__ = ["check_design", "choose_estimator", "choose_inference", "evaluate", "software_versions"]
 
 #: Rule for ``estimator: auto`` (documented in the README).
 FEW_TREATED_FOR_SYNTHETIC = 3
@@ -182,6 +182,27 @@ def _adjust(p: list[float], method: str) -> list[float]:
     if method in ("none", "romano_wolf") or len(p) < 2:
         return list(p)
     return list((holm if method == "holm" else bh)(p).tolist())
+
+
+def check_design(pilot: PilotSpec, panel: Panel) -> tuple[Choice, Choice]:
+    """What ``pilotlab validate`` checks beyond loading, so that it agrees with ``run``.
+
+    Chooses the estimator and inference as :func:`evaluate` does and fits each outcome's point
+    estimate once (with the estimator's own standard errors, not the resampling), so a design
+    the estimator cannot fit raises the :class:`EstimationError` that ``run`` would raise.
+    """
+    design = pilot.design
+    est = choose_estimator(panel, design.estimator)
+    inf = choose_inference(panel, est.name, design.inference.method)
+    entry = get_estimator(est.name)
+    options = _options(pilot, inf.name)
+    if options.inference not in entry.inference:
+        base = "cluster" if "cluster" in entry.inference else entry.inference[0]
+        options = replace(options, inference=base)  # type: ignore[arg-type]
+    for o in pilot.outcomes:
+        sub = panel.complete(o.column, tuple(design.covariates))
+        entry.fit(sub, o.column, options, np.random.default_rng(design.inference.seed))
+    return est, inf
 
 
 def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:

@@ -679,11 +679,18 @@ def _check_estimable(
         )
     has_pre = np.bincount(ucode[used & treated_row & ~post], minlength=len(units)) > 0
     no_pre = treated_units[~has_pre[treated_units]]
-    if no_pre.size:
+    if no_pre.size == treated_units.size:
         problems.append(
-            f"{key}: treated unit(s) {_list(labels[no_pre].tolist())} have no value of "
-            f"'{column}'{why} before their start; their effect cannot be estimated: add "
-            "the earlier data, or list them in treatment.exclude"
+            f"{key}: '{column}'{why} is missing in every period before the start for all "
+            f"treated units ({_list(labels[treated_units].tolist())}); there is nothing to "
+            "compare against: add the earlier data, or correct the start"
+        )
+    elif no_pre.size:
+        warnings.warn(
+            f"Treated unit(s) {_list(labels[no_pre].tolist())} have no value of '{column}' "
+            "before their start; estimators with unit effects learn nothing about them.",
+            MissingDataWarning,
+            stacklevel=3,
         )
     never = ~treated_row
     if never.any() and spec.treatment.comparison != "not_yet_treated":
