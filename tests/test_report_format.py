@@ -47,7 +47,7 @@ def test_other_formatters() -> None:
     assert fmt_p(0.0004) == "<0.001"
     assert fmt_p(0.04567) == "0.046"
     assert fmt_ci(-0.66, -0.18, 2) == f"{MINUS}0.66 to {MINUS}0.18"
-    assert set(FILTERS) == {"num", "signed", "count", "pct", "pvalue", "ci"}
+    assert set(FILTERS) == {"num", "signed", "count", "pct", "pvalue", "ci", "sig"}
 
 
 @pytest.mark.parametrize(

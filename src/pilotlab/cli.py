@@ -218,11 +218,7 @@ def run(
                 finished_at=datetime.now(UTC),
             )
     for o in evaluation.outcomes:
-        r = o.result
-        click.echo(
-            f"{o.label}: {r.estimate:.4g} ({round((1 - r.alpha) * 100)}% CI {r.ci_lower:.4g} "
-            f"to {r.ci_upper:.4g}; p = {r.p_value:.3g}) [{r.estimator}, {r.inference}]"
-        )
+        click.echo(_result_line(o))
     if plan is not None and plan.registered:
         match = "matches" if plan.matches_registered else "does NOT match"
         click.echo(
@@ -268,6 +264,21 @@ def portfolio(evidence: tuple[Path, ...], out: Path, registry_url: str | None) -
     with staged_output(out.parent) as tmp:
         render_portfolio(records, tmp / out.name)
     click.echo(f"Portfolio of {len(records)} pilot(s) written to {out}")
+
+
+def _result_line(o: Any) -> str:
+    """One outcome's result for the terminal, at the outcome's scale (as in the report)."""
+    from pilotlab.report.build import outcome_decimals
+    from pilotlab.report.format import MINUS, fmt_ci, fmt_num, fmt_p
+
+    r, d = o.result, outcome_decimals(o)
+    p = fmt_p(r.p_value)
+    line = (
+        f"{o.label}: {fmt_num(r.estimate, d)} ({round((1 - r.alpha) * 100)}% CI "
+        f"{fmt_ci(r.ci_lower, r.ci_upper, d)}; p {'<' if p.startswith('<') else '='} "
+        f"{p.lstrip('<')}) [{r.estimator}, {r.inference}]"
+    )
+    return line.replace(MINUS, "-")
 
 
 def _int_list(value: str | None, option: str) -> list[int] | None:
