@@ -179,3 +179,19 @@ def test_main_part_has_no_jargon(name: str) -> None:
         assert "Glossary of technical terms" in annex and "Technical annex" in html
         # every detailed table is in the annex
         assert "Standard error" not in main and "p-value" not in main.replace("p-values", "")
+
+
+def test_cli_result_line_is_at_the_outcome_scale(single) -> None:
+    from pilotlab.cli import _result_line
+
+    line = _result_line(single.outcomes[0])
+    assert line.startswith("Share of residents in work: -0.00")
+    assert re.search(
+        r"95% CI -0\.0\d\d to 0\.0\d\d; p = 0\.\d{3}\) \[event_study, permutation\]", line
+    )
+    common = ex.common()
+    assert re.fullmatch(
+        r"Claimant count rate \(%\): -0\.\d\d \(95% CI -\d\.\d\d to -0\.\d\d; p [<=] [0-9.]+\) "
+        r"\[event_study, cluster\]",
+        _result_line(common.outcomes[0]),
+    )
