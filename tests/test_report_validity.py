@@ -50,10 +50,13 @@ def test_one_treated_unit_with_permutation_greys_every_event_interval(single) ->
     assert "cannot tell" in headline
     fig = next(b for b in doc.section("annex-events").blocks if isinstance(b, Figure))
     reason = "cluster-robust interval, not valid with 1 treated cluster"
-    assert reason in fig.subtitle and "too narrow" in fig.notice
+    assert "intervals, not valid with 1 treated cluster (too narrow)" in fig.subtitle
+    assert "too narrow" in fig.notice
     assert "permutation" in fig.notice
     ci_col = fig.table.columns[2]
-    assert reason in ci_col and fig.table.columns[3] == "Standard error (cluster-robust)"
+    assert ci_col == "95% interval (not valid)"
+    assert "cluster-robust intervals, not valid with 1 treated cluster" in fig.table.note
+    assert fig.table.columns[3] == "Standard error (cluster-robust)"
     for e, row, cls in zip(r.event_study, fig.table.rows, fig.table.row_classes, strict=True):
         if e.reference:
             assert cls == "" and row[2] == "reference (set to 0)"

@@ -66,6 +66,7 @@ from pilotlab.report.text import (
     join_words,
     plural,
     plural_word,
+    with_units,
 )
 
 __all__ = ["ANNEX_TITLES", "SECTION_TITLES", "build", "csv_name", "event_interval_validity"]
@@ -817,10 +818,11 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
         )
     else:
         ref_txt = "no period is fixed at 0"
-    iv_txt = f"grey dashed lines: {invalid} (too narrow)" if invalid else f"with {ctx.level} CIs"
+    invalid_pl = invalid.replace("interval,", "intervals,")
+    iv_txt = f"grey dashed lines: {invalid_pl} (too narrow)" if invalid else f"{ctx.level} CIs"
     sub = (
-        f"Estimated effect by period relative to the start, {iv_txt} "
-        f"({ref_txt}){'; shaded: uniform band' if band_lo else ''}; {_pretrend_text(r)}"
+        f"Estimated effect by period relative to the start; {iv_txt}; "
+        f"{ref_txt}{'; shaded: uniform band' if band_lo else ''}; {_pretrend_text(r)}"
     )
     desc = (
         f"Event-study chart of {len(et)} periods from {et[0]} to {et[-1]}: hollow circles before "
@@ -833,7 +835,7 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
     notice = ""
     if invalid:
         notice = (
-            f"The period-by-period intervals in this chart and its table are a {invalid}: "
+            f"The period-by-period intervals in this chart and its table are {invalid_pl}: "
             "they are too narrow and are shown greyed, for information only. The overall "
             f"p-value and interval come from {INFERENCE_NAMES.get(r.inference, r.inference)}."
         )
@@ -851,7 +853,7 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
         y_label=ctx.outcome_units.get(o.column, "") or "Effect",
         not_valid=invalid,
     )
-    ci_col = f"{ctx.level} interval ({invalid})" if invalid else f"{ctx.level} CI"
+    ci_col = f"{ctx.level} interval (not valid)" if invalid else f"{ctx.level} CI"
     se_col = "Standard error (cluster-robust)" if invalid else "Standard error"
     cols = ["Period relative to start", "Estimate", ci_col, se_col]
     rows = []
@@ -878,6 +880,9 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
         tuple(rows),
         numeric=(False, *([True] * (len(cols) - 1))),
         row_classes=tuple(classes),
+        note=f"Intervals marked not valid: {invalid_pl}; too narrow, for information only."
+        if invalid
+        else "",
     )
     return Figure(
         fid, title, sub, svg, desc, table, f"Source: {ctx.source}; pilotlab analysis", notice
@@ -1266,7 +1271,7 @@ def _sensitivity_text(ctx: _Ctx, o: Any) -> str:
     if not m or not is_number(m.get("mde")):
         return ""
     d, unit = ctx.decimals[o.column], ctx.outcome_units.get(o.column) or ""
-    size = f"{fmt_num(m['mde'], d)}{' ' + unit if unit else ''}"
+    size = with_units(m["mde"], d, unit)
     text = (
         f"Design sensitivity: with {fmt_int(m['n_treated'])} pilot {plural_word(ctx.unit_word) if m['n_treated'] != 1 else ctx.unit_word}, "
         f"{fmt_int(m['pre_periods'])} periods before and {fmt_int(m['post_periods'])} after the start, "

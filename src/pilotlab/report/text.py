@@ -25,6 +25,7 @@ __all__ = [
     "headline_sentence",
     "plural",
     "plural_word",
+    "with_units",
 ]
 
 ESTIMATOR_NAMES = {
@@ -200,6 +201,15 @@ def article(number_text: str) -> str:
 
 #: Outcome units that mean a share between 0 and 1 (effects also shown in percentage points).
 PROPORTION_UNITS = frozenset({"proportion", "share", "fraction", "proportion (0-1)", "rate (0-1)"})
+
+
+def with_units(x: float, decimals: int, units: str) -> str:
+    """A size with its units: "0.30 percentage points"; a share also in percentage points."""
+    text = fmt_num(x, decimals)
+    if units.strip().lower() in PROPORTION_UNITS:
+        pp = fmt_num(100 * float(x), max(0, decimals - 2)) if is_number(x) else text
+        return f"{text} ({pp} percentage {'point' if pp == '1' else 'points'})"
+    return f"{text} {units}" if units else text
 
 
 def plural_word(word: str) -> str:
