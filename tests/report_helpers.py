@@ -48,6 +48,7 @@ def _spec(
     estimator: str = "event_study",
     robustness: list[str] | None = None,
     title: str = "Employment support pathfinder",
+    inference: str = "cluster",
 ) -> Any:
     h = (lambda s: f"{s} {HOSTILE}") if hostile else (lambda s: s)
     first = min((adoption or {}).values(), default=None) or start
@@ -88,7 +89,7 @@ def _spec(
         ],
         "design": {
             "estimator": estimator,
-            "inference": {"method": "cluster", "seed": 20240401},
+            "inference": {"method": inference, "seed": 20240401},
             "robustness": robustness or [],
         },
     }
@@ -506,11 +507,52 @@ def synthetic() -> Evaluation:
     return _fix_time(ev)
 
 
+def single_permutation() -> Evaluation:
+    """One treated area of 30 with permutation inference and a small effect on a proportion.
+
+    The overall interval comes from permutation inference; the period-by-period intervals stay
+    cluster-robust with one treated cluster, so the report must grey and label them.
+    """
+    sim = make_pilot_panel(
+        30,
+        16,
+        1,
+        10,
+        -0.01,
+        freq="quarter",
+        first_period="2019Q1",
+        seed=3,
+        outcome="share_in_work",
+        noise_sd=0.01,
+        unit_sd=0.02,
+        trend=0.001,
+    )
+    y = sim.data["share_in_work"]
+    data = sim.data.assign(share_in_work=y - y.mean() + 0.27)
+    spec = _spec(
+        list(sim.treated_units),
+        sim.start,
+        [
+            {
+                "column": "share_in_work",
+                "label": "Share of residents in work",
+                "units": "proportion",
+                "primary": True,
+                "better": "higher",
+            }
+        ],
+        inference="permutation",
+        title="Single-area work pilot",
+    )
+    return _fix_time(pilotlab.evaluate(spec, data=data))
+
+
 EXAMPLES = {
     "common": common,
     "staggered": staggered,
     "three_outcomes": three_outcomes,
     "synthetic": synthetic,
+    "single_permutation": single_permutation,
 }
 
 

@@ -131,6 +131,28 @@ def _axe(driver: Any) -> list[dict[str, Any]]:
 
 NAMES = [*ex.EXAMPLES, "hostile", "pilot-employment-support", "pilot-family-hubs", "portfolio"]
 
+#: Width of the printable area of A4 with the report's 16 mm side margins, in CSS pixels.
+A4_PRINT_WIDTH = round((210 - 2 * 16) / 25.4 * 96)
+
+_TOO_WIDE = """
+return Array.from(document.querySelectorAll('table')).filter(t => {
+  const box = t.parentElement;
+  return t.getBoundingClientRect().width > box.getBoundingClientRect().width + 1
+      || t.scrollWidth > t.getBoundingClientRect().width + 1;
+}).map(t => t.id);
+"""
+
+
+def _too_wide_tables(driver: Any, width: int, print_media: bool) -> list[str]:
+    """Tables wider than their container at ``width`` px (screen or print emulation)."""
+    driver.set_window_size(width, 1400)
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print" if print_media else ""})
+    try:
+        return list(driver.execute_script(_TOO_WIDE))
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        driver.set_window_size(1100, 1400)
+
 
 @pytest.mark.parametrize("name", NAMES)
 def test_report_in_a_real_browser(name: str, driver: Any, reports: dict[str, Path]) -> None:
@@ -160,6 +182,9 @@ def test_report_in_a_real_browser(name: str, driver: Any, reports: dict[str, Pat
         ],
         indent=1,
     )
+    # no table clipped: none wider than its container at 1,280 px, nor in print on A4
+    assert _too_wide_tables(driver, 1280, print_media=False) == []
+    assert _too_wide_tables(driver, A4_PRINT_WIDTH, print_media=True) == []
     # a screenshot a person can look at
     height = driver.execute_script("return document.body.scrollHeight")
     driver.set_window_size(1100, min(int(height) + 50, 16000))
@@ -198,6 +223,37 @@ def test_prints_to_a4(driver: Any, reports: dict[str, Path]) -> None:
     assert pdf[:5] == b"%PDF-"
     pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
     assert 4 <= pages <= 40
+
+
+def test_main_part_prints_to_a_few_pages(driver: Any, reports: dict[str, Path]) -> None:
+    """The main part (before the technical annex) of a shipped pilot's report prints short."""
+    from selenium.webdriver.common.print_page_options import PrintOptions
+
+    name = "pilot-employment-support"
+    if name not in reports:
+        pytest.skip(f"{name} is not among the shipped example pilots")
+    _open(driver, reports[name])
+    driver.execute_script("document.getElementById('annex').remove()")
+    opts = PrintOptions()
+    opts.page_width, opts.page_height = 21.0, 29.7
+    pdf = base64.b64decode(driver.print_page(opts))
+    pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
+    assert 2 <= pages <= 10, pages
+
+
+def test_the_width_check_can_fail(driver: Any, tmp_path: Path) -> None:
+    """A table too wide for its container is reported, on screen and in print."""
+    bad = tmp_path / "wide.html"
+    cells = "".join(f"<td>{'x' * 40}{i}</td>" for i in range(12))
+    bad.write_text(
+        "<!DOCTYPE html><html><head><title>x</title><style>td{white-space:nowrap}</style></head>"
+        f'<body><div style="width:600px"><table id="wide"><tr>{cells}</tr></table></div>'
+        "</body></html>",
+        encoding="utf-8",
+    )
+    _open(driver, bad)
+    assert _too_wide_tables(driver, 1280, print_media=False) == ["wide"]
+    assert _too_wide_tables(driver, A4_PRINT_WIDTH, print_media=True) == ["wide"]
 
 
 def test_the_checks_can_fail(driver: Any, tmp_path: Path) -> None:

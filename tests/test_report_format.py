@@ -11,11 +11,13 @@ from pilotlab.report.format import (
     MINUS,
     NA,
     decimals_for,
+    decimals_for_scale,
     fmt_ci,
     fmt_int,
     fmt_num,
     fmt_p,
     fmt_pct,
+    fmt_sig,
     fmt_signed,
 )
 from pilotlab.report.text import ci_phrase, headline_sentence, plural_word
@@ -47,7 +49,7 @@ def test_other_formatters() -> None:
     assert fmt_p(0.0004) == "<0.001"
     assert fmt_p(0.04567) == "0.046"
     assert fmt_ci(-0.66, -0.18, 2) == f"{MINUS}0.66 to {MINUS}0.18"
-    assert set(FILTERS) == {"num", "signed", "count", "pct", "pvalue", "ci"}
+    assert set(FILTERS) == {"num", "signed", "count", "pct", "pvalue", "ci", "sig"}
 
 
 @pytest.mark.parametrize(
@@ -100,3 +102,72 @@ def test_plural_of_unit_names() -> None:
     assert plural_word("local authority") == "local authorities"
     assert plural_word("area") == "areas"
     assert plural_word("survey") == "surveys"
+
+
+@pytest.mark.parametrize(
+    ("typical", "se", "expected"),
+    [
+        (3.99, 0.12, 2),  # a rate in percent, SE 0.12 -> 0.51 (0.25 to 0.72)
+        (0.27, 0.004, 4),  # a proportion: 0.0153, not "0.02"
+        (0.27, 0.012, 3),
+        (0.27, None, 3),  # no usable SE: the outcome's own scale
+        (0.27, math.inf, 3),
+        (11863.9, 1e-7, 0),  # a tiny SE on a large outcome: never "11,863.903252"
+        (11863.9, math.nan, 0),
+        (11863.9, 35.0, 0),
+        (250.0, 2.5, 1),
+        (71.86, 0.27, 2),
+        (None, 0.27, 2),
+        (None, None, 2),
+        (0.0, 0.002, 4),  # a zero mean tells nothing: the SE decides
+        (1e-5, 1e-7, 6),  # capped at 6 decimals
+    ],
+)
+def test_decimals_for_scale(typical: float | None, se: float | None, expected: int) -> None:
+    assert decimals_for_scale(typical, se) == expected
+
+
+@pytest.mark.parametrize(
+    ("x", "digits", "expected"),
+    [
+        (0.004217, 3, "0.00422"),
+        (11863.903252, 3, "11,864"),
+        (-0.5103, 3, f"{MINUS}0.510"),
+        (0.0, 3, "0"),
+        (math.inf, 3, NA),
+        (1.0, 2, "1.0"),
+    ],
+)
+def test_fmt_sig(x: float, digits: int, expected: str) -> None:
+    assert fmt_sig(x, digits) == expected
+
+
+def _outcome_with(estimate: float, lo: float, hi: float, se: float, base: float, units: str):
+    import dataclasses
+
+    import report_helpers as ex
+    from pilotlab.report import build
+
+    ev = ex.common()
+    o = ev.outcomes[0]
+    r = dataclasses.replace(o.result, estimate=estimate, ci_lower=lo, ci_upper=hi, std_error=se)
+    spec_o = ev.pilot.outcomes[0].model_copy(update={"units": units})
+    pilot = ev.pilot.model_copy(update={"outcomes": [spec_o]})
+    new = dataclasses.replace(
+        ev, pilot=pilot, outcomes=(dataclasses.replace(o, result=r, baseline_mean=base),)
+    )
+    return build(new)
+
+
+def test_a_proportion_outcome_is_not_rounded_away() -> None:
+    doc = _outcome_with(-0.0153, -0.0251, -0.0055, 0.005, 0.27, "proportion")
+    text = doc.section("headline").blocks[0].text
+    assert "fell by 0.0153 (1.53 percentage points)" in text
+    assert "0.02 proportion" not in text and "proportion" not in text
+
+
+def test_an_unavailable_interval_does_not_print_six_decimals() -> None:
+    doc = _outcome_with(-11863.903252, -math.inf, math.inf, 0.0, 52000.0, "dollars")
+    text = doc.section("headline").blocks[0].text
+    assert "fell by 11,864 dollars" in text and "CI not available" in text
+    assert "11,863.9" not in text

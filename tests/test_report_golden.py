@@ -18,7 +18,7 @@ from pilotlab.report.render import render_html
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-@pytest.mark.parametrize("name", ["common", "staggered", "three_outcomes", "synthetic"])
+@pytest.mark.parametrize("name", list(ex.EXAMPLES))
 def test_report_matches_golden(name: str, update_golden: bool) -> None:
     html = ex.normalise(render_html(build(ex.EXAMPLES[name]())))
     path = GOLDEN / f"report_{name}.html"

@@ -59,3 +59,34 @@ def test_bad_paths_are_clear_errors(tmp_path: Path) -> None:
     bad.write_text('{"schema": "something/else"}', encoding="utf-8")
     with pytest.raises(PilotlabError, match="not a pilotlab evidence record"):
         portfolio_from_paths([bad])
+
+
+@pytest.mark.parametrize(
+    ("better", "est", "lo", "hi", "expected"),
+    [
+        ("lower", -0.5, -0.7, -0.2, "improvement (lower is better)"),
+        ("higher", -0.5, -0.7, -0.2, "worsening (higher is better)"),
+        ("higher", 0.5, 0.2, 0.7, "improvement (higher is better)"),
+        ("lower", 0.5, 0.2, 0.7, "worsening (lower is better)"),
+        ("lower", -0.5, -0.9, 0.1, "no clear change"),
+        ("lower", -0.5, None, None, "not available"),
+    ],
+)
+def test_change_verdict_follows_the_outcome_direction(better, est, lo, hi, expected) -> None:
+    from pilotlab.report.portfolio import change_verdict
+
+    r = {"better": better, "estimate": est, "ci_lower": lo, "ci_upper": hi}
+    assert change_verdict(r) == expected
+
+
+def test_portfolio_rows_say_improvement_and_link_registry_reports(tmp_path: Path) -> None:
+    rec = json.loads(ex.common().to_json())
+    report = tmp_path / "run" / "report.html"
+    report.parent.mkdir()
+    report.write_text("<html></html>", encoding="utf-8")
+    rec["provenance"] = {"registry_id": "x", "report_path": str(report)}
+    path = render_portfolio([rec], tmp_path / "p.html")
+    html = path.read_text(encoding="utf-8")
+    assert '<th scope="col">Improvement?</th>' in html
+    assert "improvement (lower is better)" in html
+    assert 'href="run/report.html"' in html

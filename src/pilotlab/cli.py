@@ -255,11 +255,7 @@ def run(
                 ) from None
     _warn_dates(spec, evaluation)
     for o in evaluation.outcomes:
-        r = o.result
-        click.echo(
-            f"{o.label}: {r.estimate:.4g} ({round((1 - r.alpha) * 100)}% CI {r.ci_lower:.4g} "
-            f"to {r.ci_upper:.4g}; p = {r.p_value:.3g}) [{r.estimator}, {r.inference}]"
-        )
+        click.echo(_result_line(o))
     if plan is not None and plan.registered:
         match = "matches" if plan.matches_registered else "does NOT match"
         click.echo(
@@ -339,6 +335,21 @@ def portfolio(evidence: tuple[Path, ...], out: Path, registry_url: str | None) -
     files |= {f"tables/{csv_name(t)}": table_csv(t) for t in doc.tables()}
     write_output_files(folder, files)
     click.echo(f"Portfolio of {len(records)} pilot(s) written to {out}")
+
+
+def _result_line(o: Any) -> str:
+    """One outcome's result for the terminal, at the outcome's scale (as in the report)."""
+    from pilotlab.report.build import outcome_decimals
+    from pilotlab.report.format import MINUS, fmt_ci, fmt_num, fmt_p
+
+    r, d = o.result, outcome_decimals(o)
+    p = fmt_p(r.p_value)
+    line = (
+        f"{o.label}: {fmt_num(r.estimate, d)} ({round((1 - r.alpha) * 100)}% CI "
+        f"{fmt_ci(r.ci_lower, r.ci_upper, d)}; p {'<' if p.startswith('<') else '='} "
+        f"{p.lstrip('<')}) [{r.estimator}, {r.inference}]"
+    )
+    return line.replace(MINUS, "-")
 
 
 def _int_list(value: str | None, option: str) -> list[int] | None:

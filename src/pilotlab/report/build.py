@@ -34,7 +34,7 @@ import pandas as pd
 from pilotlab.report import charts
 from pilotlab.report.format import (
     NA,
-    decimals_for,
+    decimals_for_scale,
     fmt_ci,
     fmt_int,
     fmt_num,
@@ -52,22 +52,28 @@ from pilotlab.report.model import (
     Paragraph,
     ReportDocument,
     Section,
+    SeeAlso,
     Table,
 )
 from pilotlab.report.text import (
     ESTIMATOR_NAMES,
+    GLOSSARY,
     INFERENCE_NAMES,
+    PLAIN_CHECK_NAMES,
     ROBUSTNESS_NAMES,
     as_text,
+    find_jargon,
     headline_sentence,
     join_words,
     plural,
     plural_word,
+    with_units,
 )
 
-__all__ = ["SECTION_TITLES", "build", "csv_name"]
+__all__ = ["ANNEX_TITLES", "SECTION_TITLES", "build", "csv_name", "event_interval_validity"]
 
-#: The eleven sections of the report, in order: (anchor, title).
+#: The main sections of the report, in order: (anchor, title). They hold the findings in plain
+#: words; every detailed table and every method name is in the technical annex.
 SECTION_TITLES: tuple[tuple[str, str], ...] = (
     ("headline", "Headline findings"),
     ("summary", "Summary"),
@@ -79,14 +85,74 @@ SECTION_TITLES: tuple[tuple[str, str], ...] = (
     ("robustness", "Robustness and sensitivity"),
     ("evidence", "Strength of the evidence"),
     ("limitations", "Limitations and caveats"),
+)
+#: The sections of the technical annex, in order (those without content are left out, except
+#: the glossary and reproducibility).
+ANNEX_TITLES: tuple[tuple[str, str], ...] = (
+    ("annex-glossary", "Glossary of technical terms"),
+    ("annex-data", "Data in detail"),
+    ("annex-estimates", "Detailed estimates"),
+    ("annex-events", "Effects period by period (event study)"),
+    ("annex-staggered", "Staggered roll-out: group-time effects and decomposition"),
+    ("annex-synthetic", "Synthetic comparison: donor weights and placebo runs"),
+    ("annex-robustness", "Robustness checks in detail"),
+    ("annex-evidence", "Evidence-strength criteria in detail"),
+    ("annex-notes", "Technical warnings from the estimation"),
     ("reproducibility", "Reproducibility"),
 )
+_ALWAYS = ("annex-glossary", "reproducibility")
 _SYNTHETIC = {"synthetic_control", "synthetic_did"}
 
 
 def csv_name(table: Table) -> str:
     """File name of a table's CSV (in the ``tables/`` folder beside the report)."""
     return f"{table.id}.csv"
+
+
+def outcome_decimals(o: Any) -> int:
+    """Decimals for every number of an outcome (the rule of :func:`decimals_for_scale`).
+
+    The typical magnitude is the pre-pilot mean of the pilot units (else the mean of the
+    outcome's trend lines); the uncertainty is the half-width of the interval of the stated
+    inference, else the standard error (an unavailable or infinite interval).
+    """
+    r = o.result
+    typical = o.baseline_mean if is_number(o.baseline_mean) and o.baseline_mean != 0 else None
+    if typical is None:
+        t = getattr(o, "trends", None)
+        if isinstance(t, pd.DataFrame) and {"treated", "comparison"} <= set(t.columns):
+            vals = np.abs(t[["treated", "comparison"]].to_numpy(dtype=float))
+            vals = vals[np.isfinite(vals)]
+            typical = float(vals.mean()) if vals.size else None
+    se = None
+    if is_number(r.ci_upper) and is_number(r.ci_lower):
+        se = (r.ci_upper - r.ci_lower) / 2 or None
+    if se is None and is_number(r.std_error) and r.std_error > 0:
+        se = r.std_error
+    return decimals_for_scale(typical, se)
+
+
+def event_interval_validity(r: Any, treated_clusters: int) -> str:
+    """Empty when the period-by-period intervals of ``r`` come from its stated inference, else
+    the reason they do not (to label and grey them).
+
+    Permutation inference replaces only the overall p-value and interval (the period-by-period
+    ones stay cluster-robust); the wild bootstrap and the synthetic estimators' placebo and
+    jackknife recompute them. An estimator may state ``details["event_study_inference"]``.
+    """
+    stated = (r.details or {}).get("event_study_inference")
+    if stated is not None:
+        return "" if stated == r.inference else _not_valid_reason(treated_clusters)
+    if r.inference == "permutation" and "permutation" in (r.details or {}):
+        return _not_valid_reason(treated_clusters)
+    return ""
+
+
+def _not_valid_reason(treated_clusters: int) -> str:
+    return (
+        "cluster-robust interval, not valid with "
+        f"{plural(int(treated_clusters), 'treated cluster')}"
+    )
 
 
 def _slug(text: str) -> str:
@@ -113,6 +179,23 @@ class _Ctx:
         self.decimals = {o.column: self._decimals(o) for o in ev.outcomes}
         self.ids: set[str] = set()
         self.comparison_phrase = self._comparison_phrase()
+        self.annex: dict[str, list[Any]] = {sid: [] for sid, _ in ANNEX_TITLES}
+
+    def plain(self, text: str) -> str:
+        """``text`` with the outcome columns and method identifiers replaced by their names."""
+        names = {o.column: o.label for o in self.ev.outcomes}
+        names.update(ESTIMATOR_NAMES)
+        names.update(INFERENCE_NAMES)
+        names.update(PLAIN_CHECK_NAMES)
+        return re.sub(
+            r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b",
+            lambda m: names.get(m.group(0), m.group(0).replace("_", " ")),
+            text,
+        )
+
+    def to_annex(self, sid: str, *blocks: Any) -> None:
+        """Add blocks to an annex section."""
+        self.annex[sid].extend(blocks)
 
     def uid(self, base: str) -> str:
         base = _slug(base)
@@ -133,13 +216,7 @@ class _Ctx:
             return 10**9
 
     def _decimals(self, o: Any) -> int:
-        r = o.result
-        half = (
-            (r.ci_upper - r.ci_lower) / 2
-            if is_number(r.ci_upper) and is_number(r.ci_lower)
-            else None
-        )
-        return decimals_for(half if half else (r.std_error if is_number(r.std_error) else None))
+        return outcome_decimals(o)
 
     def _comparison_phrase(self) -> str:
         if self.ev.estimator.name in _SYNTHETIC:
@@ -464,25 +541,38 @@ def _data(ctx: _Ctx) -> list[Any]:
         )
     blocks.append(Heading("Missing data", ctx.uid("missing")))
     if data.missing:
+        labels = {o.column: o.label for o in ctx.ev.outcomes}
         rows = tuple(
             (
-                str(m.get("outcome", "")),
+                labels.get(str(m.get("outcome", "")), str(m.get("outcome", ""))),
                 fmt_int(m.get("n_missing", 0)),
                 fmt_int(m.get("n_total", 0)),
                 fmt_pct(m["n_missing"] / m["n_total"]) if m.get("n_total") else NA,
-                str(m.get("sentence", "")),
+                ctx.plain(str(m.get("sentence", ""))),
             )
             for m in data.missing
         )
+        gaps = [r for r, m in zip(rows, data.missing, strict=True) if m.get("n_missing")]
         blocks.append(
+            Paragraph(
+                "No outcome values are missing."
+                if not gaps
+                else "Missing outcome values: "
+                + "; ".join(f"{r[0]}: {r[1]} of {r[2]} ({r[3]})" for r in gaps)
+                + "."
+            )
+        )
+        ctx.to_annex(
+            "annex-data",
             Table(
                 ctx.uid("missing-data"),
                 "Missing outcome values",
                 ("Outcome", "Missing", "Total", "Share", "Where"),
                 rows,
                 numeric=(False, True, True, True, False),
-            )
+            ),
         )
+        blocks.append(SeeAlso("Missing values by outcome: see the technical annex.", "#annex-data"))
     else:
         blocks.append(Paragraph("No information on missing values was recorded."))
     blocks.append(
@@ -527,9 +617,9 @@ def _design(ctx: _Ctx) -> list[Any]:
             title="Design choices",
         ),
         Heading("Why this estimator", ctx.uid("why-estimator")),
-        Paragraph(ev.estimator.reason),
+        Paragraph(ctx.plain(ev.estimator.reason)),
         Heading("Why this inference", ctx.uid("why-inference")),
-        Paragraph(ev.inference.reason),
+        Paragraph(ctx.plain(ev.inference.reason)),
         Heading("Comparison group", ctx.uid("comparison-group")),
         Paragraph(comp_txt),
         Heading("Assumptions in plain words", ctx.uid("assumptions")),
@@ -774,22 +864,45 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
         band_hi = [float(m.get(e, (math.nan, math.nan))[1]) for e in et]
     fid = ctx.uid(f"event-{o.column}")
     pt = r.pre_trend
+    test = f" ({_pretest_words(pt).split(' of ')[0]})" if pt is not None else ""
     if pt is None or not is_number(pt.p_value):
         title = f"{o.label}: effect by period relative to the start"
     elif pt.p_value >= r.alpha:
-        title = f"{o.label}: no evidence of different trends before the start"
+        title = f"{o.label}: no evidence of different trends before the start{test}"
     else:
-        title = f"{o.label}: pilot and comparison were already diverging before the start"
+        title = f"{o.label}: pilot and comparison were already diverging before the start{test}"
+    invalid = event_interval_validity(r, ctx.data.treated_clusters)
+    refs = [e.event_time for e in es if e.reference]
+    if refs:
+        ref_txt = f"period {fmt_num(refs[0], 0)} is the reference, set to 0"
+    elif (r.details or {}).get("base_period") == "varying":
+        ref_txt = (
+            "varying base period: each period before the start is compared with the one "
+            "before it, so period −1 is estimated, not fixed at 0"
+        )
+    else:
+        ref_txt = "no period is fixed at 0"
+    invalid_pl = invalid.replace("interval,", "intervals,")
+    iv_txt = f"grey dashed lines: {invalid_pl} (too narrow)" if invalid else f"{ctx.level} CIs"
     sub = (
-        f"Estimated effect by period relative to the start with {ctx.level} CIs "
-        f"(period −1 is the reference){'; shaded: uniform band' if band_lo else ''}; {_pretrend_text(r)}"
+        f"Estimated effect by period relative to the start; {iv_txt}; "
+        f"{ref_txt}{'; shaded: uniform band' if band_lo else ''}; {_pretrend_text(r)}"
     )
     desc = (
         f"Event-study chart of {len(et)} periods from {et[0]} to {et[-1]}: hollow circles before "
-        "the start, filled squares after, with vertical lines for the intervals. "
+        "the start, filled squares after, with vertical lines for the intervals"
+        + (f" ({invalid})" if invalid else "")
+        + ". "
         + _pretrend_text(r).capitalize()
         + "."
     )
+    notice = ""
+    if invalid:
+        notice = (
+            f"The period-by-period intervals in this chart and its table are {invalid_pl}: "
+            "they are too narrow and are shown greyed, for information only. The overall "
+            f"p-value and interval come from {INFERENCE_NAMES.get(r.inference, r.inference)}."
+        )
     svg = charts.event_study_chart(
         fid,
         title,
@@ -802,16 +915,23 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
         band_upper=band_hi,
         decimals=d,
         y_label=ctx.outcome_units.get(o.column, "") or "Effect",
+        not_valid=invalid,
     )
-    cols = ["Period relative to start", "Estimate", f"{ctx.level} CI", "Standard error"]
+    ci_col = f"{ctx.level} interval (not valid)" if invalid else f"{ctx.level} CI"
+    se_col = "Standard error (cluster-robust)" if invalid else "Standard error"
+    cols = ["Period relative to start", "Estimate", ci_col, se_col]
     rows = []
+    classes = []
     for i, e in enumerate(es):
         row = [
             fmt_num(e.event_time, 0) + (" (reference)" if e.reference else ""),
             fmt_num(e.estimate, d),
-            "reference (set to 0)" if e.reference else fmt_ci(e.ci_lower, e.ci_upper, d),
+            "reference (set to 0)"
+            if e.reference
+            else fmt_ci(e.ci_lower, e.ci_upper, d) + (" (not valid)" if invalid else ""),
             "" if e.reference else fmt_num(e.std_error, d + 1),
         ]
+        classes.append("not-valid" if invalid and not e.reference else "")
         if band_lo is not None and band_hi is not None:
             row.append(fmt_ci(band_lo[i], band_hi[i], d))
         rows.append(tuple(row))
@@ -823,8 +943,14 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
         tuple(cols),
         tuple(rows),
         numeric=(False, *([True] * (len(cols) - 1))),
+        row_classes=tuple(classes),
+        note=f"Intervals marked not valid: {invalid_pl}; too narrow, for information only."
+        if invalid
+        else "",
     )
-    return Figure(fid, title, sub, svg, desc, table, f"Source: {ctx.source}; pilotlab analysis")
+    return Figure(
+        fid, title, sub, svg, desc, table, f"Source: {ctx.source}; pilotlab analysis", notice
+    )
 
 
 def _frame_table(
@@ -998,6 +1124,8 @@ def _staggered_blocks(ctx: _Ctx, o: Any) -> list[Any]:
     r, d = o.result, ctx.decimals[o.column]
     det = r.details or {}
     blocks: list[Any] = []
+    invalid = event_interval_validity(r, ctx.data.treated_clusters)
+    ci_head = f"{ctx.level} interval ({invalid})" if invalid else f"{ctx.level} CI"
     agg = det.get("aggregations")
     if isinstance(agg, pd.DataFrame):
         blocks.append(
@@ -1007,7 +1135,7 @@ def _staggered_blocks(ctx: _Ctx, o: Any) -> list[Any]:
             (
                 str(a.type),
                 fmt_num(a.estimate, d),
-                fmt_ci(a.ci_lower, a.ci_upper, d),
+                fmt_ci(a.ci_lower, a.ci_upper, d) + (" (not valid)" if invalid else ""),
                 fmt_num(a.std_error, d + 1),
             )
             for a in agg.itertuples()
@@ -1016,9 +1144,10 @@ def _staggered_blocks(ctx: _Ctx, o: Any) -> list[Any]:
             Table(
                 ctx.uid(f"aggregations-{o.column}"),
                 f"{o.label}: aggregated effects",
-                ("Aggregation", "Estimate", f"{ctx.level} CI", "Standard error"),
+                ("Aggregation", "Estimate", ci_head, "Standard error"),
                 rows,
                 numeric=(False, True, True, True),
+                row_classes=tuple("not-valid" if invalid else "" for _ in rows),
                 note="simple: average over all treated unit-periods; dynamic: by time since start; "
                 "group: by start cohort; calendar: by period.",
             )
@@ -1030,15 +1159,25 @@ def _staggered_blocks(ctx: _Ctx, o: Any) -> list[Any]:
             for c in ("group", "time", "event_time", "att", "std_error", "ci_lower", "ci_upper")
             if c in att.columns
         ]
-        blocks.append(
-            _frame_table(
-                ctx,
-                f"att-gt-{o.column}",
-                f"{o.label}: effect for each start cohort (group) and period (ATT(g,t))",
-                att[cols],
-                d,
-            )
+        t = _frame_table(
+            ctx,
+            f"att-gt-{o.column}",
+            f"{o.label}: effect for each start cohort (group) and period (ATT(g,t))"
+            + (f"; intervals: {invalid}" if invalid else ""),
+            att[cols],
+            d,
         )
+        if invalid:
+            t = Table(
+                t.id,
+                t.caption,
+                t.columns,
+                t.rows,
+                t.numeric,
+                note=t.note,
+                row_classes=tuple("not-valid" for _ in t.rows),
+            )
+        blocks.append(t)
     bacon = _bacon_for(ctx, o)
     if bacon is not None:
         blocks.extend(_bacon_blocks(ctx, o, bacon))
@@ -1101,7 +1240,14 @@ def _bacon_blocks(ctx: _Ctx, o: Any, bacon: Any) -> list[Any]:
 
 
 def _results(ctx: _Ctx) -> list[Any]:
-    blocks: list[Any] = [_estimates_table(ctx), _forest(ctx)]
+    blocks: list[Any] = [_forest(ctx)]
+    ctx.to_annex("annex-estimates", _estimates_table(ctx))
+    blocks.append(
+        SeeAlso(
+            "The table of estimates with p-values and pre-pilot means is in the technical annex.",
+            "#annex-estimates",
+        )
+    )
     for o in ctx.ev.outcomes:
         blocks.append(Heading(o.label, ctx.uid(f"outcome-{o.column}")))
         blocks.append(Paragraph(_headline_text(ctx, o)))
@@ -1109,20 +1255,78 @@ def _results(ctx: _Ctx) -> list[Any]:
         if sensitivity:
             blocks.append(Paragraph(sensitivity))
         blocks.append(_trend_figure(ctx, o))
+        pre = _pretrend_sentence(ctx, o)
+        if pre:
+            blocks.append(Paragraph(pre))
         ev_fig = _event_figure(ctx, o)
         if ev_fig is not None:
-            blocks.append(ev_fig)
-        else:
+            ctx.to_annex("annex-events", Heading(o.label, ctx.uid(f"events-{o.column}")), ev_fig)
             blocks.append(
-                Paragraph(
-                    "This estimator gives no period-by-period estimates, so there is no event-study chart."
+                SeeAlso(
+                    f"{o.label}: the effect period by period, before and after the start, is "
+                    "charted in the technical annex.",
+                    f"#{ev_fig.id}",
                 )
             )
-        blocks.extend(_synthetic_blocks(ctx, o))
-        blocks.extend(_staggered_blocks(ctx, o))
+        synth = _synthetic_blocks(ctx, o)
+        if synth:
+            fit = [b for b in synth if isinstance(b, Paragraph) and "tracks" in b.text]
+            blocks.extend(fit[:1])
+            ctx.to_annex(
+                "annex-synthetic",
+                Heading(o.label, ctx.uid(f"synthetic-{o.column}")),
+                *[b for b in synth if b not in fit[:1]],
+            )
+            blocks.append(
+                SeeAlso(
+                    f"{o.label}: the comparison areas behind the synthetic comparison and the "
+                    "placebo runs are in the technical annex.",
+                    "#annex-synthetic",
+                )
+            )
+        stag = _staggered_blocks(ctx, o)
+        if stag:
+            ctx.to_annex("annex-staggered", *stag)
+            blocks.append(
+                SeeAlso(
+                    f"{o.label}: effects for each start date, and why a simpler regression "
+                    "could mislead here, are in the technical annex.",
+                    "#annex-staggered",
+                )
+            )
         for w in o.result.warnings:
-            blocks.append(Notice(w, "warning"))
+            if find_jargon(w):
+                ctx.to_annex("annex-notes", Notice(f"{o.label}: {w}", "warning"))
+            else:
+                blocks.append(Notice(w, "warning"))
     return blocks
+
+
+def _pretrend_sentence(ctx: _Ctx, o: Any) -> str:
+    """The pre-trend finding in words, from the test the result states (as the chart title)."""
+    r = o.result
+    pt = r.pre_trend
+    if pt is None or not is_number(pt.p_value):
+        return ""
+    p = fmt_p(pt.p_value)
+    p_txt = f"p {'< 0.001' if p == '<0.001' else '= ' + p}"
+    how = _pretest_words(pt)
+    if pt.p_value >= r.alpha:
+        return (
+            f"Before the start, pilot and comparison {ctx.units_word} moved together: a "
+            f"{how} finds no clear difference in their trends ({p_txt})."
+        )
+    return (
+        f"Before the start, pilot and comparison {ctx.units_word} were already moving "
+        f"differently ({how}, {p_txt}), so part of the estimate may reflect that difference."
+    )
+
+
+def _pretest_words(pt: Any) -> str:
+    ref = getattr(pt, "reference", "chi2")
+    if ref == "randomization":
+        return "randomisation test of the periods before the start"
+    return "joint test of the periods before the start"
 
 
 def _sensitivity_text(ctx: _Ctx, o: Any) -> str:
@@ -1131,7 +1335,7 @@ def _sensitivity_text(ctx: _Ctx, o: Any) -> str:
     if not m or not is_number(m.get("mde")):
         return ""
     d, unit = ctx.decimals[o.column], ctx.outcome_units.get(o.column) or ""
-    size = f"{fmt_num(m['mde'], d)}{' ' + unit if unit else ''}"
+    size = with_units(m["mde"], d, unit)
     text = (
         f"Design sensitivity: with {fmt_int(m['n_treated'])} pilot {plural_word(ctx.unit_word) if m['n_treated'] != 1 else ctx.unit_word}, "
         f"{fmt_int(m['pre_periods'])} periods before and {fmt_int(m['post_periods'])} after the start, "
@@ -1158,44 +1362,78 @@ def _check_name(check: str) -> str:
     return ROBUSTNESS_NAMES.get(check, check.replace("_", " "))
 
 
+def _robustness_row(ctx: _Ctx, o: Any, c: Any, d: int) -> tuple[str, ...]:
+    agree = {True: "yes", False: "no", None: "not assessed"}[c.consistent]
+    base = c.check.partition(":")[0]
+    det = dict(c.details or {})
+    if base == "placebo_in_space":
+        # the quantiles of the placebo estimates, not an interval for the estimate
+        interval = (
+            f"placebo estimates' middle {ctx.level}: {fmt_ci(c.ci_lower, c.ci_upper, d)}"
+            if is_number(c.ci_lower) and is_number(c.ci_upper)
+            else NA
+        )
+        if is_number(det.get("p_value")):
+            interval += f"; placebo rank p = {fmt_p(det['p_value'])}"
+    else:
+        interval = fmt_ci(c.ci_lower, c.ci_upper, d)
+    return (
+        o.label,
+        _check_name(c.check),
+        fmt_num(c.estimate, d),
+        interval,
+        agree,
+        c.description or "",
+    )
+
+
 def _robustness(ctx: _Ctx) -> list[Any]:
+    """Main page: what was checked and whether it agrees, in words; the tables in the annex."""
     blocks: list[Any] = []
     rows = []
+    plain: list[str] = []
     for o in ctx.ev.outcomes:
         d = ctx.decimals[o.column]
         for c in o.robustness:
-            agree = {True: "yes", False: "no", None: "not assessed"}[c.consistent]
-            rows.append(
-                (
-                    o.label,
-                    _check_name(c.check),
-                    fmt_num(c.estimate, d),
-                    fmt_ci(c.ci_lower, c.ci_upper, d),
-                    agree,
-                    c.description or "",
-                )
-            )
+            rows.append(_robustness_row(ctx, o, c, d))
+            base, _, variant = c.check.partition(":")
+            what = PLAIN_CHECK_NAMES.get(base, base.replace("_", " "))
+            if variant:
+                what += f" ({ESTIMATOR_NAMES.get(variant, variant.replace('_', ' '))})"
+            verdict = {
+                True: "agrees with the main estimate",
+                False: "does not agree with the main estimate",
+                None: "could not be assessed",
+            }[c.consistent]
+            cap = what[:1].upper() + what[1:]
+            plain.append(f"{cap}: {verdict} ({o.label}).")
     planned = list(getattr(ctx.spec.design, "robustness", []) or [])
     if rows:
         n_bad = sum(1 for r in rows if r[4] == "no")
         blocks.append(
             Paragraph(
-                f"{plural(len(rows), 'check')} were run; "
+                f"{plural(len(rows), 'check')} {'was' if len(rows) == 1 else 'were'} run; "
                 + (
-                    "all agree with the main estimate."
+                    ("it agrees" if len(rows) == 1 else "all agree") + " with the main estimate."
                     if n_bad == 0
-                    else f"{n_bad} disagree with the main estimate."
+                    else f"{n_bad} {'disagrees' if n_bad == 1 else 'disagree'} with the main "
+                    "estimate."
                 )
             )
         )
-        blocks.append(
+        blocks.append(ListBlock(tuple(plain)))
+        ctx.to_annex(
+            "annex-robustness",
             Table(
                 ctx.uid("robustness-checks"),
                 "Robustness checks and whether they agree with the main estimate",
-                ("Outcome", "Check", "Estimate", f"{ctx.level} CI", "Agrees", "What it shows"),
+                ("Outcome", "Check", "Estimate", "Interval", "Agrees", "What it shows"),
                 tuple(rows),
                 numeric=(False, False, True, True, False, False),
-            )
+                note=f"Intervals are {ctx.level} confidence intervals of each check's estimate, "
+                "except for placebo in space, where the range is that of the placebo estimates "
+                "themselves.",
+            ),
         )
     elif planned:
         blocks.append(
@@ -1207,7 +1445,13 @@ def _robustness(ctx: _Ctx) -> list[Any]:
         )
     else:
         blocks.append(Paragraph("No robustness checks were requested in the analysis plan."))
-    blocks.append(Heading("Sensitivity to violations of parallel trends", ctx.uid("honest-did")))
+    blocks.append(Heading("If the trends had drifted apart", ctx.uid("honest-did")))
+    annex = ctx.annex["annex-robustness"]
+    annex.append(
+        Heading(
+            "Sensitivity to violations of parallel trends (HonestDiD)", ctx.uid("honest-did-annex")
+        )
+    )
     found = False
     for o in ctx.ev.outcomes:
         for c in o.robustness:
@@ -1215,7 +1459,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 continue
             found = True
             det = dict(c.details)
-            blocks.append(Paragraph(f"{o.label}: {c.description}" if c.description else o.label))
+            annex.append(Paragraph(f"{o.label}: {c.description}" if c.description else o.label))
             br = next(
                 (
                     det[k]
@@ -1224,12 +1468,30 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 ),
                 None,
             )
-            if is_number(br) and "breakdown" not in (c.description or ""):
+            if is_number(br):
                 blocks.append(
                     Paragraph(
-                        f"{o.label}: a violation of parallel trends {fmt_num(br, 2)} times the "
-                        "largest violation seen before the start would be enough to overturn "
-                        "the finding."
+                        f"{o.label}: if, after the start, pilot and comparison trends drifted "
+                        f"apart by {fmt_num(br, 2)} times the largest drift seen before the "
+                        "start, that alone could explain the finding."
+                        + (
+                            " Such a drift is smaller than the one already seen before the "
+                            "start, so this finding is fragile."
+                            if float(br) < 1  # type: ignore[arg-type]
+                            else ""
+                        )
+                    )
+                )
+            else:
+                verdict = {
+                    True: "the finding holds",
+                    False: "the finding does not hold",
+                    None: "this could not be assessed",
+                }[c.consistent]
+                blocks.append(
+                    Paragraph(
+                        f"{o.label}: allowing the trends to drift apart after the start by as "
+                        f"much as they did before it, {verdict}."
                     )
                 )
             for key, what in (
@@ -1251,7 +1513,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 iv = iv.rename(
                     columns={"bound": "M or Mbar", "lower": "CI lower", "upper": "CI upper"}
                 )
-                blocks.append(
+                annex.append(
                     _frame_table(
                         ctx,
                         f"honest-did-{key}-{o.column}",
@@ -1263,7 +1525,17 @@ def _robustness(ctx: _Ctx) -> list[Any]:
     if not found:
         blocks.append(
             Paragraph(
-                "Not assessed: the sensitivity analysis (honest_did) was not run for this evaluation."
+                "Not assessed: this evaluation did not test how far the trends could have "
+                "drifted apart before the finding would change."
+            )
+        )
+        annex.pop()
+    if ctx.annex["annex-robustness"]:
+        blocks.append(
+            SeeAlso(
+                "Every check's estimate and interval, and the sensitivity tables, are in the "
+                "technical annex.",
+                "#annex-robustness",
             )
         )
     return blocks
@@ -1304,9 +1576,9 @@ def _limitations(ctx: _Ctx) -> list[Any]:
     items: list[str] = []
     if data.treated_clusters < 10:
         items.append(
-            f"Few pilot clusters: only {data.treated_clusters} treated clusters, so intervals "
-            "rest on few independent units and can be too narrow unless the inference is built "
-            "for few clusters."
+            f"Few pilot clusters: only {plural(data.treated_clusters, 'treated cluster')}, so "
+            "intervals rest on few independent units and can be too narrow unless the inference "
+            "is built for few clusters."
         )
     need = 5 if ev.estimator.name in _SYNTHETIC else 3
     if data.pre_periods < need:
@@ -1318,7 +1590,8 @@ def _limitations(ctx: _Ctx) -> list[Any]:
         pt = o.result.pre_trend
         if pt is not None and is_number(pt.p_value) and pt.p_value < o.result.alpha:
             items.append(
-                f"{o.label}: the pre-trend test fails ({_pretrend_text(o.result)}): pilot and "
+                f"{o.label}: the test of the periods before the start fails "
+                f"({_pretest_words(pt).split(' of ')[0]}, p = {fmt_p(pt.p_value)}): pilot and "
                 "comparison were already moving differently before the start, so the estimate "
                 "may partly reflect that difference."
             )
@@ -1343,11 +1616,13 @@ def _limitations(ctx: _Ctx) -> list[Any]:
             "describe them."
         )
     for o in ev.outcomes:
-        bad = [c.check for c in o.robustness if c.consistent is False]
+        bad = [c.check.partition(":")[0] for c in o.robustness if c.consistent is False]
         if bad:
+            names = [PLAIN_CHECK_NAMES.get(b, b.replace("_", " ")) for b in dict.fromkeys(bad)]
             items.append(
-                f"{o.label}: {join_words([b.replace('_', ' ') for b in bad])} "
-                f"{'disagrees' if len(bad) == 1 else 'disagree'} with the main estimate."
+                f"{o.label}: the check{'s' if len(names) > 1 else ''} of "
+                f"{join_words(names)} {'disagree' if len(bad) > 1 else 'disagrees'} with the "
+                "main estimate."
             )
     if ev.inference.name in ("iid", "robust"):
         items.append(
@@ -1362,14 +1637,25 @@ def _limitations(ctx: _Ctx) -> list[Any]:
         )
     if data.staggered and ev.estimator.name == "twfe":
         items.append(
-            "Staggered roll-out estimated by two-way fixed effects: if effects change over time "
-            "the estimate can be biased (see the Goodman-Bacon decomposition where shown)."
+            "Staggered roll-out estimated by a regression with area and period effects: if "
+            "effects change over time the estimate can be biased (see the technical annex)."
         )
     seen = set()
+    technical = 0
     for w in (*ev.warnings, *(w for o in ev.outcomes for w in o.result.warnings)):
         if w not in seen:
             seen.add(w)
-            items.append(w)
+            if find_jargon(w):
+                technical += 1
+                if w in ev.warnings:
+                    ctx.to_annex("annex-notes", Notice(w, "warning"))
+            else:
+                items.append(w)
+    if technical:
+        items.append(
+            f"{plural(technical, 'technical warning')} from the estimation "
+            f"{'is' if technical == 1 else 'are'} listed in the technical annex."
+        )
     items.append(
         "Like every non-randomised design, this one cannot rule out that something else changed "
         f"at the same time only in the pilot {ctx.units_word}."
@@ -1399,6 +1685,27 @@ def _reproducibility(ctx: _Ctx, table_ids: Sequence[str], evidence_file: str) ->
     ]
 
 
+def _tables_to_annex(ctx: _Ctx, blocks: list[Any], sid: str) -> list[Any]:
+    """Move a section's tables to the annex section ``sid``, leaving a link in their place."""
+    out: list[Any] = []
+    for b in blocks:
+        if isinstance(b, Table):
+            ctx.to_annex(sid, b)
+            out.append(SeeAlso(f"{b.caption}: see the technical annex.", f"#{sid}"))
+        else:
+            out.append(b)
+    return out
+
+
+def _glossary() -> list[Any]:
+    return [
+        Paragraph(
+            "The main sections avoid technical terms. This annex uses them; each is explained here."
+        ),
+        KeyValue(GLOSSARY, title="Terms used in this annex"),
+    ]
+
+
 def build(evaluation: Any, evidence_file: str = "evidence.json") -> ReportDocument:
     """Build the report document of an evaluation.
 
@@ -1412,7 +1719,8 @@ def build(evaluation: Any, evidence_file: str = "evidence.json") -> ReportDocume
     Returns
     -------
     ReportDocument
-        The eleven sections of ``report.md`` in order, each with at least one block.
+        The main sections (:data:`SECTION_TITLES`, findings in plain words) and then the
+        technical annex (:data:`ANNEX_TITLES`: glossary, detailed tables, reproducibility).
     """
     ctx = _Ctx(evaluation)
     makers = {
@@ -1428,16 +1736,31 @@ def build(evaluation: Any, evidence_file: str = "evidence.json") -> ReportDocume
         "limitations": _limitations,
     }
     sections = []
-    for sid, title in SECTION_TITLES[:-1]:
-        sections.append(Section(sid, title, tuple(makers[sid](ctx))))
-    table_ids = [t.id for s in sections for t in s.tables()]
-    sections.append(
+    for sid, title in SECTION_TITLES:
+        blocks = list(makers[sid](ctx))
+        if sid == "evidence":
+            blocks = _tables_to_annex(ctx, blocks, "annex-evidence")
+            for b in [b for b in blocks if isinstance(b, Paragraph) and find_jargon(b.text)]:
+                blocks.remove(b)
+                ctx.to_annex("annex-evidence", b)
+        sections.append(Section(sid, title, tuple(blocks)))
+    ctx.to_annex("annex-glossary", *_glossary())
+    annex: list[Section] = []
+    for sid, title in ANNEX_TITLES:
+        if sid == "reproducibility":
+            continue
+        if ctx.annex[sid] or sid in _ALWAYS:
+            annex.append(Section(sid, title, tuple(ctx.annex[sid]), part="annex"))
+    table_ids = [t.id for s in (*sections, *annex) for t in s.tables()]
+    annex.append(
         Section(
             "reproducibility",
-            SECTION_TITLES[-1][1],
+            ANNEX_TITLES[-1][1],
             tuple(_reproducibility(ctx, table_ids, evidence_file)),
+            part="annex",
         )
     )
+    sections.extend(annex)
     spec = evaluation.pilot
     sub_bits = [b for b in (spec.lead, f"{ctx.data.first_period} to {ctx.data.last_period}") if b]
     return ReportDocument(

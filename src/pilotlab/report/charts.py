@@ -254,13 +254,19 @@ def event_study_chart(
     decimals: int = 2,
     width: int = 680,
     height: int = 340,
+    not_valid: str = "",
 ) -> str:
     """Estimates by period relative to the start with their intervals.
 
     Pre-period estimates are hollow circles, post-period ones filled squares, so the two are
     told apart without colour. A shaded band (``band_*``) shows a uniform confidence band.
+    With ``not_valid`` (the reason, e.g. "cluster-robust interval, not valid with 1 treated
+    cluster") the intervals are drawn grey and dashed (class ``ci-not-valid``) and the reason is
+    written on the chart, so they cannot be read as valid intervals.
     """
     left, right, top, bottom = 58, 24, 26, 46
+    if not_valid:
+        bottom += 18
     n = len(event_times)
     vals = [v for v in (*lower, *upper, *estimates, 0.0) if is_number(v)]
     if band_lower is not None and band_upper is not None:
@@ -312,10 +318,17 @@ def event_study_chart(
         post = e >= 0
         colour = PALETTE[0] if post else PALETTE[1]
         if is_number(lo_) and is_number(hi_):
-            parts.append(
-                f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(sy(lo_))}" y2="{_f(sy(hi_))}" '
-                f'stroke="{colour}" stroke-width="2"/>'
-            )
+            if not_valid:
+                parts.append(
+                    f'<line class="ci-not-valid" x1="{_f(x)}" x2="{_f(x)}" y1="{_f(sy(lo_))}" '
+                    f'y2="{_f(sy(hi_))}" stroke="{MUTED}" stroke-width="1.5" '
+                    'stroke-dasharray="3 3"/>'
+                )
+            else:
+                parts.append(
+                    f'<line class="ci" x1="{_f(x)}" x2="{_f(x)}" y1="{_f(sy(lo_))}" '
+                    f'y2="{_f(sy(hi_))}" stroke="{colour}" stroke-width="2"/>'
+                )
         if is_number(est):
             parts.append(
                 _marker("square" if post else "circle", x, sy(est), colour, filled=post, r=4)
@@ -324,6 +337,11 @@ def event_study_chart(
         f'<text x="{_f(left + pw / 2)}" y="{_f(height - 6)}" text-anchor="middle" fill="{MUTED}">'
         "Periods relative to the start (0 = first period of the pilot)</text>"
     )
+    if not_valid:
+        parts.append(
+            f'<text class="ci-not-valid-label" x="{left}" y="{_f(height - 24)}" fill="{MUTED}">'
+            f"Grey dashed lines: {_e(not_valid)} (too narrow)</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 

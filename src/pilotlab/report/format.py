@@ -19,11 +19,13 @@ __all__ = [
     "MINUS",
     "NA",
     "decimals_for",
+    "decimals_for_scale",
     "fmt_ci",
     "fmt_int",
     "fmt_num",
     "fmt_p",
     "fmt_pct",
+    "fmt_sig",
     "fmt_signed",
     "is_number",
 ]
@@ -55,6 +57,67 @@ def decimals_for(spread: float | None, default: int = 2) -> int:
     if spread is None or not is_number(spread) or spread <= 0:
         return default
     return max(0, min(6, 1 - math.floor(math.log10(float(spread)))))
+
+
+def decimals_for_scale(
+    typical: float | None,
+    se: float | None = None,
+    *,
+    se_digits: int = 2,
+    typical_digits: int = 3,
+) -> int:
+    """Decimals for an outcome's effects, from its typical magnitude and the estimate's SE.
+
+    The rule every number of an outcome follows (report, CLI, portfolio):
+
+    * with a usable standard error (finite, > 0), show it to ``se_digits`` significant digits
+      (SE 0.12 -> 2 decimals, SE 0.004 -> 4 decimals, SE 35 -> 0 decimals);
+    * without one (an unavailable or infinite interval, a zero SE), show the outcome's typical
+      magnitude to ``typical_digits`` significant digits (0.27 -> 3 decimals, 11,864 -> 0);
+    * never more decimals than the typical magnitude to ``typical_digits + 1`` significant
+      digits (so a tiny SE on a large outcome does not print "11,863.903252"), never fewer
+      than 0 and never more than 6.
+
+    Parameters
+    ----------
+    typical
+        A typical absolute value of the outcome (e.g. its pre-pilot mean); ``None``/NaN/0 when
+        unknown.
+    se
+        The standard error of the estimate (or a half-width of its interval).
+
+    Returns
+    -------
+    int
+        Between 0 and 6.
+    """
+    mag = None
+    if typical is not None and is_number(typical) and float(typical) != 0:
+        mag = math.floor(math.log10(abs(float(typical))))
+    if se is not None and is_number(se) and float(se) > 0:
+        d = se_digits - 1 - math.floor(math.log10(float(se)))
+    elif mag is not None:
+        d = typical_digits - 1 - mag
+    else:
+        d = 2
+    if mag is not None:
+        d = min(d, typical_digits - mag)
+    return max(0, min(6, d))
+
+
+def fmt_sig(x: Any, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits (no exponent, thousands separated; NA if missing).
+
+    For numbers with no outcome scale to hand (a power result, a CLI summary line): 0.004217 ->
+    "0.00422", 11863.9 -> "11,864", -0.5103 -> "−0.510".
+    """
+    if not is_number(x):
+        return NA
+    v = float(x)
+    if v == 0:
+        return "0"
+    d = max(0, min(8, digits - 1 - math.floor(math.log10(abs(v)))))
+    return fmt_num(v, d)
 
 
 def fmt_num(x: Any, decimals: int = 2) -> str:
@@ -116,4 +179,5 @@ FILTERS: dict[str, Callable[..., str]] = {
     "pct": fmt_pct,
     "pvalue": fmt_p,
     "ci": fmt_ci,
+    "sig": fmt_sig,
 }

@@ -14,6 +14,10 @@ Blocks are frozen dataclasses with a ``kind`` the templates dispatch on:
 ``notice``      a highlighted plain-text message (e.g. a warning)
 ``heading``     a sub-heading inside a section (level 3)
 ``links``       links to files written beside the report (evidence record, CSV tables)
+``seealso``     a link to another part of the same report (main text -> technical annex)
+
+A :class:`Section` belongs to the main part (``part="main"``, what a reader needs) or to the
+technical annex (``part="annex"``: detailed tables, method names, the glossary).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "Paragraph",
     "ReportDocument",
     "Section",
+    "SeeAlso",
     "Table",
 ]
 
@@ -87,6 +92,19 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class SeeAlso:
+    """A sentence linking to an anchor in the same report (``href`` like ``#annex-events``)."""
+
+    text: str
+    href: str
+    kind: str = field(default="seealso", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain form."""
+        return {"kind": self.kind, "text": self.text, "href": self.href}
+
+
+@dataclass(frozen=True)
 class KeyValue:
     """A summary list: (label, value) rows."""
 
@@ -104,7 +122,9 @@ class Table:
     """A table of formatted values.
 
     ``id`` names the CSV file written beside the report; ``numeric`` flags the columns that are
-    right-aligned; ``row_headers`` makes the first cell of each row a ``<th scope="row">``.
+    right-aligned; ``row_headers`` makes the first cell of each row a ``<th scope="row">``;
+    ``row_classes`` (one per row, may be empty strings) marks rows for the templates, e.g.
+    ``"not-valid"`` for an interval that does not come from the stated inference.
     """
 
     id: str
@@ -114,11 +134,14 @@ class Table:
     numeric: tuple[bool, ...] = ()
     row_headers: bool = True
     note: str = ""
+    row_classes: tuple[str, ...] = ()
     kind: str = field(default="table", init=False)
 
     def __post_init__(self) -> None:
         if not self.numeric:
             object.__setattr__(self, "numeric", tuple(False for _ in self.columns))
+        if not self.row_classes:
+            object.__setattr__(self, "row_classes", tuple("" for _ in self.rows))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain form."""
@@ -129,6 +152,7 @@ class Table:
             "columns": list(self.columns),
             "rows": [list(r) for r in self.rows],
             "note": self.note,
+            "row_classes": list(self.row_classes),
         }
 
 
@@ -143,6 +167,7 @@ class Figure:
     desc: str
     table: Table
     source: str = ""
+    notice: str = ""
     kind: str = field(default="figure", init=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,24 +180,33 @@ class Figure:
             "desc": self.desc,
             "source": self.source,
             "svg": self.svg,
+            "notice": self.notice,
             "table": self.table.to_dict(),
         }
 
 
-Block = Any  # Paragraph | Heading | ListBlock | Notice | KeyValue | Table | Figure | LinkList
+Block = (
+    Any  # Paragraph | Heading | ListBlock | Notice | KeyValue | Table | Figure | LinkList | SeeAlso
+)
 
 
 @dataclass(frozen=True)
 class Section:
-    """A numbered section of the report (``id`` is the HTML anchor)."""
+    """A numbered section of the report (``id`` is the HTML anchor; ``part``: main or annex)."""
 
     id: str
     title: str
     blocks: tuple[Block, ...]
+    part: str = "main"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain form."""
-        return {"id": self.id, "title": self.title, "blocks": [b.to_dict() for b in self.blocks]}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "part": self.part,
+            "blocks": [b.to_dict() for b in self.blocks],
+        }
 
     def tables(self) -> list[Table]:
         """Every table of the section, including those beside figures."""
@@ -201,6 +235,16 @@ class ReportDocument:
     def tables(self) -> list[Table]:
         """Every table in reading order (each is also written as CSV)."""
         return [t for s in self.sections for t in s.tables()]
+
+    @property
+    def main(self) -> tuple[Section, ...]:
+        """The sections of the main part, in reading order."""
+        return tuple(s for s in self.sections if s.part == "main")
+
+    @property
+    def annex(self) -> tuple[Section, ...]:
+        """The sections of the technical annex, in reading order."""
+        return tuple(s for s in self.sections if s.part == "annex")
 
     def section(self, id: str) -> Section:
         """The section with anchor ``id`` (KeyError if absent)."""

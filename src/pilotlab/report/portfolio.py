@@ -16,7 +16,7 @@ from typing import Any
 
 from pilotlab.exceptions import PilotlabError
 from pilotlab.report import charts
-from pilotlab.report.format import NA, decimals_for, fmt_ci, fmt_num, fmt_pct, is_number
+from pilotlab.report.format import NA, decimals_for_scale, fmt_ci, fmt_num, fmt_pct, is_number
 from pilotlab.report.model import Figure, Paragraph, ReportDocument, Section, Table
 from pilotlab.report.render import render_html, write_tables
 
@@ -68,6 +68,33 @@ def portfolio_from_paths(paths: Iterable[str | os.PathLike[str]]) -> list[dict[s
     return records
 
 
+def change_verdict(r: dict[str, Any]) -> str:
+    """Whether a result is an improvement, given the outcome's ``better`` direction.
+
+    "improvement" / "worsening" when the interval excludes no change, else "no clear change";
+    "not available" without an estimate and interval.
+    """
+    raw = (r.get("estimate"), r.get("ci_lower"), r.get("ci_upper"))
+    if not all(is_number(x) for x in raw):
+        return NA
+    e, cl, cu = (float(x) for x in raw)  # type: ignore[arg-type]
+    if cl <= 0 <= cu:
+        return "no clear change"
+    lower_better = str(r.get("better", "higher")) == "lower"
+    good = (e < 0) == lower_better
+    return (
+        f"improvement ({'lower' if lower_better else 'higher'} is better)"
+        if good
+        else f"worsening ({'lower' if lower_better else 'higher'} is better)"
+    )
+
+
+def _report_href(rec: dict[str, Any]) -> str | None:
+    """The report of a record: beside its evidence file, or named by its registry run."""
+    href = rec.get(REPORT_KEY) or (rec.get("provenance") or {}).get(REPORT_KEY)
+    return str(href) if href else None
+
+
 def _primary(rec: dict[str, Any]) -> list[dict[str, Any]]:
     res = [r for r in rec.get("results", []) if isinstance(r, dict)]
     return [r for r in res if r.get("primary")] or res[:1]
@@ -81,15 +108,19 @@ def build_portfolio(
     for rec in records:
         pilot = rec.get("pilot", {})
         es = rec.get("evidence_strength") or {}
-        href = rec.get(REPORT_KEY)
-        if href and out_dir is not None:
+        href = _report_href(rec)
+        if href and out_dir is not None and Path(href).is_absolute():
             href = os.path.relpath(href, out_dir)
         for r in _primary(rec):
             e: Any = r.get("estimate")
             cl: Any = r.get("ci_lower")
             cu: Any = r.get("ci_upper")
-            d = decimals_for((cu - cl) / 2 if is_number(cl) and is_number(cu) else None)
             base: Any = r.get("baseline_mean")
+            se: Any = r.get("std_error")
+            half = (cu - cl) / 2 if is_number(cl) and is_number(cu) else None
+            d = decimals_for_scale(
+                base if is_number(base) else None, half or (se if is_number(se) else None)
+            )
             rel = r.get("relative_effect")
             rows.append(
                 (
@@ -99,6 +130,7 @@ def build_portfolio(
                     fmt_num(e, d),
                     fmt_ci(cl, cu, d),
                     fmt_pct(rel, 1, signed=True),
+                    change_verdict(r),
                     f"Level {es['level']}" if es.get("level") else "not assessed",
                     href or "",
                 )
@@ -120,18 +152,21 @@ def build_portfolio(
             "Effect",
             "95% CI",
             "Relative effect",
+            "Improvement?",
             "Evidence strength (Maryland SMS)",
             "Report",
         ),
         tuple(rows),
-        numeric=(False, False, False, True, True, True, False, False),
+        numeric=(False, False, False, True, True, True, False, False, False),
     )
     blocks: list[Any] = [
         Paragraph(
             f"{len(records)} pilots, {len(rows)} primary outcomes. Effects are differences from "
             "what the comparison suggests would have happened; the relative effect divides by the "
-            "pilot units' pre-pilot mean. Evidence strength follows the Maryland Scientific "
-            "Methods Scale (levels 1 to 5)."
+            "pilot units' pre-pilot mean. A change is an improvement or a worsening by the "
+            "outcome's own direction (lower or higher is better) when its interval excludes no "
+            "change. Evidence strength follows the Maryland Scientific Methods Scale (levels 1 "
+            "to 5)."
         ),
         table,
     ]
