@@ -1558,7 +1558,8 @@ def _evidence(ctx: _Ctx) -> list[Any]:
             f"Rubric: {es['rubric']}. A criterion that could not be assessed counts as not met, "
             "so leaving a check out never scores higher than running it."
         ),
-        Notice(str(es.get("description") or f"Level {es['level']} of 5."), "info"),
+        # the description names checks by their identifiers; the main page uses plain names
+        Notice(ctx.plain(str(es.get("description") or f"Level {es['level']} of 5.")), "info"),
         Table(
             ctx.uid("evidence-criteria"),
             "Evidence-strength criteria",
