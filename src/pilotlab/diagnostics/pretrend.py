@@ -28,7 +28,8 @@ of ``z_ik``, the unit's outcome in the lead's period(s) minus its outcome in the
 period (a binned end point averages its periods). With ``Z`` the units x leads matrix of those
 contrasts and ``A`` the assignments x units matrix with entries ``w_i / W1`` for treated and
 ``-w_i / W0`` for comparison units, all re-assigned leads are ``L = A Z`` — one matrix
-product. The statistic is the Mahalanobis norm ``T_b = L_b' S^+ L_b`` where ``S = L'L / K`` is the
+product; with few treated (or few comparison) units or clusters, a gather of their block sums
+from the same draws (:func:`sparse_randomization_statistics`). The statistic is the Mahalanobis norm ``T_b = L_b' S^+ L_b`` where ``S = L'L / K`` is the
 second-moment matrix of the leads over all ``K`` assignments used (the observed one included):
 the leads' covariance under re-randomisation, the same for every assignment, so the statistic
 is studentised (leads in noisy periods count less, correlated leads are not double counted)
@@ -66,6 +67,7 @@ __all__ = [
     "randomization_pretest",
     "randomization_statistics",
     "resolve_pretrend",
+    "sparse_randomization_statistics",
     "wald_pretest",
 ]
 
