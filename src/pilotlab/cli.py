@@ -201,6 +201,7 @@ def write_outputs(
 )
 @click.option("--org", "org_name", default=None, help="Organisation named in the report masthead.")
 @_REGISTRY_OPTION
+@click.option("-q", "--quiet", is_flag=True, help="No stages or checks on stderr.")
 @_friendly
 def run(
     pilot: Path,
@@ -208,12 +209,18 @@ def run(
     template_dir: Path | None,
     org_name: str | None,
     registry_url: str | None,
+    quiet: bool,
 ) -> None:
     """Estimate PILOT's effects; write report.html, evidence.json and tables as CSV.
 
     If the pilot is registered, the report shows whether the analysis plan matches the
     registered one, and the run is recorded in the registry (only once every output is written).
+    Each stage and robustness check is shown on stderr as it starts and finishes, on a terminal
+    (not with --quiet; PILOTLAB_PROGRESS=1 or 0 forces it on or off).
     """
+    bar = _ProgressBar(_progress_wanted(quiet))
+    bar.stage(f"Reading the pilot file {pilot}")
+    progress = _timed(bar.stage)
     from datetime import UTC, datetime
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -231,12 +238,14 @@ def run(
     registry = open_existing(registry_url)
     with registry if registry is not None else nullcontext():
         plan = registry.plan_status(spec).to_plan_info() if registry else None
-        evaluation = evaluate(spec, plan=plan, command=command)
+        evaluation = evaluate(spec, plan=plan, command=command, progress=progress)
         # Outputs first, then the registry: a recorded run always has its outputs in place. If
         # recording fails, the outputs stay (complete and correct) and the error says so.
+        progress(f"Writing the report to {out}")
         with staged_output(out) as tmp:
             record = write_outputs(evaluation, tmp, template_dir, org_name)
         if registry is not None and plan is not None and plan.registered:
+            progress("Recording the run in the registry")
             try:
                 registry.record_run(
                     spec,
@@ -399,11 +408,13 @@ class _ProgressBar:
         self.open = False
 
     def stage(self, message: str) -> None:
+        """Print a stage as it starts (``message ...``); a message ending in a full stop says
+        that a step has finished and is printed as it is."""
         if not self.enabled:
             return
         if self.open:  # a new design of the trade-off grid: keep the bar, change its label
             self._finish_line()
-        click.echo(f"{message} ...", err=True)
+        click.echo(message if message.endswith(".") else f"{message} ...", err=True)
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -431,6 +442,27 @@ class _ProgressBar:
     def close(self) -> None:
         if self.enabled and self.open:
             self._finish_line()
+
+
+def _timed(stage: Callable[[str], None]) -> Callable[[str], None]:
+    """Wrap a ``stage(message)`` callback so that a finished step (a message ending in a full
+    stop, e.g. ``"Robustness check leave_one_out finished."``) states the seconds it took since
+    the same step started."""
+    import time
+
+    started: dict[str, float] = {}
+
+    def report(message: str) -> None:
+        now = time.monotonic()
+        if message.endswith("."):
+            t0 = started.pop(message.removesuffix(" finished.").removesuffix("."), None)
+            if t0 is not None:
+                message = f"{message[:-1]} in {now - t0:.1f} s."
+        else:
+            started[message] = now
+        stage(message)
+
+    return report
 
 
 @cli.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import platform
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -288,6 +288,7 @@ def evaluate(
     *,
     plan: PlanInfo | None = None,
     command: str = "",
+    progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Estimate the pilot's effects on every outcome, with the inference and checks in its plan.
 
@@ -301,12 +302,21 @@ def evaluate(
         Registration status of the plan (from the registry); unregistered if omitted.
     command
         The command line that produced this evaluation (for the reproducibility appendix).
+    progress
+        Called with a short plain-English message as each stage starts: reading the data,
+        checking it, choosing the design, fitting each outcome with its inference, adjusting for
+        multiple outcomes, each robustness check as it starts and (with a message ending in a
+        full stop) as it finishes, and summarising the evidence. ``None`` (the default): silent.
+        The command line prints these on stderr; e.g. ``progress=print`` or
+        ``progress=messages.append``.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PilotlabWarning)
-        panel = load_panel(pilot, data)
+        panel = load_panel(pilot, data, progress=progress)
     notes = [str(w.message) for w in caught if issubclass(w.category, PilotlabWarning)]
     design = pilot.design
+    if progress is not None:
+        progress("Choosing the estimator and inference")
     est_choice = choose_estimator(panel, design.estimator)
     inf_choice = choose_inference(panel, est_choice.name, design.inference.method)
     entry = get_estimator(est_choice.name)
@@ -321,6 +331,8 @@ def evaluate(
         np.random.default_rng(design.inference.seed),
     )
     for o in pilot.outcomes:
+        if progress is not None:
+            progress(f"Fitting {o.display}: {est_choice.name} with {inf_choice.name} inference")
         sub = panel.complete(o.column, tuple(design.covariates))
         rng = np.random.default_rng(design.inference.seed)
         results.append(apply_inference(sub, o.column, entry, options, rng, draws=draws))
@@ -330,6 +342,8 @@ def evaluate(
     adjusted = [r.p_value for r in results]
     method = design.multiple_testing
     prim_p = [results[i].p_value for i in prim_idx]
+    if progress is not None and len(prim_idx) > 1 and method != "none":
+        progress(f"Adjusting the p-values of {len(prim_idx)} primary outcomes ({method})")
     if method == "romano_wolf" and len(prim_idx) > 1:
         fits: list[Any] = [results[i].details.get("linear_fit") for i in prim_idx]
         if all(f is not None and f.n_clusters == draws.n_clusters for f in fits):
@@ -357,7 +371,15 @@ def evaluate(
             sub = panel.complete(o.column, tuple(design.covariates))
             rng = np.random.default_rng(design.inference.seed)
             checks[i] = robustness_checks(
-                design.robustness, sub, o.column, entry, options, rng, results[i]
+                design.robustness,
+                sub,
+                o.column,
+                entry,
+                options,
+                rng,
+                results[i],
+                progress=progress,
+                label=o.display,
             )
 
     outcomes = tuple(
@@ -413,6 +435,8 @@ def evaluate(
         staggered=panel.is_staggered,
         pre_periods=pre_periods(panel),
     )
+    if progress is not None:
+        progress("Summarising the evidence")
     evaluation = Evaluation(
         diagnostics=_design_diagnostics(panel, pilot),
         pilot=pilot,

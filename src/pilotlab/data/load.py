@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -735,14 +735,21 @@ def _raise(source: str, problems: list[str]) -> None:
 
 
 def load_panel(
-    spec: PilotSpec, data: pd.DataFrame | None = None, *, history: bool = False
+    spec: PilotSpec,
+    data: pd.DataFrame | None = None,
+    *,
+    history: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> Panel:
     """Read the pilot's data file (or use ``data``) and build the checked :class:`Panel`.
 
     ``history=True`` accepts a planned pilot whose data hold only the history (see
-    :func:`panel_from_frame`).
+    :func:`panel_from_frame`). ``progress``, if given, is called with the name of each stage
+    (reading, checking) as it starts.
     """
     if data is not None:
+        if progress is not None:
+            progress("Checking the data")
         return panel_from_frame(data, spec, source="data (DataFrame)", history=history)
     path = getattr(spec, "data_path", None)
     if path is None:
@@ -750,7 +757,11 @@ def load_panel(
             "data.path: the pilot was not read from a file, so the data path cannot be "
             "resolved; pass data= a DataFrame or load the pilot with load_pilot(path)"
         )
+    if progress is not None:
+        progress(f"Reading the data ({path.name})")
     df = read_table(path, text_columns=[c for c in (spec.data.unit, spec.data.cluster) if c])
+    if progress is not None:
+        progress("Checking the data")
     return panel_from_frame(
         df, spec, source=str(path), fingerprint=file_sha256(path), history=history
     )

@@ -28,7 +28,8 @@ of ``z_ik``, the unit's outcome in the lead's period(s) minus its outcome in the
 period (a binned end point averages its periods). With ``Z`` the units x leads matrix of those
 contrasts and ``A`` the assignments x units matrix with entries ``w_i / W1`` for treated and
 ``-w_i / W0`` for comparison units, all re-assigned leads are ``L = A Z`` — one matrix
-product. The statistic is the Mahalanobis norm ``T_b = L_b' S^+ L_b`` where ``S = L'L / K`` is the
+product; with few treated (or few comparison) units or clusters, a gather of their block sums
+from the same draws (:func:`sparse_randomization_statistics`). The statistic is the Mahalanobis norm ``T_b = L_b' S^+ L_b`` where ``S = L'L / K`` is the
 second-moment matrix of the leads over all ``K`` assignments used (the observed one included):
 the leads' covariance under re-randomisation, the same for every assignment, so the statistic
 is studentised (leads in noisy periods count less, correlated leads are not double counted)
@@ -66,6 +67,7 @@ __all__ = [
     "randomization_pretest",
     "randomization_statistics",
     "resolve_pretrend",
+    "sparse_randomization_statistics",
     "wald_pretest",
 ]
 
@@ -258,6 +260,101 @@ def _draws(
     return obs, units, exact, level
 
 
+#: The sparse path counts, for each of the ``m`` treated (or, when fewer, comparison) blocks, the
+#: keys below its own: ``K x N x m`` comparisons against the ``K N log N`` of sorting every row.
+MAX_SPARSE_BLOCKS = 32
+
+
+def _ranks_below(keys: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``(K, m)`` rank of ``keys[k, cols[j]]`` within row ``k`` (how many keys are smaller).
+
+    ``np.argsort(keys, axis=1)[k, r] == cols[j]`` exactly when ``r`` is that rank: the position
+    that :func:`~pilotlab.estimators.inference.permutation._draw_assignments` gives the label
+    of ``cols[j]``. Rows are taken in chunks so the comparison array stays small.
+    """
+    K, N = keys.shape
+    m = cols.size
+    out = np.empty((K, m), dtype=np.int64)
+    step = max(1, 4_000_000 // max(N * m, 1))
+    for a in range(0, K, step):  # chunks of draws, each one vectorised comparison
+        kk = keys[a : a + step]
+        v = kk[:, cols]
+        out[a : a + step] = (v[:, :, None] > kk[:, None, :]).sum(axis=-1)  # contiguous
+    return out
+
+
+def _studentised(L: np.ndarray) -> np.ndarray:
+    """``T_b = L_b' S^+ L_b`` with ``S = L'L / K`` (as :func:`randomization_statistics`)."""
+    S = (L.T @ L) / L.shape[0]
+    return np.einsum("bk,bk->b", L @ np.linalg.pinv(S, rcond=1e-10, hermitian=True), L)
+
+
+def sparse_randomization_statistics(
+    panel: Panel, Z: np.ndarray, w: np.ndarray, replications: int, rng: np.random.Generator
+) -> tuple[float, np.ndarray, str] | None:
+    """Observed and re-assigned lead statistics of a common start without sorting every draw.
+
+    The same random numbers and assignments as :func:`_draws` followed by
+    :func:`randomization_statistics` (statistics equal to rounding): for a common start a
+    re-assignment is only *which* blocks (units or clusters) are treated, and block ``j`` is
+    treated in draw ``k`` exactly when the rank of its key in row ``k`` is the position of a
+    treated block, so the ``m`` treated blocks of every draw come from counting the keys below
+    the treated (or, when fewer, comparison) blocks' keys (:func:`_ranks_below`). With block
+    sums ``B = sum_{i in j} w_i Z_i`` and ``b_j = sum_{i in j} w_i``, the leads of a draw with
+    treated blocks ``J`` are ``L = B_J / b_J - (B_all - B_J) / (b_all - b_J)``: a gather of
+    ``m`` rows per draw instead of a dense ``(K, N)`` product.
+
+    Returns
+    -------
+    tuple or None
+        ``(observed statistic, (K,) re-assigned statistics, level)``; ``None`` (nothing drawn
+        from ``rng``) when every assignment would be enumerated, the start is not common or
+        both the treated and the comparison blocks number more than :data:`MAX_SPARSE_BLOCKS`.
+    """
+    from pilotlab.estimators.inference.permutation import (
+        MAX_ENUMERATION,
+        _assignment_blocks,
+        _count_assignments,
+    )
+
+    block_of_unit, block_ft, level = _assignment_blocks(panel)
+    values, counts = np.unique(block_ft, return_counts=True)
+    if values.size != 2 or NEVER not in values:
+        return None
+    if _count_assignments(counts) <= min(replications, MAX_ENUMERATION):
+        return None  # enumerated: the dense path does it
+    treated = block_ft != NEVER
+    nb = block_ft.size
+    m = int(treated.sum())
+    if min(m, nb - m) > MAX_SPARSE_BLOCKS:
+        return None
+    keys = rng.random((replications, nb))  # as _draw_assignments draws them
+    # positions given the treated label are the ranks of the treated blocks' keys; when the
+    # comparison blocks are fewer, positions are treated unless they are one of their ranks
+    small = np.flatnonzero(treated if m <= nb - m else ~treated)
+    ranks = _ranks_below(keys, small)
+    q = Z.shape[1]
+    B = np.zeros((nb, q))
+    for k in range(q):  # a handful of leads
+        B[:, k] = np.bincount(block_of_unit, weights=w * Z[:, k], minlength=nb)
+    b = np.bincount(block_of_unit, weights=w, minlength=nb)
+    if m > nb - m:  # the ranks are the comparison blocks: treated sums by difference
+        B_small, b_small = B[ranks].sum(axis=1), b[ranks].sum(axis=1)
+        B1, b1 = B.sum(axis=0) - B_small, b.sum() - b_small
+        B0, b0 = B_small, b_small
+        ob0, obb0 = B[small].sum(axis=0), b[small].sum()
+        ob1, obb1 = B.sum(axis=0) - ob0, b.sum() - obb0
+    else:
+        B1, b1 = B[ranks].sum(axis=1), b[ranks].sum(axis=1)
+        B0, b0 = B.sum(axis=0) - B1, b.sum() - b1
+        ob1, obb1 = B[small].sum(axis=0), b[small].sum()
+        ob0, obb0 = B.sum(axis=0) - ob1, b.sum() - obb1
+    L = B1 / b1[:, None] - B0 / b0[:, None]
+    L_obs = ob1 / obb1 - ob0 / obb0
+    stats_all = _studentised(np.vstack([L_obs[None, :], L]))
+    return float(stats_all[0]), stats_all[1:], level
+
+
 def _p_value(stat_obs: float, stat_draws: np.ndarray, exact: bool) -> float:
     s = np.where(np.isfinite(stat_draws), stat_draws, -np.inf)
     hits = int(np.count_nonzero(s >= stat_obs - 1e-10 * (1.0 + abs(stat_obs))))
@@ -329,7 +426,6 @@ def randomization_pretest(
     # an independent child stream: the caller's rng continues exactly as without the pre-test
     # (so the wild bootstrap of the effect draws the same weights either way)
     rng = rng.spawn(1)[0]
-    obs, draws, exact, level = _draws(panel, reps, rng)
     y = panel.y(outcome)
     w = _unit_weights(panel)
     pre = window[0]
@@ -340,8 +436,18 @@ def randomization_pretest(
         and not options.covariates
         and not bool(np.isnan(y).any())
     )
+    sparse = None
     if fast and w is not None:
         Z = lead_contrasts(panel, outcome, lead_times, ref, pre)
+        sparse = sparse_randomization_statistics(panel, Z, w, reps, rng)
+    if sparse is not None:
+        stat_obs, stats_draws, level = sparse
+        p = _p_value(stat_obs, stats_draws, exact=False)
+        n, exact = stats_draws.size, False
+        how = "vectorised lead contrasts"
+    elif fast and w is not None:
+        obs, draws, exact, level = _draws(panel, reps, rng)
+        n = draws.shape[0]
         if exact:
             treated = draws != NEVER
             stats_all = randomization_statistics(Z, treated, w)
@@ -357,6 +463,8 @@ def randomization_pretest(
     else:
         if fit is None or statistic is None:
             return None
+        obs, draws, exact, level = _draws(panel, reps, rng)
+        n = draws.shape[0]
         opts = dataclasses.replace(
             options, inference="cluster", pretrend="none", window=(window[0], window[1])
         )
@@ -375,7 +483,6 @@ def randomization_pretest(
         )
         p = _p_value(stat_obs, stat_draws, exact)
         how = "re-estimated lead statistics"
-    n = draws.shape[0]
     what = f"all {n:,} assignments" if exact else f"{n:,} random re-assignments"
     return PreTrendTest(
         test=f"randomisation test of {q} leads over {what} across {level}s ({how})",

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -270,13 +270,19 @@ def alternative_estimators(
     main: EffectResult,
     *,
     registry: dict[str, EstimatorEntry] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[RobustnessCheck, ...]:
-    """Re-run every other registered estimator that is valid for the design."""
+    """Re-run every other registered estimator that is valid for the design.
+
+    ``progress``, if given, is called with ``alternative_estimators:<name>`` as each starts.
+    """
     reg = ESTIMATORS if registry is None else registry
     out = []
     for name, alt in sorted(reg.items()):  # a handful of registered estimators
         if name == entry.name or not _applicable(panel, alt):
             continue
+        if progress is not None:
+            progress(f"  alternative_estimators:{name}")
         try:
             res = _fit(panel, outcome, alt, options, rng)
         except PilotlabError as exc:
@@ -406,17 +412,32 @@ def robustness_checks(
     options: EstimatorOptions,
     rng: np.random.Generator,
     main: EffectResult,
+    *,
+    progress: Callable[[str], None] | None = None,
+    label: str | None = None,
 ) -> tuple[RobustnessCheck, ...]:
-    """Run the checks listed in ``design.robustness`` (in that order), flattened."""
+    """Run the checks listed in ``design.robustness`` (in that order), flattened.
+
+    ``progress``, if given, is called with ``"Robustness check <name> (<label>)"`` as each check
+    starts and the same message ending in ``" finished."`` when it is done (``label``: the
+    outcome's display name, default ``outcome``); the checks themselves are unchanged.
+    """
     out: list[RobustnessCheck] = []
+    what = label or outcome
     for nm in names:
-        if nm == "alternative_estimators":
-            out.extend(alternative_estimators(panel, outcome, entry, options, rng, main))
-        elif nm in CHECKS:
-            out.append(CHECKS[nm](panel, outcome, entry, options, rng, main))
-        else:
+        if nm != "alternative_estimators" and nm not in CHECKS:
             raise PilotlabError(
                 f"design.robustness: '{nm}' is not a known check; allowed: "
                 f"{', '.join([*CHECKS, 'alternative_estimators'])}."
             )
+        if progress is not None:
+            progress(f"Robustness check {nm} ({what})")
+        if nm == "alternative_estimators":
+            out.extend(
+                alternative_estimators(panel, outcome, entry, options, rng, main, progress=progress)
+            )
+        else:
+            out.append(CHECKS[nm](panel, outcome, entry, options, rng, main))
+        if progress is not None:
+            progress(f"Robustness check {nm} ({what}) finished.")
     return tuple(out)
