@@ -121,6 +121,43 @@ def test_placebo_in_space_row_is_the_placebo_range_not_an_interval() -> None:
     assert t.columns[3] == "Interval" and "placebo estimates themselves" in t.note
 
 
+def test_robustness_intervals_from_cluster_robust_errors_are_greyed_under_permutation(
+    single,
+) -> None:
+    """With one treated unit and permutation inference, a check whose interval comes from
+    cluster-robust standard errors (HonestDiD's bounds, a refit that fell back to them) is
+    labelled and greyed; a check run with the stated inference is not."""
+    o = single.outcomes[0]
+    checks = (
+        RobustnessCheck("honest_did", -0.01, -0.02, -0.005, True, "", {"inference": "cluster"}),
+        RobustnessCheck(
+            "leave_one_out", -0.01, -0.03, 0.01, True, "", {"inference": "permutation"}
+        ),
+        RobustnessCheck(
+            "alternative_estimators:twfe", -0.01, -0.02, -0.001, True, "", {"inference": "cluster"}
+        ),
+    )
+    ev = dataclasses.replace(single, outcomes=(dataclasses.replace(o, robustness=checks),))
+    doc = build(ev)
+    t = next(b for b in doc.section("annex-robustness").blocks if isinstance(b, Table))
+    assert t.row_classes == ("not-valid", "", "not-valid")
+    reason = "cluster-robust interval, not valid with 1 treated cluster"
+    assert reason in t.rows[0][3] and reason in t.rows[2][3] and reason not in t.rows[1][3]
+    assert "Greyed rows" in t.note
+    words = " ".join(
+        " ".join(b.items) for b in doc.section("robustness").blocks if hasattr(b, "items")
+    )
+    assert words.count("only a rough guide") == 2
+    # under cluster-robust inference the same intervals are the stated inference's
+    common = ex.common()
+    assert common.inference.name == "cluster"
+    ev = dataclasses.replace(
+        common, outcomes=(dataclasses.replace(common.outcomes[0], robustness=checks),)
+    )
+    t = next(b for b in build(ev).section("annex-robustness").blocks if isinstance(b, Table))
+    assert set(t.row_classes) == {""}
+
+
 @pytest.mark.parametrize(
     ("number", "expected"),
     [

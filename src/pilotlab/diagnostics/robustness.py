@@ -235,9 +235,10 @@ def leave_one_out(
     label, est, keep = rows[worst]
     try:  # the most influential drop, with the main inference method
         res = _fit(panel.subset_units(keep), outcome, entry, options, rng)
-        lo, hi = res.ci_lower, res.ci_upper
+        lo, hi, used = res.ci_lower, res.ci_upper, res.inference
     except PilotlabError:
         lo = hi = math.nan
+        used = None
     ok = bool(inside.all())
     desc = (
         f"Dropping each of {len(rows)} units/clusters in turn moves the estimate between "
@@ -249,7 +250,7 @@ def leave_one_out(
             else f"{int((~inside).sum())} fall outside the main interval."
         )
     )
-    return _check(name, est, lo, hi, ok, desc, most_influential=label,
+    return _check(name, est, lo, hi, ok, desc, most_influential=label, inference=used,
                   estimates={r[0]: r[1] for r in rows},
                   n_outside=int((~inside).sum()))  # fmt: skip
 
@@ -388,8 +389,9 @@ def honest_did(
         f"(Mbar = 1), the average effect lies in [{at_one.lower:.3g}, {at_one.upper:.3g}]; "
         + bd_text
     )
+    # the bounds rest on the event study's cluster-robust covariance, whatever the main inference
     return _check(name, theta, at_one.lower, at_one.upper, ok, desc,
-                  breakdown_mbar=bd,
+                  breakdown_mbar=bd, inference="cluster",
                   relative_magnitudes=[iv.to_dict() for iv in rm],
                   smoothness=[iv.to_dict() for iv in sd],
                   n_pre=n_pre, n_post=n_post)  # fmt: skip

@@ -1377,6 +1377,8 @@ def _robustness_row(ctx: _Ctx, o: Any, c: Any, d: int) -> tuple[str, ...]:
             interval += f"; placebo rank p = {fmt_p(det['p_value'])}"
     else:
         interval = fmt_ci(c.ci_lower, c.ci_upper, d)
+        if check_interval_invalid(ctx.ev.inference.name, det.get("inference")):
+            interval += f" ({_not_valid_reason(ctx.data.treated_clusters)})"
     return (
         o.label,
         _check_name(c.check),
@@ -1384,6 +1386,22 @@ def _robustness_row(ctx: _Ctx, o: Any, c: Any, d: int) -> tuple[str, ...]:
         interval,
         agree,
         c.description or "",
+    )
+
+
+#: Inferences built for few (treated) clusters; ``auto`` chooses one of them when cluster-robust
+#: standard errors would be too narrow.
+_FEW_CLUSTER_INFERENCE = frozenset({"wild_bootstrap", "permutation", "placebo", "jackknife"})
+
+
+def check_interval_invalid(stated: str, used: Any) -> bool:
+    """A robustness check's interval is not valid for the design: the report's inference is one
+    built for few clusters, but the check's interval comes from large-sample standard errors
+    (cluster-robust, robust or iid), which are too narrow there."""
+    return (
+        stated in _FEW_CLUSTER_INFERENCE
+        and isinstance(used, str)
+        and used not in _FEW_CLUSTER_INFERENCE
     )
 
 
@@ -1405,6 +1423,11 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 False: "does not agree with the main estimate",
                 None: "could not be assessed",
             }[c.consistent]
+            if check_interval_invalid(ctx.ev.inference.name, dict(c.details).get("inference")):
+                verdict += (
+                    ", judged with standard errors that are too narrow with this few pilot "
+                    f"{ctx.units_word}, so it is only a rough guide"
+                )
             cap = what[:1].upper() + what[1:]
             plain.append(f"{cap}: {verdict} ({o.label}).")
     planned = list(getattr(ctx.spec.design, "robustness", []) or [])
@@ -1422,6 +1445,13 @@ def _robustness(ctx: _Ctx) -> list[Any]:
             )
         )
         blocks.append(ListBlock(tuple(plain)))
+        greyed = tuple(
+            "not-valid"
+            if check_interval_invalid(ctx.ev.inference.name, dict(c.details).get("inference"))
+            else ""
+            for o in ctx.ev.outcomes
+            for c in o.robustness
+        )
         ctx.to_annex(
             "annex-robustness",
             Table(
@@ -1432,7 +1462,15 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 numeric=(False, False, True, True, False, False),
                 note=f"Intervals are {ctx.level} confidence intervals of each check's estimate, "
                 "except for placebo in space, where the range is that of the placebo estimates "
-                "themselves.",
+                "themselves."
+                + (
+                    " Greyed rows: the check's interval comes from cluster-robust standard "
+                    "errors, not from the inference of the main estimate, and is too narrow "
+                    "with this few treated clusters."
+                    if any(greyed)
+                    else ""
+                ),
+                row_classes=greyed,
             ),
         )
     elif planned:
