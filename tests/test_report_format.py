@@ -171,3 +171,13 @@ def test_an_unavailable_interval_does_not_print_six_decimals() -> None:
     text = doc.section("headline").blocks[0].text
     assert "fell by 11,864 dollars" in text and "CI not available" in text
     assert "11,863.9" not in text
+
+
+def test_power_page_numbers_have_no_exponents() -> None:
+    """The power page formats effects to significant digits like the report: never 1.19e+04."""
+    from pilotlab.report.power import _environment
+
+    num = _environment().filters["num"]
+    assert num(11863.903) == "11,864"
+    assert num(0.004217) == "0.00422"
+    assert num(None) == num(float("inf")) == "–"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from pilotlab.report._templates import template_dir
+from pilotlab.report.format import NA, fmt_sig
 
 if TYPE_CHECKING:
     from pilotlab.power import PowerResult
@@ -47,9 +48,9 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    return f"{v:.{digits}g}"
+    """Significant digits without exponents (11,864 not 1.19e+04), as everywhere else."""
+    text = fmt_sig(v, digits)
+    return "–" if text == NA else text
 
 
 def _curve_chart(result: PowerResult) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def _curve_chart(result: PowerResult) -> dict[str, Any]:
         "width": W,
         "height": H,
         "plot": {"x0": LEFT, "x1": W - RIGHT, "y0": TOP, "y1": H - BOTTOM},
-        "xticks": [{"pos": x(t), "label": _fmt(t)} for t in _ticks(0, xmax)],
+        "xticks": [{"pos": x(t), "label": f"{t:g}"} for t in _ticks(0, xmax)],
         "yticks": [{"pos": y(t), "label": f"{t:.0%}"} for t in (0, 0.2, 0.4, 0.6, 0.8, 1.0)],
         "simulated": sim,
         "band": band,
@@ -108,7 +109,7 @@ def _tradeoff_chart(result: PowerResult) -> dict[str, Any] | None:
         "height": H,
         "plot": {"x0": LEFT, "x1": W - RIGHT - 130, "y0": TOP, "y1": H - BOTTOM},
         "xticks": [{"pos": x(k), "label": str(k)} for k in ks],
-        "yticks": [{"pos": y(t), "label": _fmt(t)} for t in _ticks(0, ymax)],
+        "yticks": [{"pos": y(t), "label": f"{t:g}"} for t in _ticks(0, ymax)],
         "series": series,
         "legend_x": W - RIGHT - 120,
     }
