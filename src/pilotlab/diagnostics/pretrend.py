@@ -259,7 +259,16 @@ def _draws(
 
 
 def _p_value(stat_obs: float, stat_draws: np.ndarray, exact: bool) -> float:
-    s = np.where(np.isfinite(stat_draws), stat_draws, -np.inf)
+    """Share of re-assignments at least as extreme; ``nan`` when none can be computed.
+
+    Re-assignments whose statistic cannot be computed (a re-fit that fails) are left out of
+    the reference distribution rather than counted as less extreme, which would make the
+    p-value too small.
+    """
+    s = np.asarray(stat_draws, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if s.size == 0 or not math.isfinite(stat_obs):
+        return math.nan
     hits = int(np.count_nonzero(s >= stat_obs - 1e-10 * (1.0 + abs(stat_obs))))
     return hits / s.size if exact else (1 + hits) / (s.size + 1)
 
@@ -375,6 +384,9 @@ def randomization_pretest(
         )
         p = _p_value(stat_obs, stat_draws, exact)
         how = "re-estimated lead statistics"
+        draws = draws[np.isfinite(stat_draws)]  # the assignments the p-value is based on
+    if not math.isfinite(p):
+        return None  # no re-assignment could be evaluated: the test is not available
     n = draws.shape[0]
     what = f"all {n:,} assignments" if exact else f"{n:,} random re-assignments"
     return PreTrendTest(
