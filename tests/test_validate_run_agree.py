@@ -8,6 +8,7 @@ clear message.
 from __future__ import annotations
 
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,12 @@ def _ended_cleanly(result: Any) -> bool:
     )
 
 
+def _explain(result: Any) -> str:
+    if result.exc_info is None or isinstance(result.exception, SystemExit):
+        return result.output
+    return result.output + "".join(traceback.format_exception(*result.exc_info))
+
+
 def check_agreement(spec: dict[str, Any], data: pd.DataFrame) -> None:
     """validate 0 <=> run 0; validate 1 => run 1; never a traceback."""
     from pilotlab.cli import cli
@@ -104,10 +111,10 @@ def check_agreement(spec: dict[str, Any], data: pd.DataFrame) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pilot = write_pilot(Path(tmp) / "pilot", spec, data)
         validated = runner.invoke(cli, ["validate", str(pilot)])
-        assert _ended_cleanly(validated), validated.output
+        assert _ended_cleanly(validated), _explain(validated)
         assert validated.exit_code in (0, 1), validated.output
         ran = runner.invoke(cli, ["run", str(pilot), "-o", str(Path(tmp) / "out")])
-        assert _ended_cleanly(ran), (spec["design"], ran.output)
+        assert _ended_cleanly(ran), (spec["design"], _explain(ran))
         assert ran.exit_code == validated.exit_code, (
             spec["design"], validated.output, ran.output
         )  # fmt: skip
@@ -196,3 +203,23 @@ def test_collinear_event_time_is_named_not_blamed_on_covariates() -> None:
     both = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
     msg = _collinear_message(both, ("x1", "x2", "treated"))
     assert "(x1, x2)" in msg
+
+
+def test_callaway_santanna_without_an_estimable_post_cell_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    from pilotlab.cli import cli
+
+    rows = [("U00", 2000), ("U00", 2003), ("U01", 2000), ("U01", 2001), ("U01", 2002)]
+    rows += [("U02", 2001), ("U02", 2002), ("U03", 2000), ("U03", 2001), ("U03", 2002)]
+    data = pd.DataFrame(rows, columns=["area_code", "period"])
+    data["outcome"] = np.linspace(8, 12, len(data))
+    spec = pilot_dict(
+        treatment={"units": ["U00"], "start": 2002},
+        design={"estimator": "callaway_santanna"},
+    )
+    check_agreement(spec, data)
+    pilot = write_pilot(tmp_path / "pilot", spec, data)
+    result = CliRunner().invoke(cli, ["validate", str(pilot)])
+    assert result.exit_code == 1
+    assert "finds no effect after the start that it can estimate" in result.output
