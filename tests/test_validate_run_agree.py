@@ -223,3 +223,44 @@ def test_callaway_santanna_without_an_estimable_post_cell_is_a_clear_error(
     result = CliRunner().invoke(cli, ["validate", str(pilot)])
     assert result.exit_code == 1
     assert "finds no effect after the start that it can estimate" in result.output
+
+
+def test_placebo_in_time_with_anticipation_runs(tmp_path: Path) -> None:
+    """The placebo's start is compared with the kept periods after the anticipation periods."""
+    from pilotlab.cli import cli
+
+    rng = np.random.default_rng(2)
+    rows = [(f"U{i}", t) for i in range(4) for t in range(2000, 2004)]
+    data = pd.DataFrame(rows, columns=["area_code", "period"])
+    data["outcome"] = rng.normal(10, 1, len(data))
+    spec = pilot_dict(
+        treatment={"units": ["U0"], "start": 2003, "anticipation": 1},
+        design={"estimator": "did", "robustness": ["placebo_in_time"]},
+    )
+    check_agreement(spec, data)
+    pilot = write_pilot(tmp_path / "pilot", spec, data)
+    result = CliRunner().invoke(cli, ["run", str(pilot), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "Moving the start 1 period earlier" in (tmp_path / "out" / "evidence.json").read_text()
+
+
+def test_a_nan_in_robustness_details_is_written_as_null(tmp_path: Path) -> None:
+    from pilotlab.cli import cli
+
+    rows = [("U00", 2000), ("U00", 2003), ("U01", 2000), ("U01", 2001), ("U01", 2002)]
+    rows += [("U02", 2001), ("U02", 2002), ("U03", 2000), ("U03", 2001), ("U03", 2002)]
+    rows += [("U03", 2003)]
+    data = pd.DataFrame(rows, columns=["area_code", "period"])
+    data["outcome"] = [10.79, 11.93, 11.0, 11.06, 11.03, 10.34, 10.28, 8.71, 8.65, 8.50, 8.86]
+    spec = pilot_dict(
+        treatment={"units": ["U00"], "start": 2001},
+        design={
+            "estimator": "did",
+            "inference": {"method": "cluster"},
+            "robustness": ["alternative_estimators"],
+        },
+    )
+    check_agreement(spec, data)
+    pilot = write_pilot(tmp_path / "pilot", spec, data)
+    result = CliRunner().invoke(cli, ["run", str(pilot), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output

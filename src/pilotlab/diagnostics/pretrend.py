@@ -357,11 +357,13 @@ def randomization_pretest(
             is_obs = np.all(treated == (obs != NEVER)[None, :], axis=1)
             stat_obs = float(stats_all[np.flatnonzero(is_obs)[0]])
             p = _p_value(stat_obs, stats_all, exact=True)
+            draws = draws[np.isfinite(stats_all)]
         else:
             treated = np.vstack([(obs != NEVER)[None, :], draws != NEVER])
             stats_all = randomization_statistics(Z, treated, w)
             stat_obs = float(stats_all[0])
             p = _p_value(stat_obs, stats_all[1:], exact=False)
+            draws = draws[np.isfinite(stats_all[1:])]
         how = "vectorised lead contrasts"
     else:
         if fit is None or statistic is None:
