@@ -225,8 +225,11 @@ def test_callaway_santanna_without_an_estimable_post_cell_is_a_clear_error(
     assert "finds no effect after the start that it can estimate" in result.output
 
 
-def test_placebo_in_time_with_anticipation_runs(tmp_path: Path) -> None:
-    """The placebo's start is compared with the kept periods after the anticipation periods."""
+@pytest.mark.parametrize("estimator", ["did", "callaway_santanna"])
+def test_placebo_in_time_with_anticipation_is_skipped_with_a_reason(
+    tmp_path: Path, estimator: str
+) -> None:
+    """With anticipation the placebo start can fall outside the kept periods: not run, said so."""
     from pilotlab.cli import cli
 
     rng = np.random.default_rng(2)
@@ -235,13 +238,15 @@ def test_placebo_in_time_with_anticipation_runs(tmp_path: Path) -> None:
     data["outcome"] = rng.normal(10, 1, len(data))
     spec = pilot_dict(
         treatment={"units": ["U0"], "start": 2003, "anticipation": 1},
-        design={"estimator": "did", "robustness": ["placebo_in_time"]},
+        design={"estimator": estimator, "robustness": ["placebo_in_time"]},
     )
     check_agreement(spec, data)
     pilot = write_pilot(tmp_path / "pilot", spec, data)
     result = CliRunner().invoke(cli, ["run", str(pilot), "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "Moving the start 1 period earlier" in (tmp_path / "out" / "evidence.json").read_text()
+    assert (
+        "placebo start (moved 1 period earlier)" in (tmp_path / "out" / "evidence.json").read_text()
+    )
 
 
 def test_a_nan_in_robustness_details_is_written_as_null(tmp_path: Path) -> None:

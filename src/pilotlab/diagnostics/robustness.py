@@ -128,10 +128,13 @@ def placebo_in_time(
         return _not_run(name, f"a shift of {k} periods needs more than {k} pre-periods.")
     last = n_pre - 1
     fake = np.where(treated, panel.first_treated - k, NEVER)
-    # a unit whose placebo start (less the anticipation periods) falls after the kept periods
-    fake = np.where(treated & (fake - panel.anticipation > last), NEVER, fake)
-    if not (fake != NEVER).any():
-        return _not_run(name, f"no treated unit starts within the {n_pre} pre-start periods.")
+    fake = np.where(treated & (fake > last), NEVER, fake)
+    if not (fake != NEVER).any():  # e.g. the anticipation periods leave no placebo start
+        return _not_run(
+            name,
+            f"no treated unit's placebo start (moved {k} period{'s' if k > 1 else ''} earlier) "
+            f"falls within the {n_pre} periods before the start.",
+        )
     pan = panel.truncate_periods(last).with_first_treated(fake)
     try:
         res = _fit(pan, outcome, entry, options, rng)
