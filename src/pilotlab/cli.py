@@ -94,13 +94,25 @@ def _write_scaffold(directory: Path, files: dict[str, str]) -> None:
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite an existing pilot.yaml and data/panel.csv.")
 @_friendly
 def init(directory: Path, force: bool) -> None:
     """Scaffold a commented pilot.yaml and example data in DIRECTORY."""
     from pilotlab.simulate import make_pilot_panel
 
+    for parent in [
+        directory,
+        *directory.parents,
+    ]:  # a file on the way: a message, not a usage error
+        if parent.exists() and not parent.is_dir():
+            what = "is" if parent == directory else f"cannot be created: '{parent}' is"
+            raise PilotlabError(
+                f"DIRECTORY: the folder '{directory}' {what} a file, not a folder; choose "
+                "another folder (a new or empty one)"
+            )
+        if parent.exists():
+            break
     target = directory / "pilot.yaml"
     if target.exists() and not force:
         raise PilotlabError(
@@ -188,7 +200,7 @@ def write_outputs(
     "-o",
     "--output",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # a file here is refused with a clear Error: message
     default=None,
     help="Output folder (default: out/<pilot id> beside the pilot file).",
 )
@@ -305,7 +317,7 @@ def _warn_unregistered(plan: Any, pilot: Path) -> None:
     "-o",
     "--output",
     "out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # a folder here is refused with a clear Error: message
     default=Path("portfolio.html"),
     show_default=True,
     help="The portfolio page to write.",
@@ -316,6 +328,12 @@ def portfolio(evidence: tuple[Path, ...], out: Path, registry_url: str | None) -
     """Write a portfolio page across pilots from EVIDENCE files (evidence.json or their folders),
     or from the registry when none are given."""
     from pilotlab.registry.service import open_existing
+
+    if out.is_dir():
+        raise PilotlabError(
+            f"-o/--output: '{out}' is a folder; give the file name of the portfolio page, "
+            f"e.g. {out / 'portfolio.html'}"
+        )
     from pilotlab.report import portfolio_from_paths
 
     if evidence:
@@ -471,7 +489,7 @@ def _timed(stage: Callable[[str], None]) -> Callable[[str], None]:
     "-o",
     "--output",
     "out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # a file here is refused with a clear Error: message
     default=None,
     help="Output folder (default: out/<pilot id>/power beside the pilot file).",
 )
@@ -663,7 +681,7 @@ def status(pilot_id: str, new_status: str, registry_url: str | None, key_file: P
     "--output",
     "out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # a file here is refused with a clear Error: message
     help="Folder for evidence.jsonl and evidence.csv.",
 )
 @_REGISTRY_OPTION

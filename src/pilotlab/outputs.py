@@ -31,7 +31,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "check_output_folder",
     "csv_cell",
     "csv_frame",
+    "output_files",
     "output_folder",
     "write_output_files",
 ]
@@ -96,7 +97,7 @@ def csv_frame(frame: Any) -> Any:
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        for chunk in iter(lambda: fh.read(1 << 16), b""):  # small chunks: bounded memory
             h.update(chunk)
     return h.hexdigest()
 
@@ -408,13 +409,29 @@ def write_output_files(folder: Path, files: dict[str, str], option: str = "-o/--
     its current hash; anything else already there is refused, naming it. All files are staged
     first and then moved into place, and the manifest gains their entries (others are kept).
     """
+    with output_files(folder, list(files), option) as tmp:
+        for rel, text in files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def output_files(folder: Path, names: Sequence[str], option: str = "-o/--output") -> Iterator[Path]:
+    """Yield a staging folder for the files ``names``; on success move them into ``folder``.
+
+    The streaming form of :func:`write_output_files`: the caller writes each of ``names`` into
+    the yielded folder (as large as it likes, line by line). ``folder`` may hold other files; an
+    existing file of the same name is replaced only if ``folder``'s manifest lists it with its
+    current hash, anything else is refused before the block runs. If the block raises, nothing
+    in ``folder`` changes and any folders created for it are removed.
+    """
     folder = Path(os.path.abspath(folder))
     if not folder.is_dir():
         check_output_folder(folder, option)  # refuses a path that runs through a file
     try:
         has_manifest = (folder / MANIFEST).exists() or (folder / MANIFEST).is_symlink()
         accepted = _read_manifest(folder, option) if has_manifest else {}
-        for rel in files:
+        for rel in names:
             target = folder / rel
             if not (target.exists() or target.is_symlink()):
                 continue
@@ -440,15 +457,22 @@ def write_output_files(folder: Path, files: dict[str, str], option: str = "-o/--
             created = _make_parents(folder)
             clean_stale_staging(folder)
             tmp = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
-            for rel, text in files.items():
-                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                (tmp / rel).write_text(text, encoding="utf-8")
-            hashes = {rel: _sha256(tmp / rel) for rel in files}
-            kept = {r: _current(folder / r, shas) for r, shas in accepted.items() if r not in files}
+        except OSError as exc:
+            raise _os_error(folder, exc, option) from None
+        try:
+            yield tmp
+        except OSError as exc:
+            raise _os_error(folder, exc, option) from None
+        try:
+            for rel in names:
+                if not (tmp / rel).is_file() or (tmp / rel).is_symlink():
+                    raise PilotlabError(f"internal error: staged output '{rel}' was not written")
+            hashes = {rel: _sha256(tmp / rel) for rel in names}
+            kept = {r: _current(folder / r, shas) for r, shas in accepted.items() if r not in names}
             # accept old and new versions while files move (a killed run stays recognisable)
-            previous = {r: sorted(shas) for r, shas in accepted.items() if r in files}
+            previous = {r: sorted(shas) for r, shas in accepted.items() if r in names}
             _write_manifest(folder, kept | hashes, previous)
-            for rel in files:
+            for rel in names:
                 (folder / rel).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp / rel, folder / rel)
             _write_manifest(folder, kept | hashes, {})

@@ -98,7 +98,8 @@ class RobustnessCheck:
             k: json_scalar(getattr(self, k))
             for k in ("check", "estimate", "ci_lower", "ci_upper", "consistent", "description")
         }
-        out["details"] = dict(self.details)
+        # scalars such as an alternative estimator's p-value may be NaN: JSON has no NaN
+        out["details"] = {k: json_scalar(v) for k, v in self.details.items()}
         return out
 
 

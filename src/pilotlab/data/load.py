@@ -47,14 +47,45 @@ def frame_sha256(df: pd.DataFrame) -> str:
     return hashlib.sha256(cols + hashed.tobytes()).hexdigest()
 
 
+#: Text pandas reads as a missing value by default (its documented list); kept for every column
+#: except the id columns, where only an empty cell is missing.
+_MISSING_MARKERS = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+
+def _read_csv(
+    path: Path, text_columns: Sequence[str], exact_columns: Sequence[str]
+) -> pd.DataFrame:
+    """Read a CSV with id columns as text: only an empty cell is a missing id there, so a unit
+    called ``NA`` (Namibia) or ``NULL`` stays an id; other columns keep pandas' missing markers."""
+    ids = set(text_columns) | set(exact_columns)
+    if not ids:
+        return pd.read_csv(path, low_memory=False)
+    header = pd.read_csv(path, nrows=0).columns
+    na = {c: [""] if c in ids else list(_MISSING_MARKERS) for c in header}
+    return pd.read_csv(
+        path,
+        low_memory=False,
+        dtype=dict.fromkeys(text_columns, str),
+        keep_default_na=False,
+        na_values=na,
+    )
+
+
 def read_table(
-    path: Path, key: str = "data.path", text_columns: Sequence[str] = ()
+    path: Path,
+    key: str = "data.path",
+    text_columns: Sequence[str] = (),
+    exact_columns: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file; unreadable, empty or unsupported files raise :class:`DataError`.
 
     ``text_columns`` (unit and cluster ids) are read as text, so that ``001`` stays ``001`` and
     distinct codes such as ``01`` and ``1`` stay distinct; whole numbers in a Parquet file's id
-    column become their decimal text.
+    column become their decimal text. In a CSV, only an empty cell of a ``text_columns`` or
+    ``exact_columns`` column (the period column) is missing: ``NA`` or ``NULL`` there is a value.
     """
     if not path.exists():
         raise DataError(
@@ -66,7 +97,7 @@ def read_table(
     suffix = path.suffix.lower()
     try:
         if suffix in {".csv", ".txt"}:
-            df = pd.read_csv(path, low_memory=False, dtype=dict.fromkeys(text_columns, str))
+            df = _read_csv(path, text_columns, exact_columns)
         elif suffix in {".parquet", ".pq"}:
             df = pd.read_parquet(path)
             for c in text_columns:
@@ -759,7 +790,11 @@ def load_panel(
         )
     if progress is not None:
         progress(f"Reading the data ({path.name})")
-    df = read_table(path, text_columns=[c for c in (spec.data.unit, spec.data.cluster) if c])
+    df = read_table(
+        path,
+        text_columns=[c for c in (spec.data.unit, spec.data.cluster) if c],
+        exact_columns=[spec.data.time],
+    )
     if progress is not None:
         progress("Checking the data")
     return panel_from_frame(

@@ -356,7 +356,16 @@ def sparse_randomization_statistics(
 
 
 def _p_value(stat_obs: float, stat_draws: np.ndarray, exact: bool) -> float:
-    s = np.where(np.isfinite(stat_draws), stat_draws, -np.inf)
+    """Share of re-assignments at least as extreme; ``nan`` when none can be computed.
+
+    Re-assignments whose statistic cannot be computed (a re-fit that fails) are left out of
+    the reference distribution rather than counted as less extreme, which would make the
+    p-value too small.
+    """
+    s = np.asarray(stat_draws, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if s.size == 0 or not math.isfinite(stat_obs):
+        return math.nan
     hits = int(np.count_nonzero(s >= stat_obs - 1e-10 * (1.0 + abs(stat_obs))))
     return hits / s.size if exact else (1 + hits) / (s.size + 1)
 
@@ -454,11 +463,13 @@ def randomization_pretest(
             is_obs = np.all(treated == (obs != NEVER)[None, :], axis=1)
             stat_obs = float(stats_all[np.flatnonzero(is_obs)[0]])
             p = _p_value(stat_obs, stats_all, exact=True)
+            draws = draws[np.isfinite(stats_all)]
         else:
             treated = np.vstack([(obs != NEVER)[None, :], draws != NEVER])
             stats_all = randomization_statistics(Z, treated, w)
             stat_obs = float(stats_all[0])
             p = _p_value(stat_obs, stats_all[1:], exact=False)
+            draws = draws[np.isfinite(stats_all[1:])]
         how = "vectorised lead contrasts"
     else:
         if fit is None or statistic is None:
@@ -483,6 +494,9 @@ def randomization_pretest(
         )
         p = _p_value(stat_obs, stat_draws, exact)
         how = "re-estimated lead statistics"
+        n = int(np.count_nonzero(np.isfinite(stat_draws)))  # the assignments the p-value uses
+    if not math.isfinite(p):
+        return None  # no re-assignment could be evaluated: the test is not available
     what = f"all {n:,} assignments" if exact else f"{n:,} random re-assignments"
     return PreTrendTest(
         test=f"randomisation test of {q} leads over {what} across {level}s ({how})",

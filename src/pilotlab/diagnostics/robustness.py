@@ -129,6 +129,12 @@ def placebo_in_time(
     last = n_pre - 1
     fake = np.where(treated, panel.first_treated - k, NEVER)
     fake = np.where(treated & (fake > last), NEVER, fake)
+    if not (fake != NEVER).any():  # e.g. the anticipation periods leave no placebo start
+        return _not_run(
+            name,
+            f"no treated unit's placebo start (moved {k} period{'s' if k > 1 else ''} earlier) "
+            f"falls within the {n_pre} periods before the start.",
+        )
     pan = panel.truncate_periods(last).with_first_treated(fake)
     try:
         res = _fit(pan, outcome, entry, options, rng)

@@ -1021,6 +1021,14 @@ def _aggregate(
     e = cells.t - cells.g
     plan = _AggPlan(K=K, H=H, A=[], Cw=[], est=[], kind=[], label=[])
     post = valid & (cells.t >= cells.g)
+    if not post.any():
+        raise EstimationError(
+            "the callaway_santanna estimator finds no effect after the start that it can "
+            "estimate: each treated unit needs an observed outcome in its base period (the "
+            "period before its start, less any anticipation) and in a period from its start "
+            "on, and comparison units observed in the same periods; fill those gaps in the data, "
+            "or use design.estimator: did or twfe, which use every period"
+        )
     simple = _weighted(plan, "simple", -1, np.flatnonzero(post), att, pg_cell, cells.gb, True)
     # group
     g_idx, g_blocks = [], []

@@ -62,6 +62,16 @@ def fit_event_study(
     X = np.zeros((panel.nobs, len(times)))
     X[np.flatnonzero(valid), col[valid]] = 1.0
     present = X.any(axis=0)
+    if panel.weighted:  # a term whose treated rows all weigh zero has no observation either
+        weightless = present & ~X[panel.weight > 0].any(axis=0)
+        if weightless.any():
+            ks = [times[j] for j in np.flatnonzero(weightless)]
+            label = ", ".join(f"{k:+d}" for k in ks)
+            raise EstimationError(
+                f"data.weight: event time {label} has no treated observation with a positive "
+                f"weight, so its effect cannot be estimated; give those rows a positive weight, "
+                f"or set design.window (pre/post) so that it leaves out event time {label}"
+            )
     if not present.all():
         keep = np.flatnonzero(present)
         X, times = X[:, keep], [times[k] for k in keep]

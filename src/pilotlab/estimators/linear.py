@@ -8,6 +8,8 @@ small-sample factor), ``robust`` (HC1) and ``iid``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -140,6 +142,36 @@ def _cluster_scores(
     return out
 
 
+def _collinear_message(xtx: np.ndarray, names: Sequence[str]) -> str:
+    """Name the regressors that cannot be told apart from the fixed effects or each other."""
+    k = xtx.shape[0]
+    d = np.sqrt(np.clip(np.diag(xtx), 0.0, None))
+    scale = float(d.max()) if k and np.isfinite(d).all() and d.max() > 0 else 1.0
+    flat = d <= 1e-8 * scale  # nothing left once the fixed effects are removed
+    involved = [names[j] for j in np.flatnonzero(flat).tolist()]
+    if not involved and k and np.isfinite(xtx).all():
+        s = np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0)
+        vals, vecs = np.linalg.eigh(xtx * s[:, None] * s[None, :])
+        null = vecs[:, vals <= 1e-10 * max(float(vals.max()), 1e-300)]
+        if null.size:
+            involved = [names[j] for j in np.flatnonzero(np.abs(null).max(axis=1) > 1e-3).tolist()]
+    events = [n for n in involved if re.fullmatch(r"e[+-]\d+", n)]
+    if involved and len(events) == len(involved):
+        times = ", ".join(n[1:] for n in events)
+        return (
+            f"event time {times} cannot be estimated: its treated observations (those with a "
+            "positive weight) cannot be separated from the unit and period effects, e.g. no "
+            "comparison unit is observed in those periods; narrow design.window so that it "
+            "leaves out event time " + times + ", or check the data and weights of those periods"
+        )
+    which = ", ".join(involved) if involved else ", ".join(names)
+    return (
+        f"the regressors ({which}) are collinear with the fixed effects or each other: a "
+        "covariate may be constant within units, or no unit changes treatment status in the "
+        "observations with a positive weight"
+    )
+
+
 def fit_linear(
     y: np.ndarray,
     X: np.ndarray,
@@ -186,10 +218,7 @@ def fit_linear(
         if not np.all(np.isfinite(xtx_inv)) or np.linalg.cond(xtx) > 1e12:
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
-        raise EstimationError(
-            f"the regressors ({', '.join(names)}) are collinear with the fixed effects or each other; "
-            "a covariate may be constant within units, or no unit changes treatment status"
-        ) from None
+        raise EstimationError(_collinear_message(xtx, names)) from None
     beta = xtx_inv @ (Xt.T @ yt)
     resid = yt - Xt @ beta
     levels = [int(c.max()) + 1 for c in fe]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from pilotlab.outputs import csv_cell
+from pilotlab.outputs import csv_cell, output_files
 
 __all__ = ["CSV_COLUMNS", "RESULT_COLUMNS", "csv_rows", "write_export"]
 
@@ -91,45 +90,33 @@ def csv_rows(
     return out
 
 
-def _temporary(path: Path) -> tuple[IO[str], Path]:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    return os.fdopen(fd, "w", encoding="utf-8", newline=""), Path(tmp)
-
-
 def write_export(
     out_dir: Path, items: Iterable[tuple[str | None, list[dict[str, Any]]]]
 ) -> tuple[Path, Path, int, int]:
     """Write ``evidence.jsonl`` and ``evidence.csv`` into ``out_dir`` as ``items`` arrive.
 
     ``items`` yields, per pilot, its JSON line (``None`` for a pilot never run) and its CSV
-    rows. Both files are written through temporary files beside them and moved into place only
-    when complete, so readers never see half a file and a failure leaves the old files as
-    they were. Returns the two paths and the numbers of lines and rows written.
+    rows. Both files are streamed into a staging folder and moved into place only when
+    complete, so readers never see half a file and a failure leaves the old files as they were.
+    ``out_dir`` may hold other files, but an ``evidence.jsonl`` or ``evidence.csv`` that
+    pilotlab did not write (or that was edited since) is refused, never overwritten. Returns the
+    two paths and the numbers of lines and rows written.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    jsonl_path, csv_path = out_dir / "evidence.jsonl", out_dir / "evidence.csv"
-    jsonl, jsonl_tmp = _temporary(jsonl_path)
-    try:
-        table, csv_tmp = _temporary(csv_path)
-    except BaseException:
-        jsonl.close()
-        jsonl_tmp.unlink(missing_ok=True)
-        raise
+    names = ("evidence.jsonl", "evidence.csv")
     n_lines = n_rows = 0
-    try:
-        with jsonl, table:
-            writer = csv.DictWriter(table, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            for line, rows in items:
-                if line is not None:
-                    jsonl.write(line + "\n")
-                    n_lines += 1
-                # titles, leads, labels and imported records are text a spreadsheet must not run
-                writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
-                n_rows += len(rows)
-        os.replace(jsonl_tmp, jsonl_path)
-        os.replace(csv_tmp, csv_path)
-    finally:
-        jsonl_tmp.unlink(missing_ok=True)
-        csv_tmp.unlink(missing_ok=True)
-    return jsonl_path, csv_path, n_lines, n_rows
+    with (
+        output_files(out_dir, names, option="-o/--output") as tmp,
+        (tmp / names[0]).open("w", encoding="utf-8", newline="") as jsonl,
+        (tmp / names[1]).open("w", encoding="utf-8", newline="") as table,
+    ):
+        writer = csv.DictWriter(table, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for line, rows in items:
+            if line is not None:
+                jsonl.write(line + "\n")
+                n_lines += 1
+            # titles, leads, labels and imported records are text a spreadsheet must not run
+            writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
+            n_rows += len(rows)
+    folder = Path(os.path.abspath(out_dir))
+    return folder / names[0], folder / names[1], n_lines, n_rows

@@ -34,7 +34,7 @@ import numpy as np
 
 from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
-from pilotlab.exceptions import EstimationError
+from pilotlab.exceptions import EstimationError, PilotlabError
 
 __all__ = [
     "FAST_ESTIMATORS",
@@ -377,13 +377,27 @@ def _generic(
         return float(entry.fit(p, col, opts, rng).estimate)
 
     est = estimate(panel, outcome)
-    b_perm = np.empty(assign_units.shape[0])
-    slope = np.empty(assign_units.shape[0])
+    b_perm = np.full(assign_units.shape[0], np.nan)
+    slope = np.full(assign_units.shape[0], np.nan)
+    first_failure = ""
     for i, ft in enumerate(assign_units):  # one re-estimation per assignment (generic path)
         ft_actual = np.where(ft == NEVER, NEVER, ft + shift)
         permuted = panel_d.with_first_treated(ft_actual)
-        b_perm[i] = estimate(permuted, outcome)
-        slope[i] = estimate(permuted, d_col)
+        try:
+            b_perm[i] = estimate(permuted, outcome)
+            slope[i] = estimate(permuted, d_col)
+        except PilotlabError as exc:  # this re-assignment cannot be estimated (e.g. collinear)
+            first_failure = first_failure or str(exc)
+    ok = np.isfinite(b_perm) & np.isfinite(slope)
+    n_total = int(ok.size)
+    skipped = n_total - int(ok.sum())
+    b_perm, slope = b_perm[ok], slope[ok]
+    if b_perm.size == 0:
+        raise EstimationError(
+            f"design.inference.method: permutation inference failed: the {entry.name} estimate "
+            f"cannot be computed under any of the {n_total:,} re-assignments of treatment "
+            f"(first reason: {first_failure}); use another inference method."
+        )
     note = ""
     # Linearity check on the observed assignment: fit(Y - tau D) = fit(Y) - tau fit(D).
     tau = est if est != 0 else 1.0
@@ -401,8 +415,22 @@ def _generic(
     else:
         scale = float(np.std(b_perm)) or abs(est) or 1.0
         lo, hi = _invert(p_fn, est, scale, alpha)
+    if skipped:
+        what = "possible assignments" if exact else "random re-assignments"
+        many = (
+            "; with so many left out the p-value rests on few assignments: treat it with care"
+            if 2 * skipped > n_total
+            else ""
+        )
+        note = (
+            f"{skipped:,} of {n_total:,} {what} of treatment were left out of the randomisation "
+            f"test because the {entry.name} estimate cannot be computed under them (first "
+            f"reason: {first_failure}); the p-value compares the actual estimate with the "
+            f"{b_perm.size:,} assignments that can be estimated{many}."
+            + (f" {note}" if note else "")
+        )
     return PermutationResult(
-        est, p_fn(0.0), lo, hi, assign_units.shape[0], exact, "generic", level, alpha, note,
+        est, p_fn(0.0), lo, hi, int(b_perm.size), exact, "generic", level, alpha, note,
         distribution=tuple(float(v) for v in b_perm[:2000]),
     )  # fmt: skip
 
