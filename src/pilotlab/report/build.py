@@ -1425,7 +1425,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
             }[c.consistent]
             if check_interval_invalid(ctx.ev.inference.name, dict(c.details).get("inference")):
                 verdict += (
-                    ", judged with standard errors that are too narrow with this few pilot "
+                    ", judged with standard errors that are too narrow with so few pilot "
                     f"{ctx.units_word}, so it is only a rough guide"
                 )
             cap = what[:1].upper() + what[1:]
@@ -1466,7 +1466,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 + (
                     " Greyed rows: the check's interval comes from cluster-robust standard "
                     "errors, not from the inference of the main estimate, and is too narrow "
-                    "with this few treated clusters."
+                    "with so few treated clusters."
                     if any(greyed)
                     else ""
                 ),
