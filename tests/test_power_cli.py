@@ -229,3 +229,19 @@ def test_conditional_flag_is_labelled_in_the_output(tmp_path) -> None:
     assert "conditional on the named units (not the design's power)" in res.stdout
     html = (out / "power.html").read_text(encoding="utf-8")
     assert "not the power of the design" in html
+
+
+def test_power_numbers_on_a_large_scale_have_no_exponents(tmp_path) -> None:
+    """An outcome in thousands prints its MDE as 11,864-style digits, never 1.186e+04."""
+    df = history(40, 16, seed=4)
+    df["outcome"] = df["outcome"] * 10_000
+    df.to_csv(tmp_path / "panel.csv", index=False)
+    (tmp_path / "pilot.yaml").write_text(PILOT.replace("mde: 0.8", "mde: 8000"), encoding="utf-8")
+    res = CliRunner().invoke(
+        cli, ["power", str(tmp_path / "pilot.yaml"), "-o", str(tmp_path / "out"), "--quiet"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "MDE at 80% power = " in res.output
+    assert "e+0" not in res.output, res.output
+    html = (tmp_path / "out" / "power.html").read_text(encoding="utf-8")
+    assert "e+0" not in html

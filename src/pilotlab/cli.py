@@ -540,6 +540,7 @@ def power(
     bar.stage(f"Reading {pilot}")
     from pilotlab.outputs import check_output_folder
     from pilotlab.power import run_power, write_power_report
+    from pilotlab.report.format import fmt_sig
     from pilotlab.spec import load_pilot
 
     treated_list = _int_list(treated, "--treated")
@@ -567,7 +568,7 @@ def power(
     if result.over_rejects:
         mde = "not claimed (the test over-rejects)"
     else:
-        mde = "not reached" if result.mde is None else f"{result.mde:.4g}"
+        mde = "not reached" if result.mde is None else fmt_sig(result.mde)
     lo, hi = result.false_positive_interval
     what = (
         "Power conditional on the named units (not the design's power): MDE"
@@ -582,9 +583,11 @@ def power(
         f"{result.alpha:.0%}). {result.elapsed_seconds:.1f} s."
     )
     if result.analytic is not None:
-        click.echo(f"Analytic approximation (serial correlation): MDE = {result.analytic.mde:.4g}.")
+        click.echo(
+            f"Analytic approximation (serial correlation): MDE = {fmt_sig(result.analytic.mde)}."
+        )
     for c in result.tradeoff:
-        m = "not reached" if c.mde is None else f"{c.mde:.4g}"
+        m = "not reached" if c.mde is None else fmt_sig(c.mde)
         click.echo(f"  treated {c.n_treated:>4}, post {c.post_periods:>3}: MDE {m}")
     for note in result.notes:
         click.echo(f"Note: {note}")

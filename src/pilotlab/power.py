@@ -255,10 +255,14 @@ def analytic_mde(
         sim = q * math.sqrt(float(v))
     else:
         sim = mde
+    # four significant digits, never an exponent (the note is shown on the power page)
+    sd = np.format_float_positional(
+        math.sqrt(sigma2), precision=4, unique=False, fractional=False, trim="-"
+    )
     assumptions = (
         "Outcome = unit effect + period effect + treatment effect + error (parallel trends).",
-        f"Errors follow a stationary AR(1) within each unit (rho = {rho:.3f}, error SD = "
-        f"{math.sqrt(sigma2):.4g}), estimated from the two-way within residuals of the history.",
+        f"Errors follow a stationary AR(1) within each unit (rho = {rho:.3f}, error SD = {sd}), "
+        "estimated from the two-way within residuals of the history.",
         "Units are independent of each other (clusters are the units) and equally variable.",
         "The effect is constant across treated units and post periods; the estimate is the "
         "difference in differences of means (equal to two-way fixed effects on a balanced panel).",
