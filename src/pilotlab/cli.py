@@ -99,20 +99,13 @@ def _write_scaffold(directory: Path, files: dict[str, str]) -> None:
 @_friendly
 def init(directory: Path, force: bool) -> None:
     """Scaffold a commented pilot.yaml and example data in DIRECTORY."""
+    from pilotlab.outputs import refuse_file_on_path
     from pilotlab.simulate import make_pilot_panel
 
-    for parent in [
-        directory,
-        *directory.parents,
-    ]:  # a file on the way: a message, not a usage error
-        if parent.exists() and not parent.is_dir():
-            what = "is" if parent == directory else f"cannot be created: '{parent}' is"
-            raise PilotlabError(
-                f"DIRECTORY: the folder '{directory}' {what} a file, not a folder; choose "
-                "another folder (a new or empty one)"
-            )
-        if parent.exists():
-            break
+    # a file on the way: a message, not a usage error
+    refuse_file_on_path(
+        directory, "DIRECTORY", "folder", "choose another folder (a new or empty one)"
+    )
     target = directory / "pilot.yaml"
     if target.exists() and not force:
         raise PilotlabError(

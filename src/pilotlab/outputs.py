@@ -174,6 +174,28 @@ def _walk(folder: Path, nested_ok: bool = True) -> Iterator[tuple[str, Path]]:
             yield rel, entry
 
 
+def refuse_file_on_path(
+    folder: Path, option: str = "-o/--output", noun: str = "output folder", fix: str = ""
+) -> None:
+    """Refuse ``folder`` when it, or the nearest of its parents that exists, is a file.
+
+    Raises
+    ------
+    PilotlabError
+        Naming ``option``, the folder and the file in the way, and ``fix`` (by default: choose
+        another ``option`` folder).
+    """
+    fix = fix or f"choose another {option} folder (a new or empty one)"
+    for parent in [folder, *folder.parents]:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                what = "is" if parent == folder else f"cannot be created: '{parent}' is"
+                raise PilotlabError(
+                    f"{option}: the {noun} '{folder}' {what} a file, not a folder; {fix}"
+                )
+            return
+
+
 def check_output_folder(out_dir: Path, option: str = "-o/--output") -> dict[str, set[str]] | None:
     """Refuse an output folder pilotlab may not write; return its manifest (``None`` if new/empty).
 
@@ -186,15 +208,8 @@ def check_output_folder(out_dir: Path, option: str = "-o/--output") -> dict[str,
         ``out_dir`` or one of its parents is a file; the folder holds a file pilotlab did not
         write, or a file pilotlab wrote has been changed since.
     """
+    refuse_file_on_path(out_dir, option)
     new = f"choose another {option} folder (a new or empty one)"
-    for parent in [out_dir, *out_dir.parents]:
-        if parent.exists() or parent.is_symlink():
-            if not parent.is_dir():
-                what = "is" if parent == out_dir else f"cannot be created: '{parent}' is"
-                raise PilotlabError(
-                    f"{option}: the output folder '{out_dir}' {what} a file, not a folder; {new}"
-                )
-            break
     if not out_dir.is_dir():
         return None
     try:
