@@ -13,8 +13,8 @@ import shlex
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from functools import wraps
 from importlib import resources
 from pathlib import Path
@@ -42,19 +42,6 @@ def _friendly(func: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def staged_output(out_dir: Path) -> Iterator[Path]:
-    """Yield a staging folder whose files are moved into ``out_dir`` once all are written.
-
-    See :mod:`pilotlab.outputs`: nothing is written on error, and only files pilotlab wrote
-    itself are ever replaced (a folder holding anything else is refused with a clear error).
-    """
-    from pilotlab.outputs import output_folder
-
-    with output_folder(out_dir) as tmp:
-        yield tmp
 
 
 _REGISTRY_OPTION = click.option(
@@ -231,7 +218,7 @@ def run(
     from sqlalchemy.exc import SQLAlchemyError
 
     from pilotlab.engine import evaluate
-    from pilotlab.outputs import check_output_folder
+    from pilotlab.outputs import check_output_folder, output_folder
     from pilotlab.registry.service import open_existing
     from pilotlab.spec import load_pilot
 
@@ -247,7 +234,7 @@ def run(
         # Outputs first, then the registry: a recorded run always has its outputs in place. If
         # recording fails, the outputs stay (complete and correct) and the error says so.
         progress(f"Writing the report to {out}")
-        with staged_output(out) as tmp:
+        with output_folder(out) as tmp:  # nothing written on error; only its own files replaced
             record = write_outputs(evaluation, tmp, template_dir, org_name)
         if registry is not None and plan is not None and plan.registered:
             progress("Recording the run in the registry")
@@ -531,7 +518,7 @@ def power(
     """
     bar = _ProgressBar(_progress_wanted(quiet))
     bar.stage(f"Reading {pilot}")
-    from pilotlab.outputs import check_output_folder
+    from pilotlab.outputs import check_output_folder, output_folder
     from pilotlab.power import run_power, write_power_report
     from pilotlab.report.format import fmt_sig
     from pilotlab.spec import load_pilot
@@ -556,7 +543,7 @@ def power(
     finally:
         bar.close()
     bar.stage("Writing the power report")
-    with staged_output(out) as tmp:
+    with output_folder(out) as tmp:
         write_power_report(result, tmp)
     if result.over_rejects:
         mde = "not claimed (the test over-rejects)"
