@@ -147,7 +147,7 @@ def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
     )
     if supports(entry, method):
         return Choice(method, reason)
-    method = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    method = entry.base_inference
     return Choice(
         method,
         f"Standard errors are clustered by {g} clusters ({gt} treated), allowing "
@@ -197,7 +197,7 @@ def check_design(pilot: PilotSpec, panel: Panel) -> tuple[Choice, Choice]:
     entry = get_estimator(est.name)
     options = _options(pilot, inf.name)
     if options.inference not in entry.inference:
-        base = "cluster" if "cluster" in entry.inference else entry.inference[0]
+        base = entry.base_inference
         options = replace(options, inference=base)  # type: ignore[arg-type]
     for o in pilot.outcomes:
         sub = panel.complete(o.column, tuple(design.covariates))

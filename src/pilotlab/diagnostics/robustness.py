@@ -91,7 +91,7 @@ def _fit(
     """Fit with the main inference when the estimator supports it, else its default."""
     options = dataclasses.replace(options, pretrend="none")  # checks never read a pre-test
     if not supports(entry, options.inference):
-        base = "cluster" if "cluster" in entry.inference else entry.inference[0]
+        base = entry.base_inference
         options = dataclasses.replace(options, inference=base)  # type: ignore[arg-type]
     return apply_inference(panel, outcome, entry, options, rng)
 
@@ -224,7 +224,7 @@ def leave_one_out(
             drops.append((f"cluster {panel.cluster_labels[c]}", keep))
     if not drops:
         return _not_run(name, "one treated unit and too many clusters to drop one at a time.")
-    cheap = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    cheap = entry.base_inference
     opts = dataclasses.replace(options, inference=cheap, pretrend="none")  # type: ignore[arg-type]
     rows = []
     for label, keep in drops:

@@ -69,6 +69,12 @@ class EstimatorEntry:
     staggered: bool  # valid under staggered adoption with heterogeneous effects
     layouts: tuple[str, ...] = ("panel", "repeated_cross_section")
 
+    @property
+    def base_inference(self) -> str:
+        """The inference the estimator computes itself when fitted: cluster-robust if it offers
+        it, else its first method (post-hoc methods such as permutation are applied on top)."""
+        return "cluster" if "cluster" in self.inference else self.inference[0]
+
 
 ESTIMATORS: dict[str, EstimatorEntry] = {}
 

@@ -42,7 +42,7 @@ def supports(entry: EstimatorEntry, method: str) -> bool:
 
 
 def _base_options(entry: EstimatorEntry, options: EstimatorOptions) -> EstimatorOptions:
-    base = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    base = entry.base_inference
     # the post-hoc methods are chosen for few treated clusters: keep that choice for the
     # pre-trend test, which the estimator runs while fitted with cluster-robust errors
     pretrend = "randomization" if options.pretrend == "auto" else options.pretrend

@@ -365,7 +365,7 @@ def _generic(
     alpha: float,
     shift: int,
 ) -> PermutationResult:
-    cheap = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    cheap = entry.base_inference
     # only the estimate is needed per assignment: skip the pre-trend test
     opts = dataclasses.replace(options, inference=cheap, pretrend="none")  # type: ignore[arg-type]
     d_col = "_perm_treated"
@@ -464,7 +464,7 @@ def placebo_estimates(
         r_y = np.hstack([np.cumsum(y_dm[:, ::-1], axis=1)[:, ::-1], np.zeros((y.shape[0], 1))])
         ga = np.clip(np.minimum(assign, t), 0, t)
         return r_y[np.arange(y.shape[0])[None, :], ga].sum(1) / den, exact
-    cheap = "cluster" if "cluster" in entry.inference else entry.inference[0]
+    cheap = entry.base_inference
     opts = dataclasses.replace(options, inference=cheap, pretrend="none")  # type: ignore[arg-type]
     out = np.empty(assign.shape[0])
     for i, ft in enumerate(assign):  # one re-estimation per placebo assignment (generic path)
