@@ -2,7 +2,7 @@
 
 Two cases, each with 200 placebo draws:
 
-* California Proposition 99 (39 states x 31 years, one treated), read from tests/data;
+* California Proposition 99 (39 states x 31 years, one treated), read from tests/support/data;
 * a generated factor-model panel of 1,000 donors + 1 treated unit x 60 periods (50 pre).
 
 Both libraries run once untimed first (JIT compilation, imports), then each timing is the best of

@@ -1,7 +1,7 @@
 """Size and power of the parallel-trends pre-tests (Monte Carlo; prints a Markdown table).
 
 Usage: ``python benchmarks/pretrend_size_power.py [size_draws] [power_draws]`` (defaults 1000 and
-200). The designs are those of ``tests/test_pretrend.py``: an event study with 36 of 120 areas
+200). The designs are those of ``tests/diagnostics/test_pretrend.py``: an event study with 36 of 120 areas
 treated (cluster inference, F reference), one with 6 of 150 (randomisation test) and the
 family-hubs staggered design for Callaway & Sant'Anna. Size is the rejection rate at 5% with
 zero effect and parallel trends; power adds a linear trend in the treated units. The "chi2"

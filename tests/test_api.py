@@ -13,10 +13,9 @@ from types import ModuleType
 import pytest
 
 import pilotlab
-import report_helpers as ex
 from pilotlab.results import PlanInfo
-
-from conftest import ROOT
+from tests.support import ROOT
+from tests.support import report as ex
 
 PUBLIC = {
     "DataError",

@@ -17,8 +17,7 @@ from pilotlab.cli import cli
 from pilotlab.exceptions import PilotlabError
 from pilotlab.outputs import MANIFEST, STAGING_PREFIX, csv_cell, output_folder
 from pilotlab.simulate import make_pilot_panel
-
-from conftest import pilot_dict, write_pilot
+from tests.support import pilot_dict, write_pilot
 
 FORMULA = '=HYPERLINK("http://evil.example","click")'
 
@@ -452,7 +451,7 @@ design:
 
 def test_power_page_carries_the_same_content_security_policy(tmp_path) -> None:
     from pilotlab.report._templates import template_dir
-    from power_helpers import history
+    from tests.support.power import history
 
     history(30, 12, seed=4).to_csv(tmp_path / "panel.csv", index=False)
     (tmp_path / "pilot.yaml").write_text(POWER_PILOT, encoding="utf-8")
@@ -500,7 +499,7 @@ def test_a_move_interrupted_half_way_leaves_a_folder_the_next_run_accepts(
 
 def test_power_into_a_folder_holding_a_users_file_refuses(tmp_path, monkeypatch) -> None:
     import pilotlab.power
-    from power_helpers import history
+    from tests.support.power import history
 
     def no_simulations(*args: object, **kwargs: object) -> None:
         raise AssertionError("the folder must be refused before any simulation")
