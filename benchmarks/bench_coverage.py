@@ -25,7 +25,7 @@ import pandas as pd
 
 from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, Panel
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
-from pilotlab.estimators.inference.apply import apply_inference
+from pilotlab.inference.apply import apply_inference
 
 METHODS = ("cluster", "wild_bootstrap", "permutation")
 

@@ -97,7 +97,7 @@ def _child(args: list[str], result_file: str) -> None:
     import pilotlab.engine as engine
     import pilotlab.estimators.callaway_santanna as cs
     import pilotlab.estimators.event_study as es
-    import pilotlab.estimators.inference.apply as apply
+    import pilotlab.inference.apply as apply
     import pilotlab.power as power
     import pilotlab.spec as spec
 

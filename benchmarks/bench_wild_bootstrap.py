@@ -55,7 +55,7 @@ def _fit(data: dict[str, np.ndarray]):
 
 
 def run_pilotlab(data: dict[str, np.ndarray], reps: int) -> dict[str, float]:
-    from pilotlab.estimators.inference.wild import wild_cluster_bootstrap
+    from pilotlab.inference.wild import wild_cluster_bootstrap
 
     t0 = time.perf_counter()
     fit = _fit(data)

@@ -25,12 +25,12 @@ from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.diagnostics.robustness import robustness_checks
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
-from pilotlab.estimators.inference import select as inference_rule
-from pilotlab.estimators.inference.apply import apply_inference, supports
-from pilotlab.estimators.inference.multiple import bh, holm, romano_wolf_wild
-from pilotlab.estimators.inference.wild import combination_fit, make_draws
 from pilotlab.estimators.synthetic import choose_inference as synthetic_inference
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
+from pilotlab.inference import select as inference_rule
+from pilotlab.inference.apply import apply_inference, supports
+from pilotlab.inference.multiple import bh, holm, romano_wolf_wild
+from pilotlab.inference.wild import combination_fit, make_draws
 from pilotlab.power import analytic_mde
 from pilotlab.results import (
     Choice,

@@ -71,11 +71,11 @@ from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
-from pilotlab.estimators.inference.apply import apply_inference
-from pilotlab.estimators.inference.permutation import _assignment_blocks, _draw_assignments
-from pilotlab.estimators.inference.select import LINEAR_ESTIMATORS, WILD_MIN_TREATED
-from pilotlab.estimators.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
+from pilotlab.inference.apply import apply_inference
+from pilotlab.inference.permutation import _assignment_blocks, _draw_assignments
+from pilotlab.inference.select import LINEAR_ESTIMATORS, WILD_MIN_TREATED
+from pilotlab.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
 from pilotlab.results import Choice, json_scalar
 from pilotlab.spec import PilotSpec
 

@@ -20,8 +20,8 @@ from pilotlab.diagnostics.pretrend import (
     wald_pretest,
 )
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
-from pilotlab.estimators.inference.apply import apply_inference
 from pilotlab.exceptions import PilotlabWarning
+from pilotlab.inference.apply import apply_inference
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import load_pilot, parse_pilot
 

@@ -17,9 +17,9 @@ from pilotlab.diagnostics.robustness import (
     robustness_checks,
 )
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
-from pilotlab.estimators.inference.apply import apply_inference
-from pilotlab.estimators.inference.wild import make_draws, prepare_wild_bootstrap
 from pilotlab.exceptions import PilotlabError
+from pilotlab.inference.apply import apply_inference
+from pilotlab.inference.wild import make_draws, prepare_wild_bootstrap
 from tests.support.infer import make_panel, simulate_panel
 
 

@@ -61,7 +61,7 @@ def test_permutation_inference_refits_callaway_santanna() -> None:
     import numpy as np
 
     from pilotlab.estimators import ESTIMATORS, EstimatorOptions
-    from pilotlab.estimators.inference.apply import apply_inference
+    from pilotlab.inference.apply import apply_inference
     from tests.support.cs import sim_panel, simulate_staggered
 
     df, _ = simulate_staggered(n_units=120, seed=4)

@@ -17,8 +17,8 @@ import pytest
 
 from pilotlab.data import panel_from_frame
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
-from pilotlab.estimators.inference.apply import apply_inference, supports
 from pilotlab.exceptions import EstimationError
+from pilotlab.inference.apply import apply_inference, supports
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import parse_pilot
 from tests.support import pilot_dict

@@ -221,7 +221,7 @@ def test_sparsify_drops_small_weights():
 
 def test_permutation_request_runs_the_placebo_natively():
     from pilotlab.estimators import ESTIMATORS
-    from pilotlab.estimators.inference.apply import apply_inference
+    from pilotlab.inference.apply import apply_inference
 
     df, _ = factor_frame(n_units=15, n_periods=12, seed=0)
     panel = make_panel(df, units=["u000"], start=2008)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pilotlab.estimators.inference.multiple import (
+from pilotlab.exceptions import EstimationError
+from pilotlab.inference.multiple import (
     adjust_pvalues,
     bh,
     holm,
     romano_wolf,
     romano_wolf_wild,
 )
-from pilotlab.estimators.inference.select import choose_inference
-from pilotlab.estimators.inference.wild import make_draws, wild_cluster_bootstrap
-from pilotlab.exceptions import EstimationError
+from pilotlab.inference.select import choose_inference
+from pilotlab.inference.wild import make_draws, wild_cluster_bootstrap
 from tests.support.infer import long_arrays, simulate_panel, twfe_fit
 
 multitest = pytest.importorskip("statsmodels.stats.multitest")

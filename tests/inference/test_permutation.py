@@ -9,11 +9,11 @@ import pytest
 
 from pilotlab.data.panel import NEVER
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
-from pilotlab.estimators.inference.permutation import (
+from pilotlab.exceptions import EstimationError
+from pilotlab.inference.permutation import (
     enumerate_assignments,
     permutation_test,
 )
-from pilotlab.exceptions import EstimationError
 from tests.support.infer import make_panel, twfe_effect_fit, twfe_fit
 
 FAST = EstimatorEntry("twfe", twfe_effect_fit, "TWFE (test stand-in)", ("cluster",), False)

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from pilotlab.estimators.inference.wild import (
+from pilotlab.exceptions import EstimationError
+from pilotlab.inference.wild import (
     WEBB_BELOW,
     make_draws,
     prepare_wild_bootstrap,
     wild_bootstrap_tstats,
     wild_cluster_bootstrap,
 )
-from pilotlab.exceptions import EstimationError
 from tests.support.infer import LinearFit, long_arrays, simulate_panel, twfe_fit
 
 
@@ -314,7 +314,7 @@ _CASES = ["treated", "covariate", "combination", "weighted", "unbalanced", "coar
 
 def _case_model(data: dict[str, np.ndarray], case: str):
     """(fit, coefficient name, combination c over the regressors, R) for a case."""
-    from pilotlab.estimators.inference.wild import combination_fit
+    from pilotlab.inference.wild import combination_fit
 
     if case == "combination":
         R = data["es"]

@@ -16,7 +16,7 @@ Two tests of the joint null that every pre-period (lead) effect is zero:
 * :func:`randomization_pretest` — for designs with few treated clusters, where the covariance
   of the leads is dominated by the handful of treated clusters and no analytic reference is
   reliable: treatment is re-assigned across units (or whole clusters, when it was assigned by
-  cluster) exactly as in :mod:`pilotlab.estimators.inference.permutation` — with a common
+  cluster) exactly as in :mod:`pilotlab.inference.permutation` — with a common
   start, which units are treated; with a staggered roll-out, the adoption dates are permuted
   across units — and the p-value is the share of re-assigned statistics at least as large as
   the observed one, ``(1 + #{T_b >= T}) / (B + 1)`` (exact share when every assignment is
@@ -245,7 +245,7 @@ def _draws(
     panel: Panel, replications: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, bool, str]:
     """Observed and re-assigned first-treated vectors per unit: ``(obs, draws, exact, level)``."""
-    from pilotlab.estimators.inference.permutation import (  # shared assignment machinery
+    from pilotlab.inference.permutation import (  # shared assignment machinery
         _assignment_blocks,
         _draw_assignments,
     )
@@ -269,7 +269,7 @@ def _ranks_below(keys: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``(K, m)`` rank of ``keys[k, cols[j]]`` within row ``k`` (how many keys are smaller).
 
     ``np.argsort(keys, axis=1)[k, r] == cols[j]`` exactly when ``r`` is that rank: the position
-    that :func:`~pilotlab.estimators.inference.permutation._draw_assignments` gives the label
+    that :func:`~pilotlab.inference.permutation._draw_assignments` gives the label
     of ``cols[j]``. Rows are taken in chunks so the comparison array stays small.
     """
     K, N = keys.shape
@@ -311,7 +311,7 @@ def sparse_randomization_statistics(
         from ``rng``) when every assignment would be enumerated, the start is not common or
         both the treated and the comparison blocks number more than :data:`MAX_SPARSE_BLOCKS`.
     """
-    from pilotlab.estimators.inference.permutation import (
+    from pilotlab.inference.permutation import (
         MAX_ENUMERATION,
         _assignment_blocks,
         _count_assignments,

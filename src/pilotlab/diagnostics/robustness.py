@@ -38,9 +38,9 @@ import numpy as np
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics.honest_did import breakdown_value, sensitivity_rm, sensitivity_sd
 from pilotlab.estimators.base import ESTIMATORS, EstimatorEntry, EstimatorOptions
-from pilotlab.estimators.inference.apply import apply_inference, supports
-from pilotlab.estimators.inference.permutation import placebo_estimates
 from pilotlab.exceptions import PilotlabError
+from pilotlab.inference.apply import apply_inference, supports
+from pilotlab.inference.permutation import placebo_estimates
 from pilotlab.results import EffectResult, RobustnessCheck
 
 __all__ = [

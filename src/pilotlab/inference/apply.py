@@ -16,14 +16,14 @@ import numpy as np
 
 from pilotlab.data.panel import Panel
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
-from pilotlab.estimators.inference.permutation import permutation_test
-from pilotlab.estimators.inference.wild import (
+from pilotlab.exceptions import EstimationError
+from pilotlab.inference.permutation import permutation_test
+from pilotlab.inference.wild import (
     BootstrapDraws,
     combination_fit,
     make_draws,
     prepare_wild_bootstrap,
 )
-from pilotlab.exceptions import EstimationError
 from pilotlab.results import EffectResult, EventTimeEstimate
 
 __all__ = ["POST_HOC_METHODS", "apply_inference", "supports"]

@@ -5,7 +5,7 @@
 * ``romano_wolf``: Romano & Wolf (2005) step-down FWER control that uses the joint bootstrap
   distribution of the t statistics, so correlated outcomes are not over-penalised. The bootstrap
   t statistics come from the wild cluster restricted bootstrap with **one shared draw matrix**
-  (:class:`~pilotlab.estimators.inference.wild.BootstrapDraws`) across outcomes, which keeps
+  (:class:`~pilotlab.inference.wild.BootstrapDraws`) across outcomes, which keeps
   their dependence (Clarke, Romano & Wolf 2020, Stata Journal, "The Romano-Wolf multiple-
   hypothesis correction in Stata").
 
@@ -19,8 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-from pilotlab.estimators.inference.wild import BootstrapDraws, LinearFitLike, wild_bootstrap_tstats
 from pilotlab.exceptions import EstimationError
+from pilotlab.inference.wild import BootstrapDraws, LinearFitLike, wild_bootstrap_tstats
 
 __all__ = ["adjust_pvalues", "bh", "holm", "romano_wolf", "romano_wolf_wild"]
 
@@ -127,7 +127,7 @@ def romano_wolf_wild(
     fits : sequence of (LinearFit, coefficient)
         One per outcome of the family.
     draws : BootstrapDraws
-        Shared draws from :func:`~pilotlab.estimators.inference.wild.make_draws`.
+        Shared draws from :func:`~pilotlab.inference.wild.make_draws`.
     null : float, default 0.0
 
     Returns
