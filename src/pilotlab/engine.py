@@ -24,8 +24,7 @@ from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.diagnostics.robustness import robustness_checks
-from pilotlab.estimators import ESTIMATORS, EstimatorOptions, get_estimator
-from pilotlab.estimators.synthetic import choose_inference as synthetic_inference
+from pilotlab.estimators import ESTIMATORS, EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
 from pilotlab.inference import select as inference_rule
 from pilotlab.inference.apply import apply_inference, supports
@@ -69,61 +68,79 @@ def pre_periods(panel: Panel) -> int:
     return int(panel.cohorts.min()) - panel.anticipation
 
 
+def _auto_entry(role: str, layout: str) -> EstimatorEntry | None:
+    """The registered estimator ``auto`` uses in this situation, if it accepts the layout."""
+    for entry in ESTIMATORS.values():
+        caps = entry.capabilities
+        if caps.auto == role and layout in caps.layouts:
+            return entry
+    return None
+
+
+def _auto_reason(role: str, panel: Panel, title: str) -> str:
+    n_tr, n_pre = panel.n_treated_units, pre_periods(panel)
+    if role == "few_treated":
+        return (
+            f"Only {n_tr} {'area was' if n_tr == 1 else 'areas were'} treated and {n_pre} periods "
+            f"precede the start, so {title} builds a weighted comparison that tracks the treated "
+            "area(s) before the start (with synthetic control as a check)."
+        )
+    if role == "staggered":
+        return (
+            f"Treated units started in {len(panel.cohorts)} different periods (a staggered "
+            "roll-out), so effects are estimated for each start cohort against units not (yet) "
+            "treated and then averaged (Callaway & Sant'Anna); a plain two-way fixed-effects "
+            "regression can be biased here."
+        )
+    if role == "two_periods":
+        return (
+            "There are two periods, before and after, so a 2x2 difference-in-differences "
+            "compares the change in treated and comparison units."
+        )
+    return (
+        f"{n_tr} units started at the same time and {n_pre} periods precede the start, so an event "
+        "study estimates the effect in each period before and after the start: the pre-period "
+        "estimates test the parallel-trends assumption, the post-period ones give the effect."
+    )
+
+
 def choose_estimator(panel: Panel, requested: str) -> Choice:
-    """Resolve ``design.estimator`` (``auto`` follows the documented rule) and say why."""
+    """Resolve ``design.estimator`` (``auto`` follows the documented rule) and say why.
+
+    The rule asks the catalogue which estimator declares each situation
+    (:attr:`~pilotlab.catalogue.Capabilities.auto`): ``few_treated`` (at most
+    :data:`FEW_TREATED_FOR_SYNTHETIC` treated units and :data:`MIN_PRE_FOR_SYNTHETIC` periods
+    before the start, panel data), then ``staggered``, ``two_periods`` and ``common_start``.
+    """
     if requested != "auto":
         entry = get_estimator(requested)
-        if panel.layout not in entry.layouts:
+        if panel.layout not in entry.capabilities.layouts:
+            fits = [e.name for e in ESTIMATORS.values() if panel.layout in e.capabilities.layouts]
             raise EstimationError(
-                f"design.estimator: {requested} needs a panel (one row per unit and "
-                f"period), but data.layout is {panel.layout}; use did, twfe or "
-                "callaway_santanna"
+                f"design.estimator: {requested} needs "
+                f"{' or '.join(entry.capabilities.layouts)} data, but data.layout is "
+                f"{panel.layout}; use {', '.join(fits)}"
             )
         return Choice(requested, f"The analysis plan specifies the {requested} estimator.")
-    n_tr, n_pre = panel.n_treated_units, pre_periods(panel)
+    roles = []
     if (
-        n_tr <= FEW_TREATED_FOR_SYNTHETIC
-        and n_pre >= MIN_PRE_FOR_SYNTHETIC
-        and panel.layout == "panel"
-        and "synthetic_did" in ESTIMATORS
+        panel.n_treated_units <= FEW_TREATED_FOR_SYNTHETIC
+        and pre_periods(panel) >= MIN_PRE_FOR_SYNTHETIC
     ):
-        return Choice(
-            "synthetic_did",
-            (
-                f"Only {n_tr} {'area was' if n_tr == 1 else 'areas were'} treated and {n_pre} periods "
-                "precede the start, so synthetic difference-in-differences builds a weighted comparison "
-                "that tracks the treated area(s) before the start (with synthetic control as a check)."
-            ),
-        )
-    if panel.is_staggered and "callaway_santanna" in ESTIMATORS:
-        return Choice(
-            "callaway_santanna",
-            (
-                f"Treated units started in {len(panel.cohorts)} different periods (a staggered roll-out), "
-                "so effects are estimated for each start cohort against units not (yet) treated and then "
-                "averaged (Callaway & Sant'Anna); a plain two-way fixed-effects regression can be biased "
-                "here."
-            ),
-        )
-    if panel.n_periods == 2:
-        return Choice(
-            "did",
-            "There are two periods, before and after, so a 2x2 "
-            "difference-in-differences compares the change in treated and comparison units.",
-        )
+        roles.append("few_treated")
     if panel.is_staggered:
-        return Choice(
-            "twfe",
-            "Treated units started at different times; the staggered estimator is not "
-            "available, so two-way fixed effects is used (see its warning).",
-        )
-    return Choice(
-        "event_study",
-        (
-            f"{n_tr} units started at the same time and {n_pre} periods precede the start, so an event "
-            "study estimates the effect in each period before and after the start: the pre-period "
-            "estimates test the parallel-trends assumption, the post-period ones give the effect."
-        ),
+        roles.append("staggered")
+    elif panel.n_periods == 2:
+        roles.append("two_periods")
+    else:
+        roles.append("common_start")
+    for role in roles:
+        found = _auto_entry(role, panel.layout)
+        if found is not None:
+            return Choice(found.name, _auto_reason(role, panel, found.title))
+    raise EstimationError(
+        f"design.estimator: auto found no installed estimator for this design ({roles[-1]}); "
+        f"name one of {', '.join(ESTIMATORS)} in design.estimator"
     )
 
 
@@ -134,16 +151,16 @@ def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
         if not supports(entry, requested):
             raise EstimationError(
                 f"design.inference.method: '{requested}' is not available with the {estimator} "
-                f"estimator; use one of: {', '.join(entry.inference)}, or auto"
+                f"estimator; use one of: {', '.join(entry.capabilities.inference)}, or auto"
             )
         return Choice(requested, f"The analysis plan specifies {requested} inference.")
-    if estimator in ("synthetic_did", "synthetic_control"):
+    if entry.inference_rule is not None:  # the estimator's own rule (synthetic designs)
         n_donors = int((~panel.is_treated_unit).sum())
-        chosen, why = synthetic_inference("auto", panel.n_treated_units, n_donors, estimator)
+        chosen, why = entry.inference_rule("auto", panel.n_treated_units, n_donors, estimator)
         return Choice(chosen, why)
     g, gt = panel.n_clusters, panel.n_treated_clusters
     method, reason = inference_rule.choose_inference(
-        g, gt, panel.n_treated_units, estimator, n_units=panel.n_units
+        g, gt, panel.n_treated_units, entry.capabilities, n_units=panel.n_units
     )
     if supports(entry, method):
         return Choice(method, reason)
@@ -196,7 +213,7 @@ def check_design(pilot: PilotSpec, panel: Panel) -> tuple[Choice, Choice]:
     inf = choose_inference(panel, est.name, design.inference.method)
     entry = get_estimator(est.name)
     options = _options(pilot, inf.name)
-    if options.inference not in entry.inference:
+    if options.inference not in entry.capabilities.inference:
         base = entry.base_inference
         options = replace(options, inference=base)  # type: ignore[arg-type]
     for o in pilot.outcomes:
@@ -214,14 +231,8 @@ def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
         window=(d.window.pre, d.window.post) if d.window else None,
         replications=d.inference.replications,
         bootstrap_weights=d.inference.weights,
-        cs_method=d.callaway_santanna.method,
-        base_period=d.callaway_santanna.base_period,
-        aggregation=d.callaway_santanna.aggregation,
-        predictors=tuple(d.synthetic.predictors),
-        synthetic_fit_on=d.synthetic.fit_on,
-        extra={"balance_e": d.callaway_santanna.balance_e}
-        if d.callaway_santanna.balance_e is not None
-        else {},
+        callaway_santanna=d.callaway_santanna,
+        synthetic=d.synthetic,
     )
 
 

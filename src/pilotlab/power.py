@@ -69,12 +69,12 @@ from scipy import optimize, sparse, stats
 
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.estimators import EstimatorEntry, EstimatorOptions, get_estimator
+from pilotlab.estimators import Capabilities, EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
 from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.permutation import _assignment_blocks, _draw_assignments
-from pilotlab.inference.select import LINEAR_ESTIMATORS, WILD_MIN_TREATED
+from pilotlab.inference.select import WILD_MIN_TREATED
 from pilotlab.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
 from pilotlab.results import Choice, json_scalar
 from pilotlab.spec import PilotSpec
@@ -103,8 +103,6 @@ ProgressCallback = Callable[[int, int], None]
 StageCallback = Callable[[str], None]
 Path_ = Literal["vectorised", "shift", "wild", "permutation", "full"]
 
-#: Estimators whose estimate moves by exactly ``delta`` when ``delta * D`` is added to ``y``.
-SHIFT_ESTIMATORS = ("did", "twfe", "event_study")
 #: Fewest placebo pilots for a power estimate (also the floor when a run is capped in time).
 MIN_SIMULATIONS = 20
 #: Seconds the refitting path may take per design before it runs fewer placebo pilots.
@@ -338,8 +336,15 @@ class _Draws:
     path: Path_
 
 
+def _caps(estimator: str) -> Capabilities:
+    """What the estimator can do: linear estimators move by exactly ``delta`` when ``delta * D``
+    is added to ``y`` (the shift and wild paths), a two-way fixed-effects coefficient allows the
+    one-pass vectorised path."""
+    return get_estimator(estimator).capabilities
+
+
 def _vectorised_ok(panel: Panel, outcome: str, estimator: str, options: EstimatorOptions) -> bool:
-    if estimator != "twfe" or options.inference not in LINEAR_INFERENCE:
+    if not _caps(estimator).twfe_coefficient or options.inference not in LINEAR_INFERENCE:
         return False
     if options.covariates or panel.weighted or panel.layout != "panel" or panel.anticipation:
         return False
@@ -452,7 +457,7 @@ class _Permuted:
 
 
 def _permutation_ok(panel: Panel, outcome: str, estimator: str, options: EstimatorOptions) -> bool:
-    if estimator not in SHIFT_ESTIMATORS or options.inference != "permutation":
+    if not _caps(estimator).linear or options.inference != "permutation":
         return False
     if options.covariates or panel.weighted or panel.layout != "panel" or panel.anticipation:
         return False
@@ -881,9 +886,9 @@ def _simulate(
         path = force_path
     elif _vectorised_ok(history, outcome, estimator, options):
         path = "vectorised"
-    elif estimator in SHIFT_ESTIMATORS and options.inference in LINEAR_INFERENCE:
+    elif _caps(estimator).linear and options.inference in LINEAR_INFERENCE:
         path = "shift"
-    elif estimator in SHIFT_ESTIMATORS and options.inference == "wild_bootstrap":
+    elif _caps(estimator).linear and options.inference == "wild_bootstrap":
         path = "wild"
     elif _permutation_ok(history, outcome, estimator, options):
         path = "permutation"
@@ -1427,7 +1432,7 @@ def _advice(inference: str, estimator: str, n_treated: int, n_units: int, fixed:
         )
     if inference in LINEAR_INFERENCE:
         few = min(n_treated, n_units - n_treated)
-        if estimator in LINEAR_ESTIMATORS and few >= WILD_MIN_TREATED:
+        if _caps(estimator).linear and few >= WILD_MIN_TREATED:
             return (
                 "Use the wild cluster bootstrap (design.inference.method: wild_bootstrap) or "
                 "randomisation inference (permutation), and run pilotlab power again."

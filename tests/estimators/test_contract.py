@@ -21,6 +21,7 @@ from pilotlab.exceptions import EstimationError
 from pilotlab.inference.apply import apply_inference, supports
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import parse_pilot
+from pilotlab.spec.models import CallawaySantAnnaOptions
 from tests.support import pilot_dict
 
 NAMES = sorted(ESTIMATORS)
@@ -42,7 +43,7 @@ def _panel(
 
 
 def _options(name: str) -> EstimatorOptions:
-    return EstimatorOptions(inference=ESTIMATORS[name].inference[0], replications=199)  # type: ignore[arg-type]
+    return EstimatorOptions(inference=ESTIMATORS[name].capabilities.inference[0], replications=199)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -220,7 +221,7 @@ def test_fits_with_a_covariate_and_matches_an_independent_computation(name: str)
         inference=inference,  # type: ignore[arg-type]
         covariates=("x",),
         window=window,
-        cs_method="reg",
+        callaway_santanna=CallawaySantAnnaOptions(method="reg"),
         pretrend="none",
     )
     r = ESTIMATORS[name].fit(panel, "outcome", opts, np.random.default_rng(0))

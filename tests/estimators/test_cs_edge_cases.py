@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 import pilotlab.estimators.callaway_santanna as cs
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.exceptions import DataError, DesignWarning, EstimationError
+from pilotlab.spec.models import CallawaySantAnnaOptions
 from tests.support import shared_data
 from tests.support.cs import make_panel, sim_panel, simulate_staggered
 
@@ -259,10 +261,8 @@ def test_user_errors_name_the_problem(sim) -> None:
         cs.estimate_group_time_effects(panel, "y", covariates=("age",))
     with pytest.raises(EstimationError, match="allowed: dr, ipw, reg"):
         cs.estimate_group_time_effects(panel, "y", method="ols")  # type: ignore[arg-type]
-    with pytest.raises(EstimationError, match="balance_e"):
-        cs.fit_callaway_santanna(
-            panel, "y", EstimatorOptions(extra={"balance_e": -1}), np.random.default_rng(0)
-        )
+    with pytest.raises(ValidationError, match="balance_e"):
+        CallawaySantAnnaOptions(balance_e=-1)  # the option group refuses it before any fit
     bad = df.assign(region=np.where(df.time == 0, 99, df.region))
     with pytest.raises(DataError, match="cluster column varies within a unit"):
         cs.estimate_group_time_effects(sim_panel(bad, cluster="region"), "y")
@@ -270,7 +270,9 @@ def test_user_errors_name_the_problem(sim) -> None:
 
 def test_estimates_are_deterministic_under_a_seed(sim) -> None:
     panel = sim_panel(sim[0])
-    opts = EstimatorOptions(replications=199, aggregation="dynamic")
+    opts = EstimatorOptions(
+        replications=199, callaway_santanna=CallawaySantAnnaOptions(aggregation="dynamic")
+    )
     a = cs.fit_callaway_santanna(panel, "y", opts, np.random.default_rng(9))
     b = cs.fit_callaway_santanna(panel, "y", opts, np.random.default_rng(9))
     assert a.estimate == b.estimate

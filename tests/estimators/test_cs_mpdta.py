@@ -11,6 +11,7 @@ from scipy import stats
 
 from pilotlab.estimators.base import ESTIMATORS, EstimatorOptions
 from pilotlab.estimators.callaway_santanna import estimate_group_time_effects
+from pilotlab.spec.models import CallawaySantAnnaOptions
 from tests.support.cs import DATA, load_via_spec
 
 pytestmark = pytest.mark.skipif(
@@ -133,8 +134,10 @@ def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:
         mpdta, unit="countyreal", time="year", first_treated="first.treat", outcomes=("lemp",)
     )
     entry = ESTIMATORS["callaway_santanna"]
-    assert entry.staggered
-    opts = EstimatorOptions(aggregation="group", replications=499)
+    assert entry.capabilities.staggered
+    opts = EstimatorOptions(
+        callaway_santanna=CallawaySantAnnaOptions(aggregation="group"), replications=499
+    )
     res = entry.fit(panel, "lemp", opts, np.random.default_rng(3))
     assert res.estimator == "callaway_santanna"
     assert res.estimate == pytest.approx(-0.0310182822, rel=5e-6)
@@ -162,7 +165,10 @@ def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:
     bal = entry.fit(
         panel,
         "lemp",
-        EstimatorOptions(aggregation="dynamic", replications=0, extra={"balance_e": 1}),
+        EstimatorOptions(
+            callaway_santanna=CallawaySantAnnaOptions(aggregation="dynamic", balance_e=1),
+            replications=0,
+        ),
         np.random.default_rng(3),
     )
     assert bal.estimate == pytest.approx(-0.028761, abs=5e-7)

@@ -11,6 +11,7 @@ from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.synthetic import choose_inference as synthetic_choice
 from pilotlab.estimators.synthetic import fit_synthetic
 from pilotlab.exceptions import DesignWarning, EstimationError
+from pilotlab.spec.models import SyntheticOptions
 from tests.support.synth_data import factor_frame, make_panel
 
 OPTS = EstimatorOptions(inference="placebo", replications=20)
@@ -65,7 +66,9 @@ def test_missing_outcome_values():
 def test_unknown_predictor():
     df, _ = factor_frame(n_units=10, n_periods=12, seed=0)
     panel = make_panel(df, units=["u000"], start=2008)
-    opts = EstimatorOptions(inference="placebo", replications=20, predictors=("income",))
+    opts = EstimatorOptions(
+        inference="placebo", replications=20, synthetic=SyntheticOptions(predictors=["income"])
+    )
     with pytest.raises(EstimationError, match=r"predictors: column.*income"):
         _fit(panel, "sc", opts)
 

@@ -152,8 +152,8 @@ def test_jackknife_needs_two_treated_units(panel):
 def test_registered_with_contract():
     for name in ("synthetic_did", "synthetic_control"):
         entry = ESTIMATORS[name]
-        assert entry.inference == ("placebo", "jackknife", "permutation")
-        assert entry.layouts == ("panel",)
+        assert entry.capabilities.inference == ("placebo", "jackknife", "permutation")
+        assert entry.capabilities.layouts == ("panel",)
 
 
 def test_registry_fit_function(panel):

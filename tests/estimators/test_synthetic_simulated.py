@@ -8,6 +8,7 @@ import pytest
 
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.synthetic import fit_synthetic
+from pilotlab.spec.models import SyntheticOptions
 from tests.support.synth_data import factor_frame, make_panel
 
 EFFECT = -3.0
@@ -148,7 +149,7 @@ def test_sc_several_treated_units_fit_on(fit_on):
     r = fit_synthetic(
         panel,
         "y",
-        EstimatorOptions(inference="jackknife", synthetic_fit_on=fit_on),
+        EstimatorOptions(inference="jackknife", synthetic=SyntheticOptions(fit_on=fit_on)),
         np.random.default_rng(0),
         "sc",
     )
@@ -167,14 +168,14 @@ def test_sc_each_equals_average_with_one_treated_unit():
     a = fit_synthetic(
         panel,
         "y",
-        EstimatorOptions(**opts, synthetic_fit_on="average"),
+        EstimatorOptions(**opts, synthetic=SyntheticOptions(fit_on="average")),
         np.random.default_rng(0),
         "sc",
     )
     b = fit_synthetic(
         panel,
         "y",
-        EstimatorOptions(**opts, synthetic_fit_on="each"),
+        EstimatorOptions(**opts, synthetic=SyntheticOptions(fit_on="each")),
         np.random.default_rng(0),
         "sc",
     )
@@ -192,7 +193,9 @@ def test_sc_predictors_enter_the_fit():
     b = fit_synthetic(
         with_x,
         "y",
-        EstimatorOptions(inference="placebo", replications=20, predictors=("x",)),
+        EstimatorOptions(
+            inference="placebo", replications=20, synthetic=SyntheticOptions(predictors=["x"])
+        ),
         np.random.default_rng(0),
         "sc",
     )

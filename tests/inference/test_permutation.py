@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pilotlab.data.panel import NEVER
-from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
+from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions
 from pilotlab.exceptions import EstimationError
 from pilotlab.inference.permutation import (
     enumerate_assignments,
@@ -16,8 +16,20 @@ from pilotlab.inference.permutation import (
 )
 from tests.support.infer import make_panel, twfe_effect_fit, twfe_fit
 
-FAST = EstimatorEntry("twfe", twfe_effect_fit, "TWFE (test stand-in)", ("cluster",), False)
-SLOW = EstimatorEntry("twfe_generic", twfe_effect_fit, "TWFE via re-fit", ("cluster",), False)
+FAST = EstimatorEntry(
+    "twfe",
+    "two-way fixed effects (test stand-in)",
+    twfe_effect_fit,
+    "TWFE (test stand-in)",
+    Capabilities(inference=("cluster",), linear=True, closed_form_permutation=True),
+)
+SLOW = EstimatorEntry(
+    "twfe_generic",
+    "two-way fixed effects by refitting",
+    twfe_effect_fit,
+    "TWFE via re-fit",
+    Capabilities(inference=("cluster",)),
+)
 
 
 def _twfe(y: np.ndarray, ft: np.ndarray) -> float:

@@ -44,7 +44,8 @@ def test_register_stores_plan_version_1(registry_url: str) -> None:
             "units": None,
         }
         assert (
-            record["design_type"] == "quasi-experimental: difference-in-differences, common start"
+            record["design_type"]
+            == "quasi-experimental: difference in differences (before and after, pilot and comparison), common start"
         )
 
 

@@ -73,6 +73,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from pilotlab import catalogue
+
 __all__ = [
     "COMPARABILITY",
     "COMPARABILITY_SYNTHETIC",
@@ -89,7 +91,6 @@ __all__ = [
     "RUBRIC",
     "RUBRIC_VERSION",
     "SCORED_CHECKS",
-    "SYNTHETIC_ESTIMATORS",
     "evidence_strength",
     "pretest_power",
     "score_level",
@@ -106,7 +107,6 @@ MIN_CLUSTERS = 30
 MAX_MISSING_SHARE = 0.10
 MAX_RMSPE_TO_EFFECT = 0.5
 FEW_CLUSTER_METHODS = frozenset({"wild_bootstrap", "permutation", "placebo", "jackknife"})
-SYNTHETIC_ESTIMATORS = frozenset({"synthetic_control", "synthetic_did"})
 
 LEVEL_DESCRIPTIONS = {
     1: "Level 1: no comparison group over time; the estimate may reflect anything else "
@@ -427,7 +427,8 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
     estimator = evaluation.estimator.name
     inference = evaluation.inference.name
     alpha = float(evaluation.alpha)
-    synthetic = estimator in SYNTHETIC_ESTIMATORS
+    entry = catalogue.entries().get(estimator)
+    synthetic = entry is not None and entry.capabilities.synthetic
     criteria: list[dict[str, Any]] = []
 
     flow = dict(data.unit_flow or {})

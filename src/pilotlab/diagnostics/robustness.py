@@ -263,9 +263,9 @@ def leave_one_out(
 
 # ----------------------------------------------------------------------------- alternatives
 def _applicable(panel: Panel, entry: EstimatorEntry) -> bool:
-    if panel.layout not in entry.layouts:
+    if panel.layout not in entry.capabilities.layouts:
         return False
-    return not (panel.is_staggered and not entry.staggered)
+    return not (panel.is_staggered and not entry.capabilities.staggered)
 
 
 def alternative_estimators(

@@ -1,4 +1,8 @@
-"""Estimators, registered by name in :data:`ESTIMATORS` when their module is imported."""
+"""pilotlab's own estimators; each module declares its entries once (see :mod:`pilotlab.catalogue`).
+
+Importing this package registers them; the catalogue also finds them, and any other package's
+estimators, through the entry-point group ``pilotlab.estimators``.
+"""
 
 from pilotlab.estimators import (  # noqa: F401  (registration)
     callaway_santanna,
@@ -9,10 +13,18 @@ from pilotlab.estimators import (  # noqa: F401  (registration)
 )
 from pilotlab.estimators.base import (
     ESTIMATORS,
+    Capabilities,
     EstimatorEntry,
     EstimatorOptions,
     get_estimator,
     register,
 )
 
-__all__ = ["ESTIMATORS", "EstimatorEntry", "EstimatorOptions", "get_estimator", "register"]
+__all__ = [
+    "ESTIMATORS",
+    "Capabilities",
+    "EstimatorEntry",
+    "EstimatorOptions",
+    "get_estimator",
+    "register",
+]

@@ -1,23 +1,32 @@
-"""The estimator contract and registry.
+"""The estimator contract.
 
 An estimator is a pure function ``fit(panel, outcome, options, rng) -> EffectResult``: no I/O, no
-printing, randomness only from ``rng``. Each family registers itself in :data:`ESTIMATORS`.
+printing, randomness only from ``rng``. It is declared once as an
+:class:`~pilotlab.catalogue.EstimatorEntry` (name, title, fit, options model, capabilities) and
+registered in the catalogue (:func:`~pilotlab.catalogue.register`, or the entry-point group
+``pilotlab.estimators``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
+from pydantic import BaseModel
 
-from pilotlab.data.panel import Panel
-from pilotlab.exceptions import EstimationError
-from pilotlab.results import EffectResult
+from pilotlab.catalogue import (
+    ESTIMATORS,
+    Capabilities,
+    EstimatorEntry,
+    FitFunction,
+    register,
+)
+from pilotlab.catalogue import get as get_estimator
+from pilotlab.spec.models import CallawaySantAnnaOptions, SyntheticOptions
 
 __all__ = [
     "ESTIMATORS",
+    "Capabilities",
     "EstimatorEntry",
     "EstimatorOptions",
     "FitFunction",
@@ -34,7 +43,11 @@ InferenceName = Literal[
 class EstimatorOptions:
     """Everything an estimator may read from the analysis plan (already validated).
 
-    ``inference`` is a concrete method (``auto`` has been resolved by the engine).
+    ``inference`` is a concrete method (``auto`` has been resolved by the engine). Options of one
+    family are typed groups: ``callaway_santanna`` and ``synthetic`` (the pilot file's
+    ``design.callaway_santanna`` / ``design.synthetic`` blocks), and ``estimator`` for an
+    estimator from another package (``design.options``, validated against its entry's
+    ``options`` model).
     """
 
     inference: InferenceName = "cluster"
@@ -43,54 +56,10 @@ class EstimatorOptions:
     window: tuple[int, int] | None = None  # (pre, post) event times kept; ends binned
     replications: int = 999
     bootstrap_weights: Literal["auto", "rademacher", "webb", "mammen"] = "auto"
-    cs_method: Literal["dr", "ipw", "reg"] = "dr"
-    base_period: Literal["varying", "universal"] = "varying"
-    aggregation: Literal["simple", "dynamic", "group", "calendar"] = "simple"
-    predictors: tuple[str, ...] = ()
-    synthetic_fit_on: Literal["each", "average"] = "average"
+    callaway_santanna: CallawaySantAnnaOptions = field(default_factory=CallawaySantAnnaOptions)
+    synthetic: SyntheticOptions = field(default_factory=SyntheticOptions)
+    estimator: BaseModel | None = None
     #: Parallel-trends pre-test: ``auto`` = randomisation when ``inference`` is one chosen for
     #: few treated clusters (wild bootstrap / permutation; ``apply_inference`` resolves it before
     #: fitting with cluster-robust errors), else the Wald test with an F reference.
     pretrend: Literal["auto", "wald", "randomization", "none"] = "auto"
-    extra: dict[str, object] = field(default_factory=dict)
-
-
-FitFunction = Callable[[Panel, str, EstimatorOptions, np.random.Generator], EffectResult]
-
-
-@dataclass(frozen=True)
-class EstimatorEntry:
-    """A registered estimator."""
-
-    name: str
-    fit: FitFunction
-    description: str
-    inference: tuple[str, ...]  # inference methods it supports
-    staggered: bool  # valid under staggered adoption with heterogeneous effects
-    layouts: tuple[str, ...] = ("panel", "repeated_cross_section")
-
-    @property
-    def base_inference(self) -> str:
-        """The inference the estimator computes itself when fitted: cluster-robust if it offers
-        it, else its first method (post-hoc methods such as permutation are applied on top)."""
-        return "cluster" if "cluster" in self.inference else self.inference[0]
-
-
-ESTIMATORS: dict[str, EstimatorEntry] = {}
-
-
-def register(entry: EstimatorEntry) -> EstimatorEntry:
-    """Add an estimator to the registry (at import of its module)."""
-    ESTIMATORS[entry.name] = entry
-    return entry
-
-
-def get_estimator(name: str) -> EstimatorEntry:
-    """Look up an estimator; an unknown name lists the available ones."""
-    try:
-        return ESTIMATORS[name]
-    except KeyError:
-        raise EstimationError(
-            f"estimator '{name}' is not available; available estimators: "
-            f"{', '.join(sorted(ESTIMATORS))}"
-        ) from None

@@ -58,7 +58,7 @@ from scipy.special import expit
 
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics.pretrend import randomization_pretest, resolve_pretrend, wald_pretest
-from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
+from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import DataError, DesignWarning, EstimationError
 from pilotlab.results import EffectResult, EventTimeEstimate, PreTrendTest
 
@@ -1284,34 +1284,29 @@ def fit_callaway_santanna(
     outcome : str
         Outcome column.
     options : EstimatorOptions
-        ``cs_method``, ``base_period``, ``aggregation`` (headline), ``covariates``, ``window``,
-        ``alpha``, ``replications`` and ``bootstrap_weights`` are used;
-        ``extra["balance_e"]`` balances the dynamic aggregation.
+        ``callaway_santanna`` (method, base period, headline aggregation, ``balance_e`` for the
+        dynamic aggregation), ``covariates``, ``window``, ``alpha``, ``replications`` and
+        ``bootstrap_weights`` are used.
     rng : numpy.random.Generator
         Randomness of the uniform-band bootstrap.
 
     Returns
     -------
     EffectResult
-        Headline = ``options.aggregation``; ``event_study`` = dynamic aggregation; ``pre_trend`` =
+        Headline = ``options.callaway_santanna.aggregation``; ``event_study`` = dynamic aggregation; ``pre_trend`` =
         Wald pre-test; ``details`` holds the ATT(g,t) and aggregation tables.
     """
-    balance_e = options.extra.get("balance_e")
-    if balance_e is not None and (not isinstance(balance_e, int) or balance_e < 0):
-        raise EstimationError(
-            f"balance_e is {balance_e!r}; it must be a non-negative whole "
-            "number of post-treatment periods."
-        )
+    cs = options.callaway_santanna
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = estimate_group_time_effects(
             panel,
             outcome,
-            method=options.cs_method,
+            method=cs.method,
             covariates=options.covariates,
-            base_period=options.base_period,
+            base_period=cs.base_period,
             window=options.window,
-            balance_e=balance_e,
+            balance_e=cs.balance_e,
             alpha=options.alpha,
             replications=options.replications,
             bootstrap_weights=options.bootstrap_weights,
@@ -1320,7 +1315,7 @@ def fit_callaway_santanna(
     for w in caught:  # re-emit so callers see them once, from here
         warnings.warn(w.message, w.category, stacklevel=2)
     agg = res.aggregations
-    i = int(np.flatnonzero(agg["type"].to_numpy() == options.aggregation)[0])
+    i = int(np.flatnonzero(agg["type"].to_numpy() == cs.aggregation)[0])
     est = float(agg["estimate"].to_numpy()[i])
     se = float(agg["std_error"].to_numpy()[i])
     ci = (float(agg["ci_lower"].to_numpy()[i]), float(agg["ci_upper"].to_numpy()[i]))
@@ -1351,8 +1346,8 @@ def fit_callaway_santanna(
             "group": res.group,
             "calendar": res.calendar,
             "uniform_band_critical_value": res.critical_value,
-            "method": options.cs_method,
-            "base_period": options.base_period,
+            "method": cs.method,
+            "base_period": cs.base_period,
             "comparison": panel.comparison,
             "anticipation": panel.anticipation,
         }
@@ -1372,7 +1367,7 @@ def fit_callaway_santanna(
         n_treated_units=res.n_treated_units,
         n_clusters=res.n_clusters,
         n_periods=panel.n_periods,
-        estimand=f"ATT ({options.aggregation} aggregation)",
+        estimand=f"ATT ({cs.aggregation} aggregation)",
         event_study=events,
         pre_trend=_pre_trend(panel, outcome, options, rng, res),
         warnings=res.warnings,
@@ -1446,13 +1441,19 @@ def _lead_drift(res: EffectResult) -> float:
     return float(z_level**2 + z_slope**2)
 
 
-register(
+ENTRY = register(
     EstimatorEntry(
         name="callaway_santanna",
+        title="staggered difference in differences (Callaway & Sant'Anna)",
         fit=fit_callaway_santanna,
         description="Callaway & Sant'Anna (2021) group-time ATTs with doubly robust, IPW or "
         "regression 2x2 comparisons, aggregated with influence-function SEs",
-        inference=("cluster",),
-        staggered=True,
+        capabilities=Capabilities(
+            inference=("cluster",),
+            staggered=True,
+            event_times=True,
+            covariates=True,
+            auto="staggered",
+        ),
     )
 )

@@ -16,7 +16,7 @@ from pilotlab.estimators._regression import (
     linear_effect,
     size_warnings,
 )
-from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
+from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import EstimationError
 from pilotlab.results import EffectResult
 
@@ -64,12 +64,18 @@ def fit_did(
     )
 
 
-register(
+ENTRY = register(
     EstimatorEntry(
         name="did",
+        title="difference in differences (before and after, pilot and comparison)",
         fit=fit_did,
         description="2x2 difference in differences (treated vs comparison, pooled pre vs post)",
-        inference=LINEAR_INFERENCE,
-        staggered=False,
+        capabilities=Capabilities(
+            inference=LINEAR_INFERENCE,
+            linear=True,
+            closed_form_permutation=True,
+            covariates=True,
+            auto="two_periods",
+        ),
     )
 )

@@ -21,7 +21,7 @@ from pilotlab.estimators._regression import (
     linear_effect,
     size_warnings,
 )
-from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
+from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.linear import LinearFit, linear_combination, wald_test
 from pilotlab.exceptions import EstimationError
 from pilotlab.results import EffectResult, EventTimeEstimate, PreTrendTest
@@ -174,12 +174,18 @@ def _lead_wald(res: EffectResult) -> float:
     return wald_test(fit, idx)[0] if idx else float("nan")
 
 
-register(
+ENTRY = register(
     EstimatorEntry(
         name="event_study",
+        title="event study (difference in differences period by period)",
         fit=fit_event_study,
         description="event study (leads and lags, binned end points, reference period -1)",
-        inference=LINEAR_INFERENCE,
-        staggered=False,
+        capabilities=Capabilities(
+            inference=LINEAR_INFERENCE,
+            linear=True,
+            event_times=True,
+            covariates=True,
+            auto="common_start",
+        ),
     )
 )

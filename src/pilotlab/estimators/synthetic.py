@@ -54,7 +54,7 @@ from pilotlab.estimators._synthetic_core import (
     fit_block_each,
     placebo_curves,
 )
-from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
+from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import DesignWarning, EstimationError
 from pilotlab.results import EffectResult, EventTimeEstimate
 
@@ -407,7 +407,7 @@ def fit_synthetic(
         Outcome column.
     options : EstimatorOptions
         Reads ``inference`` (placebo / jackknife, anything else chooses), ``replications``,
-        ``alpha``, ``predictors`` and ``synthetic_fit_on`` (synthetic control).
+        ``alpha`` and ``synthetic`` (predictors and ``fit_on``, synthetic control).
     rng : numpy.random.Generator
         Source of the placebo draws.
     method : {"sdid", "sc", "did"}
@@ -426,9 +426,9 @@ def fit_synthetic(
         inference method that cannot work for the design.
     """
     name = _NAMES[method]
-    predictors = tuple(options.predictors) if method == "sc" else ()
+    predictors = tuple(options.synthetic.predictors) if method == "sc" else ()
     d = _design(panel, outcome, predictors, name)
-    fit_on = options.synthetic_fit_on if method == "sc" else "average"
+    fit_on = options.synthetic.fit_on if method == "sc" else "average"
     n_donors = d.controls.size
     n_treated = int(sum(u.size for u in d.cohort_units))
     notes: list[str] = []
@@ -743,23 +743,36 @@ def fit_synthetic_control(
     return fit_synthetic(panel, outcome, options, rng, "sc")
 
 
-register(
+SYNTHETIC_DID = register(
     EstimatorEntry(
         name="synthetic_did",
+        title="synthetic difference in differences",
         fit=fit_synthetic_did,
         description="Synthetic difference in differences (unit and time weights, intercepts)",
-        inference=SYNTHETIC_INFERENCE,
-        staggered=True,
-        layouts=("panel",),
+        capabilities=Capabilities(
+            inference=SYNTHETIC_INFERENCE,
+            layouts=("panel",),
+            staggered=True,
+            event_times=True,
+            synthetic=True,
+            auto="few_treated",
+        ),
+        inference_rule=choose_inference,
     )
 )
-register(
+SYNTHETIC_CONTROL = register(
     EstimatorEntry(
         name="synthetic_control",
+        title="synthetic control",
         fit=fit_synthetic_control,
         description="Synthetic control: a weighted average of comparison areas fitted pre-start",
-        inference=SYNTHETIC_INFERENCE,
-        staggered=True,
-        layouts=("panel",),
+        capabilities=Capabilities(
+            inference=SYNTHETIC_INFERENCE,
+            layouts=("panel",),
+            staggered=True,
+            event_times=True,
+            synthetic=True,
+        ),
+        inference_rule=choose_inference,
     )
 )

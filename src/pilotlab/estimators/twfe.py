@@ -16,7 +16,7 @@ from pilotlab.estimators._regression import (
     linear_effect,
     size_warnings,
 )
-from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions, register
+from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.results import EffectResult
 
 __all__ = ["fit_twfe"]
@@ -49,12 +49,18 @@ def fit_twfe(
     )
 
 
-register(
+ENTRY = register(
     EstimatorEntry(
         name="twfe",
+        title="two-way fixed-effects difference in differences",
         fit=fit_twfe,
         description="two-way fixed effects (unit and period effects absorbed)",
-        inference=LINEAR_INFERENCE,
-        staggered=False,
+        capabilities=Capabilities(
+            inference=LINEAR_INFERENCE,
+            linear=True,
+            closed_form_permutation=True,
+            twfe_coefficient=True,
+            covariates=True,
+        ),
     )
 )

@@ -34,10 +34,10 @@ POST_HOC_METHODS = ("wild_bootstrap", "permutation")
 
 def supports(entry: EstimatorEntry, method: str) -> bool:
     """Whether ``method`` can be used with ``entry`` (natively or via :func:`apply_inference`)."""
-    if method in entry.inference:
+    if method in entry.capabilities.inference:
         return True
     if method == "wild_bootstrap":
-        return "cluster" in entry.inference and entry.name in {"did", "twfe", "event_study"}
+        return "cluster" in entry.capabilities.inference and entry.capabilities.linear
     return method == "permutation"
 
 
@@ -73,12 +73,12 @@ def apply_inference(
     EffectResult
     """
     method = options.inference
-    if method in entry.inference or method not in POST_HOC_METHODS:
+    if method in entry.capabilities.inference or method not in POST_HOC_METHODS:
         return entry.fit(panel, outcome, options, rng)
     if not supports(entry, method):
         raise EstimationError(
             f"design.inference.method: '{method}' is not available with the {entry.name} "
-            f"estimator; use one of: {', '.join((*entry.inference, 'permutation'))}, or auto"
+            f"estimator; use one of: {', '.join((*entry.capabilities.inference, 'permutation'))}, or auto"
         )
     base = entry.fit(panel, outcome, _base_options(entry, options), rng)
     if method == "wild_bootstrap":

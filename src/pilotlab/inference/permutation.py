@@ -37,16 +37,12 @@ from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
 from pilotlab.exceptions import EstimationError, PilotlabError
 
 __all__ = [
-    "FAST_ESTIMATORS",
     "PermutationResult",
     "enumerate_assignments",
     "permutation_test",
     "placebo_estimates",
     "twfe_permutation",
 ]
-
-#: Estimators whose permutation distribution is computed analytically on balanced panels.
-FAST_ESTIMATORS = frozenset({"twfe", "did"})
 
 #: Enumerate all assignments when there are at most this many (and no more than replications).
 MAX_ENUMERATION = 200_000
@@ -279,7 +275,7 @@ def twfe_permutation(
 def _fast_path_ok(
     panel: Panel, outcome: str, entry: EstimatorEntry, options: EstimatorOptions
 ) -> bool:
-    if entry.name not in FAST_ESTIMATORS or options.covariates or panel.weighted:
+    if not entry.capabilities.closed_form_permutation or options.covariates or panel.weighted:
         return False
     if not panel.is_balanced:
         return False

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import math
 
+from pilotlab.catalogue import Capabilities
+from pilotlab.catalogue import get as get_estimator
+
 __all__ = [
     "CLUSTER_MIN_CLUSTERS",
     "CLUSTER_MIN_TREATED",
-    "LINEAR_ESTIMATORS",
-    "SYNTHETIC_ESTIMATORS",
     "WILD_MIN_TREATED",
     "choose_inference",
 ]
@@ -42,15 +43,13 @@ __all__ = [
 CLUSTER_MIN_CLUSTERS = 50
 CLUSTER_MIN_TREATED = 20
 WILD_MIN_TREATED = 5
-LINEAR_ESTIMATORS = frozenset({"did", "twfe", "event_study"})
-SYNTHETIC_ESTIMATORS = frozenset({"synthetic_control", "synthetic_did", "sdid"})
 
 
 def choose_inference(
     n_clusters: int,
     n_treated_clusters: int,
     n_treated_units: int,
-    estimator: str,
+    estimator: str | Capabilities,
     *,
     n_units: int | None = None,
     alpha: float = 0.05,
@@ -65,8 +64,9 @@ def choose_inference(
         Clusters containing at least one treated unit.
     n_treated_units : int
         Treated units.
-    estimator : str
-        Registered estimator name.
+    estimator : str or Capabilities
+        A registered estimator's name or capabilities (synthetic designs use placebo
+        inference; estimators with linear parts can use the wild bootstrap).
     n_units : int, optional
         Total units; lets the reason state the smallest attainable permutation p-value.
     alpha : float, default 0.05
@@ -77,13 +77,14 @@ def choose_inference(
     reason : str
         One sentence for the report saying what was chosen and why.
     """
+    caps = get_estimator(estimator).capabilities if isinstance(estimator, str) else estimator
     g, g1 = int(n_clusters), int(n_treated_clusters)
     g0 = g - g1
     where = (
         f"{n_treated_units} treated unit{'s' if n_treated_units != 1 else ''} in {g1} of {g} "
         "clusters"
     )
-    if estimator in SYNTHETIC_ESTIMATORS:
+    if caps.synthetic:
         return "placebo", (
             f"{where}: a synthetic design, so uncertainty comes from placebo runs that assign "
             "the treatment to each comparison unit in turn (placebo-in-space)."
@@ -99,7 +100,7 @@ def choose_inference(
         f"{CLUSTER_MIN_CLUSTERS} clusters with {CLUSTER_MIN_TREATED}+ treated and untreated "
         "(MacKinnon & Webb 2018)"
     )
-    if estimator in LINEAR_ESTIMATORS and min(g1, g0) >= WILD_MIN_TREATED:
+    if caps.linear and min(g1, g0) >= WILD_MIN_TREATED:
         return "wild_bootstrap", (
             f"{where}: {few}, so p-values and intervals come from the wild cluster restricted "
             "bootstrap (Roodman et al. 2019), reliable from about "
@@ -115,8 +116,8 @@ def choose_inference(
             )
     why = (
         f"even the wild bootstrap is unreliable with fewer than {WILD_MIN_TREATED} treated clusters"
-        if estimator in LINEAR_ESTIMATORS
-        else f"the {estimator} estimator has no wild bootstrap"
+        if caps.linear
+        else "the estimator has no wild bootstrap"
     )
     return "permutation", (
         f"{where}: {few} and {why}, so inference permutes the treatment assignment across "

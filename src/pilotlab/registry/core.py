@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from pilotlab import catalogue
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry import chain
 from pilotlab.registry.chain import Head, Key, load_key, pilot_ref, row_hash, sha256_text
@@ -70,15 +71,7 @@ _PG_LOG_LOCK = 0x7069_6C67  # "pilg": held by every write, so that log entries f
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
 _MAX_ID = 100  # pilots.id is VARCHAR(100)
 
-_ESTIMATOR_DESIGN = {
-    "auto": "difference-in-differences family (estimator chosen by pilotlab)",
-    "did": "difference-in-differences",
-    "twfe": "two-way fixed effects difference-in-differences",
-    "event_study": "event study difference-in-differences",
-    "callaway_santanna": "staggered difference-in-differences (Callaway and Sant'Anna)",
-    "synthetic_control": "synthetic control",
-    "synthetic_did": "synthetic difference-in-differences",
-}
+_AUTO_DESIGN = "difference-in-differences family (estimator chosen by pilotlab)"
 _FORM_DESIGN = {
     "common": "common start",
     "adoption": "staggered adoption",
@@ -205,10 +198,9 @@ def _make_engine(url: str) -> Engine:
 def _design_type(spec: PilotSpec) -> str:
     if spec.registration.design_type:
         return spec.registration.design_type
-    return (
-        f"quasi-experimental: {_ESTIMATOR_DESIGN[spec.design.estimator]}, "
-        f"{_FORM_DESIGN[spec.treatment.form]}"
-    )
+    name = spec.design.estimator
+    method = _AUTO_DESIGN if name == "auto" else catalogue.title(name)
+    return f"quasi-experimental: {method}, {_FORM_DESIGN[spec.treatment.form]}"
 
 
 def _registration_values(spec: PilotSpec) -> dict[str, Any]:

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pilotlab import catalogue
+from pilotlab.catalogue import Capabilities
 from pilotlab.report import charts
 from pilotlab.report.format import (
     NA,
@@ -56,7 +58,6 @@ from pilotlab.report.model import (
     Table,
 )
 from pilotlab.report.text import (
-    ESTIMATOR_NAMES,
     GLOSSARY,
     INFERENCE_NAMES,
     PLAIN_CHECK_NAMES,
@@ -101,7 +102,21 @@ ANNEX_TITLES: tuple[tuple[str, str], ...] = (
     ("reproducibility", "Reproducibility"),
 )
 _ALWAYS = ("annex-glossary", "reproducibility")
-_SYNTHETIC = {"synthetic_control", "synthetic_did"}
+
+
+def _caps(name: str) -> Capabilities | None:
+    """What the named estimator can do (``None`` for a variant no longer installed)."""
+    entry = catalogue.entries().get(name)
+    return entry.capabilities if entry is not None else None
+
+
+def _synthetic(name: str) -> bool:
+    caps = _caps(name)
+    return caps is not None and caps.synthetic
+
+
+def _titles() -> dict[str, str]:
+    return {name: entry.title for name, entry in catalogue.entries().items()}
 
 
 def csv_name(table: Table) -> str:
@@ -184,7 +199,7 @@ class _Ctx:
     def plain(self, text: str) -> str:
         """``text`` with the outcome columns and method identifiers replaced by their names."""
         names = {o.column: o.label for o in self.ev.outcomes}
-        names.update(ESTIMATOR_NAMES)
+        names.update(_titles())
         names.update(INFERENCE_NAMES)
         names.update(PLAIN_CHECK_NAMES)
         return re.sub(
@@ -219,7 +234,7 @@ class _Ctx:
         return outcome_decimals(o)
 
     def _comparison_phrase(self) -> str:
-        if self.ev.estimator.name in _SYNTHETIC:
+        if _synthetic(self.ev.estimator.name):
             return f"a synthetic comparison built from untreated {self.units_word}"
         comp = getattr(getattr(self.spec, "treatment", None), "comparison", "never_treated")
         if comp == "not_yet_treated":
@@ -305,7 +320,7 @@ def _summary(ctx: _Ctx) -> list[Any]:
         ),
         (
             "Design",
-            f"{ESTIMATOR_NAMES.get(ev.estimator.name, ev.estimator.name)}, with "
+            f"{catalogue.title(ev.estimator.name)}, with "
             f"{INFERENCE_NAMES.get(ev.inference.name, ev.inference.name)}",
         ),
         (
@@ -589,7 +604,7 @@ def _data(ctx: _Ctx) -> list[Any]:
 def _design(ctx: _Ctx) -> list[Any]:
     ev, spec = ctx.ev, ctx.spec
     comp = getattr(spec.treatment, "comparison", "never_treated")
-    if ev.estimator.name in _SYNTHETIC:
+    if _synthetic(ev.estimator.name):
         comp_txt = (
             "The comparison is a weighted average of untreated units (donors) chosen to track "
             "the pilot area(s) before the start."
@@ -607,7 +622,7 @@ def _design(ctx: _Ctx) -> list[Any]:
     blocks: list[Any] = [
         KeyValue(
             (
-                ("Estimator", ESTIMATOR_NAMES.get(ev.estimator.name, ev.estimator.name)),
+                ("Estimator", catalogue.title(ev.estimator.name)),
                 ("Inference", INFERENCE_NAMES.get(ev.inference.name, ev.inference.name)),
                 ("Confidence level", ctx.level),
                 ("Multiple testing", _mt_name(ev.multiple_testing)),
@@ -631,7 +646,7 @@ def _design(ctx: _Ctx) -> list[Any]:
 def _assumptions(ctx: _Ctx) -> list[str]:
     name = ctx.ev.estimator.name
     out = []
-    if name in _SYNTHETIC:
+    if _synthetic(name):
         out.append(
             "Without the pilot, the pilot area(s) would have continued to move with the "
             "weighted combination of comparison areas that matched them before the start."
@@ -652,7 +667,8 @@ def _assumptions(ctx: _Ctx) -> list[str]:
         f"Nothing else that affects the outcomes changed at the same time only in the pilot "
         f"{ctx.units_word}."
     )
-    if name == "callaway_santanna" or ctx.data.staggered:
+    caps = _caps(name)
+    if ctx.data.staggered or (caps is not None and caps.staggered and not caps.synthetic):
         out.append(
             "Areas that joined at different times are compared only with areas not (yet) "
             "treated, so early joiners never serve as a comparison for late ones."
@@ -1020,7 +1036,7 @@ def _synthetic_blocks(ctx: _Ctx, o: Any) -> list[Any]:
     det = r.details or {}
     blocks: list[Any] = []
     w = _donor_frame(det)
-    if ctx.ev.estimator.name not in _SYNTHETIC and w is None:
+    if not _synthetic(ctx.ev.estimator.name) and w is None:
         return blocks
     who = ctx.unit_word if r.n_treated_units == 1 else ctx.units_word
     rmspe = det.get("pre_rmspe")
@@ -1357,7 +1373,7 @@ def _check_name(check: str) -> str:
     """Reader's name of a check ("alternative_estimators:twfe" -> "Alternative estimator: ...")."""
     base, _, variant = check.partition(":")
     if variant:
-        est = ESTIMATOR_NAMES.get(variant, variant.replace("_", " "))
+        est = catalogue.title(variant)
         return f"{ROBUSTNESS_NAMES.get(base, base.replace('_', ' ')).rstrip('s')}: {est}"
     return ROBUSTNESS_NAMES.get(check, check.replace("_", " "))
 
@@ -1417,7 +1433,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
             base, _, variant = c.check.partition(":")
             what = PLAIN_CHECK_NAMES.get(base, base.replace("_", " "))
             if variant:
-                what += f" ({ESTIMATOR_NAMES.get(variant, variant.replace('_', ' '))})"
+                what += f" ({catalogue.title(variant)})"
             verdict = {
                 True: "agrees with the main estimate",
                 False: "does not agree with the main estimate",
@@ -1619,7 +1635,7 @@ def _limitations(ctx: _Ctx) -> list[Any]:
             "intervals rest on few independent units and can be too narrow unless the inference "
             "is built for few clusters."
         )
-    need = 5 if ev.estimator.name in _SYNTHETIC else 3
+    need = 5 if _synthetic(ev.estimator.name) else 3
     if data.pre_periods < need:
         items.append(
             f"Short pre-period: {plural(data.pre_periods, 'period')} before the start, too few "
@@ -1674,7 +1690,8 @@ def _limitations(ctx: _Ctx) -> list[Any]:
             f"{len(primary)} primary outcomes are tested without adjustment for multiple "
             "testing, which raises the chance of a false positive."
         )
-    if data.staggered and ev.estimator.name == "twfe":
+    caps = _caps(ev.estimator.name)
+    if data.staggered and caps is not None and caps.twfe_coefficient and not caps.staggered:
         items.append(
             "Staggered roll-out estimated by a regression with area and period effects: if "
             "effects change over time the estimate can be biased (see the technical annex)."

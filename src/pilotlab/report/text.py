@@ -13,7 +13,6 @@ from typing import Any
 from pilotlab.report.format import fmt_num, fmt_pct, is_number
 
 __all__ = [
-    "ESTIMATOR_NAMES",
     "GLOSSARY",
     "INFERENCE_NAMES",
     "JARGON",
@@ -28,14 +27,6 @@ __all__ = [
     "with_units",
 ]
 
-ESTIMATOR_NAMES = {
-    "did": "difference in differences (before and after, pilot and comparison)",
-    "twfe": "two-way fixed-effects difference in differences",
-    "event_study": "event study (difference in differences period by period)",
-    "callaway_santanna": "staggered difference in differences (Callaway & Sant'Anna)",
-    "synthetic_control": "synthetic control",
-    "synthetic_did": "synthetic difference in differences",
-}
 INFERENCE_NAMES = {
     "cluster": "cluster-robust standard errors",
     "wild_bootstrap": "wild cluster bootstrap",

@@ -16,8 +16,9 @@ from pydantic import (
     model_validator,
 )
 
+from pilotlab import catalogue
+
 __all__ = [
-    "ESTIMATOR_NAMES",
     "INFERENCE_METHODS",
     "ROBUSTNESS_CHECKS",
     "CallawaySantAnnaOptions",
@@ -44,16 +45,12 @@ MAX_PERIODS = 100_000
 MAX_SEED = 2**53
 UnitId = str
 
-EstimatorName = Literal[
-    "auto", "did", "twfe", "event_study", "callaway_santanna", "synthetic_control", "synthetic_did"
-]
 InferenceMethod = Literal[
     "auto", "cluster", "wild_bootstrap", "permutation", "placebo", "jackknife", "robust", "iid"
 ]
 RobustnessName = Literal[
     "placebo_in_time", "placebo_in_space", "leave_one_out", "alternative_estimators", "honest_did"
 ]
-ESTIMATOR_NAMES: tuple[str, ...] = EstimatorName.__args__  # type: ignore[attr-defined]
 INFERENCE_METHODS: tuple[str, ...] = InferenceMethod.__args__  # type: ignore[attr-defined]
 ROBUSTNESS_CHECKS: tuple[str, ...] = RobustnessName.__args__  # type: ignore[attr-defined]
 
@@ -319,10 +316,19 @@ class PowerSpec(_Model):
         return v
 
 
+def _estimator_enum(schema: dict[str, Any]) -> None:
+    """The JSON Schema lists the estimators installed when it is generated."""
+    schema["enum"] = ["auto", *catalogue.names()]
+
+
 class DesignSpec(_Model):
     """The analysis plan."""
 
-    estimator: EstimatorName = "auto"
+    estimator: str = Field(
+        "auto",
+        description="A registered estimator (`pilotlab estimators` lists them), or auto.",
+        json_schema_extra=_estimator_enum,
+    )
     covariates: list[str] = Field(default_factory=list)
     window: WindowSpec | None = None
     inference: InferenceSpec = Field(default_factory=InferenceSpec)
@@ -331,7 +337,42 @@ class DesignSpec(_Model):
     robustness: list[RobustnessName] = Field(default_factory=list)
     callaway_santanna: CallawaySantAnnaOptions = Field(default_factory=CallawaySantAnnaOptions)
     synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of an estimator from another package, checked against its "
+        "option model.",
+    )
     power: PowerSpec = Field(default_factory=PowerSpec)
+
+    @field_validator("estimator")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        if v != "auto" and v not in catalogue.names():
+            raise ValueError(
+                f"found '{v}', which is not an installed estimator; allowed: auto, "
+                f"{', '.join(catalogue.names())}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _estimator_options(self) -> DesignSpec:
+        if not self.options:
+            return self
+        model = None if self.estimator == "auto" else catalogue.get(self.estimator).options
+        if model is None:
+            raise ValueError(
+                "options: only an estimator that declares its own options takes them "
+                f"(design.estimator is {self.estimator}); remove design.options"
+            )
+        model.model_validate(self.options)  # a mistake is reported under design.options
+        return self
+
+    def estimator_options(self) -> BaseModel | None:
+        """``options`` validated against the named estimator's option model (``None`` if none)."""
+        if self.estimator == "auto":
+            return None
+        model = catalogue.get(self.estimator).options
+        return None if model is None else model.model_validate(self.options)
 
 
 class RegistrationSpec(_Model):
