@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from types import MappingProxyType
 from typing import Any
@@ -23,6 +24,7 @@ from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.diagnostics.evidence_strength import evidence_strength
+from pilotlab.diagnostics.pretrend import apply_pretrend
 from pilotlab.diagnostics.robustness import robustness_checks
 from pilotlab.estimators import ESTIMATORS, EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
@@ -346,7 +348,17 @@ def evaluate(
             progress(f"Fitting {o.display}: {est_choice.name} with {inf_choice.name} inference")
         sub = panel.complete(o.column, tuple(design.covariates))
         rng = np.random.default_rng(design.inference.seed)
-        results.append(apply_inference(sub, o.column, entry, options, rng, draws=draws))
+        results.append(
+            apply_inference(
+                sub,
+                o.column,
+                entry,
+                options,
+                rng,
+                draws=draws,
+                after_fit=partial(apply_pretrend, sub, o.column, entry, options, rng=rng),
+            )
+        )
 
     primary = {o.column for o in pilot.primary_outcomes}
     prim_idx = [i for i, o in enumerate(pilot.outcomes) if o.column in primary]

@@ -68,12 +68,12 @@ import pandas as pd
 from scipy import optimize, sparse, stats
 
 from pilotlab.data import load_panel
+from pilotlab.data.assignment import random_subsets, reassign
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import Capabilities, EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
 from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
 from pilotlab.inference.apply import apply_inference
-from pilotlab.inference.permutation import _assignment_blocks, _draw_assignments
 from pilotlab.inference.select import WILD_MIN_TREATED
 from pilotlab.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
 from pilotlab.results import Choice, json_scalar
@@ -319,7 +319,7 @@ def draw_placebos(
         A[:, fixed] = True
         return A, starts
     pool = np.arange(n_units) if pool is None else pool
-    picks = np.argsort(rng.random((simulations, pool.size)), axis=1)[:, :n_treated]
+    picks = random_subsets(pool.size, n_treated, simulations, rng)
     A[np.repeat(np.arange(simulations), n_treated), pool[picks].ravel()] = True
     return A, starts
 
@@ -557,9 +557,9 @@ def _permutation_draws(
         masks = []
         for r in rows:  # one random stream per placebo pilot (reproducible across paths)
             pan = history.with_first_treated(np.where(A[r], int(starts[r]), NEVER))
-            block_of_unit, block_ft, _ = _assignment_blocks(pan)
-            assign, exact[r] = _draw_assignments(block_ft, reps, np.random.default_rng(seeds[r]))
-            masks.append(assign[:, block_of_unit] != NEVER)
+            drawn = reassign(pan, reps, np.random.default_rng(seeds[r]))
+            exact[r] = drawn.exact
+            masks.append(drawn.treated())
         B = max(m.shape[0] for m in masks)
         M = np.zeros((len(masks), B, N))
         valid_b = np.zeros((len(masks), B), dtype=bool)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,8 @@ __all__ = [
     "EventTimeEstimate",
     "OutcomeEvaluation",
     "PlanInfo",
+    "PrePeriodCells",
+    "PrePeriodEstimates",
     "PreTrendTest",
     "RobustnessCheck",
     "json_scalar",
@@ -80,6 +82,66 @@ class PreTrendTest:
         return {k: json_scalar(v) for k, v in self.__dict__.items()}
 
 
+@dataclass(frozen=True, eq=False)
+class PrePeriodCells:
+    """Every pre-period cell estimate of a group-time fit (tested jointly before its event-time
+    averages): ``estimates`` ``(q,)``, their covariance ``cov`` ``(q, q)`` and the clusters'
+    contributions ``scores`` ``(G, q)`` (``cov`` is ``scores' scores``)."""
+
+    estimates: np.ndarray
+    cov: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class PrePeriodEstimates:
+    """The pre-period (lead) estimates of a fit: what its parallel-trends pre-test reads.
+
+    An estimator with event times fills this in; the pre-test itself
+    (:func:`pilotlab.diagnostics.pretrend.apply_pretrend`) is applied after the fit, as
+    inference is, and sets :attr:`EffectResult.pre_trend`.
+
+    Attributes
+    ----------
+    kind : {"leads", "group_time"}
+        ``leads``: regression coefficients of the event times before the reference period
+        (tested by Wald with the F reference, else by randomisation, else chi-squared).
+        ``group_time``: the pre-period event-time averages of group-time effects, with the
+        cells behind them in ``cells`` (tested cells first, then the averages, then their
+        level and slope; by randomisation with inference for few treated clusters).
+    event_times : tuple of int
+        Event time of each estimate.
+    estimates, std_errors : numpy.ndarray
+        ``(q,)`` the estimates and their standard errors.
+    cov : numpy.ndarray
+        ``(q, q)`` their estimated covariance.
+    n_clusters : int
+        Clusters behind ``cov`` (cluster-robust), or the residual degrees of freedom plus one
+        for heteroskedasticity-robust and iid errors (the classical F reference).
+    scores : numpy.ndarray or None
+        ``(G, q)`` cluster contributions (``cov`` proportional to ``scores' scores``), which
+        give the effective number of clusters; ``None`` without clusters.
+    reference : int
+        Reference event time (``-1 - anticipation``).
+    window : (int, int) or None
+        Event window ``(pre, post)`` of the fit, kept fixed when the randomisation test
+        re-fits the estimator (``None``: the estimator's own choice).
+    cells : PrePeriodCells or None
+        Group-time fits: the cells behind the averages (``None`` when there are none).
+    """
+
+    kind: Literal["leads", "group_time"]
+    event_times: tuple[int, ...]
+    estimates: np.ndarray
+    std_errors: np.ndarray
+    cov: np.ndarray
+    n_clusters: int
+    scores: np.ndarray | None = None
+    reference: int = -1
+    window: tuple[int, int] | None = None
+    cells: PrePeriodCells | None = None
+
+
 @dataclass(frozen=True)
 class RobustnessCheck:
     """One robustness or sensitivity check and whether it agrees with the main estimate."""
@@ -109,7 +171,8 @@ class EffectResult:
 
     ``details`` holds estimator-specific material (group-time effects, donor weights, synthetic
     paths) as DataFrames or plain values, keyed by name; it is read by the report and the evidence
-    record, never written after construction.
+    record, never written after construction. ``pre_period`` holds what the parallel-trends
+    pre-test reads (set by estimators with event times); the test's outcome is ``pre_trend``.
     """
 
     estimator: str
@@ -131,6 +194,7 @@ class EffectResult:
     pre_trend: PreTrendTest | None = None
     warnings: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    pre_period: PrePeriodEstimates | None = field(default=None, compare=False, repr=False)
 
     def conf_int(self) -> tuple[float, float]:
         """Confidence interval at level ``1 - alpha``."""

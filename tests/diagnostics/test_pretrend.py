@@ -14,6 +14,7 @@ from pilotlab import evaluate
 from pilotlab.data import panel_from_frame
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics.pretrend import (
+    apply_pretrend,
     effective_clusters,
     lead_contrasts,
     randomization_pretest,
@@ -21,9 +22,9 @@ from pilotlab.diagnostics.pretrend import (
 )
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
 from pilotlab.exceptions import PilotlabWarning
-from pilotlab.inference.apply import apply_inference
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import load_pilot, parse_pilot
+from tests.support.pretest import fit_tested
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,14 +72,16 @@ def staggered(seed: int, trend: float = 0.0) -> Panel:
 
 
 def _p_es_wald(panel: Panel, seed: int) -> float:
-    r = ESTIMATORS["event_study"].fit(panel, "y", EstimatorOptions(), np.random.default_rng(seed))
+    r = fit_tested(
+        ESTIMATORS["event_study"], panel, "y", EstimatorOptions(), np.random.default_rng(seed)
+    )
     assert r.pre_trend is not None and r.pre_trend.reference == "F"
     return r.pre_trend.p_value
 
 
 def _p_es_random(panel: Panel, seed: int) -> float:
     opts = EstimatorOptions(pretrend="randomization", replications=199)
-    r = ESTIMATORS["event_study"].fit(panel, "y", opts, np.random.default_rng(seed))
+    r = fit_tested(ESTIMATORS["event_study"], panel, "y", opts, np.random.default_rng(seed))
     assert r.pre_trend is not None and r.pre_trend.reference == "randomization"
     return r.pre_trend.p_value
 
@@ -87,7 +90,9 @@ def _p_cs(panel: Panel, seed: int) -> float:
     opts = EstimatorOptions(replications=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)  # the fallback notice
-        r = ESTIMATORS["callaway_santanna"].fit(panel, "y", opts, np.random.default_rng(seed))
+        r = fit_tested(
+            ESTIMATORS["callaway_santanna"], panel, "y", opts, np.random.default_rng(seed)
+        )
     assert r.pre_trend is not None
     return r.pre_trend.p_value
 
@@ -173,17 +178,38 @@ def test_randomization_enumerates_small_designs_exactly() -> None:
 
 def test_randomization_is_seeded_and_leaves_the_callers_stream_alone() -> None:
     panel = common_few(1)
-    fit = ESTIMATORS["event_study"].fit
+    entry = ESTIMATORS["event_study"]
+    opts = EstimatorOptions(pretrend="randomization", replications=99)
     rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
-    a = fit(panel, "y", EstimatorOptions(pretrend="randomization", replications=99), rng_a)
-    b = fit(panel, "y", EstimatorOptions(pretrend="randomization", replications=99), rng_b)
+    a = fit_tested(entry, panel, "y", opts, rng_a)
+    b = fit_tested(entry, panel, "y", opts, rng_b)
+    assert a.pre_trend is not None and a.pre_trend.reference == "randomization"
     assert a.pre_trend == b.pre_trend
     rng_c = np.random.default_rng(9)
-    fit(panel, "y", EstimatorOptions(pretrend="none"), rng_c)
+    fit_tested(entry, panel, "y", EstimatorOptions(pretrend="none"), rng_c)
     assert rng_a.random() == rng_c.random()
 
 
-def test_apply_inference_routes_the_pretest_by_inference() -> None:
+def test_the_fit_itself_runs_no_pretest() -> None:
+    """Estimators hand their leads on; the pre-test is a stage after the fit."""
+    panel = common_many(0)
+    for name in ("event_study", "callaway_santanna"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PilotlabWarning)
+            r = ESTIMATORS[name].fit(panel, "y", EstimatorOptions(replications=0),
+                                     np.random.default_rng(0))  # fmt: skip
+        assert r.pre_trend is None and r.pre_period is not None, name
+        assert len(r.pre_period.event_times) == r.pre_period.estimates.size > 0, name
+        tested = apply_pretrend(panel, "y", ESTIMATORS[name], EstimatorOptions(replications=0),
+                                r, np.random.default_rng(0))  # fmt: skip
+        assert tested.pre_trend is not None, name
+        assert tested.estimate == r.estimate and tested.event_study == r.event_study, name
+    none = EstimatorOptions(pretrend="none")
+    assert apply_pretrend(panel, "y", ESTIMATORS["event_study"], none, r,
+                          np.random.default_rng(0)) is r  # fmt: skip
+
+
+def test_the_pretest_follows_the_inference() -> None:
     entry = ESTIMATORS["event_study"]
     for method, ref, panel in (("wild_bootstrap", "randomization", common_few(2)),
                                ("permutation", "randomization", common_few(2)),
@@ -191,7 +217,7 @@ def test_apply_inference_routes_the_pretest_by_inference() -> None:
         opts = EstimatorOptions(inference=method, replications=99)  # type: ignore[arg-type]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PilotlabWarning)
-            r = apply_inference(panel, "y", entry, opts, np.random.default_rng(0))
+            r = fit_tested(entry, panel, "y", opts, np.random.default_rng(0))
         assert r.inference == method
         assert r.pre_trend is not None and r.pre_trend.reference == ref, method
 
@@ -203,7 +229,7 @@ def test_randomization_generic_path_for_staggered_designs() -> None:
     opts = EstimatorOptions(pretrend="randomization", replications=39, window=(4, 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)
-        r = ESTIMATORS["event_study"].fit(panel, "y", opts, np.random.default_rng(0))
+        r = fit_tested(ESTIMATORS["event_study"], panel, "y", opts, np.random.default_rng(0))
     t = r.pre_trend
     assert t is not None and t.reference == "randomization" and "re-estimated" in t.test
     assert 1 / 40 <= t.p_value <= 1
@@ -212,9 +238,8 @@ def test_randomization_generic_path_for_staggered_designs() -> None:
 def test_event_study_wald_declines_to_randomisation_with_few_treated_clusters() -> None:
     """Cluster inference asked for with 6 treated of 150: the F reference has too few effective
     clusters (the leads' covariance rests on the 6), so the randomisation test is used."""
-    r = ESTIMATORS["event_study"].fit(
-        common_few(3), "y", EstimatorOptions(replications=99), np.random.default_rng(0)
-    )
+    r = fit_tested(ESTIMATORS["event_study"], common_few(3), "y",
+                   EstimatorOptions(replications=99), np.random.default_rng(0))  # fmt: skip
     assert r.pre_trend is not None and r.pre_trend.reference == "randomization"
 
 
@@ -226,8 +251,8 @@ def test_callaway_santanna_randomisation_with_few_treated_clusters() -> None:
     opts = EstimatorOptions(inference="permutation", replications=39)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)
-        r = apply_inference(panel, "y", entry, opts, np.random.default_rng(0))
-        again = apply_inference(panel, "y", entry, opts, np.random.default_rng(0))
+        r = fit_tested(entry, panel, "y", opts, np.random.default_rng(0))
+        again = fit_tested(entry, panel, "y", opts, np.random.default_rng(0))
     t = r.pre_trend
     assert r.inference == "permutation"
     assert t is not None and t.reference == "randomization" and "re-estimated" in t.test
@@ -274,3 +299,23 @@ def test_example_pilots_pretests_are_calibrated(pilot: str, reference: str) -> N
         t = o.result.pre_trend
         assert t is not None and t.reference == reference
         assert t.p_value > 0.01, (o.column, t)
+
+
+def test_no_pretest_warning_when_no_pretest_is_run() -> None:
+    """The fallback notice of the group-time pre-test belongs to the test: a fit without a
+    pre-test (``pretrend: none``, as the robustness re-fits use) no longer carries it."""
+    sim = make_pilot_panel(n_units=30, n_periods=12, n_treated=6, start=[6, 8], effect=0.0,
+                           seed=6, outcome="y")  # fmt: skip
+    panel = _panel(sim)
+    entry = ESTIMATORS["callaway_santanna"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PilotlabWarning)
+        tested = fit_tested(entry, panel, "y", EstimatorOptions(replications=0),
+                            np.random.default_rng(0))  # fmt: skip
+        untested = fit_tested(entry, panel, "y", EstimatorOptions(replications=0, pretrend="none"),
+                              np.random.default_rng(0))  # fmt: skip
+    assert tested.pre_trend is not None and "level and slope" in tested.pre_trend.test
+    assert any("cannot be tested jointly" in w for w in tested.warnings)
+    assert untested.pre_trend is None
+    assert not any("pre-test" in w for w in untested.warnings)
+    assert untested.estimate == tested.estimate

@@ -21,6 +21,7 @@ from pilotlab.diagnostics.pretrend import (
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import parse_pilot
+from tests.support.pretest import fit_tested
 
 LEADS, REF, PRE = [-5, -4, -3, -2], -1, 5
 
@@ -109,7 +110,7 @@ def _pretest(panel: Panel, monkeypatch: pytest.MonkeyPatch | None) -> tuple[str,
     if monkeypatch is not None:  # force the dense path
         monkeypatch.setattr(pretrend, "sparse_randomization_statistics", lambda *a: None)
     opts = EstimatorOptions(inference="cluster", replications=199, pretrend="randomization")
-    res = ESTIMATORS["event_study"].fit(panel, "y", opts, np.random.default_rng(7))
+    res = fit_tested(ESTIMATORS["event_study"], panel, "y", opts, np.random.default_rng(7))
     t = res.pre_trend
     assert t is not None
     return t.test, t.statistic, t.p_value

@@ -18,11 +18,12 @@ import pytest
 from pilotlab.data import panel_from_frame
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
 from pilotlab.exceptions import EstimationError
-from pilotlab.inference.apply import apply_inference, supports
+from pilotlab.inference.apply import supports
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import parse_pilot
 from pilotlab.spec.models import CallawaySantAnnaOptions
 from tests.support import pilot_dict
+from tests.support.pretest import fit_tested
 
 NAMES = sorted(ESTIMATORS)
 
@@ -255,7 +256,7 @@ def test_inference_runs_with_a_covariate(name: str, method: str) -> None:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        r = apply_inference(panel, "outcome", entry, opts, np.random.default_rng(1))
+        r = fit_tested(entry, panel, "outcome", opts, np.random.default_rng(1))
         plain = entry.fit(
             panel, "outcome", dataclasses.replace(opts, inference="cluster", pretrend="none"),
             np.random.default_rng(1),

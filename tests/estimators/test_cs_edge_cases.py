@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 import pilotlab.estimators.callaway_santanna as cs
+from pilotlab.diagnostics.pretrend import group_time_pretest
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.callaway_santanna.cells import _fit_balanced_nocov, _fit_general_panel
 from pilotlab.estimators.callaway_santanna.prepare import (
@@ -328,9 +329,12 @@ def test_singular_pretest_falls_back_to_event_time_averages() -> None:
     """Few treated units and many pre-periods: the cell-level Wald test is undefined."""
     df, _ = simulate_staggered(n_units=80, n_periods=16, cohorts=(10, 13), never_share=0.9, seed=2)
     panel = sim_panel(df)
+    res = _est(panel, window=(3, 3))
+    notes: list[str] = []
     with pytest.warns(DesignWarning, match="pre-test uses the pre-treatment event-time"):
-        res = _est(panel, window=(3, 3))
-    assert res.pre_trend is not None
-    assert "event-time" in res.pre_trend.test
-    assert res.pre_trend.df == 3
-    assert 0 <= res.pre_trend.p_value <= 1
+        pre = group_time_pretest(res.pre_period, notes)
+    assert pre is not None
+    assert "event-time" in pre.test
+    assert pre.df == 3
+    assert 0 <= pre.p_value <= 1
+    assert len(notes) == 1 and "event-time averages" in notes[0]

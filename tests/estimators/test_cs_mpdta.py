@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from pilotlab.diagnostics.pretrend import group_time_pretest
 from pilotlab.estimators.base import ESTIMATORS, EstimatorOptions
 from pilotlab.estimators.callaway_santanna import estimate_group_time_effects
 from pilotlab.spec.models import CallawaySantAnnaOptions
 from tests.support.cs import DATA, load_via_spec
+from tests.support.pretest import fit_tested
 
 pytestmark = pytest.mark.skipif(
     not (DATA / "mpdta.csv").exists() and os.environ.get("CI") != "true",
@@ -107,7 +109,7 @@ def test_headline_numbers_from_readme(mpdta: pd.DataFrame) -> None:
 
 
 def test_pretest_matches_r_wpval(mpdta: pd.DataFrame) -> None:
-    pre = _fit(mpdta, "mpdta_nev_dr").pre_trend
+    pre = group_time_pretest(_fit(mpdta, "mpdta_nev_dr").pre_period)
     assert pre is not None
     assert pre.df == 5
     assert pre.statistic == pytest.approx(7.7912, abs=5e-5)
@@ -138,7 +140,7 @@ def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:
     opts = EstimatorOptions(
         callaway_santanna=CallawaySantAnnaOptions(aggregation="group"), replications=499
     )
-    res = entry.fit(panel, "lemp", opts, np.random.default_rng(3))
+    res = fit_tested(entry, panel, "lemp", opts, np.random.default_rng(3))
     assert res.estimator == "callaway_santanna"
     assert res.estimate == pytest.approx(-0.0310182822, rel=5e-6)
     assert res.std_error == pytest.approx(0.0124460593, rel=5e-4)

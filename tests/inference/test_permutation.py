@@ -7,13 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
+from pilotlab.data.assignment import enumerate_assignments
 from pilotlab.data.panel import NEVER
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions
 from pilotlab.exceptions import EstimationError
-from pilotlab.inference.permutation import (
-    enumerate_assignments,
-    permutation_test,
-)
+from pilotlab.inference.permutation import permutation_test
 from tests.support.infer import make_panel, twfe_effect_fit, twfe_fit
 
 FAST = EstimatorEntry(

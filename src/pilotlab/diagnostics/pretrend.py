@@ -47,22 +47,30 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 
+from pilotlab.data.assignment import (
+    MAX_ENUMERATION,
+    assignment_blocks,
+    count_assignments,
+    label_positions,
+    permutation_keys,
+    reassign,
+)
 from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
-from pilotlab.exceptions import PilotlabError
-from pilotlab.results import EffectResult, PreTrendTest
-
-if TYPE_CHECKING:  # the estimators import this module
-    from pilotlab.estimators.base import EstimatorOptions
+from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
+from pilotlab.exceptions import DesignWarning, PilotlabError
+from pilotlab.results import EffectResult, PrePeriodEstimates, PreTrendTest
 
 __all__ = [
     "RANDOMIZATION_INFERENCE",
+    "apply_pretrend",
     "effective_clusters",
+    "group_time_pretest",
     "lead_contrasts",
     "randomization_pretest",
     "randomization_statistics",
@@ -78,7 +86,7 @@ RANDOMIZATION_INFERENCE = ("wild_bootstrap", "permutation")
 #: Fewer replications than this cannot give a p-value below 0.05.
 MIN_REPLICATIONS = 19
 
-FitFunction = Callable[[Panel, str, "EstimatorOptions", np.random.Generator], EffectResult]
+FitFunction = Callable[[Panel, str, EstimatorOptions, np.random.Generator], EffectResult]
 
 
 def resolve_pretrend(options: EstimatorOptions) -> str:
@@ -245,42 +253,14 @@ def _draws(
     panel: Panel, replications: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, bool, str]:
     """Observed and re-assigned first-treated vectors per unit: ``(obs, draws, exact, level)``."""
-    from pilotlab.inference.permutation import (  # shared assignment machinery
-        _assignment_blocks,
-        _draw_assignments,
-    )
-
-    block_of_unit, block_ft, level = _assignment_blocks(panel)
-    shift = panel.anticipation
-    eff = np.where(block_ft == NEVER, NEVER, block_ft - shift)
-    blocks, exact = _draw_assignments(eff, replications, rng)
-    units = blocks[:, block_of_unit]
-    units = np.where(units == NEVER, NEVER, units + shift)
+    drawn = reassign(panel, replications, rng)  # the randomisation inference's assignments
     obs = np.asarray(panel.first_treated, dtype=np.int64)
-    return obs, units, exact, level
+    return obs, drawn.first_treated(), drawn.exact, drawn.level
 
 
 #: The sparse path counts, for each of the ``m`` treated (or, when fewer, comparison) blocks, the
 #: keys below its own: ``K x N x m`` comparisons against the ``K N log N`` of sorting every row.
 MAX_SPARSE_BLOCKS = 32
-
-
-def _ranks_below(keys: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``(K, m)`` rank of ``keys[k, cols[j]]`` within row ``k`` (how many keys are smaller).
-
-    ``np.argsort(keys, axis=1)[k, r] == cols[j]`` exactly when ``r`` is that rank: the position
-    that :func:`~pilotlab.inference.permutation._draw_assignments` gives the label
-    of ``cols[j]``. Rows are taken in chunks so the comparison array stays small.
-    """
-    K, N = keys.shape
-    m = cols.size
-    out = np.empty((K, m), dtype=np.int64)
-    step = max(1, 4_000_000 // max(N * m, 1))
-    for a in range(0, K, step):  # chunks of draws, each one vectorised comparison
-        kk = keys[a : a + step]
-        v = kk[:, cols]
-        out[a : a + step] = (v[:, :, None] > kk[:, None, :]).sum(axis=-1)  # contiguous
-    return out
 
 
 def _studentised(L: np.ndarray) -> np.ndarray:
@@ -299,7 +279,8 @@ def sparse_randomization_statistics(
     re-assignment is only *which* blocks (units or clusters) are treated, and block ``j`` is
     treated in draw ``k`` exactly when the rank of its key in row ``k`` is the position of a
     treated block, so the ``m`` treated blocks of every draw come from counting the keys below
-    the treated (or, when fewer, comparison) blocks' keys (:func:`_ranks_below`). With block
+    the treated (or, when fewer, comparison) blocks' keys
+    (:func:`~pilotlab.data.assignment.label_positions`). With block
     sums ``B = sum_{i in j} w_i Z_i`` and ``b_j = sum_{i in j} w_i``, the leads of a draw with
     treated blocks ``J`` are ``L = B_J / b_J - (B_all - B_J) / (b_all - b_J)``: a gather of
     ``m`` rows per draw instead of a dense ``(K, N)`` product.
@@ -311,28 +292,22 @@ def sparse_randomization_statistics(
         from ``rng``) when every assignment would be enumerated, the start is not common or
         both the treated and the comparison blocks number more than :data:`MAX_SPARSE_BLOCKS`.
     """
-    from pilotlab.inference.permutation import (
-        MAX_ENUMERATION,
-        _assignment_blocks,
-        _count_assignments,
-    )
-
-    block_of_unit, block_ft, level = _assignment_blocks(panel)
+    block_of_unit, block_ft, level = assignment_blocks(panel)
     values, counts = np.unique(block_ft, return_counts=True)
     if values.size != 2 or NEVER not in values:
         return None
-    if _count_assignments(counts) <= min(replications, MAX_ENUMERATION):
+    if count_assignments(counts) <= min(replications, MAX_ENUMERATION):
         return None  # enumerated: the dense path does it
     treated = block_ft != NEVER
     nb = block_ft.size
     m = int(treated.sum())
     if min(m, nb - m) > MAX_SPARSE_BLOCKS:
         return None
-    keys = rng.random((replications, nb))  # as _draw_assignments draws them
+    keys = permutation_keys(replications, nb, rng)  # the keys permute_labels would draw
     # positions given the treated label are the ranks of the treated blocks' keys; when the
     # comparison blocks are fewer, positions are treated unless they are one of their ranks
     small = np.flatnonzero(treated if m <= nb - m else ~treated)
-    ranks = _ranks_below(keys, small)
+    ranks = label_positions(keys, small)
     q = Z.shape[1]
     B = np.zeros((nb, q))
     for k in range(q):  # a handful of leads
@@ -505,3 +480,242 @@ def randomization_pretest(
         p_value=float(p),
         reference="randomization",
     )
+
+
+# ----------------------------------------------------------------------------- after the fit
+def apply_pretrend(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    result: EffectResult,
+    rng: np.random.Generator,
+) -> EffectResult:
+    """``result`` with its parallel-trends pre-test (``pre_trend``) set, applied after the fit.
+
+    The test reads the pre-period estimates the estimator returned (``result.pre_period``) and,
+    for the randomisation test, re-fits ``entry`` under re-assignments of treatment. Results
+    without pre-period estimates, or with a pre-test of their own, are returned unchanged, as
+    they are when ``options.pretrend`` is ``none``.
+
+    Parameters
+    ----------
+    panel, outcome
+        The data ``result`` was fitted on.
+    entry : EstimatorEntry
+        The estimator that fitted ``result`` (re-fitted by the randomisation test).
+    options : EstimatorOptions
+        The analysis options: ``pretrend`` (:func:`resolve_pretrend`), ``replications``,
+        ``covariates`` and ``window``.
+    result : EffectResult
+        The estimator's result.
+    rng : numpy.random.Generator
+        The generator of the fit; the randomisation draws come from a child of it, so what the
+        caller draws from ``rng`` afterwards is the same with or without the pre-test.
+
+    Returns
+    -------
+    EffectResult
+        With ``pre_trend`` set, and the warnings of the test (if any) appended.
+    """
+    pre = result.pre_period
+    mode = resolve_pretrend(options)
+    if pre is None or mode == "none" or result.pre_trend is not None:
+        return result
+    notes: list[str] = []
+    if pre.kind == "group_time":
+        test = _group_time_pretest(panel, outcome, entry, options, rng, pre, mode, notes)
+    else:
+        test = _lead_pretest(panel, outcome, entry, options, rng, pre, mode)
+    if test is None and not notes:
+        return result
+    return dataclasses.replace(result, pre_trend=test, warnings=(*result.warnings, *notes))
+
+
+def _chi2_wald(estimates: np.ndarray, cov: np.ndarray) -> float:
+    """``a' V^+ a``: the large-sample Wald statistic (also the re-fits' randomisation statistic)."""
+    return float(estimates @ np.linalg.pinv(cov) @ estimates)
+
+
+def _lead_wald(res: EffectResult) -> float:
+    """Randomisation statistic of a re-fit: the cluster-robust Wald statistic of its leads."""
+    pre = res.pre_period
+    if pre is None or not pre.event_times:
+        return math.nan
+    return _chi2_wald(pre.estimates, pre.cov)
+
+
+def _lead_pretest(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    pre: PrePeriodEstimates,
+    mode: str,
+) -> PreTrendTest | None:
+    """Joint test of regression leads: randomisation with few treated clusters, else Wald with
+    the F reference; chi-squared when neither can be computed."""
+    if not pre.event_times:
+        return None
+    test = None
+    if mode == "wald":
+        test = wald_pretest(pre.estimates, pre.cov, pre.n_clusters, "wald", scores=pre.scores)
+    if test is None:  # asked for, or too few (effective) clusters for the F reference
+        window = pre.window or options.window or (-min(pre.event_times), 0)
+        test = randomization_pretest(
+            panel,
+            outcome,
+            options,
+            rng,
+            lead_times=list(pre.event_times),
+            ref=pre.reference,
+            window=window,
+            fit=entry.fit,
+            statistic=_lead_wald,
+        )
+    if test is None:  # no randomisation possible (e.g. replications < 19): chi-squared
+        q = len(pre.event_times)
+        stat = _chi2_wald(pre.estimates, pre.cov)
+        pval = float(stats.chi2.sf(stat, q))
+        test = PreTrendTest("wald", stat, q, pval, reference="chi2", p_value_chi2=pval)
+    return test
+
+
+def _group_time_pretest(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    pre: PrePeriodEstimates,
+    mode: str,
+    notes: list[str],
+) -> PreTrendTest | None:
+    """Pre-test of a group-time fit: the analytic test, or by randomisation with inference for
+    few treated clusters (falling back to the analytic one)."""
+    analytic = group_time_pretest(pre, notes)
+    if mode == "wald" or not pre.event_times:
+        return analytic
+    e = np.asarray(pre.event_times, dtype=np.int64)
+    n_periods = panel.n_periods
+
+    def refit(p: Panel, col: str, opts: EstimatorOptions, r: np.random.Generator) -> EffectResult:
+        # the re-fits need no bootstrap band and keep the caller's window as given
+        w = opts.window if opts.window and opts.window[1] < n_periods else None
+        return entry.fit(p, col, dataclasses.replace(opts, replications=0, window=w), r)
+
+    test = randomization_pretest(
+        panel,
+        outcome,
+        options,
+        rng,
+        lead_times=e.tolist(),
+        ref=pre.reference,
+        window=(int(-e.min()), options.window[1] if options.window else n_periods),
+        fit=refit,
+        statistic=_lead_drift,
+    )
+    return test if test is not None else analytic
+
+
+def group_time_pretest(
+    pre: PrePeriodEstimates, notes: list[str] | None = None
+) -> PreTrendTest | None:
+    """The analytic pre-test of a group-time fit (e.g. Callaway & Sant'Anna's ``pre_period``).
+
+    The Wald test that all pre-treatment ATT(g,t) are zero (R did's W; its chi-squared p-value
+    is kept as ``p_value_chi2``), referred to the Hotelling F with the clusters. When the cells'
+    covariance is singular or too few clusters carry it, the pre-treatment event-time averages
+    are tested instead, then their level and slope, with a :class:`DesignWarning` saying so
+    (also appended to ``notes``). ``None`` when there are no pre-period cells or no test can be
+    calibrated.
+    """
+    notes = notes if notes is not None else []
+    cells = pre.cells
+    if cells is None:
+        return None
+    C = pre.n_clusters
+    test = wald_pretest(
+        cells.estimates,
+        cells.cov,
+        C,
+        "Wald test that all pre-treatment ATT(g,t) are zero",
+        scores=cells.scores,
+    )
+    if test is not None:
+        return test
+    if pre.event_times:
+        assert pre.scores is not None  # group-time fits carry the averages' contributions
+        test = wald_pretest(
+            pre.estimates,
+            pre.cov,
+            C,
+            "Wald test that all pre-treatment event-time effects are zero",
+            scores=pre.scores,
+        )
+        if test is None:
+            e = np.asarray(pre.event_times, dtype=float)
+            test = _drift_pretest(pre.estimates, pre.scores, e, C)
+    q = cells.estimates.size
+    msg = (
+        f"the {q} pre-treatment ATT(g,t) cannot be tested jointly (their "
+        "covariance is singular, or the effective number of clusters behind it is below "
+        f"twice the number of cells; {C} clusters), so the parallel-trends pre-test "
+        + (
+            "is not reported."
+            if test is None
+            else "uses the pre-treatment event-time averages instead."
+            if "level and slope" not in test.test
+            else "tests the level and slope of the pre-treatment event-time averages "
+            "(too few clusters for a calibrated joint test of all of them)."
+        )
+    )
+    warnings.warn(msg, DesignWarning, stacklevel=2)
+    notes.append(msg)
+    return test
+
+
+def _drift_pretest(est: np.ndarray, IF: np.ndarray, e: np.ndarray, C: int) -> PreTrendTest | None:
+    """Pre-test when the pre-period estimates are too many for a calibrated joint Wald test.
+
+    A Wald test (F reference with the effective number of clusters) that the level and the
+    slope in event time of the ``q`` pre-period estimates are zero: the drift a violation of
+    parallel trends produces, pooled over all leads, with two restrictions whatever ``q``.
+    """
+    q = est.size
+    if q == 1:
+        Cm = np.ones((1, 1))
+    else:
+        ec = (e - e.mean()) / float(np.abs(e - e.mean()).max())
+        Cm = np.column_stack([np.full(q, 1.0 / q), ec / q])  # level and slope contrasts
+    S = IF @ Cm
+    return wald_pretest(
+        est @ Cm,
+        S.T @ S,
+        C,
+        f"Wald test that the level and slope of the {q} pre-treatment event-time effects are zero",
+        scores=S,
+    )
+
+
+def _lead_drift(res: EffectResult) -> float:
+    """Randomisation statistic: squared z of the level plus the slope of the pre-period effects.
+
+    ``z_level = sum_e a_e / sqrt(sum_e se_e^2)`` and ``z_slope = sum_e c_e a_e /
+    sqrt(sum_e c_e^2 se_e^2)`` with ``c_e`` the centred event time: a differential linear trend
+    moves the level (varying base: every short difference is the slope) or the slope
+    (universal base), where a sum of squared t of many short differences has almost no power.
+    Covariances are ignored: the randomisation distribution, not a formula, calibrates it.
+    """
+    pre = res.pre_period
+    if pre is None or not pre.event_times:
+        return math.nan
+    a = np.asarray(pre.estimates, dtype=float)
+    v = np.asarray(pre.std_errors, dtype=float) ** 2
+    c = np.asarray(pre.event_times, dtype=float)
+    c = c - c.mean()
+    z_level = a.sum() / math.sqrt(v.sum())
+    den = float(c**2 @ v)
+    z_slope = float(c @ a) / math.sqrt(den) if den > 0 else 0.0
+    return float(z_level**2 + z_slope**2)

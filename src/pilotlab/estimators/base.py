@@ -59,7 +59,8 @@ class EstimatorOptions:
     callaway_santanna: CallawaySantAnnaOptions = field(default_factory=CallawaySantAnnaOptions)
     synthetic: SyntheticOptions = field(default_factory=SyntheticOptions)
     estimator: BaseModel | None = None
-    #: Parallel-trends pre-test: ``auto`` = randomisation when ``inference`` is one chosen for
-    #: few treated clusters (wild bootstrap / permutation; ``apply_inference`` resolves it before
-    #: fitting with cluster-robust errors), else the Wald test with an F reference.
+    #: Parallel-trends pre-test, applied after the fit by
+    #: :func:`pilotlab.diagnostics.pretrend.apply_pretrend` (estimators do not read it): ``auto``
+    #: = randomisation when ``inference`` is one chosen for few treated clusters (wild bootstrap
+    #: / permutation), else the Wald test with an F reference.
     pretrend: Literal["auto", "wald", "randomization", "none"] = "auto"

@@ -2,10 +2,11 @@
 
 Event time ``e = t - g`` (``g`` the unit's first treated period). Coefficients are estimated for
 ``e`` in ``[-pre, post]`` with the end points binned (``e <= -pre`` share one coefficient, as do
-``e >= post``) and ``e = -1 - anticipation`` as the reference period. The pre-period coefficients
-are tested jointly (:mod:`pilotlab.diagnostics.pretrend`: Wald with a Hotelling F reference, or
-by randomisation when inference is for few treated clusters); the headline effect is the average of the post-period coefficients
-weighted by their numbers of treated observations.
+``e >= post``) and ``e = -1 - anticipation`` as the reference period. The headline effect is the
+average of the post-period coefficients weighted by their numbers of treated observations. The
+result carries the pre-period coefficients and their covariance (``pre_period``); their joint
+test is applied after the fit (:func:`pilotlab.diagnostics.pretrend.apply_pretrend`: Wald with a
+Hotelling F reference, or by randomisation when inference is for few treated clusters).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.diagnostics.pretrend import randomization_pretest, resolve_pretrend, wald_pretest
 from pilotlab.estimators._regression import (
     LINEAR_INFERENCE,
     fit_panel,
@@ -22,9 +22,9 @@ from pilotlab.estimators._regression import (
     size_warnings,
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
-from pilotlab.estimators.linear import LinearFit, linear_combination, wald_test
+from pilotlab.estimators.linear import LinearFit, linear_combination
 from pilotlab.exceptions import EstimationError
-from pilotlab.results import EffectResult, EventTimeEstimate, PreTrendTest
+from pilotlab.results import EffectResult, EventTimeEstimate, PrePeriodEstimates
 
 __all__ = ["event_time_window", "fit_event_study"]
 
@@ -44,7 +44,7 @@ def event_time_window(panel: Panel, window: tuple[int, int] | None) -> tuple[int
 def fit_event_study(
     panel: Panel, outcome: str, options: EstimatorOptions, rng: np.random.Generator
 ) -> EffectResult:
-    """Event-study regression with binned end points and a joint pre-trend test."""
+    """Event-study regression with binned end points; its leads are in ``pre_period``."""
     pre, post = event_time_window(panel, options.window)
     ref = -1 - panel.anticipation
     cohort = panel.cohort
@@ -93,7 +93,6 @@ def fit_event_study(
     c = np.zeros(len(fit.names))  # the fit's coefficients: event times, then any covariates
     c[post_idx] = counts / counts.sum()
     est, s = linear_combination(fit, c)
-    pre_trend = _pre_trend(panel, outcome, options, rng, fit, times, ref, (pre, post))
     warnings = size_warnings(panel, options.inference)
     if panel.is_staggered:
         warnings += (
@@ -111,7 +110,7 @@ def fit_event_study(
         s,
         warnings,
         event_study=tuple(events),
-        pre_trend=pre_trend,
+        pre_period=_leads(fit, times, ref, (pre, post)),
         details={
             "linear_fit": fit,
             "combination": c,
@@ -122,56 +121,28 @@ def fit_event_study(
     )
 
 
-def _pre_trend(
-    panel: Panel,
-    outcome: str,
-    options: EstimatorOptions,
-    rng: np.random.Generator,
-    fit: LinearFit,
-    times: list[int],
-    ref: int,
-    window: tuple[int, int],
-) -> PreTrendTest | None:
-    """Joint test of the leads: randomisation with few treated clusters, else Wald with F."""
-    idx = [j for j, t in enumerate(times) if t < ref]
-    mode = resolve_pretrend(options)
-    if not idx or mode == "none":
-        return None
-    test = None
-    if mode == "wald":
-        V = fit.vcov[np.ix_(idx, idx)]
-        if fit.vcov_type == "cluster":  # the leads' cluster contributions give the effective G
-            G = fit.n_clusters
-            sums = fit.cluster_scores
-            assert sums is not None  # fit_linear keeps them for cluster vcov
-            test = wald_pretest(fit.beta[idx], V, G, "wald", scores=sums @ fit.xtx_inv[:, idx])
-        else:  # HC1 / iid errors: the classical F with the residual degrees of freedom
-            test = wald_pretest(fit.beta[idx], V, fit.df_resid + 1, "wald")
-    if test is None:  # asked for, or too few (effective) clusters for the F reference
-        test = randomization_pretest(
-            panel,
-            outcome,
-            options,
-            rng,
-            lead_times=[times[j] for j in idx],
-            ref=ref,
-            window=window,
-            fit=fit_event_study,
-            statistic=_lead_wald,
-        )
-    if test is None:  # no randomisation possible (e.g. replications < 19): chi-squared
-        stat, df, pval = wald_test(fit, idx)
-        test = PreTrendTest("wald", stat, df, pval, reference="chi2", p_value_chi2=pval)
-    return test
-
-
-def _lead_wald(res: EffectResult) -> float:
-    """Cluster-robust Wald statistic of a fitted event study's leads (randomisation statistic)."""
-    fit: LinearFit = res.details["linear_fit"]
-    ref = int(res.details["reference"])
-    # the first coefficients are the event times; covariates (if any) follow them
-    idx = [j for j, t in enumerate(res.details["event_times"]) if t < ref]
-    return wald_test(fit, idx)[0] if idx else float("nan")
+def _leads(
+    fit: LinearFit, times: list[int], ref: int, window: tuple[int, int]
+) -> PrePeriodEstimates:
+    """The lead coefficients (event times before the reference) and what their test reads."""
+    idx = [j for j, t in enumerate(times) if t < ref]  # the first coefficients are event times
+    scores = None
+    n_clusters = fit.df_resid + 1  # HC1 / iid errors: the classical F with the residual df
+    if fit.vcov_type == "cluster":  # the leads' cluster contributions give the effective G
+        assert fit.cluster_scores is not None  # fit_linear keeps them for cluster vcov
+        scores = fit.cluster_scores @ fit.xtx_inv[:, idx]
+        n_clusters = fit.n_clusters
+    return PrePeriodEstimates(
+        kind="leads",
+        event_times=tuple(times[j] for j in idx),
+        estimates=fit.beta[idx],
+        std_errors=fit.std_errors[idx],
+        cov=fit.vcov[np.ix_(idx, idx)],
+        n_clusters=n_clusters,
+        scores=scores,
+        reference=ref,
+        window=window,
+    )
 
 
 ENTRY = register(

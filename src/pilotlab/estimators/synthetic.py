@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pilotlab.data.assignment import in_space_placebos, placebo_sets
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators._synthetic_core import (
     BlockFit,
@@ -344,15 +345,6 @@ def _jackknife_se(values: np.ndarray) -> np.ndarray:
     return out_
 
 
-def _draw_assignments(
-    n_donors: int, n_treated: int, reps: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Random pseudo-treated donors for each replication (positions among the donors)."""
-    if n_treated == 1:
-        return rng.integers(0, n_donors, size=(reps, 1))
-    return np.argsort(rng.random((reps, n_donors)), axis=1)[:, :n_treated]
-
-
 def _placebo(
     d: _Design, comps: list[_Component], assign: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -459,11 +451,7 @@ def fit_synthetic(
     rank_units = np.empty(0, dtype=np.int64)
     if method == "sc" and len(d.starts) == 1:
         # ADH in-space placebos: every donor (at most `replications` of them) as the treated unit
-        rank_units = (
-            np.arange(n_donors)
-            if n_donors <= reps
-            else np.sort(rng.choice(n_donors, size=reps, replace=False))
-        )
+        rank_units = in_space_placebos(n_donors, reps, rng)
     rank_curves: np.ndarray | None = None
     if inference == "jackknife":
         jk_est, jk_event = _jackknife(d, comps)
@@ -484,7 +472,7 @@ def fit_synthetic(
             event_se = _jackknife_se(jk_event)
     if inference == "placebo":
         sizes_c = np.array([u.size for u in d.cohort_units])
-        assign = _draw_assignments(n_donors, n_treated, reps, rng)
+        assign = placebo_sets(n_donors, n_treated, reps, rng)  # positions among donors
         if n_treated == 1:
             # every draw is a single donor: solve the union of draws and rank units once
             uniq = np.union1d(assign[:, 0], rank_units)[:, None]

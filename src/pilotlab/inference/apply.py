@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from types import MappingProxyType
 
 import numpy as np
@@ -41,14 +42,6 @@ def supports(entry: EstimatorEntry, method: str) -> bool:
     return method == "permutation"
 
 
-def _base_options(entry: EstimatorEntry, options: EstimatorOptions) -> EstimatorOptions:
-    base = entry.base_inference
-    # the post-hoc methods are chosen for few treated clusters: keep that choice for the
-    # pre-trend test, which the estimator runs while fitted with cluster-robust errors
-    pretrend = "randomization" if options.pretrend == "auto" else options.pretrend
-    return dataclasses.replace(options, inference=base, pretrend=pretrend)  # type: ignore[arg-type]
-
-
 def apply_inference(
     panel: Panel,
     outcome: str,
@@ -57,6 +50,7 @@ def apply_inference(
     rng: np.random.Generator,
     *,
     draws: BootstrapDraws | None = None,
+    after_fit: Callable[[EffectResult], EffectResult] | None = None,
 ) -> EffectResult:
     """Fit ``entry`` and attach the inference ``options.inference`` asks for.
 
@@ -67,20 +61,26 @@ def apply_inference(
         ``permutation`` for estimators that do not compute those themselves.
     draws : BootstrapDraws, optional
         Shared wild-bootstrap draws (to reuse one weight matrix across outcomes).
+    after_fit : callable, optional
+        Applied to the estimator's own result before any inference is attached here: the
+        engine passes the parallel-trends pre-test
+        (:func:`pilotlab.diagnostics.pretrend.apply_pretrend`), which sits in a layer above.
 
     Returns
     -------
     EffectResult
     """
     method = options.inference
+    stage = after_fit if after_fit is not None else _unchanged
     if method in entry.capabilities.inference or method not in POST_HOC_METHODS:
-        return entry.fit(panel, outcome, options, rng)
+        return stage(entry.fit(panel, outcome, options, rng))
     if not supports(entry, method):
         raise EstimationError(
             f"design.inference.method: '{method}' is not available with the {entry.name} "
             f"estimator; use one of: {', '.join((*entry.capabilities.inference, 'permutation'))}, or auto"
         )
-    base = entry.fit(panel, outcome, _base_options(entry, options), rng)
+    base_options = dataclasses.replace(options, inference=entry.base_inference)  # type: ignore[arg-type]
+    base = stage(entry.fit(panel, outcome, base_options, rng))
     if method == "wild_bootstrap":
         return _with_wild(base, options, rng, draws)
     perm = permutation_test(panel, outcome, entry, options, rng)
@@ -105,6 +105,10 @@ def apply_inference(
         warnings=_drop_cr_warning(base.warnings) + ((perm.note,) if perm.note else ()),
         details=MappingProxyType(details),
     )
+
+
+def _unchanged(result: EffectResult) -> EffectResult:
+    return result
 
 
 def _drop_cr_warning(warnings: tuple[str, ...]) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ whole clusters): with a common start this chooses which units are treated; with 
 roll-out the adoption dates are permuted across units, so the roll-out schedule (how many units
 start in each period) is kept. The p-value is exact when every distinct assignment can be
 enumerated within the replication budget, else Monte Carlo (``(1 + #{|b*| >= |b|}) / (B + 1)``).
+The assignments are drawn by :mod:`pilotlab.data.assignment`, as every placebo draw is.
 The confidence interval collects the effects ``tau`` whose sharp null (``Y(0) = Y - tau D``
 for every unit and period) is not rejected; it is found by root-finding on ``p(tau)``.
 
@@ -24,7 +25,6 @@ interval is left undefined (with the reason) when it fails.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,20 +32,21 @@ from typing import Literal
 
 import numpy as np
 
+from pilotlab.data.assignment import (
+    Reassignments,
+    permute_labels,
+    reassign,
+)
 from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
 from pilotlab.exceptions import EstimationError, PilotlabError
 
 __all__ = [
     "PermutationResult",
-    "enumerate_assignments",
     "permutation_test",
     "placebo_estimates",
     "twfe_permutation",
 ]
-
-#: Enumerate all assignments when there are at most this many (and no more than replications).
-MAX_ENUMERATION = 200_000
 
 
 @dataclass(frozen=True)
@@ -97,81 +98,6 @@ class PermutationResult:
             f"Randomisation inference over {how} of treatment across {self.level}s: "
             f"p = {self.p_value:.3f}."
         )
-
-
-# ----------------------------------------------------------------------------- assignments
-def _count_assignments(counts: np.ndarray) -> int:
-    """Number of distinct ways to give ``counts[j]`` blocks label ``j`` (a multinomial)."""
-    total = int(counts.sum())
-    out = 1
-    for c in counts:
-        out *= math.comb(total, int(c))
-        total -= int(c)
-    return out
-
-
-def enumerate_assignments(labels: np.ndarray) -> np.ndarray:
-    """Every distinct permutation of ``labels`` (rows), e.g. all ways to choose treated units.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        ``(n,)`` assignment per block (adoption period index, or a never-treated code).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(K, n)`` array; row ``k`` is one assignment. ``K`` is the multinomial coefficient.
-    """
-    values, counts = np.unique(labels, return_counts=True)
-    n = labels.size
-    rows = np.full((1, n), -1, dtype=np.int64)
-    free = np.ones((1, n), dtype=bool)
-    # The largest group fills what is left; loop over the other (few) labels only.
-    order = np.argsort(counts)[::-1]
-    for vi in order[1:]:
-        c = int(counts[vi])
-        n_free = int(free[0].sum())
-        combos = np.array(list(itertools.combinations(range(n_free), c)), dtype=np.int64)
-        combos = combos.reshape(-1, c)
-        new_rows = np.repeat(rows, combos.shape[0], axis=0)
-        new_free = np.repeat(free, combos.shape[0], axis=0)
-        free_idx = np.nonzero(new_free)[1].reshape(new_rows.shape[0], n_free)
-        picks = np.take_along_axis(free_idx, np.tile(combos, (rows.shape[0], 1)), axis=1)
-        r_idx = np.repeat(np.arange(new_rows.shape[0]), c)
-        new_rows[r_idx, picks.reshape(-1)] = values[vi]
-        new_free[r_idx, picks.reshape(-1)] = False
-        rows, free = new_rows, new_free
-    rows[free] = values[order[0]]
-    return rows
-
-
-def _assignment_blocks(panel: Panel) -> tuple[np.ndarray, np.ndarray, Literal["unit", "cluster"]]:
-    """Blocks that were assigned treatment: ``(block_of_unit, first_treated_of_block, level)``."""
-    unit_cluster = np.zeros(panel.n_units, dtype=np.int64)
-    unit_cluster[panel.unit] = panel.cluster
-    n_cl = int(unit_cluster.max()) + 1 if unit_cluster.size else 0
-    if 1 < n_cl < panel.n_units:
-        ft = panel.first_treated
-        lo = np.full(n_cl, NEVER, dtype=np.int64)
-        hi = np.full(n_cl, np.iinfo(np.int64).min, dtype=np.int64)
-        np.minimum.at(lo, unit_cluster, ft)
-        np.maximum.at(hi, unit_cluster, ft)
-        if np.array_equal(lo, hi):  # treatment constant within clusters: permute clusters
-            return unit_cluster, lo, "cluster"
-    return np.arange(panel.n_units), panel.first_treated.astype(np.int64), "unit"
-
-
-def _draw_assignments(
-    labels: np.ndarray, replications: int, rng: np.random.Generator
-) -> tuple[np.ndarray, bool]:
-    """All assignments when few enough, else ``replications`` random permutations (rows)."""
-    _, counts = np.unique(labels, return_counts=True)
-    total = _count_assignments(counts)
-    if total <= min(replications, MAX_ENUMERATION):
-        return enumerate_assignments(labels), True
-    keys = rng.random((replications, labels.size))
-    return labels[np.argsort(keys, axis=1)], False
 
 
 # ----------------------------------------------------------------------------- p and CI
@@ -333,20 +259,17 @@ def permutation_test(
             f"randomisation inference needs treated and untreated units; found "
             f"{panel.n_treated_units} treated of {panel.n_units}."
         )
-    block_of_unit, block_ft, level = _assignment_blocks(panel)
-    shift = panel.anticipation
-    block_ft_eff = np.where(block_ft == NEVER, NEVER, block_ft - shift)
-    assign_blocks, exact = _draw_assignments(block_ft_eff, reps, rng)
-    assign_units = assign_blocks[:, block_of_unit]
+    draws = reassign(panel, reps, rng)
     if _fast_path_ok(panel, outcome, entry, options):
         y = _outcome_matrix(panel, outcome)
-        unit_ft = block_ft_eff[block_of_unit]
-        est, p, lo, hi, dist = twfe_permutation(y, unit_ft, assign_units, exact=exact, alpha=a)
+        est, p, lo, hi, dist = twfe_permutation(
+            y, draws.observed_effective, draws.effective, exact=draws.exact, alpha=a
+        )
         return PermutationResult(
-            est, p, lo, hi, assign_units.shape[0], exact, "fast_twfe", level, a,
+            est, p, lo, hi, draws.n_assignments, draws.exact, "fast_twfe", draws.level, a,
             distribution=tuple(float(v) for v in dist[:2000]),
         )  # fmt: skip
-    return _generic(panel, outcome, entry, options, rng, assign_units, exact, level, a, shift)
+    return _generic(panel, outcome, entry, options, rng, draws, a)
 
 
 def _generic(
@@ -355,12 +278,10 @@ def _generic(
     entry: EstimatorEntry,
     options: EstimatorOptions,
     rng: np.random.Generator,
-    assign_units: np.ndarray,
-    exact: bool,
-    level: Literal["unit", "cluster"],
+    draws: Reassignments,
     alpha: float,
-    shift: int,
 ) -> PermutationResult:
+    exact, level = draws.exact, draws.level
     cheap = entry.base_inference
     # only the estimate is needed per assignment: skip the pre-trend test
     opts = dataclasses.replace(options, inference=cheap, pretrend="none")  # type: ignore[arg-type]
@@ -373,12 +294,11 @@ def _generic(
         return float(entry.fit(p, col, opts, rng).estimate)
 
     est = estimate(panel, outcome)
-    b_perm = np.full(assign_units.shape[0], np.nan)
-    slope = np.full(assign_units.shape[0], np.nan)
+    b_perm = np.full(draws.n_assignments, np.nan)
+    slope = np.full(draws.n_assignments, np.nan)
     first_failure = ""
-    for i, ft in enumerate(assign_units):  # one re-estimation per assignment (generic path)
-        ft_actual = np.where(ft == NEVER, NEVER, ft + shift)
-        permuted = panel_d.with_first_treated(ft_actual)
+    for i, ft in enumerate(draws.first_treated()):  # one re-estimation per assignment (generic)
+        permuted = panel_d.with_first_treated(ft)
         try:
             b_perm[i] = estimate(permuted, outcome)
             slope[i] = estimate(permuted, d_col)
@@ -447,7 +367,7 @@ def placebo_estimates(
     rest. Returns the estimates and whether all assignments were enumerated.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    assign, exact = _draw_assignments(labels, replications, rng)
+    assign, exact = permute_labels(labels, replications, rng)
     if _fast_path_ok(panel, outcome, entry, options):
         y = _outcome_matrix(panel, outcome)
         t = y.shape[1]

@@ -6,8 +6,10 @@ treated, or not yet treated), by outcome regression (``reg``), standardised inve
 weighting (``ipw``) or the doubly robust estimator (``dr``, the default) of Sant'Anna & Zhao (2020),
 as in the R packages ``did`` and ``DRDID``. The ATT(g,t) are then aggregated (simple, dynamic /
 event time, group, calendar) with analytic influence-function standard errors, clustered at any
-level; a clustered multiplier bootstrap gives a uniform confidence band over event times, and a
-Wald test of the pre-period ATT(g,t) is the parallel-trends pre-test.
+level; a clustered multiplier bootstrap gives a uniform confidence band over event times. The
+result carries the pre-period ATT(g,t) and event-time averages (``pre_period``) for the
+parallel-trends pre-test, which is applied after the fit
+(:func:`pilotlab.diagnostics.pretrend.apply_pretrend`).
 
 All influence functions are kept in *sum form*: ``att_hat - att ~ sum_i phi_i``, so that the
 variance is ``sum_c (sum_{i in c} phi_i)^2`` over clusters ``c``. With units as clusters this is
@@ -35,7 +37,8 @@ Choices that differ from R ``did``:
 * the uniform band studentises bootstrap draws by the analytic standard errors;
 * the outcome-regression correction of the repeated cross-section DR estimator takes the post
   minus the pre piece (the derivative of the estimand; current R DRDID adds the two);
-* the pre-test's Wald statistic is referred to the Hotelling T² F approximation with G = clusters
+* the pre-test's Wald statistic (of the pre-period cells this estimator returns) is referred to
+  the Hotelling T² F approximation with G = clusters
   (R's chi-squared p-value is kept as ``PreTrendTest.p_value_chi2``); when the pre-period
   cells' covariance is singular or the effective number of clusters is below twice the number
   of cells, the pre-test uses the event-time averages, then a level-and-slope test of them;
@@ -44,8 +47,8 @@ Choices that differ from R ``did``:
 The stages live in their own modules, in the order they run: :mod:`.prepare` (panel to unit
 arrays and cells), :mod:`.cells` (the ATT(g,t) and their influence functions), :mod:`.kernels`
 (the 2x2 DR / IPW / OR comparisons with covariates), :mod:`.aggregate` (aggregations and
-tables), :mod:`.bootstrap` (multiplier bootstrap) and :mod:`.pretest` (parallel-trends
-pre-tests); this module is the estimator's entry.
+tables), :mod:`.bootstrap` (multiplier bootstrap) and :mod:`.pretest` (the pre-period
+estimates the parallel-trends pre-test reads); this module is the estimator's entry.
 """
 
 from __future__ import annotations
@@ -74,7 +77,6 @@ from pilotlab.estimators.callaway_santanna.prepare import (
     _unit_arrays,
     _warn,
 )
-from pilotlab.estimators.callaway_santanna.pretest import _pre_trend
 from pilotlab.exceptions import EstimationError
 from pilotlab.results import EffectResult, EventTimeEstimate
 
@@ -129,7 +131,7 @@ def estimate_group_time_effects(
     Returns
     -------
     GroupTimeEffects
-        Cell estimates, aggregations, the pre-test and the band's critical value.
+        Cell estimates, aggregations, the pre-period estimates and the band's critical value.
     """
     sink: list[str] = []
     if method not in ("dr", "ipw", "reg"):
@@ -182,6 +184,7 @@ def estimate_group_time_effects(
         bootstrap_weights,
         rng,
         sink,
+        reference=-1 - antic,
     )
 
 
@@ -206,8 +209,8 @@ def fit_callaway_santanna(
     Returns
     -------
     EffectResult
-        Headline = ``options.callaway_santanna.aggregation``; ``event_study`` = dynamic aggregation; ``pre_trend`` =
-        Wald pre-test; ``details`` holds the ATT(g,t) and aggregation tables.
+        Headline = ``options.callaway_santanna.aggregation``; ``event_study`` = dynamic aggregation; ``pre_period`` =
+        what the pre-test reads; ``details`` holds the ATT(g,t) and aggregation tables.
     """
     cs = options.callaway_santanna
     with warnings.catch_warnings(record=True) as caught:
@@ -282,7 +285,7 @@ def fit_callaway_santanna(
         n_periods=panel.n_periods,
         estimand=f"ATT ({cs.aggregation} aggregation)",
         event_study=events,
-        pre_trend=_pre_trend(panel, outcome, options, rng, res),
+        pre_period=res.pre_period,
         warnings=res.warnings,
         details=details,
     )

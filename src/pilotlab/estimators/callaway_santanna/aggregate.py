@@ -3,7 +3,7 @@
 The simple, dynamic (event time), group and calendar aggregations with their overall summaries,
 as coefficients on the cells plus the estimated-cohort-share correction; all their
 cluster-summed influence functions at once, hence analytic standard errors. Calls the bootstrap
-and the pre-test stages and assembles :class:`GroupTimeEffects`.
+stage, gathers what the pre-test reads and assembles :class:`GroupTimeEffects`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from scipy import stats
 from pilotlab.estimators.callaway_santanna.bootstrap import _bootstrap
 from pilotlab.estimators.callaway_santanna.cells import _CellFit
 from pilotlab.estimators.callaway_santanna.prepare import _Cells, _Units
-from pilotlab.estimators.callaway_santanna.pretest import _cells_pretest
+from pilotlab.estimators.callaway_santanna.pretest import _pre_period
 from pilotlab.exceptions import EstimationError
-from pilotlab.results import PreTrendTest
+from pilotlab.results import PrePeriodEstimates
 
 AggregationName = Literal["simple", "dynamic", "group", "calendar"]
 
@@ -40,8 +40,9 @@ class GroupTimeEffects:
         ``ci_upper`` of the four overall summaries.
     dynamic, group, calendar : pandas.DataFrame
         The per-event-time / per-cohort / per-period estimates behind the overall summaries.
-    pre_trend : PreTrendTest or None
-        Wald test that all pre-period ATT(g,t) are zero (None when there are none).
+    pre_period : PrePeriodEstimates
+        The pre-period cells and event-time averages the parallel-trends pre-test reads
+        (:func:`pilotlab.diagnostics.pretrend.group_time_pretest`).
     critical_value : float
         Uniform-band critical value over event times (multiplier bootstrap; NaN if not run).
     n_clusters : int
@@ -57,7 +58,7 @@ class GroupTimeEffects:
     dynamic: pd.DataFrame
     group: pd.DataFrame
     calendar: pd.DataFrame
-    pre_trend: PreTrendTest | None
+    pre_period: PrePeriodEstimates
     critical_value: float
     n_clusters: int
     n_units: int
@@ -145,8 +146,10 @@ def _aggregate(
     bootstrap_weights: str,
     rng: np.random.Generator,
     sink: list[str],
+    reference: int = -1,
 ) -> GroupTimeEffects:
-    """Aggregate the cells ``fit``, run the bootstrap and the pre-test, and build the tables."""
+    """Aggregate the cells ``fit``, run the bootstrap, gather the pre-period estimates and build
+    the tables."""
     H = units.cohorts.size
     K = cells.g.size
     C = units.n_clusters
@@ -231,8 +234,8 @@ def _aggregate(
         bootstrap_weights,
         rng,
     )
-    # pre-test: all pre-treatment ATT(g,t) = 0, with its fallbacks
-    pre_trend = _cells_pretest(fit, att, est, se, IF, d_idx, d_e, C, sink)
+    # what the pre-test (all pre-treatment ATT(g,t) = 0, with its fallbacks) reads
+    pre_period = _pre_period(fit, att, est, se, IF, d_idx, d_e, C, reference)
     # tables
     cl_lo, cl_hi = _normal_ci(att, fit.se, alpha)
     att_gt = pd.DataFrame(
@@ -296,7 +299,7 @@ def _aggregate(
         dynamic=dynamic,
         group=group,
         calendar=calendar,
-        pre_trend=pre_trend,
+        pre_period=pre_period,
         critical_value=crit,
         n_clusters=C,
         n_units=n,

@@ -1,0 +1,269 @@
+"""Re-assignments of treatment: which units are treated, and when, under re-randomisation.
+
+Every placebo and permutation draw in pilotlab comes from this module: randomisation inference
+(:mod:`pilotlab.inference.permutation`), the randomisation pre-trend test
+(:mod:`pilotlab.diagnostics.pretrend`), placebo-in-space checks, the in-space placebos of
+synthetic control and synthetic DiD, and the placebo pilots of power analysis.
+
+Treatment is re-assigned across *blocks*: units, or whole clusters when treatment was assigned
+to whole clusters (:func:`assignment_blocks`). A re-assignment permutes the blocks' labels (the
+period each starts, or :data:`~pilotlab.data.panel.NEVER`): with a common start this chooses
+which blocks are treated; with a staggered roll-out it permutes the adoption dates, so the
+roll-out schedule (how many blocks start in each period) is kept. When every distinct assignment
+fits in the replication budget they are all enumerated (an exact test); otherwise each draw is
+the permutation that sorts one row of uniform keys, ``rng.random((replications, n))``
+(:func:`permutation_keys`). Because every path draws its keys the same way, two paths given the
+same generator draw the same assignments (power's placebo pilots use the assignments the
+engine's randomisation test would use; the pre-test's vectorised path reads the treated blocks
+off the same keys without sorting them, :func:`label_positions`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from pilotlab.data.panel import NEVER, Panel
+
+__all__ = [
+    "MAX_ENUMERATION",
+    "AssignmentBlocks",
+    "Reassignments",
+    "assignment_blocks",
+    "count_assignments",
+    "enumerate_assignments",
+    "in_space_placebos",
+    "label_positions",
+    "permutation_keys",
+    "permute_labels",
+    "placebo_sets",
+    "random_subsets",
+    "reassign",
+]
+
+#: Enumerate all assignments when there are at most this many (and no more than replications).
+MAX_ENUMERATION = 200_000
+
+Level = Literal["unit", "cluster"]
+
+
+class AssignmentBlocks(NamedTuple):
+    """The blocks treatment was assigned to.
+
+    Attributes
+    ----------
+    block_of_unit : numpy.ndarray
+        ``(N,)`` block index of every unit.
+    first_treated : numpy.ndarray
+        ``(n_blocks,)`` first treated period index of every block (:data:`NEVER` for never).
+    level : {"unit", "cluster"}
+        Whether the blocks are the units or their clusters.
+    """
+
+    block_of_unit: np.ndarray
+    first_treated: np.ndarray
+    level: Level
+
+
+def count_assignments(counts: np.ndarray) -> int:
+    """Number of distinct ways to give ``counts[j]`` blocks label ``j`` (a multinomial)."""
+    total = int(counts.sum())
+    out = 1
+    for c in counts:
+        out *= math.comb(total, int(c))
+        total -= int(c)
+    return out
+
+
+def enumerate_assignments(labels: np.ndarray) -> np.ndarray:
+    """Every distinct permutation of ``labels`` (rows), e.g. all ways to choose treated units.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(n,)`` assignment per block (adoption period index, or a never-treated code).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K, n)`` array; row ``k`` is one assignment. ``K`` is the multinomial coefficient.
+    """
+    values, counts = np.unique(labels, return_counts=True)
+    n = labels.size
+    rows = np.full((1, n), -1, dtype=np.int64)
+    free = np.ones((1, n), dtype=bool)
+    # The largest group fills what is left; loop over the other (few) labels only.
+    order = np.argsort(counts)[::-1]
+    for vi in order[1:]:
+        c = int(counts[vi])
+        n_free = int(free[0].sum())
+        combos = np.array(list(itertools.combinations(range(n_free), c)), dtype=np.int64)
+        combos = combos.reshape(-1, c)
+        new_rows = np.repeat(rows, combos.shape[0], axis=0)
+        new_free = np.repeat(free, combos.shape[0], axis=0)
+        free_idx = np.nonzero(new_free)[1].reshape(new_rows.shape[0], n_free)
+        picks = np.take_along_axis(free_idx, np.tile(combos, (rows.shape[0], 1)), axis=1)
+        r_idx = np.repeat(np.arange(new_rows.shape[0]), c)
+        new_rows[r_idx, picks.reshape(-1)] = values[vi]
+        new_free[r_idx, picks.reshape(-1)] = False
+        rows, free = new_rows, new_free
+    rows[free] = values[order[0]]
+    return rows
+
+
+def assignment_blocks(panel: Panel) -> AssignmentBlocks:
+    """The blocks that were assigned treatment: whole clusters when treatment is constant within
+    every cluster (and there are several clusters, fewer than units), else the units."""
+    unit_cluster = np.zeros(panel.n_units, dtype=np.int64)
+    unit_cluster[panel.unit] = panel.cluster
+    n_cl = int(unit_cluster.max()) + 1 if unit_cluster.size else 0
+    if 1 < n_cl < panel.n_units:
+        ft = panel.first_treated
+        lo = np.full(n_cl, NEVER, dtype=np.int64)
+        hi = np.full(n_cl, np.iinfo(np.int64).min, dtype=np.int64)
+        np.minimum.at(lo, unit_cluster, ft)
+        np.maximum.at(hi, unit_cluster, ft)
+        if np.array_equal(lo, hi):  # treatment constant within clusters: permute clusters
+            return AssignmentBlocks(unit_cluster, lo, "cluster")
+    return AssignmentBlocks(np.arange(panel.n_units), panel.first_treated.astype(np.int64), "unit")
+
+
+def permutation_keys(replications: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``(replications, n)`` uniform keys; the argsort of a row is one random permutation.
+
+    The one place random permutations of blocks are drawn, so that every path given the same
+    generator draws the same assignments.
+    """
+    return rng.random((replications, n))
+
+
+def permute_labels(
+    labels: np.ndarray, replications: int, rng: np.random.Generator
+) -> tuple[np.ndarray, bool]:
+    """All distinct permutations of ``labels`` when few enough, else ``replications`` random ones.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(n,)`` label per block (first treated period or :data:`NEVER`).
+    replications : int
+        Random permutations to draw when enumerating is not possible.
+    rng : numpy.random.Generator
+        Nothing is drawn when the assignments are enumerated.
+
+    Returns
+    -------
+    (numpy.ndarray, bool)
+        ``(K, n)`` permuted labels (one row per assignment) and whether they are the full
+        enumeration (which includes the actual assignment).
+    """
+    _, counts = np.unique(labels, return_counts=True)
+    total = count_assignments(counts)
+    if total <= min(replications, MAX_ENUMERATION):
+        return enumerate_assignments(labels), True
+    keys = permutation_keys(replications, labels.size, rng)
+    return labels[np.argsort(keys, axis=1)], False
+
+
+def label_positions(keys: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """``(K, m)`` positions that receive the labels of ``blocks`` in each permutation of ``keys``.
+
+    ``np.argsort(keys, axis=1)[k, r] == blocks[j]`` exactly when ``r`` is the rank of
+    ``keys[k, blocks[j]]`` within row ``k`` (how many keys are smaller), so the ``m`` positions
+    given the labels of ``blocks`` in draw ``k`` of :func:`permute_labels` are these ranks:
+    ``K x N x m`` comparisons instead of sorting every row. Rows are taken in chunks so the
+    comparison array stays small.
+    """
+    K, N = keys.shape
+    m = blocks.size
+    out = np.empty((K, m), dtype=np.int64)
+    step = max(1, 4_000_000 // max(N * m, 1))
+    for a in range(0, K, step):  # chunks of draws, each one vectorised comparison
+        kk = keys[a : a + step]
+        v = kk[:, blocks]
+        out[a : a + step] = (v[:, :, None] > kk[:, None, :]).sum(axis=-1)  # contiguous
+    return out
+
+
+@dataclass(frozen=True)
+class Reassignments:
+    """Re-assignments of a panel's treatment across its blocks, expanded to units.
+
+    Attributes
+    ----------
+    effective : numpy.ndarray
+        ``(K, N)`` first treated period of every unit under each re-assignment, less the
+        panel's anticipation (when the effect may start), :data:`NEVER` for never treated.
+    observed_effective : numpy.ndarray
+        ``(N,)`` the actual assignment on the same scale.
+    exact : bool
+        Whether the rows are every distinct assignment (the actual one among them).
+    level : {"unit", "cluster"}
+        What was re-assigned.
+    anticipation : int
+        Periods of anticipation the labels were shifted by.
+    """
+
+    effective: np.ndarray
+    observed_effective: np.ndarray
+    exact: bool
+    level: Level
+    anticipation: int
+
+    @property
+    def n_assignments(self) -> int:
+        """Number of rows."""
+        return int(self.effective.shape[0])
+
+    def first_treated(self) -> np.ndarray:
+        """``(K, N)`` first treated period of every unit (the scale of ``Panel.first_treated``)."""
+        e = self.effective
+        return np.where(e == NEVER, NEVER, e + self.anticipation)
+
+    def treated(self) -> np.ndarray:
+        """``(K, N)`` whether each unit is ever treated under each re-assignment."""
+        return np.asarray(self.effective != NEVER)
+
+
+def reassign(panel: Panel, replications: int, rng: np.random.Generator) -> Reassignments:
+    """Re-assign ``panel``'s treatment across its blocks (units, or clusters assigned whole).
+
+    The labels permuted are the blocks' first treated periods less the anticipation, so a
+    re-assigned unit may anticipate as the actual ones do. All distinct assignments when there
+    are at most ``min(replications, MAX_ENUMERATION)``, else ``replications`` random ones drawn
+    with :func:`permute_labels`.
+    """
+    block_of_unit, block_ft, level = assignment_blocks(panel)
+    shift = int(panel.anticipation)
+    eff = np.where(block_ft == NEVER, NEVER, block_ft - shift)
+    blocks, exact = permute_labels(eff, replications, rng)
+    return Reassignments(blocks[:, block_of_unit], eff[block_of_unit], exact, level, shift)
+
+
+def random_subsets(n: int, size: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``(draws, size)`` indices of ``size`` of ``n`` units drawn without replacement per draw
+    (the first ``size`` positions of a random permutation)."""
+    return np.argsort(permutation_keys(draws, n, rng), axis=1)[:, :size]
+
+
+def placebo_sets(n: int, size: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``(draws, size)`` pseudo-treated units for in-space placebos among ``n`` comparison units.
+
+    One unit per draw is uniform over the ``n`` (independently across draws); several are a
+    :func:`random_subsets` draw.
+    """
+    if size == 1:
+        return rng.integers(0, n, size=(draws, 1))
+    return random_subsets(n, size, draws, rng)
+
+
+def in_space_placebos(n: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Comparison units that each play the treated unit once: all ``n`` when ``n <= draws``
+    (nothing drawn), else ``draws`` of them without replacement, in increasing order."""
+    if n <= draws:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=draws, replace=False))
