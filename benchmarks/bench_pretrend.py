@@ -1,6 +1,6 @@
 """Randomisation pre-test of the event study (few treated units, common start), before/after.
 
-Times ``fit_event_study`` with ``pretrend="randomization"`` (999 re-assignments, cluster
+Times ``fit_event_study`` and its pre-test stage with ``pretrend="randomization"`` (999 re-assignments, cluster
 errors) against the same fit with ``pretrend="none"``, with the sparse path (each draw's treated
 units from the ranks of their keys, block sums gathered) and with the dense path it replaces
 (every draw sorted, an assignments x units product). The two p-values must be equal.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from pilotlab.diagnostics import pretrend
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import parse_pilot
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.pretest import fit_tested
 
 
 def _panel(n: int, t: int):
@@ -43,7 +47,7 @@ def _panel(n: int, t: int):
 def _time(panel, pretrend_mode: str):
     opts = EstimatorOptions(inference="cluster", replications=999, pretrend=pretrend_mode)
     start = time.perf_counter()
-    res = ESTIMATORS["event_study"].fit(panel, "y", opts, np.random.default_rng(0))
+    res = fit_tested(ESTIMATORS["event_study"], panel, "y", opts, np.random.default_rng(0))
     return time.perf_counter() - start, res.pre_trend
 
 

@@ -17,12 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.diagnostics.test_pretrend import CASES, _panel
+from tests.support.pretest import fit_tested
+
+from pilotlab.diagnostics.pretrend import group_time_pretest
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
 from pilotlab.estimators.linear import wald_test
 from pilotlab.simulate import make_pilot_panel
-from test_pretrend import CASES, _panel
 
 
 def _chi2_p(case: str, seed: int, trend: float) -> float:
@@ -33,7 +36,8 @@ def _chi2_p(case: str, seed: int, trend: float) -> float:
     rng = np.random.default_rng(seed)
     if case.startswith("callaway_santanna"):
         r = ESTIMATORS["callaway_santanna"].fit(panel, "y", EstimatorOptions(replications=0), rng)
-        return float(r.pre_trend.p_value_chi2) if r.pre_trend is not None else float("nan")
+        t = group_time_pretest(r.pre_period) if r.pre_period is not None else None
+        return float(t.p_value_chi2) if t is not None else float("nan")
     r = ESTIMATORS["event_study"].fit(panel, "y", EstimatorOptions(pretrend="none"), rng)
     fit = r.details["linear_fit"]
     idx = [j for j, n in enumerate(fit.names) if int(n[1:]) < -1]
@@ -49,7 +53,7 @@ def cs_few(seed: int, trend: float = 0.0):
 
 def _p_cs_random(panel, seed: int) -> float:
     opts = EstimatorOptions(pretrend="randomization", replications=199)
-    r = ESTIMATORS["callaway_santanna"].fit(panel, "y", opts, np.random.default_rng(seed))
+    r = fit_tested(ESTIMATORS["callaway_santanna"], panel, "y", opts, np.random.default_rng(seed))
     return float(r.pre_trend.p_value)
 
 

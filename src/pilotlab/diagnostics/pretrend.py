@@ -1,5 +1,10 @@
 """Parallel-trends pre-tests with references that hold their size in small samples.
 
+The pre-test is a stage applied after the fit, as inference is (:func:`apply_pretrend`; the
+engine calls it right after each estimator's fit): an estimator with event times returns its
+pre-period estimates (:class:`~pilotlab.results.PrePeriodEstimates`) and this module tests them,
+re-fitting the estimator for the randomisation test. Estimators never import this module.
+
 Two tests of the joint null that every pre-period (lead) effect is zero:
 
 * :func:`wald_pretest` — the Wald statistic ``W = a' V^-1 a`` of ``q`` lead estimates with a
@@ -16,7 +21,7 @@ Two tests of the joint null that every pre-period (lead) effect is zero:
 * :func:`randomization_pretest` — for designs with few treated clusters, where the covariance
   of the leads is dominated by the handful of treated clusters and no analytic reference is
   reliable: treatment is re-assigned across units (or whole clusters, when it was assigned by
-  cluster) exactly as in :mod:`pilotlab.inference.permutation` — with a common
+  cluster) by :mod:`pilotlab.data.assignment`, as randomisation inference does — with a common
   start, which units are treated; with a staggered roll-out, the adoption dates are permuted
   across units — and the p-value is the share of re-assigned statistics at least as large as
   the observed one, ``(1 + #{T_b >= T}) / (B + 1)`` (exact share when every assignment is
@@ -246,7 +251,8 @@ def randomization_statistics(Z: np.ndarray, treated: np.ndarray, w: np.ndarray) 
     A = wt / wt.sum(axis=1, keepdims=True) - wc / wc.sum(axis=1, keepdims=True)
     L = A @ Z  # (K, q): all re-assigned leads in one product
     S = (L.T @ L) / L.shape[0]
-    return np.einsum("bk,bk->b", L @ np.linalg.pinv(S, rcond=1e-10, hermitian=True), L)
+    out: np.ndarray = np.einsum("bk,bk->b", L @ np.linalg.pinv(S, rcond=1e-10, hermitian=True), L)
+    return out
 
 
 def _draws(
@@ -266,7 +272,8 @@ MAX_SPARSE_BLOCKS = 32
 def _studentised(L: np.ndarray) -> np.ndarray:
     """``T_b = L_b' S^+ L_b`` with ``S = L'L / K`` (as :func:`randomization_statistics`)."""
     S = (L.T @ L) / L.shape[0]
-    return np.einsum("bk,bk->b", L @ np.linalg.pinv(S, rcond=1e-10, hermitian=True), L)
+    out: np.ndarray = np.einsum("bk,bk->b", L @ np.linalg.pinv(S, rcond=1e-10, hermitian=True), L)
+    return out
 
 
 def sparse_randomization_statistics(
