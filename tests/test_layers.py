@@ -37,7 +37,7 @@ def _report(contract: str) -> tuple[bool, str]:
     """Check one contract of pyproject.toml with ``lint-imports``: (kept, its report)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), *sys.path])}
     cmd = [sys.executable, "-c", "from importlinter.cli import lint_imports_command as c; c()"]
-    args = ["--config", str(PYPROJECT), "--contract", contract, "--no-cache"]
+    args = [str(PYPROJECT), "--contract", contract, "--no-cache", "--no-logo"]
     done = subprocess.run(
         [*cmd, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
