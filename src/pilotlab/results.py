@@ -16,6 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pilotlab.exceptions import Notice
+
 __all__ = [
     "Choice",
     "DataSummary",
@@ -192,7 +194,7 @@ class EffectResult:
     estimand: str = "ATT"
     event_study: tuple[EventTimeEstimate, ...] = ()
     pre_trend: PreTrendTest | None = None
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     pre_period: PrePeriodEstimates | None = field(default=None, compare=False, repr=False)
 
@@ -391,7 +393,7 @@ class Evaluation:
     multiple_testing: str
     generated_at: str
     command: str = ""
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     evidence_strength: Mapping[str, Any] | None = None
     diagnostics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 

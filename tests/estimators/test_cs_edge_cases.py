@@ -17,7 +17,7 @@ from pilotlab.estimators.callaway_santanna.prepare import (
     _subset_units,
     _unit_arrays,
 )
-from pilotlab.exceptions import DataError, DesignWarning, EstimationError
+from pilotlab.exceptions import DataError, DesignWarning, EstimationError, Notice
 from pilotlab.spec.models import CallawaySantAnnaOptions
 from tests.support import shared_data
 from tests.support.cs import make_panel, sim_panel, simulate_staggered
@@ -44,7 +44,7 @@ def test_no_never_treated_uses_last_cohort_with_warning(sim) -> None:
     assert a.time.astype(int).max() == 5  # periods from 6 on are left out
     tv = np.array([truth[(int(g), int(t))] for g, t in zip(a.group, a.time, strict=True)])
     assert np.all(np.abs((a.att - tv) / a.std_error) < 4)
-    assert any("no never-treated" in w for w in res.warnings)
+    assert any(w.code == "no-never-treated" for w in res.warnings)
 
 
 def test_cohort_treated_in_first_period_is_dropped(sim) -> None:
@@ -330,11 +330,12 @@ def test_singular_pretest_falls_back_to_event_time_averages() -> None:
     df, _ = simulate_staggered(n_units=80, n_periods=16, cohorts=(10, 13), never_share=0.9, seed=2)
     panel = sim_panel(df)
     res = _est(panel, window=(3, 3))
-    notes: list[str] = []
+    notes: list[Notice] = []
     with pytest.warns(DesignWarning, match="pre-test uses the pre-treatment event-time"):
         pre = group_time_pretest(res.pre_period, notes)
     assert pre is not None
     assert "event-time" in pre.test
     assert pre.df == 3
     assert 0 <= pre.p_value <= 1
-    assert len(notes) == 1 and "event-time averages" in notes[0]
+    assert [n.code for n in notes] == ["cs-pretest-unavailable"]
+    assert "event-time averages" in notes[0].message

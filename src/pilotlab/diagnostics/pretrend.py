@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -68,7 +67,7 @@ from pilotlab.data.assignment import (
 )
 from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
-from pilotlab.exceptions import DesignWarning, PilotlabError
+from pilotlab.exceptions import Notice, PilotlabError, warn
 from pilotlab.results import EffectResult, PrePeriodEstimates, PreTrendTest
 
 __all__ = [
@@ -529,7 +528,7 @@ def apply_pretrend(
     mode = resolve_pretrend(options)
     if pre is None or mode == "none" or result.pre_trend is not None:
         return result
-    notes: list[str] = []
+    notes: list[Notice] = []
     if pre.kind == "group_time":
         test = _group_time_pretest(panel, outcome, entry, options, rng, pre, mode, notes)
     else:
@@ -597,7 +596,7 @@ def _group_time_pretest(
     rng: np.random.Generator,
     pre: PrePeriodEstimates,
     mode: str,
-    notes: list[str],
+    notes: list[Notice],
 ) -> PreTrendTest | None:
     """Pre-test of a group-time fit: the analytic test, or by randomisation with inference for
     few treated clusters (falling back to the analytic one)."""
@@ -627,15 +626,15 @@ def _group_time_pretest(
 
 
 def group_time_pretest(
-    pre: PrePeriodEstimates, notes: list[str] | None = None
+    pre: PrePeriodEstimates, notes: list[Notice] | None = None
 ) -> PreTrendTest | None:
     """The analytic pre-test of a group-time fit (e.g. Callaway & Sant'Anna's ``pre_period``).
 
     The Wald test that all pre-treatment ATT(g,t) are zero (R did's W; its chi-squared p-value
     is kept as ``p_value_chi2``), referred to the Hotelling F with the clusters. When the cells'
     covariance is singular or too few clusters carry it, the pre-treatment event-time averages
-    are tested instead, then their level and slope, with a :class:`DesignWarning` saying so
-    (also appended to ``notes``). ``None`` when there are no pre-period cells or no test can be
+    are tested instead, then their level and slope, with a ``cs-pretest-unavailable`` warning
+    saying so (its notice also appended to ``notes``). ``None`` when there are no pre-period cells or no test can be
     calibrated.
     """
     notes = notes if notes is not None else []
@@ -678,8 +677,7 @@ def group_time_pretest(
             "(too few clusters for a calibrated joint test of all of them)."
         )
     )
-    warnings.warn(msg, DesignWarning, stacklevel=2)
-    notes.append(msg)
+    notes.append(warn("cs-pretest-unavailable", msg, stacklevel=2))
     return test
 
 

@@ -54,7 +54,6 @@ estimates the parallel-trends pre-test reads); this module is the estimator's en
 from __future__ import annotations
 
 import math
-import warnings
 from types import MappingProxyType
 from typing import Literal
 
@@ -77,7 +76,7 @@ from pilotlab.estimators.callaway_santanna.prepare import (
     _unit_arrays,
     _warn,
 )
-from pilotlab.exceptions import EstimationError
+from pilotlab.exceptions import EstimationError, Notice, collect, emit
 from pilotlab.results import EffectResult, EventTimeEstimate
 
 __all__ = ["GroupTimeEffects", "estimate_group_time_effects", "fit_callaway_santanna"]
@@ -133,7 +132,7 @@ def estimate_group_time_effects(
     GroupTimeEffects
         Cell estimates, aggregations, the pre-period estimates and the band's critical value.
     """
-    sink: list[str] = []
+    sink: list[Notice] = []
     if method not in ("dr", "ipw", "reg"):
         raise EstimationError(f"callaway_santanna.method is '{method}'; allowed: dr, ipw, reg.")
     if base_period not in ("varying", "universal"):
@@ -167,6 +166,7 @@ def estimate_group_time_effects(
         else:
             if Xk is None:
                 _warn(
+                    "cs-unbalanced-cells",
                     "the panel is unbalanced: each ATT(g,t) uses the units observed in both "
                     "its period and its base period.",
                     sink,
@@ -213,23 +213,22 @@ def fit_callaway_santanna(
         what the pre-test reads; ``details`` holds the ATT(g,t) and aggregation tables.
     """
     cs = options.callaway_santanna
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = estimate_group_time_effects(
-            panel,
-            outcome,
-            method=cs.method,
-            covariates=options.covariates,
-            base_period=cs.base_period,
-            window=options.window,
-            balance_e=cs.balance_e,
-            alpha=options.alpha,
-            replications=options.replications,
-            bootstrap_weights=options.bootstrap_weights,
-            rng=rng,
-        )
-    for w in caught:  # re-emit so callers see them once, from here
-        warnings.warn(w.message, w.category, stacklevel=2)
+    res, raised = collect(
+        estimate_group_time_effects,
+        panel,
+        outcome,
+        method=cs.method,
+        covariates=options.covariates,
+        base_period=cs.base_period,
+        window=options.window,
+        balance_e=cs.balance_e,
+        alpha=options.alpha,
+        replications=options.replications,
+        bootstrap_weights=options.bootstrap_weights,
+        rng=rng,
+    )
+    for n in raised:  # re-emit so callers see them once, from here
+        emit(n, stacklevel=2)
     agg = res.aggregations
     i = int(np.flatnonzero(agg["type"].to_numpy() == cs.aggregation)[0])
     est = float(agg["estimate"].to_numpy()[i])
