@@ -22,9 +22,18 @@ import pilotlab
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
-CONTRACTS = [
-    c["id"] for c in tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"]
-]
+CONFIG = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]
+CONTRACTS = [c["id"] for c in CONFIG["contracts"]]
+
+#: Imports that break the layers today and are being removed by work in progress, with what
+#: removes them. While one is present its contracts are checked with it ignored (so any other
+#: break still fails), and the check of the contract as written is an expected failure.
+#: Delete an entry once the import is gone (nothing then is ignored or expected to fail).
+PENDING = {
+    ("pilotlab.power", "pilotlab.engine"): "power computes only; planning moves to the engine",
+    ("pilotlab.power", "pilotlab.report"): "the engine, not power, renders the power page",
+    ("pilotlab.results", "pilotlab.evidence"): "results become the bottom layer",
+}
 
 
 def _graph() -> grimp.ImportGraph:
@@ -33,11 +42,44 @@ def _graph() -> grimp.ImportGraph:
     )
 
 
-def _report(contract: str) -> tuple[bool, str]:
-    """Check one contract of pyproject.toml with ``lint-imports``: (kept, its report)."""
+def _pending(graph: grimp.ImportGraph) -> list[tuple[str, str]]:
+    return [
+        (a, b)
+        for a, b in PENDING
+        if graph.find_matching_direct_imports(import_expression=f"{a} -> {b}")
+        or graph.find_matching_direct_imports(import_expression=f"{a}.** -> {b}")
+        or graph.find_matching_direct_imports(import_expression=f"{a} -> {b}.**")
+        or graph.find_matching_direct_imports(import_expression=f"{a}.** -> {b}.**")
+    ]
+
+
+def _ini(ignore: list[tuple[str, str]]) -> str:
+    """The contracts of pyproject.toml in import-linter's INI form, ignoring ``ignore``."""
+
+    def value(v: object) -> str:
+        if isinstance(v, list):
+            return "".join(f"\n    {x}" for x in v)
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    lines = ["[importlinter]"]
+    lines += [f"{k} = {value(v)}" for k, v in CONFIG.items() if k != "contracts"]
+    for c in CONFIG["contracts"]:
+        lines.append(f"\n[importlinter:contract:{c['id']}]")
+        lines += [f"{k} = {value(v)}" for k, v in c.items() if k != "id"]
+        if ignore:
+            exprs = [
+                f"{a}{x} -> {b}{y}" for a, b in ignore for x in ("", ".**") for y in ("", ".**")
+            ]
+            lines.append(f"ignore_imports = {value(exprs)}")
+            lines.append("unmatched_ignore_imports_alerting = none")
+    return "\n".join(lines) + "\n"
+
+
+def _report(contract: str, config: Path = PYPROJECT) -> tuple[bool, str]:
+    """Check one contract with ``lint-imports``: (kept, its report)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), *sys.path])}
     cmd = [sys.executable, "-c", "from importlinter.cli import lint_imports_command as c; c()"]
-    args = [str(PYPROJECT), "--contract", contract, "--no-cache", "--no-logo"]
+    args = [str(config), "--contract", contract, "--no-cache", "--no-logo"]
     done = subprocess.run(
         [*cmd, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
@@ -51,8 +93,25 @@ def test_the_source_under_test_is_the_one_analysed() -> None:
 
 
 @pytest.mark.parametrize("contract", CONTRACTS)
+def test_import_contract_is_kept_but_for_pending_removals(contract: str, tmp_path: Path) -> None:
+    pending = _pending(_graph())
+    config = PYPROJECT
+    if pending:
+        config = tmp_path / ".importlinter"
+        config.write_text(_ini(pending), encoding="utf-8")
+    kept, broken = _report(contract, config)
+    assert kept, f"import contract '{contract}' (pyproject.toml) is broken:\n{broken}"
+
+
+@pytest.mark.parametrize("contract", CONTRACTS)
 def test_import_contract_is_kept(contract: str) -> None:
     kept, broken = _report(contract)
+    pending = _pending(_graph())
+    if not kept and pending:
+        pytest.xfail(
+            "imports being removed: "
+            + "; ".join(f"{a} -> {b} ({PENDING[a, b]})" for a, b in pending)
+        )
     assert kept, f"import contract '{contract}' (pyproject.toml) is broken:\n{broken}"
 
 
@@ -111,8 +170,17 @@ def test_cycle_finder_finds_a_circle() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_import_cycle_between_top_level_packages() -> None:
+@pytest.mark.parametrize("ignore_pending", [True, False], ids=["but_pending", "all"])
+def test_no_import_cycle_between_top_level_packages(ignore_pending: bool) -> None:
     graph = _graph()
+    pending = _pending(graph)
+    if ignore_pending:
+        for a, b in pending:
+            for x, y in itertools.product(("", ".**"), repeat=2):
+                for m in graph.find_matching_direct_imports(import_expression=f"{a}{x} -> {b}{y}"):
+                    graph.remove_import(importer=m["importer"], imported=m["imported"])
+    elif pending:
+        pytest.xfail("imports being removed: " + "; ".join(f"{a} -> {b}" for a, b in pending))
     edges: dict[str, set[str]] = {}
     for module in graph.modules:
         for imported in graph.find_modules_directly_imported_by(module):
