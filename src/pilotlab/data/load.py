@@ -173,7 +173,8 @@ def _unit_text(values: pd.Series) -> pd.Series:
     Text is kept as written (never by dropping leading zeros), only stripped of spaces."""
     if pd.api.types.is_float_dtype(values):
         v = values.to_numpy()
-        whole = np.isfinite(v) & (np.mod(v, 1) == 0) & (np.abs(v) < 2.0**53)
+        with np.errstate(invalid="ignore"):  # inf is an id like any other
+            whole = np.isfinite(v) & (np.mod(v, 1) == 0) & (np.abs(v) < 2.0**53)
         out = values.astype("string")
         out[whole] = pd.Series(v[whole].astype(np.int64), index=values.index[whole]).astype(
             "string"
