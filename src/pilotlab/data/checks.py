@@ -402,13 +402,15 @@ def check_start_periods(
                 f"({periods.labels[0]}); there is no pre-period to compare against. "
                 "Add earlier data or correct the start"
             )
-        problems.append(Problem(key.split(" ", 1)[0], text, time_column))
+        # a start read from treatment.column is written "treatment.column ('first', unit A1)"
+        column_key = key.startswith("treatment.column (")
+        problems.append(Problem("treatment.column" if column_key else key, text, time_column))
     return problems
 
 
 def check_treatment_column(values_per_unit: pd.Series, column: str) -> list[Problem]:
-    """``treatment.column`` holds one start per unit (``values_per_unit``: distinct non-empty
-    values of each unit, indexed by unit id)."""
+    """``treatment.column`` holds one start per unit (``values_per_unit``: the number of distinct
+    non-empty values of each unit, indexed by unit id)."""
     varying = values_per_unit > 1
     if not varying.any():
         return []
