@@ -112,3 +112,22 @@ def test_an_impossible_option_value_is_a_clear_error(monkeypatch) -> None:
     spec = _spec(sim, options={"pre_periods_used": 7})
     with pytest.raises(EstimationError, match=r"design.options.pre_periods_used is 7.*at most 5"):
         evaluate(spec, data=sim.data)
+
+
+def test_power_permutation_shortcut_declines_a_regression_on_one_row_per_area(monkeypatch) -> None:
+    """Power's common-start randomisation shortcut reads observation weights off the fit; for a
+    fit with one row per area it must decline (and refit), not fail on the shapes."""
+    from pilotlab.data import panel_from_frame
+    from pilotlab.estimators import EstimatorOptions
+    from pilotlab.power import _time_weights
+
+    entry = plugins.registered(monkeypatch, plugins.example_entry())
+    sim = make_pilot_panel(24, 9, 6, 5, seed=2)
+    spec = _spec(sim)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        panel = panel_from_frame(sim.data, spec)
+    opts = EstimatorOptions(inference="permutation")
+    assert _time_weights(panel, "outcome", entry, opts) is None
+    did = catalogue.get("did")  # a regression on the panel's rows still takes the shortcut
+    assert _time_weights(panel, "outcome", did, opts) is not None
