@@ -11,7 +11,8 @@ can apply the wild cluster bootstrap, Romano-Wolf adjustment and power by shifti
 
 This package is a test fixture: it is installed with pip and found through the entry point
 ``pilotlab.estimators``, as any third-party estimator would be. It uses only pilotlab's public
-API (:mod:`pilotlab.catalogue`, :mod:`pilotlab.estimators.linear`, :mod:`pilotlab.results`).
+API (:mod:`pilotlab.catalogue`, :mod:`pilotlab.estimators.linear`, :mod:`pilotlab.results`,
+:mod:`pilotlab.exceptions`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from pilotlab.catalogue import Capabilities, EstimatorEntry
-from pilotlab.exceptions import EstimationError
+from pilotlab.exceptions import EstimationError, Notice, notice
 from pilotlab.results import EffectResult
 
 if TYPE_CHECKING:
@@ -137,11 +138,14 @@ def fit_change_score(
     est, se = float(fit.beta[j]), float(fit.std_errors[j])
     q = float(stats.t.ppf(1 - options.alpha / 2, fit.df_resid))
     p = float(2 * stats.t.sf(abs(est / se), fit.df_resid)) if se > 0 else float("nan")
-    warn: tuple[str, ...] = ()
+    warn: tuple[Notice, ...] = ()
     if options.inference == "cluster" and fit.n_clusters < 30:
-        warn = (
-            f"Only {fit.n_clusters} clusters: cluster-robust standard errors are unreliable with "
-            "so few clusters; use wild_bootstrap or permutation inference.",
+        warn = (  # pilotlab's code: dropped when a resampling method replaces the CR1 interval
+            notice(
+                "few-clusters",
+                f"Only {fit.n_clusters} clusters: cluster-robust standard errors are unreliable "
+                "with so few clusters; use wild_bootstrap or permutation inference.",
+            ),
         )
     return EffectResult(
         estimator=NAME,
