@@ -76,10 +76,10 @@ def test_run_pilot_writes_exactly_what_pilotlab_run_writes(no_registry: Path) ->
 
     cli_ev, api_ev = (json.loads(f["evidence.json"]) for f in (by_cli, by_api))
     assert api_ev == run.record
-    assert cli_ev["command"] == f"pilotlab run {EXAMPLE} -o {cli_out}"
-    assert api_ev["command"] == f"pilotlab run {EXAMPLE} -o {api_out}"
+    assert cli_ev["reproducibility"]["command"] == f"pilotlab run {EXAMPLE} -o {cli_out}"
+    assert api_ev["reproducibility"]["command"] == f"pilotlab run {EXAMPLE} -o {api_out}"
     for ev in (cli_ev, api_ev):
-        del ev["generated_at"], ev["command"]
+        del ev["generated_at"], ev["reproducibility"]["command"]
     assert cli_ev == api_ev
 
     assert _normalised(by_cli, cli_out) == _normalised(by_api, api_out)
@@ -134,7 +134,8 @@ def test_a_parsed_pilot_runs_too(tmp_path: Path, no_registry: Path) -> None:
     spec = pilotlab.load_pilot(_small_pilot(tmp_path / "p"))
     run = pilotlab.run_pilot(spec, tmp_path / "out")
     assert run.evaluation.pilot is spec and (tmp_path / "out" / "report.html").exists()
-    assert run.record["command"] == f"pilotlab run {spec.source_path} -o {tmp_path / 'out'}"
+    command = run.record["reproducibility"]["command"]
+    assert command == f"pilotlab run {spec.source_path} -o {tmp_path / 'out'}"
     default = pilotlab.run_pilot(spec)  # out/<pilot id> beside the pilot file
     assert default.output_dir == tmp_path / "p" / "out" / "small-pilot"
     assert default.report.exists()
