@@ -98,7 +98,7 @@ def _child(args: list[str], result_file: str) -> None:
     import pilotlab.engine.evaluation as evaluation
     import pilotlab.engine.plan as plan
     import pilotlab.engine.run as run
-    import pilotlab.estimators.callaway_santanna as cs
+    import pilotlab.estimators.callaway_santanna.pretest as cs
     import pilotlab.estimators.event_study as es
     import pilotlab.inference.apply as apply
     import pilotlab.spec as spec

@@ -30,7 +30,8 @@ def _group_mean(
     out = np.empty((n_groups, x.shape[1]))
     for j in range(x.shape[1]):  # loop over a handful of columns, not over rows or groups
         out[:, j] = np.bincount(codes, weights=x[:, j] * w, minlength=n_groups)
-    return out / wsum[:, None]
+    out_: np.ndarray = out / wsum[:, None]
+    return out_
 
 
 def demean(
@@ -119,7 +120,10 @@ class LinearFit:
     @property
     def std_errors(self) -> np.ndarray:
         """Standard errors of ``beta``."""
-        return np.sqrt(np.clip(np.diag(self.vcov), 0.0, None))  # rounding can make ~0 negative
+        out_: np.ndarray = np.sqrt(
+            np.clip(np.diag(self.vcov), 0.0, None)
+        )  # rounding can make ~0 negative
+        return out_
 
     def coef(self, name: str) -> int:
         """Position of a named coefficient."""
@@ -135,7 +139,10 @@ def _cluster_scores(
         cluster, np.repeat(np.arange(n_clusters), n // n_clusters)
     ):
         m = n // n_clusters  # rows sorted into equal cluster blocks (a rectangular panel by unit)
-        return np.einsum("gmk,gm->gk", X.reshape(n_clusters, m, k), resid.reshape(n_clusters, m))
+        out_: np.ndarray = np.einsum(
+            "gmk,gm->gk", X.reshape(n_clusters, m, k), resid.reshape(n_clusters, m)
+        )
+        return out_
     out = np.empty((n_clusters, k))
     for j in range(k):  # a handful of columns, never a loop over rows or clusters
         out[:, j] = np.bincount(cluster, weights=X[:, j] * resid, minlength=n_clusters)
