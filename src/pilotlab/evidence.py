@@ -70,7 +70,7 @@ def _outcome(o: OutcomeEvaluation, design_mde: Mapping[str, Any] | None = None) 
         "event_study": [e.to_dict() for e in r.event_study],
         "pre_trend": r.pre_trend.to_dict() if r.pre_trend else None,
         "robustness": [c.to_dict() for c in o.robustness],
-        "warnings": list(r.warnings),
+        "warnings": [w.to_dict() for w in r.warnings],
         "details": {k: v for k, v in details.items() if v is not _SKIP},
     }
 
@@ -107,7 +107,7 @@ def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
             _outcome(o, (evaluation.diagnostics.get("design_mde") or {}).get(o.column))
             for o in evaluation.outcomes
         ],
-        "warnings": list(evaluation.warnings),
+        "warnings": [w.to_dict() for w in evaluation.warnings],
         "evidence_strength": dict(evaluation.evidence_strength)
         if evaluation.evidence_strength
         else None,

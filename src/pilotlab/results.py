@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pilotlab.exceptions import Notice
+
 __all__ = [
     "Choice",
     "DataSummary",
@@ -129,7 +131,7 @@ class EffectResult:
     estimand: str = "ATT"
     event_study: tuple[EventTimeEstimate, ...] = ()
     pre_trend: PreTrendTest | None = None
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def conf_int(self) -> tuple[float, float]:
@@ -327,7 +329,7 @@ class Evaluation:
     multiple_testing: str
     generated_at: str
     command: str = ""
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     evidence_strength: Mapping[str, Any] | None = None
     diagnostics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 

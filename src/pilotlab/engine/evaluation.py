@@ -30,7 +30,7 @@ from pilotlab.engine.choices import (
 )
 from pilotlab.engine.versions import software_versions
 from pilotlab.estimators import get_estimator
-from pilotlab.exceptions import PilotlabError, PilotlabWarning
+from pilotlab.exceptions import PilotlabError, PilotlabWarning, collect, notice
 from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.multiple import bh, holm, romano_wolf_wild
 from pilotlab.inference.wild import combination_fit, make_draws
@@ -161,10 +161,8 @@ def evaluate(
         The command line prints these on stderr; e.g. ``progress=print`` or
         ``progress=messages.append``.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PilotlabWarning)
-        panel = load_panel(pilot, data, progress=progress)
-    notes = [str(w.message) for w in caught if issubclass(w.category, PilotlabWarning)]
+    panel, loaded = collect(load_panel, pilot, data, progress=progress)
+    notes = list(loaded)
     design = pilot.design
     if progress is not None:
         progress("Choosing the estimator and inference")
@@ -207,8 +205,11 @@ def evaluate(
             prim_p = romano_wolf_wild(targets, draws).tolist()
         else:
             notes.append(
-                "Romano-Wolf needs the wild bootstrap of a regression estimator with the same "
-                "clusters for every primary outcome; Holm's adjustment was used instead."
+                notice(
+                    "romano-wolf-fallback",
+                    "Romano-Wolf needs the wild bootstrap of a regression estimator with the "
+                    "same clusters for every primary outcome; Holm's adjustment was used instead.",
+                )
             )
             prim_p = _adjust(prim_p, "holm")
     else:

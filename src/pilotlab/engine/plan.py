@@ -20,7 +20,6 @@ import dataclasses
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.engine.choices import choose_estimator, choose_inference, estimator_options
 from pilotlab.engine.versions import software_versions
-from pilotlab.exceptions import EstimationError, PilotlabWarning, SpecError
+from pilotlab.exceptions import EstimationError, SpecError, collect
 from pilotlab.outputs import output_folder
 from pilotlab.power.analytic import (
     analytic_mde,
@@ -145,10 +144,8 @@ def planning_history(spec: PilotSpec, data: pd.DataFrame | None = None) -> tuple
 
     When the data already hold real starts, only the periods before the earliest one are kept.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PilotlabWarning)
-        panel = load_panel(spec, data, history=True)
-    notes = "; ".join(dict.fromkeys(str(w.message) for w in caught))
+    panel, loaded = collect(load_panel, spec, data, history=True)
+    notes = "; ".join(n.message for n in loaded)
     if panel.n_treated_units:
         # Real starts inside the data: plan from the history before the earliest one.
         first = int(panel.cohorts.min()) - panel.anticipation
