@@ -30,8 +30,6 @@ CONTRACTS = [c["id"] for c in CONFIG["contracts"]]
 #: break still fails), and the check of the contract as written is an expected failure.
 #: Delete an entry once the import is gone (nothing then is ignored or expected to fail).
 PENDING = {
-    ("pilotlab.power", "pilotlab.engine"): "power computes only; planning moves to the engine",
-    ("pilotlab.power", "pilotlab.report"): "the engine, not power, renders the power page",
     ("pilotlab.results", "pilotlab.evidence"): "results become the bottom layer",
 }
 

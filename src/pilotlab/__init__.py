@@ -19,8 +19,8 @@ from pilotlab.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from pilotlab.engine import evaluate
-    from pilotlab.power import PowerResult, run_power, write_power_report
+    from pilotlab.engine import PilotRun, evaluate, run_pilot, run_power, write_power_report
+    from pilotlab.power import PowerResult
     from pilotlab.registry import Registry
     from pilotlab.report import render_report
     from pilotlab.results import EffectResult, Evaluation
@@ -34,6 +34,7 @@ __all__ = [
     "EffectResult",
     "EstimationError",
     "Evaluation",
+    "PilotRun",
     "PilotSpec",
     "PilotlabError",
     "PilotlabWarning",
@@ -45,6 +46,7 @@ __all__ = [
     "evaluate",
     "load_pilot",
     "render_report",
+    "run_pilot",
     "run_power",
     "write_power_report",
 ]
@@ -53,9 +55,11 @@ __all__ = [
 # numerical stack or Jinja.
 _LAZY = {
     "evaluate": "pilotlab.engine",
+    "PilotRun": "pilotlab.engine",
+    "run_pilot": "pilotlab.engine",
+    "run_power": "pilotlab.engine",
+    "write_power_report": "pilotlab.engine",
     "PowerResult": "pilotlab.power",
-    "run_power": "pilotlab.power",
-    "write_power_report": "pilotlab.power",
     "Registry": "pilotlab.registry",
     "render_report": "pilotlab.report",
     "EffectResult": "pilotlab.results",
