@@ -31,6 +31,7 @@ PUBLIC = {
     "SpecError",
     "__version__",
     "evaluate",
+    "evidence_json",
     "load_pilot",
     "render_report",
     "run_power",

@@ -20,6 +20,7 @@ from pilotlab.exceptions import (
 
 if TYPE_CHECKING:
     from pilotlab.engine import evaluate
+    from pilotlab.evidence import evidence_json
     from pilotlab.power import PowerResult, run_power, write_power_report
     from pilotlab.registry import Registry
     from pilotlab.report import render_report
@@ -43,6 +44,7 @@ __all__ = [
     "SpecError",
     "__version__",
     "evaluate",
+    "evidence_json",
     "load_pilot",
     "render_report",
     "run_power",
@@ -53,6 +55,7 @@ __all__ = [
 # numerical stack or Jinja.
 _LAZY = {
     "evaluate": "pilotlab.engine",
+    "evidence_json": "pilotlab.evidence",
     "PowerResult": "pilotlab.power",
     "run_power": "pilotlab.power",
     "write_power_report": "pilotlab.power",

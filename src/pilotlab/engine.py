@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import platform
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -29,11 +29,13 @@ from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
 from pilotlab.inference import select as inference_rule
 from pilotlab.inference.apply import apply_inference, supports
 from pilotlab.inference.multiple import bh, holm, romano_wolf_wild
-from pilotlab.inference.wild import combination_fit, make_draws
+from pilotlab.inference.wild import LinearFitLike, combination_fit, make_draws
 from pilotlab.power import analytic_mde
 from pilotlab.results import (
+    BaconDecomposition,
     Choice,
     DataSummary,
+    DesignDiagnostics,
     EffectResult,
     Evaluation,
     OutcomeEvaluation,
@@ -236,11 +238,10 @@ def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
     )
 
 
-def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> Mapping[str, Any]:
+def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> DesignDiagnostics:
     """Diagnostics of the design shown in the report (Goodman-Bacon when the roll-out is staggered)."""
-    out: dict[str, Any] = {}
+    bacon: dict[str, BaconDecomposition] = {}
     if panel.is_staggered and panel.layout == "panel":
-        bacon = {}
         for o in pilot.outcomes:
             sub = panel.complete(o.column, ())
             if not sub.is_balanced or not sub.is_staggered:
@@ -251,12 +252,10 @@ def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> Mapping[str, Any]:
                     bacon[o.column] = bacon_decomposition(sub, o.column)
                 except PilotlabError:
                     continue
-        if bacon:
-            out["goodman_bacon"] = MappingProxyType(bacon)
-    mde = _design_mde(panel, pilot)
-    if mde:
-        out["design_mde"] = MappingProxyType(mde)
-    return MappingProxyType(out)
+    return DesignDiagnostics(
+        goodman_bacon=MappingProxyType(bacon),
+        design_mde=MappingProxyType(_design_mde(panel, pilot)),
+    )
 
 
 def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, dict[str, Any]]:
@@ -356,13 +355,14 @@ def evaluate(
     if progress is not None and len(prim_idx) > 1 and method != "none":
         progress(f"Adjusting the p-values of {len(prim_idx)} primary outcomes ({method})")
     if method == "romano_wolf" and len(prim_idx) > 1:
-        fits: list[Any] = [results[i].details.get("linear_fit") for i in prim_idx]
-        if all(f is not None and f.n_clusters == draws.n_clusters for f in fits):
-            targets: list[tuple[Any, str | int]] = [
-                (combination_fit(f, results[i].details["combination"]), "combination")
-                if results[i].details.get("combination") is not None
-                else (f, int(results[i].details.get("coef_index", 0)))
-                for f, i in zip(fits, prim_idx, strict=True)
+        parts = [results[i].linear for i in prim_idx]
+        lins = [p for p in parts if p is not None and p.fit.n_clusters == draws.n_clusters]
+        if len(lins) == len(parts):
+            targets: list[tuple[LinearFitLike, str | int]] = [
+                (combination_fit(p.fit, p.combination), "combination")
+                if p.combination is not None
+                else (p.fit, p.coef_index)
+                for p in lins
             ]
             prim_p = romano_wolf_wild(targets, draws).tolist()
         else:

@@ -48,7 +48,6 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -60,7 +59,13 @@ from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics.pretrend import randomization_pretest, resolve_pretrend, wald_pretest
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import DataError, DesignWarning, EstimationError
-from pilotlab.results import EffectResult, EventTimeEstimate, PreTrendTest
+from pilotlab.results import (
+    EffectResult,
+    EventTimeEstimate,
+    PreTrendTest,
+    StaggeredTables,
+    Table,
+)
 
 __all__ = ["GroupTimeEffects", "estimate_group_time_effects", "fit_callaway_santanna"]
 
@@ -1294,7 +1299,7 @@ def fit_callaway_santanna(
     -------
     EffectResult
         Headline = ``options.callaway_santanna.aggregation``; ``event_study`` = dynamic aggregation; ``pre_trend`` =
-        Wald pre-test; ``details`` holds the ATT(g,t) and aggregation tables.
+        Wald pre-test; ``staggered`` holds the ATT(g,t) and aggregation tables.
     """
     cs = options.callaway_santanna
     with warnings.catch_warnings(record=True) as caught:
@@ -1338,19 +1343,17 @@ def fit_callaway_santanna(
         )
         for j in range(d_e.size)
     )
-    details = MappingProxyType(
-        {
-            "att_gt": res.att_gt,
-            "aggregations": res.aggregations,
-            "dynamic": dyn,
-            "group": res.group,
-            "calendar": res.calendar,
-            "uniform_band_critical_value": res.critical_value,
-            "method": cs.method,
-            "base_period": cs.base_period,
-            "comparison": panel.comparison,
-            "anticipation": panel.anticipation,
-        }
+    tables = StaggeredTables(
+        att_gt=Table(res.att_gt),
+        aggregations=Table(res.aggregations),
+        dynamic=Table(dyn),
+        group=Table(res.group),
+        calendar=Table(res.calendar),
+        uniform_band_critical_value=res.critical_value,
+        method=cs.method,
+        base_period=cs.base_period,
+        comparison=panel.comparison,
+        anticipation=panel.anticipation,
     )
     return EffectResult(
         estimator="callaway_santanna",
@@ -1371,7 +1374,7 @@ def fit_callaway_santanna(
         event_study=events,
         pre_trend=_pre_trend(panel, outcome, options, rng, res),
         warnings=res.warnings,
-        details=details,
+        staggered=tables,
     )
 
 
@@ -1427,7 +1430,9 @@ def _lead_drift(res: EffectResult) -> float:
     (universal base), where a sum of squared t of many short differences has almost no power.
     Covariances are ignored: the randomisation distribution, not a formula, calibrates it.
     """
-    dyn = res.details["dynamic"]
+    if res.staggered is None:
+        return math.nan
+    dyn = res.staggered.dynamic.frame
     pre = dyn[(dyn["event_time"] < 0) & (dyn["std_error"] > 0)]
     if pre.empty:
         return math.nan

@@ -24,7 +24,7 @@ from pilotlab.estimators._regression import (
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.linear import LinearFit, linear_combination, wald_test
 from pilotlab.exceptions import EstimationError
-from pilotlab.results import EffectResult, EventTimeEstimate, PreTrendTest
+from pilotlab.results import EffectResult, EventTimeEstimate, LinearParts, PreTrendTest
 
 __all__ = ["event_time_window", "fit_event_study"]
 
@@ -112,13 +112,9 @@ def fit_event_study(
         warnings,
         event_study=tuple(events),
         pre_trend=pre_trend,
-        details={
-            "linear_fit": fit,
-            "combination": c,
-            "window": (pre, post),
-            "reference": ref,
-            "event_times": tuple(times),
-        },
+        linear=LinearParts(
+            fit, combination=c, event_times=tuple(times), reference=ref, window=(pre, post)
+        ),
     )
 
 
@@ -167,10 +163,12 @@ def _pre_trend(
 
 def _lead_wald(res: EffectResult) -> float:
     """Cluster-robust Wald statistic of a fitted event study's leads (randomisation statistic)."""
-    fit: LinearFit = res.details["linear_fit"]
-    ref = int(res.details["reference"])
+    lin = res.linear
+    if lin is None or lin.reference is None:
+        return float("nan")
+    fit, ref = lin.fit, lin.reference
     # the first coefficients are the event times; covariates (if any) follow them
-    idx = [j for j, t in enumerate(res.details["event_times"]) if t < ref]
+    idx = [j for j, t in enumerate(lin.event_times) if t < ref]
     return wald_test(fit, idx)[0] if idx else float("nan")
 
 

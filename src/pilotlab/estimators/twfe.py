@@ -17,7 +17,7 @@ from pilotlab.estimators._regression import (
     size_warnings,
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
-from pilotlab.results import EffectResult
+from pilotlab.results import EffectResult, LinearParts
 
 __all__ = ["fit_twfe"]
 
@@ -45,7 +45,7 @@ def fit_twfe(
         est,
         se,
         warnings,
-        details={"linear_fit": fit, "coef_index": 0},
+        linear=LinearParts(fit, coef_index=0),
     )
 
 
