@@ -161,7 +161,10 @@ def textbook_did_mde(
 
 def _within(Y: np.ndarray) -> np.ndarray:
     """Two-way within transformation of a balanced N x T matrix."""
-    return Y - Y.mean(axis=1, keepdims=True) - Y.mean(axis=0, keepdims=True) + Y.mean()
+    within: np.ndarray = (
+        Y - Y.mean(axis=1, keepdims=True) - Y.mean(axis=0, keepdims=True) + Y.mean()
+    )
+    return within
 
 
 def estimate_ar1(Y: np.ndarray) -> tuple[float, float]:
@@ -288,7 +291,8 @@ def _analytic_power(
     """Two-sided power at each effect, averaged over designs with standard errors ``ses``."""
     q = stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
     lam = np.abs(effects)[:, None] / ses[None, :]
-    return (stats.norm.cdf(lam - q) + stats.norm.cdf(-lam - q)).mean(axis=1)
+    power: np.ndarray = (stats.norm.cdf(lam - q) + stats.norm.cdf(-lam - q)).mean(axis=1)
+    return power
 
 
 # ----------------------------------------------------------------------------- placebo draws
@@ -488,7 +492,7 @@ def _time_weights(
     W[pan.unit, pan.time] = w
     a = pan.is_treated_unit
     k = int(a.sum())
-    g = W[a].mean(axis=0) * k
+    g: np.ndarray = W[a].mean(axis=0) * k
     model = np.outer(np.where(a, 1.0 / k, -1.0 / (N - k)), g)
     scale = max(float(np.abs(W).max()), 1e-300)
     y = pan.y(outcome)
@@ -1453,7 +1457,10 @@ def _advice(inference: str, estimator: str, n_treated: int, n_units: int, fixed:
 def _shift_reject(ests: np.ndarray, effects: np.ndarray, alpha: float) -> np.ndarray:
     """Rejections (draws x effects) from (estimate, se, df) rows when estimates shift by effect."""
     q = stats.t.ppf(1 - alpha / 2, ests[:, 2])
-    return (np.abs(ests[:, :1] + effects[None, :]) > (q * ests[:, 1])[:, None]).astype(float)
+    reject: np.ndarray = (
+        np.abs(ests[:, :1] + effects[None, :]) > (q * ests[:, 1])[:, None]
+    ).astype(float)
+    return reject
 
 
 def run_power(

@@ -27,7 +27,8 @@ def _group_mean(
     out = np.empty((n_groups, x.shape[1]))
     for j in range(x.shape[1]):  # loop over a handful of columns, not over rows or groups
         out[:, j] = np.bincount(codes, weights=x[:, j] * w, minlength=n_groups)
-    return out / wsum[:, None]
+    means: np.ndarray = out / wsum[:, None]
+    return means
 
 
 def demean(
@@ -91,7 +92,10 @@ def _cluster_scores(
         cluster, np.repeat(np.arange(n_clusters), n // n_clusters)
     ):
         m = n // n_clusters  # rows sorted into equal cluster blocks (a rectangular panel by unit)
-        return np.einsum("gmk,gm->gk", X.reshape(n_clusters, m, k), resid.reshape(n_clusters, m))
+        sums: np.ndarray = np.einsum(
+            "gmk,gm->gk", X.reshape(n_clusters, m, k), resid.reshape(n_clusters, m)
+        )
+        return sums
     out = np.empty((n_clusters, k))
     for j in range(k):  # a handful of columns, never a loop over rows or clusters
         out[:, j] = np.bincount(cluster, weights=X[:, j] * resid, minlength=n_clusters)

@@ -340,7 +340,8 @@ def _jackknife(d: _Design, comps: list[_Component]) -> tuple[np.ndarray, np.ndar
 
 def _jackknife_se(values: np.ndarray) -> np.ndarray:
     n = values.shape[0]
-    return np.sqrt((n - 1) / n * ((values - values.mean(axis=0)) ** 2).sum(axis=0))
+    se: np.ndarray = np.sqrt((n - 1) / n * ((values - values.mean(axis=0)) ** 2).sum(axis=0))
+    return se
 
 
 def _draw_assignments(

@@ -44,7 +44,9 @@ from pilotlab.report.format import (
 )
 from pilotlab.report.model import (
     Block,
+    Cell,
     Figure,
+    FullTable,
     Heading,
     KeyValue,
     LinkList,
@@ -137,6 +139,30 @@ def csv_name(table: Table) -> str:
     return f"{table.id}.csv"
 
 
+def full_csv_name(table: Table) -> str:
+    """File name of a table's full-precision CSV (beside the formatted one)."""
+    return f"{table.id}_full.csv"
+
+
+def _cell(value: object) -> Cell:
+    """A full-precision cell: numpy scalars as Python ones, NaN and missing values as ``None``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def full_table(df: pd.DataFrame) -> FullTable:
+    """The unrounded values of a DataFrame (its own column names) for the full-precision CSV."""
+    return FullTable(
+        tuple(str(c) for c in df.columns),
+        tuple(tuple(_cell(v) for v in row) for row in df.itertuples(index=False)),
+    )
+
+
 def outcome_decimals(o: OutcomeEvaluation) -> int:
     """Decimals for every number of an outcome (the rule of :func:`decimals_for_scale`).
 
@@ -207,7 +233,7 @@ class _Ctx:
         self.decimals = {o.column: self._decimals(o) for o in ev.outcomes}
         self.ids: set[str] = set()
         self.comparison_phrase = self._comparison_phrase()
-        self.annex: dict[str, list[Any]] = {sid: [] for sid, _ in ANNEX_TITLES}
+        self.annex: dict[str, list[Block]] = {sid: [] for sid, _ in ANNEX_TITLES}
 
     def plain(self, text: str) -> str:
         """``text`` with the outcome columns and method identifiers replaced by their names."""
@@ -221,7 +247,7 @@ class _Ctx:
             text,
         )
 
-    def to_annex(self, sid: str, *blocks: Any) -> None:
+    def to_annex(self, sid: str, *blocks: Block) -> None:
         """Add blocks to an annex section."""
         self.annex[sid].extend(blocks)
 
@@ -255,9 +281,9 @@ class _Ctx:
         return f"comparison {self.units_word}"
 
 
-def _headline(ctx: _Ctx) -> list[Any]:
+def _headline(ctx: _Ctx) -> list[Block]:
     ev = ctx.ev
-    blocks: list[Any] = []
+    blocks: list[Block] = []
     primary = [o for o in ev.outcomes if o.primary] or list(ev.outcomes[:1])
     for o in primary:
         blocks.append(Paragraph(_headline_text(ctx, o)))
@@ -309,7 +335,7 @@ def _headline_text(ctx: _Ctx, o: OutcomeEvaluation) -> str:
     )
 
 
-def _summary(ctx: _Ctx) -> list[Any]:
+def _summary(ctx: _Ctx) -> list[Block]:
     ev, spec, data = ctx.ev, ctx.spec, ctx.data
     es = ev.evidence_strength
     rows = [
@@ -346,9 +372,9 @@ def _summary(ctx: _Ctx) -> list[Any]:
     return [KeyValue(tuple(rows), title="At a glance")]
 
 
-def _pilot(ctx: _Ctx) -> list[Any]:
+def _pilot(ctx: _Ctx) -> list[Block]:
     spec = ctx.spec
-    blocks: list[Any] = []
+    blocks: list[Block] = []
     blocks.append(Paragraph(spec.summary or "No summary was given in the pilot file."))
     if spec.questions:
         blocks.append(Heading("Evaluation questions", ctx.uid("questions")))
@@ -403,9 +429,9 @@ def _plan_value(value: Any, present: bool) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _registration(ctx: _Ctx) -> list[Any]:
+def _registration(ctx: _Ctx) -> list[Block]:
     plan = ctx.ev.plan
-    blocks: list[Any] = []
+    blocks: list[Block] = []
     if not plan.registered:
         blocks.append(
             Notice(
@@ -502,10 +528,10 @@ def _registration(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
-def _data(ctx: _Ctx) -> list[Any]:
+def _data(ctx: _Ctx) -> list[Block]:
     data = ctx.data
     flow = dict(data.unit_flow)
-    blocks: list[Any] = [
+    blocks: list[Block] = [
         Paragraph(
             f"Source: {ctx.source}. The data hold {fmt_int(data.rows)} rows for "
             f"{plural(data.units, ctx.unit_word, ctx.units_word)} over {plural(data.periods, 'period')}, "
@@ -614,7 +640,7 @@ def _data(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
-def _design(ctx: _Ctx) -> list[Any]:
+def _design(ctx: _Ctx) -> list[Block]:
     ev, spec = ctx.ev, ctx.spec
     comp = getattr(spec.treatment, "comparison", "never_treated")
     if _synthetic(ev.estimator.name):
@@ -632,7 +658,7 @@ def _design(ctx: _Ctx) -> list[Any]:
     else:
         comp_txt = f"The comparison group is the {ctx.units_word} never treated during the data."
     cov = list(spec.design.covariates)
-    blocks: list[Any] = [
+    blocks: list[Block] = [
         KeyValue(
             (
                 ("Estimator", catalogue.title(ev.estimator.name)),
@@ -734,6 +760,7 @@ def _estimates_table(ctx: _Ctx) -> Table:
         tuple(rows),
         numeric=(False, *([True] * 7)),
         note="Relative effect = estimate / pre-pilot mean of the pilot units. " + _mt_note(ctx),
+        full=full_table(ctx.ev.tidy()),
     )
 
 
@@ -848,6 +875,9 @@ def _trend_figure(ctx: _Ctx, o: OutcomeEvaluation) -> Figure:
         ),
         tuple((p, fmt_num(x, d), fmt_num(y, d)) for p, x, y in zip(periods, a, b, strict=True)),
         numeric=(False, True, True),
+        full=full_table(
+            pd.DataFrame({"period": periods, names[0].lower(): a, names[1].lower(): b})
+        ),
     )
     return Figure(fid, title, sub, svg, desc, table, f"Source: {ctx.source}")
 
@@ -976,6 +1006,15 @@ def _event_figure(ctx: _Ctx, o: OutcomeEvaluation) -> Figure | None:
         note=f"Intervals marked not valid: {invalid_pl}; too narrow, for information only."
         if invalid
         else "",
+        full=full_table(
+            r.event_study_frame().assign(
+                **(
+                    {"uniform_lower": band_lo, "uniform_upper": band_hi}
+                    if band_lo is not None and band_hi is not None
+                    else {}
+                )
+            )
+        ),
     )
     return Figure(
         fid, title, sub, svg, desc, table, f"Source: {ctx.source}; pilotlab analysis", notice
@@ -1011,6 +1050,7 @@ def _frame_table(
         tuple(c.replace("_", " ") for c in cols),
         tuple(rows),
         numeric=tuple(numeric),
+        full=full_table(df),
         note=note,
     )
 
@@ -1067,6 +1107,7 @@ def _synthetic_blocks(ctx: _Ctx, o: OutcomeEvaluation) -> list[Block]:
             ("Comparison unit", "Weight"),
             tuple((str(u), fmt_num(x, 3)) for u, x in zip(w["unit"], w["weight"], strict=True)),
             numeric=(False, True),
+            full=full_table(w[["unit", "weight"]]),
         )
         blocks.append(
             Figure(
@@ -1162,6 +1203,7 @@ def _staggered_blocks(ctx: _Ctx, o: OutcomeEvaluation) -> list[Block]:
                 rows,
                 numeric=(False, True, True, True),
                 row_classes=tuple("not-valid" if invalid else "" for _ in rows),
+                full=full_table(agg),
                 note="simple: average over all treated unit-periods; dynamic: by time since start; "
                 "group: by start cohort; calendar: by period.",
             )
@@ -1190,6 +1232,7 @@ def _staggered_blocks(ctx: _Ctx, o: OutcomeEvaluation) -> list[Block]:
                 t.numeric,
                 note=t.note,
                 row_classes=tuple("not-valid" for _ in t.rows),
+                full=t.full,
             )
         blocks.append(t)
     bacon = _bacon_for(ctx, o)
@@ -1242,12 +1285,13 @@ def _bacon_blocks(ctx: _Ctx, o: OutcomeEvaluation, bacon: BaconDecomposition) ->
             ("Comparison", "Weight", "Estimate"),
             rows,
             numeric=(False, True, True),
+            full=full_table(by_type),
         ),
     ]
 
 
-def _results(ctx: _Ctx) -> list[Any]:
-    blocks: list[Any] = [_forest(ctx)]
+def _results(ctx: _Ctx) -> list[Block]:
+    blocks: list[Block] = [_forest(ctx)]
     ctx.to_annex("annex-estimates", _estimates_table(ctx))
     blocks.append(
         SeeAlso(
@@ -1412,9 +1456,9 @@ def check_interval_invalid(stated: str, used: str | None) -> bool:
     )
 
 
-def _robustness(ctx: _Ctx) -> list[Any]:
+def _robustness(ctx: _Ctx) -> list[Block]:
     """Main page: what was checked and whether it agrees, in words; the tables in the annex."""
-    blocks: list[Any] = []
+    blocks: list[Block] = []
     rows = []
     plain: list[str] = []
     for o in ctx.ev.outcomes:
@@ -1580,7 +1624,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
-def _evidence(ctx: _Ctx) -> list[Any]:
+def _evidence(ctx: _Ctx) -> list[Block]:
     es = ctx.ev.evidence_strength
     if not es:
         return [Paragraph("The strength of the evidence was not assessed.")]
@@ -1592,7 +1636,7 @@ def _evidence(ctx: _Ctx) -> list[Any]:
         )
         for c in es["criteria"]
     )
-    blocks: list[Any] = [
+    blocks: list[Block] = [
         Paragraph(
             f"Rubric: {es['rubric']}. A criterion that could not be assessed counts as not met, "
             "so leaving a check out never scores higher than running it."
@@ -1611,7 +1655,7 @@ def _evidence(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
-def _limitations(ctx: _Ctx) -> list[Any]:
+def _limitations(ctx: _Ctx) -> list[Block]:
     ev, data = ctx.ev, ctx.data
     items: list[str] = []
     if data.treated_clusters < 10:
@@ -1704,7 +1748,7 @@ def _limitations(ctx: _Ctx) -> list[Any]:
     return [ListBlock(tuple(items))]
 
 
-def _reproducibility(ctx: _Ctx, table_ids: Sequence[str], evidence_file: str) -> list[Any]:
+def _reproducibility(ctx: _Ctx, table_ids: Sequence[str], evidence_file: str) -> list[Block]:
     ev = ctx.ev
     rows = [
         ("Data file", ctx.data.path),
@@ -1726,9 +1770,9 @@ def _reproducibility(ctx: _Ctx, table_ids: Sequence[str], evidence_file: str) ->
     ]
 
 
-def _tables_to_annex(ctx: _Ctx, blocks: list[Any], sid: str) -> list[Any]:
+def _tables_to_annex(ctx: _Ctx, blocks: list[Block], sid: str) -> list[Block]:
     """Move a section's tables to the annex section ``sid``, leaving a link in their place."""
-    out: list[Any] = []
+    out: list[Block] = []
     for b in blocks:
         if isinstance(b, Table):
             ctx.to_annex(sid, b)
@@ -1738,7 +1782,7 @@ def _tables_to_annex(ctx: _Ctx, blocks: list[Any], sid: str) -> list[Any]:
     return out
 
 
-def _glossary() -> list[Any]:
+def _glossary() -> list[Block]:
     return [
         Paragraph(
             "The main sections avoid technical terms. This annex uses them; each is explained here."

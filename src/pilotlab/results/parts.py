@@ -137,7 +137,8 @@ class LinearFit:
     @property
     def std_errors(self) -> np.ndarray:
         """Standard errors of ``beta``."""
-        return np.sqrt(np.clip(np.diag(self.vcov), 0.0, None))  # rounding can make ~0 negative
+        se: np.ndarray = np.sqrt(np.clip(np.diag(self.vcov), 0.0, None))  # ~0 may round negative
+        return se
 
     def coef(self, name: str) -> int:
         """Position of a named coefficient."""
