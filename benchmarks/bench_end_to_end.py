@@ -95,7 +95,7 @@ def _child(args: list[str], result_file: str) -> None:
     import pilotlab.data.load as load
     import pilotlab.diagnostics.robustness as rob
     import pilotlab.engine as engine
-    import pilotlab.estimators.callaway_santanna as cs
+    import pilotlab.estimators.callaway_santanna.pretest as cs
     import pilotlab.estimators.event_study as es
     import pilotlab.inference.apply as apply
     import pilotlab.power as power

@@ -35,7 +35,8 @@ def _chi2_p(case: str, seed: int, trend: float) -> float:
         r = ESTIMATORS["callaway_santanna"].fit(panel, "y", EstimatorOptions(replications=0), rng)
         return float(r.pre_trend.p_value_chi2) if r.pre_trend is not None else float("nan")
     r = ESTIMATORS["event_study"].fit(panel, "y", EstimatorOptions(pretrend="none"), rng)
-    fit = r.details["linear_fit"]
+    assert r.linear is not None
+    fit = r.linear.fit
     idx = [j for j, n in enumerate(fit.names) if int(n[1:]) < -1]
     return wald_test(fit, idx)[2]
 

@@ -9,6 +9,13 @@ from pydantic import ValidationError
 
 import pilotlab.estimators.callaway_santanna as cs
 from pilotlab.estimators.base import EstimatorOptions
+from pilotlab.estimators.callaway_santanna.cells import _fit_balanced_nocov, _fit_general_panel
+from pilotlab.estimators.callaway_santanna.prepare import (
+    _finalise_units,
+    _make_cells,
+    _subset_units,
+    _unit_arrays,
+)
 from pilotlab.exceptions import DataError, DesignWarning, EstimationError
 from pilotlab.spec.models import CallawaySantAnnaOptions
 from tests.support import shared_data
@@ -82,12 +89,12 @@ def test_all_units_treated_first_period_is_an_error(sim) -> None:
 # ----------------------------------------------------------------------------- paths agree
 def _paths(panel):
     sink: list[str] = []
-    raw, Y, _, _ = cs._unit_arrays(panel, "y", (), sink)
-    units, keep, T = cs._finalise_units(raw, panel.n_periods, 0, panel.period_labels, sink)
-    units = cs._subset_units(units, keep)
-    cells = cs._make_cells(units.cohorts, T, 0, "varying", panel.comparison)
-    fast = cs._fit_balanced_nocov(Y[keep], units, cells)
-    slow = cs._fit_general_panel(Y[keep], None, units, cells, "dr", panel.period_labels, sink)
+    raw, Y, _, _ = _unit_arrays(panel, "y", (), sink)
+    units, keep, T = _finalise_units(raw, panel.n_periods, 0, panel.period_labels, sink)
+    units = _subset_units(units, keep)
+    cells = _make_cells(units.cohorts, T, 0, "varying", panel.comparison)
+    fast = _fit_balanced_nocov(Y[keep], units, cells)
+    slow = _fit_general_panel(Y[keep], None, units, cells, "dr", panel.period_labels, sink)
     A = np.random.default_rng(0).normal(size=(cells.g.size, 4))
     return fast, slow, A
 

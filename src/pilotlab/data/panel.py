@@ -116,7 +116,8 @@ class Panel:
     @cached_property
     def cohort(self) -> np.ndarray:
         """First treated period index of each row's unit (:data:`NEVER` if never treated)."""
-        return self.first_treated[self.unit]
+        out_: np.ndarray = self.first_treated[self.unit]
+        return out_
 
     @cached_property
     def treated_now(self) -> np.ndarray:
@@ -151,7 +152,8 @@ class Panel:
     @cached_property
     def is_treated_unit(self) -> np.ndarray:
         """Boolean per unit: ever treated."""
-        return self.first_treated != NEVER
+        out_: np.ndarray = self.first_treated != NEVER
+        return out_
 
     @property
     def n_treated_units(self) -> int:

@@ -251,7 +251,8 @@ def _flci_weights(
 
     def min_bias(h: float) -> np.ndarray:
         def split(x: np.ndarray) -> np.ndarray:
-            return x[:n] - x[n:]
+            out_: np.ndarray = x[:n] - x[n:]
+            return out_
 
         cons = {
             "type": "ineq",
@@ -432,7 +433,8 @@ def _arp_accept_grid(
         inside = (zlo <= stat) & (stat <= zup)
         cval = np.maximum(0.0, _truncnorm_quantile(1 - mod_size, zlo, zup))
         accept[rows] = ~inside | (stat <= cval)
-    return accept
+    out_: np.ndarray = accept
+    return out_
 
 
 def _truncnorm_quantile(p: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -359,10 +359,20 @@ def honest_did(
     name = "honest_did"
     es = main
     if not main.event_study or main.linear is None:
-        if "event_study" not in ESTIMATORS:
-            return _not_run(name, "no event-study estimator is registered.")
+        event_study = next(
+            (
+                e
+                for e in ESTIMATORS.values()
+                if e.capabilities.linear
+                and e.capabilities.event_times
+                and panel.layout in e.capabilities.layouts
+            ),
+            None,
+        )
+        if event_study is None:
+            return _not_run(name, "no event-study estimator with linear parts is installed.")
         try:
-            es = ESTIMATORS["event_study"].fit(
+            es = event_study.fit(
                 panel,
                 outcome,
                 dataclasses.replace(options, inference="cluster", pretrend="none"),

@@ -68,7 +68,8 @@ def sparsify(x: np.ndarray) -> np.ndarray:
         Sparser weights summing to one per row.
     """
     out = np.where(x <= x.max(axis=1, keepdims=True) / 4.0, 0.0, x)
-    return out / out.sum(axis=1, keepdims=True)
+    out_: np.ndarray = out / out.sum(axis=1, keepdims=True)
+    return out_
 
 
 def frank_wolfe(

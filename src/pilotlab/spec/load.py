@@ -70,7 +70,7 @@ _KEY_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*): ")
 
 def _describe(err: Any, raw: Any) -> str:
     etype = err["type"]
-    msg = err["msg"]
+    msg = str(err["msg"])
     inp = err.get("input")
     if etype == "extra_forbidden":
         return (
@@ -163,7 +163,7 @@ class _PilotLoader(yaml.SafeLoader):
                     None,
                     None,
                     f"the file is nested more than {MAX_DEPTH} levels deep",
-                    self.peek_event().start_mark,
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call, unused-ignore]
                 )
             return super().compose_node(parent, index)
         finally:
@@ -246,7 +246,8 @@ def _child(node: yaml.Node, name: str) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             if isinstance(k, yaml.ScalarNode) and k.value == name:
-                return v
+                child: yaml.Node = v
+                return child
     return None
 
 
