@@ -19,10 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from test_pretrend import CASES, _panel
+
 from pilotlab.estimators import ESTIMATORS, EstimatorOptions
 from pilotlab.estimators.linear import wald_test
 from pilotlab.simulate import make_pilot_panel
-from test_pretrend import CASES, _panel
 
 
 def _chi2_p(case: str, seed: int, trend: float) -> float:

@@ -1,87 +1,53 @@
-"""The evidence record: built from the same field list as ``tidy()`` and holding every table the
-report shows (Goodman-Bacon, group-time effects, synthetic weights, paths and placebo runs)."""
+"""The evidence record writes each warning as its code and message, and the schema says so."""
 
 from __future__ import annotations
 
-import csv
-import json
-import math
-from pathlib import Path
+import copy
 
 import pytest
 
-from pilotlab.evidence import RENAMED, evidence_json, evidence_record, validate_record
-from pilotlab.report import build, render_report
-from pilotlab.results import OUTCOME_FIELDS, TIDY_FIELDS, json_scalar
+from pilotlab.evidence import evidence_record, validate_record
+from pilotlab.exceptions import Notice
 from tests.support import report as ex
 
-
-@pytest.fixture(scope="module")
-def staggered():
-    return ex.staggered()
+jsonschema = pytest.importorskip("jsonschema")
 
 
 @pytest.fixture(scope="module")
-def synthetic():
-    return ex.synthetic()
+def common():
+    return ex.common()
 
 
-def test_headline_fields_are_the_tidy_fields(staggered) -> None:
-    rec = evidence_record(staggered)
-    validate_record(rec)
-    row = rec["results"][0]
-    tidy = staggered.tidy().iloc[0]
-    for k in (*TIDY_FIELDS, *OUTCOME_FIELDS):
-        got, want = row[RENAMED.get(k, k)], json_scalar(tidy[k])
-        assert got == want or (got is None and want is None), k
+@pytest.fixture(scope="module")
+def record(common) -> dict:
+    return evidence_record(common)
 
 
-def test_goodman_bacon_and_group_time_tables_are_recorded(staggered) -> None:
-    rec = json.loads(evidence_json(staggered))
-    validate_record(rec)
-    r = rec["results"][0]
-    bacon = staggered.diagnostics.goodman_bacon["referrals"]
-    assert r["goodman_bacon"]["twfe_estimate"] == bacon.twfe_estimate
-    assert [b["type"] for b in r["goodman_bacon"]["by_type"]] == list(bacon.by_type["type"])
-    assert r["goodman_bacon"]["forbidden_weight"] == pytest.approx(0.08)
-    st = staggered.outcomes[0].result.staggered
-    assert r["staggered"]["att_gt"] == st.att_gt.records() and len(r["staggered"]["att_gt"]) > 0
-    assert {a["type"] for a in r["staggered"]["aggregations"]} == {
-        "simple",
-        "dynamic",
-        "group",
-        "calendar",
-    }
-    assert "uniform_lower" in r["staggered"]["dynamic"][0]
-    assert r["linear"]["coefficients"]  # the staggered example keeps its TWFE regression
+def test_warnings_are_written_with_their_code(common, record: dict) -> None:
+    validate_record(record)
+    (w,) = record["results"][0]["warnings"]
+    assert w["code"] == "few-clusters" and w["message"].startswith("Only 150 clusters")
+    assert Notice.from_record(w) == common.outcomes[0].result.warnings[0]
+    assert all({"code", "message"} <= set(x) for x in record["warnings"])
 
 
-def test_synthetic_tables_are_recorded(synthetic) -> None:
-    rec = evidence_record(synthetic)
-    validate_record(rec)
-    s = rec["results"][0]["synthetic"]
-    assert [w["unit"] for w in s["weights"]][:2] == ["A0001", "A0002"]
-    assert math.isclose(sum(w["weight"] for w in s["weights"]), 1.0)
-    assert {"period", "treated", "synthetic", "cohort"} <= set(s["paths"][0])
-    assert sum(p["treated"] for p in s["placebo"]) == 1 and len(s["placebo"]) == 40
-    assert s["pre_rmspe"] == 0.1 and s["time_weights"] is None
+def test_records_written_before_codes_still_validate(record: dict) -> None:
+    old = copy.deepcopy(record)
+    old["results"][0]["warnings"] = ["Only 150 clusters (6 treated): ..."]
+    old["warnings"] = ["a design note"]
+    validate_record(old)
 
 
-def test_tables_are_written_at_full_precision_beside_the_formatted_ones(
-    tmp_path: Path, staggered
-) -> None:
-    render_report(staggered, tmp_path / "report.html")
-    tables = tmp_path / "tables"
-    est_id = next(t.id for t in build(staggered).tables() if t.id.startswith("estimates"))
-    text = (tables / f"{est_id}.csv").read_text(encoding="utf-8")
-    formatted = list(csv.reader(text.splitlines()))
-    text = (tables / f"{est_id}_full.csv").read_text(encoding="utf-8")
-    full = list(csv.DictReader(text.splitlines()))
-    r = staggered.outcomes[0].result
-    assert float(full[0]["estimate"]) == r.estimate  # round-trips exactly
-    assert float(full[0]["ci_lower"]) == r.ci_lower and full[0]["outcome"] == r.outcome
-    assert formatted[1][1] != repr(r.estimate)  # the formatted one is rounded
-    # the group-time effects and the Goodman-Bacon table have their full-precision twins too
-    names = {p.name for p in tables.glob("*_full.csv")}
-    assert any(n.startswith("att-gt") for n in names)
-    assert any(n.startswith("goodman-bacon") for n in names)
+@pytest.mark.parametrize(
+    "bad",
+    [{"message": "no code"}, {"code": "Not Kebab", "message": "x"}, {"code": "ok", "message": 3}],
+)
+def test_a_malformed_warning_is_refused(record: dict, bad: dict) -> None:
+    rec = copy.deepcopy(record)
+    rec["results"][0]["warnings"] = [bad]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_record(rec)
+    rec = copy.deepcopy(record)
+    rec["warnings"] = [bad]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_record(rec)

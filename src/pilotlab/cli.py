@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from pilotlab import __version__
-from pilotlab.exceptions import PilotlabError, PilotlabWarning
+from pilotlab.exceptions import Notice, PilotlabError, PilotlabWarning, notice
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -146,7 +146,7 @@ def validate(pilot: Path) -> None:
     from pilotlab.data.load import first_treated_label
 
     for note in registration_date_notes(spec, panel.period_labels, first_treated_label(panel)):
-        click.echo(f"Warning: {note}", err=True)
+        _echo_warning(notice("registration-date", note))
     click.echo(f"{pilot}: valid.")
     click.echo(
         f"  {panel.n_units} units ({panel.n_treated_units} treated), {panel.n_periods} periods "
@@ -276,19 +276,26 @@ def _warn_dates(spec: Any, evaluation: Any) -> None:
     starts = sorted(set(data.adoption.values()), key=lambda label: order.get(label, len(order)))
     first = starts[0] if starts else None
     for note in registration_date_notes(spec, data.period_labels, first):
-        click.echo(f"Warning: {note}", err=True)
+        _echo_warning(notice("registration-date", note))
 
 
 def _warn_unregistered(plan: Any, pilot: Path) -> None:
     """Name on stderr the plan keys analysed differently from the registered plan."""
     keys = ", ".join(plan.changed_keys) or "(keys not available)"
-    click.echo(
-        f"Warning: unregistered deviation from registered plan version {plan.version}: "
-        f"{keys}. The report lists each change with its registered and analysed value. "
-        f'Register the change with `pilotlab amend {pilot} --reason "..."` (add --data-seen '
-        "if outcome data had been seen), or restore the registered plan.",
-        err=True,
+    _echo_warning(
+        notice(
+            "unregistered-deviation",
+            f"unregistered deviation from registered plan version {plan.version}: "
+            f"{keys}. The report lists each change with its registered and analysed value. "
+            f'Register the change with `pilotlab amend {pilot} --reason "..."` (add --data-seen '
+            "if outcome data had been seen), or restore the registered plan.",
+        )
     )
+
+
+def _echo_warning(item: Notice) -> None:
+    """A warning on stderr, with its code at the end (as in the evidence record)."""
+    click.echo(f"Warning: {item.message} [{item.code}]", err=True)
 
 
 @cli.command()

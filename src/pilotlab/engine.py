@@ -25,7 +25,13 @@ from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.diagnostics.robustness import robustness_checks
 from pilotlab.estimators import ESTIMATORS, EstimatorEntry, EstimatorOptions, get_estimator
-from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning
+from pilotlab.exceptions import (
+    EstimationError,
+    PilotlabError,
+    PilotlabWarning,
+    collect,
+    notice,
+)
 from pilotlab.inference import select as inference_rule
 from pilotlab.inference.apply import apply_inference, supports
 from pilotlab.inference.multiple import bh, holm, romano_wolf_wild
@@ -320,10 +326,8 @@ def evaluate(
         The command line prints these on stderr; e.g. ``progress=print`` or
         ``progress=messages.append``.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PilotlabWarning)
-        panel = load_panel(pilot, data, progress=progress)
-    notes = [str(w.message) for w in caught if issubclass(w.category, PilotlabWarning)]
+    panel, loaded = collect(load_panel, pilot, data, progress=progress)
+    notes = list(loaded)
     design = pilot.design
     if progress is not None:
         progress("Choosing the estimator and inference")
@@ -367,8 +371,11 @@ def evaluate(
             prim_p = romano_wolf_wild(targets, draws).tolist()
         else:
             notes.append(
-                "Romano-Wolf needs the wild bootstrap of a regression estimator with the same "
-                "clusters for every primary outcome; Holm's adjustment was used instead."
+                notice(
+                    "romano-wolf-fallback",
+                    "Romano-Wolf needs the wild bootstrap of a regression estimator with the "
+                    "same clusters for every primary outcome; Holm's adjustment was used instead.",
+                )
             )
             prim_p = _adjust(prim_p, "holm")
     else:

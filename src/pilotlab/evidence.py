@@ -77,7 +77,7 @@ def _outcome(evaluation: Evaluation, o: OutcomeEvaluation) -> dict[str, Any]:
             "event_study": [e.to_dict() for e in r.event_study],
             "pre_trend": r.pre_trend.to_dict() if r.pre_trend else None,
             "robustness": [c.to_dict() for c in o.robustness],
-            "warnings": list(r.warnings),
+            "warnings": [w.to_dict() for w in r.warnings],
             "linear": _linear(r),
             "staggered": r.staggered.to_dict() if r.staggered is not None else None,
             "synthetic": r.synthetic.to_dict() if r.synthetic is not None else None,
@@ -121,7 +121,7 @@ def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
             "covariates": list(spec.design.covariates),
         },
         "results": [_outcome(evaluation, o) for o in evaluation.outcomes],
-        "warnings": list(evaluation.warnings),
+        "warnings": [w.to_dict() for w in evaluation.warnings],
         "evidence_strength": dict(evaluation.evidence_strength)
         if evaluation.evidence_strength
         else None,

@@ -71,7 +71,13 @@ from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import Capabilities, EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
-from pilotlab.exceptions import EstimationError, PilotlabError, PilotlabWarning, SpecError
+from pilotlab.exceptions import (
+    EstimationError,
+    PilotlabError,
+    PilotlabWarning,
+    SpecError,
+    collect,
+)
 from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.permutation import _assignment_blocks, _draw_assignments
 from pilotlab.inference.select import WILD_MIN_TREATED
@@ -1142,10 +1148,8 @@ def _as_list(v: int | Sequence[int] | None) -> list[int] | None:
 
 
 def _resolve_history(spec: PilotSpec, data: pd.DataFrame | None) -> tuple[Panel, str]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PilotlabWarning)
-        panel = load_panel(spec, data, history=True)
-    notes = "; ".join(dict.fromkeys(str(w.message) for w in caught))
+    panel, loaded = collect(load_panel, spec, data, history=True)
+    notes = "; ".join(n.message for n in loaded)
     if panel.n_treated_units:
         # Real starts inside the data: plan from the history before the earliest one.
         first = int(panel.cohorts.min()) - panel.anticipation

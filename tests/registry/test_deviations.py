@@ -47,6 +47,8 @@ def test_edit_without_amend_is_an_unregistered_deviation(registered: Path, runne
     res = runner.invoke(cli, ["run", str(registered), "-o", "out"])
     assert res.exit_code == 0, res.output  # the run is valid; the deviation is made visible
     assert "Warning: unregistered deviation" in res.stderr
+    line = next(x for x in res.stderr.splitlines() if "unregistered deviation" in x)
+    assert line.endswith("[unregistered-deviation]")  # the warning's code, as in the evidence
     assert "design.alpha" in res.stderr and "outcomes[0].mde" in res.stderr
     assert "Warning" not in res.stdout
 

@@ -105,10 +105,14 @@ def test_mismatch_warns_and_reaches_the_report_and_stderr(tmp_path: Path, runner
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ev = evaluate(spec)
-    assert any("2024-04-01 falls in 2024Q2" in w for w in ev.warnings)
+    assert any(
+        w.code == "registration-date" and "2024-04-01 falls in 2024Q2" in w.message
+        for w in ev.warnings
+    )
 
     res = runner.invoke(cli, ["validate", str(path)])
     assert res.exit_code == 0 and "registration.start_date: 2024-04-01" in res.stderr
+    assert "[registration-date]" in res.stderr  # the same code as in the evidence record
     res = runner.invoke(cli, ["run", str(path), "-o", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     assert "Warning: registration.start_date: 2024-04-01 falls in 2024Q2" in res.stderr

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,13 +18,7 @@ from pyarrow import ArrowException
 from pilotlab.data.dates import registration_date_notes
 from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
 from pilotlab.data.periods import PeriodIndex, parse_periods
-from pilotlab.exceptions import (
-    DataError,
-    DesignWarning,
-    MissingDataWarning,
-    RegistrationDateWarning,
-    UnbalancedPanelWarning,
-)
+from pilotlab.exceptions import DataError, warn
 from pilotlab.spec.models import DataSpec, PilotSpec
 
 __all__ = ["file_sha256", "load_panel", "panel_from_frame", "read_table"]
@@ -539,7 +532,7 @@ def panel_from_frame(
         _raise(source, problems)
     for m in missing:
         if m.n_missing:
-            warnings.warn(m.sentence(), MissingDataWarning, stacklevel=2)
+            warn("missing-outcome", m.sentence(), stacklevel=2)
 
     keep_cols = [UNIT, TIME, CLUSTER, WEIGHT]
     extra = [o.column for o in spec.outcomes] + list(spec.design.covariates)
@@ -576,16 +569,16 @@ def panel_from_frame(
     if d.layout == "panel" and not panel.is_balanced:
         counts = np.bincount(panel.unit, minlength=panel.n_units)
         short = int((counts < panel.n_periods).sum())
-        warnings.warn(
+        warn(
+            "unbalanced-panel",
             f"The panel is unbalanced: {short} of {panel.n_units} units are not observed "
             f"in all {panel.n_periods} periods.",
-            UnbalancedPanelWarning,
             stacklevel=2,
         )
     _check_gaps(periods)
     if not history:
         for note in registration_date_notes(spec, panel.period_labels, first_treated_label(panel)):
-            warnings.warn(note, RegistrationDateWarning, stacklevel=2)
+            warn("registration-date", note, stacklevel=2)
     return panel
 
 
@@ -717,10 +710,10 @@ def _check_estimable(
             "compare against: add the earlier data, or correct the start"
         )
     elif no_pre.size:
-        warnings.warn(
+        warn(
+            "no-pre-period-outcome",
             f"Treated unit(s) {_list(labels[no_pre].tolist())} have no value of '{column}' "
             "before their start; estimators with unit effects learn nothing about them.",
-            MissingDataWarning,
             stacklevel=3,
         )
     never = ~treated_row
@@ -749,10 +742,10 @@ def _period_text(v: object) -> str:
 
 def _check_gaps(periods: PeriodIndex) -> None:
     if periods.has_gaps():
-        warnings.warn(
+        warn(
+            "period-gaps",
             f"Some {periods.format}s between {periods.labels[0]} and {periods.labels[-1]} "
             "have no data at all; event times count the periods that are present.",
-            DesignWarning,
             stacklevel=3,
         )
 

@@ -10,13 +10,11 @@ matrix, so the reader can see how much of a naive TWFE estimate comes from forbi
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.exceptions import DataError, DesignWarning, EstimationError
+from pilotlab.exceptions import DataError, EstimationError, warn
 from pilotlab.results import BaconDecomposition
 
 __all__ = ["COMPARISON_TYPES", "BaconDecomposition", "bacon_decomposition"]
@@ -88,10 +86,10 @@ def bacon_decomposition(panel: Panel, outcome: str) -> BaconDecomposition:
             "decomposition needs a complete balanced panel."
         )
     if panel.weighted:
-        warnings.warn(
+        warn(
+            "bacon-weights-ignored",
             "the Goodman-Bacon decomposition is of the unweighted TWFE estimate; the weight "
             "column is ignored here.",
-            DesignWarning,
             stacklevel=2,
         )
     ft = np.asarray(panel.first_treated, dtype=np.int64)

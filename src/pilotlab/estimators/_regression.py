@@ -11,7 +11,7 @@ from scipy import special, stats
 from pilotlab.data.panel import Panel
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.linear import LinearFit, VcovType, fit_linear
-from pilotlab.exceptions import EstimationError
+from pilotlab.exceptions import EstimationError, Notice, notice
 from pilotlab.results import EffectResult
 
 __all__ = [
@@ -118,21 +118,27 @@ def interval(estimate: float, se: float, df: int, alpha: float) -> tuple[float, 
     return estimate - q * se, estimate + q * se, p
 
 
-def size_warnings(panel: Panel, inference: str) -> tuple[str, ...]:
+def size_warnings(panel: Panel, inference: str) -> tuple[Notice, ...]:
     """Warnings about cluster counts that a reader of the report must see."""
     out = []
     if inference == "cluster":
         g, gt = panel.n_clusters, panel.n_treated_clusters
         if gt < 10 or g < 30:
             out.append(
-                f"Only {g} clusters ({gt} treated): cluster-robust standard errors are "
-                "unreliable with so few (treated) clusters and the interval is likely too "
-                "narrow; use wild_bootstrap or permutation inference."
+                notice(
+                    "few-clusters",
+                    f"Only {g} clusters ({gt} treated): cluster-robust standard errors are "
+                    "unreliable with so few (treated) clusters and the interval is likely too "
+                    "narrow; use wild_bootstrap or permutation inference.",
+                )
             )
     if inference == "iid":
         out.append(
-            "Standard errors assume independent observations (iid); outcomes of the same "
-            "area are usually correlated over time, so the interval is likely too narrow."
+            notice(
+                "iid-errors",
+                "Standard errors assume independent observations (iid); outcomes of the same "
+                "area are usually correlated over time, so the interval is likely too narrow.",
+            )
         )
     return tuple(out)
 
@@ -145,7 +151,7 @@ def linear_effect(
     fit: LinearFit,
     estimate: float,
     std_error: float,
-    warnings: tuple[str, ...],
+    warnings: tuple[Notice, ...],
     **fields: Any,
 ) -> EffectResult:
     """The EffectResult of a regression estimator: t(df) interval and the fit's sizes."""

@@ -23,7 +23,7 @@ from pilotlab.estimators._regression import (
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.linear import LinearFit, linear_combination, wald_test
-from pilotlab.exceptions import EstimationError
+from pilotlab.exceptions import EstimationError, notice
 from pilotlab.results import EffectResult, EventTimeEstimate, LinearParts, PreTrendTest
 
 __all__ = ["event_time_window", "fit_event_study"]
@@ -97,9 +97,12 @@ def fit_event_study(
     warnings = size_warnings(panel, options.inference)
     if panel.is_staggered:
         warnings += (
-            "Treated units start at different times: event-study coefficients from a "
-            "two-way fixed-effects regression can be contaminated by effects at other "
-            "event times; prefer callaway_santanna.",
+            notice(
+                "staggered-event-study",
+                "Treated units start at different times: event-study coefficients from a "
+                "two-way fixed-effects regression can be contaminated by effects at other "
+                "event times; prefer callaway_santanna.",
+            ),
         )
     return linear_effect(
         "event_study",

@@ -55,7 +55,7 @@ from pilotlab.estimators._synthetic_core import (
     placebo_curves,
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
-from pilotlab.exceptions import DesignWarning, EstimationError
+from pilotlab.exceptions import EstimationError, Notice, emit, notice
 from pilotlab.results import EffectResult, EventTimeEstimate, SyntheticTables, Table
 
 __all__ = [
@@ -433,7 +433,7 @@ def fit_synthetic(
     fit_on = options.synthetic.fit_on if method == "sc" else "average"
     n_donors = d.controls.size
     n_treated = int(sum(u.size for u in d.cohort_units))
-    notes: list[str] = []
+    notes: list[Notice] = []
 
     inference, reason = choose_inference(options.inference, n_treated, n_donors, name)
     if options.inference not in ("placebo", "permutation", "jackknife", "cluster"):
@@ -476,10 +476,13 @@ def fit_synthetic(
                     "units; add comparison units"
                 )
             notes.append(
-                "The jackknife is undefined here (one comparison area carries all the "
-                "weight), so placebo inference was used instead."
+                notice(
+                    "jackknife-fallback",
+                    "The jackknife is undefined here (one comparison area carries all the "
+                    "weight), so placebo inference was used instead.",
+                )
             )
-            inference, reason = "placebo", notes[-1]
+            inference, reason = "placebo", notes[-1].message
         else:
             se = float(_jackknife_se(jk_est))
             event_se = _jackknife_se(jk_event)
@@ -528,29 +531,38 @@ def fit_synthetic(
     fit_sentence = _fit_sentence(pre_rmspe, d, panel, outcome)
     if sd > 0 and pre_rmspe > POOR_FIT_RATIO * sd:
         notes.append(
-            f"The {name} comparison fits the pilot area poorly before the start: the "
-            f"pre-period root mean squared gap is {pre_rmspe:.3g}, {pre_rmspe / sd:.0%} of the "
-            f"standard deviation of '{outcome}' ({sd:.3g}). Check the donor pool "
-            "(treatment.comparison / exclude) or prefer synthetic_did."
+            notice(
+                "poor-pre-fit",
+                f"The {name} comparison fits the pilot area poorly before the start: the "
+                f"pre-period root mean squared gap is {pre_rmspe:.3g}, {pre_rmspe / sd:.0%} of the "
+                f"standard deviation of '{outcome}' ({sd:.3g}). Check the donor pool "
+                "(treatment.comparison / exclude) or prefer synthetic_did.",
+            )
         )
     if options.covariates:
         notes.append(
-            f"{name} does not adjust for design.covariates "
-            f"({', '.join(options.covariates)}): its comparison is built from pre-period "
-            "outcomes"
-            + (
-                "; list them under design.synthetic.predictors to match on their pre-period means."
-                if method == "sc"
-                else "; synthetic_control can match on them (design.synthetic.predictors)."
+            notice(
+                "covariates-ignored",
+                f"{name} does not adjust for design.covariates "
+                f"({', '.join(options.covariates)}): its comparison is built from pre-period "
+                "outcomes"
+                + (
+                    "; list them under design.synthetic.predictors to match on their pre-period means."
+                    if method == "sc"
+                    else "; synthetic_control can match on them (design.synthetic.predictors)."
+                ),
             )
         )
     if int(d.starts.min()) < SHORT_PRE_PERIODS:
         notes.append(
-            f"Only {int(d.starts.min())} pre-period(s) before the start: the {name} weights "
-            "rest on very little history."
+            notice(
+                "short-pre-period",
+                f"Only {int(d.starts.min())} pre-period(s) before the start: the {name} weights "
+                "rest on very little history.",
+            )
         )
     for note in notes:
-        warnings.warn(note, DesignWarning, stacklevel=2)
+        emit(note, stacklevel=2)
 
     tables = SyntheticTables(
         method=method,

@@ -17,6 +17,7 @@ from pilotlab.estimators._regression import (
     size_warnings,
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
+from pilotlab.exceptions import notice
 from pilotlab.results import EffectResult, LinearParts
 
 __all__ = ["fit_twfe"]
@@ -32,9 +33,12 @@ def fit_twfe(
     warnings = size_warnings(panel, options.inference)
     if panel.is_staggered:
         warnings += (
-            "Treated units start at different times: the two-way fixed-effects estimate "
-            "mixes in comparisons of later- with earlier-treated units and is biased when "
-            "effects change over time; prefer callaway_santanna.",
+            notice(
+                "staggered-twfe",
+                "Treated units start at different times: the two-way fixed-effects estimate "
+                "mixes in comparisons of later- with earlier-treated units and is biased when "
+                "effects change over time; prefer callaway_santanna.",
+            ),
         )
     return linear_effect(
         "twfe",

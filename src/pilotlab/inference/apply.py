@@ -15,7 +15,7 @@ import numpy as np
 
 from pilotlab.data.panel import Panel
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
-from pilotlab.exceptions import EstimationError
+from pilotlab.exceptions import EstimationError, Notice, notice
 from pilotlab.inference.permutation import permutation_test
 from pilotlab.inference.wild import (
     BootstrapDraws,
@@ -105,13 +105,15 @@ def apply_inference(
         ci_lower=perm.ci_lower,
         ci_upper=perm.ci_upper,
         inference="permutation",
-        warnings=_drop_cr_warning(base.warnings) + ((perm.note,) if perm.note else ()),
+        warnings=_drop_cr_warning(base.warnings)
+        + ((notice(perm.note_code, perm.note),) if perm.note else ()),
         inference_details=record,
     )
 
 
-def _drop_cr_warning(warnings: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(w for w in warnings if "cluster-robust standard errors are unreliable" not in w)
+def _drop_cr_warning(warnings: tuple[Notice, ...]) -> tuple[Notice, ...]:
+    """The warnings without the cluster-count one, which the new inference no longer needs."""
+    return tuple(w for w in warnings if w.code != "few-clusters")
 
 
 def _with_wild(
@@ -167,8 +169,11 @@ def _with_wild(
     warn = _drop_cr_warning(base.warnings)
     if math.isinf(lo) or math.isinf(hi):
         warn += (
-            "The wild-bootstrap interval is unbounded: the data cannot rule out arbitrarily "
-            "large effects with so few clusters.",
+            notice(
+                "wild-bootstrap-unbounded",
+                "The wild-bootstrap interval is unbounded: the data cannot rule out arbitrarily "
+                "large effects with so few clusters.",
+            ),
         )
     return dataclasses.replace(
         base,

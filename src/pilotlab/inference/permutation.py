@@ -72,6 +72,8 @@ class PermutationResult:
     alpha : float
     note : str
         Anything the reader should know (e.g. why an interval is missing).
+    note_code : str
+        The warning code of ``note`` (see :data:`pilotlab.exceptions.NOTICE_CODES`).
     """
 
     estimate: float
@@ -85,6 +87,7 @@ class PermutationResult:
     alpha: float
     note: str = ""
     distribution: tuple[float, ...] = ()
+    note_code: str = ""
 
     def sentence(self) -> str:
         """One line for the report."""
@@ -394,7 +397,7 @@ def _generic(
             f"cannot be computed under any of the {n_total:,} re-assignments of treatment "
             f"(first reason: {first_failure}); use another inference method."
         )
-    note = ""
+    note, note_code = "", ""
     # Linearity check on the observed assignment: fit(Y - tau D) = fit(Y) - tau fit(D).
     tau = est if est != 0 else 1.0
     frame2 = frame.copy()
@@ -404,6 +407,7 @@ def _generic(
     p_fn = _p_value_fn(est, b_perm, slope, exact)
     if abs(lhs - rhs) > 1e-6 * (1 + abs(est)):
         lo = hi = math.nan
+        note_code = "permutation-no-interval"
         note = (
             f"the {entry.name} estimator is not linear in the outcome, so the sharp-null "
             "interval was not computed; the p-value is valid."
@@ -418,6 +422,7 @@ def _generic(
             if 2 * skipped > n_total
             else ""
         )
+        note_code = "permutation-assignments-skipped"
         note = (
             f"{skipped:,} of {n_total:,} {what} of treatment were left out of the randomisation "
             f"test because the {entry.name} estimate cannot be computed under them (first "
@@ -427,7 +432,7 @@ def _generic(
         )
     return PermutationResult(
         est, p_fn(0.0), lo, hi, int(b_perm.size), exact, "generic", level, alpha, note,
-        distribution=tuple(float(v) for v in b_perm[:2000]),
+        distribution=tuple(float(v) for v in b_perm[:2000]), note_code=note_code,
     )  # fmt: skip
 
 

@@ -1345,11 +1345,11 @@ def _results(ctx: _Ctx) -> list[Block]:
                     "#annex-staggered",
                 )
             )
-        for w in o.result.warnings:
-            if find_jargon(w):
-                ctx.to_annex("annex-notes", Notice(f"{o.label}: {w}", "warning"))
+        for w in o.result.warnings:  # placed by the warning's code, never by its wording
+            if w.technical:
+                ctx.to_annex("annex-notes", Notice(f"{o.label}: {w.message}", "warning"))
             else:
-                blocks.append(Notice(w, "warning"))
+                blocks.append(Notice(w.message, "warning"))
     return blocks
 
 
@@ -1725,17 +1725,17 @@ def _limitations(ctx: _Ctx) -> list[Block]:
             "Staggered roll-out estimated by a regression with area and period effects: if "
             "effects change over time the estimate can be biased (see the technical annex)."
         )
-    seen = set()
+    seen: set[tuple[str, str]] = set()
     technical = 0
     for w in (*ev.warnings, *(w for o in ev.outcomes for w in o.result.warnings)):
-        if w not in seen:
-            seen.add(w)
-            if find_jargon(w):
+        if (w.code, w.message) not in seen:
+            seen.add((w.code, w.message))
+            if w.technical:
                 technical += 1
                 if w in ev.warnings:
-                    ctx.to_annex("annex-notes", Notice(w, "warning"))
+                    ctx.to_annex("annex-notes", Notice(w.message, "warning"))
             else:
-                items.append(w)
+                items.append(w.message)
     if technical:
         items.append(
             f"{plural(technical, 'technical warning')} from the estimation "

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from pilotlab.exceptions import Notice
 from pilotlab.results.checks import CheckDetails
 from pilotlab.results.parts import (
     DesignDiagnostics,
@@ -170,7 +171,7 @@ class EffectResult:
     estimand: str = "ATT"
     event_study: tuple[EventTimeEstimate, ...] = ()
     pre_trend: PreTrendTest | None = None
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     linear: LinearParts | None = None
     staggered: StaggeredTables | None = None
     synthetic: SyntheticTables | None = None
@@ -363,7 +364,7 @@ class Evaluation:
     multiple_testing: str
     generated_at: str
     command: str = ""
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Notice, ...] = ()
     evidence_strength: Mapping[str, Any] | None = None
     diagnostics: DesignDiagnostics = field(default_factory=DesignDiagnostics)
 

@@ -51,7 +51,6 @@ pre-tests); this module is the estimator's entry.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Literal
 
 import numpy as np
@@ -74,7 +73,7 @@ from pilotlab.estimators.callaway_santanna.prepare import (
     _warn,
 )
 from pilotlab.estimators.callaway_santanna.pretest import _pre_trend
-from pilotlab.exceptions import EstimationError
+from pilotlab.exceptions import EstimationError, Notice, collect, emit
 from pilotlab.results import EffectResult, EventTimeEstimate, StaggeredTables, Table
 
 __all__ = ["GroupTimeEffects", "estimate_group_time_effects", "fit_callaway_santanna"]
@@ -130,7 +129,7 @@ def estimate_group_time_effects(
     GroupTimeEffects
         Cell estimates, aggregations, the pre-test and the band's critical value.
     """
-    sink: list[str] = []
+    sink: list[Notice] = []
     if method not in ("dr", "ipw", "reg"):
         raise EstimationError(f"callaway_santanna.method is '{method}'; allowed: dr, ipw, reg.")
     if base_period not in ("varying", "universal"):
@@ -164,6 +163,7 @@ def estimate_group_time_effects(
         else:
             if Xk is None:
                 _warn(
+                    "cs-unbalanced-cells",
                     "the panel is unbalanced: each ATT(g,t) uses the units observed in both "
                     "its period and its base period.",
                     sink,
@@ -209,23 +209,22 @@ def fit_callaway_santanna(
         Wald pre-test; ``staggered`` holds the ATT(g,t) and aggregation tables.
     """
     cs = options.callaway_santanna
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = estimate_group_time_effects(
-            panel,
-            outcome,
-            method=cs.method,
-            covariates=options.covariates,
-            base_period=cs.base_period,
-            window=options.window,
-            balance_e=cs.balance_e,
-            alpha=options.alpha,
-            replications=options.replications,
-            bootstrap_weights=options.bootstrap_weights,
-            rng=rng,
-        )
-    for w in caught:  # re-emit so callers see them once, from here
-        warnings.warn(w.message, w.category, stacklevel=2)
+    res, raised = collect(
+        estimate_group_time_effects,
+        panel,
+        outcome,
+        method=cs.method,
+        covariates=options.covariates,
+        base_period=cs.base_period,
+        window=options.window,
+        balance_e=cs.balance_e,
+        alpha=options.alpha,
+        replications=options.replications,
+        bootstrap_weights=options.bootstrap_weights,
+        rng=rng,
+    )
+    for n in raised:  # re-emit so callers see them once, from here
+        emit(n, stacklevel=2)
     agg = res.aggregations
     i = int(np.flatnonzero(agg["type"].to_numpy() == cs.aggregation)[0])
     est = float(agg["estimate"].to_numpy()[i])

@@ -19,7 +19,7 @@ from pilotlab.estimators.callaway_santanna.bootstrap import _bootstrap
 from pilotlab.estimators.callaway_santanna.cells import _CellFit
 from pilotlab.estimators.callaway_santanna.prepare import _Cells, _Units
 from pilotlab.estimators.callaway_santanna.pretest import _cells_pretest
-from pilotlab.exceptions import EstimationError
+from pilotlab.exceptions import EstimationError, Notice
 from pilotlab.results import PreTrendTest
 
 AggregationName = Literal["simple", "dynamic", "group", "calendar"]
@@ -48,8 +48,8 @@ class GroupTimeEffects:
         Number of clusters used for the influence-function variance.
     n_units, n_treated_units : int
         Units (observations for repeated cross-sections) used, and those in treated cohorts.
-    warnings : tuple of str
-        Design warnings raised while estimating.
+    warnings : tuple of Notice
+        Design warnings raised while estimating (code and message).
     """
 
     att_gt: pd.DataFrame
@@ -62,7 +62,7 @@ class GroupTimeEffects:
     n_clusters: int
     n_units: int
     n_treated_units: int
-    warnings: tuple[str, ...]
+    warnings: tuple[Notice, ...]
 
 
 def _normal_ci(est: np.ndarray, se: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +144,7 @@ def _aggregate(
     replications: int,
     bootstrap_weights: str,
     rng: np.random.Generator,
-    sink: list[str],
+    sink: list[Notice],
 ) -> GroupTimeEffects:
     """Aggregate the cells ``fit``, run the bootstrap and the pre-test, and build the tables."""
     H = units.cohorts.size

@@ -26,6 +26,7 @@ from pilotlab.estimators.callaway_santanna.kernels import (
     _drdid_rc,
 )
 from pilotlab.estimators.callaway_santanna.prepare import _Cells, _Units, _warn
+from pilotlab.exceptions import Notice
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def _fit_general_panel(
     cells: _Cells,
     method: Method,
     labels: tuple[str, ...],
-    sink: list[str],
+    sink: list[Notice],
 ) -> _CellFit:
     """Cells one by one on the units observed in both periods (covariates / missing values).
 
@@ -211,6 +212,7 @@ def _fit_general_panel(
         S[:, kk] = agg @ np.ascontiguousarray(phi)
     if failed:
         _warn(
+            "cs-cells-dropped",
             "ATT(g,t) could not be estimated for cells (cohort, period) "
             f"{', '.join(failed)}: no treated or no comparison units observed in both periods, "
             "or a singular covariate design; they are left out of every aggregation.",
@@ -242,7 +244,7 @@ def _fit_rcs(
     cells: _Cells,
     method: Method,
     labels: tuple[str, ...],
-    sink: list[str],
+    sink: list[Notice],
 ) -> _CellFit:
     """Repeated cross-sections: four weighted means per cell, or DRDID's ``*_rc`` estimators
     with covariates (each observation's own covariate values)."""
@@ -296,6 +298,7 @@ def _fit_rcs(
         att[k] = est
     if failed:
         _warn(
+            "cs-cells-dropped",
             "ATT(g,t) could not be estimated for cells (cohort, period) "
             f"{', '.join(failed)}: no treated or no comparison observations in one of the two "
             "periods; they are left out of every aggregation.",

@@ -9,13 +9,12 @@ their base period and comparison blocks (R ``did``'s rules).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.exceptions import DataError, DesignWarning, EstimationError
+from pilotlab.exceptions import DataError, EstimationError, Notice, warn
 
 
 @dataclass(frozen=True)
@@ -44,13 +43,12 @@ class _Units:
     n_periods: int
 
 
-def _warn(msg: str, sink: list[str]) -> None:
-    warnings.warn(msg, DesignWarning, stacklevel=3)
-    sink.append(msg)
+def _warn(code: str, msg: str, sink: list[Notice]) -> None:
+    sink.append(warn(code, msg, stacklevel=3))
 
 
 def _unit_arrays(
-    panel: Panel, outcome: str, covariates: tuple[str, ...], sink: list[str]
+    panel: Panel, outcome: str, covariates: tuple[str, ...], sink: list[Notice]
 ) -> tuple[_Units, np.ndarray, np.ndarray | None, np.ndarray]:
     """Units, the outcome matrix (panel: N x T; RCS: rows), covariates and row periods."""
     if outcome not in panel.frame.columns:
@@ -126,7 +124,7 @@ def _unit_arrays(
 
 
 def _finalise_units(
-    units: _Units, T: int, anticipation: int, period_labels: tuple[str, ...], sink: list[str]
+    units: _Units, T: int, anticipation: int, period_labels: tuple[str, ...], sink: list[Notice]
 ) -> tuple[_Units, np.ndarray, int]:
     """Apply the design rules: drop cohorts without a pre-period, handle no never-treated.
 
@@ -141,6 +139,7 @@ def _finalise_units(
         bad = np.unique(group[early])
         labels = ", ".join(period_labels[int(g)] for g in bad)
         _warn(
+            "cs-no-pre-period",
             f"{int(early.sum())} unit(s) first treated in {labels} have no pre-treatment "
             f"period (anticipation {anticipation}); they were dropped from the Callaway & "
             "Sant'Anna estimate.",
@@ -160,6 +159,7 @@ def _finalise_units(
         gmax = int(remaining.max())
         T_keep = gmax - anticipation
         _warn(
+            "no-never-treated",
             f"no never-treated units: the last cohort to be treated ({period_labels[gmax]}) "
             f"serves as the comparison group and periods from "
             f"{period_labels[max(T_keep, 0)]} on are left out.",
@@ -179,6 +179,7 @@ def _finalise_units(
         n_g = int(np.sum(keep & (group == g)))
         if n_g == 1:
             _warn(
+                "single-unit-cohort",
                 f"the cohort first treated in {period_labels[int(g)]} has a single unit: its "
                 "ATT(g,t) rest on one unit and their standard errors are unreliable.",
                 sink,

@@ -20,6 +20,7 @@ from pilotlab.diagnostics.pretrend import randomization_pretest, resolve_pretren
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.callaway_santanna.cells import _CellFit
 from pilotlab.estimators.callaway_santanna.prepare import _warn
+from pilotlab.exceptions import Notice
 from pilotlab.results import EffectResult, PreTrendTest
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def _cells_pretest(
     d_idx: list[int],
     d_e: list[int],
     C: int,
-    sink: list[str],
+    sink: list[Notice],
 ) -> PreTrendTest | None:
     """The analytic pre-test of the cells ``fit`` (None when there are no pre-period cells).
 
@@ -79,6 +80,7 @@ def _cells_pretest(
                         C,
                     )
             _warn(
+                "cs-pretest-unavailable",
                 f"the {fit.pre_idx.size} pre-treatment ATT(g,t) cannot be tested jointly (their "
                 "covariance is singular, or the effective number of clusters behind it is below "
                 f"twice the number of cells; {C} clusters), so the parallel-trends pre-test "
