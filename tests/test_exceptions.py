@@ -35,9 +35,9 @@ def test_every_code_is_kebab_case_with_a_category_and_a_meaning() -> None:
 
 
 def _codes_used_in_src() -> set[str]:
-    """Every code literal passed to warn / notice / the CS stage helper / the CLI in src/."""
+    """Every code literal passed to warn / notice / the CS stage helper / the CLI / a data check."""
     call = re.compile(r"\b(?:warn|notice|_warn)\(\s*\"([a-z0-9-]+)\"")
-    code_attr = re.compile(r"note_code = \"([a-z0-9-]+)\"")
+    code_attr = re.compile(r"(?:note_code = |warning=)\"([a-z0-9-]+)\"")
     found: set[str] = set()
     for path in SRC.rglob("*.py"):
         text = path.read_text(encoding="utf-8")

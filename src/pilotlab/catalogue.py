@@ -47,6 +47,7 @@ __all__ = [
     "InferenceRule",
     "entries",
     "get",
+    "load_error",
     "names",
     "register",
     "title",
@@ -188,15 +189,15 @@ def _load() -> None:
             # pilotlab run from a source tree without its package metadata
             importlib.import_module("pilotlab.estimators")
         for point in points:
+            dist = getattr(getattr(point, "dist", None), "name", None)
+            origin = f"entry point {point.value}" + (f" of the package {dist}" if dist else "")
             try:
                 obj: Any = point.load()
             except Exception as exc:  # a broken plug-in must not stop pilotlab
-                _BROKEN[point.name] = f"{type(exc).__name__}: {exc}"
+                _BROKEN[point.name] = f"{origin} raised {type(exc).__name__}: {exc}"
                 continue
             if not isinstance(obj, EstimatorEntry):
-                _BROKEN[point.name] = (
-                    f"entry point {point.value} is a {type(obj).__name__}, not an EstimatorEntry"
-                )
+                _BROKEN[point.name] = f"{origin} is a {type(obj).__name__}, not an EstimatorEntry"
                 continue
             _REGISTERED.setdefault(obj.name, obj)
 
@@ -216,12 +217,20 @@ def names() -> tuple[str, ...]:
     return tuple(entries())
 
 
+def load_error(name: str) -> str | None:
+    """Why the installed estimator ``name`` could not be loaded (``None`` if it loaded or is not
+    installed): its entry point raised on import, or does not name an EstimatorEntry."""
+    _load()
+    with _LOCK:
+        return None if name in _REGISTERED else _BROKEN.get(name)
+
+
 def get(name: str) -> EstimatorEntry:
     """The estimator called ``name``; an unknown name lists the available ones."""
     found = entries().get(name)
     if found is not None:
         return found
-    broken = _BROKEN.get(name)
+    broken = load_error(name)
     if broken:
         raise EstimationError(
             f"estimator '{name}' is installed but could not be loaded ({broken}); "

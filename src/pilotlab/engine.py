@@ -241,6 +241,7 @@ def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
         bootstrap_weights=d.inference.weights,
         callaway_santanna=d.callaway_santanna,
         synthetic=d.synthetic,
+        estimator=d.estimator_options(),  # design.options, for an estimator that declares them
     )
 
 

@@ -490,8 +490,8 @@ def _time_weights(
         return None
     fit = res.linear.fit
     c = res.linear.contrast()
-    if c.size != fit.X.shape[1]:
-        return None
+    if c.size != fit.X.shape[1] or fit.X.shape[0] != pan.nobs:
+        return None  # not a regression on the panel's observations (e.g. one row per unit)
     w = fit.X @ (fit.xtx_inv @ c)
     N, T = pan.n_units, pan.n_periods
     W = np.zeros((N, T))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-from pilotlab.data import load_panel
+from pilotlab.data import load_panel, panel_from_frame
 from pilotlab.exceptions import DataError
 from pilotlab.simulate import make_pilot_panel
-from pilotlab.spec import load_pilot
+from pilotlab.spec import load_pilot, parse_pilot
 from tests.support import pilot_dict, write_pilot
 
 
@@ -54,3 +56,17 @@ def test_empty_unit_cell_is_still_missing_and_na_outcome_still_a_gap(tmp_path) -
     (tmp_path / "data.csv").write_text("\n".join(text) + "\n")
     with pytest.raises(DataError, match=r"data\.unit: column 'area_code' is empty in 1 row"):
         load_panel(load_pilot(tmp_path / "pilot.yaml"))
+
+
+def test_an_infinite_unit_id_in_a_number_column_raises_no_numpy_warning() -> None:
+    """Ids stored as floats (a DataFrame, or a CSV column with gaps) may hold ``inf``: it is an id
+    like any other, and numpy's 'invalid value' warning must not reach the user."""
+    sim = make_pilot_panel(20, 8, 3, 5, seed=1)
+    df = sim.data.assign(area_code=sim.data["area_code"].str[1:].astype(float) + 1000)
+    df.loc[df.index[-8:], "area_code"] = np.inf  # the last unit
+    treated = [int(u[1:]) + 1000 for u in sim.treated_units]
+    spec = parse_pilot(pilot_dict(treatment={"units": treated, "start": sim.start}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        panel = panel_from_frame(df, spec)
+    assert "inf" in panel.unit_labels and panel.n_treated_units == 3

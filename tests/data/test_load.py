@@ -431,3 +431,16 @@ def test_a_treated_unit_without_pre_period_values_is_a_warning() -> None:
     )
     with pytest.warns(MissingDataWarning, match=f"Treated unit\\(s\\) {t0} have no value"):
         panel_from_frame(df, _sim_spec(sim))
+
+
+def test_a_unit_listed_twice_as_eligible_counts_once_in_the_unit_flow() -> None:
+    sim = make_pilot_panel(20, 8, 3, 5, seed=6)
+    controls = [u for u in sorted(sim.data["area_code"].unique()) if u not in sim.treated_units]
+    eligible = [*sim.treated_units, *controls[:5], controls[0]]  # controls[0] twice
+    spec = parse_pilot(
+        pilot_dict(
+            treatment={"units": list(sim.treated_units), "start": sim.start, "eligible": eligible}
+        )
+    )
+    flow = panel_from_frame(sim.data, spec).unit_flow
+    assert (flow.eligible, flow.treated, flow.comparison, flow.analysed) == (8, 3, 5, 8)

@@ -11,10 +11,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationError,
     field_validator,
     model_serializer,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from pilotlab import catalogue
 
@@ -348,6 +350,12 @@ class DesignSpec(_Model):
     @classmethod
     def _registered(cls, v: str) -> str:
         if v != "auto" and v not in catalogue.names():
+            broken = catalogue.load_error(v)
+            if broken:
+                raise ValueError(
+                    f"'{v}' is installed but could not be loaded ({broken}); reinstall or fix "
+                    "the package that provides it, or choose another estimator"
+                )
             raise ValueError(
                 f"found '{v}', which is not an installed estimator; allowed: auto, "
                 f"{', '.join(catalogue.names())}"
@@ -360,11 +368,29 @@ class DesignSpec(_Model):
             return self
         model = None if self.estimator == "auto" else catalogue.get(self.estimator).options
         if model is None:
-            raise ValueError(
-                "options: only an estimator that declares its own options takes them "
+            why = ValueError(
+                "only an estimator that declares its own options takes them "
                 f"(design.estimator is {self.estimator}); remove design.options"
             )
-        model.model_validate(self.options)  # a mistake is reported under design.options
+            raise ValidationError.from_exception_data(
+                "DesignSpec",
+                [{"type": "value_error", "loc": ("options",), "input": self.options,
+                  "ctx": {"error": why}}],
+            )  # fmt: skip
+        try:
+            model.model_validate(self.options)
+        except ValidationError as exc:  # reported under design.options, not under design
+            details: list[InitErrorDetails] = []
+            for e in exc.errors():
+                item: InitErrorDetails = {
+                    "type": e["type"],
+                    "loc": ("options", *e["loc"]),
+                    "input": e["input"],
+                }
+                if "ctx" in e:
+                    item["ctx"] = e["ctx"]
+                details.append(item)
+            raise ValidationError.from_exception_data(exc.title, details) from None
         return self
 
     def estimator_options(self) -> BaseModel | None:
