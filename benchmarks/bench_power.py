@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotlab.engine import _options
-from pilotlab.power import _resolve_history, draw_placebos, run_power, simulate_placebos
+from pilotlab.engine import estimator_options, planning_history, run_power
+from pilotlab.power import draw_placebos, simulate_placebos
 from pilotlab.spec import PilotSpec, load_pilot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def _with_method(spec: PilotSpec, method: str) -> PilotSpec:
 
 
 def _time_refitting(spec: PilotSpec, n_pilots: int, simulations: int) -> float:
-    hist, _ = _resolve_history(spec, None)
+    hist, _ = planning_history(spec, None)
     outcome = spec.primary_outcomes[0].column
     hist = hist.complete(outcome, ())
     ps = spec.design.power
@@ -74,7 +74,7 @@ def _time_refitting(spec: PilotSpec, n_pilots: int, simulations: int) -> float:
         simulations=n_pilots,
     )
     probe = run_power(spec, simulations=20, time_budget=None)
-    opts = dataclasses.replace(_options(spec, "permutation"), pretrend="none")
+    opts = dataclasses.replace(estimator_options(spec, "permutation"), pretrend="none")
     effects = np.array([p.effect for p in probe.curve])  # the grid run_power uses
     t = time.perf_counter()
     with warnings.catch_warnings():
@@ -91,7 +91,7 @@ def compare_large(args: argparse.Namespace) -> None:
     regression per placebo vs statsmodels (and pyfixest when installed)."""
     import pandas as pd
 
-    from pilotlab.power import _placebo_panel
+    from pilotlab.power import placebo_panel
     from pilotlab.simulate import make_pilot_panel
     from pilotlab.spec import parse_pilot
 
@@ -124,8 +124,8 @@ def compare_large(args: argparse.Namespace) -> None:
     rows.append(("pilotlab run_power (vectorised, full effect grid)", res.simulations, t_vec))
     print(f"vectorised: MDE {res.mde:.4f}, FPR {res.false_positive_rate:.3f}, path {res.path}")
 
-    hist, _ = _resolve_history(spec, data)
-    opts = _options(spec, "cluster")
+    hist, _ = planning_history(spec, data)
+    opts = estimator_options(spec, "cluster")
     A, starts = draw_placebos(
         np.random.default_rng(0),
         n_units=hist.n_units,
@@ -164,7 +164,7 @@ def compare_large(args: argparse.Namespace) -> None:
     n_peer = min(args.peer_fits, args.simulations)
     t = time.perf_counter()
     for r in range(n_peer):
-        pan = _placebo_panel(hist, A[r], int(starts[r]), 8)
+        pan = placebo_panel(hist, A[r], int(starts[r]), 8)
         df = pd.DataFrame(
             {
                 "y": pan.y("outcome"),
@@ -191,7 +191,7 @@ def compare_large(args: argparse.Namespace) -> None:
         n_pf = min(50, args.simulations)
         t = time.perf_counter()
         for r in range(n_pf):
-            pan = _placebo_panel(hist, A[r], int(starts[r]), 8)
+            pan = placebo_panel(hist, A[r], int(starts[r]), 8)
             df = pd.DataFrame(
                 {
                     "y": pan.y("outcome"),

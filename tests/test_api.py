@@ -22,6 +22,7 @@ PUBLIC = {
     "EffectResult",
     "EstimationError",
     "Evaluation",
+    "PilotRun",
     "PilotSpec",
     "PilotlabError",
     "PilotlabWarning",
@@ -34,6 +35,7 @@ PUBLIC = {
     "evidence_json",
     "load_pilot",
     "render_report",
+    "run_pilot",
     "run_power",
     "write_power_report",
 }
@@ -54,7 +56,8 @@ def test_dir_shows_only_the_public_api_and_every_name_resolves() -> None:
     for name in pilotlab.__all__:
         value = getattr(pilotlab, name)
         assert not isinstance(value, ModuleType), name
-    assert pilotlab.run_power.__module__ == "pilotlab.power"
+    assert pilotlab.run_power.__module__ == "pilotlab.engine.plan"
+    assert pilotlab.run_pilot.__module__ == "pilotlab.engine.run"
     assert pilotlab.PowerResult.__name__ == "PowerResult"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = pilotlab.nope  # type: ignore[attr-defined]
@@ -63,7 +66,7 @@ def test_dir_shows_only_the_public_api_and_every_name_resolves() -> None:
 def test_import_stays_lazy() -> None:
     code = (
         "import sys, pilotlab; dir(pilotlab); "
-        "print(any(m in sys.modules for m in ('numpy', 'pandas', 'pilotlab.power')))"
+        "print(any(m in sys.modules for m in ('numpy', 'pandas', 'pilotlab.power', 'pilotlab.engine')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -225,11 +225,12 @@ def test_killed_run_leaves_no_staging_folder(tmp_path, panel) -> None:
         "import os, sys\n"
         "from pathlib import Path\n"
         "import pilotlab.cli as c\n"
-        "real = c.write_outputs\n"
+        "import pilotlab.engine.run as r\n"
+        "real = r.write_outputs\n"
         "def killed(evaluation, out, *a, **k):\n"
         "    real(evaluation, out, *a, **k)\n"
         "    os._exit(9)\n"
-        "c.write_outputs = killed\n"
+        "r.write_outputs = killed\n"
         "c.main()\n"
     )
     out = tmp_path / "out"
@@ -498,13 +499,13 @@ def test_a_move_interrupted_half_way_leaves_a_folder_the_next_run_accepts(
 
 
 def test_power_into_a_folder_holding_a_users_file_refuses(tmp_path, monkeypatch) -> None:
-    import pilotlab.power
+    import pilotlab.engine
     from tests.support.power import history
 
     def no_simulations(*args: object, **kwargs: object) -> None:
         raise AssertionError("the folder must be refused before any simulation")
 
-    monkeypatch.setattr(pilotlab.power, "run_power", no_simulations)
+    monkeypatch.setattr(pilotlab.engine, "run_power", no_simulations)
 
     history(30, 12, seed=4).to_csv(tmp_path / "panel.csv", index=False)
     (tmp_path / "pilot.yaml").write_text(POWER_PILOT, encoding="utf-8")

@@ -19,9 +19,9 @@ from pilotlab.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from pilotlab.engine import evaluate
+    from pilotlab.engine import PilotRun, evaluate, run_pilot, run_power, write_power_report
     from pilotlab.evidence import evidence_json
-    from pilotlab.power import PowerResult, run_power, write_power_report
+    from pilotlab.power import PowerResult
     from pilotlab.registry import Registry
     from pilotlab.report import render_report
     from pilotlab.results import EffectResult, Evaluation
@@ -35,6 +35,7 @@ __all__ = [
     "EffectResult",
     "EstimationError",
     "Evaluation",
+    "PilotRun",
     "PilotSpec",
     "PilotlabError",
     "PilotlabWarning",
@@ -47,6 +48,7 @@ __all__ = [
     "evidence_json",
     "load_pilot",
     "render_report",
+    "run_pilot",
     "run_power",
     "write_power_report",
 ]
@@ -55,10 +57,12 @@ __all__ = [
 # numerical stack or Jinja.
 _LAZY = {
     "evaluate": "pilotlab.engine",
+    "PilotRun": "pilotlab.engine",
     "evidence_json": "pilotlab.evidence",
+    "run_pilot": "pilotlab.engine",
+    "run_power": "pilotlab.engine",
+    "write_power_report": "pilotlab.engine",
     "PowerResult": "pilotlab.power",
-    "run_power": "pilotlab.power",
-    "write_power_report": "pilotlab.power",
     "Registry": "pilotlab.registry",
     "render_report": "pilotlab.report",
     "EffectResult": "pilotlab.results",

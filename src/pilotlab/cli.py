@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable
-from contextlib import nullcontext
 from functools import wraps
 from importlib import resources
 from pathlib import Path
@@ -158,22 +156,6 @@ def validate(pilot: Path) -> None:
             click.echo(f"  {m.sentence()}")
 
 
-def write_outputs(
-    evaluation: Any, out: Path, template_dir: Path | None = None, org_name: str | None = None
-) -> dict[str, Any]:
-    """Write evidence.json, report.html and every table as CSV into ``out``; return the record."""
-    from pilotlab.evidence import evidence_record, to_json
-    from pilotlab.outputs import csv_frame
-    from pilotlab.report import render_report
-
-    record = evidence_record(evaluation)
-    (out / "evidence.json").write_text(to_json(record) + "\n", encoding="utf-8")
-    # full precision, one row per outcome; text that a spreadsheet would run as a formula is quoted
-    csv_frame(evaluation.tidy()).to_csv(out / "results.csv", index=False)
-    render_report(evaluation, out / "report.html", template_dir, org_name=org_name)
-    return record
-
-
 @cli.command()
 @click.argument("pilot", type=click.Path(path_type=Path))
 @click.option(
@@ -211,60 +193,31 @@ def run(
     (not with --quiet; PILOTLAB_PROGRESS=1 or 0 forces it on or off).
     """
     bar = _ProgressBar(_progress_wanted(quiet))
-    bar.stage(f"Reading the pilot file {pilot}")
-    progress = _timed(bar.stage)
-    from datetime import UTC, datetime
+    bar.stage(f"Reading the pilot file {pilot}")  # before the imports: the first sign of life
+    from pilotlab.engine import run_pilot
 
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from pilotlab.engine import evaluate
-    from pilotlab.outputs import check_output_folder, output_folder
-    from pilotlab.registry.service import open_existing
-    from pilotlab.spec import load_pilot
-
-    started = datetime.now(UTC)
-    spec = load_pilot(pilot)
-    out = out or spec.base_dir / "out" / spec.id
-    check_output_folder(out)  # refuse a folder pilotlab may not write before the long part
-    command = "pilotlab run " + " ".join(shlex.quote(a) for a in [str(pilot), "-o", str(out)])
-    registry = open_existing(registry_url)
-    with registry if registry is not None else nullcontext():
-        plan = registry.plan_status(spec).to_plan_info() if registry else None
-        evaluation = evaluate(spec, plan=plan, command=command, progress=progress)
-        # Outputs first, then the registry: a recorded run always has its outputs in place. If
-        # recording fails, the outputs stay (complete and correct) and the error says so.
-        progress(f"Writing the report to {out}")
-        with output_folder(out) as tmp:  # nothing written on error; only its own files replaced
-            record = write_outputs(evaluation, tmp, template_dir, org_name)
-        if registry is not None and plan is not None and plan.registered:
-            progress("Recording the run in the registry")
-            try:
-                registry.record_run(
-                    spec,
-                    record,
-                    evaluation.data.sha256,
-                    record["software"],
-                    started_at=started,
-                    finished_at=datetime.now(UTC),
-                )
-            except (PilotlabError, SQLAlchemyError, OSError) as exc:
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                raise PilotlabError(
-                    f"the outputs were written to '{out}', but the run could not be recorded in "
-                    f"the registry ({reason}); fix that and run the same command again to record "
-                    "it (the outputs will be replaced)"
-                ) from None
+    done = run_pilot(
+        pilot,
+        out,
+        registry=registry_url,
+        template_dir=template_dir,
+        org_name=org_name,
+        progress=_timed(bar.stage),
+        option="-o/--output",
+    )
+    evaluation, plan = done.evaluation, done.plan
+    spec = evaluation.pilot
     _warn_dates(spec, evaluation)
     for o in evaluation.outcomes:
         click.echo(_result_line(o))
-    if plan is not None and plan.registered:
+    if done.recorded:
         match = "matches" if plan.matches_registered else "does NOT match"
         click.echo(
             f"Run recorded in the registry; the plan {match} registered version {plan.version}."
         )
         if plan.matches_registered is False:
             _warn_unregistered(plan, pilot)
-    click.echo(f"Report written to {out / 'report.html'}")
+    click.echo(f"Report written to {done.output_dir / 'report.html'}")
 
 
 def _warn_dates(spec: Any, evaluation: Any) -> None:
@@ -525,8 +478,8 @@ def power(
     """
     bar = _ProgressBar(_progress_wanted(quiet))
     bar.stage(f"Reading {pilot}")
-    from pilotlab.outputs import check_output_folder, output_folder
-    from pilotlab.power import run_power, write_power_report
+    from pilotlab.engine import run_power, write_power_report
+    from pilotlab.outputs import check_output_folder
     from pilotlab.report.format import fmt_sig
     from pilotlab.spec import load_pilot
 
@@ -550,8 +503,7 @@ def power(
     finally:
         bar.close()
     bar.stage("Writing the power report")
-    with output_folder(out) as tmp:
-        write_power_report(result, tmp)
+    write_power_report(result, out, option="-o/--output")
     if result.over_rejects:
         mde = "not claimed (the test over-rejects)"
     else:
@@ -591,6 +543,95 @@ def schema(indent: int) -> None:
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "pilotlab pilot file"
     click.echo(json.dumps(doc, indent=indent))
+
+
+#: When ``design.estimator: auto`` picks an estimator, in plain words (the catalogue's roles).
+_AUTO_WORDS = {
+    "few_treated": "one to three treated units with a long history before the start",
+    "staggered": "a staggered roll-out (treated units starting at different times)",
+    "two_periods": "two periods, one before and one after the start",
+    "common_start": "several periods and one common start",
+}
+_LAYOUT_WORDS = {"panel": "panel", "repeated_cross_section": "repeated cross-section"}
+
+
+def _estimator_facts(entry: Any) -> dict[str, Any]:
+    """What ``pilotlab estimators`` says about one estimator, as plain data."""
+    from pilotlab.engine import inference_methods
+
+    caps = entry.capabilities
+    return {
+        "name": entry.name,
+        "title": entry.title,
+        "description": entry.description,
+        "inference": list(inference_methods(entry)),
+        "layouts": list(caps.layouts),
+        "staggered": caps.staggered,
+        "event_times": caps.event_times,
+        "synthetic": caps.synthetic,
+        "covariates": caps.covariates,
+        "linear": caps.linear,
+        "closed_form_permutation": caps.closed_form_permutation,
+        "twfe_coefficient": caps.twfe_coefficient,
+        "auto": caps.auto,
+        "options": sorted(entry.options.model_fields) if entry.options is not None else None,
+    }
+
+
+def _estimator_lines(facts: dict[str, Any]) -> list[str]:
+    """One estimator for the terminal, in plain words."""
+    from pilotlab.report.text import INFERENCE_NAMES
+
+    methods = "; ".join(f"{m}: {INFERENCE_NAMES.get(m, m)}" for m in facts["inference"])
+    layouts = " or ".join(_LAYOUT_WORDS.get(lay, lay) for lay in facts["layouts"])
+    can = []
+    if facts["staggered"]:
+        can.append("staggered roll-outs (units starting at different times)")
+    if facts["event_times"]:
+        can.append("an effect for each period before and after the start")
+    if facts["synthetic"]:
+        can.append("a weighted comparison built from donor units (synthetic control family)")
+    if facts["covariates"]:
+        can.append("covariates (design.covariates)")
+    if facts["linear"]:
+        can.append("Romano-Wolf adjustment across outcomes and fast power planning")
+    lines = [
+        f"{facts['name']}: {facts['title']}",
+        f"  {facts['description'].rstrip('.')}.",
+        f"  Inference (design.inference.method): {methods}.",
+        f"  Data (data.layout): {layouts}.",
+        "  Handles: " + ("; ".join(can) if can else "one common start, no covariates") + ".",
+    ]
+    if not facts["staggered"]:
+        lines.append("  Not for staggered roll-outs: it assumes one common start.")
+    if facts["auto"] is not None:
+        lines.append(f"  Chosen by auto for {_AUTO_WORDS.get(facts['auto'], facts['auto'])}.")
+    if facts["options"] is not None:
+        lines.append(
+            f"  Its own options (design.options): {', '.join(facts['options']) or 'none'}."
+        )
+    return lines
+
+
+@cli.command("estimators")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@_friendly
+def estimators_(as_json: bool) -> None:
+    """List the installed estimators: the names design.estimator takes, and what each can do."""
+    from pilotlab import catalogue
+
+    facts = [_estimator_facts(e) for e in catalogue.entries().values()]
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    click.echo(
+        f"{len(facts)} estimators are installed. Name one in design.estimator, or write auto "
+        "to let pilotlab choose (the report says why)."
+    )
+    for f in facts:
+        click.echo("")
+        for line in _estimator_lines(f):
+            click.echo(line)
 
 
 # ---------------------------------------------------------------------- registry commands

@@ -119,7 +119,7 @@ def test_power_permutation_shortcut_declines_a_regression_on_one_row_per_area(mo
     fit with one row per area it must decline (and refit), not fail on the shapes."""
     from pilotlab.data import panel_from_frame
     from pilotlab.estimators import EstimatorOptions
-    from pilotlab.power import _time_weights
+    from pilotlab.power.simulate import _time_weights
 
     entry = plugins.registered(monkeypatch, plugins.example_entry())
     sim = make_pilot_panel(24, 9, 6, 5, seed=2)

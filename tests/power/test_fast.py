@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pilotlab.engine import _options
-from pilotlab.power import _resolve_history, draw_placebos, run_power, simulate_placebos
+from pilotlab.engine import estimator_options, planning_history, run_power
+from pilotlab.power import draw_placebos, simulate_placebos
 from pilotlab.spec import parse_pilot
 from tests.support.power import history, planned
 
@@ -26,9 +26,11 @@ def _setup(df, estimator: str, k: int, reps: int, *, cluster: bool = False):
         spec = parse_pilot(
             {**spec.model_dump(), "data": {**spec.data.model_dump(), "cluster": "region"}}
         )
-    panel, _ = _resolve_history(spec, df)
+    panel, _ = planning_history(spec, df)
     # fewer re-assignments than a pilot file allows, to keep the refitting side short
-    opts = dataclasses.replace(_options(spec, "permutation"), pretrend="none", replications=reps)
+    opts = dataclasses.replace(
+        estimator_options(spec, "permutation"), pretrend="none", replications=reps
+    )
     return panel, opts
 
 

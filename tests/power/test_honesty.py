@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from pilotlab.engine import run_power
 from pilotlab.exceptions import SpecError
-from pilotlab.power import _advice, _binomial_interval, run_power
+from pilotlab.power import binomial_interval, over_rejection_advice
 from tests.support.power import history, iid_history, planned
 
 ALPHA = 0.05
@@ -97,22 +98,22 @@ def test_valid_cluster_inference_keeps_its_mde() -> None:
 @pytest.mark.parametrize("inference", ["cluster", "robust", "iid", "wild_bootstrap"])
 @pytest.mark.parametrize("n_treated", [3, 10])
 def test_advice_never_recommends_the_inference_in_use(inference: str, n_treated: int) -> None:
-    text = _advice(inference, "twfe", n_treated, 100, fixed=False)
+    text = over_rejection_advice(inference, "twfe", n_treated, 100, fixed=False)
     assert f"method: {inference}" not in text
     assert "method:" in text  # it does name an alternative
 
 
 @pytest.mark.parametrize("inference", ["permutation", "placebo"])
 def test_advice_for_exact_inference_does_not_recommend_itself(inference: str) -> None:
-    text = _advice(inference, "twfe", 4, 60, fixed=False)
+    text = over_rejection_advice(inference, "twfe", 4, 60, fixed=False)
     assert f"method: {inference}" not in text and "consider permutation" not in text.lower()
-    assert "conditional_on_units" in _advice(inference, "twfe", 4, 60, fixed=True)
+    assert "conditional_on_units" in over_rejection_advice(inference, "twfe", 4, 60, fixed=True)
 
 
 def test_clopper_pearson_interval() -> None:
-    lo, hi = _binomial_interval(25, 500)
+    lo, hi = binomial_interval(25, 500)
     assert lo == pytest.approx(0.03261518, abs=1e-6) and hi == pytest.approx(0.07292762, abs=1e-6)
-    assert _binomial_interval(0, 500)[0] == 0.0 and _binomial_interval(500, 500)[1] == 1.0
+    assert binomial_interval(0, 500)[0] == 0.0 and binomial_interval(500, 500)[1] == 1.0
 
 
 @pytest.mark.slow
@@ -130,9 +131,10 @@ def test_null_iid_size_large(method: str) -> None:
 
 def test_random_draws_cover_the_eligible_units(null_iid) -> None:
     """Every eligible unit is drawn, not only the named ones (draws are uniform)."""
-    from pilotlab.power import _resolve_history, draw_placebos
+    from pilotlab.engine import planning_history
+    from pilotlab.power import draw_placebos
 
-    panel, _ = _resolve_history(_named_plan(null_iid, 10), null_iid)
+    panel, _ = planning_history(_named_plan(null_iid, 10), null_iid)
     A, _ = draw_placebos(
         np.random.default_rng(0),
         n_units=panel.n_units,

@@ -10,17 +10,10 @@ from scipy import stats
 
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER
-from pilotlab.engine import _options
+from pilotlab.engine import estimator_options, planning_history, run_power
 from pilotlab.estimators import get_estimator
 from pilotlab.exceptions import DataError, SpecError
-from pilotlab.power import (
-    _placebo_panel,
-    _resolve_history,
-    draw_placebos,
-    mde_from_curve,
-    run_power,
-    simulate_placebos,
-)
+from pilotlab.power import draw_placebos, mde_from_curve, placebo_panel, simulate_placebos
 from pilotlab.spec import parse_pilot
 from tests.support.power import history, iid_history, planned
 
@@ -44,7 +37,7 @@ def _draws(panel, k=8, post=4, min_pre=4, R=25, seed=1, fixed=None):
 
 
 def test_draws_have_the_planned_size_and_valid_starts(hist_df) -> None:
-    panel, _ = _resolve_history(planned(treated=8), hist_df)
+    panel, _ = planning_history(planned(treated=8), hist_df)
     A, starts = _draws(panel, k=7, post=5, min_pre=3, R=500)
     assert (A.sum(axis=1) == 7).all()
     assert starts.min() >= 3 and starts.max() <= panel.n_periods - 5
@@ -64,8 +57,8 @@ def test_vectorised_path_equals_the_estimator(hist_df, inference: str, coarse: b
         spec = parse_pilot(
             {**spec.model_dump(), "data": {**spec.data.model_dump(), "cluster": "region"}}
         )
-    panel, _ = _resolve_history(spec, df)
-    opts = _options(spec, inference)
+    panel, _ = planning_history(spec, df)
+    opts = estimator_options(spec, inference)
     A, starts = _draws(panel)
     effects = np.array([0.0, 0.3, 1.0])
     rej, failed, path, ests = simulate_placebos(
@@ -74,7 +67,7 @@ def test_vectorised_path_equals_the_estimator(hist_df, inference: str, coarse: b
     assert path == "vectorised" and failed == 0
     fit = get_estimator("twfe").fit
     for r in range(5):
-        res = fit(_placebo_panel(panel, A[r], int(starts[r]), 4), "outcome", opts, None)
+        res = fit(placebo_panel(panel, A[r], int(starts[r]), 4), "outcome", opts, None)
         assert ests[r, 0] == pytest.approx(res.estimate, rel=1e-9, abs=1e-12)
         assert ests[r, 1] == pytest.approx(res.std_error, rel=1e-9)
         assert ests[r, 2] == res.linear.fit.df_resid
@@ -84,8 +77,8 @@ def test_vectorised_path_equals_the_estimator(hist_df, inference: str, coarse: b
 def test_shift_full_and_parallel_paths_agree(hist_df) -> None:
     """Injecting y + delta*D and refitting gives the same decisions as shifting the estimate."""
     spec = planned(treated=8)
-    panel, _ = _resolve_history(spec, hist_df)
-    opts = _options(spec, "cluster")
+    panel, _ = planning_history(spec, hist_df)
+    opts = estimator_options(spec, "cluster")
     A, starts = _draws(panel, R=8)
     effects = np.array([0.0, 0.4, 0.8, 1.6])
     ss = np.random.SeedSequence(4)
@@ -121,8 +114,8 @@ def test_wild_path_equals_refitting_each_injected_outcome(hist_df, estimator: st
     """One bootstrap per placebo gives the same decisions as the engine's apply_inference on
     every y + delta*D (same random streams)."""
     spec = planned(treated=8, design={"inference": {"replications": 199}})
-    panel, _ = _resolve_history(spec, hist_df)
-    opts = _options(spec, "wild_bootstrap")
+    panel, _ = planning_history(spec, hist_df)
+    opts = estimator_options(spec, "wild_bootstrap")
     A, starts = _draws(panel, R=6)
     effects = np.array([0.0, 0.5, 1.0, 2.0])
     ss = np.random.SeedSequence(9)
@@ -240,7 +233,7 @@ def test_planned_units_give_the_number_and_start_may_be_after_the_data(hist_df) 
 
 def test_history_before_a_real_start_is_used(hist_df) -> None:
     spec = planned(treatment={"units": ["A0001", "A0002"], "start": "2021Q1"}, post_periods=2)
-    panel, _ = _resolve_history(spec, hist_df)
+    panel, _ = planning_history(spec, hist_df)
     assert panel.period_labels[-1] == "2020Q4" and (panel.first_treated == NEVER).all()
 
 

@@ -16,7 +16,7 @@ from pilotlab.report._templates import template_dir
 from pilotlab.report.format import NA, fmt_sig
 
 if TYPE_CHECKING:
-    from pilotlab.power import PowerResult
+    from pilotlab.power.result import PowerResult
 
 __all__ = ["render_power_html"]
 

@@ -11,7 +11,7 @@ import math
 import pandas as pd
 import pytest
 
-from pilotlab.power import run_power
+from pilotlab.engine import run_power
 from pilotlab.spec import parse_pilot
 from tests.support import shared_data
 

@@ -7,12 +7,10 @@ pilot file -> Panel -> estimator per outcome -> inference, multiple testing, rob
 from __future__ import annotations
 
 import math
-import platform
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import metadata
 from types import MappingProxyType
 from typing import Any
 
@@ -24,22 +22,21 @@ from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.diagnostics.robustness import robustness_checks
-from pilotlab.estimators import ESTIMATORS, EstimatorEntry, EstimatorOptions, get_estimator
-from pilotlab.exceptions import (
-    EstimationError,
-    PilotlabError,
-    PilotlabWarning,
-    collect,
-    notice,
+from pilotlab.engine.choices import (
+    choose_estimator,
+    choose_inference,
+    estimator_options,
+    pre_periods,
 )
-from pilotlab.inference import select as inference_rule
-from pilotlab.inference.apply import apply_inference, supports
+from pilotlab.engine.versions import software_versions
+from pilotlab.estimators import get_estimator
+from pilotlab.exceptions import PilotlabError, PilotlabWarning, collect, notice
+from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.multiple import bh, holm, romano_wolf_wild
 from pilotlab.inference.wild import LinearFitLike, combination_fit, make_draws
 from pilotlab.power import analytic_mde
 from pilotlab.results import (
     BaconDecomposition,
-    Choice,
     DataSummary,
     DesignDiagnostics,
     EffectResult,
@@ -49,135 +46,7 @@ from pilotlab.results import (
 )
 from pilotlab.spec import PilotSpec, plan_sha256
 
-__all__ = ["check_design", "choose_estimator", "choose_inference", "evaluate", "software_versions"]
-
-#: Rule for ``estimator: auto`` (documented in the README).
-FEW_TREATED_FOR_SYNTHETIC = 3
-MIN_PRE_FOR_SYNTHETIC = 8
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of pilotlab, Python and the numerical libraries (reproducibility appendix)."""
-    out = {"pilotlab": _version("pilotlab"), "python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "pandas", "statsmodels"):
-        out[pkg] = _version(pkg)
-    return out
-
-
-def _version(pkg: str) -> str:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def pre_periods(panel: Panel) -> int:
-    """Periods before the first start (less anticipation)."""
-    return int(panel.cohorts.min()) - panel.anticipation
-
-
-def _auto_entry(role: str, layout: str) -> EstimatorEntry | None:
-    """The registered estimator ``auto`` uses in this situation, if it accepts the layout."""
-    for entry in ESTIMATORS.values():
-        caps = entry.capabilities
-        if caps.auto == role and layout in caps.layouts:
-            return entry
-    return None
-
-
-def _auto_reason(role: str, panel: Panel, title: str) -> str:
-    n_tr, n_pre = panel.n_treated_units, pre_periods(panel)
-    if role == "few_treated":
-        return (
-            f"Only {n_tr} {'area was' if n_tr == 1 else 'areas were'} treated and {n_pre} periods "
-            f"precede the start, so {title} builds a weighted comparison that tracks the treated "
-            "area(s) before the start (with synthetic control as a check)."
-        )
-    if role == "staggered":
-        return (
-            f"Treated units started in {len(panel.cohorts)} different periods (a staggered "
-            "roll-out), so effects are estimated for each start cohort against units not (yet) "
-            "treated and then averaged (Callaway & Sant'Anna); a plain two-way fixed-effects "
-            "regression can be biased here."
-        )
-    if role == "two_periods":
-        return (
-            "There are two periods, before and after, so a 2x2 difference-in-differences "
-            "compares the change in treated and comparison units."
-        )
-    return (
-        f"{n_tr} units started at the same time and {n_pre} periods precede the start, so an event "
-        "study estimates the effect in each period before and after the start: the pre-period "
-        "estimates test the parallel-trends assumption, the post-period ones give the effect."
-    )
-
-
-def choose_estimator(panel: Panel, requested: str) -> Choice:
-    """Resolve ``design.estimator`` (``auto`` follows the documented rule) and say why.
-
-    The rule asks the catalogue which estimator declares each situation
-    (:attr:`~pilotlab.catalogue.Capabilities.auto`): ``few_treated`` (at most
-    :data:`FEW_TREATED_FOR_SYNTHETIC` treated units and :data:`MIN_PRE_FOR_SYNTHETIC` periods
-    before the start, panel data), then ``staggered``, ``two_periods`` and ``common_start``.
-    """
-    if requested != "auto":
-        entry = get_estimator(requested)
-        if panel.layout not in entry.capabilities.layouts:
-            fits = [e.name for e in ESTIMATORS.values() if panel.layout in e.capabilities.layouts]
-            raise EstimationError(
-                f"design.estimator: {requested} needs "
-                f"{' or '.join(entry.capabilities.layouts)} data, but data.layout is "
-                f"{panel.layout}; use {', '.join(fits)}"
-            )
-        return Choice(requested, f"The analysis plan specifies the {requested} estimator.")
-    roles = []
-    if (
-        panel.n_treated_units <= FEW_TREATED_FOR_SYNTHETIC
-        and pre_periods(panel) >= MIN_PRE_FOR_SYNTHETIC
-    ):
-        roles.append("few_treated")
-    if panel.is_staggered:
-        roles.append("staggered")
-    elif panel.n_periods == 2:
-        roles.append("two_periods")
-    else:
-        roles.append("common_start")
-    for role in roles:
-        found = _auto_entry(role, panel.layout)
-        if found is not None:
-            return Choice(found.name, _auto_reason(role, panel, found.title))
-    raise EstimationError(
-        f"design.estimator: auto found no installed estimator for this design ({roles[-1]}); "
-        f"name one of {', '.join(ESTIMATORS)} in design.estimator"
-    )
-
-
-def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
-    """Resolve ``design.inference.method``; ``auto`` picks what is honest for the cluster counts."""
-    entry = get_estimator(estimator)
-    if requested != "auto":
-        if not supports(entry, requested):
-            raise EstimationError(
-                f"design.inference.method: '{requested}' is not available with the {estimator} "
-                f"estimator; use one of: {', '.join(entry.capabilities.inference)}, or auto"
-            )
-        return Choice(requested, f"The analysis plan specifies {requested} inference.")
-    if entry.inference_rule is not None:  # the estimator's own rule (synthetic designs)
-        n_donors = int((~panel.is_treated_unit).sum())
-        chosen, why = entry.inference_rule("auto", panel.n_treated_units, n_donors, estimator)
-        return Choice(chosen, why)
-    g, gt = panel.n_clusters, panel.n_treated_clusters
-    method, reason = inference_rule.choose_inference(
-        g, gt, panel.n_treated_units, entry.capabilities, n_units=panel.n_units
-    )
-    if supports(entry, method):
-        return Choice(method, reason)
-    method = entry.base_inference
-    return Choice(
-        method,
-        f"Standard errors are clustered by {g} clusters ({gt} treated), allowing "
-        "outcomes of the same cluster to be correlated over time.",
-    )
+__all__ = ["evaluate"]
 
 
 def _group_trends(panel: Panel, outcome: str) -> pd.DataFrame:
@@ -207,42 +76,6 @@ def _adjust(p: list[float], method: str) -> list[float]:
     if method in ("none", "romano_wolf") or len(p) < 2:
         return list(p)
     return list((holm if method == "holm" else bh)(p).tolist())
-
-
-def check_design(pilot: PilotSpec, panel: Panel) -> tuple[Choice, Choice]:
-    """What ``pilotlab validate`` checks beyond loading, so that it agrees with ``run``.
-
-    Chooses the estimator and inference as :func:`evaluate` does and fits each outcome's point
-    estimate once (with the estimator's own standard errors, not the resampling), so a design
-    the estimator cannot fit raises the :class:`EstimationError` that ``run`` would raise.
-    """
-    design = pilot.design
-    est = choose_estimator(panel, design.estimator)
-    inf = choose_inference(panel, est.name, design.inference.method)
-    entry = get_estimator(est.name)
-    options = _options(pilot, inf.name)
-    if options.inference not in entry.capabilities.inference:
-        base = entry.base_inference
-        options = replace(options, inference=base)  # type: ignore[arg-type]
-    for o in pilot.outcomes:
-        sub = panel.complete(o.column, tuple(design.covariates))
-        entry.fit(sub, o.column, options, np.random.default_rng(design.inference.seed))
-    return est, inf
-
-
-def _options(spec: PilotSpec, inference: str) -> EstimatorOptions:
-    d = spec.design
-    return EstimatorOptions(
-        inference=inference,  # type: ignore[arg-type]
-        alpha=d.alpha,
-        covariates=tuple(d.covariates),
-        window=(d.window.pre, d.window.post) if d.window else None,
-        replications=d.inference.replications,
-        bootstrap_weights=d.inference.weights,
-        callaway_santanna=d.callaway_santanna,
-        synthetic=d.synthetic,
-        estimator=d.estimator_options(),  # design.options, for an estimator that declares them
-    )
 
 
 def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> DesignDiagnostics:
@@ -335,7 +168,7 @@ def evaluate(
     est_choice = choose_estimator(panel, design.estimator)
     inf_choice = choose_inference(panel, est_choice.name, design.inference.method)
     entry = get_estimator(est_choice.name)
-    options = _options(pilot, inf_choice.name)
+    options = estimator_options(pilot, inf_choice.name)
 
     results: list[EffectResult] = []
     # One wild-bootstrap draw matrix shared by every outcome (Romano-Wolf needs the same draws).

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from pilotlab.cli import cli
+from pilotlab.engine import run_power, write_power_report
 from pilotlab.exceptions import PilotlabError
-from pilotlab.power import run_power, write_power_report
 from tests.support.power import history, planned
 
 PILOT = """\
