@@ -157,9 +157,10 @@ def _cell(value: object) -> Cell:
 
 def full_table(df: pd.DataFrame) -> FullTable:
     """The unrounded values of a DataFrame (its own column names) for the full-precision CSV."""
+    columns = [df.iloc[:, j].tolist() for j in range(df.shape[1])]  # column-wise: fast
     return FullTable(
         tuple(str(c) for c in df.columns),
-        tuple(tuple(_cell(v) for v in row) for row in df.itertuples(index=False)),
+        tuple(tuple(_cell(v) for v in row) for row in zip(*columns, strict=True)),
     )
 
 
