@@ -29,8 +29,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the example evaluations live with the tests
 
-import pilotlab  # noqa: E402
 import report_helpers as ex  # noqa: E402
+
+import pilotlab  # noqa: E402
 from pilotlab.diagnostics.evidence_strength import evidence_strength  # noqa: E402
 from pilotlab.report import build, render_report  # noqa: E402
 from pilotlab.simulate import make_pilot_panel  # noqa: E402

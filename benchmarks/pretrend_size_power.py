@@ -39,7 +39,8 @@ def _chi2_p(case: str, seed: int, trend: float) -> float:
         t = group_time_pretest(r.pre_period) if r.pre_period is not None else None
         return float(t.p_value_chi2) if t is not None else float("nan")
     r = ESTIMATORS["event_study"].fit(panel, "y", EstimatorOptions(pretrend="none"), rng)
-    fit = r.details["linear_fit"]
+    assert r.linear is not None
+    fit = r.linear.fit
     idx = [j for j, n in enumerate(fit.names) if int(n[1:]) < -1]
     return wald_test(fit, idx)[2]
 

@@ -32,6 +32,7 @@ PUBLIC = {
     "SpecError",
     "__version__",
     "evaluate",
+    "evidence_json",
     "load_pilot",
     "render_report",
     "run_pilot",

@@ -20,6 +20,7 @@ from pilotlab.exceptions import (
 
 if TYPE_CHECKING:
     from pilotlab.engine import PilotRun, evaluate, run_pilot, run_power, write_power_report
+    from pilotlab.evidence import evidence_json
     from pilotlab.power import PowerResult
     from pilotlab.registry import Registry
     from pilotlab.report import render_report
@@ -44,6 +45,7 @@ __all__ = [
     "SpecError",
     "__version__",
     "evaluate",
+    "evidence_json",
     "load_pilot",
     "render_report",
     "run_pilot",
@@ -56,6 +58,7 @@ __all__ = [
 _LAZY = {
     "evaluate": "pilotlab.engine",
     "PilotRun": "pilotlab.engine",
+    "evidence_json": "pilotlab.evidence",
     "run_pilot": "pilotlab.engine",
     "run_power": "pilotlab.engine",
     "write_power_report": "pilotlab.engine",

@@ -12,67 +12,84 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from pilotlab.results import Evaluation, OutcomeEvaluation, json_scalar
+from pilotlab.results import EffectResult, Evaluation, OutcomeEvaluation, json_scalar
 
-__all__ = ["SCHEMA_ID", "evidence_record", "load_schema", "to_json", "validate_record"]
+__all__ = [
+    "RENAMED",
+    "SCHEMA_ID",
+    "evidence_json",
+    "evidence_record",
+    "load_schema",
+    "to_json",
+    "validate_record",
+]
 
 SCHEMA_ID = "pilotlab.evidence/1"
 
 
+#: Evidence-record names of :data:`~pilotlab.results.TIDY_FIELDS` that differ from the tidy
+#: column (the record says ``n_obs`` where statsmodels says ``nobs``).
+RENAMED = {"nobs": "n_obs"}
+
+
 def _jsonable(value: Any) -> Any:
-    """Estimator details that can be carried in JSON (tables, scalars); others are skipped."""
-    if isinstance(value, pd.DataFrame):
-        return [{str(k): _jsonable(v) for k, v in row.items()} for row in value.to_dict("records")]
-    if isinstance(value, dict):
-        items = {str(k): _jsonable(v) for k, v in value.items()}
-        return {k: v for k, v in items.items() if v is not _SKIP}
+    """A design-MDE value in JSON form (numpy scalars and arrays as plain numbers)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray) and value.ndim == 1 and value.size <= 1000:
+    if isinstance(value, np.ndarray):
         return [json_scalar(v) for v in value.tolist()]
-    if value is None or isinstance(value, bool | int | float | str | np.generic):
-        return json_scalar(value)
-    return _SKIP
+    return json_scalar(value)
 
 
-_SKIP = object()
-
-
-def _outcome(o: OutcomeEvaluation, design_mde: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    r = o.result
-    details = {k: _jsonable(v) for k, v in r.details.items()}
+def _linear(r: EffectResult) -> dict[str, Any] | None:
+    """The regression behind the estimate: coefficients, standard errors and the headline contrast."""
+    lin = r.linear
+    if lin is None:
+        return None
+    fit = lin.fit
     return {
-        "outcome": o.column,
-        "label": o.label,
-        "primary": o.primary,
-        "better": o.better,
-        "estimator": r.estimator,
-        "estimand": r.estimand,
-        "inference": r.inference,
-        "estimate": json_scalar(r.estimate),
-        "std_error": json_scalar(r.std_error),
-        "ci_lower": json_scalar(r.ci_lower),
-        "ci_upper": json_scalar(r.ci_upper),
-        "p_value": json_scalar(r.p_value),
-        "p_value_adjusted": json_scalar(o.p_value_adjusted),
-        "alpha": r.alpha,
-        "baseline_mean": json_scalar(o.baseline_mean),
-        "relative_effect": json_scalar(o.relative_effect),
-        "mde": o.mde,
-        "design_mde": {k: _jsonable(v) for k, v in design_mde.items()} if design_mde else None,
-        "n_obs": r.nobs,
-        "n_units": r.n_units,
-        "n_treated_units": r.n_treated_units,
-        "n_clusters": r.n_clusters,
-        "n_periods": r.n_periods,
-        "event_study": [e.to_dict() for e in r.event_study],
-        "pre_trend": r.pre_trend.to_dict() if r.pre_trend else None,
-        "robustness": [c.to_dict() for c in o.robustness],
-        "warnings": [w.to_dict() for w in r.warnings],
-        "details": {k: v for k, v in details.items() if v is not _SKIP},
+        "coefficients": list(fit.names),
+        "beta": [json_scalar(v) for v in np.asarray(fit.beta, dtype=float).tolist()],
+        "std_errors": [json_scalar(v) for v in fit.std_errors.tolist()],
+        "contrast": [json_scalar(v) for v in lin.contrast().tolist()],
+        "vcov_type": fit.vcov_type,
+        "df_resid": fit.df_resid,
+        "n_clusters": fit.n_clusters,
+        "event_times": list(lin.event_times),
+        "reference": lin.reference,
+        "window": list(lin.window) if lin.window is not None else None,
     }
+
+
+def _outcome(evaluation: Evaluation, o: OutcomeEvaluation) -> dict[str, Any]:
+    r = o.result
+    out: dict[str, Any] = {"outcome": o.column, "better": o.better}
+    for k, v in o.headline().items():
+        out[RENAMED.get(k, k)] = json_scalar(v)
+    design_mde = evaluation.diagnostics.design_mde.get(o.column)
+    bacon = evaluation.diagnostics.goodman_bacon.get(o.column)
+    out.update(
+        {
+            "design_mde": _jsonable(design_mde) if design_mde else None,
+            "event_study": [e.to_dict() for e in r.event_study],
+            "pre_trend": r.pre_trend.to_dict() if r.pre_trend else None,
+            "robustness": [c.to_dict() for c in o.robustness],
+            "warnings": [w.to_dict() for w in r.warnings],
+            "linear": _linear(r),
+            "staggered": r.staggered.to_dict() if r.staggered is not None else None,
+            "synthetic": r.synthetic.to_dict() if r.synthetic is not None else None,
+            "group_means": r.group_means.to_dict() if r.group_means is not None else None,
+            "inference_details": r.inference_details.to_dict()
+            if r.inference_details is not None
+            else None,
+            "event_study_inference": r.event_study_inference,
+            "goodman_bacon": bacon.to_dict() if bacon is not None else None,
+        }
+    )
+    return out
 
 
 def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
@@ -103,10 +120,7 @@ def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
             "seed": evaluation.seed,
             "covariates": list(spec.design.covariates),
         },
-        "results": [
-            _outcome(o, (evaluation.diagnostics.get("design_mde") or {}).get(o.column))
-            for o in evaluation.outcomes
-        ],
+        "results": [_outcome(evaluation, o) for o in evaluation.outcomes],
         "warnings": [w.to_dict() for w in evaluation.warnings],
         "evidence_strength": dict(evaluation.evidence_strength)
         if evaluation.evidence_strength
@@ -118,6 +132,11 @@ def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
 def to_json(record: dict[str, Any], indent: int | None = 2) -> str:
     """Serialise a record; refuses NaN so the output is strict JSON."""
     return json.dumps(record, indent=indent, allow_nan=False, ensure_ascii=False)
+
+
+def evidence_json(evaluation: Evaluation, indent: int | None = 2) -> str:
+    """The evidence record of an evaluation as JSON text (what ``evidence.json`` holds)."""
+    return to_json(evidence_record(evaluation), indent=indent)
 
 
 def load_schema() -> dict[str, Any]:

@@ -132,9 +132,11 @@ def test_synthetic_house_rule() -> None:
     fit = _crit(es, "pre-period fit")
     assert fit["met"] is True and es["level"] == 3
     o = ev.outcomes[0]
-    poor = dict(o.result.details, pre_rmspe=5.0)
+    assert o.result.synthetic is not None
+    poor = dataclasses.replace(o.result.synthetic, pre_rmspe=5.0)
     ev2 = dataclasses.replace(
-        ev, outcomes=(dataclasses.replace(o, result=dataclasses.replace(o.result, details=poor)),)
+        ev,
+        outcomes=(dataclasses.replace(o, result=dataclasses.replace(o.result, synthetic=poor)),),
     )
     es2 = evidence_strength(ev2)
     assert _crit(es2, "pre-period fit")["met"] is False and es2["level"] == 2

@@ -20,6 +20,15 @@ from pilotlab.estimators import ESTIMATORS, EstimatorOptions
 from pilotlab.exceptions import PilotlabError
 from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.wild import make_draws, prepare_wild_bootstrap
+from pilotlab.results import (
+    AlternativeEstimator,
+    HonestDiD,
+    LeaveOneOut,
+    PermutationRecord,
+    PlaceboInSpace,
+    PlaceboInTime,
+    WildBootstrapRecord,
+)
 from tests.support.infer import make_panel, simulate_panel
 
 
@@ -41,11 +50,13 @@ def test_wild_bootstrap_on_registered_estimators(name: str) -> None:
     assert res.estimate == pytest.approx(base.estimate)
     assert res.ci_lower < res.estimate < res.ci_upper
     assert 0 <= res.p_value <= 1
-    assert res.details["wild_bootstrap"]["replications"] == 999
+    assert isinstance(res.inference_details, WildBootstrapRecord)
+    assert res.inference_details.replications == 999
     # wild intervals with 6 treated of 40 are wider than CR1 t intervals
     assert res.ci_upper - res.ci_lower > 0.9 * (base.ci_upper - base.ci_lower)
     if name == "event_study":
-        fit = base.details["linear_fit"]
+        assert base.linear is not None
+        fit = base.linear.fit
         ev = next(e for e in res.event_study if e.event_time == 0)
         draws = make_draws(40, 999, "auto", np.random.default_rng(123))
         st = prepare_wild_bootstrap(fit, fit.names.index("e+0"), draws)
@@ -58,8 +69,9 @@ def test_permutation_on_registered_twfe_and_did_agree() -> None:
     opts = EstimatorOptions(inference="permutation", replications=2000)
     twfe = apply_inference(panel, "y", ESTIMATORS["twfe"], opts, np.random.default_rng(0))
     did = apply_inference(panel, "y", ESTIMATORS["did"], opts, np.random.default_rng(0))
-    perm = twfe.details["permutation"]
-    assert perm["exact"] and perm["n_assignments"] == 1140
+    perm = twfe.inference_details
+    assert isinstance(perm, PermutationRecord)
+    assert perm.exact and perm.n_assignments == 1140
     assert twfe.p_value == pytest.approx(did.p_value)
     assert twfe.estimate == pytest.approx(did.estimate)
 
@@ -70,7 +82,8 @@ def test_placebo_in_time_finds_nothing_before_start_and_flags_pre_trend() -> Non
     opts = EstimatorOptions(inference="wild_bootstrap", replications=499)
     main = apply_inference(panel, "y", entry, opts, np.random.default_rng(0))
     chk = placebo_in_time(panel, "y", entry, opts, np.random.default_rng(0), main)
-    assert chk.consistent is True and chk.details["shift"] == 4
+    assert chk.consistent is True and isinstance(chk.details, PlaceboInTime)
+    assert chk.details.shift == 4
     # a pre-existing diverging trend in treated units is caught
     rng = np.random.default_rng(3)
     y, treated = simulate_panel(40, 12, 6, 8, 1.0, 0.5, rng)
@@ -86,7 +99,8 @@ def test_placebo_in_space_ranks_a_real_effect_high() -> None:
     opts = EstimatorOptions(inference="permutation", replications=999)
     main = apply_inference(panel, "y", entry, opts, np.random.default_rng(0))
     chk = placebo_in_space(panel, "y", entry, opts, np.random.default_rng(0), main)
-    assert chk.details["p_value"] < 0.05 and chk.consistent is True
+    assert isinstance(chk.details, PlaceboInSpace)
+    assert chk.details.p_value < 0.05 and chk.consistent is True
     assert chk.ci_lower < 0 < chk.ci_upper  # placebo band around zero
 
 
@@ -96,12 +110,13 @@ def test_leave_one_out_and_alternatives() -> None:
     opts = EstimatorOptions(inference="cluster")
     main = entry.fit(panel, "y", opts, np.random.default_rng(0))
     loo = leave_one_out(panel, "y", entry, opts, np.random.default_rng(0), main)
-    assert len(loo.details["estimates"]) == 5 + 25
+    assert isinstance(loo.details, LeaveOneOut)
+    assert len(loo.details.estimates) == 5 + 25
     assert loo.consistent is True
     alts = alternative_estimators(panel, "y", entry, opts, np.random.default_rng(0), main)
-    names = {a.details.get("estimator") for a in alts}
+    names = {a.details.estimator for a in alts if isinstance(a.details, AlternativeEstimator)}
     assert {"did", "event_study"} <= names
-    did = next(a for a in alts if a.details.get("estimator") == "did")
+    did = next(a for a in alts if a.check == "alternative_estimators:did")
     assert did.estimate == pytest.approx(main.estimate)  # balanced, common start: identical
     assert did.consistent is True
 
@@ -114,7 +129,8 @@ def test_honest_did_on_event_study() -> None:
     chk = honest_did(panel, "y", entry, opts, np.random.default_rng(0), main)
     assert chk.estimate == pytest.approx(main.estimate, rel=1e-8)
     assert chk.ci_lower < chk.estimate < chk.ci_upper
-    assert chk.details["breakdown_mbar"] > 0 and chk.consistent is not None
+    assert isinstance(chk.details, HonestDiD)
+    assert chk.details.breakdown_mbar > 0 and chk.consistent is not None
     # from a twfe main result the event study is run internally
     chk2 = honest_did(
         panel,
@@ -154,5 +170,6 @@ def test_wild_statistic_uses_the_fit_cr1_standard_error() -> None:
     res = apply_inference(
         panel, "y", entry, EstimatorOptions(inference="wild_bootstrap"), np.random.default_rng(0)
     )
-    wb = res.details["wild_bootstrap"]
-    assert wb["statistic"] == pytest.approx(base.estimate / base.std_error, rel=1e-10)
+    wb = res.inference_details
+    assert isinstance(wb, WildBootstrapRecord)
+    assert wb.statistic == pytest.approx(base.estimate / base.std_error, rel=1e-10)

@@ -49,7 +49,7 @@ def test_staggered_evaluation_carries_the_goodman_bacon_decomposition(
     mpdta: pd.DataFrame,
 ) -> None:
     ev = evaluate(_pilot("callaway_santanna", "never_treated"), data=mpdta)
-    bacon = ev.diagnostics["goodman_bacon"]["lemp"]
+    bacon = ev.diagnostics.goodman_bacon["lemp"]
     # the TWFE estimate it decomposes is the published lemp ~ treated_post | county + year
     assert bacon.twfe_estimate == pytest.approx(-0.036549, abs=5e-7)
     assert bacon.table.weight.sum() == pytest.approx(1.0)

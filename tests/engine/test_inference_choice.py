@@ -45,4 +45,4 @@ def test_evaluate_uses_wild_bootstrap_romano_wolf_and_checks(pilot_path: Path) -
     # the primary outcome has a real effect in the simulated truth: it survives adjustment
     claimant = next(o for o in prim if o.column == "claimant_rate")
     assert claimant.p_value_adjusted < 0.05
-    assert np.isfinite(claimant.robustness[2].details["breakdown_mbar"])
+    assert np.isfinite(claimant.robustness[2].details.breakdown_mbar)

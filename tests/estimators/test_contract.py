@@ -269,13 +269,8 @@ def test_covariates_are_refused_or_reported_unused_without_the_capability(
 # ----------------------------------------------------------------------------- linear
 def _linear_parts(r) -> tuple[object, np.ndarray]:
     """The least-squares fit a linear estimator exposes and the combination ``c`` it reports."""
-    fit = r.details["linear_fit"]
-    comb = r.details.get("combination")
-    if comb is not None:
-        return fit, np.asarray(comb, dtype=float)
-    c = np.zeros(np.asarray(fit.beta).size)
-    c[int(r.details.get("coef_index", 0))] = 1.0
-    return fit, c
+    assert r.linear is not None, "a linear estimator must set EffectResult.linear"
+    return r.linear.fit, r.linear.contrast()
 
 
 @each(having(lambda c: c.linear))
@@ -310,7 +305,8 @@ def test_the_wild_bootstrap_runs_on_the_exposed_parts(entry: EstimatorEntry) -> 
     panel, _ = _panel(7, n_treated=4)
     opts = dataclasses.replace(_options(entry), inference="wild_bootstrap", replications=199)
     r = apply_inference(panel, "outcome", entry, opts, np.random.default_rng(2))
-    assert r.inference == "wild_bootstrap" and r.details["wild_bootstrap"]["replications"] == 199
+    assert r.inference == "wild_bootstrap" and r.inference_details is not None
+    assert r.inference_details.kind == "wild_bootstrap" and r.inference_details.replications == 199
     assert r.ci_lower < r.estimate < r.ci_upper and 0 < r.p_value <= 1
     assert r.estimate == pytest.approx(_fit(entry, panel).estimate, rel=1e-12)
 
@@ -396,14 +392,14 @@ def test_event_time_rows(entry: EstimatorEntry) -> None:
 def test_synthetic_weights_are_non_negative_and_sum_to_one(entry: EstimatorEntry) -> None:
     panel, _ = _panel(10)
     r = _fit(entry, panel)
-    tables = [r.details["weights"]] + (
-        [r.details["time_weights"]] if "time_weights" in r.details else []
-    )
+    syn = r.synthetic
+    assert syn is not None and syn.weights is not None
+    tables = [syn.weights] + ([syn.time_weights] if syn.time_weights is not None else [])
     for table in tables:
-        w = np.asarray(table["weight"], dtype=float)
+        w = np.asarray(table.column("weight"), dtype=float)
         assert (w >= -1e-12).all() and w.sum() == pytest.approx(1.0, abs=1e-8)
     donors = set(np.asarray(panel.unit_labels)[~panel.is_treated_unit])
-    assert set(r.details["weights"]["unit"]) <= donors
+    assert set(syn.weights.column("unit")) <= donors
 
 
 # ----------------------------------------------------------------------------- staggered

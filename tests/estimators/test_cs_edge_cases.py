@@ -284,7 +284,8 @@ def test_estimates_are_deterministic_under_a_seed(sim) -> None:
     a = cs.fit_callaway_santanna(panel, "y", opts, np.random.default_rng(9))
     b = cs.fit_callaway_santanna(panel, "y", opts, np.random.default_rng(9))
     assert a.estimate == b.estimate
-    assert a.details["uniform_band_critical_value"] == b.details["uniform_band_critical_value"]
+    assert a.staggered is not None and b.staggered is not None
+    assert a.staggered.uniform_band_critical_value == b.staggered.uniform_band_critical_value
     assert a.estimand == "ATT (dynamic aggregation)"
 
 

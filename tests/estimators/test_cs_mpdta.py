@@ -147,20 +147,14 @@ def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:
     assert res.ci_lower < res.estimate < res.ci_upper
     assert [e.event_time for e in res.event_study] == [-3, -2, -1, 0, 1, 2, 3]
     assert res.pre_trend is not None and res.pre_trend.df == 5
-    for key in (
-        "att_gt",
-        "aggregations",
-        "dynamic",
-        "group",
-        "calendar",
-        "uniform_band_critical_value",
-    ):
-        assert key in res.details
-    assert set(res.details["aggregations"]["type"]) == {"simple", "dynamic", "group", "calendar"}
-    crit = res.details["uniform_band_critical_value"]
+    st = res.staggered
+    assert st is not None and st.group is not None and st.calendar is not None
+    assert len(st.att_gt) and len(st.group) and len(st.calendar)
+    assert set(st.aggregations.frame["type"]) == {"simple", "dynamic", "group", "calendar"}
+    crit = st.uniform_band_critical_value
     # a sup-t band over 7 event times is wider than pointwise and narrower than Bonferroni
     assert 1.96 < crit < 3.2
-    dyn = res.details["dynamic"]
+    dyn = st.dynamic.frame
     assert np.all(dyn.uniform_lower <= dyn.ci_lower) and np.all(dyn.uniform_upper >= dyn.ci_upper)
     assert res.n_clusters == 500 and res.n_units == 500 and res.n_treated_units == 191
     # balance_e via options.extra

@@ -54,9 +54,10 @@ def test_card_krueger_balanced_sample() -> None:
         r = ESTIMATORS[name].fit(panel, "fte", EstimatorOptions(inference="cluster"), RNG)
         assert r.estimate == pytest.approx(2.75, abs=1e-9), name
         assert round(r.std_error, 2) == 1.34, name
-    means = ESTIMATORS["did"].fit(panel, "fte", EstimatorOptions(), RNG).details["group_means"]
-    assert means[(0, 1)] - means[(0, 0)] == pytest.approx(-2.283, abs=5e-4)
-    assert means[(1, 1)] - means[(1, 0)] == pytest.approx(0.467, abs=5e-4)
+    means = ESTIMATORS["did"].fit(panel, "fte", EstimatorOptions(), RNG).group_means
+    assert means is not None
+    assert means.comparison_after - means.comparison_before == pytest.approx(-2.283, abs=5e-4)
+    assert means.treated_after - means.treated_before == pytest.approx(0.467, abs=5e-4)
 
 
 def _mpdta():

@@ -52,7 +52,7 @@ def test_poor_fit_warns():
     panel = make_panel(df, units=["u000"], start=2012)
     with pytest.warns(DesignWarning, match="fits the pilot area poorly"):
         r = _fit(panel, "sc")
-    assert r.details["pre_rmspe"] > 10
+    assert r.synthetic.pre_rmspe > 10
     # SDID's intercept absorbs the level difference: no warning there
     assert "poor-pre-fit" not in {w.code for w in _fit(panel, "sdid").warnings}
 
@@ -233,7 +233,7 @@ def test_permutation_request_runs_the_placebo_natively():
     opts = EstimatorOptions(inference="permutation", replications=20)
     r = apply_inference(panel, "y", ESTIMATORS["synthetic_did"], opts, np.random.default_rng(0))
     assert r.inference == "placebo"
-    assert r.details["inference_reason"].startswith("Permutation inference as requested")
+    assert r.synthetic.inference_reason.startswith("Permutation inference as requested")
 
 
 @pytest.mark.parametrize("method", ["sdid", "sc"])

@@ -41,7 +41,7 @@ def test_point_estimates_match_published(results, method):
 
 
 def test_sdid_time_weights(results):
-    tw = results["sdid"].details["time_weights"]
+    tw = results["sdid"].synthetic.time_weights.frame
     nonzero = tw[tw["weight"] > 1e-10]
     assert list(nonzero["period"]) == ["1986", "1987", "1988"]
     np.testing.assert_allclose(nonzero["weight"].round(4), [0.3665, 0.2065, 0.4271])
@@ -49,7 +49,7 @@ def test_sdid_time_weights(results):
 
 
 def test_sdid_unit_weights(results):
-    w = results["sdid"].details["weights"]
+    w = results["sdid"].synthetic.weights.frame
     top = w.head(3)
     assert list(top["unit"]) == ["Nevada", "New Hampshire", "Connecticut"]
     np.testing.assert_allclose(top["weight"].round(4), [0.1245, 0.1050, 0.0783])
@@ -59,7 +59,7 @@ def test_sdid_unit_weights(results):
 
 
 def test_sc_unit_weights(results):
-    w = results["sc"].details["weights"]
+    w = results["sc"].synthetic.weights.frame
     top = w.head(6)
     assert list(top["unit"]) == [
         "Utah",
@@ -77,8 +77,8 @@ def test_sc_unit_weights(results):
 
 
 def test_sc_has_no_time_weights_and_did_uniform(results):
-    assert "time_weights" not in results["sc"].details
-    w = results["did"].details["weights"]["weight"]
+    assert results["sc"].synthetic.time_weights is None
+    w = results["did"].synthetic.weights.frame["weight"]
     np.testing.assert_allclose(w, 1 / 38)
 
 
@@ -105,7 +105,7 @@ def test_placebo_depends_on_seed_and_is_reproducible(panel):
 
 def test_paths_and_event_study_agree_with_estimate(results):
     for m, r in results.items():
-        paths = r.details["paths"]
+        paths = r.synthetic.paths.frame
         assert list(paths.columns) == ["period", "event_time", "treated", "synthetic", "gap"]
         post = paths[paths["event_time"] >= 0]
         assert post["gap"].mean() == pytest.approx(r.estimate, abs=1e-9), m
@@ -118,18 +118,18 @@ def test_paths_and_event_study_agree_with_estimate(results):
 
 def test_sc_rank_p_value_over_all_donors(results):
     r = results["sc"]
-    table = r.details["placebo"]
+    table = r.synthetic.placebo.frame
     assert len(table) == 39 and table["treated"].sum() == 1
     treated = table[table["treated"]].iloc[0]
     assert treated["unit"] == "California"
     rank = int((table["rmspe_ratio"] >= treated["rmspe_ratio"]).sum())
-    assert r.details["rank_p_value"] == pytest.approx(rank / 39)
-    assert r.details["rank_p_value"] <= 0.1  # California is among the most extreme
+    assert r.synthetic.rank_p_value == pytest.approx(rank / 39)
+    assert r.synthetic.rank_p_value <= 0.1  # California is among the most extreme
     assert table["rmspe_ratio"].is_monotonic_decreasing
 
 
 def test_sdid_placebo_table_counts_draws(results):
-    table = results["sdid"].details["placebo"]
+    table = results["sdid"].synthetic.placebo.frame
     assert table["draws"].sum() == 200
     assert table["treated"].sum() == 1
     assert table.loc[table["treated"], "estimate"].iloc[0] == pytest.approx(-15.6038, abs=1e-4)
@@ -137,8 +137,8 @@ def test_sdid_placebo_table_counts_draws(results):
 
 def test_fit_quality_reported(results):
     r = results["sc"]
-    assert 0 < r.details["pre_rmspe"] < 3
-    assert "tracks the pilot area to within" in r.details["fit_sentence"]
+    assert 0 < r.synthetic.pre_rmspe < 3
+    assert "tracks the pilot area to within" in r.synthetic.fit_sentence
     assert r.warnings == ()  # the published fit is good: no poor-fit warning
 
 

@@ -70,10 +70,10 @@ def test_inference_choice_follows_number_of_treated_units():
         _panel(0, 1), "y", EstimatorOptions(replications=50), np.random.default_rng(0)
     )
     four = fit_synthetic(_panel(0, 4), "y", EstimatorOptions(), np.random.default_rng(0))
-    assert one.inference == "placebo" and "single treated area" in one.details["inference_reason"]
-    assert four.inference == "jackknife" and "jackknife" in four.details["inference_reason"]
-    assert four.details["placebo"] is None
-    assert four.details["replications"] == 0
+    assert one.inference == "placebo" and "single treated area" in one.synthetic.inference_reason
+    assert four.inference == "jackknife" and "jackknife" in four.synthetic.inference_reason
+    assert four.synthetic.placebo is None
+    assert four.synthetic.replications == 0
 
 
 def test_placebo_with_several_treated_units_draws_sets():
@@ -83,7 +83,7 @@ def test_placebo_with_several_treated_units_draws_sets():
         EstimatorOptions(inference="placebo", replications=60),
         np.random.default_rng(5),
     )
-    table = r.details["placebo"]
+    table = r.synthetic.placebo.frame
     assert r.inference == "placebo"
     assert table["draws"].sum() == 60
     assert table["unit"].iloc[0].count(" + ") == 2  # three pseudo-treated donors per draw
@@ -112,8 +112,8 @@ def test_staggered_is_cohort_blocks_weighted_by_size_and_post_periods(method):
         total += w * block.estimate
         weight += w
     assert full.estimate == pytest.approx(total / weight, abs=1e-10)
-    assert list(full.details["cohorts"]["n_treated"]) == [2, 3]
-    assert full.details["cohorts"]["post_periods"].tolist() == [15, 10]
+    assert list(full.synthetic.cohorts.frame["n_treated"]) == [2, 3]
+    assert full.synthetic.cohorts.frame["post_periods"].tolist() == [15, 10]
     ev = full.event_study_frame()
     assert ev["event_time"].min() == -20 and ev["event_time"].max() == 14
 
@@ -124,9 +124,9 @@ def test_jackknife_matches_leave_one_out_refits_with_fixed_weights():
     r = fit_synthetic(panel, "y", EstimatorOptions(inference="jackknife"), np.random.default_rng(0))
     y = panel.frame.pivot(index="_unit", columns="_time", values="y").to_numpy()
     treated = panel.is_treated_unit
-    w = r.details["weights"].set_index("unit")["weight"]
+    w = r.synthetic.weights.frame.set_index("unit")["weight"]
     omega = np.array([w[panel.unit_labels[i]] if not treated[i] else 0.0 for i in range(len(y))])
-    lam = r.details["time_weights"]["weight"].to_numpy()
+    lam = r.synthetic.time_weights.frame["weight"].to_numpy()
     t0 = lam.size
     d = y[:, t0:].mean(axis=1) - y[:, :t0] @ lam
     loo = []
@@ -153,12 +153,12 @@ def test_sc_several_treated_units_fit_on(fit_on):
         np.random.default_rng(0),
         "sc",
     )
-    assert r.details["fit_on"] == fit_on
-    assert r.details["weights"]["weight"].sum() == pytest.approx(1.0)
+    assert r.synthetic.fit_on == fit_on
+    assert r.synthetic.weights.frame["weight"].sum() == pytest.approx(1.0)
     assert abs(r.estimate - EFFECT) < 1.5
     # the ADH rank p-value is reported whatever the variance method
-    assert 0 < r.details["rank_p_value"] <= 1
-    table = r.details["placebo"]
+    assert 0 < r.synthetic.rank_p_value <= 1
+    table = r.synthetic.placebo.frame
     assert len(table) == 77 + 1 and table["treated"].sum() == 1
 
 
@@ -199,9 +199,10 @@ def test_sc_predictors_enter_the_fit():
         np.random.default_rng(0),
         "sc",
     )
-    assert b.details["weights"]["weight"].sum() == pytest.approx(1.0)
+    assert b.synthetic.weights.frame["weight"].sum() == pytest.approx(1.0)
     assert not np.allclose(
-        a.details["weights"]["weight"].to_numpy(), b.details["weights"]["weight"].to_numpy()
+        a.synthetic.weights.frame["weight"].to_numpy(),
+        b.synthetic.weights.frame["weight"].to_numpy(),
     )
 
 
@@ -210,11 +211,11 @@ def test_donor_pool_follows_comparison_list_and_exclude():
     donors = [f"u{i:03d}" for i in range(1, 21)]
     listed = make_panel(df, units=list(starts), start=2020, comparison=donors)
     r = fit_synthetic(listed, "y", EstimatorOptions(replications=30), np.random.default_rng(0))
-    assert sorted(r.details["weights"]["unit"]) == donors
-    assert set(r.details["placebo"]["unit"]) <= {*donors, "u000"}
+    assert sorted(r.synthetic.weights.frame["unit"]) == donors
+    assert set(r.synthetic.placebo.frame["unit"]) <= {*donors, "u000"}
     dropped = make_panel(df, units=list(starts), start=2020, exclude=("u001", "u002"))
     r = fit_synthetic(dropped, "y", EstimatorOptions(replications=30), np.random.default_rng(0))
-    assert {"u001", "u002"}.isdisjoint(r.details["weights"]["unit"])
+    assert {"u001", "u002"}.isdisjoint(r.synthetic.weights.frame["unit"])
     assert r.n_units == 78
 
 
@@ -222,6 +223,6 @@ def test_anticipation_moves_the_start_earlier():
     df, starts = factor_frame(seed=8, n_treated=2)
     panel = make_panel(df, units=list(starts), start=2020, anticipation=2)
     r = fit_synthetic(panel, "y", EstimatorOptions(), np.random.default_rng(0))
-    assert r.details["cohorts"]["start"].tolist() == ["2018"]
-    assert len(r.details["time_weights"]) == 18
+    assert r.synthetic.cohorts.frame["start"].tolist() == ["2018"]
+    assert len(r.synthetic.time_weights.frame) == 18
     assert r.event_study_frame()["event_time"].max() == 11

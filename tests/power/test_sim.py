@@ -70,7 +70,7 @@ def test_vectorised_path_equals_the_estimator(hist_df, inference: str, coarse: b
         res = fit(placebo_panel(panel, A[r], int(starts[r]), 4), "outcome", opts, None)
         assert ests[r, 0] == pytest.approx(res.estimate, rel=1e-9, abs=1e-12)
         assert ests[r, 1] == pytest.approx(res.std_error, rel=1e-9)
-        assert ests[r, 2] == res.details["linear_fit"].df_resid
+        assert ests[r, 2] == res.linear.fit.df_resid
         assert bool(rej[r, 0]) == (res.p_value < 0.05)
 
 

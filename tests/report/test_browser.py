@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from pilotlab.evidence import evidence_json
 from pilotlab.report import portfolio_from_paths, render_portfolio, render_report
 from tests.support import report as ex
 
@@ -96,7 +97,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             continue
         folder = base / f"pilot-{pilot.parent.name}"
         out[f"pilot-{pilot.parent.name}"] = render_report(ev, folder / "report.html")
-        (folder / "evidence.json").write_text(ev.to_json(), encoding="utf-8")
+        (folder / "evidence.json").write_text(evidence_json(ev), encoding="utf-8")
     runs = [p.parent for k, p in out.items() if k.startswith("pilot-")]
     out["portfolio"] = render_portfolio(portfolio_from_paths(runs), base / "index.html")
     return out

@@ -305,25 +305,27 @@ def test_document_is_plain_data(common) -> None:
         doc.title = "x"  # type: ignore[misc]
 
 
-def test_alternative_detail_names_are_read(common) -> None:
-    """donor_weights / synthetic_path / intervals / breakdown spellings work too."""
+def test_typed_parts_are_read(common) -> None:
+    """Donor weights, the synthetic path and the honest-DiD bounds reach the report from the parts."""
     import pandas as pd
 
-    from pilotlab.results import RobustnessCheck
+    from pilotlab.results import HonestDiD, RobustnessCheck, SyntheticTables, Table
 
     o = common.outcomes[0]
-    det = dict(
-        o.result.details,
-        donor_weights={"A0001": 0.7, "A0002": 0.3},
-        synthetic_path=pd.DataFrame(
-            {
-                "period": o.trends["period"],
-                "treated": o.trends["treated"],
-                "synthetic": o.trends["comparison"],
-            }
+    syn = SyntheticTables(
+        weights=Table(pd.DataFrame({"unit": ["A0001", "A0002"], "weight": [0.7, 0.3]})),
+        paths=Table(
+            pd.DataFrame(
+                {
+                    "period": o.trends["period"],
+                    "treated": o.trends["treated"],
+                    "synthetic": o.trends["comparison"],
+                }
+            )
         ),
         pre_rmspe=0.05,
     )
+    bounds = pd.DataFrame({"bound": [1.0], "lower": [-0.9], "upper": [-0.1]})
     chk = RobustnessCheck(
         "honest_did",
         -0.5,
@@ -331,13 +333,13 @@ def test_alternative_detail_names_are_read(common) -> None:
         -0.1,
         True,
         "",
-        {"breakdown": 2.0, "intervals": [{"Mbar": 1.0, "ci_lower": -0.9, "ci_upper": -0.1}]},
+        HonestDiD(2.0, "cluster", Table(bounds), Table(bounds.iloc[:0]), 3, 3),
     )
     ev = dataclasses.replace(
         common,
         outcomes=(
             dataclasses.replace(
-                o, result=dataclasses.replace(o.result, details=det), robustness=(chk,)
+                o, result=dataclasses.replace(o.result, synthetic=syn), robustness=(chk,)
             ),
         ),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pilotlab.evidence import evidence_json
 from pilotlab.exceptions import PilotlabError
 from pilotlab.report import portfolio_from_paths, render_portfolio, render_report
 from tests.support import report as ex
@@ -21,7 +22,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         ev = ex.EXAMPLES[name]()
         d = base / name
         render_report(ev, d / "report.html")
-        (d / "evidence.json").write_text(ev.to_json(), encoding="utf-8")
+        (d / "evidence.json").write_text(evidence_json(ev), encoding="utf-8")
         out.append(d)
     return out
 
@@ -44,7 +45,7 @@ def test_portfolio_lists_every_primary_outcome_with_links(runs: list[Path], tmp_
 
 
 def test_portfolio_from_plain_dicts_without_reports(tmp_path: Path) -> None:
-    rec = json.loads(ex.common().to_json())
+    rec = json.loads(evidence_json(ex.common()))
     path = render_portfolio([rec], tmp_path / "p.html")
     assert ">none<" in path.read_text(encoding="utf-8")  # no report link to give
 
@@ -80,7 +81,7 @@ def test_change_verdict_follows_the_outcome_direction(better, est, lo, hi, expec
 
 
 def test_portfolio_rows_say_improvement_and_link_registry_reports(tmp_path: Path) -> None:
-    rec = json.loads(ex.common().to_json())
+    rec = json.loads(evidence_json(ex.common()))
     report = tmp_path / "run" / "report.html"
     report.parent.mkdir()
     report.write_text("<html></html>", encoding="utf-8")

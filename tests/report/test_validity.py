@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import pandas as pd
 import pytest
 
 from pilotlab.report import build
@@ -19,7 +20,15 @@ from pilotlab.report.build import event_interval_validity
 from pilotlab.report.model import Figure, Table
 from pilotlab.report.render import render_html
 from pilotlab.report.text import JARGON, article, find_jargon, plural
-from pilotlab.results import RobustnessCheck
+from pilotlab.results import (
+    AlternativeEstimator,
+    HonestDiD,
+    LeaveOneOut,
+    PlaceboInSpace,
+    RobustnessCheck,
+    StaggeredTables,
+)
+from pilotlab.results import Table as PartTable
 from tests.support import report as ex
 
 
@@ -87,7 +96,7 @@ def test_valid_event_intervals_are_not_greyed(single) -> None:
     assert event_interval_validity(common.outcomes[0].result, 6) == ""
     r = single.outcomes[0].result
     assert event_interval_validity(dataclasses.replace(r, inference="wild_bootstrap"), 1) == ""
-    stated = dataclasses.replace(r, details={**r.details, "event_study_inference": "permutation"})
+    stated = dataclasses.replace(r, event_study_inference="permutation")
     assert event_interval_validity(stated, 1) == ""
     fig = next(b for b in build(common).section("annex-events").blocks if isinstance(b, Figure))
     assert set(fig.table.row_classes) == {""} and not fig.notice
@@ -98,9 +107,13 @@ def test_varying_base_period_names_no_reference() -> None:
     common = ex.common()
     o = common.outcomes[0]
     events = tuple(dataclasses.replace(e, reference=False) for e in o.result.event_study)
-    res = dataclasses.replace(
-        o.result, event_study=events, details={**o.result.details, "base_period": "varying"}
+    st = StaggeredTables(
+        att_gt=PartTable(pd.DataFrame()),
+        aggregations=PartTable(pd.DataFrame()),
+        dynamic=PartTable(pd.DataFrame()),
+        base_period="varying",
     )
+    res = dataclasses.replace(o.result, event_study=events, staggered=st)
     ev = dataclasses.replace(common, outcomes=(dataclasses.replace(o, result=res),))
     fig = next(b for b in build(ev).section("annex-events").blocks if isinstance(b, Figure))
     assert "is the reference" not in fig.subtitle
@@ -112,7 +125,13 @@ def test_placebo_in_space_row_is_the_placebo_range_not_an_interval() -> None:
     common = ex.common()
     o = common.outcomes[0]
     chk = RobustnessCheck(
-        "placebo_in_space", -0.5, -0.31, 0.29, True, "ranked", {"p_value": 0.02, "rank": 148}
+        "placebo_in_space",
+        -0.5,
+        -0.31,
+        0.29,
+        True,
+        "ranked",
+        PlaceboInSpace(0.02, 148, 149, False, 0.2),
     )
     ev = dataclasses.replace(common, outcomes=(dataclasses.replace(o, robustness=(chk,)),))
     t = next(b for b in build(ev).section("annex-robustness").blocks if isinstance(b, Table))
@@ -128,13 +147,21 @@ def test_robustness_intervals_from_cluster_robust_errors_are_greyed_under_permut
     cluster-robust standard errors (HonestDiD's bounds, a refit that fell back to them) is
     labelled and greyed; a check run with the stated inference is not."""
     o = single.outcomes[0]
+    none = PartTable(pd.DataFrame())
+    bounds = HonestDiD(0.5, "cluster", none, none, 3, 3)
     checks = (
-        RobustnessCheck("honest_did", -0.01, -0.02, -0.005, True, "", {"inference": "cluster"}),
+        RobustnessCheck("honest_did", -0.01, -0.02, -0.005, True, "", bounds),
         RobustnessCheck(
-            "leave_one_out", -0.01, -0.03, 0.01, True, "", {"inference": "permutation"}
+            "leave_one_out", -0.01, -0.03, 0.01, True, "", LeaveOneOut("unit 3", "permutation")
         ),
         RobustnessCheck(
-            "alternative_estimators:twfe", -0.01, -0.02, -0.001, True, "", {"inference": "cluster"}
+            "alternative_estimators:twfe",
+            -0.01,
+            -0.02,
+            -0.001,
+            True,
+            "",
+            AlternativeEstimator("twfe", "cluster", 0.04),
         ),
     )
     ev = dataclasses.replace(single, outcomes=(dataclasses.replace(o, robustness=checks),))

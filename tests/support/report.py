@@ -23,11 +23,17 @@ import pandas as pd
 import pilotlab
 from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.results import (
+    BaconDecomposition,
     Choice,
+    DesignDiagnostics,
     Evaluation,
     EventTimeEstimate,
+    HonestDiD,
     PreTrendTest,
     RobustnessCheck,
+    StaggeredTables,
+    SyntheticTables,
+    Table,
 )
 from pilotlab.simulate import make_pilot_panel
 from pilotlab.spec import parse_pilot
@@ -270,37 +276,36 @@ def _checks(o: Any) -> tuple[RobustnessCheck, ...]:
             None,
             "If parallel trends fail by no more after the start than before it (Mbar = 1), the "
             "effect keeps its sign.",
-            # the keys and shapes of the inference branch's honest_did check
-            MappingProxyType(
-                {
-                    "breakdown_mbar": 1.25,
-                    "relative_magnitudes": [
+            # the shape the engine's honest_did check returns
+            HonestDiD(
+                breakdown_mbar=1.25,
+                inference="cluster",
+                relative_magnitudes=Table(
+                    pd.DataFrame(
                         {
                             "restriction": "RM",
-                            "bound": m,
-                            "lower": lo,
-                            "upper": hi,
+                            "bound": intervals["Mbar"],
+                            "lower": intervals["ci_lower"],
+                            "upper": intervals["ci_upper"],
                             "method": "C-LF",
                         }
-                        for m, lo, hi in zip(
-                            intervals["Mbar"],
-                            intervals["ci_lower"],
-                            intervals["ci_upper"],
-                            strict=True,
-                        )
-                    ],
-                    "smoothness": [
-                        {
-                            "restriction": "SD",
-                            "bound": 0.0,
-                            "lower": r.ci_lower,
-                            "upper": r.ci_upper,
-                            "method": "FLCI",
-                        },
-                    ],
-                    "n_pre": 7,
-                    "n_post": 8,
-                }
+                    )
+                ),
+                smoothness=Table(
+                    pd.DataFrame(
+                        [
+                            {
+                                "restriction": "SD",
+                                "bound": 0.0,
+                                "lower": r.ci_lower,
+                                "upper": r.ci_upper,
+                                "method": "FLCI",
+                            }
+                        ]
+                    )
+                ),
+                n_pre=7,
+                n_post=8,
             ),
         ),
     )
@@ -427,15 +432,15 @@ def staggered() -> Evaluation:
             "estimate": [-1.0, -0.9, -0.4],
         }
     )
-    bacon = type("Bacon", (), {"by_type": by_type, "twfe_estimate": -0.93})()
-    details = MappingProxyType(
-        {**o.result.details, "att_gt": att_gt, "aggregations": aggregations, "dynamic": dyn}
+    bacon = BaconDecomposition(table=by_type, by_type=by_type, twfe_estimate=-0.93)
+    tables = StaggeredTables(
+        att_gt=Table(att_gt), aggregations=Table(aggregations), dynamic=Table(dyn)
     )
-    res = dataclasses.replace(o.result, details=details, event_study=events, pre_trend=pre)
+    res = dataclasses.replace(o.result, staggered=tables, event_study=events, pre_trend=pre)
     ev = dataclasses.replace(
         ev,
         outcomes=(dataclasses.replace(o, result=res),),
-        diagnostics=MappingProxyType({"goodman_bacon": {"referrals": bacon}}),
+        diagnostics=DesignDiagnostics(goodman_bacon=MappingProxyType({"referrals": bacon})),
     )
     return _fix_time(ev)
 
@@ -483,18 +488,15 @@ def synthetic() -> Evaluation:
         }
     )
     # the keys and shapes of the synthetic-control branch (weights, paths, placebo...)
-    details = MappingProxyType(
-        {
-            **o.result.details,
-            "weights": donors,
-            "paths": path.assign(cohort="2010"),
-            "placebo": placebo,
-            "pre_rmspe": 0.1,
-            "fit_sentence": "The synthetic comparison tracks the pilot area to within 0.1 "
-            "(packs, root mean squared gap) before the start.",
-        }
+    tables = SyntheticTables(
+        weights=Table(donors),
+        paths=Table(path.assign(cohort="2010")),
+        placebo=Table(placebo),
+        pre_rmspe=0.1,
+        fit_sentence="The synthetic comparison tracks the pilot area to within 0.1 "
+        "(packs, root mean squared gap) before the start.",
     )
-    res = dataclasses.replace(o.result, details=details, estimator="synthetic_did")
+    res = dataclasses.replace(o.result, synthetic=tables, estimator="synthetic_did")
     ev = dataclasses.replace(
         ev,
         outcomes=(dataclasses.replace(o, result=res),),

@@ -10,13 +10,12 @@ matrix, so the reader can see how much of a naive TWFE estimate comes from forbi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.exceptions import DataError, EstimationError, warn
+from pilotlab.results import BaconDecomposition
 
 __all__ = ["COMPARISON_TYPES", "BaconDecomposition", "bacon_decomposition"]
 
@@ -27,34 +26,6 @@ COMPARISON_TYPES: tuple[str, ...] = (
     "later_vs_earlier",
     "later_vs_always",
 )
-
-
-@dataclass(frozen=True)
-class BaconDecomposition:
-    """Every 2x2 comparison behind a TWFE estimate.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        One row per 2x2 comparison: ``treated`` and ``control`` (period labels of the groups'
-        first treatment, or ``never treated`` / ``always treated``), ``type`` (one of
-        :data:`COMPARISON_TYPES`), ``estimate`` and ``weight``. Weights sum to one and
-        ``(weight * estimate).sum()`` equals ``twfe_estimate``.
-    by_type : pandas.DataFrame
-        ``type``, total ``weight``, weighted-average ``estimate`` and ``n_comparisons``.
-    twfe_estimate : float
-        The TWFE coefficient of the outcome on the treatment dummy with unit and period effects.
-    """
-
-    table: pd.DataFrame
-    by_type: pd.DataFrame
-    twfe_estimate: float
-
-    @property
-    def forbidden_weight(self) -> float:
-        """Weight of comparisons that use already-treated units as controls."""
-        m = self.table["type"].isin(["later_vs_earlier", "later_vs_always"])
-        return float(self.table.loc[m, "weight"].sum())
 
 
 def _twfe(Y: np.ndarray, D: np.ndarray) -> tuple[float, float]:

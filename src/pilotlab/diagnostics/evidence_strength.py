@@ -58,8 +58,8 @@ description names, in plain words, what kept the design at level 2 and what lowe
 House rule for synthetic designs (``synthetic_control``, ``synthetic_did``): the comparison is
 built to match the treated area before the start, so a pre-trend test says little. Comparability is
 instead shown by the pre-period fit: at least :data:`MIN_PRE_PERIODS_SYNTHETIC` pre-periods and a
-pre-period root mean squared prediction error (RMSPE, ``details["pre_rmspe"]`` or computed from
-``details["synthetic_path"]``) no larger than :data:`MAX_RMSPE_TO_EFFECT` times the absolute
+pre-period root mean squared prediction error (RMSPE, ``SyntheticTables.pre_rmspe`` or computed
+from ``SyntheticTables.paths``) no larger than :data:`MAX_RMSPE_TO_EFFECT` times the absolute
 estimated effect. A synthetic design meeting it scores like a difference in differences with
 parallel, powered pre-trends (level 3), otherwise level 2.
 """
@@ -74,6 +74,7 @@ import numpy as np
 from scipy import stats
 
 from pilotlab import catalogue
+from pilotlab.results import Evaluation, SyntheticTables
 
 __all__ = [
     "COMPARABILITY",
@@ -168,23 +169,21 @@ def pretest_power(
     return float(stats.ncx2.sf(crit, k, lam))
 
 
-def synthetic_pre_rmspe(details: Mapping[str, Any], n_pre: int) -> float:
-    """Pre-period RMSPE of a synthetic design from its details (NaN if not available).
+def synthetic_pre_rmspe(tables: SyntheticTables | None, n_pre: int) -> float:
+    """Pre-period RMSPE of a synthetic design from its tables (NaN if not available).
 
-    Reads ``details["pre_rmspe"]`` or, failing that, the first ``n_pre`` rows of
-    ``details["synthetic_path"]`` / ``details["paths"]`` (columns ``treated`` and ``synthetic``).
+    Reads ``pre_rmspe`` or, failing that, the first ``n_pre`` rows of ``paths`` (columns
+    ``treated`` and ``synthetic``).
     """
-    v: Any = details.get("pre_rmspe")
-    if _finite(v):
-        return float(v)
-    path: Any = details.get("synthetic_path")
-    if path is None:
-        path = details.get("paths")
-    try:
-        treated = np.asarray(path["treated"], dtype=np.float64)[:n_pre]
-        synth = np.asarray(path["synthetic"], dtype=np.float64)[:n_pre]
-    except (KeyError, TypeError, IndexError, ValueError):
+    if tables is None:
         return math.nan
+    if _finite(tables.pre_rmspe):
+        return float(tables.pre_rmspe)
+    path = tables.paths
+    if path is None or not {"treated", "synthetic"} <= set(path.columns):
+        return math.nan
+    treated = np.asarray(path.column("treated"), dtype=np.float64)[:n_pre]
+    synth = np.asarray(path.column("synthetic"), dtype=np.float64)[:n_pre]
     if treated.size == 0:
         return math.nan
     return float(np.sqrt(np.nanmean((treated - synth) ** 2)))
@@ -406,7 +405,7 @@ def _describe(
     return f"Level {level}: {why_base}, {by} because {because} (see the criteria)."
 
 
-def evidence_strength(evaluation: Any) -> dict[str, Any]:
+def evidence_strength(evaluation: Evaluation) -> dict[str, Any]:
     """Score an evaluation on the Maryland Scientific Methods Scale (pilotlab rubric v2).
 
     Parameters
@@ -465,7 +464,7 @@ def evidence_strength(evaluation: Any) -> dict[str, Any]:
         fits: list[bool | None] = []
         reasons = []
         for o in primary:
-            rmspe = synthetic_pre_rmspe(o.result.details, n_pre)
+            rmspe = synthetic_pre_rmspe(o.result.synthetic, n_pre)
             eff = abs(o.result.estimate) if _finite(o.result.estimate) else math.nan
             if not _finite(rmspe) or not _finite(eff):
                 fits.append(None)

@@ -31,9 +31,9 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
-from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics.honest_did import breakdown_value, sensitivity_rm, sensitivity_sd
@@ -41,7 +41,18 @@ from pilotlab.estimators.base import ESTIMATORS, EstimatorEntry, EstimatorOption
 from pilotlab.exceptions import PilotlabError
 from pilotlab.inference.apply import apply_inference, supports
 from pilotlab.inference.permutation import placebo_estimates
-from pilotlab.results import EffectResult, RobustnessCheck
+from pilotlab.results import (
+    AlternativeEstimator,
+    CheckDetails,
+    EffectResult,
+    HonestDiD,
+    LeaveOneOut,
+    NotRun,
+    PlaceboInSpace,
+    PlaceboInTime,
+    RobustnessCheck,
+    Table,
+)
 
 __all__ = [
     "CHECKS",
@@ -64,7 +75,7 @@ def _check(
     hi: float,
     consistent: bool | None,
     description: str,
-    **details: Any,
+    details: CheckDetails,
 ) -> RobustnessCheck:
     return RobustnessCheck(
         check=name,
@@ -73,12 +84,12 @@ def _check(
         ci_upper=float(hi),
         consistent=consistent,
         description=description,
-        details=MappingProxyType(details),
+        details=details,
     )
 
 
 def _not_run(name: str, why: str) -> RobustnessCheck:
-    return _check(name, math.nan, math.nan, math.nan, None, f"Not run: {why}", reason=why)
+    return _check(name, math.nan, math.nan, math.nan, None, f"Not run: {why}", NotRun(why))
 
 
 def _fit(
@@ -147,8 +158,8 @@ def placebo_in_time(
         f"[{res.ci_lower:.3g}, {res.ci_upper:.3g}]; "
         + ("no spurious effect." if ok else "a spurious 'effect' appears before the start.")
     )
-    return _check(name, res.estimate, res.ci_lower, res.ci_upper, ok, desc, shift=k,
-                  periods_used=n_pre, inference=res.inference, p_value=res.p_value)  # fmt: skip
+    return _check(name, res.estimate, res.ci_lower, res.ci_upper, ok, desc,
+                  PlaceboInTime(k, n_pre, res.inference, res.p_value))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- placebo in space
@@ -190,9 +201,8 @@ def placebo_in_space(
         f"{main.estimate:.3g} is larger in size than {rank - 1:,} (placebo p = {p:.3f}); "
         + ("this agrees with the main result." if ok else "this disagrees with the main result.")
     )
-    return _check(name, main.estimate, float(lo), float(hi), ok, desc, p_value=p, rank=rank,
-                  n_placebos=int(est.size), exact=exact,
-                  placebo_sd=float(np.std(est)))  # fmt: skip
+    return _check(name, main.estimate, float(lo), float(hi), ok, desc,
+                  PlaceboInSpace(p, rank, int(est.size), exact, float(np.std(est))))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- leave one out
@@ -256,9 +266,9 @@ def leave_one_out(
             else f"{int((~inside).sum())} fall outside the main interval."
         )
     )
-    return _check(name, est, lo, hi, ok, desc, most_influential=label, inference=used,
-                  estimates={r[0]: r[1] for r in rows},
-                  n_outside=int((~inside).sum()))  # fmt: skip
+    return _check(name, est, lo, hi, ok, desc,
+                  LeaveOneOut(label, used, MappingProxyType({r[0]: r[1] for r in rows}),
+                              int((~inside).sum())))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- alternatives
@@ -305,8 +315,8 @@ def alternative_estimators(
             + f" the main {entry.name} estimate {main.estimate:.3g}."
         )
         out.append(_check(f"alternative_estimators:{name}", res.estimate, res.ci_lower,
-                          res.ci_upper, ok, desc, estimator=name, inference=res.inference,
-                          p_value=res.p_value))  # fmt: skip
+                          res.ci_upper, ok, desc,
+                          AlternativeEstimator(name, res.inference, res.p_value)))  # fmt: skip
     if not out:
         out.append(_not_run("alternative_estimators", "no other estimator applies to this design."))
     return tuple(out)
@@ -314,9 +324,9 @@ def alternative_estimators(
 
 # ----------------------------------------------------------------------------- honest DiD
 def _event_study_inputs(res: EffectResult) -> tuple[np.ndarray, np.ndarray, int, int] | None:
-    fit = res.details.get("linear_fit")
-    if fit is None or not res.event_study:
+    if res.linear is None or not res.event_study:
         return None
+    fit = res.linear.fit
     names = tuple(fit.names)
     times = []
     idx = []
@@ -324,7 +334,7 @@ def _event_study_inputs(res: EffectResult) -> tuple[np.ndarray, np.ndarray, int,
         if nm.startswith("e") and nm[1:].lstrip("+-").isdigit():
             times.append(int(nm[1:]))
             idx.append(j)
-    ref = int(res.details.get("reference", -1))
+    ref = res.linear.reference if res.linear.reference is not None else -1
     pre = [(t, j) for t, j in zip(times, idx, strict=True) if t < ref]
     post = [(t, j) for t, j in zip(times, idx, strict=True) if t > ref]
     if not pre or not post:
@@ -348,7 +358,7 @@ def honest_did(
     """Rambachan & Roth sensitivity of the average post-period effect of the event study."""
     name = "honest_did"
     es = main
-    if not main.event_study or "linear_fit" not in main.details:
+    if not main.event_study or main.linear is None:
         event_study = next(
             (
                 e
@@ -407,10 +417,9 @@ def honest_did(
     )
     # the bounds rest on the event study's cluster-robust covariance, whatever the main inference
     return _check(name, theta, at_one.lower, at_one.upper, ok, desc,
-                  breakdown_mbar=bd, inference="cluster",
-                  relative_magnitudes=[iv.to_dict() for iv in rm],
-                  smoothness=[iv.to_dict() for iv in sd],
-                  n_pre=n_pre, n_post=n_post)  # fmt: skip
+                  HonestDiD(bd, "cluster", Table(pd.DataFrame([iv.to_dict() for iv in rm])),
+                            Table(pd.DataFrame([iv.to_dict() for iv in sd])),
+                            n_pre, n_post))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- dispatcher

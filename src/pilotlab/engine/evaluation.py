@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -35,10 +35,12 @@ from pilotlab.estimators import get_estimator
 from pilotlab.exceptions import PilotlabError, PilotlabWarning, collect, notice
 from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.multiple import bh, holm, romano_wolf_wild
-from pilotlab.inference.wild import combination_fit, make_draws
+from pilotlab.inference.wild import LinearFitLike, combination_fit, make_draws
 from pilotlab.power import analytic_mde
 from pilotlab.results import (
+    BaconDecomposition,
     DataSummary,
+    DesignDiagnostics,
     EffectResult,
     Evaluation,
     OutcomeEvaluation,
@@ -78,11 +80,10 @@ def _adjust(p: list[float], method: str) -> list[float]:
     return list((holm if method == "holm" else bh)(p).tolist())
 
 
-def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> Mapping[str, Any]:
+def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> DesignDiagnostics:
     """Diagnostics of the design shown in the report (Goodman-Bacon when the roll-out is staggered)."""
-    out: dict[str, Any] = {}
+    bacon: dict[str, BaconDecomposition] = {}
     if panel.is_staggered and panel.layout == "panel":
-        bacon = {}
         for o in pilot.outcomes:
             sub = panel.complete(o.column, ())
             if not sub.is_balanced or not sub.is_staggered:
@@ -93,12 +94,10 @@ def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> Mapping[str, Any]:
                     bacon[o.column] = bacon_decomposition(sub, o.column)
                 except PilotlabError:
                     continue
-        if bacon:
-            out["goodman_bacon"] = MappingProxyType(bacon)
-    mde = _design_mde(panel, pilot)
-    if mde:
-        out["design_mde"] = MappingProxyType(mde)
-    return MappingProxyType(out)
+    return DesignDiagnostics(
+        goodman_bacon=MappingProxyType(bacon),
+        design_mde=MappingProxyType(_design_mde(panel, pilot)),
+    )
 
 
 def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, dict[str, Any]]:
@@ -206,13 +205,14 @@ def evaluate(
     if progress is not None and len(prim_idx) > 1 and method != "none":
         progress(f"Adjusting the p-values of {len(prim_idx)} primary outcomes ({method})")
     if method == "romano_wolf" and len(prim_idx) > 1:
-        fits: list[Any] = [results[i].details.get("linear_fit") for i in prim_idx]
-        if all(f is not None and f.n_clusters == draws.n_clusters for f in fits):
-            targets: list[tuple[Any, str | int]] = [
-                (combination_fit(f, results[i].details["combination"]), "combination")
-                if results[i].details.get("combination") is not None
-                else (f, int(results[i].details.get("coef_index", 0)))
-                for f, i in zip(fits, prim_idx, strict=True)
+        parts = [results[i].linear for i in prim_idx]
+        lins = [p for p in parts if p is not None and p.fit.n_clusters == draws.n_clusters]
+        if len(lins) == len(parts):
+            targets: list[tuple[LinearFitLike, str | int]] = [
+                (combination_fit(p.fit, p.combination), "combination")
+                if p.combination is not None
+                else (p.fit, p.coef_index)
+                for p in lins
             ]
             prim_p = romano_wolf_wild(targets, draws).tolist()
         else:

@@ -18,7 +18,7 @@ from pilotlab.estimators._regression import (
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import EstimationError
-from pilotlab.results import EffectResult
+from pilotlab.results import EffectResult, GroupMeans, LinearParts
 
 __all__ = ["fit_did"]
 
@@ -60,7 +60,13 @@ def fit_did(
         est,
         se,
         size_warnings(panel, options.inference),
-        details={"group_means": means, "linear_fit": fit, "coef_index": j},
+        group_means=GroupMeans(
+            comparison_before=means[(0, 0)],
+            comparison_after=means[(0, 1)],
+            treated_before=means[(1, 0)],
+            treated_after=means[(1, 1)],
+        ),
+        linear=LinearParts(fit, coef_index=j),
     )
 
 

@@ -24,7 +24,7 @@ from pilotlab.estimators._regression import (
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.linear import LinearFit, linear_combination
 from pilotlab.exceptions import EstimationError, notice
-from pilotlab.results import EffectResult, EventTimeEstimate, PrePeriodEstimates
+from pilotlab.results import EffectResult, EventTimeEstimate, LinearParts, PrePeriodEstimates
 
 __all__ = ["event_time_window", "fit_event_study"]
 
@@ -114,13 +114,9 @@ def fit_event_study(
         warnings,
         event_study=tuple(events),
         pre_period=_leads(fit, times, ref, (pre, post)),
-        details={
-            "linear_fit": fit,
-            "combination": c,
-            "window": (pre, post),
-            "reference": ref,
-            "event_times": tuple(times),
-        },
+        linear=LinearParts(
+            fit, combination=c, event_times=tuple(times), reference=ref, window=(pre, post)
+        ),
     )
 
 

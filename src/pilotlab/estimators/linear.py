@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy import stats
 
 from pilotlab.exceptions import EstimationError
+from pilotlab.results import LinearFit, VcovType
 
-__all__ = ["LinearFit", "demean", "fit_linear", "linear_combination", "wald_test"]
-
-VcovType = Literal["cluster", "robust", "iid"]
+__all__ = ["LinearFit", "VcovType", "demean", "fit_linear", "linear_combination", "wald_test"]
 
 
 def _group_mean(
@@ -30,8 +27,8 @@ def _group_mean(
     out = np.empty((n_groups, x.shape[1]))
     for j in range(x.shape[1]):  # loop over a handful of columns, not over rows or groups
         out[:, j] = np.bincount(codes, weights=x[:, j] * w, minlength=n_groups)
-    out_: np.ndarray = out / wsum[:, None]
-    return out_
+    means: np.ndarray = out / wsum[:, None]
+    return means
 
 
 def demean(
@@ -86,50 +83,6 @@ def demean(
     return x[:, 0] if squeeze else x
 
 
-@dataclass(frozen=True)
-class LinearFit:
-    """A least-squares fit after absorbing fixed effects (the input to wild bootstrap inference).
-
-    ``X`` and ``y`` are the within-transformed regressors and outcome multiplied by
-    ``sqrt(weight)``; ``resid = y - X @ beta``. ``fe`` keeps the absorbed factors' codes and
-    ``weights`` the regression weights, so that a bootstrap can re-project its own outcomes on the
-    fixed effects (needed whenever a factor is not nested in the clusters).
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    beta: np.ndarray
-    resid: np.ndarray
-    cluster: np.ndarray
-    names: tuple[str, ...]
-    df_absorbed: int
-    xtx_inv: np.ndarray
-    vcov: np.ndarray
-    vcov_type: VcovType
-    n_clusters: int
-    df_resid: int  # degrees of freedom for t / F reference distributions
-    cluster_scores: np.ndarray | None = None  # G x k sums of X * resid (cluster vcov only)
-    fe: tuple[np.ndarray, ...] = ()  # codes of the absorbed factors (0..levels-1 each)
-    weights: np.ndarray | None = None  # analytic weights (None: unweighted)
-
-    @property
-    def nobs(self) -> int:
-        """Number of observations."""
-        return int(self.y.shape[0])
-
-    @property
-    def std_errors(self) -> np.ndarray:
-        """Standard errors of ``beta``."""
-        out_: np.ndarray = np.sqrt(
-            np.clip(np.diag(self.vcov), 0.0, None)
-        )  # rounding can make ~0 negative
-        return out_
-
-    def coef(self, name: str) -> int:
-        """Position of a named coefficient."""
-        return self.names.index(name)
-
-
 def _cluster_scores(
     X: np.ndarray, resid: np.ndarray, cluster: np.ndarray, n_clusters: int
 ) -> np.ndarray:
@@ -139,10 +92,10 @@ def _cluster_scores(
         cluster, np.repeat(np.arange(n_clusters), n // n_clusters)
     ):
         m = n // n_clusters  # rows sorted into equal cluster blocks (a rectangular panel by unit)
-        out_: np.ndarray = np.einsum(
+        sums: np.ndarray = np.einsum(
             "gmk,gm->gk", X.reshape(n_clusters, m, k), resid.reshape(n_clusters, m)
         )
-        return out_
+        return sums
     out = np.empty((n_clusters, k))
     for j in range(k):  # a handful of columns, never a loop over rows or clusters
         out[:, j] = np.bincount(cluster, weights=X[:, j] * resid, minlength=n_clusters)

@@ -30,7 +30,7 @@ Inference (``EffectResult.inference``):
   units. Closed form, no refitting.
 * Confidence interval ``estimate +- z * se`` and a normal p-value, as in the paper. Synthetic
   control also reports the ADH rank p-value of the post/pre RMSPE ratio among in-space placebos
-  (``details["rank_p_value"]``).
+  (``synthetic.rank_p_value``).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from pilotlab.estimators._synthetic_core import (
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import EstimationError, Notice, emit, notice
-from pilotlab.results import EffectResult, EventTimeEstimate
+from pilotlab.results import EffectResult, EventTimeEstimate, SyntheticTables, Table
 
 __all__ = [
     "POOR_FIT_RATIO",
@@ -341,8 +341,8 @@ def _jackknife(d: _Design, comps: list[_Component]) -> tuple[np.ndarray, np.ndar
 
 def _jackknife_se(values: np.ndarray) -> np.ndarray:
     n = values.shape[0]
-    out_: np.ndarray = np.sqrt((n - 1) / n * ((values - values.mean(axis=0)) ** 2).sum(axis=0))
-    return out_
+    se: np.ndarray = np.sqrt((n - 1) / n * ((values - values.mean(axis=0)) ** 2).sum(axis=0))
+    return se
 
 
 def _placebo(
@@ -409,8 +409,9 @@ def fit_synthetic(
     Returns
     -------
     EffectResult
-        ``details`` holds ``weights``, ``time_weights``, ``paths``, ``placebo``, ``pre_rmspe``,
-        ``fit_sentence``, ``inference_reason`` and (synthetic control) ``rank_p_value``.
+        ``synthetic`` (:class:`~pilotlab.results.SyntheticTables`) holds ``weights``,
+        ``time_weights``, ``paths``, ``placebo``, ``pre_rmspe``, ``fit_sentence``,
+        ``inference_reason`` and (synthetic control) ``rank_p_value``.
 
     Raises
     ------
@@ -551,30 +552,30 @@ def fit_synthetic(
     for note in notes:
         emit(note, stacklevel=2)
 
-    details: dict[str, object] = {
-        "method": method,
-        "weights": _weights_table(panel, d, comps),
-        "paths": _paths_table(panel, d, comps, cohort_curves[0]),
-        "placebo": placebo_table,
-        "pre_rmspe": pre_rmspe,
-        "fit_sentence": fit_sentence,
-        "inference_reason": reason,
-        "replications": reps if inference == "placebo" else 0,
-        "cohorts": pd.DataFrame(
-            {
-                "start": [panel.period_labels[int(s)] for s in d.starts],
-                "n_treated": [u.size for u in d.cohort_units],
-                "post_periods": [panel.n_periods - int(s) for s in d.starts],
-            }
+    tables = SyntheticTables(
+        method=method,
+        weights=Table(_weights_table(panel, d, comps)),
+        paths=Table(_paths_table(panel, d, comps, cohort_curves[0])),
+        placebo=Table(placebo_table) if placebo_table is not None else None,
+        pre_rmspe=pre_rmspe,
+        fit_sentence=fit_sentence,
+        inference_reason=reason,
+        replications=reps if inference == "placebo" else 0,
+        cohorts=Table(
+            pd.DataFrame(
+                {
+                    "start": [panel.period_labels[int(s)] for s in d.starts],
+                    "n_treated": [u.size for u in d.cohort_units],
+                    "post_periods": [panel.n_periods - int(s) for s in d.starts],
+                }
+            )
         ),
-        "noise_level": comps[0].fit.noise,
-        "zeta_omega": comps[0].fit.zeta_omega,
-    }
-    if method == "sdid":
-        details["time_weights"] = _time_weights_table(panel, d, comps)
-    if method == "sc":
-        details["rank_p_value"] = rank_p
-        details["fit_on"] = fit_on
+        noise_level=comps[0].fit.noise,
+        zeta_omega=comps[0].fit.zeta_omega,
+        time_weights=Table(_time_weights_table(panel, d, comps)) if method == "sdid" else None,
+        rank_p_value=rank_p if method == "sc" else None,
+        fit_on=fit_on if method == "sc" else None,
+    )
     del synths
     return EffectResult(
         estimator=name if method != "did" else "did_synthetic",
@@ -594,7 +595,7 @@ def fit_synthetic(
         estimand="ATT",
         event_study=_event_study(d, event_arr[0], event_se, z),
         warnings=tuple(notes),
-        details=details,
+        synthetic=tables,
     )
 
 

@@ -18,7 +18,7 @@ from pilotlab.estimators._regression import (
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import notice
-from pilotlab.results import EffectResult
+from pilotlab.results import EffectResult, LinearParts
 
 __all__ = ["fit_twfe"]
 
@@ -49,7 +49,7 @@ def fit_twfe(
         est,
         se,
         warnings,
-        details={"linear_fit": fit, "coef_index": 0},
+        linear=LinearParts(fit, coef_index=0),
     )
 
 

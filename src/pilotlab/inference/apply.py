@@ -3,7 +3,7 @@
 The regression estimators compute cluster-robust, HC1 and iid standard errors themselves. For
 ``wild_bootstrap`` and ``permutation`` the estimator is fitted with cluster-robust errors and the
 p-value and interval are then replaced by the bootstrap / randomisation ones (the CR1 standard
-error is kept as a descriptive number; ``details`` records what was done).
+error is kept as a descriptive number; ``inference_details`` records what was done).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from types import MappingProxyType
 
 import numpy as np
 
@@ -25,7 +24,12 @@ from pilotlab.inference.wild import (
     make_draws,
     prepare_wild_bootstrap,
 )
-from pilotlab.results import EffectResult, EventTimeEstimate
+from pilotlab.results import (
+    EffectResult,
+    EventTimeEstimate,
+    PermutationRecord,
+    WildBootstrapRecord,
+)
 
 __all__ = ["POST_HOC_METHODS", "apply_inference", "supports"]
 
@@ -84,18 +88,17 @@ def apply_inference(
     if method == "wild_bootstrap":
         return _with_wild(base, options, rng, draws)
     perm = permutation_test(panel, outcome, entry, options, rng)
-    details = dict(base.details)
-    details["permutation"] = {
-        "p_value": perm.p_value,
-        "ci_lower": perm.ci_lower,
-        "ci_upper": perm.ci_upper,
-        "n_assignments": perm.n_assignments,
-        "exact": perm.exact,
-        "level": perm.level,
-        "path": perm.method,
-        "sentence": perm.sentence(),
-        "note": perm.note,
-    }
+    record = PermutationRecord(
+        p_value=perm.p_value,
+        ci_lower=perm.ci_lower,
+        ci_upper=perm.ci_upper,
+        n_assignments=perm.n_assignments,
+        exact=perm.exact,
+        level=perm.level,
+        path=perm.method,
+        sentence=perm.sentence(),
+        note=perm.note,
+    )
     return dataclasses.replace(
         base,
         p_value=perm.p_value,
@@ -104,7 +107,7 @@ def apply_inference(
         inference="permutation",
         warnings=_drop_cr_warning(base.warnings)
         + ((notice(perm.note_code, perm.note),) if perm.note else ()),
-        details=MappingProxyType(details),
+        inference_details=record,
     )
 
 
@@ -123,21 +126,21 @@ def _with_wild(
     rng: np.random.Generator,
     draws: BootstrapDraws | None,
 ) -> EffectResult:
-    fit = base.details.get("linear_fit")
-    if fit is None:
+    if base.linear is None:
         raise EstimationError(
             f"the {base.estimator} estimator does not expose its regression, so the wild "
             "bootstrap cannot be applied; use permutation inference."
         )
+    lin = base.linear
+    fit = lin.fit
     g = int(np.asarray(fit.cluster).max()) + 1
     if draws is None or draws.n_clusters != g:
         draws = make_draws(g, options.replications, options.bootstrap_weights, rng)
-    comb = base.details.get("combination")
-    if comb is not None:
-        target = combination_fit(fit, np.asarray(comb), "headline")
+    if lin.combination is not None:
+        target = combination_fit(fit, np.asarray(lin.combination), "headline")
         state = prepare_wild_bootstrap(target, "headline", draws)
     else:
-        state = prepare_wild_bootstrap(fit, int(base.details.get("coef_index", 0)), draws)
+        state = prepare_wild_bootstrap(fit, lin.coef_index, draws)
     lo, hi = state.confidence_interval(options.alpha)
     p = state.p_value(0.0)
     events = base.event_study
@@ -155,19 +158,18 @@ def _with_wild(
                                          st.p_value(0.0)))  # fmt: skip
         events = tuple(new)
     used = draws.weights + (" (enumerated)" if draws.enumerated else "")
-    details = dict(base.details)
-    details["wild_bootstrap"] = {
-        "p_value": p,
-        "ci_lower": lo,
-        "ci_upper": hi,
-        "weights": used,
-        "replications": draws.replications,
-        "statistic": state.t_obs(0.0),
-        "sentence": (
+    record = WildBootstrapRecord(
+        p_value=p,
+        ci_lower=lo,
+        ci_upper=hi,
+        weights=used,
+        replications=draws.replications,
+        statistic=state.t_obs(0.0),
+        sentence=(
             f"Wild cluster restricted bootstrap ({used} weights, {draws.replications:,} draws, "
             f"{g} clusters): p-value and interval by test inversion."
         ),
-    }
+    )
     warn = _drop_cr_warning(base.warnings)
     if math.isinf(lo) or math.isinf(hi):
         warn += (
@@ -185,5 +187,5 @@ def _with_wild(
         inference="wild_bootstrap",
         event_study=events,
         warnings=warn,
-        details=MappingProxyType(details),
+        inference_details=record,
     )

@@ -240,15 +240,10 @@ def _time_weights(
     res = entry.fit(
         pan, outcome, dataclasses.replace(options, inference="cluster"), np.random.default_rng(0)
     )
-    fit = res.details.get("linear_fit")
-    if fit is None:
+    if res.linear is None:
         return None
-    comb = res.details.get("combination")
-    if comb is not None:
-        c = np.asarray(comb, dtype=float)
-    else:
-        c = np.zeros(fit.beta.size)
-        c[int(res.details.get("coef_index", 0))] = 1.0
+    fit = res.linear.fit
+    c = res.linear.contrast()
     if c.size != fit.X.shape[1] or fit.X.shape[0] != pan.nobs:
         return None  # not a regression on the panel's observations (e.g. one row per unit)
     w = fit.X @ (fit.xtx_inv @ c)
@@ -380,20 +375,22 @@ def _wild_rejections(
     decisions equal those of refitting each injected outcome.
     """
     base = entry.fit(pan, outcome, dataclasses.replace(options, inference="cluster"), rng)
-    fit = base.details["linear_fit"]
+    lin = base.linear
+    if lin is None:
+        raise EstimationError(f"the {entry.name} estimator does not expose its regression.")
+    fit = lin.fit
     draws = make_draws(
         int(np.asarray(fit.cluster).max()) + 1,
         options.replications,
         options.bootstrap_weights,
         rng,
     )
-    comb = base.details.get("combination")
-    if comb is not None:
+    if lin.combination is not None:
         state = prepare_wild_bootstrap(
-            combination_fit(fit, np.asarray(comb), "headline"), "headline", draws
+            combination_fit(fit, np.asarray(lin.combination), "headline"), "headline", draws
         )
     else:
-        state = prepare_wild_bootstrap(fit, int(base.details.get("coef_index", 0)), draws)
+        state = prepare_wild_bootstrap(fit, lin.coef_index, draws)
     p = np.array([state.p_value(-float(d)) for d in effects])  # a handful of effect sizes
     return np.where(np.isfinite(p), (p < options.alpha).astype(float), np.nan)
 
@@ -429,8 +426,7 @@ def _fit_chunk(
             try:
                 if mode == "shift":
                     res = entry.fit(pan, outcome, options, np.random.default_rng(seeds[r]))
-                    lin = res.details.get("linear_fit")
-                    df = float(lin.df_resid) if lin is not None else math.inf
+                    df = float(res.linear.fit.df_resid) if res.linear is not None else math.inf
                     out[r] = (res.estimate, res.std_error, df)
                     continue
                 assert effects is not None

@@ -3,21 +3,19 @@
 The report has the eleven sections of ``report.md`` in order. Estimator-specific material is
 read from documented keys and shown when present, with a short sentence when absent:
 
-``EffectResult.details`` (per outcome)
-    ``synthetic_path`` (DataFrame: ``period``, ``treated``, ``synthetic``) replaces the comparison
-    line of the trend chart; ``donor_weights`` (DataFrame ``unit``, ``weight`` or a mapping
-    unit -> weight) and ``time_weights`` (``period``, ``weight``) are charted / tabled;
-    ``pre_rmspe`` (float) is quoted; ``att_gt``, ``aggregations`` and ``dynamic`` (Callaway &
-    Sant'Anna tables; ``dynamic`` with ``uniform_lower``/``uniform_upper`` draws the uniform band);
-    ``goodman_bacon`` (see below).
-``Evaluation.diagnostics``
-    ``goodman_bacon``: a decomposition object (``by_type`` DataFrame with ``type``, ``weight``,
-    ``estimate``; ``twfe_estimate``), a DataFrame of that form, or a mapping outcome -> either.
+``EffectResult`` parts (per outcome, see :mod:`pilotlab.results.parts`)
+    ``synthetic`` (:class:`SyntheticTables`): the treated vs synthetic ``paths`` replace the
+    comparison line of the trend chart; donor ``weights`` and ``time_weights`` are charted /
+    tabled; ``fit_sentence`` or ``pre_rmspe`` is quoted; the ``placebo`` runs are charted.
+    ``staggered`` (:class:`StaggeredTables`): the ``aggregations`` and ``att_gt`` tables; the
+    ``dynamic`` table's ``uniform_lower`` / ``uniform_upper`` draw the uniform band.
+``Evaluation.diagnostics`` (:class:`DesignDiagnostics`)
+    ``goodman_bacon``: outcome -> :class:`BaconDecomposition` (``by_type``, ``twfe_estimate``);
+    ``design_mde``: outcome -> the analytic minimum detectable effect of the design.
 ``RobustnessCheck``
-    every check is a row of the robustness table; for ``honest_did`` the details keys
-    ``breakdown`` (the violation size that overturns the finding, relative to the largest
-    pre-period violation) and ``intervals`` (rows with ``M``/``Mbar``, ``ci_lower``,
-    ``ci_upper``, ``restriction``) are shown.
+    every check is a row of the robustness table; for ``honest_did``
+    (:class:`~pilotlab.results.HonestDiD`) the breakdown value and the relative-magnitude and
+    smoothness bounds are shown.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +43,10 @@ from pilotlab.report.format import (
     is_number,
 )
 from pilotlab.report.model import (
+    Block,
+    Cell,
     Figure,
+    FullTable,
     Heading,
     KeyValue,
     LinkList,
@@ -70,6 +71,20 @@ from pilotlab.report.text import (
     plural_word,
     with_units,
 )
+from pilotlab.results import (
+    BaconDecomposition,
+    EffectResult,
+    Evaluation,
+    HonestDiD,
+    OutcomeEvaluation,
+    PermutationRecord,
+    PilotLike,
+    PlaceboInSpace,
+    PreTrendTest,
+    RobustnessCheck,
+    SyntheticTables,
+)
+from pilotlab.results import Table as PartTable
 
 __all__ = ["ANNEX_TITLES", "SECTION_TITLES", "build", "csv_name", "event_interval_validity"]
 
@@ -124,7 +139,32 @@ def csv_name(table: Table) -> str:
     return f"{table.id}.csv"
 
 
-def outcome_decimals(o: Any) -> int:
+def full_csv_name(table: Table) -> str:
+    """File name of a table's full-precision CSV (beside the formatted one)."""
+    return f"{table.id}_full.csv"
+
+
+def _cell(value: object) -> Cell:
+    """A full-precision cell: numpy scalars as Python ones, NaN and missing values as ``None``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def full_table(df: pd.DataFrame) -> FullTable:
+    """The unrounded values of a DataFrame (its own column names) for the full-precision CSV."""
+    columns = [df.iloc[:, j].tolist() for j in range(df.shape[1])]  # column-wise: fast
+    return FullTable(
+        tuple(str(c) for c in df.columns),
+        tuple(tuple(_cell(v) for v in row) for row in zip(*columns, strict=True)),
+    )
+
+
+def outcome_decimals(o: OutcomeEvaluation) -> int:
     """Decimals for every number of an outcome (the rule of :func:`decimals_for_scale`).
 
     The typical magnitude is the pre-pilot mean of the pilot units (else the mean of the
@@ -134,7 +174,7 @@ def outcome_decimals(o: Any) -> int:
     r = o.result
     typical = o.baseline_mean if is_number(o.baseline_mean) and o.baseline_mean != 0 else None
     if typical is None:
-        t = getattr(o, "trends", None)
+        t = o.trends
         if isinstance(t, pd.DataFrame) and {"treated", "comparison"} <= set(t.columns):
             vals = np.abs(t[["treated", "comparison"]].to_numpy(dtype=float))
             vals = vals[np.isfinite(vals)]
@@ -147,18 +187,18 @@ def outcome_decimals(o: Any) -> int:
     return decimals_for_scale(typical, se)
 
 
-def event_interval_validity(r: Any, treated_clusters: int) -> str:
+def event_interval_validity(r: EffectResult, treated_clusters: int) -> str:
     """Empty when the period-by-period intervals of ``r`` come from its stated inference, else
     the reason they do not (to label and grey them).
 
     Permutation inference replaces only the overall p-value and interval (the period-by-period
     ones stay cluster-robust); the wild bootstrap and the synthetic estimators' placebo and
-    jackknife recompute them. An estimator may state ``details["event_study_inference"]``.
+    jackknife recompute them. An estimator may state ``EffectResult.event_study_inference``.
     """
-    stated = (r.details or {}).get("event_study_inference")
+    stated = r.event_study_inference
     if stated is not None:
         return "" if stated == r.inference else _not_valid_reason(treated_clusters)
-    if r.inference == "permutation" and "permutation" in (r.details or {}):
+    if r.inference == "permutation" and isinstance(r.inference_details, PermutationRecord):
         return _not_valid_reason(treated_clusters)
     return ""
 
@@ -178,9 +218,9 @@ def _slug(text: str) -> str:
 class _Ctx:
     """What every section needs, computed once."""
 
-    def __init__(self, ev: Any) -> None:
+    def __init__(self, ev: Evaluation) -> None:
         self.ev = ev
-        self.spec = ev.pilot
+        self.spec: PilotLike = ev.pilot
         self.data = ev.data
         self.level = f"{round(100 * (1 - ev.alpha)):g}%"
         self.unit_word = getattr(getattr(self.spec, "data", None), "unit_label", None) or "area"
@@ -194,7 +234,7 @@ class _Ctx:
         self.decimals = {o.column: self._decimals(o) for o in ev.outcomes}
         self.ids: set[str] = set()
         self.comparison_phrase = self._comparison_phrase()
-        self.annex: dict[str, list[Any]] = {sid: [] for sid, _ in ANNEX_TITLES}
+        self.annex: dict[str, list[Block]] = {sid: [] for sid, _ in ANNEX_TITLES}
 
     def plain(self, text: str) -> str:
         """``text`` with the outcome columns and method identifiers replaced by their names."""
@@ -208,7 +248,7 @@ class _Ctx:
             text,
         )
 
-    def to_annex(self, sid: str, *blocks: Any) -> None:
+    def to_annex(self, sid: str, *blocks: Block) -> None:
         """Add blocks to an annex section."""
         self.annex[sid].extend(blocks)
 
@@ -230,7 +270,7 @@ class _Ctx:
         except ValueError:
             return 10**9
 
-    def _decimals(self, o: Any) -> int:
+    def _decimals(self, o: OutcomeEvaluation) -> int:
         return outcome_decimals(o)
 
     def _comparison_phrase(self) -> str:
@@ -242,9 +282,9 @@ class _Ctx:
         return f"comparison {self.units_word}"
 
 
-def _headline(ctx: _Ctx) -> list[Any]:
+def _headline(ctx: _Ctx) -> list[Block]:
     ev = ctx.ev
-    blocks: list[Any] = []
+    blocks: list[Block] = []
     primary = [o for o in ev.outcomes if o.primary] or list(ev.outcomes[:1])
     for o in primary:
         blocks.append(Paragraph(_headline_text(ctx, o)))
@@ -275,7 +315,7 @@ def _mt_name(m: str) -> str:
     }.get(m, m)
 
 
-def _headline_text(ctx: _Ctx, o: Any) -> str:
+def _headline_text(ctx: _Ctx, o: OutcomeEvaluation) -> str:
     r = o.result
     d = ctx.decimals[o.column]
     return headline_sentence(
@@ -296,7 +336,7 @@ def _headline_text(ctx: _Ctx, o: Any) -> str:
     )
 
 
-def _summary(ctx: _Ctx) -> list[Any]:
+def _summary(ctx: _Ctx) -> list[Block]:
     ev, spec, data = ctx.ev, ctx.spec, ctx.data
     es = ev.evidence_strength
     rows = [
@@ -333,9 +373,9 @@ def _summary(ctx: _Ctx) -> list[Any]:
     return [KeyValue(tuple(rows), title="At a glance")]
 
 
-def _pilot(ctx: _Ctx) -> list[Any]:
+def _pilot(ctx: _Ctx) -> list[Block]:
     spec = ctx.spec
-    blocks: list[Any] = []
+    blocks: list[Block] = []
     blocks.append(Paragraph(spec.summary or "No summary was given in the pilot file."))
     if spec.questions:
         blocks.append(Heading("Evaluation questions", ctx.uid("questions")))
@@ -390,9 +430,9 @@ def _plan_value(value: Any, present: bool) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _registration(ctx: _Ctx) -> list[Any]:
+def _registration(ctx: _Ctx) -> list[Block]:
     plan = ctx.ev.plan
-    blocks: list[Any] = []
+    blocks: list[Block] = []
     if not plan.registered:
         blocks.append(
             Notice(
@@ -489,10 +529,10 @@ def _registration(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
-def _data(ctx: _Ctx) -> list[Any]:
+def _data(ctx: _Ctx) -> list[Block]:
     data = ctx.data
     flow = dict(data.unit_flow)
-    blocks: list[Any] = [
+    blocks: list[Block] = [
         Paragraph(
             f"Source: {ctx.source}. The data hold {fmt_int(data.rows)} rows for "
             f"{plural(data.units, ctx.unit_word, ctx.units_word)} over {plural(data.periods, 'period')}, "
@@ -601,7 +641,7 @@ def _data(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
-def _design(ctx: _Ctx) -> list[Any]:
+def _design(ctx: _Ctx) -> list[Block]:
     ev, spec = ctx.ev, ctx.spec
     comp = getattr(spec.treatment, "comparison", "never_treated")
     if _synthetic(ev.estimator.name):
@@ -619,7 +659,7 @@ def _design(ctx: _Ctx) -> list[Any]:
     else:
         comp_txt = f"The comparison group is the {ctx.units_word} never treated during the data."
     cov = list(spec.design.covariates)
-    blocks: list[Any] = [
+    blocks: list[Block] = [
         KeyValue(
             (
                 ("Estimator", catalogue.title(ev.estimator.name)),
@@ -721,6 +761,7 @@ def _estimates_table(ctx: _Ctx) -> Table:
         tuple(rows),
         numeric=(False, *([True] * 7)),
         note="Relative effect = estimate / pre-pilot mean of the pilot units. " + _mt_note(ctx),
+        full=full_table(ctx.ev.tidy()),
     )
 
 
@@ -775,9 +816,9 @@ def _forest(ctx: _Ctx) -> Figure:
     return Figure(fid, title, sub, svg, desc, table, f"Source: {ctx.source}; pilotlab analysis")
 
 
-def _trend_figure(ctx: _Ctx, o: Any) -> Figure:
+def _trend_figure(ctx: _Ctx, o: OutcomeEvaluation) -> Figure:
     r, d = o.result, ctx.decimals[o.column]
-    synth = _synthetic_path(r.details or {})
+    synth = _synthetic_path(r.synthetic)
     labels = list(ctx.data.period_labels)
     if synth is not None:
         periods = [str(p) for p in synth["period"]] if "period" in synth else labels
@@ -835,11 +876,14 @@ def _trend_figure(ctx: _Ctx, o: Any) -> Figure:
         ),
         tuple((p, fmt_num(x, d), fmt_num(y, d)) for p, x, y in zip(periods, a, b, strict=True)),
         numeric=(False, True, True),
+        full=full_table(
+            pd.DataFrame({"period": periods, names[0].lower(): a, names[1].lower(): b})
+        ),
     )
     return Figure(fid, title, sub, svg, desc, table, f"Source: {ctx.source}")
 
 
-def _pretrend_text(r: Any) -> str:
+def _pretrend_text(r: EffectResult) -> str:
     pt = r.pre_trend
     if pt is None or not is_number(pt.p_value):
         return "no pre-trend test available"
@@ -858,14 +902,14 @@ def _pretrend_text(r: Any) -> str:
     return f"pre-trend test {stat}({pt.df}) = {fmt_num(pt.statistic, 2)}, {p_txt}"
 
 
-def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
+def _event_figure(ctx: _Ctx, o: OutcomeEvaluation) -> Figure | None:
     r, d = o.result, ctx.decimals[o.column]
     es = [e for e in r.event_study]
     if not es:
         return None
     et = [e.event_time for e in es]
     band_lo = band_hi = None
-    dyn = r.details.get("dynamic") if r.details else None
+    dyn = r.staggered.dynamic.frame if r.staggered is not None else None
     if isinstance(dyn, pd.DataFrame) and {"uniform_lower", "uniform_upper", "event_time"} <= set(
         dyn.columns
     ):
@@ -891,7 +935,7 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
     refs = [e.event_time for e in es if e.reference]
     if refs:
         ref_txt = f"period {fmt_num(refs[0], 0)} is the reference, set to 0"
-    elif (r.details or {}).get("base_period") == "varying":
+    elif r.staggered is not None and r.staggered.base_period == "varying":
         ref_txt = (
             "varying base period: each period before the start is compared with the one "
             "before it, so period −1 is estimated, not fixed at 0"
@@ -963,6 +1007,15 @@ def _event_figure(ctx: _Ctx, o: Any) -> Figure | None:
         note=f"Intervals marked not valid: {invalid_pl}; too narrow, for information only."
         if invalid
         else "",
+        full=full_table(
+            r.event_study_frame().assign(
+                **(
+                    {"uniform_lower": band_lo, "uniform_upper": band_hi}
+                    if band_lo is not None and band_hi is not None
+                    else {}
+                )
+            )
+        ),
     )
     return Figure(
         fid, title, sub, svg, desc, table, f"Source: {ctx.source}; pilotlab analysis", notice
@@ -998,50 +1051,36 @@ def _frame_table(
         tuple(c.replace("_", " ") for c in cols),
         tuple(rows),
         numeric=tuple(numeric),
+        full=full_table(df),
         note=note,
     )
 
 
-def _as_frame(value: Any, key: str = "unit", val: str = "weight") -> pd.DataFrame | None:
-    if isinstance(value, pd.DataFrame):
-        return value
-    if isinstance(value, Mapping):
-        return pd.DataFrame({key: list(map(str, value.keys())), val: list(value.values())})
-    if isinstance(value, list | tuple) and value and all(isinstance(x, Mapping) for x in value):
-        return pd.DataFrame(list(value))
-    return None
+def _frame_of(table: PartTable | None, *columns: str) -> pd.DataFrame | None:
+    """The table as a DataFrame when it is present and has ``columns``."""
+    if table is None or not set(columns) <= set(table.columns):
+        return None
+    return table.frame
 
 
-def _donor_frame(det: Mapping[str, Any]) -> pd.DataFrame | None:
-    for key in ("donor_weights", "weights", "unit_weights"):
-        w = _as_frame(det.get(key))
-        if w is not None and {"unit", "weight"} <= set(w.columns):
-            return w
-    return None
-
-
-def _synthetic_path(det: Mapping[str, Any]) -> pd.DataFrame | None:
+def _synthetic_path(syn: SyntheticTables | None) -> pd.DataFrame | None:
     """The treated vs synthetic path (first cohort when there are several)."""
-    for key in ("synthetic_path", "paths"):
-        p = det.get(key)
-        if isinstance(p, pd.DataFrame) and {"treated", "synthetic"} <= set(p.columns):
-            if "cohort" in p.columns and p["cohort"].nunique() > 1:
-                p = p[p["cohort"] == p["cohort"].iloc[0]]
-            return p
-    return None
+    if syn is None or syn.paths is None or not {"treated", "synthetic"} <= set(syn.paths.columns):
+        return None
+    return syn.first_path()
 
 
-def _synthetic_blocks(ctx: _Ctx, o: Any) -> list[Any]:
+def _synthetic_blocks(ctx: _Ctx, o: OutcomeEvaluation) -> list[Block]:
     r, d = o.result, ctx.decimals[o.column]
-    det = r.details or {}
-    blocks: list[Any] = []
-    w = _donor_frame(det)
+    syn = r.synthetic
+    blocks: list[Block] = []
+    w = _frame_of(syn.weights, "unit", "weight") if syn is not None else None
     if not _synthetic(ctx.ev.estimator.name) and w is None:
         return blocks
     who = ctx.unit_word if r.n_treated_units == 1 else ctx.units_word
-    rmspe = det.get("pre_rmspe")
-    if isinstance(det.get("fit_sentence"), str) and det["fit_sentence"]:
-        blocks.append(Paragraph(str(det["fit_sentence"])))
+    rmspe = syn.pre_rmspe if syn is not None else None
+    if syn is not None and syn.fit_sentence:
+        blocks.append(Paragraph(syn.fit_sentence))
     elif is_number(rmspe):
         blocks.append(
             Paragraph(
@@ -1069,6 +1108,7 @@ def _synthetic_blocks(ctx: _Ctx, o: Any) -> list[Any]:
             ("Comparison unit", "Weight"),
             tuple((str(u), fmt_num(x, 3)) for u, x in zip(w["unit"], w["weight"], strict=True)),
             numeric=(False, True),
+            full=full_table(w[["unit", "weight"]]),
         )
         blocks.append(
             Figure(
@@ -1084,15 +1124,15 @@ def _synthetic_blocks(ctx: _Ctx, o: Any) -> list[Any]:
         )
     else:
         blocks.append(Paragraph("Donor weights were not reported by the estimator."))
-    tw = _as_frame(det.get("time_weights"), "period", "weight")
+    tw = _frame_of(syn.time_weights, "period", "weight") if syn is not None else None
     if tw is not None:
         blocks.append(
             _frame_table(
                 ctx, f"time-weights-{o.column}", f"Pre-period time weights for {o.label}", tw, 3
             )
         )
-    pl = det.get("placebo")
-    if isinstance(pl, pd.DataFrame) and {"estimate"} <= set(pl.columns) and len(pl) > 1:
+    pl = _frame_of(syn.placebo, "estimate") if syn is not None else None
+    if pl is not None and len(pl) > 1:
         is_t = (
             pl["treated"].astype(bool)
             if "treated" in pl.columns
@@ -1136,14 +1176,14 @@ def _synthetic_blocks(ctx: _Ctx, o: Any) -> list[Any]:
     return blocks
 
 
-def _staggered_blocks(ctx: _Ctx, o: Any) -> list[Any]:
+def _staggered_blocks(ctx: _Ctx, o: OutcomeEvaluation) -> list[Block]:
     r, d = o.result, ctx.decimals[o.column]
-    det = r.details or {}
-    blocks: list[Any] = []
+    st = r.staggered
+    blocks: list[Block] = []
     invalid = event_interval_validity(r, ctx.data.treated_clusters)
     ci_head = f"{ctx.level} interval ({invalid})" if invalid else f"{ctx.level} CI"
-    agg = det.get("aggregations")
-    if isinstance(agg, pd.DataFrame):
+    agg = st.aggregations.frame if st is not None else None
+    if agg is not None:
         blocks.append(
             Heading(f"{o.label}: summaries of the group-time effects", ctx.uid(f"agg-{o.column}"))
         )
@@ -1164,12 +1204,13 @@ def _staggered_blocks(ctx: _Ctx, o: Any) -> list[Any]:
                 rows,
                 numeric=(False, True, True, True),
                 row_classes=tuple("not-valid" if invalid else "" for _ in rows),
+                full=full_table(agg),
                 note="simple: average over all treated unit-periods; dynamic: by time since start; "
                 "group: by start cohort; calendar: by period.",
             )
         )
-    att = det.get("att_gt")
-    if isinstance(att, pd.DataFrame) and {"group", "time", "att"} <= set(att.columns):
+    att = _frame_of(st.att_gt, "group", "time", "att") if st is not None else None
+    if att is not None:
         cols = [
             c
             for c in ("group", "time", "event_time", "att", "std_error", "ci_lower", "ci_upper")
@@ -1192,6 +1233,7 @@ def _staggered_blocks(ctx: _Ctx, o: Any) -> list[Any]:
                 t.numeric,
                 note=t.note,
                 row_classes=tuple("not-valid" for _ in t.rows),
+                full=t.full,
             )
         blocks.append(t)
     bacon = _bacon_for(ctx, o)
@@ -1200,26 +1242,19 @@ def _staggered_blocks(ctx: _Ctx, o: Any) -> list[Any]:
     return blocks
 
 
-def _bacon_for(ctx: _Ctx, o: Any) -> Any:
-    val = (o.result.details or {}).get("goodman_bacon")
-    if val is None:
-        val = ctx.ev.diagnostics.get("goodman_bacon") if ctx.ev.diagnostics else None
-    if isinstance(val, Mapping) and o.column in val:
-        val = val[o.column]
-    return val
+def _bacon_for(ctx: _Ctx, o: OutcomeEvaluation) -> BaconDecomposition | None:
+    return ctx.ev.diagnostics.goodman_bacon.get(o.column)
 
 
-def _bacon_blocks(ctx: _Ctx, o: Any, bacon: Any) -> list[Any]:
-    by_type = getattr(bacon, "by_type", None)
-    if by_type is None and isinstance(bacon, pd.DataFrame):
-        by_type = bacon
-    if not isinstance(by_type, pd.DataFrame) or not {"type", "weight"} <= set(by_type.columns):
+def _bacon_blocks(ctx: _Ctx, o: OutcomeEvaluation, bacon: BaconDecomposition) -> list[Block]:
+    by_type = bacon.by_type
+    if not {"type", "weight"} <= set(by_type.columns):
         return []
     d = ctx.decimals[o.column]
     forbidden = float(
         by_type.loc[by_type["type"].isin(["later_vs_earlier", "later_vs_always"]), "weight"].sum()
     )
-    twfe = getattr(bacon, "twfe_estimate", math.nan)
+    twfe = bacon.twfe_estimate
     names = {
         "treated_vs_never": "Treated vs never treated",
         "earlier_vs_later": "Earlier vs later treated (later not yet treated)",
@@ -1251,12 +1286,13 @@ def _bacon_blocks(ctx: _Ctx, o: Any, bacon: Any) -> list[Any]:
             ("Comparison", "Weight", "Estimate"),
             rows,
             numeric=(False, True, True),
+            full=full_table(by_type),
         ),
     ]
 
 
-def _results(ctx: _Ctx) -> list[Any]:
-    blocks: list[Any] = [_forest(ctx)]
+def _results(ctx: _Ctx) -> list[Block]:
+    blocks: list[Block] = [_forest(ctx)]
     ctx.to_annex("annex-estimates", _estimates_table(ctx))
     blocks.append(
         SeeAlso(
@@ -1318,7 +1354,7 @@ def _results(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
-def _pretrend_sentence(ctx: _Ctx, o: Any) -> str:
+def _pretrend_sentence(ctx: _Ctx, o: OutcomeEvaluation) -> str:
     """The pre-trend finding in words, from the test the result states (as the chart title)."""
     r = o.result
     pt = r.pre_trend
@@ -1338,16 +1374,16 @@ def _pretrend_sentence(ctx: _Ctx, o: Any) -> str:
     )
 
 
-def _pretest_words(pt: Any) -> str:
+def _pretest_words(pt: PreTrendTest) -> str:
     ref = getattr(pt, "reference", "chi2")
     if ref == "randomization":
         return "randomisation test of the periods before the start"
     return "joint test of the periods before the start"
 
 
-def _sensitivity_text(ctx: _Ctx, o: Any) -> str:
+def _sensitivity_text(ctx: _Ctx, o: OutcomeEvaluation) -> str:
     """What effect this design could detect (analytic MDE), against the plan's smallest effect."""
-    m = (ctx.ev.diagnostics.get("design_mde") or {}).get(o.column)
+    m = ctx.ev.diagnostics.design_mde.get(o.column)
     if not m or not is_number(m.get("mde")):
         return ""
     d, unit = ctx.decimals[o.column], ctx.outcome_units.get(o.column) or ""
@@ -1378,10 +1414,10 @@ def _check_name(check: str) -> str:
     return ROBUSTNESS_NAMES.get(check, check.replace("_", " "))
 
 
-def _robustness_row(ctx: _Ctx, o: Any, c: Any, d: int) -> tuple[str, ...]:
+def _robustness_row(ctx: _Ctx, o: OutcomeEvaluation, c: RobustnessCheck, d: int) -> tuple[str, ...]:
     agree = {True: "yes", False: "no", None: "not assessed"}[c.consistent]
     base = c.check.partition(":")[0]
-    det = dict(c.details or {})
+    det = c.details
     if base == "placebo_in_space":
         # the quantiles of the placebo estimates, not an interval for the estimate
         interval = (
@@ -1389,11 +1425,11 @@ def _robustness_row(ctx: _Ctx, o: Any, c: Any, d: int) -> tuple[str, ...]:
             if is_number(c.ci_lower) and is_number(c.ci_upper)
             else NA
         )
-        if is_number(det.get("p_value")):
-            interval += f"; placebo rank p = {fmt_p(det['p_value'])}"
+        if isinstance(det, PlaceboInSpace) and is_number(det.p_value):
+            interval += f"; placebo rank p = {fmt_p(det.p_value)}"
     else:
         interval = fmt_ci(c.ci_lower, c.ci_upper, d)
-        if check_interval_invalid(ctx.ev.inference.name, det.get("inference")):
+        if check_interval_invalid(ctx.ev.inference.name, c.inference):
             interval += f" ({_not_valid_reason(ctx.data.treated_clusters)})"
     return (
         o.label,
@@ -1410,7 +1446,7 @@ def _robustness_row(ctx: _Ctx, o: Any, c: Any, d: int) -> tuple[str, ...]:
 _FEW_CLUSTER_INFERENCE = frozenset({"wild_bootstrap", "permutation", "placebo", "jackknife"})
 
 
-def check_interval_invalid(stated: str, used: Any) -> bool:
+def check_interval_invalid(stated: str, used: str | None) -> bool:
     """A robustness check's interval is not valid for the design: the report's inference is one
     built for few clusters, but the check's interval comes from large-sample standard errors
     (cluster-robust, robust or iid), which are too narrow there."""
@@ -1421,9 +1457,9 @@ def check_interval_invalid(stated: str, used: Any) -> bool:
     )
 
 
-def _robustness(ctx: _Ctx) -> list[Any]:
+def _robustness(ctx: _Ctx) -> list[Block]:
     """Main page: what was checked and whether it agrees, in words; the tables in the annex."""
-    blocks: list[Any] = []
+    blocks: list[Block] = []
     rows = []
     plain: list[str] = []
     for o in ctx.ev.outcomes:
@@ -1439,14 +1475,14 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                 False: "does not agree with the main estimate",
                 None: "could not be assessed",
             }[c.consistent]
-            if check_interval_invalid(ctx.ev.inference.name, dict(c.details).get("inference")):
+            if check_interval_invalid(ctx.ev.inference.name, c.inference):
                 verdict += (
                     ", judged with standard errors that are too narrow with so few pilot "
                     f"{ctx.units_word}, so it is only a rough guide"
                 )
             cap = what[:1].upper() + what[1:]
             plain.append(f"{cap}: {verdict} ({o.label}).")
-    planned = list(getattr(ctx.spec.design, "robustness", []) or [])
+    planned = list(ctx.spec.design.robustness)
     if rows:
         n_bad = sum(1 for r in rows if r[4] == "no")
         blocks.append(
@@ -1462,9 +1498,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
         )
         blocks.append(ListBlock(tuple(plain)))
         greyed = tuple(
-            "not-valid"
-            if check_interval_invalid(ctx.ev.inference.name, dict(c.details).get("inference"))
-            else ""
+            "not-valid" if check_interval_invalid(ctx.ev.inference.name, c.inference) else ""
             for o in ctx.ev.outcomes
             for c in o.robustness
         )
@@ -1512,17 +1546,10 @@ def _robustness(ctx: _Ctx) -> list[Any]:
             if c.check != "honest_did":
                 continue
             found = True
-            det = dict(c.details)
+            det = c.details if isinstance(c.details, HonestDiD) else None
             annex.append(Paragraph(f"{o.label}: {c.description}" if c.description else o.label))
-            br = next(
-                (
-                    det[k]
-                    for k in ("breakdown", "breakdown_value", "breakdown_mbar", "breakdown_m")
-                    if k in det
-                ),
-                None,
-            )
-            if is_number(br):
+            br = det.breakdown_mbar if det is not None else None
+            if br is not None and is_number(br):
                 blocks.append(
                     Paragraph(
                         f"{o.label}: if, after the start, pilot and comparison trends drifted "
@@ -1531,7 +1558,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                         + (
                             " Such a drift is smaller than the one already seen before the "
                             "start, so this finding is fragile."
-                            if float(br) < 1  # type: ignore[arg-type]
+                            if float(br) < 1
                             else ""
                         )
                     )
@@ -1548,21 +1575,24 @@ def _robustness(ctx: _Ctx) -> list[Any]:
                         f"much as they did before it, {verdict}."
                     )
                 )
-            for key, what in (
-                ("intervals", "allowing for violations of parallel trends"),
+            if det is None:
+                continue
+            for key, bounds, what in (
                 (
                     "relative_magnitudes",
+                    det.relative_magnitudes,
                     "when post-period violations are at most Mbar times the "
                     "largest pre-period one (relative magnitudes)",
                 ),
                 (
                     "smoothness",
+                    det.smoothness,
                     "when the trend difference may change slope by at most M per "
                     "period (smoothness)",
                 ),
             ):
-                iv = _as_frame(det.get(key))
-                if iv is None or iv.empty:
+                iv = bounds.frame
+                if iv.empty:
                     continue
                 iv = iv.rename(
                     columns={"bound": "M or Mbar", "lower": "CI lower", "upper": "CI upper"}
@@ -1595,7 +1625,7 @@ def _robustness(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
-def _evidence(ctx: _Ctx) -> list[Any]:
+def _evidence(ctx: _Ctx) -> list[Block]:
     es = ctx.ev.evidence_strength
     if not es:
         return [Paragraph("The strength of the evidence was not assessed.")]
@@ -1607,7 +1637,7 @@ def _evidence(ctx: _Ctx) -> list[Any]:
         )
         for c in es["criteria"]
     )
-    blocks: list[Any] = [
+    blocks: list[Block] = [
         Paragraph(
             f"Rubric: {es['rubric']}. A criterion that could not be assessed counts as not met, "
             "so leaving a check out never scores higher than running it."
@@ -1626,7 +1656,7 @@ def _evidence(ctx: _Ctx) -> list[Any]:
     return blocks
 
 
-def _limitations(ctx: _Ctx) -> list[Any]:
+def _limitations(ctx: _Ctx) -> list[Block]:
     ev, data = ctx.ev, ctx.data
     items: list[str] = []
     if data.treated_clusters < 10:
@@ -1719,7 +1749,7 @@ def _limitations(ctx: _Ctx) -> list[Any]:
     return [ListBlock(tuple(items))]
 
 
-def _reproducibility(ctx: _Ctx, table_ids: Sequence[str], evidence_file: str) -> list[Any]:
+def _reproducibility(ctx: _Ctx, table_ids: Sequence[str], evidence_file: str) -> list[Block]:
     ev = ctx.ev
     rows = [
         ("Data file", ctx.data.path),
@@ -1741,9 +1771,9 @@ def _reproducibility(ctx: _Ctx, table_ids: Sequence[str], evidence_file: str) ->
     ]
 
 
-def _tables_to_annex(ctx: _Ctx, blocks: list[Any], sid: str) -> list[Any]:
+def _tables_to_annex(ctx: _Ctx, blocks: list[Block], sid: str) -> list[Block]:
     """Move a section's tables to the annex section ``sid``, leaving a link in their place."""
-    out: list[Any] = []
+    out: list[Block] = []
     for b in blocks:
         if isinstance(b, Table):
             ctx.to_annex(sid, b)
@@ -1753,7 +1783,7 @@ def _tables_to_annex(ctx: _Ctx, blocks: list[Any], sid: str) -> list[Any]:
     return out
 
 
-def _glossary() -> list[Any]:
+def _glossary() -> list[Block]:
     return [
         Paragraph(
             "The main sections avoid technical terms. This annex uses them; each is explained here."
@@ -1762,7 +1792,7 @@ def _glossary() -> list[Any]:
     ]
 
 
-def build(evaluation: Any, evidence_file: str = "evidence.json") -> ReportDocument:
+def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> ReportDocument:
     """Build the report document of an evaluation.
 
     Parameters

@@ -27,7 +27,9 @@ from typing import Any
 
 __all__ = [
     "Block",
+    "Cell",
     "Figure",
+    "FullTable",
     "Heading",
     "KeyValue",
     "LinkList",
@@ -117,6 +119,22 @@ class KeyValue:
         return {"kind": self.kind, "title": self.title, "rows": [list(r) for r in self.rows]}
 
 
+#: One full-precision cell: a number, a flag, a label, or missing (``None``).
+Cell = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class FullTable:
+    """The values behind a formatted table, unrounded (written as ``tables/<id>_full.csv``).
+
+    Its columns are the source's own names (``estimate``, ``ci_lower``...), which may differ from
+    the formatted table's headings and split one formatted column (an interval) into two.
+    """
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
 @dataclass(frozen=True)
 class Table:
     """A table of formatted values.
@@ -124,7 +142,8 @@ class Table:
     ``id`` names the CSV file written beside the report; ``numeric`` flags the columns that are
     right-aligned; ``row_headers`` makes the first cell of each row a ``<th scope="row">``;
     ``row_classes`` (one per row, may be empty strings) marks rows for the templates, e.g.
-    ``"not-valid"`` for an interval that does not come from the stated inference.
+    ``"not-valid"`` for an interval that does not come from the stated inference. ``full``, when
+    set, holds the same rows unrounded (the full-precision CSV beside the formatted one).
     """
 
     id: str
@@ -135,6 +154,7 @@ class Table:
     row_headers: bool = True
     note: str = ""
     row_classes: tuple[str, ...] = ()
+    full: FullTable | None = None
     kind: str = field(default="table", init=False)
 
     def __post_init__(self) -> None:

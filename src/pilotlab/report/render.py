@@ -22,11 +22,19 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from pilotlab.exceptions import PilotlabError
 from pilotlab.outputs import csv_cell
 from pilotlab.report._templates import template_dir as _ours
-from pilotlab.report.build import build, csv_name
+from pilotlab.report.build import build, csv_name, full_csv_name
 from pilotlab.report.format import FILTERS, MINUS
-from pilotlab.report.model import ReportDocument, Table
+from pilotlab.report.model import FullTable, ReportDocument, Table
+from pilotlab.results import Evaluation
 
-__all__ = ["environment", "render_html", "render_report", "table_csv", "write_tables"]
+__all__ = [
+    "environment",
+    "full_table_csv",
+    "render_html",
+    "render_report",
+    "table_csv",
+    "write_tables",
+]
 
 
 def environment(template_dir: str | os.PathLike[str] | None = None) -> Environment:
@@ -94,8 +102,21 @@ def table_csv(table: Table) -> str:
     return buf.getvalue()
 
 
+def full_table_csv(table: FullTable) -> str:
+    """Full-precision CSV text: numbers as Python writes them (shortest round-trip form), missing
+    values empty, text made safe to open in a spreadsheet."""
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow([csv_cell(c) for c in table.columns])
+    for row in table.rows:
+        w.writerow(["" if v is None else csv_cell(v) if isinstance(v, str) else v for v in row])
+    return buf.getvalue()
+
+
 def write_tables(tables: Iterable[Table], folder: Path) -> list[Path]:
-    """Write each table as ``folder/<table id>.csv`` (UTF-8, header row = column names)."""
+    """Write each table as ``folder/<table id>.csv`` (UTF-8, header row = column names, values
+    as the report shows them) and, when it has them, its unrounded values as
+    ``folder/<table id>_full.csv``."""
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for t in tables:
@@ -103,11 +124,16 @@ def write_tables(tables: Iterable[Table], folder: Path) -> list[Path]:
         with path.open("w", newline="", encoding="utf-8") as fh:
             fh.write(table_csv(t))
         out.append(path)
+        if t.full is not None:
+            full = folder / full_csv_name(t)
+            with full.open("w", newline="", encoding="utf-8") as fh:
+                fh.write(full_table_csv(t.full))
+            out.append(full)
     return out
 
 
 def render_report(
-    evaluation: Any,
+    evaluation: Evaluation,
     path: str | os.PathLike[str],
     template_dir: str | os.PathLike[str] | None = None,
     *,

@@ -54,7 +54,6 @@ estimates the parallel-trends pre-test reads); this module is the estimator's en
 from __future__ import annotations
 
 import math
-from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -77,7 +76,7 @@ from pilotlab.estimators.callaway_santanna.prepare import (
     _warn,
 )
 from pilotlab.exceptions import EstimationError, Notice, collect, emit
-from pilotlab.results import EffectResult, EventTimeEstimate
+from pilotlab.results import EffectResult, EventTimeEstimate, StaggeredTables, Table
 
 __all__ = ["GroupTimeEffects", "estimate_group_time_effects", "fit_callaway_santanna"]
 
@@ -210,7 +209,7 @@ def fit_callaway_santanna(
     -------
     EffectResult
         Headline = ``options.callaway_santanna.aggregation``; ``event_study`` = dynamic aggregation; ``pre_period`` =
-        what the pre-test reads; ``details`` holds the ATT(g,t) and aggregation tables.
+        what the pre-test reads; ``staggered`` holds the ATT(g,t) and aggregation tables.
     """
     cs = options.callaway_santanna
     res, raised = collect(
@@ -253,19 +252,17 @@ def fit_callaway_santanna(
         )
         for j in range(d_e.size)
     )
-    details = MappingProxyType(
-        {
-            "att_gt": res.att_gt,
-            "aggregations": res.aggregations,
-            "dynamic": dyn,
-            "group": res.group,
-            "calendar": res.calendar,
-            "uniform_band_critical_value": res.critical_value,
-            "method": cs.method,
-            "base_period": cs.base_period,
-            "comparison": panel.comparison,
-            "anticipation": panel.anticipation,
-        }
+    tables = StaggeredTables(
+        att_gt=Table(res.att_gt),
+        aggregations=Table(res.aggregations),
+        dynamic=Table(dyn),
+        group=Table(res.group),
+        calendar=Table(res.calendar),
+        uniform_band_critical_value=res.critical_value,
+        method=cs.method,
+        base_period=cs.base_period,
+        comparison=panel.comparison,
+        anticipation=panel.anticipation,
     )
     return EffectResult(
         estimator="callaway_santanna",
@@ -286,7 +283,7 @@ def fit_callaway_santanna(
         event_study=events,
         pre_period=res.pre_period,
         warnings=res.warnings,
-        details=details,
+        staggered=tables,
     )
 
 

@@ -25,7 +25,7 @@ from scipy import stats
 
 from pilotlab.catalogue import Capabilities, EstimatorEntry
 from pilotlab.exceptions import EstimationError, Notice, notice
-from pilotlab.results import EffectResult
+from pilotlab.results import EffectResult, LinearParts
 
 if TYPE_CHECKING:
     from pilotlab.data.panel import Panel
@@ -163,11 +163,7 @@ def fit_change_score(
         n_clusters=fit.n_clusters,
         n_periods=panel.n_periods,
         warnings=warn,
-        details={
-            "linear_fit": fit,
-            "coef_index": j,
-            "pre_periods_used": k if k is not None else start,
-        },
+        linear=LinearParts(fit, coef_index=j),
     )
 
 

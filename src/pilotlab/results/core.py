@@ -2,7 +2,7 @@
 
 Vocabulary follows statsmodels: ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper``,
 ``p_value``, ``nobs``. Every table in the report and every row of the evidence record is built
-from :meth:`EffectResult.tidy` / :meth:`Evaluation.tidy`.
+from :meth:`EffectResult.tidy` / :meth:`Evaluation.tidy` (both use :data:`TIDY_FIELDS`).
 """
 
 from __future__ import annotations
@@ -10,15 +10,27 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from pilotlab.exceptions import Notice
+from pilotlab.results.checks import CheckDetails
+from pilotlab.results.parts import (
+    DesignDiagnostics,
+    GroupMeans,
+    InferenceRecord,
+    LinearParts,
+    PilotLike,
+    StaggeredTables,
+    SyntheticTables,
+    json_scalar,
+)
 
 __all__ = [
+    "OUTCOME_FIELDS",
+    "TIDY_FIELDS",
     "Choice",
     "DataSummary",
     "EffectResult",
@@ -30,17 +42,39 @@ __all__ = [
     "PrePeriodEstimates",
     "PreTrendTest",
     "RobustnessCheck",
-    "json_scalar",
 ]
 
+#: The headline fields of an :class:`EffectResult`, in order: the columns of
+#: :meth:`EffectResult.tidy` and the per-outcome fields of the evidence record (where ``nobs`` is
+#: written ``n_obs``).
+TIDY_FIELDS: tuple[str, ...] = (
+    "outcome",
+    "estimator",
+    "estimand",
+    "inference",
+    "estimate",
+    "std_error",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "alpha",
+    "nobs",
+    "n_units",
+    "n_treated_units",
+    "n_clusters",
+    "n_periods",
+)
 
-def json_scalar(value: Any) -> Any:
-    """A JSON-safe scalar: numpy scalars become Python ones, NaN / inf become ``None``."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+#: What :meth:`Evaluation.tidy` adds to :data:`TIDY_FIELDS` for each outcome (also in the
+#: evidence record, under the same names).
+OUTCOME_FIELDS: tuple[str, ...] = (
+    "label",
+    "primary",
+    "p_value_adjusted",
+    "baseline_mean",
+    "relative_effect",
+    "mde",
+)
 
 
 @dataclass(frozen=True)
@@ -154,16 +188,20 @@ class RobustnessCheck:
     ci_upper: float
     consistent: bool | None
     description: str = ""
-    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    details: CheckDetails | None = None
+
+    @property
+    def inference(self) -> str | None:
+        """The inference behind the check's interval, when the check states one."""
+        return getattr(self.details, "inference", None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (details are kept only when JSON-compatible by construction)."""
+        """Plain-JSON form (``details``: the check kind's own fields, NaN as ``null``)."""
         out = {
             k: json_scalar(getattr(self, k))
             for k in ("check", "estimate", "ci_lower", "ci_upper", "consistent", "description")
         }
-        # scalars such as an alternative estimator's p-value may be NaN: JSON has no NaN
-        out["details"] = {k: json_scalar(v) for k, v in self.details.items()}
+        out["details"] = self.details.to_dict() if self.details is not None else {}
         return out
 
 
@@ -171,10 +209,14 @@ class RobustnessCheck:
 class EffectResult:
     """The estimated effect of the pilot on one outcome, with its inference.
 
-    ``details`` holds estimator-specific material (group-time effects, donor weights, synthetic
-    paths) as DataFrames or plain values, keyed by name; it is read by the report and the evidence
-    record, never written after construction. ``pre_period`` holds what the parallel-trends
-    pre-test reads (set by estimators with event times); the test's outcome is ``pre_trend``.
+    Estimator-specific material is held in typed parts, at most one of each: ``linear`` (the
+    regression behind the estimate, for the wild bootstrap, Romano-Wolf and power),
+    ``staggered`` (group-time tables), ``synthetic`` (donor and time weights, paths, placebo
+    runs), ``group_means`` (the two-by-two means) and ``inference_details`` (what permutation or
+    wild-bootstrap inference did). ``event_study_inference`` states the inference behind the
+    period-by-period intervals when it differs from what ``inference`` implies.
+    ``pre_period`` holds what the parallel-trends pre-test reads (set by estimators with event
+    times); the test's outcome is ``pre_trend``.
     """
 
     estimator: str
@@ -195,7 +237,12 @@ class EffectResult:
     event_study: tuple[EventTimeEstimate, ...] = ()
     pre_trend: PreTrendTest | None = None
     warnings: tuple[Notice, ...] = ()
-    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    linear: LinearParts | None = None
+    staggered: StaggeredTables | None = None
+    synthetic: SyntheticTables | None = None
+    group_means: GroupMeans | None = None
+    inference_details: InferenceRecord | None = None
+    event_study_inference: str | None = None
     pre_period: PrePeriodEstimates | None = field(default=None, compare=False, repr=False)
 
     def conf_int(self) -> tuple[float, float]:
@@ -204,27 +251,11 @@ class EffectResult:
 
     def tidy(self) -> pd.DataFrame:
         """One-row DataFrame of the headline estimate."""
-        return pd.DataFrame(
-            [
-                {
-                    "outcome": self.outcome,
-                    "estimator": self.estimator,
-                    "estimand": self.estimand,
-                    "inference": self.inference,
-                    "estimate": self.estimate,
-                    "std_error": self.std_error,
-                    "ci_lower": self.ci_lower,
-                    "ci_upper": self.ci_upper,
-                    "p_value": self.p_value,
-                    "alpha": self.alpha,
-                    "nobs": self.nobs,
-                    "n_units": self.n_units,
-                    "n_treated_units": self.n_treated_units,
-                    "n_clusters": self.n_clusters,
-                    "n_periods": self.n_periods,
-                }
-            ]
-        )
+        return pd.DataFrame([self.headline()], columns=list(TIDY_FIELDS))
+
+    def headline(self) -> dict[str, Any]:
+        """The :data:`TIDY_FIELDS` of this result as a dict (full precision, Python scalars)."""
+        return {k: getattr(self, k) for k in TIDY_FIELDS}
 
     def event_study_frame(self) -> pd.DataFrame:
         """Event-time estimates as a DataFrame (empty when the estimator has none)."""
@@ -376,12 +407,18 @@ class OutcomeEvaluation:
             return None
         return (r.estimate < 0) == (self.better == "lower")
 
+    def headline(self) -> dict[str, Any]:
+        """:data:`TIDY_FIELDS` of the result and :data:`OUTCOME_FIELDS` of this outcome."""
+        row = self.result.headline()
+        row.update({k: getattr(self, k) for k in OUTCOME_FIELDS})
+        return row
+
 
 @dataclass(frozen=True)
 class Evaluation:
     """The complete evaluation of a pilot: what the report and the evidence record are built from."""
 
-    pilot: Any  # the PilotSpec (typed loosely so results stay free of the spec stage)
+    pilot: PilotLike  # the PilotSpec (a Protocol, so results stay below the spec stage)
     data: DataSummary
     estimator: Choice
     inference: Choice
@@ -395,35 +432,18 @@ class Evaluation:
     command: str = ""
     warnings: tuple[Notice, ...] = ()
     evidence_strength: Mapping[str, Any] | None = None
-    diagnostics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    diagnostics: DesignDiagnostics = field(default_factory=DesignDiagnostics)
 
     def tidy(self) -> pd.DataFrame:
         """One row per outcome: the headline estimates with adjusted p-values and baselines."""
-        rows = []
-        for o in self.outcomes:
-            row = o.result.tidy().iloc[0].to_dict()
-            row.update(
-                label=o.label,
-                primary=o.primary,
-                p_value_adjusted=o.p_value_adjusted,
-                baseline_mean=o.baseline_mean,
-                relative_effect=o.relative_effect,
-                mde=o.mde,
-            )
-            rows.append(row)
-        return pd.DataFrame(rows)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        """The evidence record as JSON text."""
-        from pilotlab.evidence import evidence_record, to_json  # the record lives beside its schema
-
-        return to_json(evidence_record(self), indent=indent)
+        return pd.DataFrame(
+            [o.headline() for o in self.outcomes], columns=[*TIDY_FIELDS, *OUTCOME_FIELDS]
+        )
 
     # ------------------------------------------------------------------ display
 
     def _title(self) -> str:
-        pid = getattr(self.pilot, "id", None) or "pilot"
-        return str(getattr(self.pilot, "title", None) or pid)
+        return str(self.pilot.title or self.pilot.id or "pilot")
 
     def _summary_line(self) -> str:
         es = self.evidence_strength or {}
