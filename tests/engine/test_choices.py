@@ -99,3 +99,16 @@ def test_inference_methods_include_those_applied_after_the_fit() -> None:
     caps = ESTIMATORS["synthetic_did"].capabilities
     assert "wild_bootstrap" not in inference_methods(ESTIMATORS["synthetic_did"])
     assert set(caps.inference) <= set(inference_methods(ESTIMATORS["synthetic_did"]))
+
+
+def test_an_unavailable_method_is_refused_naming_every_usable_one() -> None:
+    """The message lists the methods applied after the fit too (permutation), not only native."""
+    from pilotlab.data import panel_from_frame
+    from pilotlab.engine import choose_inference
+    from pilotlab.exceptions import EstimationError
+
+    sim = make_pilot_panel(30, 8, 6, 5, seed=2)
+    spec = _spec(sim, estimator="callaway_santanna", covariates=[])
+    panel = panel_from_frame(sim.data, spec, source="test")
+    with pytest.raises(EstimationError, match=r"use one of: cluster, permutation, or auto"):
+        choose_inference(panel, "callaway_santanna", "wild_bootstrap")

@@ -130,7 +130,7 @@ def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
         if not supports(entry, requested):
             raise EstimationError(
                 f"design.inference.method: '{requested}' is not available with the {estimator} "
-                f"estimator; use one of: {', '.join(entry.capabilities.inference)}, or auto"
+                f"estimator; use one of: {', '.join(inference_methods(entry))}, or auto"
             )
         return Choice(requested, f"The analysis plan specifies {requested} inference.")
     if entry.inference_rule is not None:  # the estimator's own rule (synthetic designs)
