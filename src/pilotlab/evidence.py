@@ -7,7 +7,6 @@ numbers and never NaN (``null`` instead). See ``evidence-record.md`` for the con
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -31,17 +30,6 @@ SCHEMA_ID = "pilotlab.evidence/1"
 #: Evidence-record names of :data:`~pilotlab.results.TIDY_FIELDS` that differ from the tidy
 #: column (the record says ``n_obs`` where statsmodels says ``nobs``).
 RENAMED = {"nobs": "n_obs"}
-
-
-def _jsonable(value: Any) -> Any:
-    """A design-MDE value in JSON form (numpy scalars and arrays as plain numbers)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_scalar(v) for v in value.tolist()]
-    return json_scalar(value)
 
 
 def _linear(r: EffectResult) -> dict[str, Any] | None:
@@ -73,7 +61,7 @@ def _outcome(evaluation: Evaluation, o: OutcomeEvaluation) -> dict[str, Any]:
     bacon = evaluation.diagnostics.goodman_bacon.get(o.column)
     out.update(
         {
-            "design_mde": _jsonable(design_mde) if design_mde else None,
+            "design_mde": design_mde.to_dict() if design_mde is not None else None,
             "event_study": [e.to_dict() for e in r.event_study],
             "pre_trend": r.pre_trend.to_dict() if r.pre_trend else None,
             "robustness": [c.to_dict() for c in o.robustness],
@@ -122,8 +110,8 @@ def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
         },
         "results": [_outcome(evaluation, o) for o in evaluation.outcomes],
         "warnings": [w.to_dict() for w in evaluation.warnings],
-        "evidence_strength": dict(evaluation.evidence_strength)
-        if evaluation.evidence_strength
+        "evidence_strength": evaluation.evidence_strength.to_dict()
+        if evaluation.evidence_strength is not None
         else None,
         "reproducibility": {"command": evaluation.command, "seed": evaluation.seed},
     }

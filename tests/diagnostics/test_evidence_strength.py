@@ -23,7 +23,13 @@ from pilotlab.diagnostics.evidence_strength import (
     score_level,
 )
 from pilotlab.evidence import evidence_record, validate_record
-from pilotlab.results import EventTimeEstimate, PreTrendTest, RobustnessCheck
+from pilotlab.results import (
+    Criterion,
+    EventTimeEstimate,
+    EvidenceStrength,
+    PreTrendTest,
+    RobustnessCheck,
+)
 from tests.support import report as ex
 
 
@@ -32,8 +38,10 @@ def common():
     return ex.common()
 
 
-def _crit(es: dict, name: str) -> dict:
-    return next(c for c in es["criteria"] if c["criterion"] == name)
+def _crit(es: EvidenceStrength, name: str) -> Criterion:
+    c = es.criterion(name)
+    assert c is not None, name
+    return c
 
 
 def _agreeing(*, but: str | None = None, finds: bool | None = True) -> tuple:
@@ -67,50 +75,53 @@ def _strong(ev, *, p=0.6, se=0.01, n_treated_clusters=40, checks=ALL_AGREE):
 
 def test_rubric_is_named_and_versioned(common) -> None:
     es = common.evidence_strength
-    assert es["rubric"] == RUBRIC
+    assert es is not None
+    assert es.rubric == RUBRIC
     assert "Maryland SMS" in RUBRIC and "What Works Growth" in RUBRIC and "(2016)" in RUBRIC
-    assert es["rubric_version"] == "2"
-    assert all(set(c) == {"criterion", "met", "reason"} and c["reason"] for c in es["criteria"])
+    assert es.rubric_version == "2"
+    assert all(c.reason for c in es.criteria)
+    record = es.to_dict()
+    assert all(set(c) == {"criterion", "met", "reason"} for c in record["criteria"])
 
 
 def test_level_3_when_comparability_is_shown(common) -> None:
     es = evidence_strength(_strong(common))
-    assert es["level"] == 3, es
-    assert _crit(es, "parallel pre-trends")["met"] is True
-    assert _crit(es, "power of the pre-trend test")["met"] is True
-    assert _crit(es, "random or quasi-random assignment")["met"] is False
-    assert es["downgraded_for"] == []
+    assert es.level == 3, es
+    assert _crit(es, "parallel pre-trends").met is True
+    assert _crit(es, "power of the pre-trend test").met is True
+    assert _crit(es, "random or quasi-random assignment").met is False
+    assert es.downgraded_for == ()
 
 
 def test_failed_pretrend_gives_level_2(common) -> None:
     es = evidence_strength(_strong(common, p=0.001))
-    assert es["level"] == 2
-    assert _crit(es, "parallel pre-trends")["met"] is False
-    assert "p = 0.001" in _crit(es, "parallel pre-trends")["reason"]
+    assert es.level == 2
+    assert _crit(es, "parallel pre-trends").met is False
+    assert "p = 0.001" in _crit(es, "parallel pre-trends").reason
 
 
 def test_underpowered_pretest_is_not_evidence_of_parallel_trends(common) -> None:
     es = evidence_strength(_strong(common, se=5.0))
-    assert _crit(es, "parallel pre-trends")["met"] is True
+    assert _crit(es, "parallel pre-trends").met is True
     power = _crit(es, "power of the pre-trend test")
-    assert power["met"] is False and "probability" in power["reason"]
-    assert es["level"] == 2
+    assert power.met is False and "probability" in power.reason
+    assert es.level == 2
 
 
 def test_few_clusters_and_disagreeing_checks_lower_the_level(common) -> None:
     es = evidence_strength(_strong(common, n_treated_clusters=6))
-    assert es["level"] == 2 and es["downgraded_for"] == ["enough clusters for the inference"]
-    assert "too few clusters" in es["description"]
+    assert es.level == 2 and es.downgraded_for == ("enough clusters for the inference",)
+    assert "too few clusters" in es.description
     bad = _agreeing(but="leave_one_out", finds=False)
     es2 = evidence_strength(_strong(common, n_treated_clusters=6, checks=bad))
-    assert es2["level"] == 1
-    assert "leave_one_out disagrees" in _crit(es2, "robustness checks agree")["reason"]
+    assert es2.level == 1
+    assert "leave_one_out disagrees" in _crit(es2, "robustness checks agree").reason
     # inference built for few clusters meets the criterion
     wild = dataclasses.replace(
         _strong(common, n_treated_clusters=6),
         inference=dataclasses.replace(common.inference, name="wild_bootstrap"),
     )
-    assert evidence_strength(wild)["level"] == 3
+    assert evidence_strength(wild).level == 3
 
 
 def test_missing_data_lowers_the_level(common) -> None:
@@ -119,7 +130,7 @@ def test_missing_data_lowers_the_level(common) -> None:
         ev.data, missing=({"outcome": "claimant_rate", "n_missing": 720, "n_total": 3600},)
     )
     es = evidence_strength(dataclasses.replace(ev, data=data))
-    assert _crit(es, "missing data")["met"] is False and es["level"] == 2
+    assert _crit(es, "missing data").met is False and es.level == 2
 
 
 def test_synthetic_house_rule() -> None:
@@ -128,9 +139,10 @@ def test_synthetic_house_rule() -> None:
         ev, outcomes=tuple(dataclasses.replace(o, robustness=ALL_AGREE) for o in ev.outcomes)
     )
     es = evidence_strength(ev)
-    assert "house_rule" in es and "pre-period fit" in es["house_rule"]
+    assert es.house_rule is not None and "pre-period fit" in es.house_rule
+    assert es.to_dict()["house_rule"] == es.house_rule
     fit = _crit(es, "pre-period fit")
-    assert fit["met"] is True and es["level"] == 3
+    assert fit.met is True and es.level == 3
     o = ev.outcomes[0]
     assert o.result.synthetic is not None
     poor = dataclasses.replace(o.result.synthetic, pre_rmspe=5.0)
@@ -139,7 +151,7 @@ def test_synthetic_house_rule() -> None:
         outcomes=(dataclasses.replace(o, result=dataclasses.replace(o.result, synthetic=poor)),),
     )
     es2 = evidence_strength(ev2)
-    assert _crit(es2, "pre-period fit")["met"] is False and es2["level"] == 2
+    assert _crit(es2, "pre-period fit").met is False and es2.level == 2
 
 
 def test_pretest_power_matches_simulation() -> None:
@@ -210,8 +222,8 @@ def test_skipping_a_check_never_scores_higher_than_running_it(
     checks = tuple(RobustnessCheck(n, 0.0, -0.1, 0.1, v) for n, v in ran.items())
     skipped = tuple(c for c in checks if c.check != name)
     run = (*skipped, RobustnessCheck(name, 0.0, -0.1, 0.1, finds))
-    lvl_skip = evidence_strength(_strong(common, checks=skipped))["level"]
-    lvl_run = evidence_strength(_strong(common, checks=run))["level"]
+    lvl_skip = evidence_strength(_strong(common, checks=skipped)).level
+    lvl_run = evidence_strength(_strong(common, checks=run)).level
     assert lvl_skip <= lvl_run
 
 
@@ -241,10 +253,10 @@ def test_an_unbounded_interval_never_scores_higher(
     )
     bad = dataclasses.replace(ev, outcomes=(dataclasses.replace(o, result=wide),))
     finite, infinite = evidence_strength(ev), evidence_strength(bad)
-    assert infinite["level"] <= finite["level"]
-    assert _crit(infinite, "informative interval")["met"] is False
-    if finite["level"] > 1:
-        assert infinite["level"] < finite["level"]
+    assert infinite.level <= finite.level
+    assert _crit(infinite, "informative interval").met is False
+    if finite.level > 1:
+        assert infinite.level < finite.level
 
 
 def test_no_checks_never_beat_nine_with_one_disagreeing(common) -> None:
@@ -252,10 +264,10 @@ def test_no_checks_never_beat_nine_with_one_disagreeing(common) -> None:
     assert len(nine) == 9
     none = evidence_strength(_strong(common, checks=()))
     one_bad = evidence_strength(_strong(common, checks=nine))
-    assert none["level"] <= one_bad["level"] == 2
-    assert _crit(none, "robustness checks agree")["met"] is None
-    assert none["downgraded_for"] == ["robustness checks agree"]
-    assert "no robustness checks were run" in none["description"]
+    assert none.level <= one_bad.level == 2
+    assert _crit(none, "robustness checks agree").met is None
+    assert none.downgraded_for == ("robustness checks agree",)
+    assert "no robustness checks were run" in none.description
 
 
 def test_wild_bootstrap_with_an_unbounded_interval_does_not_beat_a_finite_one(common) -> None:
@@ -268,26 +280,26 @@ def test_wild_bootstrap_with_an_unbounded_interval_does_not_beat_a_finite_one(co
         inference=dataclasses.replace(cluster.inference, name="wild_bootstrap"),
         outcomes=(dataclasses.replace(o, result=wide),),
     )
-    assert evidence_strength(wild)["level"] <= evidence_strength(cluster)["level"]
-    assert "unbounded" in evidence_strength(wild)["description"]
+    assert evidence_strength(wild).level <= evidence_strength(cluster).level
+    assert "unbounded" in evidence_strength(wild).description
 
 
 def test_reason_says_in_plain_words_what_lowered_the_level(common) -> None:
     es = evidence_strength(
         _strong(common, n_treated_clusters=6, checks=_agreeing(but="honest_did", finds="skip"))
     )
-    assert es["level"] == 1 and es["base_level"] == 3
-    d = es["description"]
+    assert es.level == 1 and es.base_level == 3
+    d = es.description
     assert "because of" not in d and "robustness checks agree" not in d
     assert "too few clusters" in d and "the robustness check honest_did was not run" in d
     assert "lowered by 2 levels" in d
-    assert "honest_did was not run" in _crit(es, "robustness checks agree")["reason"]
+    assert "honest_did was not run" in _crit(es, "robustness checks agree").reason
     es2 = evidence_strength(_strong(common, p=0.001))
-    assert "parallel pre-trends not met" in es2["description"]
+    assert "parallel pre-trends not met" in es2.description
     bad = _agreeing(but="leave_one_out", finds=False)
     es3 = evidence_strength(_strong(common, checks=bad))
-    assert es3["description"] == (
+    assert es3.description == (
         "Level 2: a level-3 design, lowered by one level because the robustness check "
         "leave_one_out disagrees with the main estimate (see the criteria)."
     )
-    assert "not run" not in _crit(es3, "robustness checks agree")["reason"]
+    assert "not run" not in _crit(es3, "robustness checks agree").reason

@@ -124,11 +124,13 @@ def test_design_sensitivity_is_reported_for_a_common_start() -> None:
     m = ev.diagnostics.design_mde["outcome"]
     Y = sim.data.sort_values(["area_code", "period"])["outcome"].to_numpy().reshape(80, 16)[:, :10]
     expected = analytic_mde(Y, pre=10, post=6, n_treated=8, df=79)
-    assert m["mde"] == pytest.approx(expected.mde)
-    assert m["declared_mde"] == 0.5 and m["pre_periods"] == 10 and m["post_periods"] == 6
+    assert m.mde == pytest.approx(expected.mde)
+    assert m.declared_mde == 0.5 and m.pre_periods == 10 and m.post_periods == 6
     rec = evidence_record(ev)
-    assert rec["results"][0]["design_mde"]["mde"] == pytest.approx(expected.mde)
-    assert np.isfinite(m["rho"])
+    block = rec["results"][0]["design_mde"]
+    assert block == {**expected.to_dict(), "target_power": m.target_power, "declared_mde": 0.5}
+    assert list(block) == [*expected.to_dict(), "target_power", "declared_mde"]
+    assert np.isfinite(m.rho)
     staggered = make_pilot_panel(80, 16, 8, [8, 11], seed=3)
     ev2 = evaluate(
         _spec(staggered, treatment={"adoption": staggered.adoption}), data=staggered.data

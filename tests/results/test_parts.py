@@ -13,7 +13,10 @@ import pytest
 import pilotlab.results
 from pilotlab.results import (
     TIDY_FIELDS,
+    Criterion,
+    DesignMDE,
     EffectResult,
+    EvidenceStrength,
     LinearFit,
     LinearParts,
     NotRun,
@@ -82,6 +85,76 @@ def _pilotlab_imports(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.startswith("pilotlab"))
     return out
+
+
+#: Fields still read as loose mappings: summaries of the data and of the plan's deviations.
+LOOSE_FIELDS = {
+    ("DataSummary", "unit_flow"),
+    ("DataSummary", "missing"),
+    ("PlanInfo", "deviations"),
+    ("PlanInfo", "unregistered_deviations"),
+}
+
+
+def test_result_parts_are_typed_not_loose_mappings() -> None:
+    """No result field is ``Any`` (the evidence strength and the design MDE included)."""
+    loose = {
+        (name, f.name)
+        for name in pilotlab.results.__all__
+        if dataclasses.is_dataclass(cls := getattr(pilotlab.results, name))
+        for f in dataclasses.fields(cls)
+        if "Any" in str(f.type)
+    }
+    assert loose == LOOSE_FIELDS
+
+
+def test_evidence_strength_and_design_mde_serialise_as_the_record_blocks() -> None:
+    es = EvidenceStrength(
+        rubric="r",
+        rubric_version="2",
+        level=2,
+        max_level=3,
+        description="Level 2.",
+        base_level=3,
+        downgraded_for=("missing data",),
+        criteria=(Criterion("missing data", False, "too many"), Criterion("x", None, "n/a")),
+    )
+    d = es.to_dict()
+    assert list(d) == [
+        "rubric",
+        "rubric_version",
+        "level",
+        "max_level",
+        "description",
+        "base_level",
+        "downgraded_for",
+        "criteria",
+    ]  # no house_rule unless one applied
+    assert d["downgraded_for"] == ["missing data"]
+    assert d["criteria"][1] == {"criterion": "x", "met": None, "reason": "n/a"}
+    assert es.criterion("x") == Criterion("x", None, "n/a") and es.criterion("y") is None
+    ruled = dataclasses.replace(es, house_rule="fit")
+    assert ruled.to_dict()["house_rule"] == "fit"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        es.level = 3  # type: ignore[misc]
+
+    m = DesignMDE(
+        mde=np.float64(0.5),
+        sigma2=1.0,
+        rho=np.nan,
+        pre_periods=10,
+        post_periods=6,
+        n_units=80,
+        n_treated=8,
+        df=None,
+        mde_iid=0.4,
+        mde_simulated_design=0.6,
+        assumptions=("AR(1)",),
+        target_power=0.8,
+    )
+    md = m.to_dict()
+    assert md["rho"] is None and type(md["mde"]) is float and md["assumptions"] == ["AR(1)"]
+    assert list(md)[-2:] == ["target_power", "declared_mde"] and md["declared_mde"] is None
 
 
 def test_results_import_nothing_above_them() -> None:

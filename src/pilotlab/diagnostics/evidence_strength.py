@@ -74,7 +74,7 @@ import numpy as np
 from scipy import stats
 
 from pilotlab import catalogue
-from pilotlab.results import Evaluation, SyntheticTables
+from pilotlab.results import Criterion, Evaluation, EvidenceStrength, SyntheticTables
 
 __all__ = [
     "COMPARABILITY",
@@ -189,8 +189,8 @@ def synthetic_pre_rmspe(tables: SyntheticTables | None, n_pre: int) -> float:
     return float(np.sqrt(np.nanmean((treated - synth) ** 2)))
 
 
-def _criterion(name: str, met: bool | None, reason: str) -> dict[str, Any]:
-    return {"criterion": name, "met": met, "reason": reason}
+def _criterion(name: str, met: bool | None, reason: str) -> Criterion:
+    return Criterion(name, met, reason)
 
 
 def _pct(x: float) -> str:
@@ -251,7 +251,7 @@ def score_level(
     return base, max(1, base - len(lowered)), lowered
 
 
-def _interval_criterion(primary: Sequence[Any], alpha: float) -> dict[str, Any]:
+def _interval_criterion(primary: Sequence[Any], alpha: float) -> Criterion:
     """Every primary outcome has a bounded confidence interval (an unbounded one says nothing)."""
     level = f"{100 * (1 - float(alpha)):g}%"
     flags: list[bool | None] = []
@@ -287,7 +287,7 @@ def _interval_criterion(primary: Sequence[Any], alpha: float) -> dict[str, Any]:
     return _criterion("informative interval", met, " ".join(reasons))
 
 
-def _robustness_criterion(primary: Sequence[Any]) -> tuple[dict[str, Any], str]:
+def _robustness_criterion(primary: Sequence[Any]) -> tuple[Criterion, str]:
     """Every check of :data:`SCORED_CHECKS` was run on every primary outcome and agrees.
 
     A check the plan does not list, or that could not be run on the design, counts as not met:
@@ -378,15 +378,15 @@ def _describe(
     base: int,
     level: int,
     lowered: Sequence[str],
-    criteria: Sequence[Mapping[str, Any]],
+    criteria: Sequence[Criterion],
     synthetic: bool,
     because_of: Mapping[str, str],
 ) -> str:
     """The level in one plain sentence, naming what kept it at level 2 and what lowered it."""
-    by_name = {c["criterion"]: c for c in criteria}
+    met = {c.criterion: c.met for c in criteria}
     if base == 2:
         needed = COMPARABILITY_SYNTHETIC if synthetic else COMPARABILITY
-        missing = _words([c for c in needed if by_name.get(c, {}).get("met") is not True])
+        missing = _words([c for c in needed if met.get(c) is not True])
         if not lowered:
             return (
                 "Level 2: a comparison group, but its comparability with the pilot areas is not "
@@ -405,7 +405,7 @@ def _describe(
     return f"Level {level}: {why_base}, {by} because {because} (see the criteria)."
 
 
-def evidence_strength(evaluation: Evaluation) -> dict[str, Any]:
+def evidence_strength(evaluation: Evaluation) -> EvidenceStrength:
     """Score an evaluation on the Maryland Scientific Methods Scale (pilotlab rubric v2).
 
     Parameters
@@ -415,11 +415,12 @@ def evidence_strength(evaluation: Evaluation) -> dict[str, Any]:
 
     Returns
     -------
-    dict
-        The evidence record's ``evidence_strength`` block: ``rubric``, ``rubric_version``,
-        ``level``, ``base_level`` (before the downgrades), ``max_level``, ``description``,
-        ``downgraded_for`` (criteria that lowered the level), ``criteria`` (``criterion``,
-        ``met``, ``reason``) and ``house_rule`` when the synthetic-design rule applied.
+    pilotlab.results.EvidenceStrength
+        The ``rubric``, ``rubric_version``, ``level``, ``base_level`` (before the downgrades),
+        ``max_level``, ``description``, ``downgraded_for`` (criteria that lowered the level),
+        ``criteria`` (:class:`~pilotlab.results.Criterion`: ``criterion``, ``met``, ``reason``)
+        and ``house_rule`` when the synthetic-design rule applied; ``to_dict()`` gives the
+        evidence record's ``evidence_strength`` block.
     """
     data = evaluation.data
     primary = [o for o in evaluation.outcomes if o.primary] or list(evaluation.outcomes[:1])
@@ -428,7 +429,7 @@ def evidence_strength(evaluation: Evaluation) -> dict[str, Any]:
     alpha = float(evaluation.alpha)
     entry = catalogue.entries().get(estimator)
     synthetic = entry is not None and entry.capabilities.synthetic
-    criteria: list[dict[str, Any]] = []
+    criteria: list[Criterion] = []
 
     flow = dict(data.unit_flow or {})
     n_comp = int(flow.get("comparison", data.units - data.treated_units))
@@ -571,21 +572,19 @@ def evidence_strength(evaluation: Evaluation) -> dict[str, Any]:
         )
     )
 
-    met = {c["criterion"]: c["met"] for c in criteria}
+    met = {c.criterion: c.met for c in criteria}
     base, level, lowered = score_level(met, synthetic=synthetic)
     description = _describe(
         base, level, lowered, criteria, synthetic, {"robustness checks agree": rob_words}
     )
-    out: dict[str, Any] = {
-        "rubric": RUBRIC,
-        "rubric_version": RUBRIC_VERSION,
-        "level": int(level),
-        "max_level": 3,
-        "description": description,
-        "base_level": int(base),
-        "downgraded_for": lowered,
-        "criteria": criteria,
-    }
-    if house_rule:
-        out["house_rule"] = house_rule
-    return out
+    return EvidenceStrength(
+        rubric=RUBRIC,
+        rubric_version=RUBRIC_VERSION,
+        level=int(level),
+        max_level=3,
+        description=description,
+        base_level=int(base),
+        downgraded_for=tuple(lowered),
+        criteria=tuple(criteria),
+        house_rule=house_rule or None,
+    )

@@ -41,6 +41,7 @@ from pilotlab.results import (
     BaconDecomposition,
     DataSummary,
     DesignDiagnostics,
+    DesignMDE,
     EffectResult,
     Evaluation,
     OutcomeEvaluation,
@@ -100,7 +101,7 @@ def _design_diagnostics(panel: Panel, pilot: PilotSpec) -> DesignDiagnostics:
     )
 
 
-def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, dict[str, Any]]:
+def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, DesignMDE]:
     """Analytic minimum detectable effect of this design, per outcome, from pre-period data.
 
     Only for a common start on a rectangular panel: serial correlation (AR(1)) is estimated on
@@ -112,7 +113,7 @@ def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, dict[str, Any]]:
     post = panel.n_periods - int(panel.cohorts[0])
     if pre < 2 or post < 1:
         return {}
-    out = {}
+    out: dict[str, DesignMDE] = {}
     for o in pilot.outcomes:
         Y = panel.y(o.column).reshape(panel.n_units, panel.n_periods)[:, :pre]
         if np.isnan(Y).any():
@@ -126,11 +127,21 @@ def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, dict[str, Any]]:
             power=pilot.design.power.target_power,
             df=panel.n_clusters - 1,
         )
-        out[o.column] = {
-            **a.to_dict(),
-            "target_power": pilot.design.power.target_power,
-            "declared_mde": o.mde,
-        }
+        out[o.column] = DesignMDE(
+            mde=a.mde,
+            sigma2=a.sigma2,
+            rho=a.rho,
+            pre_periods=a.pre_periods,
+            post_periods=a.post_periods,
+            n_units=a.n_units,
+            n_treated=a.n_treated,
+            df=a.df,
+            mde_iid=a.mde_iid,
+            mde_simulated_design=a.mde_simulated_design,
+            assumptions=tuple(a.assumptions),
+            target_power=pilot.design.power.target_power,
+            declared_mde=o.mde,
+        )
     return out
 
 

@@ -296,11 +296,11 @@ def _headline(ctx: _Ctx) -> list[Block]:
             )
         )
     es = ev.evidence_strength
-    if es:
+    if es is not None:
         blocks.append(
             Paragraph(
-                f"Strength of the evidence: level {es['level']} of 5 on the Maryland Scientific "
-                f"Methods Scale ({es['rubric']})."
+                f"Strength of the evidence: level {es.level} of 5 on the Maryland Scientific "
+                f"Methods Scale ({es.rubric})."
             )
         )
     return blocks
@@ -365,8 +365,8 @@ def _summary(ctx: _Ctx) -> list[Block]:
         ),
         (
             "Evidence strength",
-            f"Level {es['level']} of 5 (Maryland SMS, pilotlab rubric v{es.get('rubric_version', '1')})"
-            if es
+            f"Level {es.level} of 5 (Maryland SMS, pilotlab rubric v{es.rubric_version})"
+            if es is not None
             else "not assessed",
         ),
     ]
@@ -1384,20 +1384,20 @@ def _pretest_words(pt: PreTrendTest) -> str:
 def _sensitivity_text(ctx: _Ctx, o: OutcomeEvaluation) -> str:
     """What effect this design could detect (analytic MDE), against the plan's smallest effect."""
     m = ctx.ev.diagnostics.design_mde.get(o.column)
-    if not m or not is_number(m.get("mde")):
+    if m is None or not is_number(m.mde):
         return ""
     d, unit = ctx.decimals[o.column], ctx.outcome_units.get(o.column) or ""
-    size = with_units(m["mde"], d, unit)
+    size = with_units(m.mde, d, unit)
     text = (
-        f"Design sensitivity: with {fmt_int(m['n_treated'])} pilot {plural_word(ctx.unit_word) if m['n_treated'] != 1 else ctx.unit_word}, "
-        f"{fmt_int(m['pre_periods'])} periods before and {fmt_int(m['post_periods'])} after the start, "
-        f"this design would detect an effect of {size} {fmt_pct(m['target_power'], 0)} of the time "
+        f"Design sensitivity: with {fmt_int(m.n_treated)} pilot {plural_word(ctx.unit_word) if m.n_treated != 1 else ctx.unit_word}, "
+        f"{fmt_int(m.pre_periods)} periods before and {fmt_int(m.post_periods)} after the start, "
+        f"this design would detect an effect of {size} {fmt_pct(m.target_power, 0)} of the time "
         f"(analytic minimum detectable effect at the {ctx.level} level, allowing for serial "
-        f"correlation of {fmt_num(m['rho'], 2)} estimated from the pre-period)."
+        f"correlation of {fmt_num(m.rho, 2)} estimated from the pre-period)."
     )
-    declared = m.get("declared_mde")
-    if is_number(declared):
-        verdict = "can" if m["mde"] <= declared else "cannot reliably"
+    declared = m.declared_mde
+    if declared is not None and is_number(declared):
+        verdict = "can" if m.mde <= declared else "cannot reliably"
         text += (
             f" The analysis plan's smallest effect that matters is {fmt_num(declared, d)}, which "
             f"this design {verdict} detect."
@@ -1627,23 +1627,23 @@ def _robustness(ctx: _Ctx) -> list[Block]:
 
 def _evidence(ctx: _Ctx) -> list[Block]:
     es = ctx.ev.evidence_strength
-    if not es:
+    if es is None:
         return [Paragraph("The strength of the evidence was not assessed.")]
     rows = tuple(
         (
-            c["criterion"],
-            {True: "met", False: "not met", None: "not assessed (counts as not met)"}[c["met"]],
-            c["reason"],
+            c.criterion,
+            {True: "met", False: "not met", None: "not assessed (counts as not met)"}[c.met],
+            c.reason,
         )
-        for c in es["criteria"]
+        for c in es.criteria
     )
     blocks: list[Block] = [
         Paragraph(
-            f"Rubric: {es['rubric']}. A criterion that could not be assessed counts as not met, "
+            f"Rubric: {es.rubric}. A criterion that could not be assessed counts as not met, "
             "so leaving a check out never scores higher than running it."
         ),
         # the description names checks by their identifiers; the main page uses plain names
-        Notice(ctx.plain(str(es.get("description") or f"Level {es['level']} of 5.")), "info"),
+        Notice(ctx.plain(es.description or f"Level {es.level} of 5."), "info"),
         Table(
             ctx.uid("evidence-criteria"),
             "Evidence-strength criteria",
@@ -1651,8 +1651,8 @@ def _evidence(ctx: _Ctx) -> list[Block]:
             rows,
         ),
     ]
-    if es.get("house_rule"):
-        blocks.append(Paragraph(f"House rule applied: {es['house_rule']}"))
+    if es.house_rule:
+        blocks.append(Paragraph(f"House rule applied: {es.house_rule}"))
     return blocks
 
 
@@ -1680,13 +1680,16 @@ def _limitations(ctx: _Ctx) -> list[Block]:
                 "comparison were already moving differently before the start, so the estimate "
                 "may partly reflect that difference."
             )
-    es = ev.evidence_strength or {}
-    for c in es.get("criteria", []):
-        if c["criterion"] == "power of the pre-trend test" and c["met"] is False:
-            items.append(
-                "The pre-trend test has low power: passing it would not show that trends were "
-                "parallel. " + c["reason"]
-            )
+    power = (
+        ev.evidence_strength.criterion("power of the pre-trend test")
+        if ev.evidence_strength
+        else None
+    )
+    if power is not None and power.met is False:
+        items.append(
+            "The pre-trend test has low power: passing it would not show that trends were "
+            "parallel. " + power.reason
+        )
     if not data.balanced:
         items.append(
             "Unbalanced panel: some units are missing in some periods, so the mix of units "

@@ -19,6 +19,7 @@ from pilotlab.exceptions import Notice
 from pilotlab.results.checks import CheckDetails
 from pilotlab.results.parts import (
     DesignDiagnostics,
+    EvidenceStrength,
     GroupMeans,
     InferenceRecord,
     LinearParts,
@@ -431,7 +432,7 @@ class Evaluation:
     generated_at: str
     command: str = ""
     warnings: tuple[Notice, ...] = ()
-    evidence_strength: Mapping[str, Any] | None = None
+    evidence_strength: EvidenceStrength | None = None
     diagnostics: DesignDiagnostics = field(default_factory=DesignDiagnostics)
 
     def tidy(self) -> pd.DataFrame:
@@ -446,10 +447,10 @@ class Evaluation:
         return str(self.pilot.title or self.pilot.id or "pilot")
 
     def _summary_line(self) -> str:
-        es = self.evidence_strength or {}
+        es = self.evidence_strength
         bits = [f"{self.estimator.name}, {self.inference.name} inference"]
-        if es.get("level") is not None:
-            bits.append(f"evidence level {es['level']} of 5")
+        if es is not None:
+            bits.append(f"evidence level {es.level} of 5")
         if not self.plan.registered:
             bits.append("plan not registered")
         elif self.plan.matches_registered is False:

@@ -28,7 +28,10 @@ import pandas as pd
 
 __all__ = [
     "BaconDecomposition",
+    "Criterion",
     "DesignDiagnostics",
+    "DesignMDE",
+    "EvidenceStrength",
     "GroupMeans",
     "InferenceRecord",
     "LinearFit",
@@ -351,17 +354,115 @@ class BaconDecomposition:
 
 
 @dataclass(frozen=True)
+class DesignMDE:
+    """The analytic minimum detectable effect of the design of one outcome (from its pre-period).
+
+    ``mde`` is the effect the planned design (the whole history before the start, ``post_periods``
+    after) detects with probability ``target_power``, allowing for serial correlation ``rho``
+    (AR(1)) of errors of variance ``sigma2``; ``mde_iid`` is the same design if errors were
+    independent over time, ``mde_simulated_design`` the average over the placebo pilots'
+    pre-period lengths. ``declared_mde`` is the analysis plan's smallest effect that matters.
+    """
+
+    mde: float
+    sigma2: float
+    rho: float
+    pre_periods: int
+    post_periods: int
+    n_units: int
+    n_treated: int
+    df: float | None
+    mde_iid: float
+    mde_simulated_design: float
+    assumptions: tuple[str, ...]
+    target_power: float
+    declared_mde: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (the evidence record's ``design_mde`` block of an outcome)."""
+        return {
+            "mde": json_scalar(self.mde),
+            "sigma2": json_scalar(self.sigma2),
+            "rho": json_scalar(self.rho),
+            "pre_periods": json_scalar(self.pre_periods),
+            "post_periods": json_scalar(self.post_periods),
+            "n_units": json_scalar(self.n_units),
+            "n_treated": json_scalar(self.n_treated),
+            "df": json_scalar(self.df),
+            "mde_iid": json_scalar(self.mde_iid),
+            "mde_simulated_design": json_scalar(self.mde_simulated_design),
+            "assumptions": [str(a) for a in self.assumptions],
+            "target_power": json_scalar(self.target_power),
+            "declared_mde": json_scalar(self.declared_mde),
+        }
+
+
+@dataclass(frozen=True)
 class DesignDiagnostics:
     """Diagnostics of the design, per outcome column.
 
     ``goodman_bacon``: the decomposition of the TWFE estimate (staggered roll-outs on a balanced
-    panel). ``design_mde``: the analytic minimum detectable effect of the design (``mde``,
-    ``rho``, ``n_treated``, ``pre_periods``, ``post_periods``, ``target_power``,
-    ``declared_mde``, ...).
+    panel). ``design_mde``: the analytic minimum detectable effect of the design
+    (:class:`DesignMDE`; common start on a rectangular panel only).
     """
 
     goodman_bacon: Mapping[str, BaconDecomposition] = field(default_factory=dict)
-    design_mde: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    design_mde: Mapping[str, DesignMDE] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------- evidence strength
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion of the evidence-strength rubric: met (``True``), not met (``False``) or
+    not assessed (``None``), with the reason in plain words."""
+
+    criterion: str
+    met: bool | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (one entry of the evidence record's ``criteria``)."""
+        return {"criterion": self.criterion, "met": self.met, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class EvidenceStrength:
+    """Where the evaluation stands on the Maryland Scientific Methods Scale, and why.
+
+    ``base_level`` is the level before the downgrades for weak implementation,
+    ``downgraded_for`` the criteria that lowered it to ``level``; ``house_rule`` is set when a
+    house rule of the rubric applied (synthetic designs).
+    """
+
+    rubric: str
+    rubric_version: str
+    level: int
+    max_level: int
+    description: str
+    base_level: int
+    downgraded_for: tuple[str, ...] = ()
+    criteria: tuple[Criterion, ...] = ()
+    house_rule: str | None = None
+
+    def criterion(self, name: str) -> Criterion | None:
+        """The criterion called ``name`` (``None`` if the rubric did not score it)."""
+        return next((c for c in self.criteria if c.criterion == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (the evidence record's ``evidence_strength`` block)."""
+        out: dict[str, Any] = {
+            "rubric": self.rubric,
+            "rubric_version": self.rubric_version,
+            "level": int(self.level),
+            "max_level": int(self.max_level),
+            "description": self.description,
+            "base_level": int(self.base_level),
+            "downgraded_for": list(self.downgraded_for),
+            "criteria": [c.to_dict() for c in self.criteria],
+        }
+        if self.house_rule:
+            out["house_rule"] = self.house_rule
+        return out
 
 
 # ------------------------------------------------------------------------------------ pilot
