@@ -164,6 +164,7 @@ class EstimatorEntry:
 
 
 _REGISTERED: dict[str, EstimatorEntry] = {}
+_BROKEN: dict[str, str] = {}  # entry points that failed to load: why
 _LOADED = False
 _LOCK = threading.RLock()
 
@@ -200,9 +201,6 @@ def _load() -> None:
                 _BROKEN[point.name] = f"{origin} is a {type(obj).__name__}, not an EstimatorEntry"
                 continue
             _REGISTERED.setdefault(obj.name, obj)
-
-
-_BROKEN: dict[str, str] = {}
 
 
 def entries() -> dict[str, EstimatorEntry]:
