@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from functools import partial
 from types import MappingProxyType
@@ -128,17 +128,7 @@ def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, DesignMDE]:
             df=panel.n_clusters - 1,
         )
         out[o.column] = DesignMDE(
-            mde=a.mde,
-            sigma2=a.sigma2,
-            rho=a.rho,
-            pre_periods=a.pre_periods,
-            post_periods=a.post_periods,
-            n_units=a.n_units,
-            n_treated=a.n_treated,
-            df=a.df,
-            mde_iid=a.mde_iid,
-            mde_simulated_design=a.mde_simulated_design,
-            assumptions=tuple(a.assumptions),
+            **{f.name: getattr(a, f.name) for f in fields(a)},
             target_power=pilot.design.power.target_power,
             declared_mde=o.mde,
         )

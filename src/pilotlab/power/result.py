@@ -10,32 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pilotlab.results import json_scalar
+from pilotlab.results import AnalyticMDE, json_scalar
 
 __all__ = ["AnalyticMDE", "PowerPoint", "PowerResult", "TradeoffCell"]
-
-
-@dataclass(frozen=True)
-class AnalyticMDE:
-    """Analytic DiD MDE with serial correlation, and the assumptions it rests on."""
-
-    mde: float  # planned design: the whole history before the start, ``post`` periods after
-    sigma2: float
-    rho: float
-    pre_periods: int
-    post_periods: int
-    n_units: int
-    n_treated: int
-    df: float | None
-    mde_iid: float  # the same design if errors were independent over time (Bloom 1995)
-    mde_simulated_design: float  # averaged over the placebo pilots' pre-period lengths
-    assumptions: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        d = dict(self.__dict__)
-        d["assumptions"] = list(self.assumptions)
-        return {k: json_scalar(v) for k, v in d.items()}
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from pilotlab.results.core import (
     RobustnessCheck,
 )
 from pilotlab.results.parts import (
+    AnalyticMDE,
     BaconDecomposition,
     Criterion,
     DesignDiagnostics,
@@ -54,6 +55,7 @@ __all__ = [
     "OUTCOME_FIELDS",
     "TIDY_FIELDS",
     "AlternativeEstimator",
+    "AnalyticMDE",
     "BaconDecomposition",
     "CheckDetails",
     "Choice",

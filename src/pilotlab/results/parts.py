@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "AnalyticMDE",
     "BaconDecomposition",
     "Criterion",
     "DesignDiagnostics",
@@ -354,14 +355,14 @@ class BaconDecomposition:
 
 
 @dataclass(frozen=True)
-class DesignMDE:
-    """The analytic minimum detectable effect of the design of one outcome (from its pre-period).
+class AnalyticMDE:
+    """Analytic DiD minimum detectable effect with serial correlation, and its assumptions.
 
-    ``mde`` is the effect the planned design (the whole history before the start, ``post_periods``
-    after) detects with probability ``target_power``, allowing for serial correlation ``rho``
-    (AR(1)) of errors of variance ``sigma2``; ``mde_iid`` is the same design if errors were
-    independent over time, ``mde_simulated_design`` the average over the placebo pilots'
-    pre-period lengths. ``declared_mde`` is the analysis plan's smallest effect that matters.
+    ``mde`` is the effect the planned design (the whole history before the start,
+    ``post_periods`` after) detects with the power asked for, allowing for serial correlation
+    ``rho`` (AR(1)) of errors of variance ``sigma2``; ``mde_iid`` is the same design if errors
+    were independent over time (Bloom 1995), ``mde_simulated_design`` the average over the
+    placebo pilots' pre-period lengths.
     """
 
     mde: float
@@ -375,26 +376,22 @@ class DesignMDE:
     mde_iid: float
     mde_simulated_design: float
     assumptions: tuple[str, ...]
-    target_power: float
-    declared_mde: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form (the evidence record's ``design_mde`` block of an outcome)."""
-        return {
-            "mde": json_scalar(self.mde),
-            "sigma2": json_scalar(self.sigma2),
-            "rho": json_scalar(self.rho),
-            "pre_periods": json_scalar(self.pre_periods),
-            "post_periods": json_scalar(self.post_periods),
-            "n_units": json_scalar(self.n_units),
-            "n_treated": json_scalar(self.n_treated),
-            "df": json_scalar(self.df),
-            "mde_iid": json_scalar(self.mde_iid),
-            "mde_simulated_design": json_scalar(self.mde_simulated_design),
-            "assumptions": [str(a) for a in self.assumptions],
-            "target_power": json_scalar(self.target_power),
-            "declared_mde": json_scalar(self.declared_mde),
-        }
+        """Plain-JSON form."""
+        d = dict(self.__dict__)
+        d["assumptions"] = [str(a) for a in self.assumptions]
+        return {k: json_scalar(v) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class DesignMDE(AnalyticMDE):
+    """The analytic MDE of the design of one outcome (from its pre-period), at ``target_power``;
+    ``declared_mde`` is the analysis plan's smallest effect that matters. Its ``to_dict()`` is
+    the evidence record's ``design_mde`` block of the outcome."""
+
+    target_power: float
+    declared_mde: float | None = None
 
 
 @dataclass(frozen=True)
