@@ -57,9 +57,10 @@ ENTRY_POINT_GROUP = "pilotlab.estimators"
 
 #: When ``design.estimator: auto`` picks an estimator (the rule is documented in the README):
 #: ``few_treated`` (one to three treated units with a long pre-period), ``staggered`` (treated
-#: units start at different times), ``two_periods`` (one period before, one after) and
-#: ``common_start`` (several periods, one start).
-AutoRole = Literal["few_treated", "staggered", "two_periods", "common_start"]
+#: units start at different times), ``two_periods`` (one period before, one after),
+#: ``common_start`` (several periods, one start) and ``randomised`` (the treated units were drawn
+#: by the pilot file's ``assignment``, with one common start).
+AutoRole = Literal["few_treated", "staggered", "two_periods", "common_start", "randomised"]
 
 FitFunction = Callable[["Panel", str, "EstimatorOptions", "np.random.Generator"], "EffectResult"]
 #: ``rule(method, n_treated, n_donors, name) -> (method, reason)``: an estimator's own rule for

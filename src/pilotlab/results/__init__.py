@@ -50,12 +50,14 @@ from pilotlab.results.parts import (
     WildBootstrapRecord,
     json_scalar,
 )
+from pilotlab.results.randomised import ArmEffect, RandomisedTables
 
 __all__ = [
     "OUTCOME_FIELDS",
     "TIDY_FIELDS",
     "AlternativeEstimator",
     "AnalyticMDE",
+    "ArmEffect",
     "BaconDecomposition",
     "CheckDetails",
     "Choice",
@@ -83,6 +85,7 @@ __all__ = [
     "PrePeriodCells",
     "PrePeriodEstimates",
     "PreTrendTest",
+    "RandomisedTables",
     "RobustnessCheck",
     "StaggeredTables",
     "SyntheticTables",
