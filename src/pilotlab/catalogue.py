@@ -103,6 +103,10 @@ class Capabilities:
         shows donor weights and paths, and the evidence rubric checks the pre-period fit.
     covariates
         Accepts ``design.covariates``.
+    randomised
+        Analyses a randomised allocation at the unit level (the randomised estimator):
+        randomisation inference re-draws the allocation as its scheme did and computes every
+        re-draw's estimate in one batched solve (:mod:`pilotlab.inference.randomisation`).
     auto
         The situation in which ``estimator: auto`` picks it (at most one estimator per role).
     """
@@ -116,6 +120,7 @@ class Capabilities:
     event_times: bool = False
     synthetic: bool = False
     covariates: bool = False
+    randomised: bool = False
     auto: AutoRole | None = None
 
     def __post_init__(self) -> None:

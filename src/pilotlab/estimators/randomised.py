@@ -557,6 +557,7 @@ ENTRY = register(
         capabilities=Capabilities(
             inference=("cluster",),
             covariates=True,
+            randomised=True,
             auto="randomised",
         ),
         options=RandomisedOptions,

@@ -31,6 +31,7 @@ class ArmEffect:
     n_units: int
     n_control: int
     p_randomisation: float | None = None
+    p_randomisation_adjusted: float | None = None
     ri_ci_lower: float | None = None
     ri_ci_upper: float | None = None
 
