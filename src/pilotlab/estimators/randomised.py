@@ -484,12 +484,16 @@ def fit_randomised(
         cluster_scores=cluster_scores,
         weights=design.weight,
     )
+    plain = ", ".join(
+        f"{v[4:]} before the start" if v.startswith("pre:") else f"{v} (before the start)"
+        for v in prep.x_names
+        if not v.endswith(" missing")
+    )
     what = {
         "none": "the difference in mean outcomes",
-        "lin": "the difference in mean outcomes adjusted for "
-        + ", ".join(prep.x_names)
-        + " (Lin's interacted regression)",
-        "additive": "the difference in mean outcomes adjusted for " + ", ".join(prep.x_names),
+        "lin": f"the difference in mean outcomes adjusted for {plain} (Lin's interacted "
+        "regression)",
+        "additive": f"the difference in mean outcomes adjusted for {plain}",
     }[prep.adjustment]
     within = {
         "none": "",
