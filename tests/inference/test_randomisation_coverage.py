@@ -72,6 +72,6 @@ def test_few_units_keep_honest_cr2_intervals() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 def test_intervals_cover_the_true_effect_long(scheme: str) -> None:
-    cr2, ri, n = _coverage(scheme, range(400), n_units=40, reps=499)
+    cr2, ri, _ = _coverage(scheme, range(400), n_units=40, reps=499)
     assert 0.92 <= cr2 <= 0.98, f"CR2-BM coverage {cr2:.3f}"
     assert 0.92 <= ri <= 0.98, f"randomisation coverage {ri:.3f}"
