@@ -448,8 +448,9 @@ def fit_randomised(
         warnings.append(
             notice(
                 "randomised-additive-adjustment",
-                "An arm has too few units for its own covariate slopes, so the covariates were "
-                "adjusted for without interactions (ordinary covariance adjustment).",
+                "An arm has too few units to fit its own line between the outcome and the "
+                "values before the start, so one line serves every arm (the adjustment is not "
+                "interacted with the arms).",
             )
         )
     if design.n < panel.n_units:
