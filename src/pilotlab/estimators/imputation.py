@@ -43,13 +43,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators._regression import is_nested, size_warnings
+from pilotlab.estimators._twoway import TwoWay, sums
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import DataError, EstimationError, Notice, notice
 from pilotlab.results import (
@@ -83,73 +83,6 @@ class ImputationOptions(BaseModel):
         description="Variance with leave-one-out averages of the effects in each cohort and "
         "period (Borusyak, Jaravel & Spiess, appendix A.9) instead of the plain averages.",
     )
-
-
-# ------------------------------------------------------------------------------- the FE solve
-@dataclass(frozen=True)
-class _TwoWay:
-    """The weighted two-way normal equations of a set of observations, factorised once."""
-
-    n_u: np.ndarray  # (N,) unit weight sums
-    N: np.ndarray  # (N, T) unit x period weight sums
-    keep_t: np.ndarray  # periods solved for (observed, less the reference)
-    chol: tuple[np.ndarray, bool]
-
-    @classmethod
-    def build(
-        cls, u: np.ndarray, t: np.ndarray, w: np.ndarray, n_units: int, n_periods: int
-    ) -> _TwoWay:
-        N = np.bincount(u * n_periods + t, weights=w, minlength=n_units * n_periods).reshape(
-            n_units, n_periods
-        )
-        n_u = N.sum(axis=1)
-        n_t = N.sum(axis=0)
-        observed = np.flatnonzero(n_t > 0)
-        keep_t = observed[1:]  # the first observed period is the reference (beta = 0)
-        S = np.diag(n_t) - N.T @ (N / n_u[:, None])
-        Sk = S[np.ix_(keep_t, keep_t)]
-        try:
-            chol = scipy.linalg.cho_factor(Sk, lower=True, check_finite=False)
-            ok = (
-                np.all(np.isfinite(chol[0]))
-                and np.diag(chol[0]).min(initial=1.0)
-                > 1e-9 * max(1.0, float(np.abs(np.diag(Sk)).max(initial=1.0))) ** 0.5
-            )
-        except np.linalg.LinAlgError:
-            ok = False
-        if not ok:
-            raise EstimationError(
-                "the untreated observations do not connect every period through common units, "
-                "so the unit and period effects of the imputation estimator are not identified; "
-                "add comparison units observed in every period, or use design.estimator: "
-                "callaway_santanna"
-            )
-        return cls(n_u, N, keep_t, chol)
-
-    def solve(self, b_u: np.ndarray, b_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(theta_u, theta_t)`` solving the normal equations for right-hand sides ``b``
-        (``(N, K)`` and ``(T, K)``); the reference period's effect is 0."""
-        scaled = b_u / self.n_u[:, None]
-        rhs = b_t - self.N.T @ scaled
-        theta_t = np.zeros_like(b_t)
-        theta_t[self.keep_t] = scipy.linalg.cho_solve(
-            self.chol, rhs[self.keep_t], check_finite=False
-        )
-        theta_u = scaled - (self.N @ theta_t) / self.n_u[:, None]
-        return theta_u, theta_t
-
-
-def _sums(
-    u: np.ndarray, t: np.ndarray, vals: np.ndarray, n_u: int, n_t: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-unit and per-period sums of each column of ``vals`` (rows x k)."""
-    k = vals.shape[1]
-    bu = np.empty((n_u, k))
-    bt = np.empty((n_t, k))
-    for j in range(k):  # a handful of columns
-        bu[:, j] = np.bincount(u, weights=vals[:, j], minlength=n_u)
-        bt[:, j] = np.bincount(t, weights=vals[:, j], minlength=n_t)
-    return bu, bt
 
 
 # ------------------------------------------------------------------------------- the estimator
@@ -256,7 +189,16 @@ def imputation_effects(
     cl_codes, c = np.unique(cl, return_inverse=True)
     C = cl_codes.size
     untr = ~Dk
-    fe = _TwoWay.build(u[untr], t_idx[untr], w[untr], n_u, T)
+    fe = TwoWay.build(
+        u[untr],
+        t_idx[untr],
+        w[untr],
+        n_u,
+        T,
+        "the untreated observations do not connect every period through common units, so "
+        "the unit and period effects of the imputation estimator are not identified; add "
+        "comparison units observed in every period, or use design.estimator: callaway_santanna",
+    )
     u0r, t0r, w0 = u[untr], t_idx[untr], w[untr]
     # covariates: partial the two-way effects out on the untreated observations (FWL)
     gamma = np.zeros(0)
@@ -264,10 +206,10 @@ def imputation_effects(
     Xt0 = None
     if X is not None:
         X0 = X[untr]
-        bu, bt = _sums(u0r, t0r, X0 * w0[:, None], n_u, T)
+        bu, bt = sums(u0r, t0r, X0 * w0[:, None], n_u, T)
         psi_u, psi_t = fe.solve(bu, bt)
         Xt0 = X0 - psi_u[u0r] - psi_t[t0r]
-        bu_y, bt_y = _sums(u0r, t0r, (y[untr] * w0)[:, None], n_u, T)
+        bu_y, bt_y = sums(u0r, t0r, (y[untr] * w0)[:, None], n_u, T)
         ay, by = fe.solve(bu_y, bt_y)
         yt0 = y[untr] - ay[u0r, 0] - by[t0r, 0]
         XtX = Xt0.T @ (Xt0 * w0[:, None])
@@ -281,7 +223,7 @@ def imputation_effects(
         y_adj = y - X @ gamma
     else:
         y_adj = y
-    bu, bt = _sums(u0r, t0r, (y_adj[untr] * w0)[:, None], n_u, T)
+    bu, bt = sums(u0r, t0r, (y_adj[untr] * w0)[:, None], n_u, T)
     a_hat, b_hat = fe.solve(bu, bt)
     fitted = a_hat[u, 0] + b_hat[t_idx, 0]
     resid = y_adj - fitted  # untreated rows: residuals; treated rows: tau_hat
@@ -290,7 +232,6 @@ def imputation_effects(
     tau = resid[tr]
     u1, t1, w1, c1 = u[tr], t_idx[tr], w[tr], c[tr]
     g1 = g[tr]
-    e1 = t1 - g1
     cohorts = np.unique(g1)
     h1 = np.searchsorted(cohorts, g1)
     cell_code = h1 * T + t1
@@ -381,7 +322,7 @@ def imputation_effects(
     A_t = sp.csr_matrix((w1, (t1, cell)), shape=(T, n_cell))
     b_u = np.asarray(A_u @ M)
     b_t = np.asarray(A_t @ M)
-    th_u, th_t = fe.solve(b_u, b_t)
+    _, th_t = fe.solve(b_u, b_t)
     E = np.bincount(c[untr] * T + t0r, weights=w0 * eps0, minlength=C * T).reshape(C, T)
     psi = -(E @ th_t)
     if X is not None and Xt0 is not None and psi_u is not None and psi_t is not None:
@@ -488,7 +429,7 @@ def _pretest(
     g: np.ndarray,
     D: np.ndarray,
     untr: np.ndarray,
-    fe: _TwoWay,
+    fe: TwoWay,
     pre: int | None,
     k_ant: int,
     alpha: float,
@@ -523,10 +464,10 @@ def _pretest(
         return empty, None
     Z = L if X is None else np.column_stack([L, X[untr]])
     n_u = fe.n_u.size
-    bu, bt = _sums(u0, t0, Z * w0[:, None], n_u, T)
+    bu, bt = sums(u0, t0, Z * w0[:, None], n_u, T)
     zu, zt = fe.solve(bu, bt)
     Zt = Z - zu[u0] - zt[t0]
-    bu, bt = _sums(u0, t0, (y0 * w0)[:, None], n_u, T)
+    bu, bt = sums(u0, t0, (y0 * w0)[:, None], n_u, T)
     yu, yt_ = fe.solve(bu, bt)
     yt = y0 - yu[u0, 0] - yt_[t0, 0]
     ZtZ = Zt.T @ (Zt * w0[:, None])
@@ -619,7 +560,7 @@ def fit_imputation(
             float(r.ci_lower),
             float(r.ci_upper),
             float(r.p_value),
-        )  # fmt: skip
+        )
         for r in res.leads.itertuples()
     ]
     events += [
@@ -630,7 +571,7 @@ def fit_imputation(
             float(r.ci_lower),
             float(r.ci_upper),
             float(r.p_value),
-        )  # fmt: skip
+        )
         for r in res.dynamic.itertuples()
     ]
     events.sort(key=lambda ev: ev.event_time)
