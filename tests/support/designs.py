@@ -23,6 +23,7 @@ def staggered_panel(
     starts: tuple[int, ...] = (3, 6, 9),
     noise_sd: float = 0.5,
     slope: float = 0.6,
+    comparison: str = "never_treated",
 ) -> tuple[Panel, float]:
     """Cohorts starting at ``starts`` with effects ``1 + slope * e`` (growing with time since
     the start, so a two-way fixed-effects regression is biased); returns the panel and the
@@ -36,7 +37,7 @@ def staggered_panel(
         noise_sd=noise_sd,
         seed=seed,
     )
-    spec = parse_pilot(pilot_dict(treatment={"adoption": sim.adoption}))
+    spec = parse_pilot(pilot_dict(treatment={"adoption": sim.adoption, "comparison": comparison}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return panel_from_frame(sim.data, spec), sim.att
