@@ -116,7 +116,9 @@ def test_pretest_leads_match_an_explicit_regression_on_untreated_rows() -> None:
         names.append(nm)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = pf.feols(f"outcome ~ {' + '.join(names)} | unit + t", d, vcov={"CRV1": "unit"}, fixef_tol=1e-12)
+        fit = pf.feols(
+            f"outcome ~ {' + '.join(names)} | unit + t", d, vcov={"CRV1": "unit"}, fixef_tol=1e-12
+        )
         coef, se = fit.coef(), fit.se()
     leads = res.leads.set_index("event_time")
     for k, nm in enumerate(names, start=1):
@@ -151,8 +153,13 @@ def test_recovers_heterogeneous_effects_where_twfe_is_biased() -> None:
         panel, att = staggered_panel(seed=seed, slope=0.6)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            errors.append(fit_imputation(panel, "outcome", opts, np.random.default_rng(0)).estimate - att)
-            twfe.append(catalogue.get("twfe").fit(panel, "outcome", opts, np.random.default_rng(0)).estimate - att)
+            errors.append(
+                fit_imputation(panel, "outcome", opts, np.random.default_rng(0)).estimate - att
+            )
+            twfe.append(
+                catalogue.get("twfe").fit(panel, "outcome", opts, np.random.default_rng(0)).estimate
+                - att
+            )
     assert abs(np.mean(twfe)) > 0.7
     assert abs(np.mean(errors)) < 0.1
 

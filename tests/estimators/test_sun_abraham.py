@@ -118,7 +118,9 @@ def test_separated_solves_equal_the_explicit_regression(monkeypatch, control: st
     np.testing.assert_allclose(a["att"], b["att"], rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(a["std_error"], b["std_error"], rtol=1e-8)
     np.testing.assert_allclose(
-        dense.staggered.dynamic.frame["std_error"], sep.staggered.dynamic.frame["std_error"], rtol=1e-8
+        dense.staggered.dynamic.frame["std_error"],
+        sep.staggered.dynamic.frame["std_error"],
+        rtol=1e-8,
     )
 
 
@@ -153,7 +155,8 @@ def test_recovers_heterogeneous_effects_where_twfe_is_biased() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             twfe.append(
-                catalogue.get("twfe").fit(panel, "outcome", OPTS, np.random.default_rng(0)).estimate - att
+                catalogue.get("twfe").fit(panel, "outcome", OPTS, np.random.default_rng(0)).estimate
+                - att
             )
     assert abs(np.mean(twfe)) > 0.7
     assert abs(np.mean(errors)) < 0.1
@@ -199,6 +202,8 @@ def test_binned_window_and_calendar_headline() -> None:
     r = _fit(panel, dataclasses.replace(OPTS, window=(3, 4)))
     assert set(r.staggered.dynamic.frame["event_time"]) == {-3, -2, 0, 1, 2, 3, 4}
     assert r.staggered.calendar is None
-    opts = dataclasses.replace(OPTS, window=(3, 4), estimator=SunAbrahamOptions(aggregation="calendar"))
+    opts = dataclasses.replace(
+        OPTS, window=(3, 4), estimator=SunAbrahamOptions(aggregation="calendar")
+    )
     with pytest.raises(EstimationError, match="design.options.aggregation"):
         _fit(panel, opts)

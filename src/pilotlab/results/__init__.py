@@ -30,6 +30,7 @@ from pilotlab.results.core import (
     PreTrendTest,
     RobustnessCheck,
 )
+from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.parts import (
     AnalyticMDE,
     BaconDecomposition,
@@ -82,6 +83,7 @@ __all__ = [
     "PlanInfo",
     "PrePeriodCells",
     "PrePeriodEstimates",
+    "PreTrendPower",
     "PreTrendTest",
     "RobustnessCheck",
     "StaggeredTables",

@@ -17,6 +17,7 @@ import pandas as pd
 
 from pilotlab.exceptions import Notice
 from pilotlab.results.checks import CheckDetails
+from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.parts import (
     DesignDiagnostics,
     EvidenceStrength,
@@ -104,6 +105,8 @@ class PreTrendTest:
     ``df_denom`` degrees of freedom), ``"chi2"`` (chi-squared with ``df``) or
     ``"randomization"`` (share of re-assigned statistics at least as large). ``p_value_chi2``
     keeps the large-sample chi-squared p-value of a Wald statistic (``nan`` otherwise).
+    ``power`` is what the test could detect (:class:`PreTrendPower`, Roth 2022), when the
+    pre-period estimates' covariance allows it.
     """
 
     test: str
@@ -113,10 +116,13 @@ class PreTrendTest:
     reference: str = "chi2"
     p_value_chi2: float = math.nan
     df_denom: float | None = None
+    power: PreTrendPower | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {k: json_scalar(v) for k, v in self.__dict__.items()}
+        out = {k: json_scalar(v) for k, v in self.__dict__.items() if k != "power"}
+        out["power"] = self.power.to_dict() if self.power is not None else None
+        return out
 
 
 @dataclass(frozen=True, eq=False)
