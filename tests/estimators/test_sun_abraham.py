@@ -191,7 +191,7 @@ def test_windows_no_cohort_reaches_are_refused_naming_the_key() -> None:
 def test_never_treated_control_without_never_treated_units_is_refused() -> None:
     panel, _ = staggered_panel(seed=14, n_treated=60, comparison="not_yet_treated")
     opts = dataclasses.replace(OPTS, estimator=SunAbrahamOptions(control="never_treated"))
-    with pytest.raises(EstimationError, match="design.options.control"):
+    with pytest.raises(EstimationError, match=r"design\.options\.control"):
         _fit(panel, opts)
     auto = _fit(panel)
     assert any(w.code == "no-never-treated" for w in auto.warnings)
@@ -205,5 +205,5 @@ def test_binned_window_and_calendar_headline() -> None:
     opts = dataclasses.replace(
         OPTS, window=(3, 4), estimator=SunAbrahamOptions(aggregation="calendar")
     )
-    with pytest.raises(EstimationError, match="design.options.aggregation"):
+    with pytest.raises(EstimationError, match=r"design\.options\.aggregation"):
         _fit(panel, opts)

@@ -38,6 +38,7 @@ before the start; the rows from the start on are the imputation estimates.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -351,9 +352,8 @@ def imputation_effects(
     labs = np.array(labels)
     period_labels = panel.period_labels
 
-    def table(kind: str, name: str, lab: object) -> pd.DataFrame:
+    def table(kind: str, name: str, conv: Callable[[int], object]) -> pd.DataFrame:
         m = np.flatnonzero(kinds_all == kind)
-        conv = lab if callable(lab) else (lambda v: v)
         return pd.DataFrame(
             {
                 name: [conv(int(labs[i])) for i in m],
@@ -458,8 +458,8 @@ def _pretest(
     L = np.zeros((u0.size, K))
     for j, ev in enumerate(times):  # K lead columns
         L[:, j] = (g0 != NEVER) & (lead == ev)
-    present = L.any(axis=0)
-    L, times = L[:, present], [tt for tt, ok in zip(times, present, strict=True) if ok]
+    present = np.asarray(L.any(axis=0), dtype=bool)
+    L, times = L[:, present], [tt for j, tt in enumerate(times) if bool(present[j])]
     if not times:
         return empty, None
     Z = L if X is None else np.column_stack([L, X[untr]])
@@ -552,28 +552,8 @@ def fit_imputation(
     )
     agg = res.aggregations
     row = agg[agg["type"] == opts.aggregation].iloc[0]
-    events: list[EventTimeEstimate] = [
-        EventTimeEstimate(
-            int(r.event_time),
-            float(r.estimate),
-            float(r.std_error),
-            float(r.ci_lower),
-            float(r.ci_upper),
-            float(r.p_value),
-        )
-        for r in res.leads.itertuples()
-    ]
-    events += [
-        EventTimeEstimate(
-            int(r.event_time),
-            float(r.estimate),
-            float(r.std_error),
-            float(r.ci_lower),
-            float(r.ci_upper),
-            float(r.p_value),
-        )
-        for r in res.dynamic.itertuples()
-    ]
+    events: list[EventTimeEstimate] = _event_rows(res.leads)
+    events += _event_rows(res.dynamic)
     events.sort(key=lambda ev: ev.event_time)
     warnings = size_warnings(panel, "cluster") + res.warnings
     tables = StaggeredTables(
@@ -608,6 +588,27 @@ def fit_imputation(
         warnings=warnings,
         staggered=tables,
     )
+
+
+def _event_rows(frame: pd.DataFrame) -> list[EventTimeEstimate]:
+    """Event-time rows of a table with ``event_time``, ``estimate``, ``std_error``,
+    ``ci_lower``, ``ci_upper`` and ``p_value`` columns."""
+    e = frame["event_time"].to_numpy(np.int64)
+    v = [
+        frame[c].to_numpy(np.float64)
+        for c in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
+    ]
+    return [
+        EventTimeEstimate(
+            int(e[i]),
+            float(v[0][i]),
+            float(v[1][i]),
+            float(v[2][i]),
+            float(v[3][i]),
+            float(v[4][i]),
+        )
+        for i in range(e.size)
+    ]
 
 
 ENTRY = register(

@@ -32,6 +32,7 @@ whose parts the result exposes (the wild cluster bootstrap re-projects them).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -391,9 +392,8 @@ def _result(
         pv = np.where(se > 0, 2 * stats.t.sf(np.abs(est / np.where(se > 0, se, 1.0)), df), np.nan)
     kinds_a, labs_a = np.array(kinds), np.array(labs)
 
-    def table(kind: str, name: str, conv: object) -> pd.DataFrame:
+    def table(kind: str, name: str, f: Callable[[int], object]) -> pd.DataFrame:
         m = np.flatnonzero(kinds_a == kind)
-        f = conv if callable(conv) else int
         return pd.DataFrame(
             {
                 name: [f(int(labs_a[i])) for i in m],
@@ -444,17 +444,7 @@ def _result(
     if not cells.binned:
         att.insert(1, "time", [labels[int(v)] for v in t])
     h = idx[opts.aggregation]
-    events = [
-        EventTimeEstimate(
-            int(r.event_time),
-            float(r.estimate),
-            float(r.std_error),
-            float(r.ci_lower),
-            float(r.ci_upper),
-            float(r.p_value),
-        )
-        for r in dynamic.itertuples()
-    ]
+    events = _event_rows(dynamic)
     events.append(EventTimeEstimate(ref, 0.0, 0.0, 0.0, 0.0, math.nan, reference=True))
     events.sort(key=lambda ev: ev.event_time)
     lead_idx = [i for i in np.flatnonzero(kinds_a == "dynamic") if labs_a[i] < ref]
@@ -521,6 +511,27 @@ def _result(
         linear=linear,
         staggered=tables,
     )
+
+
+def _event_rows(frame: pd.DataFrame) -> list[EventTimeEstimate]:
+    """Event-time rows of a table with ``event_time``, ``estimate``, ``std_error``,
+    ``ci_lower``, ``ci_upper`` and ``p_value`` columns."""
+    e = frame["event_time"].to_numpy(np.int64)
+    v = [
+        frame[c].to_numpy(np.float64)
+        for c in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
+    ]
+    return [
+        EventTimeEstimate(
+            int(e[i]),
+            float(v[0][i]),
+            float(v[1][i]),
+            float(v[2][i]),
+            float(v[3][i]),
+            float(v[4][i]),
+        )
+        for i in range(e.size)
+    ]
 
 
 ENTRY = register(

@@ -30,7 +30,6 @@ from pilotlab.results.core import (
     PreTrendTest,
     RobustnessCheck,
 )
-from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.parts import (
     AnalyticMDE,
     BaconDecomposition,
@@ -51,6 +50,7 @@ from pilotlab.results.parts import (
     WildBootstrapRecord,
     json_scalar,
 )
+from pilotlab.results.pretrend_power import PreTrendPower
 
 __all__ = [
     "OUTCOME_FIELDS",

@@ -17,7 +17,6 @@ import pandas as pd
 
 from pilotlab.exceptions import Notice
 from pilotlab.results.checks import CheckDetails
-from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.parts import (
     DesignDiagnostics,
     EvidenceStrength,
@@ -29,6 +28,7 @@ from pilotlab.results.parts import (
     SyntheticTables,
     json_scalar,
 )
+from pilotlab.results.pretrend_power import PreTrendPower
 
 __all__ = [
     "OUTCOME_FIELDS",
