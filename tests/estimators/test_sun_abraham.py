@@ -100,15 +100,24 @@ def test_cells_match_an_explicit_pyfixest_regression() -> None:
         assert cells.loc[(g, e), "std_error"] == pytest.approx(float(se[nm]), rel=1e-7)
 
 
-@pytest.mark.parametrize("control", ["never_treated", "last_treated"])
-def test_separated_solves_equal_the_explicit_regression(monkeypatch, control: str) -> None:
+@pytest.mark.parametrize(
+    ("control", "weighted"),
+    [("never_treated", False), ("last_treated", False), ("never_treated", True)],
+)
+def test_separated_solves_equal_the_explicit_regression(
+    monkeypatch, control: str, weighted: bool
+) -> None:
     """The large-design path (one two-way solve per cohort) gives the same numbers, also on an
-    unbalanced panel."""
+    unbalanced (and weighted) panel."""
     panel, _ = staggered_panel(seed=12)
     keep = np.random.default_rng(1).random(panel.nobs) > 0.08
-    holed = panel.with_frame(panel.frame.loc[keep].reset_index(drop=True))
+    frame = panel.frame.loc[keep].reset_index(drop=True)
+    if weighted:
+        frame["_weight"] = np.random.default_rng(2).uniform(0.5, 2.0, panel.n_units)[frame["_unit"]]
+    holed = dataclasses.replace(panel.with_frame(frame), weighted=weighted)
     opts = dataclasses.replace(OPTS, estimator=SunAbrahamOptions(control=control))
     dense = _fit(holed, opts)
+    monkeypatch.setattr(sa, "SMALL", 0)
     monkeypatch.setattr(sa, "DENSE_BUDGET", 0)
     sep = _fit(holed, opts)
     assert sep.linear is None and dense.linear is not None

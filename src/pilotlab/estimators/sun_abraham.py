@@ -59,9 +59,13 @@ from pilotlab.results import (
 
 __all__ = ["SunAbrahamOptions", "fit_sun_abraham"]
 
-#: Designs up to this many observations x coefficients are fitted as one explicit regression
-#: (its parts exposed for the wild bootstrap); larger ones by the separated solves.
-DENSE_BUDGET = 4_000_000
+#: Designs up to ``SMALL`` observations x coefficients, or up to ``DENSE_BUDGET`` with at most
+#: ``FEW_CLUSTERS`` clusters (where the wild cluster bootstrap is the honest inference), are
+#: fitted as one explicit regression whose parts the result exposes; larger ones by the
+#: separated solves (same numbers, no wild bootstrap).
+SMALL = 200_000
+FEW_CLUSTERS = 60
+DENSE_BUDGET = 8_000_000
 
 
 class SunAbrahamOptions(BaseModel):
@@ -230,17 +234,19 @@ def _separated(
     n_params = 0
     for b in range(cohorts.size + 1):  # one solve per cohort, not per unit or period
         rows = block == b
-        ub, tb, wb = u[rows], t[rows], w[rows]
+        _, ub = np.unique(u[rows], return_inverse=True)  # the block's own units, recoded
+        tb, wb = t[rows], w[rows]
+        n_b = int(ub.max()) + 1
         fe = TwoWay.build(
             ub,
             tb,
             wb,
-            N,
+            n_b,
             T,
             "a start cohort or the comparison group is not observed in connected periods, so "
             "the Sun & Abraham coefficients are not identified; check the data",
         )
-        bu, bt = sums(ub, tb, (y[rows] * wb)[:, None], N, T)
+        bu, bt = sums(ub, tb, (y[rows] * wb)[:, None], n_b, T)
         a, beta = fe.solve(bu, bt)
         resid = y[rows] - a[ub, 0] - beta[tb, 0]
         E = np.bincount(cl[rows] * T + tb, weights=wb * resid, minlength=C * T).reshape(C, T)
@@ -312,7 +318,9 @@ def fit_sun_abraham(
     e, binned = _event_times(panel, g_row, options.window)
     n_coef = int(np.unique((g_row * 1000 + e)[(g_row != NEVER) & (e != ref)]).size)
     fit = None
-    if options.covariates or binned or panel.weighted or panel.nobs * n_coef <= DENSE_BUDGET:
+    size = panel.nobs * n_coef
+    explicit = size <= SMALL or (panel.n_clusters <= FEW_CLUSTERS and size <= DENSE_BUDGET)
+    if options.covariates or binned or explicit:
         cells, fit = _dense(panel, outcome, g_row, e, ref, options, binned)
     else:
         cells = _separated(panel, outcome, g_row, e, ref, cohorts)
