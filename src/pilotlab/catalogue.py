@@ -139,6 +139,8 @@ class EstimatorEntry:
     of what it does. ``options`` is the pydantic model of its own settings (the pilot file's
     ``design.options`` block for an estimator from another package; pilotlab's own estimators
     keep their named blocks such as ``design.callaway_santanna``), or ``None`` when it has none.
+    ``assumptions`` are plain-English sentences the report adds to its list of assumptions
+    (what this estimator assumes beyond parallel trends, no spill-overs and no anticipation).
     """
 
     name: str
@@ -148,6 +150,7 @@ class EstimatorEntry:
     capabilities: Capabilities
     options: type[BaseModel] | None = None
     inference_rule: InferenceRule | None = field(default=None, compare=False)
+    assumptions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name == "auto":

@@ -627,5 +627,12 @@ ENTRY = register(
             covariates=True,
         ),
         options=ImputationOptions,
+        assumptions=(
+            "Without the pilot, each area's outcome would have been its own usual level plus a "
+            "change shared by all areas in each period; both are estimated only from periods "
+            "in which an area was not (yet) treated.",
+            "The effect may differ between areas and over time: every treated period is "
+            "compared with its own estimated outcome without the pilot.",
+        ),
     )
 )

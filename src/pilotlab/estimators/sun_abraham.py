@@ -559,5 +559,12 @@ ENTRY = register(
             covariates=True,
         ),
         options=SunAbrahamOptions,
+        assumptions=(
+            "Areas that started at the same time form a group, and each group is compared "
+            "only with areas never treated (or, when there are none, with the last group to "
+            "start, before it starts).",
+            "The effect may differ between groups and with time since the start; the "
+            "averages weigh each group by its share of the treated areas.",
+        ),
     )
 )

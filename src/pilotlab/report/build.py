@@ -31,7 +31,7 @@ import pandas as pd
 
 from pilotlab import catalogue
 from pilotlab.catalogue import Capabilities
-from pilotlab.report import charts
+from pilotlab.report import charts, pretrend_power
 from pilotlab.report.format import (
     NA,
     decimals_for_scale,
@@ -708,6 +708,8 @@ def _assumptions(ctx: _Ctx) -> list[str]:
         f"{ctx.units_word}."
     )
     caps = _caps(name)
+    entry = catalogue.entries().get(name)
+    out.extend(entry.assumptions if entry is not None else ())  # the estimator's own
     if ctx.data.staggered or (caps is not None and caps.staggered and not caps.synthetic):
         out.append(
             "Areas that joined at different times are compared only with areas not (yet) "
@@ -1310,6 +1312,14 @@ def _results(ctx: _Ctx) -> list[Block]:
         pre = _pretrend_sentence(ctx, o)
         if pre:
             blocks.append(Paragraph(pre))
+            power_text, power_table = pretrend_power.describe(
+                o.result, o.label, ctx.units_word, ctx.decimals[o.column],
+                ctx.outcome_units.get(o.column) or "", ctx.uid(f"pretrend-power-{o.column}"),
+            )  # fmt: skip
+            if power_text:
+                blocks.append(Paragraph(power_text))
+            if power_table is not None:
+                ctx.to_annex("annex-events", power_table)
         ev_fig = _event_figure(ctx, o)
         if ev_fig is not None:
             ctx.to_annex("annex-events", Heading(o.label, ctx.uid(f"events-{o.column}")), ev_fig)
