@@ -323,6 +323,20 @@ def _estimator_enum(schema: dict[str, Any]) -> None:
     schema["enum"] = ["auto", *catalogue.names()]
 
 
+def _options_schemas(schema: dict[str, Any]) -> None:
+    """The JSON Schema lists each installed estimator's options (``x-estimator-options``) and
+    accepts an options block valid for one of them."""
+    found: dict[str, Any] = {}
+    for name, entry in catalogue.entries().items():
+        if entry.options is not None:
+            sub = entry.options.model_json_schema()
+            if "$defs" not in sub:  # self-contained models only (no references to resolve)
+                found[name] = sub
+    if found:
+        schema["x-estimator-options"] = found
+        schema["anyOf"] = [{"type": "object", "maxProperties": 0}, *found.values()]
+
+
 class DesignSpec(_Model):
     """The analysis plan."""
 
@@ -341,8 +355,9 @@ class DesignSpec(_Model):
     synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Options of an estimator from another package, checked against its "
-        "option model.",
+        description="Options of the named estimator (imputation, sun_abraham, or one from "
+        "another package), checked against its option model.",
+        json_schema_extra=_options_schemas,
     )
     power: PowerSpec = Field(default_factory=PowerSpec)
 
