@@ -143,7 +143,7 @@ def _design(
     if early.any():
         notes.append(
             notice(
-                "sa-no-pre-period",
+                "cs-no-pre-period",
                 f"{int(early.sum())} unit(s) treated from the first period have no period "
                 "before their start and were left out.",
             )
