@@ -215,3 +215,33 @@ def test_units_treated_throughout_are_left_out_with_a_notice() -> None:
     res = imputation_effects(panel.with_first_treated(ft), "outcome")
     assert any(n.code == "imputation-no-untreated-period" for n in res.warnings)
     assert math.isfinite(res.aggregations["estimate"][0])
+
+
+def test_weighted_estimate_matches_a_regression_with_a_dummy_per_treated_observation() -> None:
+    """BJS: the imputation estimate equals the weighted regression of the outcome on unit and
+    period effects plus one indicator per treated observation, averaged with the weights."""
+    sm = pytest.importorskip("statsmodels.api")
+    panel, _ = staggered_panel(seed=21, n_units=30, n_periods=8, n_treated=20, starts=(3, 5))
+    frame = panel.frame.copy()
+    w_unit = np.random.default_rng(3).uniform(0.5, 2.0, panel.n_units)
+    frame["_weight"] = w_unit[frame["_unit"]]
+    p = dataclasses.replace(panel.with_frame(frame), weighted=True)
+    res = imputation_effects(p, "outcome")
+    g = np.asarray(p.first_treated)[p.unit]
+    treated = (g < 10**9) & (p.time >= np.where(g < 10**9, g, 0))
+    idx = np.flatnonzero(treated)
+    D = np.zeros((p.nobs, idx.size))
+    D[idx, np.arange(idx.size)] = 1.0
+    X = np.column_stack(
+        [D, pd.get_dummies(p.unit).to_numpy(float), pd.get_dummies(p.time).to_numpy(float)[:, 1:]]
+    )
+    fit = sm.WLS(p.y("outcome"), X, weights=p.weight).fit()
+    tau = fit.params[: idx.size]
+    w = p.weight[idx]
+    assert res.aggregations["estimate"][0] == pytest.approx(float(w @ tau / w.sum()), rel=1e-9)
+    e = p.time[idx] - g[idx]
+    dyn = res.dynamic.set_index("event_time")
+    for k in np.unique(e):
+        m = e == k
+        expect = float(w[m] @ tau[m] / w[m].sum())
+        assert dyn.loc[int(k), "estimate"] == pytest.approx(expect, rel=1e-9, abs=1e-12)
