@@ -1310,6 +1310,7 @@ def _results(ctx: _Ctx) -> list[Block]:
             blocks.append(Paragraph(sensitivity))
         blocks.append(_trend_figure(ctx, o))
         pre = _pretrend_sentence(ctx, o)
+        power_table = None
         if pre:
             blocks.append(Paragraph(pre))
             power_text, power_table = pretrend_power.describe(
@@ -1318,8 +1319,6 @@ def _results(ctx: _Ctx) -> list[Block]:
             )  # fmt: skip
             if power_text:
                 blocks.append(Paragraph(power_text))
-            if power_table is not None:
-                ctx.to_annex("annex-events", power_table)
         ev_fig = _event_figure(ctx, o)
         if ev_fig is not None:
             ctx.to_annex("annex-events", Heading(o.label, ctx.uid(f"events-{o.column}")), ev_fig)
@@ -1330,6 +1329,8 @@ def _results(ctx: _Ctx) -> list[Block]:
                     f"#{ev_fig.id}",
                 )
             )
+        if pre and power_table is not None:  # beside the event study it tests
+            ctx.to_annex("annex-events", power_table)
         synth = _synthetic_blocks(ctx, o)
         if synth:
             fit = [b for b in synth if isinstance(b, Paragraph) and "tracks" in b.text]
