@@ -19,6 +19,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from pilotlab import catalogue
+from pilotlab.spec.cycle import CycleSpec
+from pilotlab.spec.trial import TrialSpec
 
 __all__ = [
     "INFERENCE_METHODS",
@@ -445,6 +447,8 @@ class PilotSpec(_Model):
     treatment: TreatmentSpec
     outcomes: list[OutcomeSpec] = Field(min_length=1)
     design: DesignSpec = Field(default_factory=DesignSpec)
+    cycle: CycleSpec | None = None
+    trial: TrialSpec | None = None
 
     @field_validator("id")
     @classmethod
@@ -484,4 +488,9 @@ class PilotSpec(_Model):
 
     def plan(self) -> dict[str, Any]:
         """The analysis plan covered by the plan hash: everything but status and contact details."""
-        return self.model_dump(mode="json", exclude={"status", "contact", "summary", "partners"})
+        out = self.model_dump(mode="json", exclude={"status", "contact", "summary", "partners"})
+        # keys added after plans were first hashed are left out while unset (hash unchanged)
+        for key in ("cycle", "trial"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
