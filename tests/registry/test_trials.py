@@ -46,7 +46,7 @@ def test_a_pilot_is_randomised_once_and_a_refused_second_draw_writes_nothing(
 ) -> None:
     with Registry(registry_url) as reg:
         reg.register(make_spec())
-        rec, plan = _record(reg)
+        _, plan = _record(reg)
         assert plan is None  # registered before
         before = count_rows(reg)
         head = reg.head()

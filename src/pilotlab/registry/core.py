@@ -1695,6 +1695,16 @@ class _LogState:
     unsigned: list[int] = field(default_factory=list)
 
 
+APPEND_ONLY_SEQUENCES = (
+    "plan_versions",
+    "runs",
+    "status_changes",
+    "imported_records",
+    "allocations",
+    "cycle_links",
+)
+
+
 def service_role_sql(conn: Connection, role: str) -> list[str]:
     """The GRANT statements that let ``role`` run the service and nothing more."""
     quote = conn.dialect.identifier_preparer.quote
@@ -1708,10 +1718,7 @@ def service_role_sql(conn: Connection, role: str) -> list[str]:
         conn.execute(
             sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": f"{schema}.{t}"}
         ).scalar_one()
-        for t in (
-            "plan_versions", "runs", "status_changes", "imported_records", "allocations",
-            "cycle_links",
-        )  # fmt: skip
+        for t in APPEND_ONLY_SEQUENCES
     ]
     mutable = [c.name for c in pilots.columns if c.name not in ("id", "registered_at")]
     qualified = ", ".join(f"{schema}.{quote(t)}" for t in tables)
