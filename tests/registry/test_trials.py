@@ -134,3 +134,12 @@ def test_amending_the_change_appends_a_link(registry_url: str) -> None:
         assert [s.change for s in reg.cycle_chain("c-two")] == ["better words"]
         assert count_rows(reg)["cycle_links"] == 2
         assert reg.verify() == []
+
+
+def test_a_planned_or_randomised_pilot_registers_with_its_design_named(registry_url: str) -> None:
+    planned = make_spec(
+        "planned-pilot", status="planned", treatment={}, design={"power": {"treated": 4}}
+    )
+    with Registry(registry_url) as reg:
+        reg.register(planned)  # a planned pilot used to fail with KeyError: 'planned'
+        assert reg.show("planned-pilot").record["design_type"].endswith("not chosen yet")

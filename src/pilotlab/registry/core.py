@@ -80,6 +80,14 @@ _FORM_DESIGN = {
     "common": "common start",
     "adoption": "staggered adoption",
     "column": "adoption from a data column",
+    "planned": "treated units not chosen yet",
+}
+_SCHEME_DESIGN = {
+    "complete": "complete randomisation",
+    "stratified": "stratified randomisation",
+    "pairs": "matched-pair randomisation",
+    "rerandomise": "re-randomisation to a balance criterion",
+    "stepped": "stepped roll-out in random order",
 }
 
 
@@ -202,6 +210,9 @@ def _make_engine(url: str) -> Engine:
 def _design_type(spec: PilotSpec) -> str:
     if spec.registration.design_type:
         return spec.registration.design_type
+    assignment = getattr(spec, "assignment", None)
+    if assignment is not None:
+        return f"randomised: {_SCHEME_DESIGN.get(assignment.scheme, assignment.scheme)}"
     name = spec.design.estimator
     method = _AUTO_DESIGN if name == "auto" else catalogue.title(name)
     return f"quasi-experimental: {method}, {_FORM_DESIGN[spec.treatment.form]}"

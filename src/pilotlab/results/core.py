@@ -28,6 +28,7 @@ from pilotlab.results.parts import (
     SyntheticTables,
     json_scalar,
 )
+from pilotlab.results.trial import CycleInfo, TrialSummary
 
 __all__ = [
     "OUTCOME_FIELDS",
@@ -434,6 +435,8 @@ class Evaluation:
     warnings: tuple[Notice, ...] = ()
     evidence_strength: EvidenceStrength | None = None
     diagnostics: DesignDiagnostics = field(default_factory=DesignDiagnostics)
+    trial: TrialSummary | None = None  # randomised pilots: flow, balance, allocation check
+    cycle: CycleInfo | None = None  # learning cycles: the pilot followed and earlier results
 
     def tidy(self) -> pd.DataFrame:
         """One row per outcome: the headline estimates with adjusted p-values and baselines."""
