@@ -114,6 +114,8 @@ def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
         if evaluation.evidence_strength is not None
         else None,
         "reproducibility": {"command": evaluation.command, "seed": evaluation.seed},
+        **({"trial": evaluation.trial.to_dict()} if evaluation.trial is not None else {}),
+        **({"cycle": evaluation.cycle.to_dict()} if evaluation.cycle is not None else {}),
     }
 
 

@@ -330,7 +330,11 @@ def trial_summary(
         for i in np.flatnonzero(crossed | not_received):
             label = panel.unit_labels[i]
             allocated = alloc.groups[int(panel_code[i])]
-            got_text = alloc.groups[int(first_got[i])] if crossed[i] else "not the intervention"
+            got_text = (
+                alloc.groups[int(first_got[i])]
+                if crossed[i]
+                else "not the intervention in every period it was scheduled"
+            )
             if alloc.stepped and crossed[i]:
                 got_text = "the intervention before its wave started"
             crossovers.append((label, allocated, got_text))
