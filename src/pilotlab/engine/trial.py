@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -90,7 +90,7 @@ def balance_rows(
     if codes.size < 2 or not table.variables:
         return ()
     k = allocation.n_groups
-    against = "rest" if allocation.stepped else "control"
+    against: Literal["control", "rest"] = "rest" if allocation.stepped else "control"
     std = balance(codes, values, k, against=against)  # (K-1, p)
     x = np.where(np.isfinite(values), values, np.nan)
     rows: list[BalanceRow] = []
@@ -444,7 +444,7 @@ def _balance_p(
         return None
     cols = idx[ok]
     values = table.values[ok]
-    against = "rest" if alloc.stepped else "control"
+    against: Literal["control", "rest"] = "rest" if alloc.stepped else "control"
     observed = balance(alloc.codes[cols], values, alloc.n_groups, against=against)
     obs = np.abs(observed[np.isfinite(observed)])
     if obs.size == 0:
@@ -463,7 +463,7 @@ def _rows_in_panel(
 
     d = spec.data
     units = frame[d.unit].map(_unit_text)
-    unit_of_row = pd.Index(panel.unit_labels).get_indexer(units).astype(np.int64)
+    unit_of_row = pd.Index(panel.unit_labels).get_indexer(pd.Index(units)).astype(np.int64)
     periods, tidx, _bad = parse_periods(frame[d.time])
     label_of = pd.Index(periods.labels)[np.maximum(tidx, 0)]
     period_of_row = pd.Index(panel.period_labels).get_indexer(label_of).astype(np.int64)

@@ -269,7 +269,7 @@ def _insert(conn: Connection, table: sa.Table, values: dict[str, Any]) -> dict[s
     return {"table": table.name, "id": row_id, "sha256": values["row_sha256"]}
 
 
-def _allocation_record(row: Mapping[str, Any], document_json: str) -> AllocationRecord:
+def _allocation_record(row: Mapping[Any, Any], document_json: str) -> AllocationRecord:
     return AllocationRecord(
         pilot_id=row["pilot_id"],
         version=int(row["version"]),

@@ -1799,6 +1799,14 @@ def _glossary() -> list[Block]:
     ]
 
 
+def _trial_section(ctx: _Ctx) -> list[Block]:
+    return trial.trial_blocks(ctx.ev, ctx.uid, ctx.unit_word)
+
+
+def _cycles_section(ctx: _Ctx) -> list[Block]:
+    return trial.cycle_blocks(ctx.ev, ctx.uid)
+
+
 def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> ReportDocument:
     """Build the report document of an evaluation.
 
@@ -1828,8 +1836,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
         "evidence": _evidence,
         "limitations": _limitations,
     }
-    makers["trial"] = lambda c: trial.trial_blocks(c.ev, c.uid, c.unit_word)
-    makers["cycles"] = lambda c: trial.cycle_blocks(c.ev, c.uid)
+    makers["trial"] = _trial_section
+    makers["cycles"] = _cycles_section
     sections = []
     for sid, title in trial.section_titles(SECTION_TITLES, evaluation):
         blocks = list(makers[sid](ctx))

@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 
 from pilotlab.report import charts
-from pilotlab.report.allocation import BALANCE_ACCEPTABLE, balance_figure, balance_table
+from pilotlab.report.balance import BALANCE_ACCEPTABLE, balance_figure, balance_table
 from pilotlab.report.format import fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct, is_number
 from pilotlab.report.model import (
     Block,
