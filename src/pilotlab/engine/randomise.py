@@ -77,7 +77,6 @@ def allocation_document(
     ``scheme``, ``seed``, ``groups`` and ``units`` below, with ``units`` reduced to ``unit``,
     ``code`` and ``stratum``: what ``pilotlab run`` recomputes from the pilot file and data.
     """
-    table = allocation.table()
     a = spec.assignment
     return {
         "schema": ALLOCATION_FORMAT,
@@ -101,15 +100,14 @@ def allocation_document(
             else ("pairs_on" if allocation.scheme == "pairs" else None)
         ),
         "units": [
-            {"unit": u, "code": int(c), "group": g, "start": s, "stratum": st}
-            for u, c, g, s, st in zip(
-                table["unit"],
-                table["code"],
-                table["group"],
-                table["start"],
-                table["stratum"],
-                strict=True,
-            )
+            {
+                "unit": u,
+                "code": int(c),
+                "group": allocation.groups[int(c)],
+                "start": allocation.starts[int(c)],
+                "stratum": allocation.stratum_labels[int(b)],
+            }
+            for u, c, b in zip(allocation.units, allocation.codes, allocation.stratum, strict=True)
         ],
         "rerandomisation": (
             {
