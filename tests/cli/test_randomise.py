@@ -233,7 +233,7 @@ def test_a_changed_seed_is_refused_at_run_time_until_recorded_with_a_reason(
 
 
 def test_a_bad_received_column_is_a_clear_error(tmp_path: Path) -> None:
-    pilot, url = _randomised(tmp_path, **{})
+    pilot, _ = _randomised(tmp_path)
     raw = _stratified()
     raw["trial"] = {"received": "got"}
     data = trial_frame()
