@@ -74,6 +74,7 @@ def _outcome(evaluation: Evaluation, o: OutcomeEvaluation) -> dict[str, Any]:
             if r.inference_details is not None
             else None,
             "event_study_inference": r.event_study_inference,
+            "randomised": r.randomised.to_dict() if r.randomised is not None else None,
             "goodman_bacon": bacon.to_dict() if bacon is not None else None,
         }
     )

@@ -44,3 +44,38 @@ def trial_pilot(**assignment: Any) -> dict[str, Any]:
     spec = pilot_dict(assignment={k: v for k, v in a.items() if v is not None})
     del spec["treatment"]
     return spec
+
+
+def trial_panel(
+    effect: float | dict[int, float] = 0.0,
+    seed: int = 0,
+    n_units: int = 40,
+    frame: pd.DataFrame | None = None,
+    covariates: tuple[str, ...] = (),
+    **assignment: Any,
+) -> Any:
+    """A loaded randomised panel with ``effect`` added to treated units from the start on
+    (a number for every treated arm, or code -> effect)."""
+    import warnings
+
+    from pilotlab.data.load import load_panel
+    from pilotlab.data.panel import NEVER
+    from pilotlab.spec.load import parse_pilot
+
+    df = trial_frame(n_units=n_units, seed=seed) if frame is None else frame
+    raw = trial_pilot(**assignment)
+    if covariates:
+        raw["design"] = {"covariates": list(covariates)}
+    spec = parse_pilot(raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        panel = load_panel(spec, df)
+    alloc = panel.allocation
+    codes = alloc.codes_of(panel.unit_labels)
+    eff = effect if isinstance(effect, dict) else {k: effect for k in range(1, alloc.n_groups)}
+    per_unit = np.array([eff.get(int(c), 0.0) for c in codes])
+    f = panel.frame.copy()
+    post = panel.time >= panel.first_treated[panel.unit]
+    post &= panel.first_treated[panel.unit] != NEVER
+    f["outcome"] = f["outcome"] + np.where(post, per_unit[panel.unit], 0.0)
+    return panel.with_frame(f)

@@ -50,6 +50,7 @@ from pilotlab.results.parts import (
     WildBootstrapRecord,
     json_scalar,
 )
+from pilotlab.results.randomised import ArmEffect, RandomisedTables
 from pilotlab.results.trial import (
     AllocationCheck,
     BalanceRow,
@@ -67,6 +68,7 @@ __all__ = [
     "AllocationCheck",
     "AlternativeEstimator",
     "AnalyticMDE",
+    "ArmEffect",
     "BaconDecomposition",
     "BalanceRow",
     "CheckDetails",
@@ -100,6 +102,7 @@ __all__ = [
     "PrePeriodCells",
     "PrePeriodEstimates",
     "PreTrendTest",
+    "RandomisedTables",
     "RobustnessCheck",
     "StaggeredTables",
     "SyntheticTables",

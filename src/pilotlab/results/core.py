@@ -28,6 +28,7 @@ from pilotlab.results.parts import (
     SyntheticTables,
     json_scalar,
 )
+from pilotlab.results.randomised import RandomisedTables
 from pilotlab.results.trial import CycleInfo, TrialSummary
 
 __all__ = [
@@ -245,6 +246,7 @@ class EffectResult:
     group_means: GroupMeans | None = None
     inference_details: InferenceRecord | None = None
     event_study_inference: str | None = None
+    randomised: RandomisedTables | None = None
     pre_period: PrePeriodEstimates | None = field(default=None, compare=False, repr=False)
 
     def conf_int(self) -> tuple[float, float]:
