@@ -78,6 +78,7 @@ def allocation_document(
     ``code`` and ``stratum``: what ``pilotlab run`` recomputes from the pilot file and data.
     """
     a = spec.assignment
+    labels = {o.column: o.display for o in spec.outcomes}
     return {
         "schema": ALLOCATION_FORMAT,
         "pilot": {"id": spec.id, "title": spec.title},
@@ -119,6 +120,10 @@ def allocation_document(
             if allocation.max_std_diff is not None
             else None
         ),
+        "variables": [
+            {"name": v, "label": labels.get(v, v)}
+            for v in dict.fromkeys(b.variable for b in balance)
+        ],
         "balance": [_finite_row(b) for b in balance],
         "plan_sha256": plan_sha256(spec),
         "data": {"path": spec.data.path, "sha256": data_sha256},

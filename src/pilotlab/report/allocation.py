@@ -48,6 +48,7 @@ def allocation_document_page(
     """The allocation page as a document (what ``allocation.html`` shows)."""
     pilot = doc["pilot"]
     groups = doc["groups"]
+    labels = {str(v["name"]): str(v["label"]) for v in doc.get("variables") or []}
     stepped = doc["scheme"] == "stepped"
     n = len(doc["units"])
     kinds = "waves" if stepped else "groups"
@@ -132,17 +133,21 @@ def allocation_document_page(
             )
         )
         if large:
-            names = join_words(sorted({f"{b.variable} ({b.group})" for b in large}))
+            names = join_words(
+                sorted({f"{labels.get(b.variable, b.variable)} ({b.group})" for b in large})
+            )
             bal.append(
                 Notice(
-                    f"The groups differ on {names} by more than {BALANCE_ACCEPTABLE:g} standard "
-                    "deviations. The analysis adjusts for measures taken before the start, but "
-                    "the report will say that balance was not achieved.",
+                    f"The {kinds} differ on {names} by more than {BALANCE_ACCEPTABLE:g} standard "
+                    "deviations. Gaps of this size happen by chance when there are few units in "
+                    "each group; the analysis adjusts for measures taken before the start, and "
+                    "the evaluation report tests whether the gaps are larger than chance would "
+                    "produce.",
                     "warning",
                 )
             )
-        bal.append(balance_figure(rows, "balance-chart"))
-        bal.append(balance_table(rows, "balance", "Balance before the start"))
+        bal.append(balance_figure(rows, "balance-chart", labels))
+        bal.append(balance_table(rows, "balance", "Balance before the start", labels))
     else:
         bal.append(
             Paragraph(

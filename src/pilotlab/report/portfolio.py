@@ -226,7 +226,8 @@ def cycle_chains(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]
     A chain ends at a pilot that no other record follows; it is followed back through each
     record's ``cycle.follows``, and through the earlier cycles the last record carries
     (``cycle.earlier``, from the registry) where the earlier pilot has no record here. Each
-    step is ``{"pilot_id", "title", "change", "result", "level"}``.
+    step is ``{"pilot_id", "title", "change", "result", "level"}``, ``change`` being what that
+    cycle changed from the one before it (empty for the first).
     """
     by_id = {str((r.get("pilot") or {}).get("id")): r for r in records}
     followed = {
@@ -239,34 +240,36 @@ def cycle_chains(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]
         cycle = rec.get("cycle")
         if not isinstance(cycle, dict) or pid in followed:
             continue
-        earlier = {
-            str(e.get("pilot_id")): e for e in cycle.get("earlier") or [] if isinstance(e, dict)
-        }
-        steps: list[dict[str, Any]] = [_step(rec, change="")]
+        earlier = [e for e in cycle.get("earlier") or [] if isinstance(e, dict)]
+        position = {str(e.get("pilot_id")): k for k, e in enumerate(earlier)}
+        steps: list[dict[str, Any]] = [_step(rec, str(cycle.get("change") or ""))]
         seen = {pid}
-        current: dict[str, Any] | None = cycle
+        current: Any = cycle
         while isinstance(current, dict) and current.get("follows"):
             parent = str(current["follows"])
             if parent in seen:
                 break
             seen.add(parent)
-            change = str(current.get("change") or "")
             if parent in by_id:
-                steps.append(_step(by_id[parent], change))
-                current = by_id[parent].get("cycle")
-            else:
-                e = earlier.get(parent, {"pilot_id": parent, "title": parent})
-                results = e.get("results") or []
-                steps.append(
-                    {
-                        "pilot_id": parent,
-                        "title": str(e.get("title") or parent),
-                        "change": change,
-                        "result": _result(results[0]) if results else "no run recorded",
-                        "level": e.get("evidence_level"),
-                    }
-                )
-                current = None
+                parent_cycle = by_id[parent].get("cycle")
+                own = parent_cycle.get("change") if isinstance(parent_cycle, dict) else ""
+                steps.append(_step(by_id[parent], str(own or "")))
+                current = parent_cycle
+                continue
+            k = position.get(parent)
+            e = earlier[k] if k is not None else {"pilot_id": parent, "title": parent}
+            results = e.get("results") or []
+            own = earlier[k - 1].get("change") if k else ""  # earlier entries: next's change
+            steps.append(
+                {
+                    "pilot_id": parent,
+                    "title": str(e.get("title") or parent),
+                    "change": str(own or ""),
+                    "result": _result(results[0]) if results else "no run recorded",
+                    "level": e.get("evidence_level"),
+                }
+            )
+            current = {"follows": earlier[k - 1].get("pilot_id")} if k else None
         chains.append(list(reversed(steps)))
     return chains
 
@@ -296,7 +299,6 @@ def _chain_blocks(chains: list[list[dict[str, Any]]]) -> list[Any]:
     for steps in chains:
         name = " → ".join(s["pilot_id"] for s in steps)
         for i, s in enumerate(steps, start=1):
-            nxt = steps[i]["change"] if i < len(steps) else ""
             rows.append(
                 (
                     name if i == 1 else "",
@@ -304,7 +306,7 @@ def _chain_blocks(chains: list[list[dict[str, Any]]]) -> list[Any]:
                     s["title"],
                     s["result"],
                     f"Level {s['level']}" if s.get("level") else "not assessed",
-                    nxt or "-",
+                    s["change"] or ("-" if i > 1 else "first cycle"),
                 )
             )
     return [

@@ -287,10 +287,14 @@ def trial_blocks(ev: Evaluation, uid: Uid, unit_word: str = "unit") -> list[Bloc
                 f"{BALANCE_ACCEPTABLE:g} is a large gap).{chance}"
             )
         )
-        blocks.append(balance_figure(t.balance, uid("trial-balance-chart")))
+        labels = {o.column: o.label for o in ev.outcomes}
+        blocks.append(balance_figure(t.balance, uid("trial-balance-chart"), labels))
         blocks.append(
             balance_table(
-                t.balance, uid("trial-balance-table"), "Balance before the start, units analysed"
+                t.balance,
+                uid("trial-balance-table"),
+                "Balance before the start, units analysed",
+                labels,
             )
         )
     else:
