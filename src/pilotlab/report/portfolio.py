@@ -257,8 +257,8 @@ def cycle_chains(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]
                 current = parent_cycle
                 continue
             k = position.get(parent)
-            e = earlier[k] if k is not None else {"pilot_id": parent, "title": parent}
-            results = e.get("results") or []
+            e: dict[str, Any] = earlier[k] if k is not None else {"pilot_id": parent}
+            results = [r for r in e.get("results") or [] if isinstance(r, dict)]
             own = earlier[k - 1].get("change") if k else ""  # earlier entries: next's change
             steps.append(
                 {
