@@ -143,3 +143,14 @@ def test_a_planned_or_randomised_pilot_registers_with_its_design_named(registry_
     with Registry(registry_url) as reg:
         reg.register(planned)  # a planned pilot used to fail with KeyError: 'planned'
         assert reg.show("planned-pilot").record["design_type"].endswith("not chosen yet")
+
+
+def test_show_lists_allocations_and_the_cycle(registry_url: str) -> None:
+    from pilotlab.registry import service
+
+    with Registry(registry_url) as reg:
+        reg.register(make_spec("show-one"))
+        _record(reg, make_spec("show-two", cycle={"follows": "show-one", "change": "x"}))
+    text = service.show_pilot("show-two", registry_url)
+    assert "Allocations (randomised)" in text and "stratified  20250101  40" in text
+    assert "Learning cycle: follows show-one" in text
