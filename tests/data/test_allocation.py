@@ -353,3 +353,15 @@ def test_with_first_treated_drops_an_allocation_it_no_longer_follows() -> None:
 def test_unit_table_refuses_units_missing_from_the_data() -> None:
     with pytest.raises(DataError, match="not in the data: nope"):
         unit_table(trial_frame(), "area_code", units=["A0001", "nope"])
+
+
+def test_strata_listed_by_unit_must_name_units_of_the_data() -> None:
+    strata = {
+        "north": [f"A{i:04d}" for i in range(1, 13)],
+        "south": [f"A{i:04d}" for i in range(13, 25)],
+    }
+    p = _panel(scheme="stratified", strata=strata, treated=6)
+    assert p.allocation is not None and p.allocation.stratum_labels == ("north", "south")
+    strata["south"] = [*strata["south"], "B0001"]
+    _fails(r"assignment\.strata\.south: 1 unit\(s\) not found .*B0001", scheme="stratified",
+           strata=strata, treated=6)  # fmt: skip

@@ -50,6 +50,10 @@ def test_pilots_without_assignment_keep_their_plan_hash() -> None:
         ({"arms": ["a", "a"]}, r"assignment\.arms: an arm is listed twice"),
         ({"arms": ["c", "x", "y"], "treated": {"x": 2}}, r"assignment\.treated: found arms x"),
         ({"eligible": []}, r"assignment\.eligible"),
+        ({"eligible": "some"}, r"1 problem .*\n  - assignment\.eligible: found 'some'; write all"),
+        ({"treated": True}, r"1 problem .*\n  - assignment\.treated: found True; give the"),
+        ({"treated": 2.5}, r"1 problem .*\n  - assignment\.treated: found 2\.5"),
+        ({"strata": 3, "scheme": "stratified"}, r"assignment\.strata: found 3; name"),
         (
             {"scheme": "stratified", "strata": {"n": ["A1"], "s": ["A1"]}},
             r"assignment\.strata\.s: unit 'A1' is also in stratum 'n'",
@@ -100,3 +104,8 @@ def test_unquoted_unit_ids_keep_their_text_in_yaml(tmp_path: Path) -> None:
     assert spec.assignment.eligible == ["010", "011"]
     assert spec.assignment.strata == {"a": ["010"], "b": ["011"]}
     assert spec.assignment.start == "2020"
+
+
+def test_one_stratum_column_may_be_named_on_its_own() -> None:
+    spec = parse_pilot(trial_pilot(scheme="stratified", strata="region"))
+    assert spec.assignment is not None and spec.assignment.strata == ["region"]

@@ -52,10 +52,12 @@ def trial_panel(
     n_units: int = 40,
     frame: pd.DataFrame | None = None,
     covariates: tuple[str, ...] = (),
+    alloc_seed: int | None = None,
     **assignment: Any,
 ) -> Any:
     """A loaded randomised panel with ``effect`` added to treated units from the start on
-    (a number for every treated arm, or code -> effect)."""
+    (a number for every treated arm, or code -> effect). ``seed`` generates the data,
+    ``alloc_seed`` (default 7) the allocation."""
     import warnings
 
     from pilotlab.data.load import load_panel
@@ -63,6 +65,8 @@ def trial_panel(
     from pilotlab.spec.load import parse_pilot
 
     df = trial_frame(n_units=n_units, seed=seed) if frame is None else frame
+    if alloc_seed is not None:
+        assignment["seed"] = alloc_seed
     raw = trial_pilot(**assignment)
     if covariates:
         raw["design"] = {"covariates": list(covariates)}

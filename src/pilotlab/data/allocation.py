@@ -476,7 +476,21 @@ def _draw_blocks(
     slots (``template`` over units sorted by block)."""
     n = stratum.size
     keys = rng.random((replications, n))
-    order = np.argsort(stratum[None, :].astype(np.float64) + keys, axis=1, kind="stable")
+    composite = stratum[None, :].astype(np.float64) + keys
+    # Only the runs of equal codes in the sorted slots matter, so a partition at the run
+    # boundaries gives the same codes as a full sort, in linear time when the runs are few.
+    runs = np.flatnonzero(np.diff(template) != 0) + 1
+    if runs.size == 0:
+        return np.broadcast_to(template[:1], (replications, n)).astype(np.int64)
+    if runs.size <= max(1, n // 8):
+        # the order statistics at the run boundaries; each unit's run is how many it reaches
+        thr = np.partition(composite, runs, axis=1)[:, runs]
+        run_of = np.zeros((replications, n), dtype=np.int64)
+        for j in range(runs.size):  # a few boundaries, each one comparison of the whole matrix
+            run_of += composite >= thr[:, j : j + 1]
+        codes: np.ndarray = template[np.r_[0, runs]][run_of]
+        return codes
+    order = np.argsort(composite, axis=1, kind="stable")
     out = np.empty((replications, n), dtype=np.int64)
     np.put_along_axis(out, order, np.broadcast_to(template, (replications, n)), axis=1)
     return out
@@ -523,9 +537,15 @@ def balance(
         if sd is None:
             sd = np.full(x.shape[1], np.nan)
         sd = np.where(sd > 0, sd, np.nan)
-        ind = [(c2 == g).astype(np.float64) for g in range(k)]
-        sums = np.stack([i @ x0 for i in ind], axis=1)  # (R, K, p)
-        cnt = np.stack([i @ okf for i in ind], axis=1)
+        # codes 1..K-1 by one product each; code 0 is what the others leave of the totals
+        ind = [(c2 == g).astype(np.float64) for g in range(1, k)]
+        part_s = np.stack([i @ x0 for i in ind], axis=1)  # (R, K-1, p)
+        if ok.all():
+            part_c = np.stack([np.repeat(i.sum(axis=1)[:, None], x.shape[1], 1) for i in ind], 1)
+        else:
+            part_c = np.stack([i @ okf for i in ind], axis=1)
+        sums = np.concatenate([x0.sum(axis=0) - part_s.sum(axis=1, keepdims=True), part_s], 1)
+        cnt = np.concatenate([okf.sum(axis=0) - part_c.sum(axis=1, keepdims=True), part_c], 1)
         if against == "control":
             mean = sums / cnt
             diff = mean[:, 1:, :] - mean[:, :1, :]

@@ -380,6 +380,9 @@ def _assign_randomised(
                     column,
                 )
             )
+    if isinstance(a.strata, dict):  # strata listed by unit: every unit must be in the data
+        for name, members in a.strata.items():
+            mask(members, f"assignment.strata.{name}")
     # eligible units
     if a.eligible == "all":
         eligible = np.ones(n, dtype=bool)

@@ -69,6 +69,8 @@ __all__ = [
 
 #: Units an arm needs per coefficient of its own regression line for Lin's interactions.
 MIN_UNITS_PER_SLOPE = 5
+#: Fewer clusters than this: the result warns that even CR2 rests on too few.
+MIN_CLUSTERS = 6
 
 
 class RandomisedOptions(BaseModel):
@@ -446,8 +448,9 @@ def fit_randomised(
         warnings.append(
             notice(
                 "randomised-additive-adjustment",
-                "An arm has too few units for its own covariate slopes, so the covariates were "
-                "adjusted for without interactions (ordinary covariance adjustment).",
+                "An arm has too few units to fit its own line between the outcome and the "
+                "values before the start, so one line serves every arm (the adjustment is not "
+                "interacted with the arms).",
             )
         )
     if design.n < panel.n_units:
@@ -458,12 +461,13 @@ def fit_randomised(
                 "and are left out of the comparison.",
             )
         )
-    if design.n_arms == 1 and head.n_clusters < design.n and head.n_clusters < 2 * 2:
+    if head.n_clusters < MIN_CLUSTERS:
         warnings.append(
             notice(
                 "few-clusters",
-                f"Only {head.n_clusters} clusters: even CR2 standard errors rest on very few "
-                "clusters; prefer randomisation inference (permutation).",
+                f"Only {head.n_clusters} clusters: even CR2 standard errors with "
+                "Bell-McCaffrey degrees of freedom rest on very few clusters; prefer "
+                "randomisation inference (design.inference.method: permutation).",
             )
         )
     cluster_scores = np.zeros((head.n_clusters, head.X.shape[1]))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,6 +45,8 @@ from pilotlab.inference.randomisation import (
     scheme_test,
     uses_scheme,
 )
+from pilotlab.inference.sharp_null import invert as _invert
+from pilotlab.inference.sharp_null import p_value_function as _p_value_fn
 
 __all__ = [
     "PermutationResult",
@@ -119,47 +120,6 @@ class PermutationResult:
             f"Randomisation inference over {how} of treatment across {self.level}s: "
             f"p = {self.p_value:.3f}."
         )
-
-
-# ----------------------------------------------------------------------------- p and CI
-def _p_value_fn(
-    b_obs: float, b_perm: np.ndarray, slope: np.ndarray, exact: bool
-) -> Callable[[float], float]:
-    """``p(tau)`` for the sharp null ``Y(0) = Y - tau D``: permuted stats ``b - tau*slope``."""
-    n = b_perm.size
-
-    def p(tau: float) -> float:
-        obs = abs(b_obs - tau)
-        hits = int(np.count_nonzero(np.abs(b_perm - tau * slope) >= obs - 1e-12 * (1 + obs)))
-        return hits / n if exact else (1 + hits) / (n + 1)
-
-    return p
-
-
-def _invert(
-    p: Callable[[float], float], center: float, scale: float, alpha: float
-) -> tuple[float, float]:
-    def bound(sign: float) -> float:
-        inside, h, outside = center, max(scale, 1e-12), math.nan
-        for _ in range(60):
-            cand = center + sign * h
-            if p(cand) <= alpha:
-                outside = cand
-                break
-            inside, h = cand, h * 2
-        if math.isnan(outside):
-            return sign * math.inf
-        for _ in range(200):
-            if abs(outside - inside) <= 1e-10 * max(scale, 1e-300):
-                break
-            mid = 0.5 * (inside + outside)
-            if p(mid) <= alpha:
-                outside = mid
-            else:
-                inside = mid
-        return 0.5 * (inside + outside)
-
-    return bound(-1.0), bound(1.0)
 
 
 # ----------------------------------------------------------------------------- fast path

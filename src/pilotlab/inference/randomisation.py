@@ -40,6 +40,7 @@ from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
 from pilotlab.estimators.randomised import Prepared, holm, prepare
 from pilotlab.exceptions import EstimationError
+from pilotlab.inference.sharp_null import invert, p_value_function
 
 __all__ = [
     "SchemeDraws",
@@ -303,13 +304,11 @@ class SchemeTest:
 def _invert_test(
     est: float, b: np.ndarray, slope: np.ndarray, exact: bool, alpha: float
 ) -> tuple[float, float, float]:
-    from pilotlab.inference.permutation import _invert, _p_value_fn
-
     ok = np.isfinite(b) & np.isfinite(slope)
     b, slope = b[ok], slope[ok]
-    p_fn = _p_value_fn(est, b, slope, exact)
+    p_fn = p_value_function(est, b, slope, exact)
     scale = float(np.std(b)) or abs(est) or 1.0
-    lo, hi = _invert(p_fn, est, scale, alpha)
+    lo, hi = invert(p_fn, est, scale, alpha)
     return p_fn(0.0), lo, hi
 
 

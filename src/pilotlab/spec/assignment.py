@@ -157,11 +157,35 @@ class AssignmentSpec(_Model):
     def _eligible_text(cls, v: Any) -> Any:
         if isinstance(v, list):
             return [_as_text(u) for u in v]
+        if not (v == "all" or isinstance(v, dict)):
+            raise ValueError(
+                f"found {v!r}; write all, a list of unit ids, or {{column: NAME}} (a column of "
+                "the data that is 1 for eligible units and 0 for the others)"
+            )
         return v
+
+    @field_validator("treated", mode="before")
+    @classmethod
+    def _treated_number(cls, v: Any) -> Any:
+        if v is None or isinstance(v, dict):
+            return v
+        if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v):
+            raise ValueError(
+                f"found {v!r}; give the number of units to treat in each arm (e.g. treated: "
+                "12), or a number per arm (treated: {text: 12, letter: 12})"
+            )
+        return int(v)
 
     @field_validator("strata", mode="before")
     @classmethod
     def _strata_text(cls, v: Any) -> Any:
+        if isinstance(v, str):  # one column named on its own
+            return [v]
+        if v is not None and not isinstance(v, list | dict):
+            raise ValueError(
+                f"found {v!r}; name the stratum columns (strata: [region]) or map each "
+                "stratum to its unit ids"
+            )
         if isinstance(v, dict):
             return {
                 str(k): [_as_text(u) for u in units] if isinstance(units, list) else units
