@@ -9,6 +9,7 @@ from pilotlab.estimators import (  # noqa: F401  (registration)
     did,
     event_study,
     imputation,
+    randomised,
     sun_abraham,
     synthetic,
     twfe,
