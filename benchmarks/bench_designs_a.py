@@ -165,7 +165,9 @@ def main() -> None:
                 row: dict[str, object] = {"size": size, "estimator": estimator, "library": lib}
                 try:
                     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-                    if out.returncode:
+                    if out.returncode < 0:  # the kernel's out-of-memory killer, usually
+                        row["error"] = f"killed by signal {-out.returncode}"
+                    elif out.returncode:
                         err = out.stderr.strip().splitlines()
                         row["error"] = (err[-1] if err else "failed")[:80]
                     else:
