@@ -50,12 +50,14 @@ from pilotlab.results.parts import (
     WildBootstrapRecord,
     json_scalar,
 )
+from pilotlab.results.value import AppraisalYear, ValueForMoney
 
 __all__ = [
     "OUTCOME_FIELDS",
     "TIDY_FIELDS",
     "AlternativeEstimator",
     "AnalyticMDE",
+    "AppraisalYear",
     "BaconDecomposition",
     "CheckDetails",
     "Choice",
@@ -87,6 +89,7 @@ __all__ = [
     "StaggeredTables",
     "SyntheticTables",
     "Table",
+    "ValueForMoney",
     "VcovType",
     "WildBootstrapRecord",
     "json_scalar",

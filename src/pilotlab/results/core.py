@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +29,7 @@ from pilotlab.results.parts import (
     SyntheticTables,
     json_scalar,
 )
+from pilotlab.results.value import ValueForMoney
 
 __all__ = [
     "OUTCOME_FIELDS",
@@ -434,6 +436,10 @@ class Evaluation:
     warnings: tuple[Notice, ...] = ()
     evidence_strength: EvidenceStrength | None = None
     diagnostics: DesignDiagnostics = field(default_factory=DesignDiagnostics)
+    #: value for money per outcome column (only when the pilot file states its costs)
+    value_for_money: Mapping[str, ValueForMoney] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def tidy(self) -> pd.DataFrame:
         """One row per outcome: the headline estimates with adjusted p-values and baselines."""
