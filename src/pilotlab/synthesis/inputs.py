@@ -98,6 +98,11 @@ def _same_metric(ref_or_code: str, wanted: str, metric: Metric | None) -> bool:
     return ref_or_code.rsplit("/", 1)[-1] == wanted.rsplit("/", 1)[-1]
 
 
+def _block(rec: dict[str, Any], key: str) -> dict[str, Any]:
+    value = rec.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _num(x: Any) -> float | None:
     if isinstance(x, bool) or not isinstance(x, int | float):
         return None
@@ -116,11 +121,11 @@ def studies_from_records(
     out: list[Study] = []
     notes: list[str] = []
     for rec in records:
-        pilot = rec.get("pilot") if isinstance(rec.get("pilot"), dict) else {}
+        pilot = _block(rec, "pilot")
         pid = str(pilot.get("id") or "?")
         title = str(pilot.get("title") or pid)
-        es = rec.get("evidence_strength") if isinstance(rec.get("evidence_strength"), dict) else {}
-        design = rec.get("design") if isinstance(rec.get("design"), dict) else {}
+        es = _block(rec, "evidence_strength")
+        design = _block(rec, "design")
         results = [r for r in rec.get("results") or [] if isinstance(r, dict)]
         matching = [
             r
@@ -144,7 +149,7 @@ def studies_from_records(
                     )
                     continue
                 e, se = 100 * e / abs(base), 100 * se / abs(base)
-            vfm = r.get("value_for_money") if isinstance(r.get("value_for_money"), dict) else {}
+            vfm = _block(r, "value_for_money")
             out.append(
                 Study(
                     id=sid,
@@ -157,9 +162,7 @@ def studies_from_records(
                     policy_area=pilot.get("policy_area"),
                     design=design.get("estimator"),
                     evidence_level=es.get("level") if isinstance(es.get("level"), int) else None,
-                    source=(rec.get("provenance") or {}).get("registry_name")
-                    if isinstance(rec.get("provenance"), dict)
-                    else None,
+                    source=_block(rec, "provenance").get("registry_name"),
                     cost_per_unit=_num(vfm.get("cost_per_unit_change")),
                     benefit_cost_ratio=_num(vfm.get("benefit_cost_ratio")),
                     npv=_num(vfm.get("npv")),

@@ -102,7 +102,7 @@ def tau2(y: ArrayLike, se: ArrayLike, method: Method = "reml") -> float:
     if method == "dl":
         w = 1.0 / v
         q = _q(ya, v, 0.0)
-        c = w.sum() - float(np.dot(w, w)) / w.sum()
+        c = float(w.sum() - np.dot(w, w) / w.sum())
         return max(0.0, (q - (k - 1)) / c)
     if method == "pm":
 
@@ -118,8 +118,10 @@ def tau2(y: ArrayLike, se: ArrayLike, method: Method = "reml") -> float:
         raise PilotlabError(f"--method: found '{method}'; allowed: reml, dl, pm")
     if f(0.0) <= 0:
         return 0.0
+    root: float
     hi = _bracket(f, ya, v)
-    return float(optimize.brentq(f, 0.0, hi, xtol=_TOL, rtol=4 * np.finfo(float).eps))
+    root = optimize.brentq(f, 0.0, hi, xtol=_TOL, rtol=4 * np.finfo(float).eps)
+    return float(root)
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ def meta_analysis(
     else:
         pl = pu = pdf = None
     # heterogeneity
-    s2 = (k - 1) * wf.sum() / (wf.sum() ** 2 - float(np.dot(wf, wf)))
+    s2 = float((k - 1) * wf.sum() / (wf.sum() ** 2 - float(np.dot(wf, wf))))
     i2 = 100.0 * t2 / (t2 + s2)
     h2 = (t2 + s2) / s2
     return MetaResult(
