@@ -71,6 +71,7 @@ from pilotlab.report.text import (
     plural_word,
     with_units,
 )
+from pilotlab.report.value_for_money import value_for_money_sections
 from pilotlab.results import (
     BaconDecomposition,
     EffectResult,
@@ -1825,6 +1826,7 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
         "limitations": _limitations,
     }
     sections = []
+    vfm_main, vfm_annex = value_for_money_sections(evaluation)
     for sid, title in SECTION_TITLES:
         blocks = list(makers[sid](ctx))
         if sid == "evidence":
@@ -1832,6 +1834,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
             for b in [b for b in blocks if isinstance(b, Paragraph) and find_jargon(b.text)]:
                 blocks.remove(b)
                 ctx.to_annex("annex-evidence", b)
+        if sid == "limitations" and vfm_main is not None:
+            sections.append(vfm_main)
         sections.append(Section(sid, title, tuple(blocks)))
     ctx.to_annex("annex-glossary", *_glossary())
     annex: list[Section] = []
@@ -1840,6 +1844,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
             continue
         if ctx.annex[sid] or sid in _ALWAYS:
             annex.append(Section(sid, title, tuple(ctx.annex[sid]), part="annex"))
+    if vfm_annex is not None:
+        annex.append(vfm_annex)
     table_ids = [t.id for s in (*sections, *annex) for t in s.tables()]
     annex.append(
         Section(

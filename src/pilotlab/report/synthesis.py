@@ -516,7 +516,7 @@ def _costs(s: Synthesis) -> list[Any]:
         return []
     labels = {st.id: st.label for st in s.studies}
 
-    def money(x: Any) -> str:
+    def money(x: float | None) -> str:
         return NA if x is None else f"£{fmt_num(x, 0 if abs(x) >= 100 else 2)}"
 
     years = ", ".join(str(y) for y in c["price_years"]) or "not stated"
