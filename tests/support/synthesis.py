@@ -71,3 +71,41 @@ def evaluated(
     raw["treatment"] = {"units": list(sim.treated_units), "start": sim.start}
     ev = pilotlab.evaluate(parse_pilot(raw), data=sim.data)
     return dataclasses.replace(ev, generated_at=FIXED_TIME)
+
+
+#: Four places: true effects, seeds, policy areas, whether they state costs, and estimators.
+PLACES = (
+    ("north-employment", -0.5, 1, "employment", True, "did"),
+    ("south-employment", -0.3, 2, "employment", True, "did"),
+    ("east-welfare", -0.6, 3, "welfare", False, "twfe"),
+    ("west-welfare", -0.1, 4, "welfare", True, "twfe"),
+)
+EXTERNAL_CSV = (
+    "id,metric,estimate,std_error,ci_lower,ci_upper,label,evidence_level,source\n"
+    "trial-2019,local/claimant_rate,-0.42,,-0.80,-0.04,Published randomised trial (2019),5,"
+    "Journal of Examples\n"
+)
+
+
+def place_evaluations() -> list[Evaluation]:
+    """The evaluations of :data:`PLACES`."""
+    return [
+        evaluated(pid, eff, seed, costs=COSTS if costs else None, policy_area=area, estimator=est)
+        for pid, eff, seed, area, costs, est in PLACES
+    ]
+
+
+def write_places(folder: Any) -> list[Any]:
+    """Write each place's evidence.json (and report.html) into ``folder/<id>/``; return them."""
+    from pathlib import Path
+
+    from pilotlab.evidence import evidence_json
+    from pilotlab.report import render_report
+
+    out = []
+    for ev in place_evaluations():
+        d = Path(folder) / ev.pilot.id
+        render_report(ev, d / "report.html")
+        (d / "evidence.json").write_text(evidence_json(ev), encoding="utf-8")
+        out.append(d / "evidence.json")
+    return out

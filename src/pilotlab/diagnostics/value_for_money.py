@@ -105,28 +105,33 @@ def _one(
         (sign * r.ci_lower * unit_periods * scale, sign * r.ci_upper * unit_periods * scale)
     )
     label = o.label
+    outcome_spec = next((x for x in spec.outcomes if x.column == o.column), None)
+    unit = f" {outcome_spec.units}" if outcome_spec is not None and outcome_spec.units else ""
+    bought = (
+        f"The pilot cost {_money(total)} ({costs.price_year} prices). Its estimated effect on "
+        f"{label}, {_qty(abs(r.estimate))}{unit} a period in each of {_qty(unit_periods)} "
+        f"treated unit-periods"
+        + (f", at an outcome scale of {_qty(scale)}," if scale != 1 else "")
+        + f" adds up to {_qty(abs(imp))} units of "
+        + ("improvement" if imp > 0 else "change in the wrong direction")
+    )
     if imp > 0 and lo > 0:
         cpu: float | None = total / imp
         cpu_lo: float | None = total / hi
         cpu_hi: float | None = total / lo
         sentence = (
-            f"The pilot cost {_money(total)} ({costs.price_year} prices) for an estimated "
-            f"{_qty(imp)} units of improvement in {label}: {_money(total / imp)} per unit "
-            f"(95% interval {_money(total / hi)} to {_money(total / lo)})."
+            f"{bought}: {_money(total / imp)} per unit (95% interval {_money(total / hi)} to "
+            f"{_money(total / lo)})."
         )
     elif imp > 0:
         cpu, cpu_lo, cpu_hi = total / imp, total / hi, None
         sentence = (
-            f"The pilot cost {_money(total)} ({costs.price_year} prices); at the estimated effect "
-            f"that is {_money(total / imp)} per unit of improvement in {label}, but the interval "
-            "includes no change, so the cost per unit has no upper bound."
+            f"{bought}: {_money(total / imp)} per unit, but the interval of the effect includes "
+            "no change, so the cost per unit has no upper bound."
         )
     else:
         cpu = cpu_lo = cpu_hi = None
-        sentence = (
-            f"The pilot cost {_money(total)} ({costs.price_year} prices); the estimated change in "
-            f"{label} is not an improvement, so there is no cost per unit of improvement."
-        )
+        sentence = f"{bought}, so there is no cost per unit of improvement."
     vfm = ValueForMoney(
         outcome=o.column,
         currency=costs.currency,
@@ -146,7 +151,6 @@ def _one(
         cost_per_unit_upper=cpu_hi,
         sentence=sentence,
     )
-    outcome_spec = next((x for x in spec.outcomes if x.column == o.column), None)
     metric = outcome_spec.framework_metric if outcome_spec is not None else None
     mv = metric.monetary_value if metric is not None else None
     if mv is None:

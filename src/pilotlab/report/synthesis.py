@@ -168,7 +168,7 @@ def _headline(s: Synthesis, d: int) -> list[Any]:
     hk_clear = p.hk_ci_lower > 0 or p.hk_ci_upper < 0
     text = (
         f"Across {p.k} estimates of {name}, the average effect is {fmt_num(p.estimate, d)} "
-        f"({unit}): {_direction(s, p.estimate)}. The usual 95% confidence interval runs from "
+        f"(in {unit}): {_direction(s, p.estimate)}. The usual 95% confidence interval runs from "
         f"{fmt_ci(p.ci_lower, p.ci_upper, d)}; the Hartung-Knapp interval, which allows for "
         f"the uncertainty in how much places differ, from {fmt_ci(p.hk_ci_lower, p.hk_ci_upper, d)}."
     )
@@ -215,7 +215,6 @@ def _studies_table(s: Synthesis, d: int) -> Table:
                 st.origin,
                 fmt_num(st.estimate, d),
                 fmt_ci(lo, hi, d),
-                fmt_num(st.std_error, d + 1),
                 fmt_pct(w / 100, 1),
                 st.policy_area or NA,
                 st.design or NA,
@@ -246,14 +245,13 @@ def _studies_table(s: Synthesis, d: int) -> Table:
             "From",
             "Effect",
             "95% CI",
-            "Standard error",
             "Weight",
             "Policy area",
             "Design",
-            "Evidence strength (Maryland SMS)",
+            "Evidence level",
         ),
         tuple(rows),
-        numeric=(False, False, True, True, True, True, False, False, False),
+        numeric=(False, False, True, True, True, False, False, False),
         full=FullTable(
             (
                 "id",

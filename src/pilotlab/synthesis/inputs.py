@@ -135,7 +135,9 @@ def studies_from_records(
         ]
         for r in matching:
             e, se = _num(r.get("estimate")), _num(r.get("std_error"))
-            label = f"{title}: {r.get('label') or r.get('outcome')}"
+            label = (
+                title if len(matching) == 1 else f"{title}: {r.get('label') or r.get('outcome')}"
+            )
             sid = pid if len(matching) == 1 else f"{pid}/{r.get('outcome')}"
             if e is None or se is None:
                 notes.append(f"{label} has no estimate or standard error and is left out.")
