@@ -115,3 +115,23 @@ def test_costs_are_part_of_the_plan() -> None:
     b = parse_pilot({**BASE, "costs": {**COSTS, "one_off": 2000}})
     assert a.costs is not None and a.costs.currency == "GBP"
     assert plan_sha256(a) != plan_sha256(b)
+
+
+def test_validate_and_run_refuse_bad_metrics_and_costs(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pilotlab.cli import cli
+
+    runner = CliRunner()
+    for bad, message in (
+        (_with({"metric": "local/claimant_rates"}), "outcomes[0].metric"),
+        (_with({"metric": "local/claimant_rate", "units": "days"}), "outcomes[0].units"),
+        ({**BASE, "costs": {**COSTS, "currency": "EUR"}}, "costs.currency"),
+        ({**BASE, "costs": {**COSTS, "horizon_years": -1}}, "costs.horizon_years"),
+    ):
+        (tmp_path / "pilot.yaml").write_text(yaml.safe_dump(bad), encoding="utf-8")
+        for command in (["validate"], ["run", "-o", str(tmp_path / "out")]):
+            res = runner.invoke(cli, [*command, str(tmp_path / "pilot.yaml")])
+            assert res.exit_code == 1, res.output
+            assert message in res.output and "Traceback" not in res.output
+            assert not (tmp_path / "out").exists()
