@@ -267,3 +267,38 @@ def test_no_registry_and_no_files_is_a_clear_error(
 def test_weights_sum_to_100(places: list[Path]) -> None:
     s = gather_and_pool("claimant_rate", places)
     assert np.isclose(sum(s.pooled.weights), 100.0)
+
+
+def test_records_imported_from_another_registry_are_pooled_with_their_origin(
+    tmp_path: Path, runner: CliRunner
+) -> None:
+    evaluations = place_evaluations()
+    a, b = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    for url, evs in ((a, evaluations[:2]), (b, evaluations[2:])):
+        with Registry(url) as reg:
+            for ev in evs:
+                reg.register(ev.pilot)  # type: ignore[arg-type]
+                reg.record_run(ev.pilot, evidence_record(ev), "a" * 64, {"pilotlab": "test"})  # type: ignore[arg-type]
+    with Registry(a) as reg:
+        reg.export(tmp_path / "export")
+    with Registry(b) as reg:
+        reg.import_records(tmp_path / "export" / "evidence.jsonl")
+    s = gather_and_pool("claimant_rate", registry_url=b)
+    ids = sorted(st.id for st in s.studies)
+    assert len(ids) == 4 and ids[0] == "east-welfare"
+    assert ids[1].startswith("north-employment (") and ids[1].endswith("a.db)")  # its registry
+    assert s.studies[0].design is not None and "_" not in s.studies[0].design  # the title
+
+
+def test_an_unknown_metric_matches_exactly(tmp_path: Path) -> None:
+    ext = tmp_path / "ext.csv"
+    ext.write_text(
+        "id,metric,estimate,std_error,label\n"
+        "a,acme/calls,-2.0,0.5,A\nb,acme/calls,-1.0,0.4,B\nc,other/calls,-9.0,0.4,C\n",
+        encoding="utf-8",
+    )
+    none = f"sqlite:///{tmp_path / 'none.db'}"
+    assert [
+        st.id for st in gather_and_pool("acme/calls", external=ext, registry_url=none).studies
+    ] == ["a", "b"]
+    assert len(gather_and_pool("calls", external=ext, registry_url=none).studies) == 3

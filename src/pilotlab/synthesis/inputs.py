@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from scipy import stats
 
+from pilotlab import catalogue
 from pilotlab.exceptions import PilotlabError
 from pilotlab.frameworks import FrameworkSet, Metric
 
@@ -91,11 +92,14 @@ def resolve_metric(frameworks: FrameworkSet, code: str) -> tuple[str, Metric | N
 
 
 def _same_metric(ref_or_code: str, wanted: str, metric: Metric | None) -> bool:
+    """Whether a record's or a row's metric is the one asked for: the same reference, or the
+    bare code of the framework metric asked for (a metric no framework knows matches exactly, or
+    by its code when only a code was asked for)."""
     if ref_or_code == wanted:
         return True
     if metric is not None:
         return ref_or_code in (metric.ref, metric.code)
-    return ref_or_code.rsplit("/", 1)[-1] == wanted.rsplit("/", 1)[-1]
+    return "/" not in wanted and ref_or_code.rsplit("/", 1)[-1] == wanted
 
 
 def _block(rec: dict[str, Any], key: str) -> dict[str, Any]:
@@ -139,6 +143,9 @@ def studies_from_records(
                 title if len(matching) == 1 else f"{title}: {r.get('label') or r.get('outcome')}"
             )
             sid = pid if len(matching) == 1 else f"{pid}/{r.get('outcome')}"
+            prov = _block(rec, "provenance")
+            if prov.get("imported_from"):  # another registry's pilot: its ids are its own
+                sid = f"{sid} ({prov.get('registry_name') or prov.get('registry_id')})"
             if e is None or se is None:
                 notes.append(f"{label} has no estimate or standard error and is left out.")
                 continue
@@ -162,7 +169,9 @@ def studies_from_records(
                     origin=origin,
                     metric=str(r["metric"].get("ref")),
                     policy_area=pilot.get("policy_area"),
-                    design=design.get("estimator"),
+                    design=catalogue.title(str(design["estimator"]))
+                    if design.get("estimator")
+                    else None,
                     evidence_level=es.get("level") if isinstance(es.get("level"), int) else None,
                     source=_block(rec, "provenance").get("registry_name"),
                     cost_per_unit=_num(vfm.get("cost_per_unit_change")),
