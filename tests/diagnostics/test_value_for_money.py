@@ -157,3 +157,16 @@ def test_running_costs_fall_in_their_years() -> None:
     costs = np.array([y.costs for y in v.years])
     assert costs.sum() == pytest.approx(v.total_cost)
     assert costs[0] >= COSTS["one_off"]
+
+
+def test_value_for_money_section_is_plain_english() -> None:
+    from pilotlab.report.text import find_jargon
+
+    ev = evaluated("wellbeing", 0.4, 7, costs=COSTS, metric="local/life_satisfaction")
+    section = build(ev).section("value-for-money")
+    text = " ".join(
+        b.text if hasattr(b, "text") else " ".join(f"{k} {v}" for k, v in b.rows)
+        for b in section.blocks
+    )
+    assert "net present value" in text and "Benefit-cost ratio" in text
+    assert find_jargon(text) == []
