@@ -38,7 +38,7 @@ def pilot_raw(
     """A pilot file (as a mapping) for ``evaluated``; ``treatment`` is filled in there."""
     outcome: dict[str, Any] = {
         "column": "y",
-        "label": "Claimant count rate",
+        "label": metric.split("/")[-1].replace("_", " ").capitalize(),
         "primary": True,
         "metric": metric,
     }

@@ -196,16 +196,18 @@ def _one(
         for y, rt, d, c, bn in zip(years, rates, df, cost_year, ben_year, strict=True)
     )
     prices = (
-        f"costs in {costs.price_year} prices, the value of a unit in {mv.price_year} prices"
+        f" The value of a unit is in {mv.price_year} prices, the costs in {costs.price_year} "
+        "prices (not re-based)."
         if mv.price_year != costs.price_year
-        else f"{costs.price_year} prices"
+        else ""
     )
+    years_text = f"{benefit_years} year{'s' if benefit_years != 1 else ''}"
     appraisal = (
-        f"Over {horizon} years, counting the effect for {benefit_years} year(s) at "
-        f"{_money(mv.value)} per unit ({mv.per}; {mv.source}), discounted as the HM Treasury "
-        f"Green Book sets out: net present value {_money(npv)} (95% interval {_money(npv_lo)} to "
+        f"Valuing the effect at {_money(mv.value)} per unit ({mv.per}) for {years_text}, and "
+        f"counting later years for less as HM Treasury's Green Book sets out, over {horizon} "
+        f"years: net present value {_money(npv)} (95% interval {_money(npv_lo)} to "
         f"{_money(npv_hi)}), benefit-cost ratio "
-        f"{'not available' if bcr is None else f'{bcr:.2f}'}; {prices}."
+        f"{'not available' if bcr is None else f'{bcr:.2f}'}.{prices}"
     )
     return ValueForMoney(
         **{

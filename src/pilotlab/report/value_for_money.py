@@ -37,6 +37,10 @@ def _main(ev: Evaluation, v: ValueForMoney) -> list[Block]:
     ]  # fmt: skip
     if v.npv is not None:
         rows += [
+            (
+                "Value of one unit",
+                f"{_money(v.value_per_unit)} ({v.value_price_year} prices; {v.value_source})",
+            ),
             (f"Net present value over {v.horizon_years} years", _money(v.npv)),
             ("95% interval", f"{_money(v.npv_lower)} to {_money(v.npv_upper)}"),
             (
