@@ -116,6 +116,14 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "local/claimant_rate", places, out=base / "synthesis", external=base / "external.csv"
     )
     out["synthesis"] = run.out_dir / "synthesis.html"
+    from pilotlab.engine.randomise import randomise_pilot
+
+    done = randomise_pilot(
+        ROOT / "pilots" / "schools-stepped" / "pilot.yaml",
+        base / "allocation",
+        registry=f"sqlite:///{base / 'registry.db'}",
+    )
+    out["allocation"] = done.html_path
     return out
 
 
@@ -147,9 +155,17 @@ def _axe(driver: Any) -> list[dict[str, Any]]:
 
 
 NAMES = [
-    *ex.EXAMPLES, "hostile", "pilot-employment-support", "pilot-family-hubs", "portfolio",
-    "value-for-money", "portfolio-gap-map", "synthesis",
-]  # fmt: skip
+    *ex.EXAMPLES,
+    "hostile",
+    "pilot-employment-support",
+    "pilot-family-hubs",
+    "pilot-schools-stepped",
+    "portfolio",
+    "allocation",
+    "value-for-money",
+    "portfolio-gap-map",
+    "synthesis",
+]
 
 #: Width of the printable area of A4 with the report's 16 mm side margins, in CSS pixels.
 A4_PRINT_WIDTH = round((210 - 2 * 16) / 25.4 * 96)

@@ -29,6 +29,8 @@ from pilotlab.results.parts import (
     SyntheticTables,
     json_scalar,
 )
+from pilotlab.results.randomised import RandomisedTables
+from pilotlab.results.trial import CycleInfo, TrialSummary
 from pilotlab.results.value import ValueForMoney
 
 __all__ = [
@@ -246,6 +248,7 @@ class EffectResult:
     group_means: GroupMeans | None = None
     inference_details: InferenceRecord | None = None
     event_study_inference: str | None = None
+    randomised: RandomisedTables | None = None
     pre_period: PrePeriodEstimates | None = field(default=None, compare=False, repr=False)
 
     def conf_int(self) -> tuple[float, float]:
@@ -440,6 +443,8 @@ class Evaluation:
     value_for_money: Mapping[str, ValueForMoney] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    trial: TrialSummary | None = None  # randomised pilots: flow, balance, allocation check
+    cycle: CycleInfo | None = None  # learning cycles: the pilot followed and earlier results
 
     def tidy(self) -> pd.DataFrame:
         """One row per outcome: the headline estimates with adjusted p-values and baselines."""
