@@ -71,6 +71,7 @@ from pilotlab.report.text import (
     plural_word,
     with_units,
 )
+from pilotlab.report.value_for_money import value_for_money_sections
 from pilotlab.results import (
     BaconDecomposition,
     EffectResult,
@@ -1850,6 +1851,7 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
     makers["trial"] = _trial_section
     makers["cycles"] = _cycles_section
     sections = []
+    vfm_main, vfm_annex = value_for_money_sections(evaluation)
     for sid, title in trial.section_titles(SECTION_TITLES, evaluation):
         blocks = list(makers[sid](ctx))
         if sid == "evidence":
@@ -1857,6 +1859,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
             for b in [b for b in blocks if isinstance(b, Paragraph) and find_jargon(b.text)]:
                 blocks.remove(b)
                 ctx.to_annex("annex-evidence", b)
+        if sid == "limitations" and vfm_main is not None:
+            sections.append(vfm_main)
         sections.append(Section(sid, title, tuple(blocks)))
     ctx.to_annex("annex-glossary", *_glossary())
     annex: list[Section] = []
@@ -1865,6 +1869,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
             continue
         if ctx.annex[sid] or sid in _ALWAYS:
             annex.append(Section(sid, title, tuple(ctx.annex[sid]), part="annex"))
+    if vfm_annex is not None:
+        annex.append(vfm_annex)
     table_ids = [t.id for s in (*sections, *annex) for t in s.tables()]
     annex.append(
         Section(
