@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pilotlab.data.cells import MicroCells
 
 __all__ = ["CLUSTER", "NEVER", "TIME", "UNIT", "WEIGHT", "MissingSummary", "Panel", "UnitFlow"]
 
@@ -84,13 +87,16 @@ class Panel:
     first_treated: np.ndarray
     outcomes: tuple[str, ...]
     covariates: tuple[str, ...] = ()
-    layout: Literal["panel", "repeated_cross_section"] = "panel"
+    layout: Literal["panel", "repeated_cross_section", "microdata"] = "panel"
     anticipation: int = 0
     comparison: Literal["never_treated", "not_yet_treated"] = "never_treated"
     weighted: bool = False
     fingerprint: str = ""
     unit_flow: UnitFlow | None = None
     missing: tuple[MissingSummary, ...] = field(default=())
+    #: Microdata aggregated to area x period cells: each row of ``frame`` is a cell and this
+    #: names the columns of its sufficient statistics (``None`` for any other layout).
+    micro: MicroCells | None = None
 
     # ------------------------------------------------------------------ arrays
     @cached_property
@@ -212,6 +218,8 @@ class Panel:
     def complete(self, outcome: str, columns: tuple[str, ...] = ()) -> Panel:
         """Rows where ``outcome`` and ``columns`` are all observed (missing values are reported
         by the loader, then left out of each estimate here)."""
+        if self.micro is not None:  # each outcome has its own person rows, counts and weights
+            return self.micro.complete(self, outcome, columns)
         cols = [outcome, *columns]
         ok = self.frame[cols].notna().all(axis=1).to_numpy()
         if ok.all():

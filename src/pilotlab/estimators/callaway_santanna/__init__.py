@@ -295,6 +295,7 @@ ENTRY = register(
         description="Callaway & Sant'Anna (2021) group-time ATTs with doubly robust, IPW or "
         "regression 2x2 comparisons, aggregated with influence-function SEs",
         capabilities=Capabilities(
+            layouts=("panel", "repeated_cross_section", "microdata"),
             inference=("cluster",),
             staggered=True,
             event_times=True,
