@@ -10,8 +10,8 @@ from scipy import special, stats
 
 from pilotlab.data.panel import Panel
 from pilotlab.estimators.base import EstimatorOptions
-from pilotlab.estimators.cells import fit_cells, micro_nobs
 from pilotlab.estimators.linear import LinearFit, VcovType, fit_linear
+from pilotlab.estimators.micro import fit_cells, micro_nobs
 from pilotlab.exceptions import EstimationError, Notice, notice
 from pilotlab.results import EffectResult
 

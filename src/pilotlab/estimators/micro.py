@@ -30,7 +30,7 @@ from pilotlab.data.panel import Panel
 from pilotlab.estimators.linear import LinearFit, VcovType, demean
 from pilotlab.exceptions import EstimationError
 
-__all__ = ["fit_cells", "micro_nobs"]
+__all__ = ["fit_cells", "micro_nobs", "require_group_cells"]
 
 #: Tolerance of the alternating projections on the cells (far below the 1e-10 of the rows: the
 #: cells are few, and every digit of the cell fit is a digit of the person-level estimate).
@@ -156,7 +156,9 @@ def fit_cells(
     else:
         K = k + fe_all
         if n - K <= 0:
-            raise EstimationError("more parameters than observations; the design cannot be estimated")
+            raise EstimationError(
+                "more parameters than observations; the design cannot be estimated"
+            )
         if vcov == "robust":
             if p:
                 raise EstimationError(
@@ -207,3 +209,27 @@ def _nested(codes: np.ndarray, cluster: np.ndarray) -> bool:
     first = np.zeros(int(codes.max()) + 1, dtype=cluster.dtype)
     first[codes[::-1]] = cluster[::-1]
     return bool(np.array_equal(first[codes], cluster))
+
+
+def require_group_cells(panel: Panel, estimator: str, covariates: tuple[str, ...]) -> Panel:
+    """The microdata panel narrowed to ``panel``'s outcome rows, if an estimator that compares
+    group means per period (repeated cross-sections) can use its cells exactly; otherwise a
+    message saying that it needs the person rows."""
+    micro = panel.micro
+    if micro is None:
+        return panel
+    if covariates:
+        raise EstimationError(
+            f"design.covariates: {estimator} with covariates models each person's covariates "
+            "and needs the person-level rows, which microdata are aggregated away from; remove "
+            "design.covariates, or use twfe or event_study, which use person-level covariates "
+            "exactly from the cells"
+        )
+    if micro.person_panel:
+        raise EstimationError(
+            f"data.person: {estimator} for a panel of persons differences each person's own "
+            "outcomes and needs the person-level rows; remove data.person to estimate it for "
+            "repeated cross-sections (the persons of each area and period compared as groups, "
+            "exactly from the cells), or use event_study"
+        )
+    return panel
