@@ -106,6 +106,7 @@ def fit_cells(
         counts = frame[n_column(rows_of)].to_numpy(np.float64)
     n = round(float(counts.sum()))
     k0 = X.shape[1]
+    names = (*names, *covariates)
     Z = frame[list(covariates)].to_numpy(np.float64) if p else np.empty((len(frame), 0))
     V = np.column_stack([X, Z, panel.y(outcome)])
     unit, time, cluster = panel.unit, panel.time, panel.cluster
@@ -174,11 +175,15 @@ def fit_cells(
             rss = float(coef @ M @ coef)
             V_ = rss / (n - K) * xtx_inv
         df_resid = n - K
+    rows_X, rows_y, row_w = A[:, :k], A[:, k], np.asarray(W, dtype=np.float64)
+    codes = [np.asarray(c) for c in fe]
+    if p:
+        rows_X, rows_y, row_w, cluster, codes = _with_spread_rows(A, Q, k0, row_w, cluster, codes)
     return LinearFit(
-        A[:, :k].copy(),
-        A[:, k].copy(),
+        np.ascontiguousarray(rows_X),
+        np.ascontiguousarray(rows_y),
         beta,
-        A[:, k] - A[:, :k] @ beta,
+        rows_y - rows_X @ beta,
         cluster,
         tuple(names),
         fe_all,
@@ -188,8 +193,39 @@ def fit_cells(
         G,
         max(df_resid, 1),
         scores,
-        tuple(np.asarray(c) for c in fe),
-        np.asarray(W, dtype=np.float64),
+        tuple(codes),
+        row_w,
+    )
+
+
+def _with_spread_rows(
+    A: np.ndarray,
+    Q: np.ndarray,
+    k0: int,
+    W: np.ndarray,
+    cluster: np.ndarray,
+    codes: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The cell rows and, per cell, ``p + 1`` rows spanning its within-cell variation.
+
+    ``Q_c = L_c L_c'`` (eigen-decomposition); the rows ``L_c'`` have zero cell-level regressors,
+    the cell's cluster and fixed-effect codes and zero weight, so every cross-product and every
+    cluster sum of products equals the person-level one, while the fixed-effect projections
+    (weighted sums over the rows of each level) see only the cell rows, as they see only the
+    cell means of the person rows. Wild-bootstrap draws then re-project exactly as on the rows.
+    """
+    nc, m = Q.shape[0], Q.shape[1]
+    vals, vecs = np.linalg.eigh(Q)
+    L = vecs * np.sqrt(np.clip(vals, 0.0, None))[:, None, :]  # nc x m x m, columns are rows
+    spread = np.zeros((nc * m, A.shape[1]))
+    spread[:, k0:] = L.transpose(0, 2, 1).reshape(nc * m, m)
+    full = np.vstack([A, spread])
+    return (
+        full[:, :-1],
+        full[:, -1],
+        np.concatenate([W, np.zeros(nc * m)]),
+        np.concatenate([cluster, np.repeat(cluster, m)]),
+        [np.concatenate([c, np.repeat(c, m)]) for c in codes],
     )
 
 
