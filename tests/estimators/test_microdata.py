@@ -40,7 +40,10 @@ def _fit(panel: Panel, estimator: str, **options: object) -> object:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return get(estimator).fit(
-            panel, "y", EstimatorOptions(**options), np.random.default_rng(0)  # type: ignore[arg-type]
+            panel,
+            "y",
+            EstimatorOptions(**options),
+            np.random.default_rng(0),  # type: ignore[arg-type]
         )
 
 
@@ -65,7 +68,7 @@ def test_twfe_equals_the_person_level_regression(
     D = pd.DataFrame({"D": (rows["area"].isin(treated) & (rows["period"] >= 2004)).astype(float)})
     reg = pd.concat([D, rows[list(covs)]], axis=1)
     if vcov == "robust" and covs:
-        with pytest.raises(EstimationError, match="robust.*person-level rows"):
+        with pytest.raises(EstimationError, match=r"robust.*person-level rows"):
             _fit(panel, "twfe", inference=vcov, covariates=covs)
         return
     res = _fit(panel, "twfe", inference=vcov, covariates=covs)
@@ -108,7 +111,10 @@ def test_event_study_and_did_equal_the_person_level_regression(
     assert abs(did.std_error - se[2]) < SE_TOL  # type: ignore[attr-defined]
     means = did.group_means  # type: ignore[attr-defined]
     sel = is_tr & (post == 1)
-    assert abs(means.treated_after - np.average(rows["y"][sel], weights=None if w is None else w[sel])) < EST_TOL
+    assert (
+        abs(means.treated_after - np.average(rows["y"][sel], weights=None if w is None else w[sel]))
+        < EST_TOL
+    )
 
 
 @pytest.mark.parametrize("weights", [False, True])
@@ -156,17 +162,19 @@ def test_callaway_santanna_repeated_cross_sections_from_cells(
 def test_callaway_santanna_says_when_it_needs_the_rows() -> None:
     rows = person_rows(panel=True, seed=15)
     treated = treated_areas(rows, 8)
-    with pytest.raises(EstimationError, match="data.person.*person-level rows"):
+    with pytest.raises(EstimationError, match=r"data\.person.*person-level rows"):
         _fit(_load(rows, treated=treated), "callaway_santanna", inference="cluster")
     panel = _load(rows, treated=treated, person=False, covariates=("x",))
-    with pytest.raises(EstimationError, match="design.covariates.*person-level rows"):
+    with pytest.raises(EstimationError, match=r"design\.covariates.*person-level rows"):
         _fit(panel, "callaway_santanna", inference="cluster", covariates=("x",))
 
 
 def test_synthetic_designs_are_refused_with_the_estimators_that_fit() -> None:
     rows = person_rows(seed=16)
     panel = _load(rows, treated=treated_areas(rows, 8))
-    with pytest.raises(EstimationError, match="synthetic_control needs panel data.*microdata"):
+    with pytest.raises(
+        EstimationError, match=r"synthetic_control needs panel data.*microdata.*rows themselves"
+    ):
         choose_estimator(panel, "synthetic_control")
 
 
