@@ -97,16 +97,16 @@ def _connect(address: str) -> Iterator[Any]:
     cluster = None
     try:
         if n_local is not None:
-            cluster = LocalCluster(
+            cluster = LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=n_local,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
                 silence_logs=40,
             )
-            client = Client(cluster, timeout=timeout)
+            client = Client(cluster, timeout=timeout)  # type: ignore[no-untyped-call]
         else:
-            client = Client(address, timeout=timeout)
+            client = Client(address, timeout=timeout)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
         if cluster is not None:
             cluster.close()
@@ -120,7 +120,7 @@ def _connect(address: str) -> Iterator[Any]:
     try:
         yield client
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
         if cluster is not None:
             cluster.close()
 
@@ -147,7 +147,8 @@ def worker_count(n_jobs: int) -> int:
     """How many chunks run at once: the Dask workers' threads, else ``n_jobs``."""
     client = _client.get()
     if client is not None:
-        return max(1, sum(client.nthreads().values()))
+        threads: dict[str, int] = client.nthreads()
+        return max(1, sum(threads.values()))
     return max(1, n_jobs)
 
 
@@ -180,7 +181,7 @@ def map_chunks(
 
         futures = [client.submit(func, *c, pure=False) for c in chunks]
         index = {f.key: i for i, f in enumerate(futures)}
-        for fut in dask_completed(futures):
+        for fut in dask_completed(futures):  # type: ignore[no-untyped-call]
             done(index[fut.key], fut.result())
     elif n_jobs <= 1 or len(chunks) <= 1:
         for i, c in enumerate(chunks):

@@ -376,9 +376,9 @@ def _aggregate(
     # 2. periods, parsed once per distinct value; the files holding a bad one are named
     periods = con.execute("SELECT p, min(f), count(DISTINCT f) FROM src GROUP BY p").fetchall()
     labels = pd.Series([str(r[0]) for r in periods], dtype=object)
-    _, _, bad = parse_periods(labels)
-    if bad.any():
-        bad_labels = labels[bad].tolist()
+    malformed = parse_periods(labels)[2]
+    if malformed.any():
+        bad_labels = [str(v) for v in labels[malformed]]
         listing = ", ".join(_literal(v) for v in bad_labels)
         in_files = con.execute(
             f"SELECT DISTINCT f FROM src WHERE p IN ({listing}) ORDER BY f LIMIT 6"
@@ -443,8 +443,8 @@ def _aggregate(
     if tr.column:
         varying = frame["tc_n"] > 1
         if varying.any():
-            ex = frame.loc[varying, [d.unit, d.time]].head(3).astype(str)
-            shown = "; ".join(f"area {u}, period {t}" for u, t in ex.itertuples(index=False))
+            cases = frame.loc[varying, [d.unit, d.time]].head(3).astype(str)
+            shown = "; ".join(f"area {u}, period {t}" for u, t in cases.itertuples(index=False))
             raise DataError(
                 f"{source}: treatment.column: column '{tr.column}' differs between persons of "
                 f"the same area and period ({shown}); treatment is given per area"
