@@ -51,7 +51,7 @@ _FILE = "__pilotlab_file"
 #: Cell weight column handed to the panel checks (all rows of the cell).
 CELL_WEIGHT = "__w_all"
 #: SQL condition of an empty id column of the ``src`` view.
-EMPTY = "{0} IS NULL OR {0} = ''"
+EMPTY = "{0} IS NULL OR CAST({0} AS VARCHAR) = ''"
 #: DuckDB memory limit (spills to a temporary folder beyond it); PILOTLAB_DUCKDB_MEMORY overrides.
 DEFAULT_MEMORY = "1GB"
 
@@ -154,6 +154,10 @@ def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
         shutil.rmtree(spill, ignore_errors=True)
 
 
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")  # fmt: skip
+
+
 def _text_expr(column: str, dtype: str) -> str:
     """SQL of an id column as trimmed text (whole floating-point numbers as their digits)."""
     c = _quote(column)
@@ -163,6 +167,20 @@ def _text_expr(column: str, dtype: str) -> str:
             f"THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END"
         )
     return f"trim(CAST({c} AS VARCHAR))"
+
+
+def _key_expr(column: str, dtype: str) -> str:
+    """SQL of an id column to group by: integers as they are (their text is made once per
+    group, after the aggregation: casting every row costs more than the whole aggregation),
+    anything else as :func:`_text_expr`."""
+    return _quote(column) if dtype.upper() in _INTEGER_TYPES else _text_expr(column, dtype)
+
+
+def _key_text(values: pd.Series) -> pd.Series:
+    """Grouped id values as the text :func:`_text_expr` gives (integers as their digits)."""
+    if pd.api.types.is_integer_dtype(values):
+        return values.astype("int64").astype(str)
+    return values.astype(str)
 
 
 def _num_expr(column: str) -> str:
@@ -295,10 +313,10 @@ def _aggregate(
     outcomes = [o.column for o in spec.outcomes]
     covs = list(design.covariates)
     select = [
-        f"{_text_expr(d.unit, types[d.unit])} AS a",
-        f"{_text_expr(d.time, types[d.time])} AS p",
+        f"{_key_expr(d.unit, types[d.unit])} AS a",
+        f"{_key_expr(d.time, types[d.time])} AS p",
         f"{_quote(_FILE)} AS f",
-        f"{_text_expr(d.person, types[d.person])} AS pid" if d.person else "NULL AS pid",
+        f"{_key_expr(d.person, types[d.person])} AS pid" if d.person else "NULL AS pid",
         f"{_num_expr(d.weight)} AS w" if d.weight else "1.0::DOUBLE AS w",
     ]
     select += [f"{_num_expr(c)} AS y{i}" for i, c in enumerate(outcomes)]
@@ -312,14 +330,14 @@ def _aggregate(
     numeric += [(f"design.covariates[{j}]", c) for j, c in enumerate(covs)]
     if d.weight:
         numeric.append(("data.weight", d.weight))
-    a_, p_ = _text_expr(d.unit, types[d.unit]), _text_expr(d.time, types[d.time])
-    pid_ = _text_expr(d.person, types[d.person]) if d.person else "NULL"
+    a_, p_ = _key_expr(d.unit, types[d.unit]), _key_expr(d.time, types[d.time])
+    pid_ = _key_expr(d.person, types[d.person]) if d.person else "NULL"
     w_ = _num_expr(d.weight) if d.weight else "1.0"
     checks = [
         "count(*)",
-        f"count(*) FILTER (WHERE ({a_}) IS NULL OR ({a_}) = '')",
-        f"count(*) FILTER (WHERE ({p_}) IS NULL OR ({p_}) = '')",
-        f"count(*) FILTER (WHERE ({pid_}) IS NULL OR ({pid_}) = '')" if d.person else "0",
+        f"count(*) FILTER (WHERE {EMPTY.format(f'({a_})')})",
+        f"count(*) FILTER (WHERE {EMPTY.format(f'({p_})')})",
+        f"count(*) FILTER (WHERE {EMPTY.format(f'({pid_})')})" if d.person else "0",
         f"count(*) FILTER (WHERE ({w_}) IS NULL OR ({w_}) < 0 OR NOT isfinite({w_}))"
         if d.weight
         else "0",
@@ -374,14 +392,14 @@ def _aggregate(
         raise DataError("\n".join(f"{source}: {m}" for m in messages))
 
     # 2. periods, parsed once per distinct value; the files holding a bad one are named
-    periods = con.execute("SELECT p, min(f), count(DISTINCT f) FROM src GROUP BY p").fetchall()
-    labels = pd.Series([str(r[0]) for r in periods], dtype=object)
+    periods = con.execute("SELECT p FROM src GROUP BY p").df()["p"]
+    labels = pd.Series(_key_text(periods).to_numpy(), dtype=object)
     malformed = parse_periods(labels)[2]
     if malformed.any():
         bad_labels = [str(v) for v in labels[malformed]]
         listing = ", ".join(_literal(v) for v in bad_labels)
         in_files = con.execute(
-            f"SELECT DISTINCT f FROM src WHERE p IN ({listing}) ORDER BY f LIMIT 6"
+            f"SELECT DISTINCT f FROM src WHERE CAST(p AS VARCHAR) IN ({listing}) ORDER BY f LIMIT 6"
         ).fetchall()
         names = [Path(str(r[0])).name for r in in_files]
         more = " and others" if len(names) > 5 else ""
@@ -411,8 +429,9 @@ def _aggregate(
             ).fetchall()
             first = ex[0]
             files = con.execute(
-                f"SELECT DISTINCT f FROM src WHERE pid = {_literal(str(first[0]))} "
-                f"AND p = {_literal(str(first[1]))} ORDER BY f LIMIT 3"
+                f"SELECT DISTINCT f FROM src WHERE CAST(pid AS VARCHAR) = "
+                f"{_literal(str(first[0]))} AND CAST(p AS VARCHAR) = {_literal(str(first[1]))} "
+                "ORDER BY f LIMIT 3"
             ).fetchall()
             shown = "; ".join(
                 f"person {r[0]} in period {r[1]}: areas {r[2]} and {r[3]}" for r in ex
@@ -539,6 +558,7 @@ def _cells(
         frame = con.execute("SELECT * FROM cells JOIN cells2 USING (a, p) ORDER BY a, p").df()
     else:
         frame = con.execute("SELECT * FROM cells ORDER BY a, p").df()
+    frame["a"], frame["p"] = _key_text(frame["a"]), _key_text(frame["p"])
     used = [int(frame[f"n{i}"].sum()) for i in range(len(outcomes))]
     frame = frame.rename(columns=names)
     for col in frame.columns:
