@@ -148,7 +148,12 @@ def validate(pilot: Path) -> None:
     click.echo(f"{pilot}: valid.")
     click.echo(
         f"  {panel.n_units} units ({panel.n_treated_units} treated), {panel.n_periods} periods "
-        f"{panel.period_labels[0]} to {panel.period_labels[-1]}, {panel.nobs} rows."
+        f"{panel.period_labels[0]} to {panel.period_labels[-1]}, "
+        + (
+            f"{panel.nobs} rows."
+            if panel.micro is None
+            else f"{panel.micro.rows:,} person rows in {panel.nobs:,} area-period cells."
+        )
     )
     click.echo(f"  Estimator: {est.name}. Inference: {inf.name}.")
     for m in panel.missing:
