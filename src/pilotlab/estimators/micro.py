@@ -23,7 +23,10 @@ within cells; bootstrap and permutation inference read it then.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
+import pandas as pd
 
 from pilotlab.data.cells import ROWS, n_column, q_column, robust_columns, weight_column
 from pilotlab.data.panel import Panel
@@ -46,6 +49,22 @@ def micro_nobs(panel: Panel, outcome: str, default: int) -> int:
     return panel.micro.used(outcome) or default
 
 
+#: The cell statistics of a frame, read once per frame object, outcome and covariates: refits
+#: under other assignments (permutations, pre-tests, power) share the frame. A frame's statistic
+#: columns are never changed in place (and are unchanged by a constant added within cells), so
+#: an entry stays true until the frame is collected, when it is removed.
+_STATS: dict[int, dict[tuple[str, str, int], np.ndarray]] = {}
+
+
+def _stats_of(frame: pd.DataFrame) -> dict[tuple[str, str, int], np.ndarray]:
+    fid = id(frame)
+    got = _STATS.get(fid)
+    if got is None:
+        got = _STATS[fid] = {}
+        weakref.finalize(frame, _STATS.pop, fid, None)
+    return got
+
+
 def _cell_q(panel: Panel, outcome: str, p: int) -> np.ndarray:
     """Within-cell centred cross-products of ``(covariates, y)`` per cell (cells x p+1 x p+1).
 
@@ -56,15 +75,23 @@ def _cell_q(panel: Panel, outcome: str, p: int) -> np.ndarray:
     assert micro is not None
     frame = panel.frame
     rows = micro.outcome or outcome
+    key = (rows, outcome, p)
+    cached = _stats_of(frame)
+    if key in cached:
+        return cached[key]
     own = outcome == rows and q_column(outcome, p, p) in frame.columns
     Q = np.zeros((len(frame), p + 1, p + 1))
-    for i in range(p + 1):
-        for j in range(i, p + 1):
-            if j == p and not own:
-                continue
-            col = q_column(rows, i, j)
-            if col in frame.columns:
-                Q[:, i, j] = Q[:, j, i] = frame[col].to_numpy(np.float64)
+    pairs = [
+        (i, j)
+        for i in range(p + 1)
+        for j in range(i, p + 1)
+        if (j < p or own) and q_column(rows, i, j) in frame.columns
+    ]
+    if pairs:
+        block = frame[[q_column(rows, i, j) for i, j in pairs]].to_numpy(np.float64)
+        for c, (i, j) in enumerate(pairs):  # (p + 1)(p + 2) / 2 columns, never cells
+            Q[:, i, j] = Q[:, j, i] = block[:, c]
+    cached[key] = Q
     return Q
 
 
