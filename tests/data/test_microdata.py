@@ -160,3 +160,23 @@ def test_bad_microdata_exit_1_and_write_nothing(
     assert code == 1
     assert "varies within a person and period" in text and "Traceback" not in text
     assert not out.exists() and not (tmp_path / "r.db").exists()
+
+
+def test_integer_ids_in_parquet_become_their_digits(tmp_path: Path, rows: pd.DataFrame) -> None:
+    data = rows.assign(
+        area=rows["area"].str[1:].astype(int) + 100, person=rows["person"].str[1:].astype(int)
+    )
+    data.to_parquet(tmp_path / "rows.parquet", index=False)
+    pilot = _pilot(tmp_path, rows, "rows.parquet")
+    spec = yaml.safe_load(pilot.read_text(encoding="utf-8"))
+    spec["treatment"]["units"] = [str(100 + i) for i in range(8)]
+    pilot.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    panel = _panel(pilot)
+    assert panel.unit_labels[:2] == ("100", "101") and panel.n_treated_units == 8
+    assert panel.micro is not None and panel.micro.persons == rows["person"].nunique()
+
+
+def test_person_is_left_out_of_the_plan_when_unset() -> None:
+    spec = micro_pilot(treated=["A000"], person=False)
+    assert "person" not in spec.plan()["data"]
+    assert micro_pilot(treated=["A000"]).plan()["data"]["person"] == "person"
