@@ -17,7 +17,7 @@ from pilotlab.cli import cli
 from pilotlab.data import load_panel
 from pilotlab.data.cells import n_column, q_column
 from pilotlab.exceptions import DataError
-from pilotlab.spec import load_pilot
+from pilotlab.spec import load_pilot, parse_pilot
 from tests.support.microdata import micro_pilot, person_rows, treated_areas, write_partitions
 
 
@@ -180,3 +180,17 @@ def test_person_is_left_out_of_the_plan_when_unset() -> None:
     spec = micro_pilot(treated=["A000"], person=False)
     assert "person" not in spec.plan()["data"]
     assert micro_pilot(treated=["A000"]).plan()["data"]["person"] == "person"
+
+
+def test_treatment_column_is_read_per_area_and_period(rows: pd.DataFrame) -> None:
+    treated = treated_areas(rows, 8)
+    data = rows.assign(first=np.where(rows["area"].isin(treated), "2004", ""))
+    raw = micro_pilot(treated=treated).model_dump(mode="json", exclude_none=True)
+    raw["treatment"] = {"column": "first"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        panel = load_panel(parse_pilot(raw), data=data)
+    assert panel.n_treated_units == 8 and panel.period_labels[int(panel.cohorts[0])] == "2004"
+    data.loc[data.index[0], "first"] = "2003"
+    with pytest.raises(DataError, match="differs between persons of the same area and period"):
+        load_panel(parse_pilot(raw), data=data)
