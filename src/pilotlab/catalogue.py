@@ -57,9 +57,10 @@ ENTRY_POINT_GROUP = "pilotlab.estimators"
 
 #: When ``design.estimator: auto`` picks an estimator (the rule is documented in the README):
 #: ``few_treated`` (one to three treated units with a long pre-period), ``staggered`` (treated
-#: units start at different times), ``two_periods`` (one period before, one after) and
-#: ``common_start`` (several periods, one start).
-AutoRole = Literal["few_treated", "staggered", "two_periods", "common_start"]
+#: units start at different times), ``two_periods`` (one period before, one after),
+#: ``common_start`` (several periods, one start) and ``randomised`` (the treated units were drawn
+#: by the pilot file's ``assignment``, with one common start).
+AutoRole = Literal["few_treated", "staggered", "two_periods", "common_start", "randomised"]
 
 FitFunction = Callable[["Panel", str, "EstimatorOptions", "np.random.Generator"], "EffectResult"]
 #: ``rule(method, n_treated, n_donors, name) -> (method, reason)``: an estimator's own rule for
@@ -104,6 +105,10 @@ class Capabilities:
         shows donor weights and paths, and the evidence rubric checks the pre-period fit.
     covariates
         Accepts ``design.covariates``.
+    randomised
+        Analyses a randomised allocation at the unit level (the randomised estimator):
+        randomisation inference re-draws the allocation as its scheme did and computes every
+        re-draw's estimate in one batched solve (:mod:`pilotlab.inference.randomisation`).
     auto
         The situation in which ``estimator: auto`` picks it (at most one estimator per role).
     """
@@ -117,6 +122,7 @@ class Capabilities:
     event_times: bool = False
     synthetic: bool = False
     covariates: bool = False
+    randomised: bool = False
     auto: AutoRole | None = None
 
     def __post_init__(self) -> None:
