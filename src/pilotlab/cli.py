@@ -148,12 +148,27 @@ def validate(pilot: Path) -> None:
     click.echo(f"{pilot}: valid.")
     click.echo(
         f"  {panel.n_units} units ({panel.n_treated_units} treated), {panel.n_periods} periods "
-        f"{panel.period_labels[0]} to {panel.period_labels[-1]}, {panel.nobs} rows."
+        f"{panel.period_labels[0]} to {panel.period_labels[-1]}, "
+        + (
+            f"{panel.nobs} rows."
+            if panel.micro is None
+            else f"{panel.micro.rows:,} person rows in {panel.nobs:,} area-period cells."
+        )
     )
     click.echo(f"  Estimator: {est.name}. Inference: {inf.name}.")
     for m in panel.missing:
         if m.n_missing:
             click.echo(f"  {m.sentence()}")
+
+
+_SCHEDULER_OPTION = click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run randomisation inference and power simulations on the Dask scheduler at ADDRESS "
+    "(tcp://host:8786; local:N for a local cluster of N worker processes); default: "
+    "$PILOTLAB_DASK_SCHEDULER, else this machine's cores. Results do not depend on it.",
+)
 
 
 @cli.command()
@@ -175,6 +190,7 @@ def validate(pilot: Path) -> None:
 )
 @click.option("--org", "org_name", default=None, help="Organisation named in the report masthead.")
 @_REGISTRY_OPTION
+@_SCHEDULER_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No stages or checks on stderr.")
 @_friendly
 def run(
@@ -183,6 +199,7 @@ def run(
     template_dir: Path | None,
     org_name: str | None,
     registry_url: str | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Estimate PILOT's effects; write report.html, evidence.json and tables as CSV.
@@ -195,16 +212,18 @@ def run(
     bar = _ProgressBar(_progress_wanted(quiet))
     bar.stage(f"Reading the pilot file {pilot}")  # before the imports: the first sign of life
     from pilotlab.engine import run_pilot
+    from pilotlab.parallel import use_scheduler
 
-    done = run_pilot(
-        pilot,
-        out,
-        registry=registry_url,
-        template_dir=template_dir,
-        org_name=org_name,
-        progress=_timed(bar.stage),
-        option="-o/--output",
-    )
+    with use_scheduler(scheduler):  # connects first: an unreachable scheduler writes nothing
+        done = run_pilot(
+            pilot,
+            out,
+            registry=registry_url,
+            template_dir=template_dir,
+            org_name=org_name,
+            progress=_timed(bar.stage),
+            option="-o/--output",
+        )
     evaluation, plan = done.evaluation, done.plan
     spec = evaluation.pilot
     _warn_dates(spec, evaluation)
@@ -458,6 +477,7 @@ def _timed(stage: Callable[[str], None]) -> Callable[[str], None]:
     help="Seconds a design may take when every placebo pilot must be refitted (no fast path): "
     "fewer placebo pilots are run beyond it, with their Monte Carlo error stated; 0: no limit.",
 )
+@_SCHEDULER_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No stages or progress bar on stderr.")
 @_friendly
 def power(
@@ -469,6 +489,7 @@ def power(
     jobs: int | None,
     conditional: bool | None,
     time_budget: float,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Power and minimum detectable effect of PILOT, from placebo pilots in its history.
@@ -488,18 +509,21 @@ def power(
     spec = load_pilot(pilot)
     out = out or spec.base_dir / "out" / spec.id / "power"
     check_output_folder(out)  # refuse a folder pilotlab may not write before the simulations
+    from pilotlab.parallel import use_scheduler
+
     try:
-        result = run_power(
-            spec,
-            treated=treated_list,
-            post=post_list,
-            progress=bar,
-            simulations=simulations,
-            n_jobs=jobs,
-            conditional=conditional or None,
-            stage=bar.stage,
-            time_budget=time_budget or None,
-        )
+        with use_scheduler(scheduler):
+            result = run_power(
+                spec,
+                treated=treated_list,
+                post=post_list,
+                progress=bar,
+                simulations=simulations,
+                n_jobs=jobs,
+                conditional=conditional or None,
+                stage=bar.stage,
+                time_budget=time_budget or None,
+            )
     finally:
         bar.close()
     bar.stage("Writing the power report")

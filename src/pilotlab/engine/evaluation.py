@@ -298,7 +298,8 @@ def evaluate(
     summary = DataSummary(
         path=pilot.data.path if path is not None else "(DataFrame)",
         sha256=panel.fingerprint,
-        rows=panel.nobs,
+        rows=panel.nobs if panel.micro is None else panel.micro.rows,
+        microdata=None if panel.micro is None else panel.micro.summary(panel.nobs),
         units=panel.n_units,
         treated_units=panel.n_treated_units,
         periods=panel.n_periods,

@@ -42,6 +42,7 @@ from pilotlab.report.format import (
     fmt_pct,
     is_number,
 )
+from pilotlab.report.microdata import microdata_sentence
 from pilotlab.report.model import (
     Block,
     Cell,
@@ -537,7 +538,9 @@ def _data(ctx: _Ctx) -> list[Block]:
     data = ctx.data
     flow = dict(data.unit_flow)
     blocks: list[Block] = [
-        Paragraph(
+        Paragraph(microdata_sentence(ctx.source, data, ctx.unit_word, ctx.units_word))
+        if data.layout == "microdata"
+        else Paragraph(
             f"Source: {ctx.source}. The data hold {fmt_int(data.rows)} rows for "
             f"{plural(data.units, ctx.unit_word, ctx.units_word)} over {plural(data.periods, 'period')}, "
             f"from {data.first_period} to {data.last_period} "

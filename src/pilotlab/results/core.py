@@ -363,10 +363,14 @@ class DataSummary:
     treated_clusters: int
     staggered: bool
     pre_periods: int
+    #: Person-level counts of microdata (rows, persons, cells, files, rows per outcome).
+    microdata: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the evidence record's ``data`` block)."""
+        micro = {} if self.microdata is None else {"microdata": dict(self.microdata)}
         return {
+            **micro,
             "path": self.path,
             "sha256": self.sha256,
             "rows": self.rows,

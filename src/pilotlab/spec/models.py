@@ -111,17 +111,30 @@ class DataSpec(_Model):
     """Where the data are and which columns mean what."""
 
     path: str = Field(
-        min_length=1, description="Data file relative to the pilot file (.csv or .parquet)."
+        min_length=1,
+        description="Data file relative to the pilot file (.csv or .parquet); for microdata "
+        "also a folder or a glob of partitioned files.",
     )
     unit: str = Field(min_length=1, description="Column identifying the unit (area, school...).")
     time: str = Field(min_length=1, description="Column of periods.")
     unit_label: str = Field("area", description="What a unit is called in report prose.")
     cluster: str | None = Field(None, description="Cluster column for inference (default: unit).")
     weight: str | None = Field(None, description="Analytic weight column.")
-    layout: Literal["panel", "repeated_cross_section"] = "panel"
+    layout: Literal["panel", "repeated_cross_section", "microdata"] = "panel"
+    person: str | None = Field(
+        None, description="Person (or episode) id column of microdata (data.layout: microdata)."
+    )
     source: str | None = Field(
         None, description="Where the data come from, for the report's source lines."
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_person(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Left out while unset, so the plan hash of a pilot without microdata is unchanged.
+        out = handler(self)
+        if isinstance(out, dict) and out.get("person") is None:
+            out.pop("person", None)
+        return out
 
 
 class TreatmentSpec(_Model):
