@@ -80,7 +80,9 @@ class Capabilities:
         :attr:`base_inference`; ``wild_bootstrap`` and ``permutation`` are applied after the fit
         by :mod:`pilotlab.inference` (the wild bootstrap needs ``linear``).
     layouts
-        Data layouts it accepts (``panel``, ``repeated_cross_section``).
+        Data layouts it accepts (``panel``, ``repeated_cross_section``, ``microdata``: person
+        rows aggregated to area x period cells, which only an estimator that reads the cell
+        statistics exactly may declare).
     staggered
         Valid under staggered adoption with effects that differ by cohort and over time.
     linear
@@ -145,6 +147,8 @@ class EstimatorEntry:
     of what it does. ``options`` is the pydantic model of its own settings (the pilot file's
     ``design.options`` block for an estimator from another package; pilotlab's own estimators
     keep their named blocks such as ``design.callaway_santanna``), or ``None`` when it has none.
+    ``assumptions`` are plain-English sentences the report adds to its list of assumptions
+    (what this estimator assumes beyond parallel trends, no spill-overs and no anticipation).
     """
 
     name: str
@@ -154,6 +158,7 @@ class EstimatorEntry:
     capabilities: Capabilities
     options: type[BaseModel] | None = None
     inference_rule: InferenceRule | None = field(default=None, compare=False)
+    assumptions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name == "auto":
