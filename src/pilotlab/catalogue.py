@@ -80,7 +80,9 @@ class Capabilities:
         :attr:`base_inference`; ``wild_bootstrap`` and ``permutation`` are applied after the fit
         by :mod:`pilotlab.inference` (the wild bootstrap needs ``linear``).
     layouts
-        Data layouts it accepts (``panel``, ``repeated_cross_section``).
+        Data layouts it accepts (``panel``, ``repeated_cross_section``, ``microdata``: person
+        rows aggregated to area x period cells, which only an estimator that reads the cell
+        statistics exactly may declare).
     staggered
         Valid under staggered adoption with effects that differ by cohort and over time.
     linear

@@ -8,6 +8,7 @@ file, the key or column, what was found and how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from pilotlab.data.checks import (
     raise_problems,
 )
 from pilotlab.data.dates import registration_date_notes
+from pilotlab.data.microdata import read_microdata
 from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
 from pilotlab.data.periods import PeriodIndex, parse_periods
 from pilotlab.exceptions import DataError, warn
@@ -678,6 +680,8 @@ def load_panel(
     :func:`panel_from_frame`). ``progress``, if given, is called with the name of each stage
     (reading, checking) as it starts.
     """
+    if spec.data.layout == "microdata":  # person rows: aggregated out of core to cells
+        return _microdata_panel(spec, data, history, progress)
     if data is not None:
         if progress is not None:
             progress("Checking the data")
@@ -699,4 +703,33 @@ def load_panel(
         progress("Checking the data")
     return panel_from_frame(
         df, spec, source=str(path), fingerprint=file_sha256(path), history=history
+    )
+
+
+def _microdata_panel(
+    spec: PilotSpec,
+    data: pd.DataFrame | None,
+    history: bool,
+    progress: Callable[[str], None] | None,
+) -> Panel:
+    """Person-level rows read and aggregated by :mod:`pilotlab.data.microdata`, then checked
+    as a panel of area x period cells."""
+    path = None if data is not None else getattr(spec, "data_path", None)
+    if data is None and path is None:
+        raise DataError(
+            "data.path: the pilot was not read from a file, so the data path cannot be "
+            "resolved; pass data= a DataFrame or load the pilot with load_pilot(path)"
+        )
+    if progress is not None:
+        progress(f"Reading the microdata ({'DataFrame' if path is None else path.name})")
+    cells = read_microdata(spec, path, data, progress)
+    panel = panel_from_frame(
+        cells.frame, cells.spec, source=cells.source, fingerprint=cells.fingerprint, history=history
+    )
+    return dataclasses.replace(
+        panel,
+        layout="microdata",
+        covariates=tuple(spec.design.covariates),
+        weighted=True,
+        micro=cells.micro,
     )

@@ -11,6 +11,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from pilotlab.data.allocation import Allocation
+    from pilotlab.data.cells import MicroCells
 
 __all__ = ["CLUSTER", "NEVER", "TIME", "UNIT", "WEIGHT", "MissingSummary", "Panel", "UnitFlow"]
 
@@ -87,7 +88,7 @@ class Panel:
     first_treated: np.ndarray
     outcomes: tuple[str, ...]
     covariates: tuple[str, ...] = ()
-    layout: Literal["panel", "repeated_cross_section"] = "panel"
+    layout: Literal["panel", "repeated_cross_section", "microdata"] = "panel"
     anticipation: int = 0
     comparison: Literal["never_treated", "not_yet_treated"] = "never_treated"
     weighted: bool = False
@@ -96,6 +97,9 @@ class Panel:
     missing: tuple[MissingSummary, ...] = field(default=())
     #: The randomised allocation the treatment was taken from (pilots with ``assignment``).
     allocation: Allocation | None = None
+    #: Microdata aggregated to area x period cells: each row of ``frame`` is a cell and this
+    #: names the columns of its sufficient statistics (``None`` for any other layout).
+    micro: MicroCells | None = None
 
     # ------------------------------------------------------------------ arrays
     @cached_property
@@ -217,6 +221,8 @@ class Panel:
     def complete(self, outcome: str, columns: tuple[str, ...] = ()) -> Panel:
         """Rows where ``outcome`` and ``columns`` are all observed (missing values are reported
         by the loader, then left out of each estimate here)."""
+        if self.micro is not None:  # each outcome has its own person rows, counts and weights
+            return self.micro.complete(self, outcome, columns)
         cols = [outcome, *columns]
         ok = self.frame[cols].notna().all(axis=1).to_numpy()
         if ok.all():

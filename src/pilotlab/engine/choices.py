@@ -103,10 +103,16 @@ def choose_estimator(panel: Panel, requested: str) -> Choice:
         entry = get_estimator(requested)
         if panel.layout not in entry.capabilities.layouts:
             fits = [e.name for e in ESTIMATORS.values() if panel.layout in e.capabilities.layouts]
+            rows = (
+                " (it needs the rows themselves, which microdata are summarised away from: "
+                "aggregate the person rows to one row per area and period for it)"
+                if panel.layout == "microdata"
+                else ""
+            )
             raise EstimationError(
                 f"design.estimator: {requested} needs "
                 f"{' or '.join(entry.capabilities.layouts)} data, but data.layout is "
-                f"{panel.layout}; use {', '.join(fits)}"
+                f"{panel.layout}{rows}; use {', '.join(fits)}"
             )
         return Choice(requested, f"The analysis plan specifies the {requested} estimator.")
     roles = []

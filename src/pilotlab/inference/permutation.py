@@ -25,6 +25,7 @@ interval is left undefined (with the reason) when it fails.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -47,6 +48,7 @@ from pilotlab.inference.randomisation import (
 )
 from pilotlab.inference.sharp_null import invert as _invert
 from pilotlab.inference.sharp_null import p_value_function as _p_value_fn
+from pilotlab.parallel import map_chunks, scheduler_address, worker_count
 
 __all__ = [
     "PermutationResult",
@@ -177,6 +179,53 @@ def twfe_permutation(
     scale = float(np.std(b_perm)) or abs(estimate) or 1.0
     lo, hi = _invert(p_fn, estimate, scale, alpha)
     return estimate, p_fn(0.0), lo, hi, b_perm
+
+
+def _refit_chunk(
+    entry: EstimatorEntry,
+    panel_d: Panel,
+    outcome: str,
+    d_col: str,
+    opts: EstimatorOptions,
+    assignments: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The estimate and the treatment column's slope under each of ``assignments``."""
+    b = np.full(len(assignments), np.nan)
+    s = np.full(len(assignments), np.nan)
+    failure = ""
+    rng = np.random.default_rng(0)  # unused: only fits that draw nothing are sent here
+    for i, ft in enumerate(assignments):  # one re-estimation per assignment (generic)
+        permuted = panel_d.with_first_treated(ft)
+        try:
+            b[i] = float(entry.fit(permuted, outcome, opts, rng).estimate)
+            s[i] = float(entry.fit(permuted, d_col, opts, rng).estimate)
+        except PilotlabError as exc:
+            failure = failure or str(exc)
+    return b, s, failure
+
+
+def _refit_elsewhere(
+    entry: EstimatorEntry,
+    panel_d: Panel,
+    outcome: str,
+    d_col: str,
+    opts: EstimatorOptions,
+    assignments: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`_refit_chunk` over all ``assignments``, in chunks on the Dask workers."""
+    n_chunks = min(len(assignments), worker_count(1) * 4)
+    bounds = np.linspace(0, len(assignments), n_chunks + 1).astype(int)
+    chunks = [
+        (entry, panel_d, outcome, d_col, opts, assignments[a:b])
+        for a, b in itertools.pairwise(bounds)
+    ]
+    parts = map_chunks(_refit_chunk, chunks)
+    failure = next((f for _, _, f in parts if f), "")
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        failure,
+    )
 
 
 def _fast_path_ok(
@@ -322,13 +371,22 @@ def _generic(
     b_perm = np.full(draws.n_assignments, np.nan)
     slope = np.full(draws.n_assignments, np.nan)
     first_failure = ""
-    for i, ft in enumerate(draws.first_treated()):  # one re-estimation per assignment (generic)
+    assignments = draws.first_treated()
+    state = rng.bit_generator.state
+    for i, ft in enumerate(assignments):  # one re-estimation per assignment (generic)
         permuted = panel_d.with_first_treated(ft)
         try:
             b_perm[i] = estimate(permuted, outcome)
             slope[i] = estimate(permuted, d_col)
         except PilotlabError as exc:  # this re-assignment cannot be estimated (e.g. collinear)
             first_failure = first_failure or str(exc)
+        if i == 0 and scheduler_address() is not None and rng.bit_generator.state == state:
+            # the refits draw nothing from rng, so the other assignments (drawn above, from
+            # the same generator as ever) can be refitted anywhere, in chunks, in any order
+            rest = _refit_elsewhere(entry, panel_d, outcome, d_col, opts, list(assignments[1:]))
+            b_perm[1:], slope[1:] = rest[0], rest[1]
+            first_failure = first_failure or rest[2]
+            break
     ok = np.isfinite(b_perm) & np.isfinite(slope)
     n_total = int(ok.size)
     skipped = n_total - int(ok.sum())

@@ -42,6 +42,7 @@ from pilotlab.report.format import (
     fmt_pct,
     is_number,
 )
+from pilotlab.report.microdata import microdata_sentence
 from pilotlab.report.model import (
     Block,
     Cell,
@@ -71,6 +72,7 @@ from pilotlab.report.text import (
     plural_word,
     with_units,
 )
+from pilotlab.report.value_for_money import value_for_money_sections
 from pilotlab.results import (
     BaconDecomposition,
     EffectResult,
@@ -536,7 +538,9 @@ def _data(ctx: _Ctx) -> list[Block]:
     data = ctx.data
     flow = dict(data.unit_flow)
     blocks: list[Block] = [
-        Paragraph(
+        Paragraph(microdata_sentence(ctx.source, data, ctx.unit_word, ctx.units_word))
+        if data.layout == "microdata"
+        else Paragraph(
             f"Source: {ctx.source}. The data hold {fmt_int(data.rows)} rows for "
             f"{plural(data.units, ctx.unit_word, ctx.units_word)} over {plural(data.periods, 'period')}, "
             f"from {data.first_period} to {data.last_period} "
@@ -1850,6 +1854,7 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
     makers["trial"] = _trial_section
     makers["cycles"] = _cycles_section
     sections = []
+    vfm_main, vfm_annex = value_for_money_sections(evaluation)
     for sid, title in trial.section_titles(SECTION_TITLES, evaluation):
         blocks = list(makers[sid](ctx))
         if sid == "evidence":
@@ -1857,6 +1862,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
             for b in [b for b in blocks if isinstance(b, Paragraph) and find_jargon(b.text)]:
                 blocks.remove(b)
                 ctx.to_annex("annex-evidence", b)
+        if sid == "limitations" and vfm_main is not None:
+            sections.append(vfm_main)
         sections.append(Section(sid, title, tuple(blocks)))
     ctx.to_annex("annex-glossary", *_glossary())
     annex: list[Section] = []
@@ -1865,6 +1872,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
             continue
         if ctx.annex[sid] or sid in _ALWAYS:
             annex.append(Section(sid, title, tuple(ctx.annex[sid]), part="annex"))
+    if vfm_annex is not None:
+        annex.append(vfm_annex)
     table_ids = [t.id for s in (*sections, *annex) for t in s.tables()]
     annex.append(
         Section(

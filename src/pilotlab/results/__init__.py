@@ -62,6 +62,7 @@ from pilotlab.results.trial import (
     PerProtocol,
     TrialSummary,
 )
+from pilotlab.results.value import AppraisalYear, ValueForMoney
 
 __all__ = [
     "OUTCOME_FIELDS",
@@ -69,6 +70,7 @@ __all__ = [
     "AllocationCheck",
     "AlternativeEstimator",
     "AnalyticMDE",
+    "AppraisalYear",
     "ArmEffect",
     "BaconDecomposition",
     "BalanceRow",
@@ -110,6 +112,7 @@ __all__ = [
     "SyntheticTables",
     "Table",
     "TrialSummary",
+    "ValueForMoney",
     "VcovType",
     "WildBootstrapRecord",
     "json_scalar",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -31,6 +32,7 @@ from pilotlab.results.parts import (
 from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.randomised import RandomisedTables
 from pilotlab.results.trial import CycleInfo, TrialSummary
+from pilotlab.results.value import ValueForMoney
 
 __all__ = [
     "OUTCOME_FIELDS",
@@ -361,10 +363,14 @@ class DataSummary:
     treated_clusters: int
     staggered: bool
     pre_periods: int
+    #: Person-level counts of microdata (rows, persons, cells, files, rows per outcome).
+    microdata: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the evidence record's ``data`` block)."""
+        micro = {} if self.microdata is None else {"microdata": dict(self.microdata)}
         return {
+            **micro,
             "path": self.path,
             "sha256": self.sha256,
             "rows": self.rows,
@@ -443,6 +449,10 @@ class Evaluation:
     warnings: tuple[Notice, ...] = ()
     evidence_strength: EvidenceStrength | None = None
     diagnostics: DesignDiagnostics = field(default_factory=DesignDiagnostics)
+    #: value for money per outcome column (only when the pilot file states its costs)
+    value_for_money: Mapping[str, ValueForMoney] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     trial: TrialSummary | None = None  # randomised pilots: flow, balance, allocation check
     cycle: CycleInfo | None = None  # learning cycles: the pilot followed and earlier results
 

@@ -21,10 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pilotlab.frameworks import Metric
 
 __all__ = [
     "AnalyticMDE",
@@ -529,6 +532,8 @@ class _OutcomeLike(Protocol):
     def column(self) -> str: ...
     @property
     def units(self) -> str | None: ...
+    @property
+    def framework_metric(self) -> Metric | None: ...
 
 
 class _DesignLike(Protocol):
