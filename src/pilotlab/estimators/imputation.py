@@ -23,7 +23,10 @@ residual on untreated observations and ``tau_hat_it - tau_tilde_it`` on treated 
 ``tau_tilde`` averages the effects within each cohort x period cell with weights ``v^2`` (BJS eq.
 8, their default partition). ``leave_out=True`` uses each unit's leave-one-out average instead
 (BJS appendix A.9: the residual divided by ``1 - v_i^2 / sum_j v_j^2``), which removes the
-downward bias of the averaged residuals when cells are small. On untreated observations the
+downward bias of the averaged residuals when cells are small. Intervals use the normal
+reference, as the paper's asymptotics do. The estimator is linear in the outcomes but not one
+regression's coefficients, so the wild cluster bootstrap by re-projection is not offered; with
+few treated clusters use randomisation over adoption dates (``permutation``). On untreated observations the
 within-unit sums of ``v e`` are the unit normal equations times the period part only, so each
 cluster's contribution is a clusters x periods product, never an observations x estimands one.
 
