@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -9,7 +10,17 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["CLUSTER", "NEVER", "TIME", "UNIT", "WEIGHT", "MissingSummary", "Panel", "UnitFlow"]
+__all__ = [
+    "CLUSTER",
+    "NEVER",
+    "TIME",
+    "UNIT",
+    "WEIGHT",
+    "MissingSummary",
+    "Panel",
+    "UnitFlow",
+    "frame_sha256",
+]
 
 #: ``first_treated`` value of never-treated units: larger than any period index, so
 #: ``time >= first_treated`` is False for them without special cases.
@@ -20,6 +31,13 @@ UNIT = "_unit"
 TIME = "_time"
 CLUSTER = "_cluster"
 WEIGHT = "_weight"
+
+
+def frame_sha256(df: pd.DataFrame) -> str:
+    """SHA-256 of a DataFrame's content (for data passed in memory)."""
+    hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    cols = ",".join(map(str, df.columns)).encode()
+    return hashlib.sha256(cols + hashed.tobytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,10 @@ class Panel:
     outcome and covariate columns under their own names. ``first_treated[u]`` is the period index
     at which unit ``u`` is first treated, or :data:`NEVER`; comparison-restricted and excluded units
     are already removed. Labels map codes back to what the user wrote.
+
+    ``fingerprint`` is the SHA-256 of the data file's bytes; for data passed in memory it is
+    empty and :attr:`data_sha256` hashes the frame when it is first asked for (only the record
+    of an evaluation needs it).
     """
 
     frame: pd.DataFrame
@@ -91,6 +113,11 @@ class Panel:
     fingerprint: str = ""
     unit_flow: UnitFlow | None = None
     missing: tuple[MissingSummary, ...] = field(default=())
+
+    @cached_property
+    def data_sha256(self) -> str:
+        """SHA-256 of the data: the file's (``fingerprint``), else of the frame's content."""
+        return self.fingerprint or frame_sha256(self.frame)
 
     # ------------------------------------------------------------------ arrays
     @cached_property
