@@ -33,6 +33,7 @@ from pilotlab.results.core import (
 from pilotlab.results.parts import (
     AnalyticMDE,
     BaconDecomposition,
+    CellLinearFit,
     Criterion,
     DesignDiagnostics,
     DesignMDE,
@@ -57,6 +58,7 @@ __all__ = [
     "AlternativeEstimator",
     "AnalyticMDE",
     "BaconDecomposition",
+    "CellLinearFit",
     "CheckDetails",
     "Choice",
     "Criterion",
