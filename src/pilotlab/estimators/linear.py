@@ -301,7 +301,11 @@ def fit_cells(
         else:
             scores = np.zeros((G, k))
             np.add.at(scores, unit_cluster, unit_scores)
-        K = k + fe_all - sum(lv - 1 for lv, nst in zip((N, T), fe_nested_in_cluster) if nst)
+        K = (
+            k
+            + fe_all
+            - sum(lv - 1 for lv, nst in zip((N, T), fe_nested_in_cluster, strict=True) if nst)
+        )
         factor = G / (G - 1) * (n - 1) / (n - K) if G > 1 else np.nan
         V = factor * xtx_inv @ (scores.T @ scores) @ xtx_inv
         df_resid = G - 1
