@@ -61,9 +61,7 @@ def test_cohort_blocks_equal_refits(aggregation, base_period, comparison) -> Non
     options = EstimatorOptions(
         inference="permutation",
         replications=39,
-        callaway_santanna=CallawaySantAnnaOptions(
-            aggregation=aggregation, base_period=base_period
-        ),
+        callaway_santanna=CallawaySantAnnaOptions(aggregation=aggregation, base_period=base_period),
     )
     fast, slow = _both(_panel(comparison), options)
     assert fast.method == "cohort_blocks" and slow.method == "generic"
@@ -93,4 +91,24 @@ def test_designs_the_map_does_not_cover_refit() -> None:
     options = EstimatorOptions(inference="permutation", replications=19)
     fast, slow = _both(_panel(weight=True), options)  # weighted: not a map of block sums
     assert fast.method == slow.method == "generic"
+    assert fast.p_value == slow.p_value
+
+
+@pytest.mark.parametrize("equal", [True, False])
+def test_whole_clusters_use_blocks_only_when_sizes_are_kept(equal: bool) -> None:
+    rng = np.random.default_rng(3)
+    sizes = np.full(12, 3) if equal else rng.integers(1, 6, 12)
+    cl_first = np.array([0, 0, 0, 0, 0, 4, 4, 4, 6, 6, 6, 6])
+    cluster = np.repeat(np.arange(12), sizes)
+    n, t = cluster.size, 8
+    unit, time = np.repeat(np.arange(n), t), np.tile(np.arange(1, t + 1), n)
+    g = cl_first[cluster][unit]
+    y = rng.normal(size=n)[unit] + 0.1 * time + rng.normal(size=n * t) + 0.5 * (g > 0) * (time >= g)
+    df = pd.DataFrame({"u": unit, "t": time, "g": g, "y": y, "c": cluster[unit]})
+    panel = make_panel(df, unit="u", time="t", first_treated="g", outcomes=("y",), cluster="c")
+    options = EstimatorOptions(inference="permutation", replications=39)
+    fast, slow = _both(panel, options)
+    assert fast.level == "cluster"
+    assert fast.method == ("cohort_blocks" if equal else "generic")
+    np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=1e-9, atol=1e-12)
     assert fast.p_value == slow.p_value

@@ -41,6 +41,23 @@ class BlockMap:
         out: np.ndarray = np.where(self.cohorts[pos] == first_treated, pos, -1)
         return np.where(first_treated == NEVER, h, out)
 
+    def keeps_sizes(self, first_treated: np.ndarray, observed: np.ndarray) -> bool:
+        """Whether every assignment (rows of ``first_treated``) puts as many units in each block
+        as ``observed`` does, so that the coefficients hold for it (a re-assignment of units
+        always does; one of whole clusters of unequal sizes may not)."""
+        blocks = self.blocks(np.atleast_2d(first_treated))
+        if (blocks < 0).any():
+            return False
+        width = self.cohorts.size + 1
+        rows = np.arange(blocks.shape[0])[:, None] * width
+        counts = np.bincount((rows + blocks).ravel(), minlength=blocks.shape[0] * width)
+        want = np.bincount(self.blocks(observed), minlength=width)
+        return bool(
+            np.array_equal(
+                counts.reshape(-1, width), np.broadcast_to(want, (blocks.shape[0], width))
+            )
+        )
+
     def estimates(self, outcomes: np.ndarray, first_treated: np.ndarray) -> np.ndarray:
         """The estimate under each assignment (``(B, N)`` first treated periods) of the
         ``(N, T)`` outcome matrix ``outcomes``: one ``(N, blocks)`` product, then a gather."""

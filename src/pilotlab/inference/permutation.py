@@ -293,9 +293,9 @@ def _by_blocks(
     draws: Reassignments,
     alpha: float,
 ) -> PermutationResult | None:
-    """The cohort-block path, or ``None`` when the estimator has no map for this design (or
-    treatment was re-assigned by whole clusters, which may change the cohort sizes)."""
-    if entry.block_map is None or draws.level != "unit" or not panel.is_rectangular:
+    """The cohort-block path, or ``None`` when the estimator has no map for this design, or
+    some re-assignment of whole clusters (of unequal sizes) changes the cohort sizes."""
+    if entry.block_map is None or not panel.is_rectangular:
         return None
     cheap = entry.base_inference
     opts = dataclasses.replace(options, inference=cheap, pretrend="none")  # type: ignore[arg-type]
@@ -305,6 +305,8 @@ def _by_blocks(
         return None
     shape = (panel.n_units, panel.n_periods)
     assignments = draws.first_treated()
+    if draws.level != "unit" and not mapped.keeps_sizes(assignments, panel.first_treated):
+        return None
     b_perm = mapped.estimates(panel.y(outcome).reshape(shape), assignments)
     slope = mapped.estimates(panel.treated_now.astype(np.float64).reshape(shape), assignments)
     p_fn = _p_value_fn(est, b_perm, slope, draws.exact)
