@@ -37,38 +37,41 @@ class BlockMap:
         """The block of every unit under each assignment (first treated periods, any shape):
         ``-1`` for a label that is neither a cohort of the actual assignment nor never."""
         h = self.cohorts.size
-        pos = np.minimum(np.searchsorted(self.cohorts, first_treated), h - 1)
-        out: np.ndarray = np.where(self.cohorts[pos] == first_treated, pos, -1)
-        return np.where(first_treated == NEVER, h, out)
+        top = int(self.cohorts[-1]) + 1
+        table = np.full(top + 2, -1, dtype=np.int64)  # label -> block; top: beyond; top+1: never
+        table[self.cohorts] = np.arange(h)
+        table[top + 1] = h
+        ft = np.asarray(first_treated)
+        code = np.where(ft == NEVER, top + 1, np.clip(ft, -1, top))
+        out: np.ndarray = table[code]
+        return out
 
-    def keeps_sizes(self, first_treated: np.ndarray, observed: np.ndarray) -> bool:
-        """Whether every assignment (rows of ``first_treated``) puts as many units in each block
-        as ``observed`` does, so that the coefficients hold for it (a re-assignment of units
-        always does; one of whole clusters of unequal sizes may not)."""
-        blocks = self.blocks(np.atleast_2d(first_treated))
+    def keeps_sizes(self, blocks: np.ndarray, observed: np.ndarray) -> bool:
+        """Whether every assignment (rows of ``blocks``, from :meth:`blocks`) puts as many units
+        in each block as ``observed`` does, so that the coefficients hold for it (a
+        re-assignment of units always does; one of whole clusters of unequal sizes may not)."""
         if (blocks < 0).any():
             return False
         width = self.cohorts.size + 1
         rows = np.arange(blocks.shape[0])[:, None] * width
         counts = np.bincount((rows + blocks).ravel(), minlength=blocks.shape[0] * width)
         want = np.bincount(self.blocks(observed), minlength=width)
-        return bool(
-            np.array_equal(
-                counts.reshape(-1, width), np.broadcast_to(want, (blocks.shape[0], width))
-            )
-        )
+        return bool((counts.reshape(-1, width) == want[None, :]).all())
 
-    def estimates(self, outcomes: np.ndarray, first_treated: np.ndarray) -> np.ndarray:
-        """The estimate under each assignment (``(B, N)`` first treated periods) of the
-        ``(N, T)`` outcome matrix ``outcomes``: one ``(N, blocks)`` product, then a gather."""
-        M = outcomes @ self.coef.T  # unit i's estimate contribution if it were in block h
-        blocks = self.blocks(np.atleast_2d(first_treated))
+    def estimates(self, outcomes: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """The estimates of the ``(Q, N, T)`` outcome matrices ``outcomes`` under each assignment
+        (rows of ``blocks``, from :meth:`blocks`), as ``(B, Q)``: one ``(N, blocks)`` product
+        per outcome matrix, then a gather over units."""
         if (blocks < 0).any():
             raise ValueError("an assignment puts a unit in a cohort the map does not know")
-        n = M.shape[0]
-        out = np.empty(blocks.shape[0])
-        rows = np.arange(n)[None, :]
-        chunk = max(1, 8_000_000 // max(n, 1))
+        M = np.einsum("qnt,ht->qnh", outcomes, self.coef)  # unit i's part if it were in block h
+        q, n, width = M.shape
+        flat = M.reshape(q, n * width)
+        out = np.empty((blocks.shape[0], q))
+        offset = (np.arange(n) * width)[None, :]
+        chunk = max(1, 4_000_000 // max(n, 1))
         for s in range(0, blocks.shape[0], chunk):  # bounded memory; vectorised within
-            out[s : s + chunk] = M[rows, blocks[s : s + chunk]].sum(axis=1)
+            at = blocks[s : s + chunk] + offset
+            for j in range(q):  # one pass per outcome matrix (the outcome and its slope)
+                out[s : s + chunk, j] = np.take(flat[j], at).sum(axis=1)
         return out

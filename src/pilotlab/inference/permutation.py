@@ -304,11 +304,11 @@ def _by_blocks(
     if mapped is None:
         return None
     shape = (panel.n_units, panel.n_periods)
-    assignments = draws.first_treated()
-    if draws.level != "unit" and not mapped.keeps_sizes(assignments, panel.first_treated):
+    blocks = mapped.blocks(draws.first_treated())
+    if draws.level != "unit" and not mapped.keeps_sizes(blocks, panel.first_treated):
         return None
-    b_perm = mapped.estimates(panel.y(outcome).reshape(shape), assignments)
-    slope = mapped.estimates(panel.treated_now.astype(np.float64).reshape(shape), assignments)
+    both = np.stack([panel.y(outcome), panel.treated_now.astype(np.float64)]).reshape(2, *shape)
+    b_perm, slope = mapped.estimates(both, blocks).T
     p_fn = _p_value_fn(est, b_perm, slope, draws.exact)
     scale = float(np.std(b_perm)) or abs(est) or 1.0
     lo, hi = _invert(p_fn, est, scale, alpha)

@@ -84,7 +84,7 @@ def headline_block_map(
     mapped = BlockMap(coef, np.asarray(units.cohorts, dtype=np.int64), float(estimate))
     if not np.array_equal(mapped.blocks(panel.first_treated), units.block):
         return None
-    again = float(mapped.estimates(Y, panel.first_treated)[0])
+    again = float(mapped.estimates(Y[None], mapped.blocks(panel.first_treated)[None])[0, 0])
     if not abs(again - estimate) <= 1e-9 * (1.0 + abs(estimate)):
         return None  # not the estimator's own number: the re-fitting path stays
     return mapped
