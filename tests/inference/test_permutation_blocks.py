@@ -112,3 +112,19 @@ def test_whole_clusters_use_blocks_only_when_sizes_are_kept(equal: bool) -> None
     assert fast.method == ("cohort_blocks" if equal else "generic")
     np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=1e-9, atol=1e-12)
     assert fast.p_value == slow.p_value
+
+
+@pytest.mark.parametrize("window", [(8, 8), (2, 1)])
+def test_event_study_cohort_blocks_equal_refits(window) -> None:
+    """The staggered event study on cohort x period cells is a map of cohort blocks too."""
+    panel = _panel()
+    options = EstimatorOptions(inference="permutation", replications=39, window=window)
+    entry = ESTIMATORS["event_study"]
+    fast = permutation_test(panel, "y", entry, options, np.random.default_rng(5))
+    slow_entry = dataclasses.replace(entry, block_map=None)
+    slow = permutation_test(panel, "y", slow_entry, options, np.random.default_rng(5))
+    assert fast.method == "cohort_blocks" and slow.method == "generic"
+    np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=1e-9, atol=1e-12)
+    assert fast.p_value == slow.p_value
+    assert fast.ci_lower == pytest.approx(slow.ci_lower, rel=1e-7)
+    assert fast.ci_upper == pytest.approx(slow.ci_upper, rel=1e-7)

@@ -22,11 +22,18 @@ from pilotlab.estimators._regression import (
     size_warnings,
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
+from pilotlab.estimators.block_map import BlockMap
 from pilotlab.estimators.linear import LinearFit, fit_cells, linear_combination
 from pilotlab.exceptions import EstimationError, notice
-from pilotlab.results import EffectResult, EventTimeEstimate, LinearParts, PrePeriodEstimates
+from pilotlab.results import (
+    CellLinearFit,
+    EffectResult,
+    EventTimeEstimate,
+    LinearParts,
+    PrePeriodEstimates,
+)
 
-__all__ = ["event_time_window", "fit_event_study"]
+__all__ = ["event_study_block_map", "event_time_window", "fit_event_study"]
 
 DEFAULT_WINDOW = 8
 
@@ -190,6 +197,34 @@ def _fit_dense(
     return fit_panel(panel, outcome, X, names, options), times, col_counts
 
 
+def event_study_block_map(
+    panel: Panel, outcome: str, options: EstimatorOptions, estimate: float
+) -> BlockMap | None:
+    """The headline as a map of cohort blocks (:class:`~pilotlab.estimators.block_map.BlockMap`)
+    when the fit runs on cohort x period cells: the within-transformed indicators depend on the
+    cohort sizes only, so ``c' beta = sum_i (X_cell[h_i] (X'X)^-1 c) . y_i`` for any assignment
+    with the same sizes. ``None`` otherwise, or when the map does not reproduce ``estimate``."""
+    if not _by_cells(panel, outcome, options):
+        return None
+    res = fit_event_study(panel, outcome, options, np.random.default_rng(0))
+    lin = res.linear
+    if lin is None or lin.combination is None or not isinstance(lin.fit, CellLinearFit):
+        return None
+    fit = lin.fit
+    groups = np.unique(panel.first_treated)
+    cohorts = groups[groups != NEVER]
+    if cohorts.size == 0:
+        return None
+    coef = np.zeros((cohorts.size + 1, panel.n_periods))
+    coef[: groups.size] = fit.cells @ (fit.xtx_inv @ lin.combination)
+    mapped = BlockMap(coef, cohorts.astype(np.int64), float(estimate))
+    y = panel.y(outcome).reshape(1, panel.n_units, panel.n_periods)
+    again = float(mapped.estimates(y, mapped.blocks(panel.first_treated)[None])[0, 0])
+    if not abs(again - estimate) <= 1e-9 * (1.0 + abs(estimate)):
+        return None
+    return mapped
+
+
 def _leads(
     fit: LinearFit, times: list[int], ref: int, window: tuple[int, int]
 ) -> PrePeriodEstimates:
@@ -227,5 +262,6 @@ ENTRY = register(
             covariates=True,
             auto="common_start",
         ),
+        block_map=event_study_block_map,
     )
 )
