@@ -297,7 +297,7 @@ def evaluate(
     treated_labels = tuple(np.asarray(panel.unit_labels, dtype=object)[panel.is_treated_unit])
     summary = DataSummary(
         path=pilot.data.path if path is not None else "(DataFrame)",
-        sha256=panel.fingerprint,
+        sha256=panel.data_sha256,
         rows=panel.nobs if panel.micro is None else panel.micro.rows,
         microdata=None if panel.micro is None else panel.micro.summary(panel.nobs),
         units=panel.n_units,

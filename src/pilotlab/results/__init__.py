@@ -33,6 +33,7 @@ from pilotlab.results.core import (
 from pilotlab.results.parts import (
     AnalyticMDE,
     BaconDecomposition,
+    CellLinearFit,
     Criterion,
     DesignDiagnostics,
     DesignMDE,
@@ -74,6 +75,7 @@ __all__ = [
     "ArmEffect",
     "BaconDecomposition",
     "BalanceRow",
+    "CellLinearFit",
     "CheckDetails",
     "Choice",
     "Criterion",

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AnalyticMDE",
     "BaconDecomposition",
+    "CellLinearFit",
     "Criterion",
     "DesignDiagnostics",
     "DesignMDE",
@@ -150,6 +151,31 @@ class LinearFit:
     def coef(self, name: str) -> int:
         """Position of a named coefficient."""
         return self.names.index(name)
+
+
+@dataclass(frozen=True)
+class CellLinearFit(LinearFit):
+    """A :class:`LinearFit` whose regressors are functions of a unit's group and the period
+    (event-time indicators of a cohort, within-transformed): ``X`` is not stored but made on
+    first use from the distinct rows, as ``cells[unit_group].reshape(-1, k)`` (a rectangular
+    panel, rows sorted by unit then period). The fit itself never needs it, so an event study
+    with every event time holds ``groups x periods x k`` numbers instead of ``rows x k``.
+    """
+
+    cells: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0)))
+    unit_group: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        if "X" in self.__dict__ and self.__dict__["X"] is None:
+            object.__delattr__(self, "X")  # made on first use by __getattr__
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "X":
+            raise AttributeError(name)
+        k = self.cells.shape[2]
+        X = self.cells[self.unit_group].reshape(-1, k)
+        object.__setattr__(self, "X", X)
+        return X
 
 
 @dataclass(frozen=True)
