@@ -58,8 +58,9 @@ ENTRY_POINT_GROUP = "pilotlab.estimators"
 #: When ``design.estimator: auto`` picks an estimator (the rule is documented in the README):
 #: ``few_treated`` (one to three treated units with a long pre-period), ``staggered`` (treated
 #: units start at different times), ``two_periods`` (one period before, one after) and
-#: ``common_start`` (several periods, one start).
-AutoRole = Literal["few_treated", "staggered", "two_periods", "common_start"]
+#: ``common_start`` (several periods, one start) and ``switching`` (treatment that stops, or
+#: starts and stops, in the data).
+AutoRole = Literal["few_treated", "staggered", "two_periods", "common_start", "switching"]
 
 FitFunction = Callable[["Panel", str, "EstimatorOptions", "np.random.Generator"], "EffectResult"]
 #: ``rule(method, n_treated, n_donors, name) -> (method, reason)``: an estimator's own rule for
@@ -102,6 +103,13 @@ class Capabilities:
         shows donor weights and paths, and the evidence rubric checks the pre-period fit.
     covariates
         Accepts ``design.covariates``.
+    switching
+        Valid when treatment is not absorbing (units stop being treated, or move in and out):
+        every estimator without it assumes a unit stays treated once it starts, and a panel
+        whose treatment switches off is refused for it.
+    groups
+        Compares eligible and ineligible groups within each unit (``data.group``): it needs that
+        column, and every estimator without the capability refuses a panel that has it.
     auto
         The situation in which ``estimator: auto`` picks it (at most one estimator per role).
     """
@@ -115,6 +123,8 @@ class Capabilities:
     event_times: bool = False
     synthetic: bool = False
     covariates: bool = False
+    switching: bool = False
+    groups: bool = False
     auto: AutoRole | None = None
 
     def __post_init__(self) -> None:

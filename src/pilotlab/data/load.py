@@ -45,6 +45,14 @@ from pilotlab.data.checks import (
     raise_problems,
 )
 from pilotlab.data.dates import registration_date_notes
+from pilotlab.data.groups import group_codes
+from pilotlab.data.switching import (
+    absorbing,
+    end_positions,
+    indicator_status,
+    spell_status,
+    start_text,
+)
 from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
 from pilotlab.data.periods import PeriodIndex, parse_periods
 from pilotlab.exceptions import DataError, warn
@@ -233,6 +241,7 @@ class _Assignment:
     excluded: np.ndarray  # listed in treatment.exclude
     eligible: np.ndarray  # listed in treatment.eligible (every unit if there is no list)
     comparison: np.ndarray | None  # listed in treatment.comparison, if it is a list
+    status: np.ndarray | None = None  # units x periods 0/1 when treatment may switch off
 
     @property
     def treated(self) -> np.ndarray:
@@ -296,7 +305,7 @@ def _assign_treatment(
         found, planned = mask(list(tr.adoption), "treatment.adoption")
         ids = units[found].tolist()
         start[found] = _start_positions(
-            [tr.adoption[u] for u in ids],
+            [start_text(tr.adoption[u]) for u in ids],
             [f"treatment.adoption.{u}" for u in ids],
             periods,
             d.time,
@@ -322,6 +331,20 @@ def _assign_treatment(
                 texts.tolist(), keys.tolist(), periods, d.time, history, problems
             )
 
+    status = None
+    if tr.form == "indicator":
+        assert tr.indicator is not None
+        status, start = indicator_status(
+            df[tr.indicator], tr.indicator, ucode, df[TIME].to_numpy(), len(units),
+            len(periods.keys), known, problems,
+        )  # fmt: skip
+        planned = start >= 0
+    else:
+        ends = end_positions(tr, units, start, periods, d.time, problems)
+        if ends is not None:
+            status = spell_status(start, ends, len(periods.keys))
+    if status is not None and absorbing(status):
+        status = None
     _, excluded = mask(list(tr.exclude), "treatment.exclude")
     if tr.eligible:
         _, eligible = mask(list(tr.eligible), "treatment.eligible")
@@ -331,7 +354,7 @@ def _assign_treatment(
     if isinstance(tr.comparison, list):
         _, comparison = mask(list(tr.comparison), "treatment.comparison")
         problems += check_comparison_not_treated(comparison, start >= 0, known)
-    return _Assignment(start, planned, excluded, eligible, comparison)
+    return _Assignment(start, planned, excluded, eligible, comparison, status)
 
 
 def panel_from_frame(
@@ -379,6 +402,13 @@ def panel_from_frame(
     problems += check_unit_ids(ucode, d.unit)
     periods, tidx, bad_period = parse_periods(df[d.time])
     problems += check_periods(df[d.time], bad_period, periods, d.time)
+    dup_code, dup_labels = ucode, all_units_arr.tolist()
+    if d.group:  # one row per unit, period and eligibility group
+        g, group_problems = group_codes(df[d.group], d.group)
+        problems += group_problems
+        df[d.group] = g
+        dup_code = ucode * 2 + g.astype(np.int64)
+        dup_labels = [f"{u} with {d.group} {v}" for u in dup_labels for v in (0, 1)]
     raise_problems(source, problems)
 
     df["__ucode"] = ucode
@@ -386,7 +416,9 @@ def panel_from_frame(
     all_units = all_units_arr.tolist()
 
     # 3. duplicates and the treatment
-    problems = check_duplicates(ucode, tidx, len(periods.keys), all_units, df[d.time], d.layout)
+    problems = check_duplicates(
+        dup_code, tidx, len(periods.keys), dup_labels, df[d.time], d.layout
+    )
     assigned = _assign_treatment(df, spec, all_units_arr, ucode, periods, history, problems)
     raise_problems(source, problems)
 
@@ -398,7 +430,8 @@ def panel_from_frame(
     treated = start >= 0
     problems = check_treated_remain(int(treated.sum()), history)
     staggered = len(np.unique(start[treated])) > 1
-    problems += check_comparison_remain(int((keep & ~treated).sum()), staggered, tr, history)
+    if assigned.status is None:  # a switching design compares units not (yet) switching
+        problems += check_comparison_remain(int((keep & ~treated).sum()), staggered, tr, history)
     raise_problems(source, problems)
 
     new_code = np.cumsum(keep) - 1
@@ -416,9 +449,16 @@ def panel_from_frame(
     # A start period with no analysed rows maps to the next period that has some.
     first_treated[start_kept >= 0] = np.searchsorted(used, start_kept[start_kept >= 0])
 
+    treatment = None
+    if assigned.status is not None:
+        treatment = assigned.status[keep][:, used]
+        treatment = None if absorbing(treatment) else treatment
+
     # 5. starts, clusters, weights and outcomes over the analysed rows
     refs = RowRefs.of(df, d.unit, d.time, _ROW)
-    problems = check_starts(first_treated, units, period_labels, tr.anticipation)
+    # a switching design may have units treated from the first period (they can switch off)
+    checked = first_treated if treatment is None else np.where(first_treated > 0, first_treated, NEVER)
+    problems = check_starts(checked, units, period_labels, tr.anticipation)
     cluster_col = d.cluster or d.unit
     if cluster_col == d.unit:
         cl_codes, cl_labels = df[UNIT].to_numpy(), pd.Index(units)
@@ -474,6 +514,7 @@ def panel_from_frame(
     keep_cols = [UNIT, TIME, CLUSTER, WEIGHT]
     extra = [o.column for o in spec.outcomes] + list(spec.design.covariates)
     extra += [c for c in spec.design.synthetic.predictors if c not in extra]
+    extra += [d.group] if d.group else []
     frame = df[keep_cols + list(dict.fromkeys(extra))].copy()
     frame = frame.sort_values([UNIT, TIME], kind="stable").reset_index(drop=True)
 
@@ -502,9 +543,13 @@ def panel_from_frame(
         fingerprint=fingerprint or frame_sha256(frame),
         unit_flow=flow,
         missing=tuple(missing),
+        group=d.group,
+        treatment=treatment,
     )
     notes = (
-        check_balanced(panel.unit, panel.n_units, panel.n_periods) if d.layout == "panel" else []
+        check_balanced(panel.unit, panel.n_units, panel.n_periods)
+        if d.layout == "panel" and not d.group
+        else []
     )
     raise_problems(source, notes + check_period_gaps(periods, d.time))
     if not history:

@@ -75,6 +75,12 @@ class Panel:
     outcome and covariate columns under their own names. ``first_treated[u]`` is the period index
     at which unit ``u`` is first treated, or :data:`NEVER`; comparison-restricted and excluded units
     are already removed. Labels map codes back to what the user wrote.
+
+    ``treatment`` is set only when treatment is not absorbing (a unit stops being treated, or
+    moves in and out): the 0/1 status of each unit (rows) in each period (columns), as int8;
+    ``first_treated`` is then each unit's first treated period. ``group`` names the 0/1 column
+    of ``frame`` marking eligible (1) and ineligible (0) rows within a unit (``data.group``, for
+    the triple difference), or is ``None``.
     """
 
     frame: pd.DataFrame
@@ -91,6 +97,8 @@ class Panel:
     fingerprint: str = ""
     unit_flow: UnitFlow | None = None
     missing: tuple[MissingSummary, ...] = field(default=())
+    treatment: np.ndarray | None = None
+    group: str | None = None
 
     # ------------------------------------------------------------------ arrays
     @cached_property
@@ -119,9 +127,17 @@ class Panel:
         out_: np.ndarray = self.first_treated[self.unit]
         return out_
 
+    @property
+    def is_switching(self) -> bool:
+        """Treatment is not absorbing: some unit stops being treated (see ``treatment``)."""
+        return self.treatment is not None
+
     @cached_property
     def treated_now(self) -> np.ndarray:
         """Whether each row is a treated unit in a treated period (after anticipation shift)."""
+        if self.treatment is not None:
+            out_: np.ndarray = self.treatment[self.unit, self.time].astype(bool)
+            return out_
         return self.time >= (self.cohort - self.anticipation if self.anticipation else self.cohort)
 
     def y(self, outcome: str) -> np.ndarray:
@@ -207,6 +223,7 @@ class Panel:
             unit_labels=tuple(np.asarray(self.unit_labels, dtype=object)[keep]),
             cluster_labels=tuple(np.asarray(self.cluster_labels, dtype=object)[clusters]),
             first_treated=self.first_treated[keep],
+            treatment=None if self.treatment is None else self.treatment[keep],
         )
 
     def complete(self, outcome: str, columns: tuple[str, ...] = ()) -> Panel:
@@ -219,8 +236,11 @@ class Panel:
         return _replace(self, frame=self.frame.loc[ok].reset_index(drop=True))
 
     def with_first_treated(self, first_treated: np.ndarray) -> Panel:
-        """The same data with another treatment assignment (placebos, permutations, power)."""
-        return _replace(self, first_treated=np.asarray(first_treated, dtype=np.int64))
+        """The same data with another, absorbing, treatment assignment (placebos, permutations,
+        power): a switching treatment is replaced by treatment from ``first_treated`` on."""
+        return _replace(
+            self, first_treated=np.asarray(first_treated, dtype=np.int64), treatment=None
+        )
 
     def with_frame(self, frame: pd.DataFrame) -> Panel:
         """The same design with other data rows (e.g. an outcome with effects injected)."""
@@ -233,6 +253,7 @@ class Panel:
             self,
             frame=self.frame.loc[rows].reset_index(drop=True),
             period_labels=self.period_labels[: last + 1],
+            treatment=None if self.treatment is None else self.treatment[:, : last + 1],
         )
 
 

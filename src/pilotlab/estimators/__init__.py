@@ -8,7 +8,10 @@ from pilotlab.estimators import (  # noqa: F401  (registration)
     callaway_santanna,
     did,
     event_study,
+    stacked,
+    switching,
     synthetic,
+    triple_difference,
     twfe,
 )
 from pilotlab.estimators.base import (
