@@ -149,12 +149,15 @@ def cell_fit(
         n_tr.append(int(tr.sum()))
         n_co.append(int(co.sum()))
     if not kept:
+        reach = ", ".join(
+            f"{int(a)} period(s) before and {n_periods - 1 - int(a)} after" for a in cohorts_all[:3]
+        )
         raise EstimationError(
-            f"{key}: no start cohort has clean comparison units over an event window that "
-            "includes its reference period"
-            + (" and lies inside the data (trim: true)" if trim else "")
-            + "; widen or shorten design.window, set trim: false, or use comparison "
-            "not_yet_treated"
+            f"{key}: no start cohort has clean comparison units over an event window of "
+            f"{pre} period(s) before and {post} after its start"
+            + (" inside the data (design.options.trim: true)" if trim else "")
+            + f"; the cohorts' data reach {reach}. Shorten design.window, set "
+            "design.options.trim: false, or add comparison units"
         )
     rows = np.concatenate(rows_parts)
     cells = np.concatenate(cell_parts)

@@ -58,7 +58,12 @@ def fit_stacked(
         )
     if not panel.is_treated_unit.any():
         raise EstimationError("treatment: no treated unit; the stacked estimator needs one")
-    window = event_time_window(panel, options.window)
+    # trimmed: the window asked for, so that one no cohort reaches is refused, not shrunk
+    window = (
+        options.window
+        if opts.trim and options.window is not None
+        else event_time_window(panel, options.window)
+    )
     fit = cell_fit(
         panel.y(outcome),
         panel.weight,
