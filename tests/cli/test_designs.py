@@ -54,8 +54,10 @@ def test_auto_picks_switching_and_says_why(tmp_path: Path) -> None:
     res = _run(_switching(tmp_path), out)
     assert res.exit_code == 0, res.output
     ev = json.loads((out / "evidence.json").read_text())
-    assert ev["estimator"]["name"] == "switching" if isinstance(ev.get("estimator"), dict) else (
-        "switching" in json.dumps(ev)
+    assert (
+        ev["estimator"]["name"] == "switching"
+        if isinstance(ev.get("estimator"), dict)
+        else ("switching" in json.dumps(ev))
     )
     html = (out / "report.html").read_text()
     assert "switching treatment on and off" in html

@@ -122,7 +122,7 @@ def test_wild_bootstrap_interval_is_close_to_the_analytic_one() -> None:
 
 def test_a_window_no_cohort_reaches_is_refused_naming_the_key() -> None:
     panel, _ = _staggered(0)
-    with pytest.raises(EstimationError, match="design.window"):
+    with pytest.raises(EstimationError, match=r"design\.window"):
         _fit(panel, window=(8, 8), estimator=StackedOptions(trim=True))
 
 

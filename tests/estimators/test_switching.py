@@ -135,7 +135,7 @@ def test_an_end_at_the_last_period_keeps_the_absorbing_path() -> None:
 def test_indicator_cells_must_be_zero_or_one() -> None:
     frame = switching_frame(0)
     frame.loc[4, "treated"] = 2
-    with pytest.raises(DataError, match="treatment.indicator: column 'treated'"):
+    with pytest.raises(DataError, match=r"treatment\.indicator: column 'treated'"):
         _panel(frame)
 
 

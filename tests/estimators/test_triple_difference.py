@@ -22,9 +22,7 @@ from tests.support.designs import ddd_frame, ddd_panel
 
 
 def _fit(panel, **kw):
-    return fit_triple_difference(
-        panel, "outcome", EstimatorOptions(**kw), np.random.default_rng(0)
-    )
+    return fit_triple_difference(panel, "outcome", EstimatorOptions(**kw), np.random.default_rng(0))
 
 
 def _fixest(formula: str, df: pd.DataFrame):
@@ -77,9 +75,7 @@ def test_two_periods_is_the_textbook_triple_difference() -> None:
     )
     assert r.estimate == pytest.approx(coef["tr:post:elig"], rel=1e-10)
     n, k = len(df), 8
-    assert r.std_error * math.sqrt((n - 1) / (n - k)) == pytest.approx(
-        se["tr:post:elig"], rel=1e-8
-    )
+    assert r.std_error * math.sqrt((n - 1) / (n - k)) == pytest.approx(se["tr:post:elig"], rel=1e-8)
 
 
 def test_staggered_matches_diff_diff_unconditional_triple_difference() -> None:
@@ -137,12 +133,12 @@ def test_contract_on_a_group_panel() -> None:
     frame.loc[[5, 17], "outcome"] = np.nan
     holed = panel.with_frame(frame).complete("outcome")
     assert math.isfinite(_fit(holed).estimate)
-    with pytest.raises(EstimationError, match="design.covariates"):
+    with pytest.raises(EstimationError, match=r"design\.covariates"):
         _fit(panel, covariates=("outcome",))
     boot = _fit(panel, inference="wild_bootstrap", replications=499)
     assert boot.inference == "wild_bootstrap" and boot.ci_lower < boot.estimate < boot.ci_upper
     assert choose_estimator(panel, "auto").name == "triple_difference"
-    with pytest.raises(EstimationError, match="data.group"):
+    with pytest.raises(EstimationError, match=r"data\.group"):
         choose_estimator(panel, "did")
 
 

@@ -46,6 +46,8 @@ from pilotlab.data.checks import (
 )
 from pilotlab.data.dates import registration_date_notes
 from pilotlab.data.groups import group_codes
+from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
+from pilotlab.data.periods import PeriodIndex, parse_periods
 from pilotlab.data.switching import (
     absorbing,
     end_positions,
@@ -53,8 +55,6 @@ from pilotlab.data.switching import (
     spell_status,
     start_text,
 )
-from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
-from pilotlab.data.periods import PeriodIndex, parse_periods
 from pilotlab.exceptions import DataError, warn
 from pilotlab.spec.models import PilotSpec
 
@@ -416,9 +416,7 @@ def panel_from_frame(
     all_units = all_units_arr.tolist()
 
     # 3. duplicates and the treatment
-    problems = check_duplicates(
-        dup_code, tidx, len(periods.keys), dup_labels, df[d.time], d.layout
-    )
+    problems = check_duplicates(dup_code, tidx, len(periods.keys), dup_labels, df[d.time], d.layout)
     assigned = _assign_treatment(df, spec, all_units_arr, ucode, periods, history, problems)
     raise_problems(source, problems)
 
@@ -457,7 +455,9 @@ def panel_from_frame(
     # 5. starts, clusters, weights and outcomes over the analysed rows
     refs = RowRefs.of(df, d.unit, d.time, _ROW)
     # a switching design may have units treated from the first period (they can switch off)
-    checked = first_treated if treatment is None else np.where(first_treated > 0, first_treated, NEVER)
+    checked = (
+        first_treated if treatment is None else np.where(first_treated > 0, first_treated, NEVER)
+    )
     problems = check_starts(checked, units, period_labels, tr.anticipation)
     cluster_col = d.cluster or d.unit
     if cluster_col == d.unit:

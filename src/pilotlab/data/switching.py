@@ -52,7 +52,7 @@ def end_positions(
     n = len(periods.keys)
     out = np.full(len(units), n, dtype=np.int64)
     codes = list(ends)
-    texts = [ends[u][0] for u in codes]
+    texts: list[object] = [ends[u][0] for u in codes]
     k, bad = periods.keys_of(texts)
     pos = np.searchsorted(periods.keys, k, side="right") - 1  # last period at or before the end
     for i, u in enumerate(codes):  # one per treated unit named with an end

@@ -181,8 +181,10 @@ def inference_methods(entry: EstimatorEntry) -> tuple[str, ...]:
 def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
     """Resolve ``design.inference.method``; ``auto`` picks what is honest for the cluster counts."""
     entry = get_estimator(estimator)
-    if requested == "permutation" and panel.is_switching and "permutation" not in (
-        entry.capabilities.inference
+    if (
+        requested == "permutation"
+        and panel.is_switching
+        and "permutation" not in (entry.capabilities.inference)
     ):
         raise EstimationError(
             "design.inference.method: 'permutation' re-draws start dates and cannot re-draw a "

@@ -118,8 +118,11 @@ def cell_fit(
     treated_units = first_treated < n_periods
     cohorts_all = np.unique(first_treated[treated_units])
     starts_eff = first_treated - anticipation  # first period affected (NEVER stays huge)
-    kept, n_tr, n_co = [], [], []
-    rows_parts, cell_parts = [], []
+    kept: list[int] = []
+    n_tr: list[int] = []
+    n_co: list[int] = []
+    rows_parts: list[np.ndarray] = []
+    cell_parts: list[np.ndarray] = []
     row_cohort = first_treated[unit]
     for a in cohorts_all.tolist():  # one pass per start cohort (a handful)
         lo, hi = max(-pre, -a), min(post, n_periods - 1 - a)
@@ -128,10 +131,7 @@ def cell_fit(
         if ref < lo or hi < ref:
             continue
         tr = first_treated == a
-        if comparison == "never_treated":
-            co = ~treated_units
-        else:
-            co = starts_eff > a + hi
+        co = ~treated_units if comparison == "never_treated" else starts_eff > a + hi
         co &= ~tr
         if not co.any():
             continue
@@ -251,8 +251,10 @@ def _multipliers(rng: np.random.Generator, kind: str, shape: tuple[int, int]) ->
         s5 = np.sqrt(5.0)
         a, b = -(s5 - 1) / 2, (s5 + 1) / 2
         pa = (s5 + 1) / (2 * s5)
-        return np.where(rng.random(shape) < pa, a, b)
-    return rng.integers(0, 2, shape) * 2.0 - 1.0
+        out = np.where(rng.random(shape) < pa, a, b)
+        return out
+    signs: np.ndarray = rng.integers(0, 2, shape) * 2.0 - 1.0
+    return signs
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,7 @@ def fit_switching(
     )
     if options.covariates:
         raise EstimationError(
-            "design.covariates: the switching estimator does not adjust for covariates; "
-            "remove them"
+            "design.covariates: the switching estimator does not adjust for covariates; remove them"
         )
     if panel.anticipation:
         raise EstimationError(
@@ -97,10 +96,9 @@ def fit_switching(
     Y[seen] = Ysum[seen] / Wt[seen]
     D = status_matrix(panel)
     base = D[:, 0]
-    changed = D != base[:, None]
+    changed = base[:, None] != D
     switcher = changed.any(axis=1)
     F = np.where(switcher, changed.argmax(axis=1), T)  # first switch (T: never switches)
-    S_g = np.where(base == 0, 1.0, -1.0)
     if not switcher.any():
         raise EstimationError(
             "treatment: no unit changes treatment status in the data, so there is no switch "
@@ -121,7 +119,7 @@ def fit_switching(
             target = f - 1 - l_ if placebo else out
             if out > T - 1 or target < 0:
                 continue
-            sw = (base == d) & (F == f) & seen[:, ref] & seen[:, target]
+            sw = (base == d) & (f == F) & seen[:, ref] & seen[:, target]
             ctrl = (base == d) & (out < F) & seen[:, ref] & seen[:, target]
             if not sw.any() or not ctrl.any():
                 continue
@@ -158,11 +156,11 @@ def fit_switching(
             names.append(f"e{-1 - l_:+d}")
             psi.append(U / n_l)
     total_dose = sum(e[2] for e in effects)
-    psi.append(sum(e[4] for e in effects) / total_dose)  # delta
+    psi.append(np.sum([e[4] for e in effects], axis=0) / total_dose)  # delta
     names.append("delta")
     psi.append(np.mean([e[4] / e[1] for e in effects], axis=0))  # average of DID_l
     names.append("average")
-    for l_, n_l, _, cum, U in effects:
+    for l_, _, _, cum, U in effects:
         psi.append(U / cum)  # normalised: DID_l / (cum / N_l)
         names.append(f"n{l_}")
     P = np.stack(psi, axis=1)  # units x estimands
@@ -270,7 +268,7 @@ def fit_switching(
                 "group": f"{'on' if d == 0 else 'off'} from {panel.period_labels[f]}",
                 "initial_status": d,
                 "first_switch": panel.period_labels[f],
-                "units": int(((base == d) & (F == f)).sum()),
+                "units": int(((base == d) & (f == F)).sum()),
             }
             for d, f in cohorts
         ]

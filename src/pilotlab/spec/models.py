@@ -23,6 +23,7 @@ from pilotlab import catalogue
 __all__ = [
     "INFERENCE_METHODS",
     "ROBUSTNESS_CHECKS",
+    "AdoptionSpell",
     "CallawaySantAnnaOptions",
     "DataSpec",
     "DesignSpec",
@@ -33,7 +34,6 @@ __all__ = [
     "QuestionSpec",
     "RegistrationSpec",
     "SyntheticOptions",
-    "AdoptionSpell",
     "TreatmentSpec",
     "WindowSpec",
 ]
