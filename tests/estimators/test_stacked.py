@@ -131,7 +131,7 @@ def _coverage(seeds: range, n_units: int) -> tuple[float, float]:
     for seed in seeds:
         panel, att = _staggered(1000 + seed, n_units=n_units, noise=1.0)
         r = _fit(panel)
-        hits.append(abs(r.estimate - att) <= 1.96 * r.std_error)  # type: ignore[attr-defined]
+        hits.append(r.ci_lower <= att <= r.ci_upper)  # type: ignore[attr-defined]
         errs.append(r.estimate - att)  # type: ignore[attr-defined]
     return float(np.mean(hits)), float(np.mean(errs))
 

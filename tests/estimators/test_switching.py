@@ -143,7 +143,7 @@ def _coverage(seeds: range, n_units: int) -> tuple[float, float]:
     hits, errs = [], []
     for seed in seeds:
         r = _fit(switching_panel(300 + seed, n_units=n_units))
-        hits.append(abs(r.estimate - 2.0) <= 1.96 * r.std_error)
+        hits.append(r.ci_lower <= 2.0 <= r.ci_upper)
         errs.append(r.estimate - 2.0)
     return float(np.mean(hits)), float(np.mean(errs))
 

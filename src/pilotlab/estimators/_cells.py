@@ -17,8 +17,12 @@ stacked regression's coefficient.
 
 Standard errors come from the influence function of the cell means, summed within clusters
 (a unit that is a clean comparison in several sub-experiments contributes to each, in one
-cluster sum), with the G/(G-1) factor and a t(G-1) reference; the multiplier (wild) bootstrap
-re-weights the same cluster sums. Everything is ``np.bincount`` and one sparse product: no loop
+cluster sum), each sub-experiment's treated and comparison group scaled by ``m / (m - 1)``
+(``m`` its clusters: the unbiased two-sample variance, where the plug-in is too small for
+small cohorts), with a t reference of Welch-Satterthwaite degrees of freedom over the
+clusters' roles (start cohorts and never treated; t(G-1) when every role is large, fewer when
+a small cohort carries most of the variance); the multiplier (wild) bootstrap re-weights the same
+cluster sums. Everything is ``np.bincount`` and one sparse product: no loop
 over units, periods or draws (only over start cohorts, a handful).
 """
 
@@ -50,6 +54,7 @@ class CellFit:
     scores: sparse.csr_matrix  # (G, S*2*E) per cluster: sum of w * (y - cell mean)
     n_clusters: int
     stacked_rows: int
+    roles: np.ndarray  # (G,) start cohort of each cluster (its earliest), for the df
 
     @property
     def did(self) -> np.ndarray:
@@ -173,7 +178,16 @@ def cell_fit(
     G = int(cluster.max()) + 1
     M = sparse.csr_matrix((u, (cluster[rows], cells)), shape=(G, C))
     M.sum_duplicates()
+    # Small-sample factor m / (m - 1) for each sub-experiment's treated and comparison group
+    # (m: its clusters), so that a difference of two means gets the two unbiased variances of
+    # the two-sample formula rather than the plug-in's, which is too small for small cohorts.
+    m = np.diff(M.tocsc().indptr).reshape(len(kept), 2, E).max(axis=2).astype(float)
+    factor = np.sqrt(np.where(m > 1, m / np.maximum(m - 1, 1), 1.0))
+    M = (M @ sparse.diags(np.repeat(factor.reshape(-1), E))).tocsr()
+    roles = np.full(G, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(roles, cluster, first_treated[unit])
     return CellFit(
+        roles=roles,
         cohorts=np.asarray(kept, dtype=np.int64),
         event_times=events,
         reference=ref,
@@ -212,6 +226,7 @@ def summarise(
     replications: int = 999,
     weights: str = "auto",
     small_sample: bool = True,
+    roles: np.ndarray | None = None,
 ) -> Summary:
     """Cluster-robust (CR1-type ``G/(G-1)``, unless ``small_sample`` is false) inference with a
     t(G-1) reference, or the multiplier bootstrap of the same cluster sums
@@ -223,10 +238,12 @@ def summarise(
     Ss = S * np.sqrt(G / (G - 1)) if small_sample else S
     cov = Ss.T @ Ss
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    df = G - 1
+    df = np.full(est.size, G - 1)
+    if roles is not None:
+        df = welch_df(Ss, roles)
     lo, hi, p = (np.empty_like(est) for _ in range(3))
     for j in range(est.size):  # a few dozen estimands
-        lo[j], hi[j], p[j] = interval(float(est[j]), float(se[j]), df, alpha)
+        lo[j], hi[j], p[j] = interval(float(est[j]), float(se[j]), int(df[j]), alpha)
     if method == "wild_bootstrap":
         assert rng is not None
         kind = weights if weights != "auto" else ("webb" if G < 12 else "rademacher")
@@ -238,7 +255,28 @@ def summarise(
         q = np.quantile(abs_draws, 1 - alpha, axis=0)
         lo, hi = est - q, est + q
         p = (1 + (abs_draws >= np.abs(est)).sum(axis=0)) / (replications + 1)
-    return Summary(est, se, lo, hi, p, cov, Ss, method, df)
+    return Summary(est, se, lo, hi, p, cov, Ss, method, int(df.min()))
+
+
+def welch_df(scores: np.ndarray, roles: np.ndarray) -> np.ndarray:
+    """Welch-Satterthwaite degrees of freedom of each estimand (a column of ``scores``, G x k).
+
+    Clusters with the same role (start cohort, or never treated) are exchangeable; each role's
+    share of the variance ``V_r = sum of its clusters' squared scores`` has ``n_r - 1`` degrees
+    of freedom, so ``df = (sum_r V_r)^2 / sum_r V_r^2 / (n_r - 1)``: close to the number of
+    clusters when every role is large, close to a small cohort's size when it dominates.
+    """
+    codes, inverse = np.unique(roles, return_inverse=True)
+    n_r = np.bincount(inverse, minlength=codes.size).astype(float)
+    sq = scores**2
+    V = np.stack([np.bincount(inverse, weights=sq[:, j], minlength=codes.size)
+                  for j in range(sq.shape[1])], axis=1)  # fmt: skip
+    ok = n_r > 1
+    den = (V[ok] ** 2 / (n_r[ok, None] - 1)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df = np.where(den > 0, V.sum(axis=0) ** 2 / den, scores.shape[0] - 1)
+    out: np.ndarray = np.clip(np.floor(df), 1, scores.shape[0] - 1).astype(np.int64)
+    return out
 
 
 def _multipliers(rng: np.random.Generator, kind: str, shape: tuple[int, int]) -> np.ndarray:
@@ -314,6 +352,14 @@ def cell_estimates(
     names += ["simple", "dynamic", "group"] + [f"g{s}" for s, _ in groups]
     est, S = fit.estimate(np.stack(omegas))
     summary = summarise(
-        est, S, alpha, method=method, rng=rng, replications=replications, weights=weights
+        est,
+        S,
+        alpha,
+        method=method,
+        rng=rng,
+        replications=replications,
+        weights=weights,
+        small_sample=False,  # the groups' own m / (m - 1) factors are in the scores
+        roles=fit.roles,
     )
     return CellEstimates(summary, tuple(names), tuple(times), fit.did)
