@@ -54,13 +54,19 @@ def test_auto_picks_switching_and_says_why(tmp_path: Path) -> None:
     res = _run(_switching(tmp_path), out)
     assert res.exit_code == 0, res.output
     ev = json.loads((out / "evidence.json").read_text())
-    assert (
-        ev["estimator"]["name"] == "switching"
-        if isinstance(ev.get("estimator"), dict)
-        else ("switching" in json.dumps(ev))
-    )
+    assert ev["results"][0]["estimator"] == "switching"
+    _valid(ev)
     html = (out / "report.html").read_text()
     assert "switching treatment on and off" in html
+    assert "Treatment stops in some areas" in html  # why auto chose it
+
+
+def _valid(ev: dict[str, Any]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(
+        (Path(__file__).parents[2] / "src/pilotlab/evidence.schema.json").read_text()
+    )
+    jsonschema.validate(ev, schema)
 
 
 @pytest.mark.parametrize("estimator", ["stacked", "triple_difference"])
@@ -78,7 +84,10 @@ def test_the_cell_designs_run(tmp_path: Path, estimator: str) -> None:
         pilot = _ddd(tmp_path)
     res = _run(pilot, out)
     assert res.exit_code == 0, res.output
-    assert (out / "report.html").exists()
+    ev = json.loads((out / "evidence.json").read_text())
+    assert ev["results"][0]["estimator"] == estimator
+    _valid(ev)
+    assert ev["results"][0]["staggered"]["dynamic"]
 
 
 def test_switching_treatment_given_to_an_absorbing_estimator(tmp_path: Path) -> None:
