@@ -181,3 +181,15 @@ def test_coverage_near_95_percent() -> None:
 def test_coverage_near_95_percent_long() -> None:
     cover, bias = _coverage(range(500), 90)
     assert 0.93 <= cover <= 0.97 and abs(bias) < 0.03, (cover, bias)
+
+
+def test_an_effect_on_the_treated_moves_the_estimate_by_that_effect() -> None:
+    """Power planning adds effects to ``treated_now``: with groups, only the eligible rows of
+    pilot areas in treated periods, so the triple difference moves by the effect added."""
+    panel = ddd_panel(4)
+    on = panel.treated_now
+    assert not on[panel.frame["elig"].to_numpy() == 0].any()
+    frame = panel.frame.copy()
+    frame["outcome"] += 0.7 * on
+    base, moved = _fit(panel), _fit(panel.with_frame(frame))
+    assert moved.estimate - base.estimate == pytest.approx(0.7, rel=1e-9)

@@ -134,11 +134,16 @@ class Panel:
 
     @cached_property
     def treated_now(self) -> np.ndarray:
-        """Whether each row is a treated unit in a treated period (after anticipation shift)."""
+        """Whether each row is a treated unit in a treated period (after anticipation shift);
+        with eligibility groups, only the eligible rows of such a unit and period."""
         if self.treatment is not None:
             out_: np.ndarray = self.treatment[self.unit, self.time].astype(bool)
-            return out_
-        return self.time >= (self.cohort - self.anticipation if self.anticipation else self.cohort)
+        else:
+            start = self.cohort - self.anticipation if self.anticipation else self.cohort
+            out_ = self.time >= start
+        if self.group is not None:
+            out_ = out_ & (self.frame[self.group].to_numpy() == 1)
+        return out_
 
     def y(self, outcome: str) -> np.ndarray:
         """Outcome values as float64 (NaN where missing)."""
