@@ -145,3 +145,17 @@ def test_coverage_near_95_percent() -> None:
 def test_coverage_near_95_percent_long() -> None:
     cover, bias = _coverage(range(500), 120)
     assert 0.93 <= cover <= 0.97 and abs(bias) < 0.03, (cover, bias)
+
+
+def test_the_direct_row_index_path_equals_the_masked_one() -> None:
+    """Rectangular panels index a sub-experiment's rows directly; the result is the masks'."""
+    from pilotlab.estimators._cells import cell_fit
+
+    panel, _ = _staggered(5)
+    args = (panel.y("outcome"), panel.weight, panel.unit, panel.time, panel.cluster,
+            panel.first_treated, panel.n_periods)  # fmt: skip
+    fast = cell_fit(*args, window=(3, 4), rectangular=True)
+    slow = cell_fit(*args, window=(3, 4), rectangular=False)
+    assert np.allclose(fast.mean, slow.mean, equal_nan=True)
+    assert np.array_equal(fast.weight, slow.weight)
+    assert abs(fast.scores - slow.scores).max() < 1e-12

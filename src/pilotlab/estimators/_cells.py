@@ -108,12 +108,15 @@ def cell_fit(
     comparison: Literal["never_treated", "not_yet_treated"] = "never_treated",
     trim: bool = False,
     key: str = "design.window",
+    rectangular: bool = False,
 ) -> CellFit:
     """Cell means of every sub-experiment (see the module docstring).
 
     ``first_treated`` is per unit (:data:`~pilotlab.data.panel.NEVER` for never treated);
     rows are observations (``y`` finite). ``window = (pre, post)`` bounds the event times;
-    with ``trim`` only cohorts whose whole window lies in the data are kept.
+    with ``trim`` only cohorts whose whole window lies in the data are kept. ``rectangular``:
+    rows are sorted by unit then period with every period present, so a sub-experiment's rows
+    are indexed directly (``unit * n_periods + period``) instead of by masks over all rows.
     """
     pre, post = window
     ref = -1 - anticipation
@@ -128,7 +131,7 @@ def cell_fit(
     n_co: list[int] = []
     rows_parts: list[np.ndarray] = []
     cell_parts: list[np.ndarray] = []
-    row_cohort = first_treated[unit]
+    row_cohort = first_treated[unit] if not rectangular else first_treated
     for a in cohorts_all.tolist():  # one pass per start cohort (a handful)
         lo, hi = max(-pre, -a), min(post, n_periods - 1 - a)
         if trim and (lo > -pre or hi < post):
@@ -141,13 +144,20 @@ def cell_fit(
         if not co.any():
             continue
         in_unit = tr | co
-        e_row = time - a
-        sel = np.flatnonzero(in_unit[unit] & (e_row >= lo) & (e_row <= hi))
+        s = len(kept)
+        if rectangular:
+            members = np.flatnonzero(in_unit)
+            e_win = np.arange(lo, hi + 1)
+            sel = (members[:, None] * n_periods + (a + e_win)[None, :]).reshape(-1)
+            d = np.repeat(tr[members].astype(np.int64), e_win.size)
+            cell = (s * 2 + d) * E + np.tile(e_win + pre, members.size)
+        else:
+            e_row = time - a
+            sel = np.flatnonzero(in_unit[unit] & (e_row >= lo) & (e_row <= hi))
+            d = (row_cohort[sel] == a).astype(np.int64)
+            cell = (s * 2 + d) * E + (e_row[sel] + pre)
         if sel.size == 0:
             continue
-        s = len(kept)
-        d = (row_cohort[sel] == a).astype(np.int64)
-        cell = (s * 2 + d) * E + (e_row[sel] + pre)
         rows_parts.append(sel)
         cell_parts.append(cell)
         kept.append(a)
@@ -185,7 +195,9 @@ def cell_fit(
     factor = np.sqrt(np.where(m > 1, m / np.maximum(m - 1, 1), 1.0))
     M = (M @ sparse.diags(np.repeat(factor.reshape(-1), E))).tocsr()
     roles = np.full(G, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(roles, cluster, first_treated[unit])
+    cluster_of_unit = np.zeros(first_treated.size, dtype=np.int64)
+    cluster_of_unit[unit] = cluster  # units lie within clusters: one pass over units, not rows
+    np.minimum.at(roles, cluster_of_unit, first_treated)
     return CellFit(
         roles=roles,
         cohorts=np.asarray(kept, dtype=np.int64),

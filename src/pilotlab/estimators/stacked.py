@@ -76,6 +76,7 @@ def fit_stacked(
         anticipation=panel.anticipation,
         comparison=panel.comparison,
         trim=opts.trim,
+        rectangular=panel.is_rectangular,
     )
     return cell_result(
         "stacked",

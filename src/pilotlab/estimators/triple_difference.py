@@ -102,6 +102,7 @@ def fit_triple_difference(
         window=window,
         anticipation=panel.anticipation,
         comparison=panel.comparison,
+        rectangular=gap.size == panel.n_units * panel.n_periods,  # sorted by area, period
     )
     return cell_result(
         "triple_difference",
