@@ -60,10 +60,15 @@ def area_gaps(panel: Panel, outcome: str) -> tuple[np.ndarray, np.ndarray, np.nd
     n_cells = panel.n_units * T * 2
     W = np.bincount(cell, weights=w, minlength=n_cells).reshape(-1, 2)
     sums = np.bincount(cell, weights=w * y, minlength=n_cells).reshape(-1, 2)
-    both = (W > 0).all(axis=1)
-    idx = np.flatnonzero(both)
-    gap = sums[idx, 1] / W[idx, 1] - sums[idx, 0] / W[idx, 0]
-    used = int(np.isin(cell // 2, idx).sum())
+    both = (W[:, 0] > 0) & (W[:, 1] > 0)
+    if both.all():  # every area and period has both groups: no index needed
+        idx = np.arange(both.size)
+        gap = sums[:, 1] / W[:, 1] - sums[:, 0] / W[:, 0]
+        used = int(cell.size)
+    else:
+        idx = np.flatnonzero(both)
+        gap = sums[idx, 1] / W[idx, 1] - sums[idx, 0] / W[idx, 0]
+        used = int(both[cell // 2].sum())
     return gap, idx // T, idx % T, used
 
 
