@@ -805,6 +805,82 @@ def registry_migrate(app_role: str | None, registry_url: str | None, key_file: P
     click.echo(service.migrate_registry(registry_url, app_role, key_file))
 
 
+@cli.command()
+@click.argument("pilot", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(path_type=Path),  # a file here is refused with a clear Error: message
+    default=None,
+    help="Output folder (default: out/<pilot id>/allocation beside the pilot file).",
+)
+@click.option(
+    "--reason",
+    default=None,
+    help="Record a new allocation for a pilot that has one, and say why (the report lists it "
+    "as a deviation).",
+)
+@_REGISTRY_OPTION
+@_KEY_OPTION
+@_friendly
+def randomise(
+    pilot: Path,
+    out: Path | None,
+    reason: str | None,
+    registry_url: str | None,
+    key_file: Path | None,
+) -> None:
+    """Draw PILOT's randomised allocation, record it in the registry, write allocation.json and
+    allocation.html (balance before the start).
+
+    The pilot file's assignment key says how (scheme, units to treat, strata, waves, seed); the
+    same seed gives the same allocation on any machine. A pilot is randomised once: asking again
+    is refused unless --reason records why the allocation changed.
+    """
+    from pilotlab.engine.randomise import randomise_pilot
+    from pilotlab.registry import load_key
+
+    done = randomise_pilot(
+        pilot,
+        out,
+        registry=registry_url,
+        key=load_key(key_file),
+        reason=reason,
+        option="-o/--output",
+    )
+    click.echo(_allocation_line(done))
+    rec = done.record
+    if done.registered_plan is not None:
+        click.echo(
+            f"Registered {done.spec.id} (analysis plan version 1) with its allocation in "
+            f"{done.registry}."
+        )
+    what = "changed allocation" if rec.version > 1 else "allocation"
+    click.echo(
+        f"Recorded the {what} (version {rec.version}, sha256 {rec.allocation_sha256[:12]}) at "
+        f"{rec.recorded_at} in {done.registry}."
+    )
+    click.echo(f"Allocation written to {done.json_path} and {done.html_path}")
+
+
+def _allocation_line(done: Any) -> str:
+    """How many units went where, and the largest imbalance, for the terminal."""
+    from pilotlab.report.format import fmt_num
+
+    a = done.allocation
+    counts = ", ".join(
+        f"{g} {int((a.codes == k).sum())}"
+        for k, g in enumerate(a.groups)
+        if k or int((a.codes == 0).sum())
+    )
+    worst = [abs(b.std_diff) for b in done.balance if b.std_diff == b.std_diff]
+    line = f"Allocated {a.n_units} units ({a.scheme}, seed {a.seed}): {counts}."
+    if worst:
+        line += f" Largest standardised difference before the start: {fmt_num(max(worst), 2)}."
+    return line.replace("\u2212", "-")
+
+
 def main() -> None:
     """Entry point of the ``pilotlab`` script."""
     cli(prog_name="pilotlab")

@@ -74,6 +74,7 @@ def _outcome(evaluation: Evaluation, o: OutcomeEvaluation) -> dict[str, Any]:
             if r.inference_details is not None
             else None,
             "event_study_inference": r.event_study_inference,
+            "randomised": r.randomised.to_dict() if r.randomised is not None else None,
             "goodman_bacon": bacon.to_dict() if bacon is not None else None,
         }
     )
@@ -114,6 +115,8 @@ def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
         if evaluation.evidence_strength is not None
         else None,
         "reproducibility": {"command": evaluation.command, "seed": evaluation.seed},
+        **({"trial": evaluation.trial.to_dict()} if evaluation.trial is not None else {}),
+        **({"cycle": evaluation.cycle.to_dict()} if evaluation.cycle is not None else {}),
     }
 
 

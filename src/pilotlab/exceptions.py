@@ -192,6 +192,11 @@ NOTICE_CODES: Mapping[str, NoticeCode] = _table(
      "The synthetic estimator does not adjust for design.covariates."),
     ("short-pre-period", DesignWarning, True,
      "Very few pre-periods behind the synthetic weights."),
+    # randomised pilots
+    ("randomised-additive-adjustment", DesignWarning, False,
+     "An arm is too small for its own adjustment; one adjustment serves every arm."),
+    ("randomised-units-without-outcome", MissingDataWarning, False,
+     "Allocated units have no outcome after the start and are left out of the comparison."),
     # inference
     ("permutation-no-interval", DesignWarning, True,
      "The estimator is not linear in the outcome: no permutation interval."),

@@ -247,7 +247,7 @@ def test_opening_is_idempotent_and_schema_matches_the_tables(registry_url: str) 
         with reg.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
             assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
-                ("0002",)
+                ("0003",)
             ]
     assert diff == []
 

@@ -100,6 +100,14 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         (folder / "evidence.json").write_text(evidence_json(ev), encoding="utf-8")
     runs = [p.parent for k, p in out.items() if k.startswith("pilot-")]
     out["portfolio"] = render_portfolio(portfolio_from_paths(runs), base / "index.html")
+    from pilotlab.engine.randomise import randomise_pilot
+
+    done = randomise_pilot(
+        ROOT / "pilots" / "schools-stepped" / "pilot.yaml",
+        base / "allocation",
+        registry=f"sqlite:///{base / 'registry.db'}",
+    )
+    out["allocation"] = done.html_path
     return out
 
 
@@ -130,7 +138,15 @@ def _axe(driver: Any) -> list[dict[str, Any]]:
     return list(json.loads(raw))
 
 
-NAMES = [*ex.EXAMPLES, "hostile", "pilot-employment-support", "pilot-family-hubs", "portfolio"]
+NAMES = [
+    *ex.EXAMPLES,
+    "hostile",
+    "pilot-employment-support",
+    "pilot-family-hubs",
+    "pilot-schools-stepped",
+    "portfolio",
+    "allocation",
+]
 
 #: Width of the printable area of A4 with the report's 16 mm side margins, in CSS pixels.
 A4_PRINT_WIDTH = round((210 - 2 * 16) / 25.4 * 96)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pilotlab.data.allocation import Allocation
 
 __all__ = ["CLUSTER", "NEVER", "TIME", "UNIT", "WEIGHT", "MissingSummary", "Panel", "UnitFlow"]
 
@@ -97,6 +100,8 @@ class Panel:
     fingerprint: str = ""
     unit_flow: UnitFlow | None = None
     missing: tuple[MissingSummary, ...] = field(default=())
+    #: The randomised allocation the treatment was taken from (pilots with ``assignment``).
+    allocation: Allocation | None = None
     treatment: np.ndarray | None = None
     group: str | None = None
 
@@ -242,9 +247,15 @@ class Panel:
 
     def with_first_treated(self, first_treated: np.ndarray) -> Panel:
         """The same data with another, absorbing, treatment assignment (placebos, permutations,
-        power): a switching treatment is replaced by treatment from ``first_treated`` on."""
+        power): a switching treatment is replaced by treatment from ``first_treated`` on.
+
+        The allocation is kept only when the treatment is unchanged: another assignment is no
+        longer the one that was randomised.
+        """
+        ft = np.asarray(first_treated, dtype=np.int64)
+        same = ft.shape == self.first_treated.shape and np.array_equal(ft, self.first_treated)
         return _replace(
-            self, first_treated=np.asarray(first_treated, dtype=np.int64), treatment=None
+            self, first_treated=ft, allocation=self.allocation if same else None, treatment=None
         )
 
     def with_frame(self, frame: pd.DataFrame) -> Panel:

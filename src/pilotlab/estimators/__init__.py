@@ -8,6 +8,7 @@ from pilotlab.estimators import (  # noqa: F401  (registration)
     callaway_santanna,
     did,
     event_study,
+    randomised,
     stacked,
     switching,
     synthetic,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,6 +39,14 @@ from pilotlab.data.assignment import (
 from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
 from pilotlab.exceptions import EstimationError, PilotlabError
+from pilotlab.inference.randomisation import (
+    arm_p_adjusted,
+    scheme_reassignments,
+    scheme_test,
+    uses_scheme,
+)
+from pilotlab.inference.sharp_null import invert as _invert
+from pilotlab.inference.sharp_null import p_value_function as _p_value_fn
 
 __all__ = [
     "PermutationResult",
@@ -83,15 +90,27 @@ class PermutationResult:
     ci_upper: float
     n_assignments: int
     exact: bool
-    method: Literal["fast_twfe", "generic"]
+    method: Literal["fast_twfe", "generic", "scheme"]
     level: Literal["unit", "cluster"]
     alpha: float
     note: str = ""
     distribution: tuple[float, ...] = ()
     note_code: str = ""
+    #: The allocation scheme re-drawn (randomised pilots; empty otherwise).
+    scheme: str = ""
+    #: Per treated arm (several arms): randomisation p-value, its Holm adjustment, interval.
+    arms: tuple[tuple[float, float, float, float], ...] = ()
 
     def sentence(self) -> str:
         """One line for the report."""
+        if self.scheme:
+            how = (
+                f"all {self.n_assignments:,} allocations the {self.scheme} scheme could draw"
+                if self.exact
+                else f"{self.n_assignments:,} allocations re-drawn as the {self.scheme} scheme "
+                "drew the pilot's"
+            )
+            return f"Randomisation inference over {how}: p = {self.p_value:.3f}."
         how = (
             f"all {self.n_assignments:,} possible assignments"
             if self.exact
@@ -101,47 +120,6 @@ class PermutationResult:
             f"Randomisation inference over {how} of treatment across {self.level}s: "
             f"p = {self.p_value:.3f}."
         )
-
-
-# ----------------------------------------------------------------------------- p and CI
-def _p_value_fn(
-    b_obs: float, b_perm: np.ndarray, slope: np.ndarray, exact: bool
-) -> Callable[[float], float]:
-    """``p(tau)`` for the sharp null ``Y(0) = Y - tau D``: permuted stats ``b - tau*slope``."""
-    n = b_perm.size
-
-    def p(tau: float) -> float:
-        obs = abs(b_obs - tau)
-        hits = int(np.count_nonzero(np.abs(b_perm - tau * slope) >= obs - 1e-12 * (1 + obs)))
-        return hits / n if exact else (1 + hits) / (n + 1)
-
-    return p
-
-
-def _invert(
-    p: Callable[[float], float], center: float, scale: float, alpha: float
-) -> tuple[float, float]:
-    def bound(sign: float) -> float:
-        inside, h, outside = center, max(scale, 1e-12), math.nan
-        for _ in range(60):
-            cand = center + sign * h
-            if p(cand) <= alpha:
-                outside = cand
-                break
-            inside, h = cand, h * 2
-        if math.isnan(outside):
-            return sign * math.inf
-        for _ in range(200):
-            if abs(outside - inside) <= 1e-10 * max(scale, 1e-300):
-                break
-            mid = 0.5 * (inside + outside)
-            if p(mid) <= alpha:
-                outside = mid
-            else:
-                inside = mid
-        return 0.5 * (inside + outside)
-
-    return bound(-1.0), bound(1.0)
 
 
 # ----------------------------------------------------------------------------- fast path
@@ -257,12 +235,25 @@ def permutation_test(
             f"design.inference.replications is {reps}; randomisation inference needs at least "
             "19 (999 or more recommended)."
         )
-    if panel.n_treated_units == 0 or panel.n_treated_units == panel.n_units:
+    waves = panel.allocation is not None and panel.allocation.stepped
+    if waves and np.unique(panel.first_treated).size < 2:
+        raise EstimationError(
+            "randomisation inference needs units that start at different times; every "
+            "analysed unit of the roll-out starts in the same period."
+        )
+    if not waves and (panel.n_treated_units == 0 or panel.n_treated_units == panel.n_units):
         raise EstimationError(
             f"randomisation inference needs treated and untreated units; found "
             f"{panel.n_treated_units} treated of {panel.n_units}."
         )
-    draws = reassign(panel, reps, rng)
+    scheme = ""
+    if uses_scheme(panel, entry):  # a randomised pilot: re-draw as its scheme drew it
+        if entry.capabilities.randomised:
+            return _scheme_result(panel, outcome, options, rng, reps, a)
+        draws = scheme_reassignments(panel, reps, rng)
+        scheme = panel.allocation.scheme if panel.allocation is not None else "complete"
+    else:
+        draws = reassign(panel, reps, rng)
     if _fast_path_ok(panel, outcome, entry, options):
         y = _outcome_matrix(panel, outcome)
         est, p, lo, hi, dist = twfe_permutation(
@@ -270,9 +261,40 @@ def permutation_test(
         )
         return PermutationResult(
             est, p, lo, hi, draws.n_assignments, draws.exact, "fast_twfe", draws.level, a,
-            distribution=tuple(float(v) for v in dist[:2000]),
+            distribution=tuple(float(v) for v in dist[:2000]), scheme=scheme,
         )  # fmt: skip
-    return _generic(panel, outcome, entry, options, rng, draws, a)
+    result = _generic(panel, outcome, entry, options, rng, draws, a)
+    return dataclasses.replace(result, scheme=scheme) if scheme else result
+
+
+def _scheme_result(
+    panel: Panel,
+    outcome: str,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    replications: int,
+    alpha: float,
+) -> PermutationResult:
+    """Randomisation inference of the randomised estimator (one batched solve per chunk)."""
+    t = scheme_test(panel, outcome, options, rng, replications, alpha)
+    arms: tuple[tuple[float, float, float, float], ...] = ()
+    if t.arms:
+        adj = arm_p_adjusted(t.arms)
+        arms = tuple(
+            (a.p_value, float(q), a.ci_lower, a.ci_upper) for a, q in zip(t.arms, adj, strict=True)
+        )
+    note, code = "", ""
+    if t.skipped:
+        code = "permutation-assignments-skipped"
+        note = (
+            f"{t.skipped:,} re-drawn allocations left an arm without analysed units and were "
+            "left out of the randomisation test."
+        )
+    return PermutationResult(
+        t.estimate, t.p_value, t.ci_lower, t.ci_upper, t.n_assignments, t.exact, "scheme",
+        "unit", alpha, note, distribution=tuple(float(v) for v in t.distribution[:2000]),
+        note_code=code, scheme=t.scheme, arms=arms,
+    )  # fmt: skip
 
 
 def _generic(

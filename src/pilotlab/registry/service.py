@@ -207,6 +207,30 @@ def show_pilot(pilot_id: str, url: str | None = None) -> str:
         )
     else:
         out.append("  none yet (`pilotlab run` records each run)")
+    with Registry(url) as reg:
+        allocations = reg.allocations(pilot_id)
+        chain = reg.cycle_chain(pilot_id)
+    if allocations:
+        out.append("\nAllocations (randomised)")
+        out.append(
+            _table(
+                ["VERSION", "RECORDED (UTC)", "SCHEME", "SEED", "UNITS", "SHA256", "REASON"],
+                [
+                    [
+                        str(a.version),
+                        a.recorded_at[:19],
+                        a.scheme,
+                        str(a.seed),
+                        str(a.n_units),
+                        _short(a.allocation_sha256),
+                        a.reason or "drawn before the start",
+                    ]
+                    for a in allocations
+                ],
+            )
+        )
+    if chain:
+        out.append("\nLearning cycle: follows " + " -> ".join(s.pilot_id for s in chain))
     out.append("\nStatus changes")
     out.append(
         _table(
@@ -269,8 +293,8 @@ def verify_registry(
     if result.ok:
         lines.append(
             f"{where}: intact. The log has {n} entr{'y' if n == 1 else 'ies'}, each linked to "
-            "the one before; every plan version, run, status change, imported record and pilot "
-            "record matches the log entry that wrote it."
+            "the one before; every plan version, run, status change, allocation, cycle link, "
+            "imported record and pilot record matches the log entry that wrote it."
         )
     else:
         k = len(result.problems)

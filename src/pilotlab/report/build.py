@@ -31,7 +31,7 @@ import pandas as pd
 
 from pilotlab import catalogue
 from pilotlab.catalogue import Capabilities
-from pilotlab.report import charts
+from pilotlab.report import charts, trial
 from pilotlab.report.designs import design_assumptions
 from pilotlab.report.format import (
     NA,
@@ -296,6 +296,9 @@ def _headline(ctx: _Ctx) -> list[Block]:
                 f"testing ({_mt_name(ev.multiple_testing)}); see the results table."
             )
         )
+    itt = trial.headline_note(ev)
+    if itt is not None:
+        blocks.append(itt)
     es = ev.evidence_strength
     if es is not None:
         blocks.append(
@@ -1747,10 +1750,11 @@ def _limitations(ctx: _Ctx) -> list[Block]:
             f"{plural(technical, 'technical warning')} from the estimation "
             f"{'is' if technical == 1 else 'are'} listed in the technical annex."
         )
-    items.append(
-        "Like every non-randomised design, this one cannot rule out that something else changed "
-        f"at the same time only in the pilot {ctx.units_word}."
-    )
+    if ev.trial is None:
+        items.append(
+            "Like every non-randomised design, this one cannot rule out that something else "
+            f"changed at the same time only in the pilot {ctx.units_word}."
+        )
     return [ListBlock(tuple(items))]
 
 
@@ -1797,6 +1801,14 @@ def _glossary() -> list[Block]:
     ]
 
 
+def _trial_section(ctx: _Ctx) -> list[Block]:
+    return trial.trial_blocks(ctx.ev, ctx.uid, ctx.unit_word)
+
+
+def _cycles_section(ctx: _Ctx) -> list[Block]:
+    return trial.cycle_blocks(ctx.ev, ctx.uid)
+
+
 def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> ReportDocument:
     """Build the report document of an evaluation.
 
@@ -1826,8 +1838,10 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
         "evidence": _evidence,
         "limitations": _limitations,
     }
+    makers["trial"] = _trial_section
+    makers["cycles"] = _cycles_section
     sections = []
-    for sid, title in SECTION_TITLES:
+    for sid, title in trial.section_titles(SECTION_TITLES, evaluation):
         blocks = list(makers[sid](ctx))
         if sid == "evidence":
             blocks = _tables_to_annex(ctx, blocks, "annex-evidence")

@@ -28,6 +28,8 @@ from pilotlab.results.parts import (
     SyntheticTables,
     json_scalar,
 )
+from pilotlab.results.randomised import RandomisedTables
+from pilotlab.results.trial import CycleInfo, TrialSummary
 
 __all__ = [
     "OUTCOME_FIELDS",
@@ -244,6 +246,7 @@ class EffectResult:
     group_means: GroupMeans | None = None
     inference_details: InferenceRecord | None = None
     event_study_inference: str | None = None
+    randomised: RandomisedTables | None = None
     pre_period: PrePeriodEstimates | None = field(default=None, compare=False, repr=False)
 
     def conf_int(self) -> tuple[float, float]:
@@ -434,6 +437,8 @@ class Evaluation:
     warnings: tuple[Notice, ...] = ()
     evidence_strength: EvidenceStrength | None = None
     diagnostics: DesignDiagnostics = field(default_factory=DesignDiagnostics)
+    trial: TrialSummary | None = None  # randomised pilots: flow, balance, allocation check
+    cycle: CycleInfo | None = None  # learning cycles: the pilot followed and earlier results
 
     def tidy(self) -> pd.DataFrame:
         """One row per outcome: the headline estimates with adjusted p-values and baselines."""

@@ -19,6 +19,9 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from pilotlab import catalogue
+from pilotlab.spec.assignment import Assignment
+from pilotlab.spec.cycle import CycleSpec
+from pilotlab.spec.trial import TrialSpec
 
 __all__ = [
     "INFERENCE_METHODS",
@@ -482,6 +485,23 @@ class PilotSpec(_Model):
     treatment: TreatmentSpec
     outcomes: list[OutcomeSpec] = Field(min_length=1)
     design: DesignSpec = Field(default_factory=DesignSpec)
+    assignment: Assignment | None = None
+    cycle: CycleSpec | None = None
+    trial: TrialSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _randomised_treatment(cls, raw: Any) -> Any:
+        # A randomised pilot's treatment comes from its allocation; `treatment:` may be left out.
+        if not isinstance(raw, dict) or raw.get("assignment") is None:
+            return raw
+        treatment = raw.get("treatment", {})
+        assignment = raw["assignment"]
+        stepped = isinstance(assignment, dict) and assignment.get("scheme") == "stepped"
+        if isinstance(treatment, dict) and stepped and "comparison" not in treatment:
+            # Waves are compared with the waves not yet treated (often every unit is treated).
+            treatment = {**treatment, "comparison": "not_yet_treated"}
+        return {**raw, "treatment": treatment}
 
     @field_validator("id")
     @classmethod
@@ -495,6 +515,8 @@ class PilotSpec(_Model):
 
     @model_validator(mode="after")
     def _treatment_given(self) -> PilotSpec:
+        if self.assignment is not None:
+            return self._treatment_from_assignment()
         if self.treatment.form == "planned" and not (
             self.status == "planned" and self.design.power.treated is not None
         ):
@@ -502,6 +524,27 @@ class PilotSpec(_Model):
                 "treatment: no treatment given; add 'units' with 'start', 'adoption' or "
                 "'column' (a planned pilot may instead give design.power.treated, the number "
                 "of units it will treat, to plan its power)"
+            )
+        return self
+
+    def _treatment_from_assignment(self) -> PilotSpec:
+        tr = self.treatment
+        if tr.form != "planned":
+            keys = {"common": "units and start", "adoption": "adoption", "column": "column"}
+            raise ValueError(
+                f"treatment: treatment.{keys[tr.form]} and assignment both say who is treated; "
+                "a randomised pilot takes its treated units from the allocation drawn by "
+                f"assignment: remove treatment.{keys[tr.form].replace(' and ', ' and treatment.')}"
+            )
+        if tr.eligible is not None:
+            raise ValueError(
+                "treatment: treatment.eligible is given with assignment; list the eligible "
+                "units under assignment.eligible instead"
+            )
+        if isinstance(tr.comparison, list):
+            raise ValueError(
+                "treatment: treatment.comparison lists units, but in a randomised pilot the "
+                "comparison units are the ones the allocation leaves untreated; remove it"
             )
         return self
 
@@ -521,4 +564,9 @@ class PilotSpec(_Model):
 
     def plan(self) -> dict[str, Any]:
         """The analysis plan covered by the plan hash: everything but status and contact details."""
-        return self.model_dump(mode="json", exclude={"status", "contact", "summary", "partners"})
+        out = self.model_dump(mode="json", exclude={"status", "contact", "summary", "partners"})
+        # keys added after plans were first hashed are left out while unset (hash unchanged)
+        for key in ("assignment", "cycle", "trial"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
