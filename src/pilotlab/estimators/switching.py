@@ -87,11 +87,11 @@ def fit_switching(
             "data.layout: the switching estimator follows units over time and needs panel data"
         )
     N, T = panel.n_units, panel.n_periods
+    cell = panel.unit * T + panel.time
+    Wt = np.bincount(cell, weights=panel.weight, minlength=N * T).reshape(N, T)
+    Ysum = np.bincount(cell, weights=panel.weight * panel.y(outcome), minlength=N * T)
+    Ysum = Ysum.reshape(N, T)
     Y = np.full((N, T), np.nan)
-    Wt = np.zeros((N, T))
-    np.add.at(Wt, (panel.unit, panel.time), panel.weight)
-    Ysum = np.zeros((N, T))
-    np.add.at(Ysum, (panel.unit, panel.time), panel.weight * panel.y(outcome))
     seen = Wt > 0
     Y[seen] = Ysum[seen] / Wt[seen]
     D = status_matrix(panel)
@@ -107,31 +107,49 @@ def fit_switching(
     pre, post = options.window if options.window is not None else (DEFAULT_WINDOW, DEFAULT_WINDOW)
     L = max(1, min(post + 1, T - 1))
     Lp = max(0, min(pre - 1, T - 2))
-    cohorts = sorted({(int(base[g]), int(F[g])) for g in np.flatnonzero(switcher)})
+    keys = np.unique(base[switcher].astype(np.int64) * (T + 1) + F[switcher])
+    cohorts = [(int(k // (T + 1)), int(k % (T + 1))) for k in keys.tolist()]  # a few dozen
     cohort_id = pd.factorize(pd.Series(base * (T + 1) + F))[0]
 
+    # periods x units (rows gathered contiguously below)
+    Yt = np.ascontiguousarray(np.where(seen, Y, 0.0).T)
+    seen_t = np.ascontiguousarray(seen.T)
+    sign = np.where(base == 0, 1.0, -1.0)
+    change = np.cumsum(D - base[:, None], axis=1)  # cumulated treatment change per unit
+    units = np.arange(N)
+
     def horizon(l_: int, placebo: bool) -> tuple[np.ndarray, int, float, float]:
-        """Per-unit contributions U (sum = N_l * DID_l), N_l, summed dose, summed |cum dose|."""
-        U = np.zeros(N)
-        n_l, dose, cum = 0, 0.0, 0.0
-        for d, f in cohorts:  # one pass per (initial status, first switch) cohort
-            ref, out = f - 1, f - 1 + l_
-            target = f - 1 - l_ if placebo else out
-            if out > T - 1 or target < 0:
-                continue
-            sw = (base == d) & (f == F) & seen[:, ref] & seen[:, target]
-            ctrl = (base == d) & (out < F) & seen[:, ref] & seen[:, target]
-            if not sw.any() or not ctrl.any():
-                continue
-            dy = Y[:, target] - Y[:, ref]
-            s = 1.0 if d == 0 else -1.0
-            n_c = int(sw.sum())
-            U[sw] += s * dy[sw]
-            U[ctrl] -= s * n_c * dy[ctrl] / ctrl.sum()
-            n_l += n_c
-            if not placebo:
-                dose += float(np.abs(D[sw, out] - d).sum())
-                cum += float(np.abs((D[sw, f : out + 1] - d).sum(axis=1)).sum())
+        """Per-unit contributions U (sum = N_l * DID_l), N_l, summed dose, summed |cum dose|.
+
+        Every first-switch period ``f`` at once (rows): the switchers of cohort
+        (initial status, f), observed at ``f - 1`` and the target period, against the units of
+        the same initial status not switched by ``f - 1 + l`` and observed there too.
+        """
+        f = np.arange(1, T)
+        out = f - 1 + l_
+        target = f - 1 - l_ if placebo else out
+        keep = (out <= T - 1) & (target >= 0)
+        f, out, target = f[keep], out[keep], target[keep]
+        if f.size == 0:
+            return np.zeros(N), 0, 0.0, 0.0
+        ok = seen_t[target] & seen_t[f - 1]  # first-switch periods x units
+        dy = Yt[target] - Yt[f - 1]
+        sw = ok & (F[None, :] == f[:, None])
+        ctrl = ok & (F[None, :] > out[:, None])
+        by_status = np.stack([base == 0, base == 1]).astype(np.float64)  # 2 x units
+        n_sw = sw.astype(np.float64) @ by_status.T  # periods x 2
+        n_ct = ctrl.astype(np.float64) @ by_status.T
+        valid = (n_sw > 0) & (n_ct > 0)
+        ratio = np.where(valid, n_sw / np.maximum(n_ct, 1.0), 0.0)
+        w = (sw & valid[:, base]) - ctrl * ratio[:, base]
+        U = sign * np.einsum("fu,fu->u", w, dy)
+        n_l = int(n_sw[valid].sum())
+        dose = cum = 0.0
+        if not placebo and n_l:
+            on = (sw & valid[:, base]).any(axis=0)  # switchers counted at this horizon
+            col = np.clip(F - 1 + l_, 0, T - 1)
+            dose = float(np.abs(D[units[on], col[on]] - base[on]).sum())
+            cum = float(np.abs(change[units[on], col[on]]).sum())
         return U, n_l, dose, cum
 
     names: list[str] = []
