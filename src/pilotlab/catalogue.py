@@ -60,9 +60,12 @@ ENTRY_POINT_GROUP = "pilotlab.estimators"
 #: When ``design.estimator: auto`` picks an estimator (the rule is documented in the README):
 #: ``few_treated`` (one to three treated units with a long pre-period), ``staggered`` (treated
 #: units start at different times), ``two_periods`` (one period before, one after),
-#: ``common_start`` (several periods, one start) and ``randomised`` (the treated units were drawn
-#: by the pilot file's ``assignment``, with one common start).
-AutoRole = Literal["few_treated", "staggered", "two_periods", "common_start", "randomised"]
+#: ``common_start`` (several periods, one start), ``randomised`` (the treated units were drawn
+#: by the pilot file's ``assignment``, with one common start) and ``switching`` (treatment that
+#: stops, or starts and stops, in the data).
+AutoRole = Literal[
+    "few_treated", "staggered", "two_periods", "common_start", "randomised", "switching"
+]
 
 FitFunction = Callable[["Panel", str, "EstimatorOptions", "np.random.Generator"], "EffectResult"]
 #: ``rule(method, n_treated, n_donors, name) -> (method, reason)``: an estimator's own rule for
@@ -115,6 +118,13 @@ class Capabilities:
         Analyses a randomised allocation at the unit level (the randomised estimator):
         randomisation inference re-draws the allocation as its scheme did and computes every
         re-draw's estimate in one batched solve (:mod:`pilotlab.inference.randomisation`).
+    switching
+        Valid when treatment is not absorbing (units stop being treated, or move in and out):
+        every estimator without it assumes a unit stays treated once it starts, and a panel
+        whose treatment switches off is refused for it.
+    groups
+        Compares eligible and ineligible groups within each unit (``data.group``): it needs that
+        column, and every estimator without the capability refuses a panel that has it.
     auto
         The situation in which ``estimator: auto`` picks it (at most one estimator per role).
     """
@@ -129,6 +139,8 @@ class Capabilities:
     synthetic: bool = False
     covariates: bool = False
     randomised: bool = False
+    switching: bool = False
+    groups: bool = False
     auto: AutoRole | None = None
 
     def __post_init__(self) -> None:

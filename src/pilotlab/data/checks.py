@@ -172,8 +172,9 @@ def named_columns(spec: PilotSpec) -> list[tuple[str, str]]:
     """Every data column the pilot file names, as ``(key, column)`` in the file's order."""
     d, design = spec.data, spec.design
     named: list[tuple[str, str | None]] = [("data.unit", d.unit), ("data.time", d.time)]
-    named += [("data.cluster", d.cluster), ("data.weight", d.weight)]
+    named += [("data.cluster", d.cluster), ("data.weight", d.weight), ("data.group", d.group)]
     named.append(("treatment.column", spec.treatment.column))
+    named.append(("treatment.indicator", spec.treatment.indicator))
     named += [(f"outcomes[{i}].column", o.column) for i, o in enumerate(spec.outcomes)]
     named += [(f"design.covariates[{i}]", c) for i, c in enumerate(design.covariates)]
     named += [

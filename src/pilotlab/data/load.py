@@ -48,6 +48,7 @@ from pilotlab.data.checks import (
 )
 from pilotlab.data.dates import registration_date_notes
 from pilotlab.data.factorize import factorize
+from pilotlab.data.groups import group_codes
 from pilotlab.data.microdata import read_microdata
 from pilotlab.data.panel import (
     CLUSTER,
@@ -61,6 +62,13 @@ from pilotlab.data.panel import (
     frame_sha256,
 )
 from pilotlab.data.periods import PeriodIndex, parse_periods
+from pilotlab.data.switching import (
+    absorbing,
+    end_positions,
+    indicator_status,
+    spell_status,
+    start_text,
+)
 from pilotlab.exceptions import DataError, warn
 from pilotlab.spec.models import PilotSpec
 
@@ -251,6 +259,7 @@ class _Assignment:
     eligible: np.ndarray  # listed in treatment.eligible (every unit if there is no list)
     comparison: np.ndarray | None  # listed in treatment.comparison, if it is a list
     allocation: Allocation | None = None  # drawn from assignment, for a randomised pilot
+    status: np.ndarray | None = None  # units x periods 0/1 when treatment may switch off
 
     @property
     def treated(self) -> np.ndarray:
@@ -353,7 +362,7 @@ def _assign_treatment(
         found, planned = mask(list(tr.adoption), "treatment.adoption")
         ids = units[found].tolist()
         start[found] = _start_positions(
-            [tr.adoption[u] for u in ids],
+            [start_text(tr.adoption[u]) for u in ids],
             [f"treatment.adoption.{u}" for u in ids],
             periods,
             d.time,
@@ -369,6 +378,20 @@ def _assign_treatment(
                 texts, keys.tolist(), periods, d.time, history, problems
             )
 
+    status = None
+    if tr.form == "indicator":
+        assert tr.indicator is not None
+        status, start = indicator_status(
+            df[tr.indicator], tr.indicator, ucode, df[TIME].to_numpy(), len(units),
+            len(periods.keys), known, problems,
+        )  # fmt: skip
+        planned = start >= 0
+    else:
+        ends = end_positions(tr, units, start, periods, d.time, problems)
+        if ends is not None:
+            status = spell_status(start, ends, len(periods.keys))
+    if status is not None and absorbing(status):
+        status = None
     _, excluded = mask(list(tr.exclude), "treatment.exclude")
     if tr.eligible:
         _, eligible = mask(list(tr.eligible), "treatment.eligible")
@@ -378,7 +401,7 @@ def _assign_treatment(
     if isinstance(tr.comparison, list):
         _, comparison = mask(list(tr.comparison), "treatment.comparison")
         problems += check_comparison_not_treated(comparison, start >= 0, known)
-    return _Assignment(start, planned, excluded, eligible, comparison)
+    return _Assignment(start, planned, excluded, eligible, comparison, status=status)
 
 
 def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
@@ -577,11 +600,19 @@ def panel_from_frame(
     problems += check_unit_ids(ucode, d.unit)
     periods, tidx, bad_period = parse_periods(df[d.time])
     problems += check_periods(df[d.time], bad_period, periods, d.time)
+    dup_code, dup_labels = ucode, all_units_arr.tolist()
+    group_values = None
+    if d.group:  # one row per unit, period and eligibility group
+        group_values, group_problems = group_codes(df[d.group], d.group)
+        problems += group_problems
+        dup_code = ucode * 2 + group_values.astype(np.int64)
+        dup_labels = [f"{u} with {d.group} {v}" for u in dup_labels for v in (0, 1)]
     raise_problems(source, problems)
     all_units = all_units_arr.tolist()
 
     # 3. duplicates and the treatment
-    problems = check_duplicates(ucode, tidx, len(periods.keys), all_units, df[d.time], d.layout)
+    problems = check_duplicates(dup_code, tidx, len(periods.keys), dup_labels, df[d.time], d.layout)
+    del dup_code
     assigned = _assign_treatment(
         df, spec, all_units_arr, ucode, periods, history, problems, source, period_code=tidx
     )
@@ -595,7 +626,8 @@ def panel_from_frame(
     treated = start >= 0
     problems = check_treated_remain(int(treated.sum()), history)
     staggered = len(np.unique(start[treated])) > 1
-    problems += check_comparison_remain(int((keep & ~treated).sum()), staggered, tr, history)
+    if assigned.status is None:  # a switching design compares units not (yet) switching
+        problems += check_comparison_remain(int((keep & ~treated).sum()), staggered, tr, history)
     raise_problems(source, problems)
 
     new_code = np.cumsum(keep) - 1
@@ -618,6 +650,11 @@ def panel_from_frame(
     # A start period with no analysed rows maps to the next period that has some.
     first_treated[start_kept >= 0] = np.searchsorted(used, start_kept[start_kept >= 0])
 
+    treatment = None
+    if assigned.status is not None:
+        treatment = assigned.status[keep][:, used]
+        treatment = None if absorbing(treatment) else treatment
+
     def analysed(name: str) -> np.ndarray:
         """A numeric column over the analysed rows."""
         return _take(numbers[name], kept_rows)
@@ -629,7 +666,11 @@ def panel_from_frame(
         df[d.time],
         positions=kept_rows,
     )
-    problems = check_starts(first_treated, units, period_labels, tr.anticipation)
+    # a switching design may have units treated from the first period (they can switch off)
+    checked = (
+        first_treated if treatment is None else np.where(first_treated > 0, first_treated, NEVER)
+    )
+    problems = check_starts(checked, units, period_labels, tr.anticipation)
     cluster_col = d.cluster or d.unit
     if cluster_col == d.unit:
         cl_codes, cluster_labels = unit_code, tuple(units)
@@ -726,6 +767,8 @@ def panel_from_frame(
         else:  # a predictor read as it is (its own dtype)
             raw = df[c]
             data[c] = (raw.copy() if rows is None else raw.take(rows)).reset_index(drop=True)
+    if group_values is not None and d.group is not None:
+        data[d.group] = final(_take(group_values, kept_rows), True)
     frame = pd.DataFrame(data, copy=False)
 
     dropped = assigned.eligible & ~keep & ~assigned.excluded
@@ -754,11 +797,13 @@ def panel_from_frame(
         unit_flow=flow,
         missing=tuple(missing),
         allocation=assigned.allocation,
+        group=d.group,
+        treatment=treatment,
     )
     # A panel without duplicates (checked above) and with N x T rows is balanced.
     notes = (
         check_balanced(panel.unit, panel.n_units, panel.n_periods)
-        if d.layout == "panel" and panel.nobs != panel.n_units * panel.n_periods
+        if d.layout == "panel" and not d.group and panel.nobs != panel.n_units * panel.n_periods
         else []
     )
     raise_problems(source, notes + check_period_gaps(periods, d.time))

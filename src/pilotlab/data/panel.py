@@ -101,6 +101,12 @@ class Panel:
     ``fingerprint`` is the SHA-256 of the data file's bytes; for data passed in memory it is
     empty and :attr:`data_sha256` hashes the frame when it is first asked for (only the record
     of an evaluation needs it).
+
+    ``treatment`` is set only when treatment is not absorbing (a unit stops being treated, or
+    moves in and out): the 0/1 status of each unit (rows) in each period (columns), as int8;
+    ``first_treated`` is then each unit's first treated period. ``group`` names the 0/1 column
+    of ``frame`` marking eligible (1) and ineligible (0) rows within a unit (``data.group``, for
+    the triple difference), or is ``None``.
     """
 
     frame: pd.DataFrame
@@ -122,6 +128,8 @@ class Panel:
     #: Microdata aggregated to area x period cells: each row of ``frame`` is a cell and this
     #: names the columns of its sufficient statistics (``None`` for any other layout).
     micro: MicroCells | None = None
+    treatment: np.ndarray | None = None
+    group: str | None = None
 
     @cached_property
     def data_sha256(self) -> str:
@@ -155,10 +163,23 @@ class Panel:
         out_: np.ndarray = self.first_treated[self.unit]
         return out_
 
+    @property
+    def is_switching(self) -> bool:
+        """Treatment is not absorbing: some unit stops being treated (see ``treatment``)."""
+        return self.treatment is not None
+
     @cached_property
     def treated_now(self) -> np.ndarray:
-        """Whether each row is a treated unit in a treated period (after anticipation shift)."""
-        return self.time >= (self.cohort - self.anticipation if self.anticipation else self.cohort)
+        """Whether each row is a treated unit in a treated period (after anticipation shift);
+        with eligibility groups, only the eligible rows of such a unit and period."""
+        if self.treatment is not None:
+            out_: np.ndarray = self.treatment[self.unit, self.time].astype(bool)
+        else:
+            start = self.cohort - self.anticipation if self.anticipation else self.cohort
+            out_ = self.time >= start
+        if self.group is not None:
+            out_ = out_ & (self.frame[self.group].to_numpy() == 1)
+        return out_
 
     def y(self, outcome: str) -> np.ndarray:
         """Outcome values as float64 (NaN where missing)."""
@@ -243,6 +264,7 @@ class Panel:
             unit_labels=tuple(np.asarray(self.unit_labels, dtype=object)[keep]),
             cluster_labels=tuple(np.asarray(self.cluster_labels, dtype=object)[clusters]),
             first_treated=self.first_treated[keep],
+            treatment=None if self.treatment is None else self.treatment[keep],
         )
 
     def complete(self, outcome: str, columns: tuple[str, ...] = ()) -> Panel:
@@ -257,14 +279,17 @@ class Panel:
         return _replace(self, frame=self.frame.loc[ok].reset_index(drop=True))
 
     def with_first_treated(self, first_treated: np.ndarray) -> Panel:
-        """The same data with another treatment assignment (placebos, permutations, power).
+        """The same data with another, absorbing, treatment assignment (placebos, permutations,
+        power): a switching treatment is replaced by treatment from ``first_treated`` on.
 
         The allocation is kept only when the treatment is unchanged: another assignment is no
         longer the one that was randomised.
         """
         ft = np.asarray(first_treated, dtype=np.int64)
         same = ft.shape == self.first_treated.shape and np.array_equal(ft, self.first_treated)
-        return _replace(self, first_treated=ft, allocation=self.allocation if same else None)
+        return _replace(
+            self, first_treated=ft, allocation=self.allocation if same else None, treatment=None
+        )
 
     def with_frame(self, frame: pd.DataFrame) -> Panel:
         """The same design with other data rows (e.g. an outcome with effects injected)."""
@@ -277,6 +302,7 @@ class Panel:
             self,
             frame=self.frame.loc[rows].reset_index(drop=True),
             period_labels=self.period_labels[: last + 1],
+            treatment=None if self.treatment is None else self.treatment[:, : last + 1],
         )
 
 

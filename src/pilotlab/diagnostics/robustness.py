@@ -273,11 +273,16 @@ def leave_one_out(
 
 # ----------------------------------------------------------------------------- alternatives
 def _applicable(panel: Panel, entry: EstimatorEntry) -> bool:
-    if panel.layout not in entry.capabilities.layouts:
+    caps = entry.capabilities
+    if panel.layout not in caps.layouts:
         return False
-    if entry.capabilities.randomised and panel.allocation is None:
+    if caps.randomised and panel.allocation is None:
         return False  # it analyses a randomised allocation; this pilot was not randomised
-    return not (panel.is_staggered and not entry.capabilities.staggered)
+    if panel.is_switching and not caps.switching:
+        return False
+    if (panel.group is not None) != caps.groups:
+        return False
+    return not (panel.is_staggered and not caps.staggered)
 
 
 def alternative_estimators(

@@ -26,6 +26,7 @@ __all__ = [
     "check_design",
     "choose_estimator",
     "choose_inference",
+    "design_problem",
     "estimator_options",
     "inference_methods",
     "pre_periods",
@@ -101,6 +102,7 @@ def choose_estimator(panel: Panel, requested: str) -> Choice:
     """
     if requested != "auto":
         entry = get_estimator(requested)
+        design_problem(panel, entry)
         if panel.layout not in entry.capabilities.layouts:
             fits = [e.name for e in ESTIMATORS.values() if panel.layout in e.capabilities.layouts]
             rows = (
@@ -115,6 +117,9 @@ def choose_estimator(panel: Panel, requested: str) -> Choice:
                 f"{panel.layout}{rows}; use {', '.join(fits)}"
             )
         return Choice(requested, f"The analysis plan specifies the {requested} estimator.")
+    special = _design_auto(panel)
+    if special is not None:
+        return special
     roles = []
     if panel.allocation is not None and not panel.is_staggered:
         roles.append("randomised")
@@ -139,6 +144,56 @@ def choose_estimator(panel: Panel, requested: str) -> Choice:
     )
 
 
+def design_problem(panel: Panel, entry: EstimatorEntry) -> None:
+    """Refuse an estimator that cannot read the design: treatment that switches off given to
+    one that assumes it stays on, eligibility groups given to one that ignores them (or
+    missing for one that needs them)."""
+    caps = entry.capabilities
+    if panel.is_switching and not caps.switching:
+        fits = [e.name for e in ESTIMATORS.values() if e.capabilities.switching]
+        raise EstimationError(
+            f"design.estimator: {entry.name} assumes a unit stays treated once it starts, but "
+            "the treatment (treatment.end, an adoption end or treatment.indicator) stops for "
+            f"some units; use {' or '.join(fits) or 'switching'} (or auto), or remove the ends"
+        )
+    if panel.group is not None and not caps.groups:
+        fits = [e.name for e in ESTIMATORS.values() if e.capabilities.groups]
+        raise EstimationError(
+            f"design.estimator: {entry.name} does not compare eligible and ineligible groups, "
+            f"but data.group is set; use {' or '.join(fits) or 'triple_difference'} (or auto), "
+            "or remove data.group"
+        )
+    if caps.groups and panel.group is None:
+        raise EstimationError(
+            f"data.group: design.estimator {entry.name} compares eligible and ineligible people "
+            "within each area and needs data.group, the 0/1 column marking eligible rows"
+        )
+
+
+def _design_auto(panel: Panel) -> Choice | None:
+    """``auto`` for the designs only some estimators read: switching treatment, groups."""
+    if panel.group is not None:
+        found = next((e for e in ESTIMATORS.values() if e.capabilities.groups), None)
+        if found is not None:
+            return Choice(
+                found.name,
+                "Only some people in each area are eligible (data.group), so the "
+                f"{found.title} compares how the gap between eligible and ineligible people "
+                "changed in pilot areas with the same change in comparison areas.",
+            )
+    if panel.is_switching:
+        found = _auto_entry("switching", panel.layout)
+        if found is not None:
+            return Choice(
+                found.name,
+                "Treatment stops in some areas (or starts and stops), so the "
+                f"{found.title} compares each area that switches with areas of the same "
+                "treatment status that have not switched yet, for switches on and off; "
+                "estimators that assume treatment stays on would be biased here.",
+            )
+    return None
+
+
 def inference_methods(entry: EstimatorEntry) -> tuple[str, ...]:
     """Every ``design.inference.method`` usable with ``entry``: the ones it computes itself and
     the ones applied after its fit (wild cluster bootstrap, permutation), in a fixed order."""
@@ -148,6 +203,16 @@ def inference_methods(entry: EstimatorEntry) -> tuple[str, ...]:
 def choose_inference(panel: Panel, estimator: str, requested: str) -> Choice:
     """Resolve ``design.inference.method``; ``auto`` picks what is honest for the cluster counts."""
     entry = get_estimator(estimator)
+    if (
+        requested == "permutation"
+        and panel.is_switching
+        and "permutation" not in (entry.capabilities.inference)
+    ):
+        raise EstimationError(
+            "design.inference.method: 'permutation' re-draws start dates and cannot re-draw a "
+            f"treatment that switches off; use one of: "
+            f"{', '.join(m for m in inference_methods(entry) if m != 'permutation')}, or auto"
+        )
     if requested != "auto":
         if not supports(entry, requested):
             raise EstimationError(

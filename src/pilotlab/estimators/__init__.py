@@ -10,8 +10,11 @@ from pilotlab.estimators import (  # noqa: F401  (registration)
     event_study,
     imputation,
     randomised,
+    stacked,
     sun_abraham,
+    switching,
     synthetic,
+    triple_difference,
     twfe,
 )
 from pilotlab.estimators.base import (

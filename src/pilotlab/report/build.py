@@ -32,6 +32,7 @@ import pandas as pd
 from pilotlab import catalogue
 from pilotlab.catalogue import Capabilities
 from pilotlab.report import charts, pretrend_power, trial
+from pilotlab.report.designs import design_assumptions
 from pilotlab.report.format import (
     NA,
     decimals_for_scale,
@@ -722,6 +723,7 @@ def _assumptions(ctx: _Ctx) -> list[str]:
             "Areas that joined at different times are compared only with areas not (yet) "
             "treated, so early joiners never serve as a comparison for late ones."
         )
+    out += design_assumptions(caps, ctx.units_word)
     return out
 
 

@@ -32,6 +32,7 @@ from pilotlab.spec.trial import TrialSpec
 __all__ = [
     "INFERENCE_METHODS",
     "ROBUSTNESS_CHECKS",
+    "AdoptionSpell",
     "CallawaySantAnnaOptions",
     "CostSpec",
     "DataSpec",
@@ -124,26 +125,54 @@ class DataSpec(_Model):
     person: str | None = Field(
         None, description="Person (or episode) id column of microdata (data.layout: microdata)."
     )
+    group: str | None = Field(
+        None,
+        description="0/1 column: rows of people eligible (1) or not (0) for the pilot within "
+        "each unit (a triple difference; one row per unit, period and group).",
+    )
     source: str | None = Field(
         None, description="Where the data come from, for the report's source lines."
     )
 
     @model_serializer(mode="wrap")
-    def _omit_unset_person(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # Left out while unset, so the plan hash of a pilot without microdata is unchanged.
+    def _omit_unset_keys(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Left out while unset, so the plan hash of a pilot without microdata or groups is
+        # unchanged.
         out = handler(self)
-        if isinstance(out, dict) and out.get("person") is None:
-            out.pop("person", None)
+        if isinstance(out, dict):
+            for key in ("person", "group"):
+                if out.get(key) is None:
+                    out.pop(key, None)
         return out
 
 
+class AdoptionSpell(_Model):
+    """One unit's treatment with an end: first and last treated periods."""
+
+    start: Period
+    end: Period | None = None
+
+    _norm = field_validator("start", "end", mode="before")(
+        classmethod(lambda cls, v: _as_period(v))
+    )
+
+
 class TreatmentSpec(_Model):
-    """Who was treated when: exactly one of units+start, adoption, column."""
+    """Who was treated when: exactly one of units+start, adoption, column, indicator.
+
+    ``end`` (with ``units`` + ``start``) and an adoption entry ``{start, end}`` give the last
+    treated period: the unit is untreated again afterwards. ``indicator`` names a 0/1 column
+    saying in each row whether the unit is treated then (it may switch on and off).
+    """
 
     units: list[UnitId] | None = None
     start: Period | None = None
-    adoption: dict[UnitId, Period] | None = None
+    end: Period | None = Field(None, description="Last treated period (treatment stops after it).")
+    adoption: dict[UnitId, Period | AdoptionSpell] | None = None
     column: str | None = None
+    indicator: str | None = Field(
+        None, description="0/1 column: whether the unit is treated in that row's period."
+    )
     comparison: Literal["never_treated", "not_yet_treated"] | list[UnitId] = "never_treated"
     exclude: list[UnitId] = Field(default_factory=list)
     anticipation: int = Field(0, ge=0, le=MAX_PERIODS)
@@ -151,7 +180,9 @@ class TreatmentSpec(_Model):
         None, description="Units eligible for the pilot (default: every unit in the data)."
     )
 
-    _norm_start = field_validator("start", mode="before")(classmethod(lambda cls, v: _as_period(v)))
+    _norm_start = field_validator("start", "end", mode="before")(
+        classmethod(lambda cls, v: _as_period(v))
+    )
 
     @field_validator("units", "exclude", "eligible", mode="before")
     @classmethod
@@ -171,7 +202,7 @@ class TreatmentSpec(_Model):
     @classmethod
     def _adoption_as_text(cls, v: Any) -> Any:
         if isinstance(v, dict):
-            return {_as_unit(k): _as_period(p) for k, p in v.items()}
+            return {_as_unit(k): p if isinstance(p, dict) else _as_period(p) for k, p in v.items()}
         return v
 
     @model_validator(mode="after")
@@ -182,13 +213,20 @@ class TreatmentSpec(_Model):
                 ("units + start", self.units is not None or self.start is not None),
                 ("adoption", self.adoption is not None),
                 ("column", self.column is not None),
+                ("indicator", self.indicator is not None),
             )
             if present
         ]
         if len(forms) > 1:
             raise ValueError(
                 f"found {' and '.join(forms)}; give exactly one treatment form: "
-                "'units' with 'start' (common start), 'adoption' (staggered) or 'column'"
+                "'units' with 'start' (common start), 'adoption' (staggered), 'column' or "
+                "'indicator' (a 0/1 column that may switch on and off)"
+            )
+        if self.end is not None and forms != ["units + start"]:
+            raise ValueError(
+                "'end' goes with 'units' and 'start'; with 'adoption' give each unit "
+                "{start: ..., end: ...}, with 'indicator' mark the untreated rows 0"
             )
         if not forms:
             return self  # allowed only for planned pilots; checked by PilotSpec._treatment_given
@@ -208,12 +246,14 @@ class TreatmentSpec(_Model):
         return self
 
     @property
-    def form(self) -> Literal["common", "adoption", "column", "planned"]:
+    def form(self) -> Literal["common", "adoption", "column", "indicator", "planned"]:
         """Which treatment form the file uses (``planned``: none yet, power planning only)."""
         if self.adoption is not None:
             return "adoption"
         if self.column is not None:
             return "column"
+        if self.indicator is not None:
+            return "indicator"
         if self.units is None and self.start is None:
             return "planned"
         return "common"
