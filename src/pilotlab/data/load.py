@@ -326,7 +326,8 @@ def _assign_treatment(
 ) -> _Assignment:
     """Resolve the pilot file's treatment against the data's units and periods, collecting
     the problems of :func:`check_planned` to :func:`check_comparison_not_treated`
-    (``period_code``: each row's period index, which a randomised allocation reads)."""
+    (``period_code``: each row's period index, which a randomised allocation and a 0/1
+    treatment indicator read)."""
     tr, d = spec.treatment, spec.data
     index = pd.Index(units)
     known = units.tolist()
@@ -380,9 +381,9 @@ def _assign_treatment(
 
     status = None
     if tr.form == "indicator":
-        assert tr.indicator is not None
+        assert tr.indicator is not None and period_code is not None
         status, start = indicator_status(
-            df[tr.indicator], tr.indicator, ucode, df[TIME].to_numpy(), len(units),
+            df[tr.indicator], tr.indicator, ucode, period_code, len(units),
             len(periods.keys), known, problems,
         )  # fmt: skip
         planned = start >= 0

@@ -661,4 +661,7 @@ class PilotSpec(_Model):
                 out.pop(key, None)
         if not out.get("frameworks"):
             out.pop("frameworks", None)
+        for key in ("end", "indicator"):
+            if out["treatment"].get(key) is None:
+                out["treatment"].pop(key, None)
         return out
