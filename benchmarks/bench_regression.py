@@ -1,11 +1,16 @@
 """TWFE and event study with clustered SEs: pilotlab vs pyfixest and linearmodels.
 
-Usage: ``python benchmarks/bench_regression.py [--sizes 500x20,5000x40,35000x60]``.
+Usage: ``python benchmarks/bench_regression.py [--sizes 500x20,5000x40,35000x60]
+[--models twfe,event_study,event_study_all] [--skip pyfixest:event_study_all:35000x60]``.
 Every cell runs in its own interpreter on the same generated staggered panel; times exclude data
 generation and count the estimator only (pilotlab's panel is built before the clock starts, as the
 peers' data frames are). Ratios are peer time / pilotlab time, measured in the same run.
 The numpy floor is a bare two-way within-transformation with CR1 SEs: the least any
 implementation must do.
+
+``event_study`` is the binned window -8..8 (reference -1) for every library;
+``event_study_all`` estimates every event time the data contain (no binning), which pyfixest
+fits with one dummy per event time.
 """
 
 from __future__ import annotations
@@ -41,9 +46,11 @@ def _pilotlab(model: str, df):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         panel = panel_from_frame(df, spec)
-    opts = EstimatorOptions(inference="cluster", window=WINDOW)
+    window = (10_000, 10_000) if model == "event_study_all" else WINDOW  # clipped to the data
+    opts = EstimatorOptions(inference="cluster", window=window)
     rng = np.random.default_rng(0)
-    return lambda: ESTIMATORS[model].fit(panel, "y", opts, rng)
+    name = "event_study" if model == "event_study_all" else model
+    return lambda: ESTIMATORS[name].fit(panel, "y", opts, rng)
 
 
 def _numpy_floor(model: str, df):
@@ -72,10 +79,11 @@ def _numpy_floor(model: str, df):
     return run
 
 
-def _binned(df):
+def _binned(df, clip: bool = True):
     rel = df["rel"].to_numpy().copy()
     treated = rel > -1000
-    rel[treated] = np.clip(rel[treated], -WINDOW[0], WINDOW[1])
+    if clip:
+        rel[treated] = np.clip(rel[treated], -WINDOW[0], WINDOW[1])
     rel[~treated] = -1  # never treated: reference category
     return df.assign(rel=rel)
 
@@ -85,7 +93,7 @@ def _pyfixest(model: str, df):
 
     if model == "twfe":
         return lambda: pf.feols("y ~ D | unit + time", data=df, vcov={"CRV1": "unit"})
-    d = _binned(df)
+    d = _binned(df, clip=model != "event_study_all")
     return lambda: pf.feols("y ~ i(rel, ref=-1) | unit + time", data=d, vcov={"CRV1": "unit"})
 
 
@@ -130,6 +138,8 @@ def main() -> None:
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--one", nargs=3, metavar=("LIB", "MODEL", "SIZE"))
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--models", default="twfe,event_study,event_study_all")
+    ap.add_argument("--skip", action="append", default=[], help="LIB:MODEL:SIZE cells not to run")
     args = ap.parse_args()
     if args.one:
         one(*args.one)
@@ -139,12 +149,17 @@ def main() -> None:
         "linearmodels / pilotlab | pilotlab / floor |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for model in ("twfe", "event_study"):
+    for model in args.models.split(","):
         for size in args.sizes.split(","):
             res = {
-                lib: run_isolated(__file__, [lib, model, size], args.timeout)
+                lib: (
+                    {"error": "skipped"}
+                    if f"{lib}:{model}:{size}" in args.skip
+                    or (lib == "linearmodels" and model == "event_study_all")
+                    else run_isolated(__file__, [lib, model, size], args.timeout)
+                )
                 for lib in RUNNERS
-                if not (lib == "numpy floor" and model == "event_study")
+                if not (lib == "numpy floor" and model.startswith("event_study"))
             }
             base = res["pilotlab"].get("seconds")
             floor = res.get("numpy floor", {}).get("seconds")

@@ -35,12 +35,14 @@ if TYPE_CHECKING:  # the fit signature only; no run-time dependency on the layer
 
     from pilotlab.data.panel import Panel
     from pilotlab.estimators.base import EstimatorOptions
+    from pilotlab.estimators.block_map import BlockMap
     from pilotlab.results import EffectResult
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ESTIMATORS",
     "AutoRole",
+    "BlockMapFunction",
     "Capabilities",
     "EstimatorEntry",
     "FitFunction",
@@ -67,6 +69,10 @@ FitFunction = Callable[["Panel", str, "EstimatorOptions", "np.random.Generator"]
 #: ``design.inference.method: auto`` (e.g. synthetic designs choose between placebo and
 #: jackknife inference by the number of treated units and donors).
 InferenceRule = Callable[[str, int, int, str], tuple[str, str]]
+#: ``block_map(panel, outcome, options, estimate) -> BlockMap | None``: the estimator's
+#: headline as a linear map of the outcomes given each unit's cohort, when it is one (so that
+#: randomisation inference need not re-fit every re-assignment).
+BlockMapFunction = Callable[["Panel", str, "EstimatorOptions", float], "BlockMap | None"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,8 @@ class EstimatorEntry:
     of what it does. ``options`` is the pydantic model of its own settings (the pilot file's
     ``design.options`` block for an estimator from another package; pilotlab's own estimators
     keep their named blocks such as ``design.callaway_santanna``), or ``None`` when it has none.
+    ``assumptions`` are plain-English sentences the report adds to its list of assumptions
+    (what this estimator assumes beyond parallel trends, no spill-overs and no anticipation).
     """
 
     name: str
@@ -156,6 +164,8 @@ class EstimatorEntry:
     capabilities: Capabilities
     options: type[BaseModel] | None = None
     inference_rule: InferenceRule | None = field(default=None, compare=False)
+    assumptions: tuple[str, ...] = ()
+    block_map: BlockMapFunction | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name == "auto":

@@ -701,13 +701,113 @@ def amend(
 
 
 @cli.command("list")
+@click.option(
+    "--metric",
+    default=None,
+    metavar="CODE",
+    help="Only pilots with an outcome measuring this framework metric (<framework>/<code> or code).",
+)
 @_REGISTRY_OPTION
 @_friendly
-def list_(registry_url: str | None) -> None:
+def list_(metric: str | None, registry_url: str | None) -> None:
     """List registered pilots."""
     from pilotlab.registry import service
 
-    click.echo(service.list_pilots(registry_url))
+    click.echo(service.list_pilots(registry_url, metric=metric))
+
+
+_FRAMEWORKS_OPTION = click.option(
+    "--frameworks",
+    "framework_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="A programme's own outcome framework file or folder (repeatable; also "
+    "$PILOTLAB_FRAMEWORKS).",
+)
+
+
+@cli.command("frameworks")
+@_FRAMEWORKS_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the frameworks as JSON.")
+@_friendly
+def frameworks_(framework_paths: tuple[Path, ...], as_json: bool) -> None:
+    """List the outcome frameworks and metrics pilotlab knows."""
+    from pilotlab.frameworks.listing import frameworks_json, frameworks_text
+
+    text = frameworks_json(framework_paths) if as_json else frameworks_text(framework_paths)
+    click.echo(text)
+
+
+@cli.command("synthesise")
+@click.argument("evidence", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--metric",
+    required=True,
+    metavar="CODE",
+    help="The metric to pool (<framework>/<code> or code).",
+)
+@click.option(
+    "--external",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CSV of external estimates: id, metric, estimate, std_error (or ci_lower, ci_upper), label.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["reml", "dl", "pm"]),
+    default="reml",
+    show_default=True,
+    help="Estimator of the between-place variance: REML, DerSimonian-Laird or Paule-Mandel.",
+)
+@click.option(
+    "--scale",
+    type=click.Choice(["units", "percent"]),
+    default="units",
+    show_default=True,
+    help="Pool in outcome units or in percent of each pilot's pre-pilot mean.",
+)
+@_FRAMEWORKS_OPTION
+@click.option(
+    "-o", "--output", "out", type=click.Path(path_type=Path), required=True,
+    help="Folder to write synthesis.html, synthesis.json and synthesis.csv into.",
+)  # fmt: skip
+@_REGISTRY_OPTION
+@_friendly
+def synthesise(
+    evidence: tuple[Path, ...],
+    metric: str,
+    external: Path | None,
+    method: str,
+    scale: str,
+    framework_paths: tuple[Path, ...],
+    out: Path,
+    registry_url: str | None,
+) -> None:
+    """Pool the estimates of one metric across pilots (EVIDENCE files, else the registry) and
+    published evaluations (--external), by random-effects meta-analysis."""
+    from pilotlab.engine.synthesise import run_synthesis
+    from pilotlab.report.format import fmt_ci, fmt_sig
+
+    run = run_synthesis(
+        metric,
+        evidence,
+        out=out,
+        external=external,
+        method=method,  # type: ignore[arg-type]
+        scale=scale,  # type: ignore[arg-type]
+        frameworks=framework_paths,
+        registry_url=registry_url,
+    )
+    s, p = run.synthesis, run.synthesis.pooled
+    click.echo(
+        f"Pooled {p.k} estimates of {s.metric} ({s.unit}): {fmt_sig(p.estimate)} "
+        f"(95% CI {fmt_ci(p.ci_lower, p.ci_upper, 3)}; Hartung-Knapp "
+        f"{fmt_ci(p.hk_ci_lower, p.hk_ci_upper, 3)}); I² {p.i2:.0f}%."
+    )
+    for note in ([s.few_studies] if s.few_studies else []) + list(s.notes):
+        click.echo(f"Warning: {note}", err=True)
+    click.echo(f"Written to {run.out_dir}")
 
 
 @cli.command()

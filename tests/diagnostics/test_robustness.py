@@ -173,3 +173,20 @@ def test_wild_statistic_uses_the_fit_cr1_standard_error() -> None:
     wb = res.inference_details
     assert isinstance(wb, WildBootstrapRecord)
     assert wb.statistic == pytest.approx(base.estimate / base.std_error, rel=1e-10)
+
+
+def test_the_randomised_estimator_is_an_alternative_only_for_a_randomised_pilot() -> None:
+    from tests.support.trial import trial_panel
+
+    panel = _design(5, 1.0, n=30, n_treated=5)
+    entry = ESTIMATORS["twfe"]
+    opts = EstimatorOptions(inference="cluster")
+    main = entry.fit(panel, "y", opts, np.random.default_rng(0))
+    alts = alternative_estimators(panel, "y", entry, opts, np.random.default_rng(0), main)
+    assert "alternative_estimators:randomised" not in {a.check for a in alts}
+    randomised = trial_panel(0.5, scheme="complete", treated=12)
+    main = entry.fit(randomised, "outcome", opts, np.random.default_rng(0))
+    alts = alternative_estimators(
+        randomised, "outcome", entry, opts, np.random.default_rng(0), main
+    )
+    assert "alternative_estimators:randomised" in {a.check for a in alts}

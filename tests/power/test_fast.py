@@ -134,3 +134,26 @@ def test_init_design_500_placebo_pilots_in_seconds(tmp_path) -> None:
     assert res.path == "permutation" and res.failed == 0
     assert time.perf_counter() - t < 60
     assert abs(res.false_positive_rate - 0.05) < 3 * (0.05 * 0.95 / 500) ** 0.5
+
+
+def test_cohort_block_permutation_path_equals_refitting() -> None:
+    """Callaway & Sant'Anna (not linear, but a map of cohort blocks): the permutation path
+    gives the decisions of refitting every placebo pilot and effect size."""
+    df = history(16, 10, rho=0.5, seed=8)
+    panel, opts = _setup(df, "callaway_santanna", 4, 19)
+    A, starts = draw_placebos(
+        np.random.default_rng(4), n_units=16, n_periods=10, n_treated=4, post=3, min_pre=4,
+        simulations=4,
+    )  # fmt: skip
+    rej = _compare(panel, opts, "callaway_santanna", A, starts, 3, np.array([0.0, 1.0, 4.0]))
+    assert rej.shape == (4, 3)
+
+
+def test_cohort_block_path_with_whole_clusters() -> None:
+    df = history(12, 10, rho=0.3, seed=9)
+    df["region"] = df["area_code"].str[1:].astype(int) // 2  # clusters of 2 units
+    panel, opts = _setup(df, "callaway_santanna", 4, 19, cluster=True)
+    A = np.zeros((2, 12), dtype=bool)
+    A[0, :4] = True  # whole clusters
+    A[1, [0, 2, 4, 6]] = True  # split clusters
+    _compare(panel, opts, "callaway_santanna", A, np.array([5, 6]), 3, np.array([0.0, 2.0]))

@@ -100,12 +100,15 @@ class RowRefs:
     """Where rows come from, for messages: file row numbers and the unit and period as written.
 
     ``file_row[i]`` is the 0-based data row of the file that became row ``i`` (it survives row
-    filtering); messages show it as the spreadsheet row (header is row 1).
+    filtering); messages show it as the spreadsheet row (header is row 1). ``positions[i]``, if
+    given, is where row ``i`` is in ``unit`` and ``period`` (the columns as read, when the rows
+    checked are a subset of them, so that the columns need not be filtered).
     """
 
     file_row: np.ndarray
     unit: pd.Series
     period: pd.Series
+    positions: np.ndarray | None = None
 
     @classmethod
     def of(cls, df: pd.DataFrame, unit: str, period: str, row_column: str | None = None) -> RowRefs:
@@ -119,10 +122,11 @@ class RowRefs:
 
     def describe(self, rows: np.ndarray, limit: int = 3) -> str:
         """The first few ``rows`` as 'row N: unit U, period P'."""
+        at = rows[:limit] if self.positions is None else self.positions[rows[:limit]]
         shown = [
-            f"row {self.file_row[r] + 2}: unit {_cell(self.unit.iloc[r])}, "
-            f"period {_cell(self.period.iloc[r])}"
-            for r in rows[:limit]
+            f"row {self.file_row[r] + 2}: unit {_cell(self.unit.iloc[p])}, "
+            f"period {_cell(self.period.iloc[p])}"
+            for r, p in zip(rows[:limit], at, strict=True)
         ]
         more = f"; and {len(rows) - limit} more" if len(rows) > limit else ""
         return "; ".join(shown) + more
@@ -306,7 +310,13 @@ def check_duplicates(
     """A panel has one row per unit and period (a repeated cross-section may have several)."""
     if layout != "panel":
         return []
-    dup = pd.Series(unit_code * n_periods + period_code).duplicated(keep=False).to_numpy()
+    key = unit_code * n_periods + period_code
+    if key.size < 2 or bool(np.all(key[1:] > key[:-1])):  # sorted by unit and period: none
+        return []
+    if key.size and int(key.max()) < 4 * key.size:  # count rows per cell
+        dup = np.bincount(key)[key] > 1
+    else:
+        dup = pd.Series(key).duplicated(keep=False).to_numpy()
     if not dup.any():
         return []
     r = int(np.flatnonzero(dup)[0])
@@ -658,8 +668,8 @@ def check_estimable(
     covariates = list(spec.design.covariates)
     cohort = first_treated[unit_code]
     treated_row = cohort != NEVER
-    start = np.where(treated_row, cohort - spec.treatment.anticipation, NEVER)
-    post = period_code >= start
+    # NEVER less the anticipation is still after every period: never-treated rows are not post.
+    post = period_code >= cohort - spec.treatment.anticipation
     key = f"outcomes[{i}].column"
     why = (
         f" (or a covariate, {', '.join(covariates)}, or the weight)"
@@ -669,7 +679,7 @@ def check_estimable(
     treated_units = np.flatnonzero(first_treated != NEVER)
     labels = np.asarray(units, dtype=object)
     problems: list[Problem] = []
-    if not (used & treated_row & post).any():
+    if not (used & post).any():
         problems.append(
             Problem(
                 key,

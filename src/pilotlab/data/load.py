@@ -47,8 +47,19 @@ from pilotlab.data.checks import (
     raise_problems,
 )
 from pilotlab.data.dates import registration_date_notes
+from pilotlab.data.factorize import factorize
 from pilotlab.data.microdata import read_microdata
-from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
+from pilotlab.data.panel import (
+    CLUSTER,
+    NEVER,
+    TIME,
+    UNIT,
+    WEIGHT,
+    MissingSummary,
+    Panel,
+    UnitFlow,
+    frame_sha256,
+)
 from pilotlab.data.periods import PeriodIndex, parse_periods
 from pilotlab.exceptions import DataError, warn
 from pilotlab.spec.models import PilotSpec
@@ -57,6 +68,7 @@ __all__ = [
     "MAX_ABS_VALUE",
     "file_sha256",
     "first_treated_label",
+    "frame_sha256",
     "load_panel",
     "panel_from_frame",
     "read_table",
@@ -70,13 +82,6 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def frame_sha256(df: pd.DataFrame) -> str:
-    """SHA-256 of a DataFrame's content (for data passed in memory)."""
-    hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
-    cols = ",".join(map(str, df.columns)).encode()
-    return hashlib.sha256(cols + hashed.tobytes()).hexdigest()
 
 
 #: Text pandas reads as a missing value by default (its documented list); kept for every column
@@ -185,9 +190,6 @@ def _unit_text(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip()
 
 
-_ROW = "__row"
-
-
 def _as_float(raw: pd.Series) -> np.ndarray:
     """A column as float64, NaN where it is missing or not a number (:func:`check_numeric`
     reports the cells that are not numbers).
@@ -216,15 +218,27 @@ def _float_or_nan(x: object) -> float:
 
 def _unit_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The sorted distinct unit ids as text and each row's code into them (``-1`` if empty)."""
-    raw_codes, raw_units = pd.factorize(values)  # convert each distinct id once
+    raw_codes, raw_units = factorize(values)  # convert each distinct id once
     text = _unit_text(pd.Series(raw_units)).to_numpy(dtype=object)
     text_ok = pd.notna(text) & (text != "")
     labels, text_code = np.unique(text[text_ok].astype(str), return_inverse=True)
     code_of_raw = np.full(len(raw_units), -1, dtype=np.int64)
     code_of_raw[text_ok] = text_code
-    ucode = np.full(len(raw_codes), -1, dtype=np.int64)
-    ucode[raw_codes >= 0] = code_of_raw[raw_codes[raw_codes >= 0]]
-    return ucode, labels
+    return _recode(raw_codes, code_of_raw), labels
+
+
+def _recode(codes: np.ndarray, new_of_old: np.ndarray) -> np.ndarray:
+    """``new_of_old[codes]``, ``-1`` where ``codes`` is (a missing value)."""
+    if codes.size and int(codes.min()) >= 0:
+        out: np.ndarray = new_of_old[codes]
+        return out
+    out = np.full(len(codes), -1, dtype=np.int64)
+    seen = codes >= 0
+    out[seen] = new_of_old[codes[seen]]
+    return out
+
+
+_ROW = "__row"  # a column name the loader once added to the data (not a user column)
 
 
 @dataclass(frozen=True)
@@ -260,6 +274,36 @@ def _start_positions(
     return np.where(~malformed & (pos > 0) & (pos < len(periods.keys)), pos, -1)
 
 
+def _column_starts(
+    col: pd.Series, ucode: np.ndarray, units: np.ndarray, name: str, problems: list[Problem]
+) -> tuple[np.ndarray | None, list[str]]:
+    """Each unit's start as written in ``treatment.column``: the units with one (in the order
+    they first appear) and the text of their starts; ``None`` after a :func:`check_treatment_column`
+    problem. Empty cells, ``0`` and ``inf`` mean never treated. Each distinct value of the column
+    is looked at once, and the rows only through its code."""
+    vcode, distinct = factorize(col)
+    empty = pd.Series(distinct).astype("string").str.strip().isin(["", "0", "0.0", "inf", "Inf"])
+    real = np.flatnonzero(vcode >= 0)
+    real = real[~empty.to_numpy(dtype=bool)[vcode[real]]]  # the rows with a start written
+    first_row = np.full(len(units), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_row, ucode[real], real)  # each unit's first such row
+    has = np.flatnonzero(first_row < np.iinfo(np.int64).max)
+    first_value = np.full(len(units), -1, dtype=np.int64)
+    first_value[has] = vcode[first_row[has]]
+    varies = vcode[real] != first_value[ucode[real]]
+    if varies.any():  # the number of distinct starts of each unit, to name those with several
+        pairs = np.unique(ucode[real] * max(len(distinct), 1) + vcode[real])
+        per_unit = np.bincount(pairs // max(len(distinct), 1), minlength=len(units))
+        column_problems = check_treatment_column(pd.Series(per_unit[has], index=units[has]), name)
+        problems += column_problems
+        if column_problems:
+            return None, []
+    found = has[np.argsort(first_row[has], kind="stable")]  # in the order units first appear
+    value = first_value[found]
+    texts = np.array([_period_text(v) for v in distinct], dtype=object)
+    return found.astype(np.int64), texts[value].tolist()
+
+
 def _assign_treatment(
     df: pd.DataFrame,
     spec: PilotSpec,
@@ -269,9 +313,11 @@ def _assign_treatment(
     history: bool,
     problems: list[Problem],
     source: str = "data",
+    period_code: np.ndarray | None = None,
 ) -> _Assignment:
     """Resolve the pilot file's treatment against the data's units and periods, collecting
-    the problems of :func:`check_planned` to :func:`check_comparison_not_treated`."""
+    the problems of :func:`check_planned` to :func:`check_comparison_not_treated`
+    (``period_code``: each row's period index, which a randomised allocation reads)."""
     tr, d = spec.treatment, spec.data
     index = pd.Index(units)
     known = units.tolist()
@@ -286,7 +332,10 @@ def _assign_treatment(
         return found, listed
 
     if spec.assignment is not None:
-        return _assign_randomised(df, spec, units, ucode, periods, history, problems, mask, source)
+        assert period_code is not None
+        return _assign_randomised(
+            df, spec, units, ucode, periods, history, problems, mask, source, period_code
+        )
 
     start = np.full(len(units), -1, dtype=np.int64)
     planned = np.zeros(len(units), dtype=bool)
@@ -313,21 +362,11 @@ def _assign_treatment(
         )
     elif tr.form == "column":
         assert tr.column is not None
-        col = df[tr.column]
-        empty = col.isna() | col.astype("string").str.strip().isin(["", "0", "0.0", "inf", "Inf"])
-        per_unit = pd.DataFrame({"u": ucode, "v": col.where(~empty)}).dropna()
-        varying = per_unit.groupby("u")["v"].nunique()
-        varying.index = units[varying.index.to_numpy(np.int64)]
-        column_problems = check_treatment_column(varying, tr.column)
-        problems += column_problems
-        if not column_problems:
-            per_unit = per_unit.drop_duplicates("u")  # in the order units first appear
-            found = per_unit["u"].to_numpy(np.int64)
-            codes, distinct = pd.factorize(per_unit["v"])
-            texts = np.array([_period_text(v) for v in distinct], dtype=object)[codes]
-            keys = f"treatment.column ('{tr.column}', unit " + pd.Series(units[found]) + ")"
-            start[found] = _start_positions(
-                texts.tolist(), keys.tolist(), periods, d.time, history, problems
+        starters, texts = _column_starts(df[tr.column], ucode, units, tr.column, problems)
+        if starters is not None:
+            keys = f"treatment.column ('{tr.column}', unit " + pd.Series(units[starters]) + ")"
+            start[starters] = _start_positions(
+                texts, keys.tolist(), periods, d.time, history, problems
             )
 
     _, excluded = mask(list(tr.exclude), "treatment.exclude")
@@ -342,6 +381,19 @@ def _assign_treatment(
     return _Assignment(start, planned, excluded, eligible, comparison)
 
 
+def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """``values`` at ``rows`` (all of them, as they are, when ``rows`` is ``None``)."""
+    return values if rows is None else values[rows]
+
+
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes of ids as text (``-1`` where missing) and the sorted distinct texts: each distinct
+    raw value is converted once, then the rows take their value's code."""
+    raw_codes, raw_values = factorize(values)
+    codes, labels = pd.factorize(_unit_text(pd.Series(raw_values)), sort=True)
+    return _recode(raw_codes, np.asarray(codes, dtype=np.int64)), labels
+
+
 def _assign_randomised(
     df: pd.DataFrame,
     spec: PilotSpec,
@@ -352,6 +404,7 @@ def _assign_randomised(
     problems: list[Problem],
     mask: Callable[[Sequence[str], str], tuple[np.ndarray, np.ndarray]],
     source: str,
+    period_code: np.ndarray,
 ) -> _Assignment:
     """The treatment of a randomised pilot: the allocation drawn from ``assignment`` over the
     eligible units and their pre-period data (before the first start), then each allocated
@@ -450,7 +503,7 @@ def _assign_randomised(
     table = unit_table(
         frame,
         "__unit_label",
-        pre=df[TIME].to_numpy() < first,
+        pre=period_code < first,
         variables=variables,
         strata=a.stratum_columns,
         units=units[eligible].tolist(),
@@ -492,6 +545,9 @@ def panel_from_frame(
     "planned"``), leaves every unit untreated instead of being an error, and the units the pilot
     plans to treat are kept in the panel.
 
+    The data frame is read column by column and never copied whole: only the columns the pilot
+    file names are converted, and the panel's frame is assembled once, in unit and period order.
+
     Raises
     ------
     DataError
@@ -501,33 +557,34 @@ def panel_from_frame(
     d = spec.data
     tr = spec.treatment
     cols = [str(c) for c in df.columns]
-    df = df.copy()
-    df.columns = cols
-    df[_ROW] = np.arange(len(df))  # row of the file, for messages (survives row filtering)
+    if list(df.columns) != cols:
+        df = df.set_axis(cols, axis=1)  # a new frame over the same columns (copy on write)
+    n_rows = len(df)
 
     # 1. the columns named in the pilot file
     raise_problems(source, check_columns_present(cols, spec, source))
 
     # 2. numbers, unit ids and periods
     problems: list[Problem] = []
+    file_refs = RowRefs(np.arange(n_rows), df[d.unit], df[d.time])
+    numbers: dict[str, np.ndarray] = {}  # the numeric columns as float64, over the data's rows
     for key, column in numeric_columns(spec):
         raw = df[column]
         values = _as_float(raw)
-        problems += check_numeric(raw, values, key, column, RowRefs.of(df, d.unit, d.time, _ROW))
-        df[column] = values
+        problems += check_numeric(raw, values, key, column, file_refs)
+        numbers[column] = values
     ucode, all_units_arr = _unit_codes(df[d.unit])
     problems += check_unit_ids(ucode, d.unit)
     periods, tidx, bad_period = parse_periods(df[d.time])
     problems += check_periods(df[d.time], bad_period, periods, d.time)
     raise_problems(source, problems)
-
-    df["__ucode"] = ucode
-    df[TIME] = tidx
     all_units = all_units_arr.tolist()
 
     # 3. duplicates and the treatment
     problems = check_duplicates(ucode, tidx, len(periods.keys), all_units, df[d.time], d.layout)
-    assigned = _assign_treatment(df, spec, all_units_arr, ucode, periods, history, problems, source)
+    assigned = _assign_treatment(
+        df, spec, all_units_arr, ucode, periods, history, problems, source, period_code=tidx
+    )
     raise_problems(source, problems)
 
     # 4. which units are analysed
@@ -542,63 +599,85 @@ def panel_from_frame(
     raise_problems(source, problems)
 
     new_code = np.cumsum(keep) - 1
-    df = df.loc[keep[ucode]].reset_index(drop=True)
     units = all_units_arr[keep].tolist()
-    df[UNIT] = new_code[df["__ucode"].to_numpy()]
+    # The analysed rows, in the data's order (None: every row).
+    kept_rows = None if keep.all() else np.flatnonzero(keep[ucode])
+    unit_code = new_code[_take(ucode, kept_rows)]
+    del ucode
     # Periods are re-indexed over the analysed rows only.
-    used = np.unique(df[TIME].to_numpy())
-    remap = np.full(len(periods.keys), -1, dtype=np.int64)
-    remap[used] = np.arange(len(used))
-    df[TIME] = remap[df[TIME].to_numpy()]
+    tidx = _take(tidx, kept_rows)
+    present = np.zeros(len(periods.keys), dtype=bool)
+    present[tidx] = True
+    used = np.flatnonzero(present)
+    remap = np.cumsum(present) - 1
+    time_code = remap[tidx]
+    del tidx
     period_labels = tuple(periods.labels[i] for i in used)
     first_treated = np.full(len(units), NEVER, dtype=np.int64)
     start_kept = start[keep]
     # A start period with no analysed rows maps to the next period that has some.
     first_treated[start_kept >= 0] = np.searchsorted(used, start_kept[start_kept >= 0])
 
+    def analysed(name: str) -> np.ndarray:
+        """A numeric column over the analysed rows."""
+        return _take(numbers[name], kept_rows)
+
     # 5. starts, clusters, weights and outcomes over the analysed rows
-    refs = RowRefs.of(df, d.unit, d.time, _ROW)
+    refs = RowRefs(
+        np.arange(n_rows) if kept_rows is None else kept_rows,
+        df[d.unit],
+        df[d.time],
+        positions=kept_rows,
+    )
     problems = check_starts(first_treated, units, period_labels, tr.anticipation)
     cluster_col = d.cluster or d.unit
     if cluster_col == d.unit:
-        cl_codes, cl_labels = df[UNIT].to_numpy(), pd.Index(units)
+        cl_codes, cluster_labels = unit_code, tuple(units)
     else:
-        cl_codes, cl_labels = pd.factorize(_unit_text(df[cluster_col]), sort=True)
+        cl_all, cl_index = _text_codes(df[cluster_col])
+        cl_kept = _take(cl_all, kept_rows)
+        del cl_all
+        cl_used, cl_codes = np.unique(cl_kept, return_inverse=True)
+        if cl_used.size and cl_used[0] < 0:  # an empty cell: keep its -1 for the check
+            cl_codes = cl_codes - 1
+            cl_used = cl_used[1:]
+        cluster_labels = tuple(str(c) for c in cl_index[cl_used].tolist())
     problems += check_clusters(
-        cl_codes, df[UNIT].to_numpy(), units, cluster_col, refs, is_unit=cluster_col == d.unit
+        cl_codes, unit_code, units, cluster_col, refs, is_unit=cluster_col == d.unit
     )
-    df[CLUSTER] = cl_codes.astype(np.int64)
     if d.weight:
-        w = df[d.weight].to_numpy(float)
-        problems += check_weights(w, first_treated[df[UNIT].to_numpy()] != NEVER, d, refs)
-        df[WEIGHT] = w
+        w = analysed(d.weight)
+        problems += check_weights(w, first_treated[unit_code] != NEVER, d, refs)
     else:
-        df[WEIGHT] = 1.0
+        w = np.ones(len(unit_code))
 
     unit_arr = np.asarray(units, dtype=object)
     missing: list[MissingSummary] = []
+    outcome_values: dict[str, np.ndarray] = {}
     for i, o in enumerate(spec.outcomes):
-        y = df[o.column].to_numpy(float)
+        y = outcome_values.get(o.column, analysed(o.column))
         if o.transform == "log":
             log_problems = check_log_positive(y, i, o.column)
             problems += log_problems
             if not log_problems:
-                df[o.column] = np.log(y)
+                y = np.log(y)
         elif o.transform == "asinh":
-            df[o.column] = np.arcsinh(y)
-        na = np.isnan(df[o.column].to_numpy(float))
+            y = np.arcsinh(y)
+        outcome_values[o.column] = y
+        na = np.isnan(y)
         problems += check_outcome_has_values(na, i, o.column)
-        mu = tuple(unit_arr[np.unique(df.loc[na, UNIT].to_numpy())].tolist())
-        mp = tuple(period_labels[j] for j in np.unique(df.loc[na, TIME].to_numpy()))
-        missing.append(MissingSummary(o.column, int(na.sum()), len(df), mu, mp))
+        mu = tuple(unit_arr[np.unique(unit_code[na])].tolist())
+        mp = tuple(period_labels[j] for j in np.unique(time_code[na]))
+        missing.append(MissingSummary(o.column, int(na.sum()), len(unit_code), mu, mp))
     if not problems and not history:
-        observed = df[list(spec.design.covariates)].notna().all(axis=1).to_numpy()
-        observed = observed & (df[WEIGHT].to_numpy() > 0)
+        observed = w > 0
+        for c in spec.design.covariates:
+            observed &= ~np.isnan(outcome_values.get(c, analysed(c)))
         for i, o in enumerate(spec.outcomes):
             problems += check_estimable(
-                observed & df[o.column].notna().to_numpy(),
-                df[UNIT].to_numpy(),
-                df[TIME].to_numpy(),
+                observed & ~np.isnan(outcome_values[o.column]),
+                unit_code,
+                time_code,
                 first_treated,
                 units,
                 period_labels,
@@ -611,11 +690,43 @@ def panel_from_frame(
         if m.n_missing:
             warn("missing-outcome", m.sentence(), stacklevel=2)
 
-    keep_cols = [UNIT, TIME, CLUSTER, WEIGHT]
+    # The panel's frame, sorted by unit then period (stably), assembled in one pass.
+    order = _unit_period_order(unit_code, time_code, len(units), len(period_labels))
+
+    def final(values: np.ndarray, fresh: bool) -> np.ndarray:
+        """``values`` (over the analysed rows) in the frame's order, in memory of its own."""
+        if order is None:
+            return values if fresh else values.copy()
+        if isinstance(order, tuple):  # whole blocks of one unit's periods, moved as blocks
+            blocks, length = order
+            moved: np.ndarray = values.reshape(-1, length)[blocks].reshape(-1)
+            return moved
+        return values[order]
+
+    rows = None
+    if order is not None:
+        rows = _order_rows(order)
+    if kept_rows is not None:
+        rows = kept_rows if rows is None else kept_rows[rows]
+
+    data: dict[str, object] = {
+        UNIT: final(unit_code, True),
+        TIME: final(time_code, True),
+        CLUSTER: final(cl_codes.astype(np.int64, copy=False), cl_codes is not unit_code),
+        WEIGHT: final(w, not d.weight or kept_rows is not None),
+    }
     extra = [o.column for o in spec.outcomes] + list(spec.design.covariates)
     extra += [c for c in spec.design.synthetic.predictors if c not in extra]
-    frame = df[keep_cols + list(dict.fromkeys(extra))].copy()
-    frame = frame.sort_values([UNIT, TIME], kind="stable").reset_index(drop=True)
+    for c in dict.fromkeys(extra):
+        if c in outcome_values:
+            values = outcome_values[c]
+            data[c] = final(values, values is not numbers.get(c))
+        elif c in numbers:
+            data[c] = final(analysed(c), kept_rows is not None)
+        else:  # a predictor read as it is (its own dtype)
+            raw = df[c]
+            data[c] = (raw.copy() if rows is None else raw.take(rows)).reset_index(drop=True)
+    frame = pd.DataFrame(data, copy=False)
 
     dropped = assigned.eligible & ~keep & ~assigned.excluded
     flow = UnitFlow(
@@ -631,7 +742,7 @@ def panel_from_frame(
         frame=frame,
         unit_labels=tuple(units),
         period_labels=period_labels,
-        cluster_labels=tuple(str(c) for c in cl_labels),
+        cluster_labels=cluster_labels,
         first_treated=first_treated,
         outcomes=tuple(o.column for o in spec.outcomes),
         covariates=tuple(spec.design.covariates),
@@ -639,19 +750,50 @@ def panel_from_frame(
         anticipation=tr.anticipation,
         comparison="not_yet_treated" if tr.comparison == "not_yet_treated" else "never_treated",
         weighted=d.weight is not None,
-        fingerprint=fingerprint or frame_sha256(frame),
+        fingerprint=fingerprint or "",
         unit_flow=flow,
         missing=tuple(missing),
         allocation=assigned.allocation,
     )
+    # A panel without duplicates (checked above) and with N x T rows is balanced.
     notes = (
-        check_balanced(panel.unit, panel.n_units, panel.n_periods) if d.layout == "panel" else []
+        check_balanced(panel.unit, panel.n_units, panel.n_periods)
+        if d.layout == "panel" and panel.nobs != panel.n_units * panel.n_periods
+        else []
     )
     raise_problems(source, notes + check_period_gaps(periods, d.time))
     if not history:
         for note in registration_date_notes(spec, panel.period_labels, first_treated_label(panel)):
             warn("registration-date", note, stacklevel=2)
     return panel
+
+
+_Order = np.ndarray | tuple[np.ndarray, int] | None
+
+
+def _unit_period_order(unit: np.ndarray, time: np.ndarray, n_units: int, n_periods: int) -> _Order:
+    """The stable order of rows by unit then period: ``None`` if they are in it already,
+    ``(blocks, T)`` if the rows are whole blocks of ``T`` periods of one unit each (in order)
+    that only need moving as blocks, else the order of every row."""
+    key = unit * n_periods + time
+    if key.size < 2 or bool(np.all(key[1:] >= key[:-1])):
+        return None
+    if key.size == n_units * n_periods:
+        blocks = key.reshape(n_units, n_periods)
+        first = blocks[:, 0] // n_periods  # the unit of each block, if it is a unit's block
+        if np.array_equal(blocks, (first * n_periods)[:, None] + np.arange(n_periods)):
+            return np.argsort(first, kind="stable"), n_periods
+    order: np.ndarray = np.argsort(key, kind="stable")
+    return order
+
+
+def _order_rows(order: np.ndarray | tuple[np.ndarray, int]) -> np.ndarray:
+    """The row positions an order of :func:`_unit_period_order` takes."""
+    if isinstance(order, tuple):
+        blocks, length = order
+        rows: np.ndarray = (blocks[:, None] * length + np.arange(length)).reshape(-1)
+        return rows
+    return order
 
 
 def first_treated_label(panel: Panel) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
@@ -13,7 +14,17 @@ if TYPE_CHECKING:
     from pilotlab.data.allocation import Allocation
     from pilotlab.data.cells import MicroCells
 
-__all__ = ["CLUSTER", "NEVER", "TIME", "UNIT", "WEIGHT", "MissingSummary", "Panel", "UnitFlow"]
+__all__ = [
+    "CLUSTER",
+    "NEVER",
+    "TIME",
+    "UNIT",
+    "WEIGHT",
+    "MissingSummary",
+    "Panel",
+    "UnitFlow",
+    "frame_sha256",
+]
 
 #: ``first_treated`` value of never-treated units: larger than any period index, so
 #: ``time >= first_treated`` is False for them without special cases.
@@ -24,6 +35,13 @@ UNIT = "_unit"
 TIME = "_time"
 CLUSTER = "_cluster"
 WEIGHT = "_weight"
+
+
+def frame_sha256(df: pd.DataFrame) -> str:
+    """SHA-256 of a DataFrame's content (for data passed in memory)."""
+    hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    cols = ",".join(map(str, df.columns)).encode()
+    return hashlib.sha256(cols + hashed.tobytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,10 @@ class Panel:
     outcome and covariate columns under their own names. ``first_treated[u]`` is the period index
     at which unit ``u`` is first treated, or :data:`NEVER`; comparison-restricted and excluded units
     are already removed. Labels map codes back to what the user wrote.
+
+    ``fingerprint`` is the SHA-256 of the data file's bytes; for data passed in memory it is
+    empty and :attr:`data_sha256` hashes the frame when it is first asked for (only the record
+    of an evaluation needs it).
     """
 
     frame: pd.DataFrame
@@ -100,6 +122,11 @@ class Panel:
     #: Microdata aggregated to area x period cells: each row of ``frame`` is a cell and this
     #: names the columns of its sufficient statistics (``None`` for any other layout).
     micro: MicroCells | None = None
+
+    @cached_property
+    def data_sha256(self) -> str:
+        """SHA-256 of the data: the file's (``fingerprint``), else of the frame's content."""
+        return self.fingerprint or frame_sha256(self.frame)
 
     # ------------------------------------------------------------------ arrays
     @cached_property

@@ -13,6 +13,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from pilotlab.data.factorize import factorize
+
 __all__ = ["PeriodFormat", "PeriodIndex", "detect_format", "parse_periods"]
 
 PeriodFormat = Literal["integer", "quarter", "month", "date"]
@@ -137,9 +139,11 @@ def parse_periods(values: pd.Series) -> tuple[PeriodIndex, np.ndarray, np.ndarra
     boolean mask of malformed rows. The format is the one matched by most values, so that a few
     malformed entries are reported as such rather than making the whole column unreadable.
     """
-    codes, uniques = pd.factorize(values)  # parse each distinct value once
+    codes, uniques = factorize(values)  # parse each distinct value once
     if len(uniques) < len(values):
         index, idx_u, bad_u = parse_periods(pd.Series(uniques))
+        if codes.size and int(codes.min()) >= 0:  # no missing period
+            return index, idx_u[codes], bad_u[codes]
         seen = codes >= 0
         idx = np.full(len(codes), -1, dtype=np.int64)
         idx[seen] = idx_u[codes[seen]]

@@ -275,6 +275,8 @@ def leave_one_out(
 def _applicable(panel: Panel, entry: EstimatorEntry) -> bool:
     if panel.layout not in entry.capabilities.layouts:
         return False
+    if entry.capabilities.randomised and panel.allocation is None:
+        return False  # it analyses a randomised allocation; this pilot was not randomised
     return not (panel.is_staggered and not entry.capabilities.staggered)
 
 

@@ -24,6 +24,7 @@ from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.diagnostics.pretrend import apply_pretrend
 from pilotlab.diagnostics.robustness import robustness_checks
+from pilotlab.diagnostics.value_for_money import value_for_money
 from pilotlab.engine.choices import (
     choose_estimator,
     choose_inference,
@@ -296,7 +297,7 @@ def evaluate(
     treated_labels = tuple(np.asarray(panel.unit_labels, dtype=object)[panel.is_treated_unit])
     summary = DataSummary(
         path=pilot.data.path if path is not None else "(DataFrame)",
-        sha256=panel.fingerprint,
+        sha256=panel.data_sha256,
         rows=panel.nobs if panel.micro is None else panel.micro.rows,
         microdata=None if panel.micro is None else panel.micro.summary(panel.nobs),
         units=panel.n_units,
@@ -369,4 +370,8 @@ def evaluate(
         warnings=tuple(dict.fromkeys(notes)),
     )
     # scored last, from the finished evaluation (pilotlab rubric of the Maryland SMS)
-    return replace(evaluation, evidence_strength=evidence_strength(evaluation))
+    return replace(
+        evaluation,
+        evidence_strength=evidence_strength(evaluation),
+        value_for_money=value_for_money(pilot, evaluation),
+    )

@@ -23,11 +23,18 @@ from pilotlab.estimators._regression import (
     size_warnings,
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
-from pilotlab.estimators.linear import LinearFit, linear_combination
+from pilotlab.estimators.block_map import BlockMap
+from pilotlab.estimators.linear import LinearFit, fit_cells, linear_combination
 from pilotlab.exceptions import EstimationError, notice
-from pilotlab.results import EffectResult, EventTimeEstimate, LinearParts, PrePeriodEstimates
+from pilotlab.results import (
+    CellLinearFit,
+    EffectResult,
+    EventTimeEstimate,
+    LinearParts,
+    PrePeriodEstimates,
+)
 
-__all__ = ["event_time_window", "fit_event_study"]
+__all__ = ["event_study_block_map", "event_time_window", "fit_event_study"]
 
 DEFAULT_WINDOW = 8
 
@@ -48,37 +55,15 @@ def fit_event_study(
     """Event-study regression with binned end points; its leads are in ``pre_period``."""
     pre, post = event_time_window(panel, options.window)
     ref = -1 - panel.anticipation
-    cohort = panel.cohort
-    treated_row = cohort != NEVER
-    e = np.where(treated_row, panel.time - np.where(treated_row, cohort, 0), 0)
-    e = np.clip(e, -pre, post)
     times = [k for k in range(-pre, post + 1) if k != ref]
     if not times:
         raise EstimationError(
             "design.window: the event-time window leaves no coefficient to estimate"
         )
-    # One column per event time: n x (pre + post) indicators, never a unit dummy.
-    col = np.searchsorted(np.array(times), e)
-    valid = treated_row & (e != ref)
-    X = np.zeros((panel.nobs, len(times)))
-    X[np.flatnonzero(valid), col[valid]] = 1.0
-    present = X.any(axis=0)
-    if panel.weighted:  # a term whose treated rows all weigh zero has no observation either
-        weightless = present & ~X[panel.weight > 0].any(axis=0)
-        if weightless.any():
-            ks = [times[j] for j in np.flatnonzero(weightless)]
-            label = ", ".join(f"{k:+d}" for k in ks)
-            raise EstimationError(
-                f"data.weight: event time {label} has no treated observation with a positive "
-                f"weight, so its effect cannot be estimated; give those rows a positive weight, "
-                f"or set design.window (pre/post) so that it leaves out event time {label}"
-            )
-    if not present.all():
-        keep = np.flatnonzero(present)
-        X, times = X[:, keep], [times[k] for k in keep]
-    names = tuple(f"e{k:+d}" for k in times)
-    col_counts = row_counts(panel) @ X  # treated observations per event time (X is consumed)
-    fit = fit_panel(panel, outcome, X, names, options)
+    if _by_cells(panel, outcome, options):
+        fit, times, col_counts = _fit_by_cells(panel, outcome, options, times, pre, post, ref)
+    else:
+        fit, times, col_counts = _fit_dense(panel, outcome, options, times, pre, post, ref)
     se = fit.std_errors
     events: list[EventTimeEstimate] = []
     for j, t in enumerate(times):
@@ -121,6 +106,126 @@ def fit_event_study(
     )
 
 
+def _by_cells(panel: Panel, outcome: str, options: EstimatorOptions) -> bool:
+    """Whether the event-time indicators can be fitted by cohort and period cells: a
+    rectangular, unweighted panel with the outcome in every row and no covariates."""
+    return (
+        panel.is_rectangular
+        and not panel.weighted
+        and not options.covariates
+        and options.inference in ("cluster", "robust", "iid")
+        and bool(np.isfinite(panel.y(outcome)).all())
+    )
+
+
+def _fit_by_cells(
+    panel: Panel,
+    outcome: str,
+    options: EstimatorOptions,
+    times: list[int],
+    pre: int,
+    post: int,
+    ref: int,
+) -> tuple[LinearFit, list[int], np.ndarray]:
+    """The regression on cohort x period cells (:func:`fit_cells`): an event time's indicator
+    depends only on the unit's cohort and the period, so no row x event-time matrix is built."""
+    cohorts, unit_group = np.unique(panel.first_treated, return_inverse=True)
+    T = panel.n_periods
+    treated = cohorts != NEVER
+    e = np.arange(T)[None, :] - np.where(treated, cohorts, 0)[:, None]
+    e = np.clip(e, -pre, post)
+    valid = treated[:, None] & (e != ref)
+    col = np.searchsorted(np.array(times), e)
+    cells = np.zeros((len(cohorts), T, len(times)))
+    g_idx, t_idx = np.nonzero(valid)
+    cells[g_idx, t_idx, col[valid]] = 1.0
+    size = np.bincount(unit_group, minlength=len(cohorts)).astype(np.float64)
+    counts = np.einsum("c,ctk->k", size, cells)  # treated observations per event time
+    present = counts > 0
+    if not present.all():
+        keep = np.flatnonzero(present)
+        cells, times, counts = cells[:, :, keep], [times[k] for k in keep], counts[keep]
+    names = tuple(f"e{k:+d}" for k in times)
+    grid = panel.cluster.reshape(panel.n_units, T)  # rectangular: units x periods
+    nested = (bool((grid == grid[:, :1]).all()), bool((grid == grid[:1, :]).all()))
+    fit = fit_cells(
+        panel.y(outcome),
+        cells,
+        unit_group,
+        names,
+        cluster=panel.cluster,
+        vcov=options.inference,  # type: ignore[arg-type]  # checked by _by_cells
+        fe_nested_in_cluster=nested,
+    )
+    return fit, times, counts
+
+
+def _fit_dense(
+    panel: Panel,
+    outcome: str,
+    options: EstimatorOptions,
+    times: list[int],
+    pre: int,
+    post: int,
+    ref: int,
+) -> tuple[LinearFit, list[int], np.ndarray]:
+    """The regression with one indicator column per event time (weights, covariates, or an
+    unbalanced panel): n x (pre + post) indicators, never a unit dummy."""
+    cohort = panel.cohort
+    treated_row = cohort != NEVER
+    e = np.where(treated_row, panel.time - np.where(treated_row, cohort, 0), 0)
+    e = np.clip(e, -pre, post)
+    col = np.searchsorted(np.array(times), e)
+    valid = treated_row & (e != ref)
+    X = np.zeros((panel.nobs, len(times)))
+    X[np.flatnonzero(valid), col[valid]] = 1.0
+    present = X.any(axis=0)
+    if panel.weighted:  # a term whose treated rows all weigh zero has no observation either
+        weightless = present & ~X[panel.weight > 0].any(axis=0)
+        if weightless.any():
+            ks = [times[j] for j in np.flatnonzero(weightless)]
+            label = ", ".join(f"{k:+d}" for k in ks)
+            raise EstimationError(
+                f"data.weight: event time {label} has no treated observation with a positive "
+                f"weight, so its effect cannot be estimated; give those rows a positive weight, "
+                f"or set design.window (pre/post) so that it leaves out event time {label}"
+            )
+    if not present.all():
+        keep = np.flatnonzero(present)
+        X, times = X[:, keep], [times[k] for k in keep]
+    names = tuple(f"e{k:+d}" for k in times)
+    col_counts = row_counts(panel) @ X  # treated observations per event time (X is consumed)
+    return fit_panel(panel, outcome, X, names, options), times, col_counts
+
+
+def event_study_block_map(
+    panel: Panel, outcome: str, options: EstimatorOptions, estimate: float
+) -> BlockMap | None:
+    """The headline as a map of cohort blocks (:class:`~pilotlab.estimators.block_map.BlockMap`)
+    when the fit runs on cohort x period cells: the within-transformed indicators depend on the
+    cohort sizes only, so ``c' beta = sum_i (X_cell[h_i] (X'X)^-1 c) . y_i`` for any assignment
+    with the same sizes. ``None`` otherwise, or when the map does not reproduce ``estimate``."""
+    if not _by_cells(panel, outcome, options):
+        return None
+    res = fit_event_study(panel, outcome, options, np.random.default_rng(0))
+    lin = res.linear
+    if lin is None or lin.combination is None or not isinstance(lin.fit, CellLinearFit):
+        return None
+    fit = lin.fit
+    groups = np.unique(panel.first_treated)
+    cohorts = groups[groups != NEVER]
+    if cohorts.size == 0:
+        return None
+    coef = np.zeros((cohorts.size + 1, panel.n_periods))
+    coef[: groups.size] = fit.cells @ (fit.xtx_inv @ lin.combination)
+    mapped = BlockMap(coef, cohorts.astype(np.int64), float(estimate))
+    y = panel.y(outcome).reshape(1, panel.n_units, panel.n_periods)
+    again = float(mapped.estimates(y, mapped.blocks(panel.first_treated)[None])[0, 0])
+    if not abs(again - estimate) <= 1e-9 * (1.0 + abs(estimate)):
+        return None
+    return mapped
+
+
 def _leads(
     fit: LinearFit, times: list[int], ref: int, window: tuple[int, int]
 ) -> PrePeriodEstimates:
@@ -159,5 +264,6 @@ ENTRY = register(
             covariates=True,
             auto="common_start",
         ),
+        block_map=event_study_block_map,
     )
 )

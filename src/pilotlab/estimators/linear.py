@@ -15,9 +15,17 @@ import numpy as np
 from scipy import stats
 
 from pilotlab.exceptions import EstimationError
-from pilotlab.results import LinearFit, VcovType
+from pilotlab.results import CellLinearFit, LinearFit, VcovType
 
-__all__ = ["LinearFit", "VcovType", "demean", "fit_linear", "linear_combination", "wald_test"]
+__all__ = [
+    "LinearFit",
+    "VcovType",
+    "demean",
+    "fit_cells",
+    "fit_linear",
+    "linear_combination",
+    "wald_test",
+]
 
 
 def _group_mean(
@@ -223,6 +231,116 @@ def fit_linear(
         scores,
         tuple(np.asarray(c) for c in fe),
         None if weights is None else np.asarray(weights, dtype=np.float64),
+    )
+
+
+def fit_cells(
+    y: np.ndarray,
+    cells: np.ndarray,
+    unit_group: np.ndarray,
+    names: tuple[str, ...],
+    *,
+    cluster: np.ndarray,
+    vcov: VcovType = "cluster",
+    fe_nested_in_cluster: tuple[bool, bool] = (False, False),
+) -> CellLinearFit:
+    """:func:`fit_linear` with unit and period effects, for regressors that depend only on a
+    unit's group and the period: ``X[u, t] = cells[unit_group[u], t]``.
+
+    ``y`` is a rectangular, unweighted panel sorted by unit then period (``N x T`` rows) and
+    ``cells`` is ``groups x T x k`` (an event study's indicators: a unit's cohort and the period
+    give its event time). Within-transforming such regressors leaves them functions of the group
+    and the period, so every cross-product is a sum over the ``groups x T`` cells weighted by the
+    number of units, the residuals are the outcome's less the fitted value of their cell, and a
+    unit's score is its residual row times its group's ``T x k`` block: the ``rows x k`` matrix
+    of regressors is never formed (:class:`CellLinearFit` makes it if a reader asks for it).
+    Estimates and variances are those of :func:`fit_linear` up to rounding.
+    """
+    n_groups, T, k = cells.shape
+    N = unit_group.shape[0]
+    n = N * T
+    fe = [np.repeat(np.arange(N), T), np.tile(np.arange(T), N)]
+    yt = demean(y, fe, shape=(N, T))
+    Y = yt.reshape(N, T)
+    size = np.bincount(unit_group, minlength=n_groups).astype(np.float64)
+    Xc = np.array(cells, dtype=np.float64)
+    Xc -= Xc.mean(axis=1, keepdims=True)  # unit means (the same for every unit of a group)
+    Xc -= np.einsum("c,ctk->tk", size, Xc)[None] / N  # period means over the units
+    Xc[size == 0] = 0.0
+    flat = Xc.reshape(n_groups * T, k)
+    root = np.repeat(np.sqrt(size), T)
+    xtx = (flat * root[:, None]).T @ (flat * root[:, None])
+    try:
+        xtx_inv = np.linalg.inv(xtx)
+        if not np.all(np.isfinite(xtx_inv)) or np.linalg.cond(xtx) > 1e12:
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        raise EstimationError(_collinear_message(xtx, names)) from None
+    by_group = np.argsort(unit_group, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(unit_group, minlength=n_groups))])
+    starts = bounds[:-1][size > 0]
+    Y_sorted = Y[by_group]
+    sums = np.zeros((n_groups, T))
+    sums[size > 0] = np.add.reduceat(Y_sorted, starts, axis=0)  # outcome sums per cell
+    beta = xtx_inv @ np.einsum("ctk,ct->k", Xc, sums)
+    fitted = Xc @ beta  # groups x T
+    R = Y - fitted[unit_group]
+    resid = R.reshape(n)
+    fe_all = N + T - 1
+    G = int(cluster.max()) + 1
+    scores = None
+    if vcov == "cluster":
+        unit_scores = np.empty((N, k))
+        R_sorted = R[by_group]
+        for c in np.flatnonzero(size):  # one product per group (cohort), never per unit
+            lo, hi = bounds[c], bounds[c + 1]
+            unit_scores[by_group[lo:hi]] = R_sorted[lo:hi] @ Xc[c]
+        unit_cluster = cluster[::T]
+        if G == N and np.array_equal(unit_cluster, np.arange(N)):
+            scores = unit_scores
+        else:
+            scores = np.zeros((G, k))
+            np.add.at(scores, unit_cluster, unit_scores)
+        K = (
+            k
+            + fe_all
+            - sum(lv - 1 for lv, nst in zip((N, T), fe_nested_in_cluster, strict=True) if nst)
+        )
+        factor = G / (G - 1) * (n - 1) / (n - K) if G > 1 else np.nan
+        V = factor * xtx_inv @ (scores.T @ scores) @ xtx_inv
+        df_resid = G - 1
+    else:
+        K = k + fe_all
+        if n - K <= 0:
+            raise EstimationError(
+                "more parameters than observations; the design cannot be estimated"
+            )
+        if vcov == "robust":
+            sq = np.zeros((n_groups, T))
+            sq[size > 0] = np.add.reduceat(R[by_group] ** 2, starts, axis=0)
+            meat = np.einsum("ct,ctj,ctk->jk", sq, Xc, Xc)
+            V = n / (n - K) * xtx_inv @ meat @ xtx_inv
+        else:
+            V = (resid @ resid) / (n - K) * xtx_inv
+        df_resid = n - K
+    return CellLinearFit(
+        None,  # type: ignore[arg-type]  # made from the cells on first use
+        yt,
+        beta,
+        resid,
+        cluster,
+        tuple(names),
+        fe_all,
+        xtx_inv,
+        V,
+        vcov,
+        G,
+        max(df_resid, 1),
+        scores,
+        tuple(fe),
+        None,
+        cells=Xc,
+        unit_group=np.asarray(unit_group, dtype=np.intp),
     )
 
 

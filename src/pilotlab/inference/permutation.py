@@ -16,6 +16,12 @@ permutation keeps. With ``R[i, g] = sum_{t >= g} y~[i, t]`` (a reverse cumulativ
 estimate under any assignment ``g`` is ``sum_i R[i, g_i] / den``: all permutations are one
 gather-and-sum, and under ``Y - tau D`` every permuted estimate is affine in ``tau``.
 
+Cohort-block path (an estimator with a ``block_map``: Callaway & Sant'Anna without covariates on
+a balanced panel). The headline is ``sum_i coef[block_i] . y_i`` with coefficients fixed by the
+cohort sizes, which a re-assignment of units keeps, so every permuted estimate (and its slope in
+``tau``) is one gather-and-sum as on the TWFE path; the map is checked against the estimator's
+own estimate before it is used, and designs it does not cover re-fit.
+
 Generic path (any registered estimator). Each assignment is re-estimated with the estimator's
 own ``fit``. For the interval the estimator is assumed linear in the outcome (true of every DiD
 estimator without data-dependent weights); this is checked on the observed assignment and the
@@ -75,7 +81,7 @@ class PermutationResult:
         Number of assignments used (all of them when ``exact``).
     exact : bool
         Whether every distinct assignment was enumerated.
-    method : {"fast_twfe", "generic"}
+    method : {"fast_twfe", "cohort_blocks", "generic", "scheme"}
         Which path computed it.
     level : {"unit", "cluster"}
         What was permuted.
@@ -92,7 +98,7 @@ class PermutationResult:
     ci_upper: float
     n_assignments: int
     exact: bool
-    method: Literal["fast_twfe", "generic", "scheme"]
+    method: Literal["fast_twfe", "cohort_blocks", "generic", "scheme"]
     level: Literal["unit", "cluster"]
     alpha: float
     note: str = ""
@@ -312,6 +318,10 @@ def permutation_test(
             est, p, lo, hi, draws.n_assignments, draws.exact, "fast_twfe", draws.level, a,
             distribution=tuple(float(v) for v in dist[:2000]), scheme=scheme,
         )  # fmt: skip
+    if not scheme:  # a randomised pilot's re-draws may change the cohort sizes: re-fit those
+        blocks = _by_blocks(panel, outcome, entry, options, rng, draws, a)
+        if blocks is not None:
+            return blocks
     result = _generic(panel, outcome, entry, options, rng, draws, a)
     return dataclasses.replace(result, scheme=scheme) if scheme else result
 
@@ -343,6 +353,40 @@ def _scheme_result(
         t.estimate, t.p_value, t.ci_lower, t.ci_upper, t.n_assignments, t.exact, "scheme",
         "unit", alpha, note, distribution=tuple(float(v) for v in t.distribution[:2000]),
         note_code=code, scheme=t.scheme, arms=arms,
+    )  # fmt: skip
+
+
+def _by_blocks(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    draws: Reassignments,
+    alpha: float,
+) -> PermutationResult | None:
+    """The cohort-block path, or ``None`` when the estimator has no map for this design, or
+    some re-assignment of whole clusters (of unequal sizes) changes the cohort sizes."""
+    if entry.block_map is None or not panel.is_rectangular:
+        return None
+    cheap = entry.base_inference
+    opts = dataclasses.replace(options, inference=cheap, pretrend="none")  # type: ignore[arg-type]
+    est = float(entry.fit(panel, outcome, opts, rng).estimate)
+    mapped = entry.block_map(panel, outcome, opts, est)
+    if mapped is None:
+        return None
+    shape = (panel.n_units, panel.n_periods)
+    blocks = mapped.blocks(draws.first_treated())
+    if draws.level != "unit" and not mapped.keeps_sizes(blocks, panel.first_treated):
+        return None
+    both = np.stack([panel.y(outcome), panel.treated_now.astype(np.float64)]).reshape(2, *shape)
+    b_perm, slope = mapped.estimates(both, blocks).T
+    p_fn = _p_value_fn(est, b_perm, slope, draws.exact)
+    scale = float(np.std(b_perm)) or abs(est) or 1.0
+    lo, hi = _invert(p_fn, est, scale, alpha)
+    return PermutationResult(
+        est, p_fn(0.0), lo, hi, draws.n_assignments, draws.exact, "cohort_blocks", draws.level,
+        alpha, distribution=tuple(float(v) for v in b_perm[:2000]),
     )  # fmt: skip
 
 

@@ -59,6 +59,7 @@ from pilotlab.data.assignment import reassign
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import Capabilities, EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
+from pilotlab.estimators.block_map import BlockMap
 from pilotlab.exceptions import EstimationError, PilotlabWarning
 from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
@@ -223,7 +224,8 @@ class _Permuted:
 
 
 def _permutation_ok(panel: Panel, outcome: str, estimator: str, options: EstimatorOptions) -> bool:
-    if not _caps(estimator).linear or options.inference != "permutation":
+    linear = _caps(estimator).linear or get_estimator(estimator).block_map is not None
+    if not linear or options.inference != "permutation":
         return False
     if options.covariates or panel.weighted or panel.layout != "panel" or panel.anticipation:
         return False
@@ -287,6 +289,10 @@ def _permutation_draws(
     if reps < 19:
         return None  # the engine's error message is raised by the refitting path
     entry = get_estimator(estimator)
+    if not entry.capabilities.linear:
+        return _block_draws(
+            history, outcome, entry, options, A, starts, post, seed_seq, progress, done0, total
+        )
     R, N = A.shape
     Y = np.empty((N, history.n_periods))
     Y[history.unit, history.time] = history.y(outcome)
@@ -359,6 +365,86 @@ def _permutation_draws(
     assert perm is not None and slope is not None
     ok = np.isfinite(est)
     return _Permuted(est, own, perm, slope, exact, ok)
+
+
+def _block_draws(
+    history: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    A: np.ndarray,
+    starts: np.ndarray,
+    post: int,
+    seed_seq: np.random.SeedSequence,
+    progress: ProgressCallback | None,
+    done0: int,
+    total: int,
+) -> _Permuted | None:
+    """:func:`_permutation_draws` for an estimator whose headline is a map of cohort blocks
+    (:class:`~pilotlab.estimators.block_map.BlockMap`): one fit and map per start date and
+    number treated (the coefficients depend on the cohort sizes only), then every placebo
+    pilot's re-assignments, of ``y`` and of its treatment indicator ``D`` (injecting
+    ``delta * D`` moves each estimate by ``delta`` times that one), are gathers. ``None`` when
+    the map does not hold for some start (the caller refits)."""
+    assert entry.block_map is not None
+    reps = int(options.replications)
+    R, N = A.shape
+    T = history.n_periods
+    Y = np.empty((N, T))
+    Y[history.unit, history.time] = history.y(outcome)
+    opts = dataclasses.replace(
+        options,
+        inference=entry.base_inference,  # type: ignore[arg-type]
+        pretrend="none",
+        replications=0,
+    )
+    k = A.sum(axis=1)
+    maps: dict[tuple[int, int], BlockMap] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PilotlabWarning)
+        for s, kk in sorted(set(zip(starts.tolist(), k.tolist(), strict=True))):
+            r0 = int(np.flatnonzero((starts == s) & (k == kk))[0])
+            pan = placebo_panel(history, A[r0], s, post)
+            try:
+                est0 = float(entry.fit(pan, outcome, opts, np.random.default_rng(0)).estimate)
+                mapped: BlockMap | None = entry.block_map(pan, outcome, opts, est0)
+            except EstimationError:
+                mapped = None
+            if mapped is None:
+                return None
+            maps[(s, kk)] = mapped
+    seeds = np.random.SeedSequence(seed_seq.entropy, spawn_key=seed_seq.spawn_key).spawn(R)
+    est = np.full(R, np.nan)
+    own = np.full(R, np.nan)
+    exact = np.zeros(R, dtype=bool)
+    rows_perm: list[np.ndarray] = []
+    rows_slope: list[np.ndarray] = []
+    done = done0
+    for r in range(R):  # one random stream per placebo pilot (reproducible across paths)
+        s = int(starts[r])
+        mapped = maps[(s, int(k[r]))]
+        ft = np.where(A[r], s, NEVER).astype(np.int64)
+        drawn = reassign(history.with_first_treated(ft), reps, np.random.default_rng(seeds[r]))
+        exact[r] = drawn.exact
+        d = (np.arange(s + post)[None, :] >= np.where(A[r], s, s + post)[:, None]).astype(float)
+        both = np.stack([Y[:, : s + post], d])
+        blocks = mapped.blocks(np.vstack([ft[None, :], drawn.first_treated()]))
+        if drawn.level != "unit" and not mapped.keeps_sizes(blocks, ft):
+            return None
+        vals = mapped.estimates(both, blocks)
+        est[r], own[r] = vals[0]
+        rows_perm.append(vals[1:, 0])
+        rows_slope.append(vals[1:, 1])
+        done += 1
+        if progress is not None and (r % max(R // 50, 1) == 0 or r == R - 1):
+            progress(done, total)
+    width = max(v.size for v in rows_perm)
+    perm = np.full((R, width), np.nan)
+    slope = np.full((R, width), np.nan)
+    for r in range(R):  # rows of different lengths when all assignments are enumerated
+        perm[r, : rows_perm[r].size] = rows_perm[r]
+        slope[r, : rows_slope[r].size] = rows_slope[r]
+    return _Permuted(est, own, perm, slope, exact, np.isfinite(est))
 
 
 def _wild_rejections(

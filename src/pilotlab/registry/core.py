@@ -1060,6 +1060,33 @@ class Registry:
             if gc_was_enabled:
                 gc.enable()
 
+    def pilots_with_metric(self, metric: str) -> list[PilotSummary]:
+        """Registered pilots with an outcome that names ``metric`` (``<framework>/<code>``, or a
+        bare code matching any framework's), sorted by id."""
+        query = sa.select(
+            pilots.c.id,
+            pilots.c.title,
+            pilots.c.status,
+            pilots.c.lead,
+            pilots.c.policy_area,
+            pilots.c.registered_at,
+            pilots.c.latest_version,
+            pilots.c.run_count,
+            pilots.c.last_run_at,
+            pilots.c.outcomes,
+        ).order_by(pilots.c.id)
+
+        def measures(outcomes: Any) -> bool:
+            for o in outcomes if isinstance(outcomes, list) else []:
+                ref = o.get("metric") if isinstance(o, dict) else None
+                if isinstance(ref, str) and (ref == metric or ref.split("/")[-1] == metric):
+                    return True
+            return False
+
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [PilotSummary(*r[:-1]) for r in rows if measures(r.outcomes)]
+
     def show(self, pilot_id: str) -> PilotHistory:
         """The registration record, every plan version, run and status change of one pilot.
 

@@ -119,11 +119,17 @@ def amend_pilot(
     return _describe_amendment(spec.id, v)
 
 
-def list_pilots(url: str | None = None) -> str:
-    """A table of every registered pilot."""
+def list_pilots(url: str | None = None, metric: str | None = None) -> str:
+    """A table of every registered pilot (with ``metric``: those with an outcome measuring it)."""
     with Registry(url) as reg:
-        pilots = reg.list_pilots()
+        pilots = reg.list_pilots() if metric is None else reg.pilots_with_metric(metric)
         where = reg.display_url
+    if not pilots and metric is not None:
+        return (
+            f"No registered pilot in {where} has an outcome measuring the metric '{metric}'. "
+            "An outcome names its metric with `metric: <framework>/<code>` "
+            "(`pilotlab frameworks` lists them)."
+        )
     if not pilots:
         return f"No pilots registered in {where}. Register one with `pilotlab register pilot.yaml`."
     rows = [

@@ -31,7 +31,7 @@ import pandas as pd
 
 from pilotlab import catalogue
 from pilotlab.catalogue import Capabilities
-from pilotlab.report import charts, trial
+from pilotlab.report import charts, pretrend_power, trial
 from pilotlab.report.format import (
     NA,
     decimals_for_scale,
@@ -72,6 +72,7 @@ from pilotlab.report.text import (
     plural_word,
     with_units,
 )
+from pilotlab.report.value_for_money import value_for_money_sections
 from pilotlab.results import (
     BaconDecomposition,
     EffectResult,
@@ -714,6 +715,8 @@ def _assumptions(ctx: _Ctx) -> list[str]:
         f"{ctx.units_word}."
     )
     caps = _caps(name)
+    entry = catalogue.entries().get(name)
+    out.extend(entry.assumptions if entry is not None else ())  # the estimator's own
     if ctx.data.staggered or (caps is not None and caps.staggered and not caps.synthetic):
         out.append(
             "Areas that joined at different times are compared only with areas not (yet) "
@@ -1314,8 +1317,15 @@ def _results(ctx: _Ctx) -> list[Block]:
             blocks.append(Paragraph(sensitivity))
         blocks.append(_trend_figure(ctx, o))
         pre = _pretrend_sentence(ctx, o)
+        power_table = None
         if pre:
             blocks.append(Paragraph(pre))
+            power_text, power_table = pretrend_power.describe(
+                o.result, o.label, ctx.units_word, ctx.decimals[o.column],
+                ctx.outcome_units.get(o.column) or "", ctx.uid(f"pretrend-power-{o.column}"),
+            )  # fmt: skip
+            if power_text:
+                blocks.append(Paragraph(power_text))
         ev_fig = _event_figure(ctx, o)
         if ev_fig is not None:
             ctx.to_annex("annex-events", Heading(o.label, ctx.uid(f"events-{o.column}")), ev_fig)
@@ -1326,6 +1336,8 @@ def _results(ctx: _Ctx) -> list[Block]:
                     f"#{ev_fig.id}",
                 )
             )
+        if pre and power_table is not None:  # beside the event study it tests
+            ctx.to_annex("annex-events", power_table)
         synth = _synthetic_blocks(ctx, o)
         if synth:
             fit = [b for b in synth if isinstance(b, Paragraph) and "tracks" in b.text]
@@ -1842,6 +1854,7 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
     makers["trial"] = _trial_section
     makers["cycles"] = _cycles_section
     sections = []
+    vfm_main, vfm_annex = value_for_money_sections(evaluation)
     for sid, title in trial.section_titles(SECTION_TITLES, evaluation):
         blocks = list(makers[sid](ctx))
         if sid == "evidence":
@@ -1849,6 +1862,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
             for b in [b for b in blocks if isinstance(b, Paragraph) and find_jargon(b.text)]:
                 blocks.remove(b)
                 ctx.to_annex("annex-evidence", b)
+        if sid == "limitations" and vfm_main is not None:
+            sections.append(vfm_main)
         sections.append(Section(sid, title, tuple(blocks)))
     ctx.to_annex("annex-glossary", *_glossary())
     annex: list[Section] = []
@@ -1857,6 +1872,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
             continue
         if ctx.annex[sid] or sid in _ALWAYS:
             annex.append(Section(sid, title, tuple(ctx.annex[sid]), part="annex"))
+    if vfm_annex is not None:
+        annex.append(vfm_annex)
     table_ids = [t.id for s in (*sections, *annex) for t in s.tables()]
     annex.append(
         Section(

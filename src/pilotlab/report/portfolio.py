@@ -20,7 +20,7 @@ from pilotlab.report.format import NA, decimals_for_scale, fmt_ci, fmt_num, fmt_
 from pilotlab.report.model import Figure, Paragraph, ReportDocument, Section, Table
 from pilotlab.report.render import render_html, write_tables
 
-__all__ = ["build_portfolio", "cycle_chains", "portfolio_from_paths", "render_portfolio"]
+__all__ = ["build_portfolio", "cycle_chains", "gap_map", "portfolio_from_paths", "render_portfolio"]
 
 #: Key added to a record by :func:`portfolio_from_paths`: the report beside its evidence.json.
 REPORT_KEY = "report_path"
@@ -216,8 +216,75 @@ def build_portfolio(
     return ReportDocument(
         title="Pilot portfolio",
         subtitle=f"{len(records)} evaluated pilots",
-        sections=tuple(sections),
+        sections=(*sections, gap_map(records)),
     )
+
+
+def gap_map(records: Sequence[dict[str, Any]]) -> Section:
+    """The evidence gap map: policy areas x framework metrics, how many pilots measured each and
+    the best evidence level among them (an empty cell is a gap)."""
+    cells: dict[tuple[str, str], tuple[set[str], int]] = {}
+    names: dict[str, str] = {}
+    without = 0
+    for rec in records:
+        pilot: dict[str, Any] = rec["pilot"] if isinstance(rec.get("pilot"), dict) else {}
+        pid = str(pilot.get("id"))
+        area = str(pilot.get("policy_area") or "not stated")
+        es = rec.get("evidence_strength")
+        raw_level = es.get("level") if isinstance(es, dict) else None
+        level: int = raw_level if isinstance(raw_level, int) else 0
+        refs = {
+            str(r["metric"].get("ref")): str(r["metric"].get("name") or r["metric"].get("ref"))
+            for r in rec.get("results") or []
+            if isinstance(r, dict) and isinstance(r.get("metric"), dict)
+        }
+        if not refs:
+            without += 1
+        for ref, name in refs.items():
+            names[ref] = name
+            ids, best = cells.get((area, ref), (set(), 0))
+            cells[(area, ref)] = (ids | {pid}, max(best, level))
+    if not cells:
+        return Section(
+            "gap-map",
+            "Evidence gap map",
+            (
+                Paragraph(
+                    "No pilot names an outcome framework metric yet, so the evidence cannot be "
+                    "mapped across places. Name each outcome's metric in its pilot file "
+                    "(metric: framework/code; `pilotlab frameworks` lists them)."
+                ),
+            ),
+        )
+    areas = sorted({a for a, _ in cells})
+    metrics = sorted(names, key=lambda r: names[r])
+
+    def cell(area: str, ref: str) -> str:
+        if (area, ref) not in cells:
+            return "no pilots (gap)"
+        ids, best = cells[(area, ref)]
+        n = len(ids)
+        lvl = f"best Level {best}" if best else "not assessed"
+        return f"{n} pilot{'s' if n != 1 else ''}, {lvl}"
+
+    table = Table(
+        "gap-map",
+        "Pilots by policy area and outcome metric, with the best evidence level in each cell",
+        ("Policy area", *(names[m] for m in metrics)),
+        tuple((a, *(cell(a, m) for m in metrics)) for a in areas),
+        note="Evidence level: Maryland Scientific Methods Scale, 1 (weakest) to 5 (strongest).",
+    )
+    gaps = sum(1 for a in areas for m in metrics if (a, m) not in cells)
+    text = (
+        f"{len(metrics)} outcome metric(s) across {len(areas)} policy area(s); {gaps} of "
+        f"{len(areas) * len(metrics)} combinations have no pilot yet."
+        + (
+            f" {without} pilot(s) name no framework metric and are not in the map."
+            if without
+            else ""
+        )
+    )
+    return Section("gap-map", "Evidence gap map", (Paragraph(text), table))
 
 
 def cycle_chains(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -33,6 +33,7 @@ from pilotlab.results.core import (
 from pilotlab.results.parts import (
     AnalyticMDE,
     BaconDecomposition,
+    CellLinearFit,
     Criterion,
     DesignDiagnostics,
     DesignMDE,
@@ -50,6 +51,7 @@ from pilotlab.results.parts import (
     WildBootstrapRecord,
     json_scalar,
 )
+from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.randomised import ArmEffect, RandomisedTables
 from pilotlab.results.trial import (
     AllocationCheck,
@@ -61,6 +63,7 @@ from pilotlab.results.trial import (
     PerProtocol,
     TrialSummary,
 )
+from pilotlab.results.value import AppraisalYear, ValueForMoney
 
 __all__ = [
     "OUTCOME_FIELDS",
@@ -68,9 +71,11 @@ __all__ = [
     "AllocationCheck",
     "AlternativeEstimator",
     "AnalyticMDE",
+    "AppraisalYear",
     "ArmEffect",
     "BaconDecomposition",
     "BalanceRow",
+    "CellLinearFit",
     "CheckDetails",
     "Choice",
     "Criterion",
@@ -101,6 +106,7 @@ __all__ = [
     "PlanInfo",
     "PrePeriodCells",
     "PrePeriodEstimates",
+    "PreTrendPower",
     "PreTrendTest",
     "RandomisedTables",
     "RobustnessCheck",
@@ -108,6 +114,7 @@ __all__ = [
     "SyntheticTables",
     "Table",
     "TrialSummary",
+    "ValueForMoney",
     "VcovType",
     "WildBootstrapRecord",
     "json_scalar",

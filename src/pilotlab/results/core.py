@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -28,8 +29,10 @@ from pilotlab.results.parts import (
     SyntheticTables,
     json_scalar,
 )
+from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.randomised import RandomisedTables
 from pilotlab.results.trial import CycleInfo, TrialSummary
+from pilotlab.results.value import ValueForMoney
 
 __all__ = [
     "OUTCOME_FIELDS",
@@ -106,6 +109,8 @@ class PreTrendTest:
     ``df_denom`` degrees of freedom), ``"chi2"`` (chi-squared with ``df``) or
     ``"randomization"`` (share of re-assigned statistics at least as large). ``p_value_chi2``
     keeps the large-sample chi-squared p-value of a Wald statistic (``nan`` otherwise).
+    ``power`` is what the test could detect (:class:`PreTrendPower`, Roth 2022), when the
+    pre-period estimates' covariance allows it.
     """
 
     test: str
@@ -115,10 +120,13 @@ class PreTrendTest:
     reference: str = "chi2"
     p_value_chi2: float = math.nan
     df_denom: float | None = None
+    power: PreTrendPower | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {k: json_scalar(v) for k, v in self.__dict__.items()}
+        out = {k: json_scalar(v) for k, v in self.__dict__.items() if k != "power"}
+        out["power"] = self.power.to_dict() if self.power is not None else None
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -441,6 +449,10 @@ class Evaluation:
     warnings: tuple[Notice, ...] = ()
     evidence_strength: EvidenceStrength | None = None
     diagnostics: DesignDiagnostics = field(default_factory=DesignDiagnostics)
+    #: value for money per outcome column (only when the pilot file states its costs)
+    value_for_money: Mapping[str, ValueForMoney] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     trial: TrialSummary | None = None  # randomised pilots: flow, balance, allocation check
     cycle: CycleInfo | None = None  # learning cycles: the pilot followed and earlier results
 

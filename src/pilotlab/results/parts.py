@@ -21,14 +21,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from pilotlab.frameworks import Metric
+
 __all__ = [
     "AnalyticMDE",
     "BaconDecomposition",
+    "CellLinearFit",
     "Criterion",
     "DesignDiagnostics",
     "DesignMDE",
@@ -150,13 +154,41 @@ class LinearFit:
 
 
 @dataclass(frozen=True)
+class CellLinearFit(LinearFit):
+    """A :class:`LinearFit` whose regressors are functions of a unit's group and the period
+    (event-time indicators of a cohort, within-transformed): ``X`` is not stored but made on
+    first use from the distinct rows, as ``cells[unit_group].reshape(-1, k)`` (a rectangular
+    panel, rows sorted by unit then period). The fit itself never needs it, so an event study
+    with every event time holds ``groups x periods x k`` numbers instead of ``rows x k``.
+    """
+
+    cells: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 0)))
+    unit_group: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        if "X" in self.__dict__ and self.__dict__["X"] is None:
+            object.__delattr__(self, "X")  # made on first use by __getattr__
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "X":
+            raise AttributeError(name)
+        k = self.cells.shape[2]
+        X = self.cells[self.unit_group].reshape(-1, k)
+        object.__setattr__(self, "X", X)
+        return X
+
+
+@dataclass(frozen=True)
 class LinearParts:
     """The regression behind a linear estimator's headline estimate.
 
     The headline is ``beta[coef_index]``, or ``combination @ beta`` when ``combination`` is set
     (the event study's average of post-period effects). ``event_times`` name the event-time
     coefficients (in order, first in ``fit.names``) and ``reference`` the omitted period;
-    ``window`` is the event-time window ``(pre, post)`` used.
+    ``window`` is the event-time window ``(pre, post)`` used. ``weights_variance`` is what
+    estimating the combination's weights adds to ``c' V c`` (Sun & Abraham's cohort shares): the
+    headline standard error is ``sqrt(c' V c + weights_variance)``; the wild bootstrap, which
+    holds the assignment fixed, reads the fit alone.
     """
 
     fit: LinearFit
@@ -165,6 +197,7 @@ class LinearParts:
     event_times: tuple[int, ...] = ()
     reference: int | None = None
     window: tuple[int, int] | None = None
+    weights_variance: float = 0.0
 
     def contrast(self) -> np.ndarray:
         """The headline as a contrast vector ``c`` with ``estimate = c @ beta``."""
@@ -525,6 +558,8 @@ class _OutcomeLike(Protocol):
     def column(self) -> str: ...
     @property
     def units(self) -> str | None: ...
+    @property
+    def framework_metric(self) -> Metric | None: ...
 
 
 class _DesignLike(Protocol):

@@ -98,7 +98,8 @@ def parse_pilot(raw: Any, source: str = "<pilot>") -> LoadedPilot:
             "such as id, title, data, treatment, outcomes (run `pilotlab init` for a template)"
         )
     try:
-        spec = LoadedPilot.model_validate(raw)
+        base_dir = Path(source).parent if source != "<pilot>" else None
+        spec = LoadedPilot.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
         seen: set[tuple[str, str]] = set()
         lines = []

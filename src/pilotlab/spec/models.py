@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -19,14 +22,18 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from pilotlab import catalogue
+from pilotlab.frameworks import METRIC_REF, Metric, split_ref
 from pilotlab.spec.assignment import Assignment
+from pilotlab.spec.costs import CostSpec
 from pilotlab.spec.cycle import CycleSpec
+from pilotlab.spec.metrics import resolve_metrics
 from pilotlab.spec.trial import TrialSpec
 
 __all__ = [
     "INFERENCE_METHODS",
     "ROBUSTNESS_CHECKS",
     "CallawaySantAnnaOptions",
+    "CostSpec",
     "DataSpec",
     "DesignSpec",
     "InferenceSpec",
@@ -224,6 +231,34 @@ class OutcomeSpec(_Model):
     )
     transform: Literal["none", "log", "asinh"] = "none"
     units: str | None = Field(None, description="Unit of measurement for chart subtitles.")
+    metric: str | None = Field(
+        None,
+        json_schema_extra={"pattern": METRIC_REF},
+        description="The outcome framework metric it measures, <framework>/<code> "
+        "(`pilotlab frameworks` lists them).",
+    )
+    # the framework's metric, attached when the pilot file is validated
+    _framework_metric: Metric | None = PrivateAttr(None)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_ref(cls, v: str | None) -> str | None:
+        if v is not None:
+            split_ref(v)  # ValueError with the format to use
+        return v
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_metric(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # left out while unset, so the plan hash of a pilot without a metric is unchanged
+        out = handler(self)
+        if isinstance(out, dict) and out.get("metric") is None:
+            out.pop("metric", None)
+        return out
+
+    @property
+    def framework_metric(self) -> Metric | None:
+        """The framework metric this outcome measures (``None`` without ``metric``)."""
+        return self._framework_metric
 
     @property
     def display(self) -> str:
@@ -339,6 +374,20 @@ def _estimator_enum(schema: dict[str, Any]) -> None:
     schema["enum"] = ["auto", *catalogue.names()]
 
 
+def _options_schemas(schema: dict[str, Any]) -> None:
+    """The JSON Schema lists each installed estimator's options (``x-estimator-options``) and
+    accepts an options block valid for one of them."""
+    found: dict[str, Any] = {}
+    for name, entry in catalogue.entries().items():
+        if entry.options is not None:
+            sub = entry.options.model_json_schema()
+            if "$defs" not in sub:  # self-contained models only (no references to resolve)
+                found[name] = sub
+    if found:
+        schema["x-estimator-options"] = found
+        schema["anyOf"] = [{"type": "object", "maxProperties": 0}, *found.values()]
+
+
 class DesignSpec(_Model):
     """The analysis plan."""
 
@@ -357,8 +406,9 @@ class DesignSpec(_Model):
     synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Options of an estimator from another package, checked against its "
-        "option model.",
+        description="Options of the named estimator (imputation, sun_abraham, or one from "
+        "another package), checked against its option model.",
+        json_schema_extra=_options_schemas,
     )
     power: PowerSpec = Field(default_factory=PowerSpec)
 
@@ -461,6 +511,30 @@ class PilotSpec(_Model):
     treatment: TreatmentSpec
     outcomes: list[OutcomeSpec] = Field(min_length=1)
     design: DesignSpec = Field(default_factory=DesignSpec)
+    frameworks: list[str] = Field(
+        default_factory=list,
+        description="The programme's own outcome framework files or folders (relative to the "
+        "pilot file); pilotlab's shipped frameworks are always known.",
+    )
+    costs: CostSpec | None = Field(None, description="What the pilot cost (value for money).")
+
+    @model_validator(mode="after")
+    def _metrics_agree(self, info: ValidationInfo) -> PilotSpec:
+        ctx = info.context if isinstance(info.context, dict) else {}
+        base = ctx.get("base_dir")
+        outcomes, problems, _ = resolve_metrics(
+            self.outcomes, self.frameworks, Path(base) if base is not None else None
+        )
+        if problems:
+            raise ValidationError.from_exception_data(
+                "PilotSpec",
+                [{"type": "value_error", "loc": loc, "input": None,
+                  "ctx": {"error": ValueError(msg)}} for loc, msg in problems],
+            )  # fmt: skip
+        if any(a is not b for a, b in zip(outcomes, self.outcomes, strict=True)):
+            return self.model_copy(update={"outcomes": outcomes})
+        return self
+
     assignment: Assignment | None = None
     cycle: CycleSpec | None = None
     trial: TrialSpec | None = None
@@ -542,7 +616,9 @@ class PilotSpec(_Model):
         """The analysis plan covered by the plan hash: everything but status and contact details."""
         out = self.model_dump(mode="json", exclude={"status", "contact", "summary", "partners"})
         # keys added after plans were first hashed are left out while unset (hash unchanged)
-        for key in ("assignment", "cycle", "trial"):
+        for key in ("assignment", "cycle", "trial", "costs"):
             if out.get(key) is None:
                 out.pop(key, None)
+        if not out.get("frameworks"):
+            out.pop("frameworks", None)
         return out

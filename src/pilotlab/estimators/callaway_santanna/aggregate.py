@@ -134,28 +134,21 @@ def _combine(
     return plan.add(kind, -1, est, np.asarray(a), np.asarray(cw))
 
 
-def _aggregate(
-    fit: _CellFit,
+def _plan(
+    att: np.ndarray,
+    valid: np.ndarray,
     units: _Units,
     cells: _Cells,
-    labels: tuple[str, ...],
     window: tuple[int, int] | None,
     balance_e: int | None,
-    alpha: float,
-    replications: int,
-    bootstrap_weights: str,
-    rng: np.random.Generator,
-    sink: list[Notice],
-    reference: int = -1,
-) -> GroupTimeEffects:
-    """Aggregate the cells ``fit``, run the bootstrap, gather the pre-period estimates and build
-    the tables."""
+) -> tuple[_AggPlan, np.ndarray, tuple[int, int, int, int], list[int], list[int]]:
+    """Every aggregated parameter's coefficients on the cells: the plan, the cohort shares, the
+    positions of the four overall summaries (simple, dynamic, group, calendar) and the columns
+    and event times of the dynamic aggregation. The coefficients depend on the cohort sizes and
+    on which cells are valid, never on the outcomes."""
     H = units.cohorts.size
     K = cells.g.size
-    C = units.n_clusters
     n = units.n
-    att = fit.att
-    valid = fit.valid
     # cohort shares pg (mean of w * 1{G=g} over units)
     pg = np.bincount(units.block, units.w, minlength=H + 1)[:H] / n
     pg_cell = pg[cells.gb]
@@ -206,6 +199,34 @@ def _aggregate(
         if kk.size:
             c_idx.append(_weighted(plan, "calendar", tt, kk, att, pg_cell, cells.gb, True))
     cal_all = _combine(plan, "calendar_overall", c_idx, np.full(len(c_idx), 1 / len(c_idx)))
+    return plan, pg, (simple, dyn_all, group_all, cal_all), d_idx, d_e
+
+
+def _aggregate(
+    fit: _CellFit,
+    units: _Units,
+    cells: _Cells,
+    labels: tuple[str, ...],
+    window: tuple[int, int] | None,
+    balance_e: int | None,
+    alpha: float,
+    replications: int,
+    bootstrap_weights: str,
+    rng: np.random.Generator,
+    sink: list[Notice],
+    reference: int = -1,
+) -> GroupTimeEffects:
+    """Aggregate the cells ``fit``, run the bootstrap, gather the pre-period estimates and build
+    the tables."""
+    H = units.cohorts.size
+    C = units.n_clusters
+    n = units.n
+    att = fit.att
+    valid = fit.valid
+    e = cells.t - cells.g
+    plan, pg, (simple, dyn_all, group_all, cal_all), d_idx, d_e = _plan(
+        att, valid, units, cells, window, balance_e
+    )
     # influence functions of all parameters at once (clusters x parameters)
     A = np.column_stack(plan.A)
     A[~valid] = 0.0

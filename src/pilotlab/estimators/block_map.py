@@ -1,0 +1,77 @@
+"""Estimates that are linear maps of the outcomes once each unit's block is known.
+
+Some estimators (Callaway & Sant'Anna without covariates on a balanced panel) compute their
+estimate as ``sum_i coef[block_i] . y_i``: unit ``i`` enters only through the outcomes of its
+row and the block its first treated period puts it in (its cohort, or never treated), and the
+coefficients depend on the blocks' sizes alone. A re-assignment that keeps the roll-out schedule
+(how many units start in each period, as permutation inference does) keeps the coefficients, so
+the estimates of every re-assignment are one product of the outcome matrix with the
+coefficients and a gather-and-sum over units, instead of one re-fit each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pilotlab.data.panel import NEVER
+
+__all__ = ["BlockMap"]
+
+
+@dataclass(frozen=True)
+class BlockMap:
+    """The estimate of a fit as ``sum_i coef[block(first_treated_i)] . y_i``.
+
+    ``coef`` is ``(blocks, T)``; ``cohorts`` are the sorted first treated periods of the treated
+    blocks (block ``h`` is ``cohorts[h]``, the last block the never treated); ``estimate`` is what
+    the estimator itself returned for the actual assignment, which the map reproduces.
+    """
+
+    coef: np.ndarray
+    cohorts: np.ndarray
+    estimate: float
+
+    def blocks(self, first_treated: np.ndarray) -> np.ndarray:
+        """The block of every unit under each assignment (first treated periods, any shape):
+        ``-1`` for a label that is neither a cohort of the actual assignment nor never."""
+        h = self.cohorts.size
+        top = int(self.cohorts[-1]) + 1
+        table = np.full(top + 2, -1, dtype=np.int64)  # label -> block; top: beyond; top+1: never
+        table[self.cohorts] = np.arange(h)
+        table[top + 1] = h
+        ft = np.asarray(first_treated)
+        code = np.where(ft == NEVER, top + 1, np.clip(ft, -1, top))
+        out: np.ndarray = table[code]
+        return out
+
+    def keeps_sizes(self, blocks: np.ndarray, observed: np.ndarray) -> bool:
+        """Whether every assignment (rows of ``blocks``, from :meth:`blocks`) puts as many units
+        in each block as ``observed`` does, so that the coefficients hold for it (a
+        re-assignment of units always does; one of whole clusters of unequal sizes may not)."""
+        if (blocks < 0).any():
+            return False
+        width = self.cohorts.size + 1
+        rows = np.arange(blocks.shape[0])[:, None] * width
+        counts = np.bincount((rows + blocks).ravel(), minlength=blocks.shape[0] * width)
+        want = np.bincount(self.blocks(observed), minlength=width)
+        return bool((counts.reshape(-1, width) == want[None, :]).all())
+
+    def estimates(self, outcomes: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """The estimates of the ``(Q, N, T)`` outcome matrices ``outcomes`` under each assignment
+        (rows of ``blocks``, from :meth:`blocks`), as ``(B, Q)``: one ``(N, blocks)`` product
+        per outcome matrix, then a gather over units."""
+        if (blocks < 0).any():
+            raise ValueError("an assignment puts a unit in a cohort the map does not know")
+        M = np.einsum("qnt,ht->qnh", outcomes, self.coef)  # unit i's part if it were in block h
+        q, n, width = M.shape
+        flat = M.reshape(q, n * width)
+        out = np.empty((blocks.shape[0], q))
+        offset = (np.arange(n) * width)[None, :]
+        chunk = max(1, 4_000_000 // max(n, 1))
+        for s in range(0, blocks.shape[0], chunk):  # bounded memory; vectorised within
+            at = blocks[s : s + chunk] + offset
+            for j in range(q):  # one pass per outcome matrix (the outcome and its slope)
+                out[s : s + chunk, j] = np.take(flat[j], at).sum(axis=1)
+        return out

@@ -1,0 +1,130 @@
+"""Randomisation inference for Callaway & Sant'Anna by cohort blocks gives the numbers of
+re-fitting every re-assignment: the same draws, the same permuted estimates (to rounding), the
+same p-value and interval."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pilotlab.estimators import ESTIMATORS
+from pilotlab.estimators.base import EstimatorOptions
+from pilotlab.inference.permutation import permutation_test
+from pilotlab.spec.models import CallawaySantAnnaOptions
+from tests.support.cs import make_panel
+
+
+def _panel(comparison: str = "never_treated", anticipation: int = 0, weight: bool = False):
+    rng = np.random.default_rng(11)
+    n, t = 40, 9
+    cohorts = np.array([4, 6, 7])
+    first = cohorts[rng.integers(0, 3, n)]
+    first = np.where(rng.random(n) < 0.4, 0, first)
+    unit, time = np.repeat(np.arange(n), t), np.tile(np.arange(1, t + 1), n)
+    g = first[unit]
+    y = rng.normal(size=n)[unit] + 0.2 * time + rng.normal(size=n * t)
+    y += np.where((g > 0) & (time >= g), 0.8, 0.0)
+    df = pd.DataFrame({"u": unit, "t": time, "g": g, "y": y, "w": 1.0 + unit % 3})
+    return make_panel(
+        df,
+        unit="u",
+        time="t",
+        first_treated="g",
+        outcomes=("y",),
+        comparison=comparison,
+        anticipation=anticipation,
+        weight="w" if weight else None,
+    )
+
+
+def _both(panel, options):
+    entry = ESTIMATORS["callaway_santanna"]
+    fast = permutation_test(panel, "y", entry, options, np.random.default_rng(5))
+    slow_entry = dataclasses.replace(entry, block_map=None)
+    slow = permutation_test(panel, "y", slow_entry, options, np.random.default_rng(5))
+    return fast, slow
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "base_period", "comparison"),
+    [
+        ("simple", "varying", "never_treated"),
+        ("dynamic", "universal", "never_treated"),
+        ("group", "varying", "not_yet_treated"),
+        ("calendar", "universal", "not_yet_treated"),
+    ],
+)
+def test_cohort_blocks_equal_refits(aggregation, base_period, comparison) -> None:
+    options = EstimatorOptions(
+        inference="permutation",
+        replications=39,
+        callaway_santanna=CallawaySantAnnaOptions(aggregation=aggregation, base_period=base_period),
+    )
+    fast, slow = _both(_panel(comparison), options)
+    assert fast.method == "cohort_blocks" and slow.method == "generic"
+    assert fast.estimate == pytest.approx(slow.estimate, rel=1e-12)
+    np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=1e-9, atol=1e-12)
+    assert fast.p_value == slow.p_value
+    assert fast.n_assignments == slow.n_assignments and fast.exact == slow.exact
+    assert fast.ci_lower == pytest.approx(slow.ci_lower, rel=1e-7)
+    assert fast.ci_upper == pytest.approx(slow.ci_upper, rel=1e-7)
+
+
+@pytest.mark.parametrize("window", [None, (2, 1)])
+def test_anticipation_and_window(window) -> None:
+    options = EstimatorOptions(
+        inference="permutation",
+        replications=29,
+        window=window,
+        callaway_santanna=CallawaySantAnnaOptions(aggregation="dynamic"),
+    )
+    fast, slow = _both(_panel(anticipation=1), options)
+    assert fast.method == "cohort_blocks"
+    np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=1e-9, atol=1e-12)
+    assert fast.p_value == slow.p_value
+
+
+def test_designs_the_map_does_not_cover_refit() -> None:
+    options = EstimatorOptions(inference="permutation", replications=19)
+    fast, slow = _both(_panel(weight=True), options)  # weighted: not a map of block sums
+    assert fast.method == slow.method == "generic"
+    assert fast.p_value == slow.p_value
+
+
+@pytest.mark.parametrize("equal", [True, False])
+def test_whole_clusters_use_blocks_only_when_sizes_are_kept(equal: bool) -> None:
+    rng = np.random.default_rng(3)
+    sizes = np.full(12, 3) if equal else rng.integers(1, 6, 12)
+    cl_first = np.array([0, 0, 0, 0, 0, 4, 4, 4, 6, 6, 6, 6])
+    cluster = np.repeat(np.arange(12), sizes)
+    n, t = cluster.size, 8
+    unit, time = np.repeat(np.arange(n), t), np.tile(np.arange(1, t + 1), n)
+    g = cl_first[cluster][unit]
+    y = rng.normal(size=n)[unit] + 0.1 * time + rng.normal(size=n * t) + 0.5 * (g > 0) * (time >= g)
+    df = pd.DataFrame({"u": unit, "t": time, "g": g, "y": y, "c": cluster[unit]})
+    panel = make_panel(df, unit="u", time="t", first_treated="g", outcomes=("y",), cluster="c")
+    options = EstimatorOptions(inference="permutation", replications=39)
+    fast, slow = _both(panel, options)
+    assert fast.level == "cluster"
+    assert fast.method == ("cohort_blocks" if equal else "generic")
+    np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=1e-9, atol=1e-12)
+    assert fast.p_value == slow.p_value
+
+
+@pytest.mark.parametrize("window", [(8, 8), (2, 1)])
+def test_event_study_cohort_blocks_equal_refits(window) -> None:
+    """The staggered event study on cohort x period cells is a map of cohort blocks too."""
+    panel = _panel()
+    options = EstimatorOptions(inference="permutation", replications=39, window=window)
+    entry = ESTIMATORS["event_study"]
+    fast = permutation_test(panel, "y", entry, options, np.random.default_rng(5))
+    slow_entry = dataclasses.replace(entry, block_map=None)
+    slow = permutation_test(panel, "y", slow_entry, options, np.random.default_rng(5))
+    assert fast.method == "cohort_blocks" and slow.method == "generic"
+    np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=1e-9, atol=1e-12)
+    assert fast.p_value == slow.p_value
+    assert fast.ci_lower == pytest.approx(slow.ci_lower, rel=1e-7)
+    assert fast.ci_upper == pytest.approx(slow.ci_upper, rel=1e-7)
