@@ -576,7 +576,11 @@ _AUTO_WORDS = {
     "two_periods": "two periods, one before and one after the start",
     "common_start": "several periods and one common start",
 }
-_LAYOUT_WORDS = {"panel": "panel", "repeated_cross_section": "repeated cross-section"}
+_LAYOUT_WORDS = {
+    "panel": "panel",
+    "repeated_cross_section": "repeated cross-section",
+    "microdata": "person-level microdata",
+}
 
 
 def _estimator_facts(entry: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def test_lists_every_installed_estimator_in_plain_words() -> None:
         assert f"\n{entry.name}: {entry.title}\n" in res.output
     block = res.output.split("\ntwfe: ")[1]
     assert "wild_bootstrap: wild cluster bootstrap" in block
-    assert "Data (data.layout): panel or repeated cross-section." in block
+    assert "Data (data.layout): panel or repeated cross-section or person-level microdata." in block
     assert "Not for staggered roll-outs" in block
     synthetic = res.output.split("\nsynthetic_did: ")[1].split("\n\n")[0]
     assert "synthetic control family" in synthetic and "wild_bootstrap" not in synthetic

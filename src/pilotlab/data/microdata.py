@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -41,6 +41,9 @@ from pilotlab.data.checks import MAX_ABS_VALUE, Problem, check_columns_present, 
 from pilotlab.data.periods import parse_periods
 from pilotlab.exceptions import DataError
 from pilotlab.spec.models import PilotSpec
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["CellData", "microdata_files", "read_microdata"]
 
@@ -140,6 +143,8 @@ def _fingerprint(files: Sequence[Path]) -> str:
 @contextmanager
 def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB limited in memory, spilling to a temporary folder of its own."""
+    import duckdb  # imported here: a run without microdata never loads it
+
     spill = tempfile.mkdtemp(prefix="pilotlab-duckdb-")
     con = duckdb.connect(":memory:")
     try:
@@ -217,6 +222,8 @@ def read_microdata(
         that do not parse (naming the files), an area that varies within a person and period,
         negative or missing weights, or ``data.cluster`` other than the area.
     """
+    import duckdb
+
     d = spec.data
     if d.cluster is not None and d.cluster != d.unit:
         raise DataError(
