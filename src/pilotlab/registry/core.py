@@ -50,6 +50,7 @@ from pilotlab.registry.records import (
     Verification,
 )
 from pilotlab.registry.tables import (
+    SERVICE_TABLES,
     imported_records,
     pilots,
     plan_versions,
@@ -58,7 +59,6 @@ from pilotlab.registry.tables import (
     runs,
     status_changes,
 )
-from pilotlab.registry.tables import SERVICE_TABLES
 from pilotlab.registry.text import printable
 from pilotlab.spec import PilotSpec, canonical_json, plan_sha256
 

@@ -27,19 +27,19 @@ __all__ = [
     "api_tokens",
     "audit_log",
     "imported_access",
+    "imported_records",
+    "metadata",
     "organisations",
     "people",
     "pilot_access",
     "pilot_shares",
-    "run_files",
-    "sessions",
-    "imported_records",
-    "metadata",
     "pilots",
     "plan_versions",
     "registry_info",
     "registry_log",
+    "run_files",
     "runs",
+    "sessions",
     "status_changes",
 ]
 
@@ -204,9 +204,7 @@ people = sa.Table(
     sa.Column("password_hash", sa.Text),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False),
-    sa.CheckConstraint(
-        "role IN ('reader', 'editor', 'administrator')", name="ck_people_role"
-    ),
+    sa.CheckConstraint("role IN ('reader', 'editor', 'administrator')", name="ck_people_role"),
 )
 
 api_tokens = sa.Table(
@@ -249,9 +247,7 @@ pilot_shares = sa.Table(
     "pilot_shares",
     metadata,
     sa.Column("pilot_id", sa.String(100), sa.ForeignKey("pilots.id"), primary_key=True),
-    sa.Column(
-        "organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), primary_key=True
-    ),
+    sa.Column("organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), primary_key=True),
 )
 
 imported_access = sa.Table(

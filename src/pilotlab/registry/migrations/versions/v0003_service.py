@@ -43,9 +43,7 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.Text),
         sa.Column("created_at", _ts(), nullable=False),
         sa.Column("disabled", sa.Boolean, nullable=False),
-        sa.CheckConstraint(
-            "role IN ('reader', 'editor', 'administrator')", name="ck_people_role"
-        ),
+        sa.CheckConstraint("role IN ('reader', 'editor', 'administrator')", name="ck_people_role"),
     )
     op.create_table(
         "api_tokens",
@@ -70,9 +68,7 @@ def upgrade() -> None:
     op.create_table(
         "pilot_access",
         sa.Column("pilot_id", sa.String(100), sa.ForeignKey("pilots.id"), primary_key=True),
-        sa.Column(
-            "organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False
-        ),
+        sa.Column("organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
         sa.Column("visibility", sa.String(16), nullable=False),
         sa.CheckConstraint(
             "visibility IN ('organisation', 'shared', 'public')",
@@ -95,9 +91,7 @@ def upgrade() -> None:
             sa.ForeignKey("imported_records.id"),
             primary_key=True,
         ),
-        sa.Column(
-            "organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False
-        ),
+        sa.Column("organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
     )
     op.create_table(
         "run_files",
