@@ -283,7 +283,8 @@ async def record_run(pilot_id: str, request: Request) -> dict[str, Any]:
     svc = service_of(request)
     who = await run_in_threadpool(_writer, request)
     lim = svc.limits
-    async with await _form(request, svc, lim.tables + 2) as form:
+    form = await _form(request, svc, lim.tables + 2)
+    try:
         pilot = _model(PilotFile, _json_field(form, "pilot"), "pilot")
         meta = _model(RunMeta, _json_field(form, "meta", required=False), "meta")
         if str(pilot.pilot.get("id")) != pilot_id:
@@ -302,6 +303,8 @@ async def record_run(pilot_id: str, request: Request) -> dict[str, Any]:
                     413, f"table {item.filename!r} is larger than {lim.table:,} bytes"
                 )
             tables.append((item.filename or "", bytes(data)))
+    finally:
+        await form.close()
     assert evidence is not None
     upload = Upload(
         evidence=evidence,
@@ -350,7 +353,8 @@ def export(svc: Svc, who: Caller) -> dict[str, Any]:
 async def import_(request: Request) -> dict[str, Any]:
     svc = service_of(request)
     who = await run_in_threadpool(_writer, request)
-    async with await _form(request, svc, 1) as form:
+    form = await _form(request, svc, 1)
+    try:
         item = form.get("file")
         if not isinstance(item, UploadFile):
             raise ServiceError(
@@ -358,6 +362,8 @@ async def import_(request: Request) -> dict[str, Any]:
             )
         data = await item.read(svc.limits.import_file + 1)
         name = item.filename or "evidence.jsonl"
+    finally:
+        await form.close()
     result: dict[str, Any] = await run_in_threadpool(svc.import_records, who, bytes(data), name)
     return result
 
