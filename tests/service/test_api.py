@@ -12,7 +12,9 @@ from pilotlab.registry.tables import audit_log, run_files, runs
 from tests.service.conftest import PASSWORD, World
 from tests.support.registry import count_rows, make_evidence, make_spec
 
-REPORT = b"<!doctype html><html lang='en'><head><title>r</title></head><body><p>ok</p></body></html>"
+REPORT = (
+    b"<!doctype html><html lang='en'><head><title>r</title></head><body><p>ok</p></body></html>"
+)
 
 
 def _outputs(tmp_path: Path) -> Path:
@@ -48,7 +50,9 @@ def test_a_place_registers_runs_and_shares_and_others_see_only_what_they_may(
             r.set_status(spec.id, "completed")
     with world.remote("editor_b") as b:
         assert b.list_pilots() == []
-        with pytest.raises(RegistryError, match="not registered in http://testserver, or you may not"):
+        with pytest.raises(
+            RegistryError, match="not registered in http://testserver, or you may not"
+        ):
             b.show(spec.id)
         with pytest.raises(RegistryError, match="or you may not see it"):
             b.amend(make_spec(design={"estimator": "twfe"}), reason="take it over")
@@ -177,20 +181,39 @@ def test_bad_uploads_are_refused_with_a_clear_4xx_and_write_nothing(
 
 
 def test_security_headers_on_every_response_and_no_500_for_hostile_paths(world: World) -> None:
-    for path in ["/", "/api/pilots", "/nowhere", "/pilots/%00%ff", "/api/pilots/x/runs/y", "/static/style.css", "/api/openapi.json"]:
+    paths = [
+        "/", "/api/pilots", "/nowhere", "/pilots/%00%ff", "/api/pilots/x/runs/y",
+        "/api/pilots/x/runs/%00/files/a", "/pilots/" + "x" * 5000, "/static/style.css",
+        "/api/openapi.json", "/?organisation=%00&metric=%ff",
+    ]  # fmt: skip
+    for path in paths:
         got = world.client.get(path)
         assert got.status_code < 500, path
-        for header in ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy"):
+        for header in (
+            "content-security-policy",
+            "x-content-type-options",
+            "x-frame-options",
+            "referrer-policy",
+        ):
             assert header in got.headers, (path, header)
-    assert world.client.get("/api/pilots", headers={"authorization": "Bearer nonsense"}).status_code == 401
+    assert (
+        world.client.get("/api/pilots", headers={"authorization": "Bearer nonsense"}).status_code
+        == 401
+    )
     doc = world.client.get("/api/openapi.json").json()
     assert "/api/pilots/{pilot_id}/runs" in doc["paths"]
-    assert world.client.post("/api/pilots", content=b"{", headers={"content-type": "application/json"}).status_code in (401, 422)
+    assert world.client.post(
+        "/api/pilots", content=b"{", headers={"content-type": "application/json"}
+    ).status_code in (401, 422)
+    hostile = world.client.post("/sign-in", data={"email": "a\x00@b.c", "password": "x"})
+    assert hostile.status_code == 401
 
 
 def test_sign_in_sets_a_safe_cookie_and_forms_need_their_csrf_token(world: World) -> None:
     c = world.as_("anonymous")
-    bad = c.post("/sign-in", data={"email": "editor_a@example.gov.uk", "password": "wrong password!"})
+    bad = c.post(
+        "/sign-in", data={"email": "editor_a@example.gov.uk", "password": "wrong password!"}
+    )
     assert bad.status_code == 401 and "do not match" in bad.text
     got = c.post(
         "/sign-in", data={"email": "editor_a@example.gov.uk", "password": PASSWORD},
@@ -211,7 +234,10 @@ def test_sign_in_sets_a_safe_cookie_and_forms_need_their_csrf_token(world: World
     assert made.status_code == 200 and "plt_" in made.text
     # API writes with the cookie need the CSRF header too
     assert c.post("/api/tokens", json={"label": "x"}).status_code == 403
-    assert c.post("/api/tokens", json={"label": "x"}, headers={"x-csrf-token": csrf}).status_code == 201
+    assert (
+        c.post("/api/tokens", json={"label": "x"}, headers={"x-csrf-token": csrf}).status_code
+        == 201
+    )
 
 
 def test_a_revoked_token_stops_working_at_once(world: World) -> None:

@@ -41,11 +41,18 @@ def _requests(run_id: str) -> dict[str, tuple[str, str, dict]]:
             "POST",
             {"url": f"/api/pilots/{pid}/amend", "json": {**PILOT, "reason": "refresh"}},
         ),
-        "status": ("write", "POST", {"url": f"/api/pilots/{pid}/status", "json": {"status": "live"}}),
+        "status": (
+            "write",
+            "POST",
+            {"url": f"/api/pilots/{pid}/status", "json": {"status": "live"}},
+        ),
         "access": (
             "write",
             "PUT",
-            {"url": f"/api/pilots/{pid}/access", "json": {"visibility": "VIS", "shared_with": ["department"]}},
+            {
+                "url": f"/api/pilots/{pid}/access",
+                "json": {"visibility": "VIS", "shared_with": ["department"]},
+            },
         ),
         "record-run": (
             "write",
@@ -53,7 +60,16 @@ def _requests(run_id: str) -> dict[str, tuple[str, str, dict]]:
             {
                 "url": f"/api/pilots/{pid}/runs",
                 "data": {"pilot": json.dumps(PILOT)},
-                "files": [("evidence", ("evidence.json", json.dumps(make_evidence(SPEC)).encode(), "application/json"))],
+                "files": [
+                    (
+                        "evidence",
+                        (
+                            "evidence.json",
+                            json.dumps(make_evidence(SPEC)).encode(),
+                            "application/json",
+                        ),
+                    )
+                ],
             },
         ),
     }
@@ -77,7 +93,10 @@ def test_authorisation_matrix(visibility: str, tmp_path) -> None:
         a = world.as_("editor_a")
         assert a.post("/api/pilots", json={**PILOT, "visibility": visibility}).status_code == 201
         if visibility == "shared":
-            a.put(f"/api/pilots/{SPEC.id}/access", json={"visibility": "shared", "shared_with": ["department"]})
+            a.put(
+                f"/api/pilots/{SPEC.id}/access",
+                json={"visibility": "shared", "shared_with": ["department"]},
+            )
         got = a.post(
             f"/api/pilots/{SPEC.id}/runs",
             data={"pilot": json.dumps(PILOT)},
@@ -91,7 +110,11 @@ def test_authorisation_matrix(visibility: str, tmp_path) -> None:
         for role in ROLES:
             client = world.as_(role)
             for name, (kind, method, kwargs) in _requests(run_id).items():
-                kw = json.loads(json.dumps({k: v for k, v in kwargs.items() if k != "files"}).replace('"VIS"', json.dumps(visibility)))
+                kw = json.loads(
+                    json.dumps({k: v for k, v in kwargs.items() if k != "files"}).replace(
+                        '"VIS"', json.dumps(visibility)
+                    )
+                )
                 if "files" in kwargs:
                     kw["files"] = kwargs["files"]
                 response = client.request(method, **kw)
@@ -99,7 +122,9 @@ def test_authorisation_matrix(visibility: str, tmp_path) -> None:
                 status = response.status_code
                 ok = (200 <= status < 300) if want == 200 else status == want
                 if not ok:
-                    failures.append(f"{role} {name}: {status} (expected {want}) {response.text[:120]}")
+                    failures.append(
+                        f"{role} {name}: {status} (expected {want}) {response.text[:120]}"
+                    )
         assert failures == []
         # the listing agrees with the table too
         for role in ROLES:

@@ -82,10 +82,19 @@ def server(registry_url: str, tmp_path: Path) -> Iterator[tuple[Server, dict[str
     )  # fmt: skip
     try:
         admin, _ = _session(srv.base, "admin@example.gov.uk")
-        assert admin.post("/api/organisations", json={"slug": "place-a", "name": "A"}).status_code == 201
+        assert (
+            admin.post("/api/organisations", json={"slug": "place-a", "name": "A"}).status_code
+            == 201
+        )
         made = admin.post(
             "/api/people",
-            json={"email": "ed@example.gov.uk", "name": "Ed", "role": "editor", "organisation": "place-a", "password": PASSWORD},
+            json={
+                "email": "ed@example.gov.uk",
+                "name": "Ed",
+                "role": "editor",
+                "organisation": "place-a",
+                "password": PASSWORD,
+            },
         )
         assert made.status_code == 201, made.text
         editor, _ = _session(srv.base, "ed@example.gov.uk")
@@ -117,10 +126,19 @@ def test_the_cli_against_a_running_service(server, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Registered ne-employment-support: analysis plan version 1" in done.stdout
     again = _cli(["register", str(pilot)], srv.base, tokens["editor"], tmp_path)
-    assert again.returncode == 1 and "already registered" in again.stderr and "Traceback" not in again.stderr
+    assert (
+        again.returncode == 1
+        and "already registered" in again.stderr
+        and "Traceback" not in again.stderr
+    )
     changed = dict(yaml.safe_load(pilot.read_text()), design={"estimator": "twfe", "alpha": 0.05})
     pilot.write_text(yaml.safe_dump(changed))
-    amended = _cli(["amend", str(pilot), "--reason", "two-way fixed effects"], srv.base, tokens["editor"], tmp_path)
+    amended = _cli(
+        ["amend", str(pilot), "--reason", "two-way fixed effects"],
+        srv.base,
+        tokens["editor"],
+        tmp_path,
+    )
     assert amended.returncode == 0 and "analysis plan version 2" in amended.stdout, amended.stderr
     status = _cli(["status", spec.id, "completed"], srv.base, tokens["editor"], tmp_path)
     assert "live -> completed" in status.stdout, status.stderr
@@ -151,7 +169,9 @@ def test_eight_clients_times_fifty_writes_lose_and_duplicate_nothing(server) -> 
         try:
             with RemoteRegistry(srv.base, tokens["editor"]) as r:
                 for _ in range(50):
-                    run_ids[k].append(r.record_run(specs[k], make_evidence(specs[k]), None, {}).run_id)
+                    run_ids[k].append(
+                        r.record_run(specs[k], make_evidence(specs[k]), None, {}).run_id
+                    )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(repr(exc))
 
@@ -165,7 +185,9 @@ def test_eight_clients_times_fifty_writes_lose_and_duplicate_nothing(server) -> 
         for k, s in enumerate(specs):
             runs = [x.run_id for x in r.show(s.id).runs]
             assert sorted(runs) == sorted(run_ids[k]) and len(set(runs)) == 50
-    audit = httpx.get(f"{srv.base}/api/audit?limit=1000", headers={"authorization": f"Bearer {tokens['admin']}"}).json()
+    audit = httpx.get(
+        f"{srv.base}/api/audit?limit=1000", headers={"authorization": f"Bearer {tokens['admin']}"}
+    ).json()
     assert sum(1 for e in audit if e["action"] == "run") == 400
     assert len({e["detail"]["run_id"] for e in audit if e["action"] == "run"}) == 400
 
@@ -178,12 +200,16 @@ def test_a_client_killed_mid_upload_leaves_no_half_recorded_run(server) -> None:
     boundary = "b0undary"
     pilot = json.dumps({"pilot": spec.model_dump(mode="json", exclude_unset=True)})
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"pilot\"\r\n\r\n{pilot}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"evidence\"; filename=\"evidence.json\"\r\n"
-        "Content-Type: application/json\r\n\r\n"
-    ).encode() + json.dumps(make_evidence(spec)).encode() + (
-        f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"report\"; filename=\"report.html\"\r\n\r\n<!doctype html>"
-    ).encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="pilot"\r\n\r\n{pilot}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="evidence"; filename="evidence.json"\r\n'
+            "Content-Type: application/json\r\n\r\n"
+        ).encode()
+        + json.dumps(make_evidence(spec)).encode()
+        + (
+            f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="report"; filename="report.html"\r\n\r\n<!doctype html>'
+        ).encode()
+    )
     total = len(head) + 5_000_000
     with socket.create_connection(("127.0.0.1", srv.port)) as sock:
         sock.sendall(

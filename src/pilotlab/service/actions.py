@@ -50,6 +50,11 @@ _TABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.csv$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def _plain(value: str, limit: int) -> bool:
+    """Text that may be looked up: short, without control characters (PostgreSQL refuses NUL)."""
+    return 0 < len(value) <= limit and not _CONTROL.search(value)
+
+
 class ServiceError(Exception):
     """A refused request: HTTP status and a message for the caller."""
 
@@ -207,16 +212,21 @@ class Service:
             )
         return spec
 
+    def _not_found(self, pilot_id: str) -> ServiceError:
+        return ServiceError(
+            404,
+            f"pilot '{pilot_id[:100]}' is not registered in {self.public_name}, or you may "
+            "not see it; list the pilots you may see with `pilotlab list`",
+        )
+
     def _access_or_404(self, principal: Principal, pilot_id: str) -> Access | None:
+        if not _plain(pilot_id, 100):  # never sent to the database
+            raise self._not_found(repr(pilot_id)[1:-1])
         access = self.accounts.access(pilot_id)
         with self.accounts.read() as conn:
             exists = self.accounts.pilot_exists(conn, pilot_id)
         if not exists or not can_see(principal, access):
-            raise ServiceError(
-                404,
-                f"pilot '{pilot_id[:100]}' is not registered in {self.public_name}, or you may "
-                "not see it; list the pilots you may see with `pilotlab list`",
-            )
+            raise self._not_found(pilot_id)
         return access
 
     def _may_edit(self, principal: Principal, pilot_id: str, what: str) -> Access | None:
@@ -342,7 +352,7 @@ class Service:
     def run(self, principal: Principal, pilot_id: str, run_id: str) -> dict[str, Any]:
         """One run of a visible pilot, with its evidence record and file list."""
         self._access_or_404(principal, pilot_id)
-        found = self.accounts.run_evidence(run_id)
+        found = self.accounts.run_evidence(run_id) if _plain(run_id, 36) else None
         if found is None or found[0] != pilot_id:
             raise ServiceError(404, f"pilot '{pilot_id}' has no run {run_id[:40]!r}")
         history = self.registry.show(pilot_id)
@@ -358,6 +368,8 @@ class Service:
     ) -> tuple[str, bytes]:
         """``(media type, content)`` of a file uploaded with a visible run."""
         self._access_or_404(principal, pilot_id)
+        if not (_plain(run_id, 36) and _plain(name, 200)):
+            raise ServiceError(404, f"pilot '{pilot_id}' has no such run or file")
         if name == "evidence.json":
             found = self.accounts.run_evidence(run_id)
             if found is not None and found[0] == pilot_id:
@@ -816,7 +828,7 @@ class Service:
         _need_sign_in(principal, "revoke API tokens")
         person = principal.person
         assert person is not None
-        found = self.accounts.token(token_id)
+        found = self.accounts.token(token_id) if _plain(token_id, 24) else None
         if found is None or (found[0].person_id != person.id and not principal.is_admin):
             raise ServiceError(404, f"no API token {token_id[:24]!r} of yours")
 

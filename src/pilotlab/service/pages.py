@@ -219,7 +219,8 @@ async def sign_in(request: Request) -> Response:
             400, "the form could not be read; reload the page and try again"
         ) from None
     email, password = str(form.get("email", ""))[:254], str(form.get("password", ""))[:1024]
-    found = await run_in_threadpool(svc.accounts.person_by_email, email)
+    plain = email.strip() and not any(ord(ch) < 32 or ord(ch) == 127 for ch in email)
+    found = await run_in_threadpool(svc.accounts.person_by_email, email) if plain else None
     ok = False
     if found is not None and not found[0].disabled:
         ok = await run_in_threadpool(verify_secret, found[1], password)
