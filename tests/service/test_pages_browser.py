@@ -80,7 +80,9 @@ def test_pages_pass_axe_and_work_without_javascript(driver: Any, tmp_path: Path)
         spec, other = make_spec(), make_spec("second-pilot", policy_area="health", status="planned")
         out = tmp_path / "out"
         (out / "tables").mkdir(parents=True)
-        (out / "report.html").write_text("<!doctype html><html lang='en'><title>r</title><p>ok</p></html>")
+        (out / "report.html").write_text(
+            "<!doctype html><html lang='en'><title>r</title><p>ok</p></html>"
+        )
         (out / "tables" / "results.csv").write_text("a,b\n1,2\n")
         with RemoteRegistry(srv.base, token) as r:
             r.register(spec)
