@@ -267,3 +267,61 @@ def test_runs_table_is_untouched_by_a_refused_run(world: World) -> None:
     with pytest.raises(RegistryError, match="you may not"):
         world.remote("reader_a").record_run(spec, make_evidence(spec), None, {})
     assert _count(world, runs) == 0
+
+
+def test_pilotlab_run_records_its_report_tables_and_evidence_in_the_service(
+    world: World, tmp_path: Path
+) -> None:
+    import warnings
+
+    from pilotlab.engine import run_pilot
+    from pilotlab.simulate import make_pilot_panel
+    from pilotlab.spec import load_pilot
+    from tests.support import pilot_dict, write_pilot
+
+    sim = make_pilot_panel(30, 8, 6, 4, effect=-0.5, seed=3)
+    raw = pilot_dict(
+        treatment={"units": list(sim.treated_units), "start": sim.start},
+        design={"estimator": "twfe", "robustness": []},
+    )
+    path = write_pilot(tmp_path / "pilot", raw, sim.data)
+    with world.remote("editor_a") as remote:
+        remote.register(load_pilot(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            done = run_pilot(path, tmp_path / "out", registry=remote)
+        assert done.recorded
+        history = remote.show("test-pilot")
+    assert [r.run_id for r in history.runs] == [done.run_id]
+    shown = world.as_("reader_a").get("/api/pilots/test-pilot").json()
+    names = [f["name"] for f in shown["files"][done.run_id]]
+    assert "report.html" in names and any(n.startswith("tables/") for n in names)
+    report = world.as_("reader_a").get(f"/pilots/test-pilot/runs/{done.run_id}/report.html")
+    assert report.content == (tmp_path / "out" / "report.html").read_bytes()
+    evidence = world.as_("reader_a").get(f"/pilots/test-pilot/runs/{done.run_id}/evidence.json")
+    assert evidence.json()["plan"]["registered"] is True
+
+
+def test_first_start_without_an_administrator_offers_a_one_time_setup_code(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from pilotlab.registry import Registry
+    from pilotlab.service import create_app
+    from pilotlab.service.actions import Service
+    from pilotlab.service.server import first_administrator
+
+    with Registry(f"sqlite:///{tmp_path / 'r.db'}") as reg:
+        said: list[str] = []
+        code = first_administrator(Service(reg), said.append, "http://127.0.0.1:8000")
+        assert code is not None and f"/setup?code={code}" in said[0]
+        client = TestClient(create_app(reg, setup_code=code))
+        form = {
+            "name": "Ada", "email": "ada@example.gov.uk", "password": PASSWORD,
+            "organisation": "department", "organisation_name": "The Department",
+        }  # fmt: skip
+        assert client.post("/setup", data={**form, "code": "guess"}).status_code == 403
+        assert client.post("/setup", data={**form, "code": code}).status_code == 200
+        again = client.post("/setup", data={**form, "code": code, "email": "eve@example.gov.uk"})
+        assert again.status_code in (403, 404)
+        assert first_administrator(Service(reg), said.append, "x") is None  # one exists now
+        assert client.get("/setup").status_code == 404
