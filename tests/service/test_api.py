@@ -325,3 +325,15 @@ def test_first_start_without_an_administrator_offers_a_one_time_setup_code(tmp_p
         assert again.status_code in (403, 404)
         assert first_administrator(Service(reg), said.append, "x") is None  # one exists now
         assert client.get("/setup").status_code == 404
+
+
+def test_the_pilot_page_shows_registered_allocations(world: World, monkeypatch) -> None:
+    spec = make_spec()
+    world.remote("editor_a").register(spec)
+    page = world.as_("reader_a").get(f"/pilots/{spec.id}")
+    assert "No randomised allocation is recorded" in page.text
+    row = {"version": 1, "recorded_at": "2026-01-01T00:00:00.000000Z", "scheme": "stratified",
+           "seed": 20260101, "n_units": 40, "allocation_sha256": "a" * 64, "reason": None}  # fmt: skip
+    monkeypatch.setattr(type(world.registry), "allocations", lambda self, pid: [row], raising=False)
+    page = world.as_("reader_a").get(f"/pilots/{spec.id}")
+    assert "stratified" in page.text and "20260101" in page.text

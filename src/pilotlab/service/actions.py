@@ -328,26 +328,23 @@ class Service:
         out["access"] = access.to_dict() if access else None
         out["files"] = {k: [f.to_dict() for f in v] for k, v in files.items()}
         out["can_edit"] = can_edit(principal, access)
-        out["allocation"] = self.allocation(pilot_id)
+        out["allocations"] = self.allocations(pilot_id)
         return out
 
-    def allocation(self, pilot_id: str) -> dict[str, Any] | None:
-        """The randomised allocation of a pilot, when the registry holds one.
+    def allocations(self, pilot_id: str) -> list[dict[str, Any]]:
+        """The registered allocations of a randomised pilot, oldest first (empty if none).
 
-        The registry of this version keeps no allocations; when it does (a registry method
-        ``allocation(pilot_id)``), the pilot page shows what it returns.
+        Read through ``Registry.allocations(pilot_id)`` when the installed registry keeps
+        allocations (records with ``to_dict()``); a registry without them shows none.
         """
-        reader = getattr(self.registry, "allocation", None)
+        reader = getattr(self.registry, "allocations", None)
         if reader is None:
-            return None
+            return []
         try:
             found = reader(pilot_id)
         except PilotlabError:
-            return None
-        if found is None:
-            return None
-        to_dict = getattr(found, "to_dict", None)
-        return to_dict() if callable(to_dict) else dict(found)
+            return []
+        return [a.to_dict() if hasattr(a, "to_dict") else dict(a) for a in found or ()]
 
     def run(self, principal: Principal, pilot_id: str, run_id: str) -> dict[str, Any]:
         """One run of a visible pilot, with its evidence record and file list."""
