@@ -225,6 +225,10 @@ def test_sign_in_sets_a_safe_cookie_and_forms_need_their_csrf_token(world: World
     account = c.get("/account")
     assert "editor_a@example.gov.uk" in account.text
     # a form without the session's CSRF token is refused
+    elsewhere = c.post(
+        "/account/tokens", data={"label": "x"}, headers={"origin": "https://evil.example"}
+    )
+    assert elsewhere.status_code == 403 and "another site" in elsewhere.text
     no_csrf = c.post("/account/tokens", data={"label": "x"})
     assert no_csrf.status_code == 403 and "expired" in no_csrf.text
     import re

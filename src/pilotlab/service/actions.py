@@ -133,6 +133,8 @@ class Service:
 
     def _error(self, exc: PilotlabError) -> ServiceError:
         message = str(exc).replace(self.registry.display_url, self.public_name)
+        if message.startswith("cannot use the registry"):
+            return ServiceError(503, message)
         if "is not registered" in message:
             return ServiceError(404, message)
         if "already registered" in message or "already exists" in message:

@@ -27,7 +27,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api")
 
 _SHA = r"^[0-9a-f]{64}$"
-_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+_TIME_UTC = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 
 
 class _Body(BaseModel):
@@ -83,14 +83,16 @@ class PersonBody(_Body):
 
 class TokenBody(_Body):
     label: str = Field("API token", max_length=100)
-    expires_at: str | None = Field(None, pattern=_TIME)
+    expires_at: str | None = Field(
+        None, pattern=_TIME_UTC, description="UTC, e.g. 2027-01-31T00:00:00Z"
+    )
 
 
 class RunMeta(_Body):
     data_sha256: str | None = Field(None, pattern=_SHA)
     software: dict[str, Any] = Field(default_factory=dict)
-    started_at: str | None = Field(None, pattern=_TIME)
-    finished_at: str | None = Field(None, pattern=_TIME)
+    started_at: str | None = Field(None, pattern=_TIME_UTC)
+    finished_at: str | None = Field(None, pattern=_TIME_UTC)
 
 
 def _caller(request: Request) -> Principal:

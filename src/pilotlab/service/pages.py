@@ -101,17 +101,22 @@ async def _form(request: Request, principal: Principal) -> dict[str, str]:
             400, "the form could not be read; reload the page and try again"
         ) from None
     fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-    origin = request.headers.get("origin")
-    if origin is not None and origin != "null":
-        expected = f"{request.url.scheme}://{request.url.netloc}"
-        if not hmac.compare_digest(origin, expected):
-            raise ServiceError(403, "the form was sent from another site; use this site's pages")
+    _same_origin(request)
     if not csrf_ok(principal, fields.get("csrf")):
         raise ServiceError(
             403,
             "the form has expired or was not sent from this site; reload the page and try again",
         )
     return fields
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a form posted from another site (the browser names it in ``Origin``)."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        expected = f"{request.url.scheme}://{request.url.netloc}"
+        if not hmac.compare_digest(origin.encode(), expected.encode()):
+            raise ServiceError(403, "the form was sent from another site; use this site's pages")
 
 
 def _lists(form: Any, key: str) -> list[str]:
@@ -212,6 +217,7 @@ def sign_in_page(request: Request) -> HTMLResponse:
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     svc = service_of(request)
+    _same_origin(request)  # no signing in from another site's form (login CSRF)
     try:
         form = await request.form(max_files=0, max_fields=10, max_part_size=8 * 1024)
     except Exception:
@@ -303,6 +309,7 @@ def setup_page(request: Request) -> HTMLResponse:
 @router.post("/setup")
 async def setup(request: Request) -> Response:
     svc = service_of(request)
+    _same_origin(request)
     expected = request.app.state.setup_code
     form = await request.form(max_files=0, max_fields=10, max_part_size=8 * 1024)
     code = str(form.get("code", ""))
