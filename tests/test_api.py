@@ -34,6 +34,7 @@ PUBLIC = {
     "evaluate",
     "evidence_json",
     "load_pilot",
+    "randomise_pilot",
     "render_report",
     "run_pilot",
     "run_power",

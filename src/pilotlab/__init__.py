@@ -19,7 +19,14 @@ from pilotlab.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from pilotlab.engine import PilotRun, evaluate, run_pilot, run_power, write_power_report
+    from pilotlab.engine import (
+        PilotRun,
+        evaluate,
+        randomise_pilot,
+        run_pilot,
+        run_power,
+        write_power_report,
+    )
     from pilotlab.evidence import evidence_json
     from pilotlab.power import PowerResult
     from pilotlab.registry import Registry
@@ -47,6 +54,7 @@ __all__ = [
     "evaluate",
     "evidence_json",
     "load_pilot",
+    "randomise_pilot",
     "render_report",
     "run_pilot",
     "run_power",
@@ -60,6 +68,7 @@ _LAZY = {
     "PilotRun": "pilotlab.engine",
     "evidence_json": "pilotlab.evidence",
     "run_pilot": "pilotlab.engine",
+    "randomise_pilot": "pilotlab.engine",
     "run_power": "pilotlab.engine",
     "write_power_report": "pilotlab.engine",
     "PowerResult": "pilotlab.power",

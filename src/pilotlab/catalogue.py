@@ -57,9 +57,10 @@ ENTRY_POINT_GROUP = "pilotlab.estimators"
 
 #: When ``design.estimator: auto`` picks an estimator (the rule is documented in the README):
 #: ``few_treated`` (one to three treated units with a long pre-period), ``staggered`` (treated
-#: units start at different times), ``two_periods`` (one period before, one after) and
-#: ``common_start`` (several periods, one start).
-AutoRole = Literal["few_treated", "staggered", "two_periods", "common_start"]
+#: units start at different times), ``two_periods`` (one period before, one after),
+#: ``common_start`` (several periods, one start) and ``randomised`` (the treated units were drawn
+#: by the pilot file's ``assignment``, with one common start).
+AutoRole = Literal["few_treated", "staggered", "two_periods", "common_start", "randomised"]
 
 FitFunction = Callable[["Panel", str, "EstimatorOptions", "np.random.Generator"], "EffectResult"]
 #: ``rule(method, n_treated, n_donors, name) -> (method, reason)``: an estimator's own rule for
@@ -79,7 +80,9 @@ class Capabilities:
         :attr:`base_inference`; ``wild_bootstrap`` and ``permutation`` are applied after the fit
         by :mod:`pilotlab.inference` (the wild bootstrap needs ``linear``).
     layouts
-        Data layouts it accepts (``panel``, ``repeated_cross_section``).
+        Data layouts it accepts (``panel``, ``repeated_cross_section``, ``microdata``: person
+        rows aggregated to area x period cells, which only an estimator that reads the cell
+        statistics exactly may declare).
     staggered
         Valid under staggered adoption with effects that differ by cohort and over time.
     linear
@@ -102,6 +105,10 @@ class Capabilities:
         shows donor weights and paths, and the evidence rubric checks the pre-period fit.
     covariates
         Accepts ``design.covariates``.
+    randomised
+        Analyses a randomised allocation at the unit level (the randomised estimator):
+        randomisation inference re-draws the allocation as its scheme did and computes every
+        re-draw's estimate in one batched solve (:mod:`pilotlab.inference.randomisation`).
     auto
         The situation in which ``estimator: auto`` picks it (at most one estimator per role).
     """
@@ -115,6 +122,7 @@ class Capabilities:
     event_times: bool = False
     synthetic: bool = False
     covariates: bool = False
+    randomised: bool = False
     auto: AutoRole | None = None
 
     def __post_init__(self) -> None:
@@ -139,6 +147,8 @@ class EstimatorEntry:
     of what it does. ``options`` is the pydantic model of its own settings (the pilot file's
     ``design.options`` block for an estimator from another package; pilotlab's own estimators
     keep their named blocks such as ``design.callaway_santanna``), or ``None`` when it has none.
+    ``assumptions`` are plain-English sentences the report adds to its list of assumptions
+    (what this estimator assumes beyond parallel trends, no spill-overs and no anticipation).
     """
 
     name: str
@@ -148,6 +158,7 @@ class EstimatorEntry:
     capabilities: Capabilities
     options: type[BaseModel] | None = None
     inference_rule: InferenceRule | None = field(default=None, compare=False)
+    assumptions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name == "auto":

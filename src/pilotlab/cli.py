@@ -148,12 +148,27 @@ def validate(pilot: Path) -> None:
     click.echo(f"{pilot}: valid.")
     click.echo(
         f"  {panel.n_units} units ({panel.n_treated_units} treated), {panel.n_periods} periods "
-        f"{panel.period_labels[0]} to {panel.period_labels[-1]}, {panel.nobs} rows."
+        f"{panel.period_labels[0]} to {panel.period_labels[-1]}, "
+        + (
+            f"{panel.nobs} rows."
+            if panel.micro is None
+            else f"{panel.micro.rows:,} person rows in {panel.nobs:,} area-period cells."
+        )
     )
     click.echo(f"  Estimator: {est.name}. Inference: {inf.name}.")
     for m in panel.missing:
         if m.n_missing:
             click.echo(f"  {m.sentence()}")
+
+
+_SCHEDULER_OPTION = click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run randomisation inference and power simulations on the Dask scheduler at ADDRESS "
+    "(tcp://host:8786; local:N for a local cluster of N worker processes); default: "
+    "$PILOTLAB_DASK_SCHEDULER, else this machine's cores. Results do not depend on it.",
+)
 
 
 @cli.command()
@@ -175,6 +190,7 @@ def validate(pilot: Path) -> None:
 )
 @click.option("--org", "org_name", default=None, help="Organisation named in the report masthead.")
 @_REGISTRY_OPTION
+@_SCHEDULER_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No stages or checks on stderr.")
 @_friendly
 def run(
@@ -183,6 +199,7 @@ def run(
     template_dir: Path | None,
     org_name: str | None,
     registry_url: str | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Estimate PILOT's effects; write report.html, evidence.json and tables as CSV.
@@ -195,16 +212,18 @@ def run(
     bar = _ProgressBar(_progress_wanted(quiet))
     bar.stage(f"Reading the pilot file {pilot}")  # before the imports: the first sign of life
     from pilotlab.engine import run_pilot
+    from pilotlab.parallel import use_scheduler
 
-    done = run_pilot(
-        pilot,
-        out,
-        registry=registry_url,
-        template_dir=template_dir,
-        org_name=org_name,
-        progress=_timed(bar.stage),
-        option="-o/--output",
-    )
+    with use_scheduler(scheduler):  # connects first: an unreachable scheduler writes nothing
+        done = run_pilot(
+            pilot,
+            out,
+            registry=registry_url,
+            template_dir=template_dir,
+            org_name=org_name,
+            progress=_timed(bar.stage),
+            option="-o/--output",
+        )
     evaluation, plan = done.evaluation, done.plan
     spec = evaluation.pilot
     _warn_dates(spec, evaluation)
@@ -458,6 +477,7 @@ def _timed(stage: Callable[[str], None]) -> Callable[[str], None]:
     help="Seconds a design may take when every placebo pilot must be refitted (no fast path): "
     "fewer placebo pilots are run beyond it, with their Monte Carlo error stated; 0: no limit.",
 )
+@_SCHEDULER_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No stages or progress bar on stderr.")
 @_friendly
 def power(
@@ -469,6 +489,7 @@ def power(
     jobs: int | None,
     conditional: bool | None,
     time_budget: float,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Power and minimum detectable effect of PILOT, from placebo pilots in its history.
@@ -488,18 +509,21 @@ def power(
     spec = load_pilot(pilot)
     out = out or spec.base_dir / "out" / spec.id / "power"
     check_output_folder(out)  # refuse a folder pilotlab may not write before the simulations
+    from pilotlab.parallel import use_scheduler
+
     try:
-        result = run_power(
-            spec,
-            treated=treated_list,
-            post=post_list,
-            progress=bar,
-            simulations=simulations,
-            n_jobs=jobs,
-            conditional=conditional or None,
-            stage=bar.stage,
-            time_budget=time_budget or None,
-        )
+        with use_scheduler(scheduler):
+            result = run_power(
+                spec,
+                treated=treated_list,
+                post=post_list,
+                progress=bar,
+                simulations=simulations,
+                n_jobs=jobs,
+                conditional=conditional or None,
+                stage=bar.stage,
+                time_budget=time_budget or None,
+            )
     finally:
         bar.close()
     bar.stage("Writing the power report")
@@ -673,13 +697,113 @@ def amend(
 
 
 @cli.command("list")
+@click.option(
+    "--metric",
+    default=None,
+    metavar="CODE",
+    help="Only pilots with an outcome measuring this framework metric (<framework>/<code> or code).",
+)
 @_REGISTRY_OPTION
 @_friendly
-def list_(registry_url: str | None) -> None:
+def list_(metric: str | None, registry_url: str | None) -> None:
     """List registered pilots."""
     from pilotlab.registry import service
 
-    click.echo(service.list_pilots(registry_url))
+    click.echo(service.list_pilots(registry_url, metric=metric))
+
+
+_FRAMEWORKS_OPTION = click.option(
+    "--frameworks",
+    "framework_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="A programme's own outcome framework file or folder (repeatable; also "
+    "$PILOTLAB_FRAMEWORKS).",
+)
+
+
+@cli.command("frameworks")
+@_FRAMEWORKS_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the frameworks as JSON.")
+@_friendly
+def frameworks_(framework_paths: tuple[Path, ...], as_json: bool) -> None:
+    """List the outcome frameworks and metrics pilotlab knows."""
+    from pilotlab.frameworks.listing import frameworks_json, frameworks_text
+
+    text = frameworks_json(framework_paths) if as_json else frameworks_text(framework_paths)
+    click.echo(text)
+
+
+@cli.command("synthesise")
+@click.argument("evidence", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--metric",
+    required=True,
+    metavar="CODE",
+    help="The metric to pool (<framework>/<code> or code).",
+)
+@click.option(
+    "--external",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CSV of external estimates: id, metric, estimate, std_error (or ci_lower, ci_upper), label.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["reml", "dl", "pm"]),
+    default="reml",
+    show_default=True,
+    help="Estimator of the between-place variance: REML, DerSimonian-Laird or Paule-Mandel.",
+)
+@click.option(
+    "--scale",
+    type=click.Choice(["units", "percent"]),
+    default="units",
+    show_default=True,
+    help="Pool in outcome units or in percent of each pilot's pre-pilot mean.",
+)
+@_FRAMEWORKS_OPTION
+@click.option(
+    "-o", "--output", "out", type=click.Path(path_type=Path), required=True,
+    help="Folder to write synthesis.html, synthesis.json and synthesis.csv into.",
+)  # fmt: skip
+@_REGISTRY_OPTION
+@_friendly
+def synthesise(
+    evidence: tuple[Path, ...],
+    metric: str,
+    external: Path | None,
+    method: str,
+    scale: str,
+    framework_paths: tuple[Path, ...],
+    out: Path,
+    registry_url: str | None,
+) -> None:
+    """Pool the estimates of one metric across pilots (EVIDENCE files, else the registry) and
+    published evaluations (--external), by random-effects meta-analysis."""
+    from pilotlab.engine.synthesise import run_synthesis
+    from pilotlab.report.format import fmt_ci, fmt_sig
+
+    run = run_synthesis(
+        metric,
+        evidence,
+        out=out,
+        external=external,
+        method=method,  # type: ignore[arg-type]
+        scale=scale,  # type: ignore[arg-type]
+        frameworks=framework_paths,
+        registry_url=registry_url,
+    )
+    s, p = run.synthesis, run.synthesis.pooled
+    click.echo(
+        f"Pooled {p.k} estimates of {s.metric} ({s.unit}): {fmt_sig(p.estimate)} "
+        f"(95% CI {fmt_ci(p.ci_lower, p.ci_upper, 3)}; Hartung-Knapp "
+        f"{fmt_ci(p.hk_ci_lower, p.hk_ci_upper, 3)}); I² {p.i2:.0f}%."
+    )
+    for note in ([s.few_studies] if s.few_studies else []) + list(s.notes):
+        click.echo(f"Warning: {note}", err=True)
+    click.echo(f"Written to {run.out_dir}")
 
 
 @cli.command()
@@ -834,6 +958,82 @@ def serve(registry_url: str | None, host: str, port: int, public_url: str | None
     run_service(
         registry_url, host, port, say=lambda m: click.echo(m, err=True), public_url=public_url
     )
+
+
+@cli.command()
+@click.argument("pilot", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(path_type=Path),  # a file here is refused with a clear Error: message
+    default=None,
+    help="Output folder (default: out/<pilot id>/allocation beside the pilot file).",
+)
+@click.option(
+    "--reason",
+    default=None,
+    help="Record a new allocation for a pilot that has one, and say why (the report lists it "
+    "as a deviation).",
+)
+@_REGISTRY_OPTION
+@_KEY_OPTION
+@_friendly
+def randomise(
+    pilot: Path,
+    out: Path | None,
+    reason: str | None,
+    registry_url: str | None,
+    key_file: Path | None,
+) -> None:
+    """Draw PILOT's randomised allocation, record it in the registry, write allocation.json and
+    allocation.html (balance before the start).
+
+    The pilot file's assignment key says how (scheme, units to treat, strata, waves, seed); the
+    same seed gives the same allocation on any machine. A pilot is randomised once: asking again
+    is refused unless --reason records why the allocation changed.
+    """
+    from pilotlab.engine.randomise import randomise_pilot
+    from pilotlab.registry import load_key
+
+    done = randomise_pilot(
+        pilot,
+        out,
+        registry=registry_url,
+        key=load_key(key_file),
+        reason=reason,
+        option="-o/--output",
+    )
+    click.echo(_allocation_line(done))
+    rec = done.record
+    if done.registered_plan is not None:
+        click.echo(
+            f"Registered {done.spec.id} (analysis plan version 1) with its allocation in "
+            f"{done.registry}."
+        )
+    what = "changed allocation" if rec.version > 1 else "allocation"
+    click.echo(
+        f"Recorded the {what} (version {rec.version}, sha256 {rec.allocation_sha256[:12]}) at "
+        f"{rec.recorded_at} in {done.registry}."
+    )
+    click.echo(f"Allocation written to {done.json_path} and {done.html_path}")
+
+
+def _allocation_line(done: Any) -> str:
+    """How many units went where, and the largest imbalance, for the terminal."""
+    from pilotlab.report.format import fmt_num
+
+    a = done.allocation
+    counts = ", ".join(
+        f"{g} {int((a.codes == k).sum())}"
+        for k, g in enumerate(a.groups)
+        if k or int((a.codes == 0).sum())
+    )
+    worst = [abs(b.std_diff) for b in done.balance if b.std_diff == b.std_diff]
+    line = f"Allocated {a.n_units} units ({a.scheme}, seed {a.seed}): {counts}."
+    if worst:
+        line += f" Largest standardised difference before the start: {fmt_num(max(worst), 2)}."
+    return line.replace("\u2212", "-")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "SCHEMA_ID",
     "evidence_json",
     "evidence_record",
+    "json_ready",
     "load_schema",
     "to_json",
     "validate_record",
@@ -52,9 +53,21 @@ def _linear(r: EffectResult) -> dict[str, Any] | None:
     }
 
 
+def _metric(evaluation: Evaluation, column: str) -> dict[str, Any] | None:
+    spec = next((x for x in evaluation.pilot.outcomes if x.column == column), None)
+    metric = spec.framework_metric if spec is not None else None
+    return metric.to_dict() if metric is not None else None
+
+
 def _outcome(evaluation: Evaluation, o: OutcomeEvaluation) -> dict[str, Any]:
     r = o.result
-    out: dict[str, Any] = {"outcome": o.column, "better": o.better}
+    vfm = evaluation.value_for_money.get(o.column)
+    out: dict[str, Any] = {
+        "outcome": o.column,
+        "better": o.better,
+        "metric": _metric(evaluation, o.column),
+        "value_for_money": json_ready(vfm.to_dict()) if vfm is not None else None,
+    }
     for k, v in o.headline().items():
         out[RENAMED.get(k, k)] = json_scalar(v)
     design_mde = evaluation.diagnostics.design_mde.get(o.column)
@@ -74,6 +87,7 @@ def _outcome(evaluation: Evaluation, o: OutcomeEvaluation) -> dict[str, Any]:
             if r.inference_details is not None
             else None,
             "event_study_inference": r.event_study_inference,
+            "randomised": r.randomised.to_dict() if r.randomised is not None else None,
             "goodman_bacon": bacon.to_dict() if bacon is not None else None,
         }
     )
@@ -114,7 +128,18 @@ def evidence_record(evaluation: Evaluation) -> dict[str, Any]:
         if evaluation.evidence_strength is not None
         else None,
         "reproducibility": {"command": evaluation.command, "seed": evaluation.seed},
+        **({"trial": evaluation.trial.to_dict()} if evaluation.trial is not None else {}),
+        **({"cycle": evaluation.cycle.to_dict()} if evaluation.cycle is not None else {}),
     }
+
+
+def json_ready(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``None`` (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_ready(v) for v in obj]
+    return json_scalar(obj) if isinstance(obj, float) else obj
 
 
 def to_json(record: dict[str, Any], indent: int | None = 2) -> str:

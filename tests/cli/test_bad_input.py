@@ -353,6 +353,21 @@ CASES = [
         lambda s: s["treatment"].update(eligible=TREATED),
     ),
     Case(
+        "imputation event window after the start that no cohort reaches",
+        ["design.window.post is 5", "at most 2"],
+        _set("design", {"estimator": "imputation", "window": {"pre": 2, "post": 5}}),
+    ),
+    Case(
+        "sun_abraham event window before the start that no cohort reaches",
+        ["design.window.pre is 7", "at most 5"],
+        _set("design", {"estimator": "sun_abraham", "window": {"pre": 7, "post": 2}}),
+    ),
+    Case(
+        "imputation option with an unknown value",
+        ["design.options.aggregation"],
+        _set("design", {"estimator": "imputation", "options": {"aggregation": "median"}}),
+    ),
+    Case(
         "comparison list names a treated unit",
         ["treatment.comparison: unit(s)", "also treated"],
         lambda s: s["treatment"].update(comparison=[TREATED[0], "A0000"]),

@@ -282,7 +282,8 @@ def test_linear_parts_reproduce_the_estimate(entry: EstimatorEntry) -> None:
     assert np.allclose(np.linalg.lstsq(X, y, rcond=None)[0], beta, rtol=1e-8, atol=1e-10)
     assert np.allclose(fit.resid, y - X @ beta)
     assert float(c @ beta) == pytest.approx(r.estimate, rel=1e-12)
-    assert float(np.sqrt(c @ fit.vcov @ c)) == pytest.approx(r.std_error, rel=1e-10)
+    added = r.linear.weights_variance  # estimated combination weights (Sun & Abraham's shares)
+    assert float(np.sqrt(c @ fit.vcov @ c + added)) == pytest.approx(r.std_error, rel=1e-10)
     assert int(np.asarray(fit.cluster).max()) + 1 == r.n_clusters
 
 

@@ -100,6 +100,30 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         (folder / "evidence.json").write_text(evidence_json(ev), encoding="utf-8")
     runs = [p.parent for k, p in out.items() if k.startswith("pilot-")]
     out["portfolio"] = render_portfolio(portfolio_from_paths(runs), base / "index.html")
+    # evidence across places: value for money, the gap map and the synthesis page
+    from pilotlab.engine.synthesise import run_synthesis
+    from tests.support.synthesis import EXTERNAL_CSV, write_places
+
+    places = write_places(base / "places")
+    out["value-for-money"] = places[0].parent / "report.html"
+    out["portfolio-gap-map"] = render_portfolio(
+        portfolio_from_paths([p.parent for p in places]), base / "places" / "index.html"
+    )
+    (base / "external.csv").write_text(
+        EXTERNAL_CSV + f"hostile,local/claimant_rate,-0.2,0.3,{ex.SCRIPT},,,\n", encoding="utf-8"
+    )
+    run = run_synthesis(
+        "local/claimant_rate", places, out=base / "synthesis", external=base / "external.csv"
+    )
+    out["synthesis"] = run.out_dir / "synthesis.html"
+    from pilotlab.engine.randomise import randomise_pilot
+
+    done = randomise_pilot(
+        ROOT / "pilots" / "schools-stepped" / "pilot.yaml",
+        base / "allocation",
+        registry=f"sqlite:///{base / 'registry.db'}",
+    )
+    out["allocation"] = done.html_path
     return out
 
 
@@ -130,7 +154,18 @@ def _axe(driver: Any) -> list[dict[str, Any]]:
     return list(json.loads(raw))
 
 
-NAMES = [*ex.EXAMPLES, "hostile", "pilot-employment-support", "pilot-family-hubs", "portfolio"]
+NAMES = [
+    *ex.EXAMPLES,
+    "hostile",
+    "pilot-employment-support",
+    "pilot-family-hubs",
+    "pilot-schools-stepped",
+    "portfolio",
+    "allocation",
+    "value-for-money",
+    "portfolio-gap-map",
+    "synthesis",
+]
 
 #: Width of the printable area of A4 with the report's 16 mm side margins, in CSS pixels.
 A4_PRINT_WIDTH = round((210 - 2 * 16) / 25.4 * 96)

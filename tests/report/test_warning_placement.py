@@ -62,6 +62,11 @@ MESSAGES: dict[str, str] = {
     "(design.synthetic.predictors).",
     "short-pre-period": "Only 3 pre-period(s) before the start: the synthetic_control weights rest "
     "on very little history.",
+    "randomised-additive-adjustment": "An arm has too few units to fit its own line between "
+    "the outcome and the values before the start, so one line serves every arm (the adjustment "
+    "is not interacted with the arms).",
+    "randomised-units-without-outcome": "2 allocated unit(s) have no outcome after the start and "
+    "are left out of the comparison.",
     "permutation-no-interval": "the callaway_santanna estimator is not linear in the outcome, so "
     "the sharp-null interval was not computed; the p-value is valid.",
     "permutation-assignments-skipped": "3 of 120 possible assignments of treatment were left out "

@@ -169,7 +169,10 @@ def pg_service_role() -> Iterator[tuple[str, str, str]]:
 
 def count_rows(reg: Registry) -> dict[str, int]:
     """Rows in every registry table."""
-    names = ["pilots", "plan_versions", "runs", "status_changes", "imported_records"]
+    names = [
+        "pilots", "plan_versions", "runs", "status_changes", "imported_records", "allocations",
+        "cycle_links",
+    ]  # fmt: skip
     with reg.engine.connect() as conn:
         return {n: conn.execute(sa.text(f"SELECT count(*) FROM {n}")).scalar_one() for n in names}
 

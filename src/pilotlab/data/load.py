@@ -8,6 +8,7 @@ file, the key or column, what was found and how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pyarrow import ArrowException
 
+from pilotlab.data.allocation import Allocation, draw, unit_table
 from pilotlab.data.checks import (
     MAX_ABS_VALUE,
     Problem,
@@ -45,6 +47,7 @@ from pilotlab.data.checks import (
     raise_problems,
 )
 from pilotlab.data.dates import registration_date_notes
+from pilotlab.data.microdata import read_microdata
 from pilotlab.data.panel import CLUSTER, NEVER, TIME, UNIT, WEIGHT, MissingSummary, Panel, UnitFlow
 from pilotlab.data.periods import PeriodIndex, parse_periods
 from pilotlab.exceptions import DataError, warn
@@ -233,6 +236,7 @@ class _Assignment:
     excluded: np.ndarray  # listed in treatment.exclude
     eligible: np.ndarray  # listed in treatment.eligible (every unit if there is no list)
     comparison: np.ndarray | None  # listed in treatment.comparison, if it is a list
+    allocation: Allocation | None = None  # drawn from assignment, for a randomised pilot
 
     @property
     def treated(self) -> np.ndarray:
@@ -264,6 +268,7 @@ def _assign_treatment(
     periods: PeriodIndex,
     history: bool,
     problems: list[Problem],
+    source: str = "data",
 ) -> _Assignment:
     """Resolve the pilot file's treatment against the data's units and periods, collecting
     the problems of :func:`check_planned` to :func:`check_comparison_not_treated`."""
@@ -279,6 +284,9 @@ def _assign_treatment(
         listed = np.zeros(len(units), dtype=bool)
         listed[found] = True
         return found, listed
+
+    if spec.assignment is not None:
+        return _assign_randomised(df, spec, units, ucode, periods, history, problems, mask, source)
 
     start = np.full(len(units), -1, dtype=np.int64)
     planned = np.zeros(len(units), dtype=bool)
@@ -334,6 +342,138 @@ def _assign_treatment(
     return _Assignment(start, planned, excluded, eligible, comparison)
 
 
+def _assign_randomised(
+    df: pd.DataFrame,
+    spec: PilotSpec,
+    units: np.ndarray,
+    ucode: np.ndarray,
+    periods: PeriodIndex,
+    history: bool,
+    problems: list[Problem],
+    mask: Callable[[Sequence[str], str], tuple[np.ndarray, np.ndarray]],
+    source: str,
+) -> _Assignment:
+    """The treatment of a randomised pilot: the allocation drawn from ``assignment`` over the
+    eligible units and their pre-period data (before the first start), then each allocated
+    unit's start (its arm's start, or its wave's)."""
+    a = spec.assignment
+    assert a is not None
+    d = spec.data
+    n = len(units)
+    none = np.full(n, -1, dtype=np.int64)
+    nothing = np.zeros(n, dtype=bool)
+    cols = set(map(str, df.columns))
+    wanted: list[tuple[str, str]] = [
+        (f"assignment.strata[{i}]", c) for i, c in enumerate(a.stratum_columns)
+    ]
+    wanted += [(f"assignment.pairs_on[{i}]", c) for i, c in enumerate(a.pairs_on or [])]
+    if a.balance is not None and a.balance.on:
+        wanted += [(f"assignment.balance.on[{i}]", c) for i, c in enumerate(a.balance.on)]
+    if not isinstance(a.eligible, str | list):
+        wanted.append(("assignment.eligible.column", a.eligible.column))
+    for key, column in wanted:
+        if column not in cols:
+            problems.append(
+                Problem(
+                    key,
+                    f"{key}: column '{column}' is not in the data (columns: "
+                    f"{', '.join(sorted(cols - {_ROW, '__ucode', TIME})[:12])}); fix the pilot "
+                    "file or add the column",
+                    column,
+                )
+            )
+    if isinstance(a.strata, dict):  # strata listed by unit: every unit must be in the data
+        for name, members in a.strata.items():
+            mask(members, f"assignment.strata.{name}")
+    # eligible units
+    if a.eligible == "all":
+        eligible = np.ones(n, dtype=bool)
+    elif isinstance(a.eligible, list):
+        _, eligible = mask(a.eligible, "assignment.eligible")
+    elif a.eligible.column in cols:
+        col = a.eligible.column
+        v = pd.to_numeric(df[col], errors="coerce").to_numpy(np.float64)
+        bad = ~np.isin(v, (0.0, 1.0))
+        per = pd.DataFrame({"u": ucode, "v": v}).groupby("u")["v"]
+        varying = per.nunique().to_numpy() > 1
+        if bad.any() or varying.any():
+            problems.append(
+                Problem(
+                    "assignment.eligible.column",
+                    f"assignment.eligible.column: column '{col}' must be 1 (eligible) or 0 "
+                    "for every row and the same in every period of a unit; found "
+                    + (f"{int(bad.sum())} other value(s)" if bad.any() else "")
+                    + (" and " if bad.any() and varying.any() else "")
+                    + (f"{int(varying.sum())} unit(s) that change" if varying.any() else ""),
+                    col,
+                )
+            )
+            eligible = nothing
+        else:
+            eligible = np.zeros(n, dtype=bool)
+            eligible[ucode[v == 1.0]] = True
+    else:
+        eligible = nothing
+    # start periods (one per arm, or per wave)
+    if a.scheme == "stepped":
+        assert a.waves is not None
+        texts = [w.start for w in a.waves]
+        keys = [f"assignment.waves[{i}].start" for i in range(len(texts))]
+    else:
+        assert a.start is not None
+        texts, keys = [a.start], ["assignment.start"]
+    pos = _start_positions(texts, keys, periods, d.time, history, problems)
+    known = pos[pos >= 0]
+    if a.scheme == "stepped" and np.any(np.diff(known) <= 0):
+        problems.append(
+            Problem(
+                "assignment.waves",
+                "assignment.waves: list the waves in the order they start (each wave starts "
+                "after the one before it)",
+            )
+        )
+    if problems:
+        return _Assignment(none, nothing, nothing, eligible, None)
+    if not eligible.any():
+        problems.append(
+            Problem("assignment.eligible", "assignment.eligible: no unit of the data is eligible")
+        )
+        return _Assignment(none, nothing, nothing, eligible, None)
+    first = int(known.min()) if known.size else len(periods.keys)
+    variables = [*a.pairs_on] if a.pairs_on else []
+    if a.balance is not None:
+        variables += a.balance.on or [*spec.design.covariates, *[o.column for o in spec.outcomes]]
+    variables += [o.column for o in spec.outcomes] + list(spec.design.covariates)
+    variables = list(dict.fromkeys(variables))
+    frame = df[list(dict.fromkeys([*variables, *a.stratum_columns]))].copy()
+    frame["__unit_label"] = units[ucode]
+    table = unit_table(
+        frame,
+        "__unit_label",
+        pre=df[TIME].to_numpy() < first,
+        variables=variables,
+        strata=a.stratum_columns,
+        units=units[eligible].tolist(),
+        source=source,
+    )
+    if a.balance is not None and not a.balance.on:
+        default_on = [o.column for o in spec.outcomes] + list(spec.design.covariates)
+        a = a.model_copy(
+            update={"balance": a.balance.model_copy(update={"on": list(dict.fromkeys(default_on))})}
+        )
+    start_text = [None, *texts] if a.scheme == "stepped" else [None, *texts * (len(a.arms) - 1)]
+    allocation = draw(a, table, starts=start_text, source=source)
+    codes = allocation.codes_of(units.tolist())
+    if a.scheme == "stepped":
+        code_start = np.r_[-1, pos]
+    else:
+        code_start = np.r_[-1, np.repeat(pos, len(a.arms) - 1)]
+    start = np.where(codes > 0, code_start[np.maximum(codes, 0)], -1).astype(np.int64)
+    planned = codes > 0
+    _, excluded = mask(list(spec.treatment.exclude), "treatment.exclude")
+    return _Assignment(start, planned, excluded, eligible, None, allocation)
+
+
 def panel_from_frame(
     df: pd.DataFrame,
     spec: PilotSpec,
@@ -387,7 +527,7 @@ def panel_from_frame(
 
     # 3. duplicates and the treatment
     problems = check_duplicates(ucode, tidx, len(periods.keys), all_units, df[d.time], d.layout)
-    assigned = _assign_treatment(df, spec, all_units_arr, ucode, periods, history, problems)
+    assigned = _assign_treatment(df, spec, all_units_arr, ucode, periods, history, problems, source)
     raise_problems(source, problems)
 
     # 4. which units are analysed
@@ -502,6 +642,7 @@ def panel_from_frame(
         fingerprint=fingerprint or frame_sha256(frame),
         unit_flow=flow,
         missing=tuple(missing),
+        allocation=assigned.allocation,
     )
     notes = (
         check_balanced(panel.unit, panel.n_units, panel.n_periods) if d.layout == "panel" else []
@@ -539,6 +680,8 @@ def load_panel(
     :func:`panel_from_frame`). ``progress``, if given, is called with the name of each stage
     (reading, checking) as it starts.
     """
+    if spec.data.layout == "microdata":  # person rows: aggregated out of core to cells
+        return _microdata_panel(spec, data, history, progress)
     if data is not None:
         if progress is not None:
             progress("Checking the data")
@@ -560,4 +703,33 @@ def load_panel(
         progress("Checking the data")
     return panel_from_frame(
         df, spec, source=str(path), fingerprint=file_sha256(path), history=history
+    )
+
+
+def _microdata_panel(
+    spec: PilotSpec,
+    data: pd.DataFrame | None,
+    history: bool,
+    progress: Callable[[str], None] | None,
+) -> Panel:
+    """Person-level rows read and aggregated by :mod:`pilotlab.data.microdata`, then checked
+    as a panel of area x period cells."""
+    path = None if data is not None else getattr(spec, "data_path", None)
+    if data is None and path is None:
+        raise DataError(
+            "data.path: the pilot was not read from a file, so the data path cannot be "
+            "resolved; pass data= a DataFrame or load the pilot with load_pilot(path)"
+        )
+    if progress is not None:
+        progress(f"Reading the microdata ({'DataFrame' if path is None else path.name})")
+    cells = read_microdata(spec, path, data, progress)
+    panel = panel_from_frame(
+        cells.frame, cells.spec, source=cells.source, fingerprint=cells.fingerprint, history=history
+    )
+    return dataclasses.replace(
+        panel,
+        layout="microdata",
+        covariates=tuple(spec.design.covariates),
+        weighted=True,
+        micro=cells.micro,
     )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pilotlab.data.allocation import Allocation
+    from pilotlab.data.cells import MicroCells
 
 __all__ = ["CLUSTER", "NEVER", "TIME", "UNIT", "WEIGHT", "MissingSummary", "Panel", "UnitFlow"]
 
@@ -84,13 +88,18 @@ class Panel:
     first_treated: np.ndarray
     outcomes: tuple[str, ...]
     covariates: tuple[str, ...] = ()
-    layout: Literal["panel", "repeated_cross_section"] = "panel"
+    layout: Literal["panel", "repeated_cross_section", "microdata"] = "panel"
     anticipation: int = 0
     comparison: Literal["never_treated", "not_yet_treated"] = "never_treated"
     weighted: bool = False
     fingerprint: str = ""
     unit_flow: UnitFlow | None = None
     missing: tuple[MissingSummary, ...] = field(default=())
+    #: The randomised allocation the treatment was taken from (pilots with ``assignment``).
+    allocation: Allocation | None = None
+    #: Microdata aggregated to area x period cells: each row of ``frame`` is a cell and this
+    #: names the columns of its sufficient statistics (``None`` for any other layout).
+    micro: MicroCells | None = None
 
     # ------------------------------------------------------------------ arrays
     @cached_property
@@ -212,6 +221,8 @@ class Panel:
     def complete(self, outcome: str, columns: tuple[str, ...] = ()) -> Panel:
         """Rows where ``outcome`` and ``columns`` are all observed (missing values are reported
         by the loader, then left out of each estimate here)."""
+        if self.micro is not None:  # each outcome has its own person rows, counts and weights
+            return self.micro.complete(self, outcome, columns)
         cols = [outcome, *columns]
         ok = self.frame[cols].notna().all(axis=1).to_numpy()
         if ok.all():
@@ -219,8 +230,14 @@ class Panel:
         return _replace(self, frame=self.frame.loc[ok].reset_index(drop=True))
 
     def with_first_treated(self, first_treated: np.ndarray) -> Panel:
-        """The same data with another treatment assignment (placebos, permutations, power)."""
-        return _replace(self, first_treated=np.asarray(first_treated, dtype=np.int64))
+        """The same data with another treatment assignment (placebos, permutations, power).
+
+        The allocation is kept only when the treatment is unchanged: another assignment is no
+        longer the one that was randomised.
+        """
+        ft = np.asarray(first_treated, dtype=np.int64)
+        same = ft.shape == self.first_treated.shape and np.array_equal(ft, self.first_treated)
+        return _replace(self, first_treated=ft, allocation=self.allocation if same else None)
 
     def with_frame(self, frame: pd.DataFrame) -> Panel:
         """The same design with other data rows (e.g. an outcome with effects injected)."""

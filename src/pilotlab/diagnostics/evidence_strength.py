@@ -577,11 +577,45 @@ def evidence_strength(evaluation: Evaluation) -> EvidenceStrength:
     description = _describe(
         base, level, lowered, criteria, synthetic, {"robustness checks agree": rob_words}
     )
+    max_level = 3
+    if evaluation.trial is not None:  # a randomised pilot: level 5 when its trial checks pass
+        from pilotlab.diagnostics.trial_evidence import trial_criteria, trial_level
+
+        criteria = [c for c in criteria if c.criterion != "random or quasi-random assignment"]
+        if evaluation.trial.stepped and len(evaluation.trial.flow) > 2:
+            waves = sum(1 for f in evaluation.trial.flow[1:] if f.allocated)
+            criteria = [
+                Criterion(
+                    "comparison group",
+                    True,
+                    f"A stepped roll-out in {waves} waves: at each period, the units whose wave "
+                    "has not started yet are the comparison for those already treated.",
+                )
+                if c.criterion == "comparison group"
+                else c
+                for c in criteria
+            ]
+        criteria += trial_criteria(evaluation.trial)
+        base, level, lowered, note = trial_level(criteria, (base, level, lowered))
+        max_level = 5
+        if note is not None:
+            description = f"{note} {description}"
+        elif lowered:
+            because = " and ".join(_LOWERED_BECAUSE[c] for c in lowered)
+            description = (
+                f"Level {level}: a randomised trial whose balance, attrition and contamination "
+                f"checks pass, lowered because {because} (see the criteria)."
+            )
+        else:
+            description = (
+                "Level 5: random assignment, recorded before the start, with balance, attrition "
+                "and contamination checks passed."
+            )
     return EvidenceStrength(
         rubric=RUBRIC,
         rubric_version=RUBRIC_VERSION,
         level=int(level),
-        max_level=3,
+        max_level=max_level,
         description=description,
         base_level=int(base),
         downgraded_for=tuple(lowered),

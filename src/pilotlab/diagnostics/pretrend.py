@@ -66,6 +66,7 @@ from pilotlab.data.assignment import (
     reassign,
 )
 from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
+from pilotlab.diagnostics.pretrend_power import with_power
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
 from pilotlab.exceptions import Notice, PilotlabError, warn
 from pilotlab.results import EffectResult, PrePeriodEstimates, PreTrendTest
@@ -535,6 +536,8 @@ def apply_pretrend(
         test = _lead_pretest(panel, outcome, entry, options, rng, pre, mode)
     if test is None and not notes:
         return result
+    if test is not None:  # what the test could detect (Roth 2022), shown beside it
+        test = with_power(test, pre, result)
     return dataclasses.replace(result, pre_trend=test, warnings=(*result.warnings, *notes))
 
 

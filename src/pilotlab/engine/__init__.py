@@ -26,6 +26,7 @@ from pilotlab.engine.choices import (
 )
 from pilotlab.engine.evaluation import evaluate
 from pilotlab.engine.plan import planning_history, run_power, write_power_report
+from pilotlab.engine.randomise import Randomised, randomise_pilot
 from pilotlab.engine.run import PilotRun, run_pilot
 from pilotlab.engine.versions import software_versions
 
@@ -33,6 +34,7 @@ __all__ = [
     "FEW_TREATED_FOR_SYNTHETIC",
     "MIN_PRE_FOR_SYNTHETIC",
     "PilotRun",
+    "Randomised",
     "check_design",
     "choose_estimator",
     "choose_inference",
@@ -41,6 +43,7 @@ __all__ = [
     "inference_methods",
     "planning_history",
     "pre_periods",
+    "randomise_pilot",
     "run_pilot",
     "run_power",
     "software_versions",

@@ -58,6 +58,20 @@ def _auto_reason(role: str, panel: Panel, title: str) -> str:
             f"precede the start, so {title} builds a weighted comparison that tracks the treated "
             "area(s) before the start (with synthetic control as a check)."
         )
+    if role == "randomised":
+        return (
+            f"The {n_tr} treated units were drawn at random by the pilot file's assignment "
+            f"({panel.allocation.scheme if panel.allocation else 'randomised'}), so the arms are "
+            f"compared directly with {title}: each unit's mean outcome after the start, adjusted "
+            "for its own values before the start."
+        )
+    if role == "staggered" and panel.allocation is not None:
+        return (
+            f"Units were randomised into {len(panel.cohorts)} waves of a stepped roll-out, so "
+            "each wave is compared with the units not yet treated at the time (Callaway & "
+            "Sant'Anna), and randomisation inference re-draws the order of the waves as the "
+            "allocation did."
+        )
     if role == "staggered":
         return (
             f"Treated units started in {len(panel.cohorts)} different periods (a staggered "
@@ -89,14 +103,22 @@ def choose_estimator(panel: Panel, requested: str) -> Choice:
         entry = get_estimator(requested)
         if panel.layout not in entry.capabilities.layouts:
             fits = [e.name for e in ESTIMATORS.values() if panel.layout in e.capabilities.layouts]
+            rows = (
+                " (it needs the rows themselves, which microdata are summarised away from: "
+                "aggregate the person rows to one row per area and period for it)"
+                if panel.layout == "microdata"
+                else ""
+            )
             raise EstimationError(
                 f"design.estimator: {requested} needs "
                 f"{' or '.join(entry.capabilities.layouts)} data, but data.layout is "
-                f"{panel.layout}; use {', '.join(fits)}"
+                f"{panel.layout}{rows}; use {', '.join(fits)}"
             )
         return Choice(requested, f"The analysis plan specifies the {requested} estimator.")
     roles = []
-    if (
+    if panel.allocation is not None and not panel.is_staggered:
+        roles.append("randomised")
+    elif (
         panel.n_treated_units <= FEW_TREATED_FOR_SYNTHETIC
         and pre_periods(panel) >= MIN_PRE_FOR_SYNTHETIC
     ):

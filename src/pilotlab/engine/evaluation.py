@@ -24,12 +24,14 @@ from pilotlab.diagnostics.bacon import bacon_decomposition
 from pilotlab.diagnostics.evidence_strength import evidence_strength
 from pilotlab.diagnostics.pretrend import apply_pretrend
 from pilotlab.diagnostics.robustness import robustness_checks
+from pilotlab.diagnostics.value_for_money import value_for_money
 from pilotlab.engine.choices import (
     choose_estimator,
     choose_inference,
     estimator_options,
     pre_periods,
 )
+from pilotlab.engine.trial import RegisteredDesign, check_allocation, cycle_info, trial_summary
 from pilotlab.engine.versions import software_versions
 from pilotlab.estimators import get_estimator
 from pilotlab.exceptions import PilotlabError, PilotlabWarning, collect, notice
@@ -135,6 +137,24 @@ def _design_mde(panel: Panel, pilot: PilotSpec) -> dict[str, DesignMDE]:
     return out
 
 
+def _raw_frame(pilot: PilotSpec, data: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The data as read, for the columns the panel does not keep (``trial.received``)."""
+    if pilot.trial is None or pilot.trial.received is None:
+        return None
+    if data is not None:
+        return data
+    from pilotlab.data.load import read_table
+
+    path = getattr(pilot, "data_path", None)
+    if path is None:
+        return None
+    return read_table(
+        path,
+        text_columns=[c for c in (pilot.data.unit, pilot.data.cluster) if c],
+        exact_columns=[pilot.data.time],
+    )
+
+
 def evaluate(
     pilot: PilotSpec,
     data: pd.DataFrame | None = None,
@@ -142,6 +162,7 @@ def evaluate(
     plan: PlanInfo | None = None,
     command: str = "",
     progress: Callable[[str], None] | None = None,
+    registered: RegisteredDesign | None = None,
 ) -> Evaluation:
     """Estimate the pilot's effects on every outcome, with the inference and checks in its plan.
 
@@ -162,9 +183,18 @@ def evaluate(
         full stop) as it finishes, and summarising the evidence. ``None`` (the default): silent.
         The command line prints these on stderr; e.g. ``progress=print`` or
         ``progress=messages.append``.
+    registered
+        What the registry holds about the pilot's design (its registered allocations and the
+        earlier cycles of its learning chain); a randomised pilot's allocation is checked
+        against the registered one before anything is estimated.
     """
     panel, loaded = collect(load_panel, pilot, data, progress=progress)
     notes = list(loaded)
+    allocation_check = (
+        check_allocation(pilot, panel.allocation, registered.allocations if registered else ())
+        if panel.allocation is not None
+        else None
+    )
     design = pilot.design
     if progress is not None:
         progress("Choosing the estimator and inference")
@@ -268,7 +298,8 @@ def evaluate(
     summary = DataSummary(
         path=pilot.data.path if path is not None else "(DataFrame)",
         sha256=panel.fingerprint,
-        rows=panel.nobs,
+        rows=panel.nobs if panel.micro is None else panel.micro.rows,
+        microdata=None if panel.micro is None else panel.micro.summary(panel.nobs),
         units=panel.n_units,
         treated_units=panel.n_treated_units,
         periods=panel.n_periods,
@@ -300,9 +331,29 @@ def evaluate(
         staggered=panel.is_staggered,
         pre_periods=pre_periods(panel),
     )
+    trial = None
+    if panel.allocation is not None and allocation_check is not None:
+        if progress is not None:
+            progress("Checking the trial: flow, attrition, contamination and balance")
+
+        def _fit(sub: Panel, outcome: str) -> EffectResult:
+            part = sub.complete(outcome, tuple(design.covariates))
+            rng = np.random.default_rng(design.inference.seed)
+            return apply_inference(part, outcome, entry, options, rng)
+
+        trial = trial_summary(
+            pilot,
+            panel,
+            allocation_check,
+            _raw_frame(pilot, data),
+            _fit,
+            seed=design.inference.seed,
+        )
     if progress is not None:
         progress("Summarising the evidence")
     evaluation = Evaluation(
+        trial=trial,
+        cycle=cycle_info(pilot, registered),
         diagnostics=_design_diagnostics(panel, pilot),
         pilot=pilot,
         data=summary,
@@ -319,4 +370,8 @@ def evaluate(
         warnings=tuple(dict.fromkeys(notes)),
     )
     # scored last, from the finished evaluation (pilotlab rubric of the Maryland SMS)
-    return replace(evaluation, evidence_strength=evidence_strength(evaluation))
+    return replace(
+        evaluation,
+        evidence_strength=evidence_strength(evaluation),
+        value_for_money=value_for_money(pilot, evaluation),
+    )

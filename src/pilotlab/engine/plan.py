@@ -50,6 +50,7 @@ from pilotlab.power.curve import (
 )
 from pilotlab.power.draws import draw_placebos, placebo_panel
 from pilotlab.power.result import AnalyticMDE, PowerPoint, PowerResult, TradeoffCell
+from pilotlab.power.scheme import SchemePower, scheme_power
 from pilotlab.power.simulate import (
     ProgressCallback,
     SimulationPath,
@@ -206,6 +207,9 @@ def _main_design(
         k, key_treated = treated[0], "--treated"
     elif isinstance(ps.treated, int):
         k, key_treated = ps.treated, "design.power.treated"
+    elif spec.assignment is not None and treated is None:  # randomised: as many as it draws
+        sizes = spec.assignment.arm_sizes(history.n_units)
+        k, key_treated = int(sum(sizes)), "assignment.treated"
     elif planned is not None and treated is None:
         codes = {u: i for i, u in enumerate(history.unit_labels)}
         missing = [u for u in planned if u not in codes]
@@ -292,6 +296,8 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
     # The estimator and inference the pilot would use with this design (``auto`` resolved on
     # one of its placebo pilots, as the engine resolves it on the real data).
     example = placebo_panel(hist, A[0], int(starts[0]), L)
+    if hist.allocation is not None:  # a randomised pilot: auto picks its design's estimator
+        example = dataclasses.replace(example, allocation=hist.allocation)
     est = choose_estimator(example, setup.spec.design.estimator)
     inf = choose_inference(example, est.name, setup.spec.design.inference.method)
     # placebo pilots need only the effect's test, not a pre-trend test
@@ -592,6 +598,7 @@ def run_power(
         notes.append(
             "The history is unbalanced or has missing values, so no analytic MDE is given."
         )
+    scheme = _scheme_power(spec, history, out_spec.column, main, n_sims, seed, notes)
     return PowerResult(
         pilot_id=spec.id,
         title=spec.title,
@@ -631,9 +638,35 @@ def run_power(
         analytic=run.analytic,
         tradeoff=tuple(cells),
         notes=tuple(notes),
+        scheme=scheme,
         elapsed_seconds=time.perf_counter() - t0,
         software=software_versions(),
     )
+
+
+def _scheme_power(
+    spec: PilotSpec, history: Panel, outcome: str, main: _Design, n_sims: int, seed: int,
+    notes: list[str],
+) -> SchemePower | None:  # fmt: skip
+    """A randomised pilot's power under its own scheme against complete randomisation, with
+    the sentence saying what the scheme buys (first among the notes)."""
+    a = spec.assignment
+    if a is None or a.scheme == "stepped" or history.allocation is None:
+        return None
+    options = dataclasses.replace(
+        estimator_options(spec, "cluster"), pretrend="none", estimator=None
+    )
+    try:
+        result = scheme_power(
+            history, a, outcome, post=main.post, simulations=n_sims,
+            alpha=spec.design.alpha, target=spec.design.power.target_power, seed=seed,
+            options=options,
+        )  # fmt: skip
+    except EstimationError as exc:
+        notes.append(f"Power under the allocation scheme was not simulated: {exc}")
+        return None
+    notes.insert(0, result.sentence)
+    return result
 
 
 def write_power_report(

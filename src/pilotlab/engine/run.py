@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pilotlab.engine.evaluation import evaluate
+from pilotlab.engine.trial import RegisteredDesign
 from pilotlab.exceptions import PilotlabError
 from pilotlab.outputs import check_output_folder, output_folder
 from pilotlab.results import Evaluation, PlanInfo
@@ -194,7 +195,14 @@ def run_pilot(
     run_id: str | None = None
     with closing:
         plan = reg.plan_status(spec).to_plan_info() if reg is not None else None
-        evaluation = evaluate(spec, plan=plan, command=command, progress=progress)
+        registered = (
+            RegisteredDesign(reg.allocations(spec.id), reg.cycle_chain(spec.id), checked=True)
+            if reg is not None
+            else None
+        )
+        evaluation = evaluate(
+            spec, plan=plan, command=command, progress=progress, registered=registered
+        )
         # Outputs first, then the registry: a recorded run always has its outputs in place. If
         # recording fails, the outputs stay (complete and correct) and the error says so.
         say(f"Writing the report to {out}")

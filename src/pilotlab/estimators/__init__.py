@@ -8,6 +8,9 @@ from pilotlab.estimators import (  # noqa: F401  (registration)
     callaway_santanna,
     did,
     event_study,
+    imputation,
+    randomised,
+    sun_abraham,
     synthetic,
     twfe,
 )

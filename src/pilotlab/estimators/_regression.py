@@ -11,6 +11,7 @@ from scipy import special, stats
 from pilotlab.data.panel import Panel
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.linear import LinearFit, VcovType, fit_linear
+from pilotlab.estimators.micro import fit_cells, micro_nobs
 from pilotlab.exceptions import EstimationError, Notice, notice
 from pilotlab.results import EffectResult
 
@@ -64,6 +65,10 @@ def fit_panel(
         raise EstimationError(
             f"design.inference.method: '{options.inference}' is not available for this estimator; "
             f"use one of {', '.join(LINEAR_INFERENCE)} or auto"
+        )
+    if panel.micro is not None:  # person-level microdata: the same fit from its cell statistics
+        return fit_cells(
+            panel, outcome, X, names, tuple(options.covariates), vcov, fixed_effects=fixed_effects
         )
     cov, cov_names = covariate_matrix(panel, options)
     X = np.column_stack([X, cov]) if cov.shape[1] else X
@@ -166,7 +171,7 @@ def linear_effect(
         p_value=p,
         alpha=options.alpha,
         inference=options.inference,
-        nobs=fit.nobs,
+        nobs=micro_nobs(panel, outcome, fit.nobs),
         n_units=panel.n_units,
         n_treated_units=panel.n_treated_units,
         n_clusters=fit.n_clusters,

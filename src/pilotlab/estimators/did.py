@@ -77,6 +77,7 @@ ENTRY = register(
         fit=fit_did,
         description="2x2 difference in differences (treated vs comparison, pooled pre vs post)",
         capabilities=Capabilities(
+            layouts=("panel", "repeated_cross_section", "microdata"),
             inference=LINEAR_INFERENCE,
             linear=True,
             closed_form_permutation=True,

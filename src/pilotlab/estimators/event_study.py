@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pilotlab.data.cells import row_counts
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators._regression import (
     LINEAR_INFERENCE,
@@ -76,7 +77,7 @@ def fit_event_study(
         keep = np.flatnonzero(present)
         X, times = X[:, keep], [times[k] for k in keep]
     names = tuple(f"e{k:+d}" for k in times)
-    col_counts = X.sum(axis=0)  # treated observations per event time (X is consumed by the fit)
+    col_counts = row_counts(panel) @ X  # treated observations per event time (X is consumed)
     fit = fit_panel(panel, outcome, X, names, options)
     se = fit.std_errors
     events: list[EventTimeEstimate] = []
@@ -151,6 +152,7 @@ ENTRY = register(
         fit=fit_event_study,
         description="event study (leads and lags, binned end points, reference period -1)",
         capabilities=Capabilities(
+            layouts=("panel", "repeated_cross_section", "microdata"),
             inference=LINEAR_INFERENCE,
             linear=True,
             event_times=True,

@@ -60,6 +60,7 @@ ENTRY = register(
         fit=fit_twfe,
         description="two-way fixed effects (unit and period effects absorbed)",
         capabilities=Capabilities(
+            layouts=("panel", "repeated_cross_section", "microdata"),
             inference=LINEAR_INFERENCE,
             linear=True,
             closed_form_permutation=True,

@@ -99,8 +99,38 @@ def apply_inference(
         sentence=perm.sentence(),
         note=perm.note,
     )
+    randomised = base.randomised
+    if randomised is not None and perm.arms:  # each arm's own randomisation test
+        randomised = dataclasses.replace(
+            randomised,
+            arms=tuple(
+                dataclasses.replace(
+                    arm,
+                    p_randomisation=p,
+                    p_randomisation_adjusted=q,
+                    ri_ci_lower=lo,
+                    ri_ci_upper=hi,
+                )
+                for arm, (p, q, lo, hi) in zip(randomised.arms, perm.arms, strict=True)
+            ),
+        )
+    elif randomised is not None and len(randomised.arms) == 1:
+        arm = randomised.arms[0]
+        randomised = dataclasses.replace(
+            randomised,
+            arms=(
+                dataclasses.replace(
+                    arm,
+                    p_randomisation=perm.p_value,
+                    p_randomisation_adjusted=perm.p_value,
+                    ri_ci_lower=perm.ci_lower,
+                    ri_ci_upper=perm.ci_upper,
+                ),
+            ),
+        )
     return dataclasses.replace(
         base,
+        randomised=randomised,
         p_value=perm.p_value,
         ci_lower=perm.ci_lower,
         ci_upper=perm.ci_upper,

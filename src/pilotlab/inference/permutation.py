@@ -25,8 +25,8 @@ interval is left undefined (with the reason) when it fails.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,6 +40,15 @@ from pilotlab.data.assignment import (
 from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
 from pilotlab.exceptions import EstimationError, PilotlabError
+from pilotlab.inference.randomisation import (
+    arm_p_adjusted,
+    scheme_reassignments,
+    scheme_test,
+    uses_scheme,
+)
+from pilotlab.inference.sharp_null import invert as _invert
+from pilotlab.inference.sharp_null import p_value_function as _p_value_fn
+from pilotlab.parallel import map_chunks, scheduler_address, worker_count
 
 __all__ = [
     "PermutationResult",
@@ -83,15 +92,27 @@ class PermutationResult:
     ci_upper: float
     n_assignments: int
     exact: bool
-    method: Literal["fast_twfe", "generic"]
+    method: Literal["fast_twfe", "generic", "scheme"]
     level: Literal["unit", "cluster"]
     alpha: float
     note: str = ""
     distribution: tuple[float, ...] = ()
     note_code: str = ""
+    #: The allocation scheme re-drawn (randomised pilots; empty otherwise).
+    scheme: str = ""
+    #: Per treated arm (several arms): randomisation p-value, its Holm adjustment, interval.
+    arms: tuple[tuple[float, float, float, float], ...] = ()
 
     def sentence(self) -> str:
         """One line for the report."""
+        if self.scheme:
+            how = (
+                f"all {self.n_assignments:,} allocations the {self.scheme} scheme could draw"
+                if self.exact
+                else f"{self.n_assignments:,} allocations re-drawn as the {self.scheme} scheme "
+                "drew the pilot's"
+            )
+            return f"Randomisation inference over {how}: p = {self.p_value:.3f}."
         how = (
             f"all {self.n_assignments:,} possible assignments"
             if self.exact
@@ -101,47 +122,6 @@ class PermutationResult:
             f"Randomisation inference over {how} of treatment across {self.level}s: "
             f"p = {self.p_value:.3f}."
         )
-
-
-# ----------------------------------------------------------------------------- p and CI
-def _p_value_fn(
-    b_obs: float, b_perm: np.ndarray, slope: np.ndarray, exact: bool
-) -> Callable[[float], float]:
-    """``p(tau)`` for the sharp null ``Y(0) = Y - tau D``: permuted stats ``b - tau*slope``."""
-    n = b_perm.size
-
-    def p(tau: float) -> float:
-        obs = abs(b_obs - tau)
-        hits = int(np.count_nonzero(np.abs(b_perm - tau * slope) >= obs - 1e-12 * (1 + obs)))
-        return hits / n if exact else (1 + hits) / (n + 1)
-
-    return p
-
-
-def _invert(
-    p: Callable[[float], float], center: float, scale: float, alpha: float
-) -> tuple[float, float]:
-    def bound(sign: float) -> float:
-        inside, h, outside = center, max(scale, 1e-12), math.nan
-        for _ in range(60):
-            cand = center + sign * h
-            if p(cand) <= alpha:
-                outside = cand
-                break
-            inside, h = cand, h * 2
-        if math.isnan(outside):
-            return sign * math.inf
-        for _ in range(200):
-            if abs(outside - inside) <= 1e-10 * max(scale, 1e-300):
-                break
-            mid = 0.5 * (inside + outside)
-            if p(mid) <= alpha:
-                outside = mid
-            else:
-                inside = mid
-        return 0.5 * (inside + outside)
-
-    return bound(-1.0), bound(1.0)
 
 
 # ----------------------------------------------------------------------------- fast path
@@ -201,6 +181,53 @@ def twfe_permutation(
     return estimate, p_fn(0.0), lo, hi, b_perm
 
 
+def _refit_chunk(
+    entry: EstimatorEntry,
+    panel_d: Panel,
+    outcome: str,
+    d_col: str,
+    opts: EstimatorOptions,
+    assignments: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The estimate and the treatment column's slope under each of ``assignments``."""
+    b = np.full(len(assignments), np.nan)
+    s = np.full(len(assignments), np.nan)
+    failure = ""
+    rng = np.random.default_rng(0)  # unused: only fits that draw nothing are sent here
+    for i, ft in enumerate(assignments):  # one re-estimation per assignment (generic)
+        permuted = panel_d.with_first_treated(ft)
+        try:
+            b[i] = float(entry.fit(permuted, outcome, opts, rng).estimate)
+            s[i] = float(entry.fit(permuted, d_col, opts, rng).estimate)
+        except PilotlabError as exc:
+            failure = failure or str(exc)
+    return b, s, failure
+
+
+def _refit_elsewhere(
+    entry: EstimatorEntry,
+    panel_d: Panel,
+    outcome: str,
+    d_col: str,
+    opts: EstimatorOptions,
+    assignments: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`_refit_chunk` over all ``assignments``, in chunks on the Dask workers."""
+    n_chunks = min(len(assignments), worker_count(1) * 4)
+    bounds = np.linspace(0, len(assignments), n_chunks + 1).astype(int)
+    chunks = [
+        (entry, panel_d, outcome, d_col, opts, assignments[a:b])
+        for a, b in itertools.pairwise(bounds)
+    ]
+    parts = map_chunks(_refit_chunk, chunks)
+    failure = next((f for _, _, f in parts if f), "")
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        failure,
+    )
+
+
 def _fast_path_ok(
     panel: Panel, outcome: str, entry: EstimatorEntry, options: EstimatorOptions
 ) -> bool:
@@ -257,12 +284,25 @@ def permutation_test(
             f"design.inference.replications is {reps}; randomisation inference needs at least "
             "19 (999 or more recommended)."
         )
-    if panel.n_treated_units == 0 or panel.n_treated_units == panel.n_units:
+    waves = panel.allocation is not None and panel.allocation.stepped
+    if waves and np.unique(panel.first_treated).size < 2:
+        raise EstimationError(
+            "randomisation inference needs units that start at different times; every "
+            "analysed unit of the roll-out starts in the same period."
+        )
+    if not waves and (panel.n_treated_units == 0 or panel.n_treated_units == panel.n_units):
         raise EstimationError(
             f"randomisation inference needs treated and untreated units; found "
             f"{panel.n_treated_units} treated of {panel.n_units}."
         )
-    draws = reassign(panel, reps, rng)
+    scheme = ""
+    if uses_scheme(panel, entry):  # a randomised pilot: re-draw as its scheme drew it
+        if entry.capabilities.randomised:
+            return _scheme_result(panel, outcome, options, rng, reps, a)
+        draws = scheme_reassignments(panel, reps, rng)
+        scheme = panel.allocation.scheme if panel.allocation is not None else "complete"
+    else:
+        draws = reassign(panel, reps, rng)
     if _fast_path_ok(panel, outcome, entry, options):
         y = _outcome_matrix(panel, outcome)
         est, p, lo, hi, dist = twfe_permutation(
@@ -270,9 +310,40 @@ def permutation_test(
         )
         return PermutationResult(
             est, p, lo, hi, draws.n_assignments, draws.exact, "fast_twfe", draws.level, a,
-            distribution=tuple(float(v) for v in dist[:2000]),
+            distribution=tuple(float(v) for v in dist[:2000]), scheme=scheme,
         )  # fmt: skip
-    return _generic(panel, outcome, entry, options, rng, draws, a)
+    result = _generic(panel, outcome, entry, options, rng, draws, a)
+    return dataclasses.replace(result, scheme=scheme) if scheme else result
+
+
+def _scheme_result(
+    panel: Panel,
+    outcome: str,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    replications: int,
+    alpha: float,
+) -> PermutationResult:
+    """Randomisation inference of the randomised estimator (one batched solve per chunk)."""
+    t = scheme_test(panel, outcome, options, rng, replications, alpha)
+    arms: tuple[tuple[float, float, float, float], ...] = ()
+    if t.arms:
+        adj = arm_p_adjusted(t.arms)
+        arms = tuple(
+            (a.p_value, float(q), a.ci_lower, a.ci_upper) for a, q in zip(t.arms, adj, strict=True)
+        )
+    note, code = "", ""
+    if t.skipped:
+        code = "permutation-assignments-skipped"
+        note = (
+            f"{t.skipped:,} re-drawn allocations left an arm without analysed units and were "
+            "left out of the randomisation test."
+        )
+    return PermutationResult(
+        t.estimate, t.p_value, t.ci_lower, t.ci_upper, t.n_assignments, t.exact, "scheme",
+        "unit", alpha, note, distribution=tuple(float(v) for v in t.distribution[:2000]),
+        note_code=code, scheme=t.scheme, arms=arms,
+    )  # fmt: skip
 
 
 def _generic(
@@ -300,13 +371,22 @@ def _generic(
     b_perm = np.full(draws.n_assignments, np.nan)
     slope = np.full(draws.n_assignments, np.nan)
     first_failure = ""
-    for i, ft in enumerate(draws.first_treated()):  # one re-estimation per assignment (generic)
+    assignments = draws.first_treated()
+    state = rng.bit_generator.state
+    for i, ft in enumerate(assignments):  # one re-estimation per assignment (generic)
         permuted = panel_d.with_first_treated(ft)
         try:
             b_perm[i] = estimate(permuted, outcome)
             slope[i] = estimate(permuted, d_col)
         except PilotlabError as exc:  # this re-assignment cannot be estimated (e.g. collinear)
             first_failure = first_failure or str(exc)
+        if i == 0 and scheduler_address() is not None and rng.bit_generator.state == state:
+            # the refits draw nothing from rng, so the other assignments (drawn above, from
+            # the same generator as ever) can be refitted anywhere, in chunks, in any order
+            rest = _refit_elsewhere(entry, panel_d, outcome, d_col, opts, list(assignments[1:]))
+            b_perm[1:], slope[1:] = rest[0], rest[1]
+            first_failure = first_failure or rest[2]
+            break
     ok = np.isfinite(b_perm) & np.isfinite(slope)
     n_total = int(ok.size)
     skipped = n_total - int(ok.sum())

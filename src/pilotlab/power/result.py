@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotlab.power.scheme import SchemePower
 from pilotlab.results import AnalyticMDE, json_scalar
 
 __all__ = ["AnalyticMDE", "PowerPoint", "PowerResult", "TradeoffCell"]
@@ -92,6 +93,8 @@ class PowerResult:
     assignment: str = "random"
     tradeoff: tuple[TradeoffCell, ...] = ()
     notes: tuple[str, ...] = ()
+    #: A randomised pilot: power under its own allocation scheme against complete randomisation
+    scheme: SchemePower | None = None
     elapsed_seconds: float = 0.0
     software: dict[str, str] = field(default_factory=dict)
 
@@ -103,7 +106,7 @@ class PowerResult:
             if k
             not in {
                 "curve", "analytic", "tradeoff", "notes", "treated_units", "history",
-                "false_positive_interval",
+                "false_positive_interval", "scheme",
             }
         }  # fmt: skip
         d["false_positive_interval"] = [json_scalar(v) for v in self.false_positive_interval]
@@ -113,4 +116,6 @@ class PowerResult:
         d["analytic"] = self.analytic.to_dict() if self.analytic else None
         d["tradeoff"] = [c.to_dict() for c in self.tradeoff]
         d["notes"] = list(self.notes)
+        if self.scheme is not None:
+            d["scheme"] = self.scheme.to_dict()
         return d

@@ -34,7 +34,9 @@ Five computational paths give the same answers (tests check that they agree):
     histories with permutation inference): one fit per placebo pilot and effect size through the
     same ``apply_inference`` that evaluates a pilot.
 
-The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores; ``full``, which
+The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores or on a Dask
+cluster (:mod:`pilotlab.parallel`: chunks of placebo pilots with their own assignments and
+seed streams, so the result does not depend on the workers); ``full``, which
 refits everything, runs only as many placebo pilots as fit in a time budget (at least 20).
 """
 
@@ -47,7 +49,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Literal
 
@@ -61,6 +62,7 @@ from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
 from pilotlab.exceptions import EstimationError, PilotlabWarning
 from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
+from pilotlab.parallel import map_chunks, worker_count
 from pilotlab.power.analytic import within
 from pilotlab.power.draws import placebo_panel, placebo_seeds
 
@@ -475,7 +477,7 @@ def _run_generic(
     if seeds is None:
         seeds = placebo_seeds(seed_seq, R)
     # enough chunks for the progress bar to move steadily (about 4% each)
-    n_chunks = min(R, max(max(1, n_jobs) * 4, 25))
+    n_chunks = min(R, max(worker_count(n_jobs) * 4, 25))
     bounds = np.linspace(0, R, n_chunks + 1).astype(int)
     parts: dict[int, np.ndarray] = {}
     failed = 0
@@ -495,23 +497,17 @@ def _run_generic(
         )
         for a, b in itertools.pairwise(bounds)
     ]
-    if n_jobs <= 1:
-        for i, a in enumerate(args):
-            parts[i], f = _fit_chunk(*a)
-            failed += f
-            done += a[4].shape[0]
-            if progress is not None:
-                progress(done, total)
-    else:
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            futures = {pool.submit(_fit_chunk, *a): i for i, a in enumerate(args)}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                parts[i], f = fut.result()
-                failed += f
-                done += args[i][4].shape[0]
-                if progress is not None:
-                    progress(done, total)
+
+    def finished(i: int, result: tuple[np.ndarray, int]) -> None:
+        nonlocal failed, done
+        parts[i], f = result
+        failed += f
+        done += args[i][4].shape[0]
+        if progress is not None:
+            progress(done, total)
+
+    # the chunks carry their own draws and seed streams: any worker, any order, same result
+    map_chunks(_fit_chunk, args, n_jobs, on_done=finished)
     out = np.concatenate([parts[i] for i in range(len(args))], axis=0)
     if mode == "shift":
         return _Draws(out[:, 0], out[:, 1], out[:, 2], None, failed, mode)
@@ -549,7 +545,7 @@ def _run_capped(
     each = max(time.perf_counter() - t0, 1e-6)
     if progress is not None:
         progress(done0 + 1, total)
-    workers = max(1, min(n_jobs, available_cpus()))
+    workers = worker_count(min(n_jobs, available_cpus()))
     n_use = int(min(R, max(MIN_SIMULATIONS, (time_budget - each) * workers / each + 1)))
     if n_use < R and capped is not None:
         capped.append(CappedRun(R, n_use, each))

@@ -35,6 +35,8 @@ from sqlalchemy.engine import Connection
 
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry.tables import (
+    allocations,
+    cycle_links,
     imported_records,
     pilots,
     plan_versions,
@@ -67,10 +69,12 @@ _KEY_ID_LABEL = b"pilotlab registry key id"
 _HEAD = re.compile(r"^\s*(\d{1,18}):([0-9a-fA-F]{64})\s*$")
 
 APPEND_ONLY = (plan_versions, runs, status_changes, imported_records)
+# Tables added after the log (migration 0003 and later): never adopted, always logged.
+LATER_APPEND_ONLY = (allocations, cycle_links)
 # Columns covered by each append-only table's row hash: every column but the surrogate key.
 HASHED = {
     t.name: tuple(c.name for c in t.columns if c.name not in ("id", "row_sha256"))
-    for t in APPEND_ONLY
+    for t in (*APPEND_ONLY, *LATER_APPEND_ONLY)
 }
 
 

@@ -37,6 +37,8 @@ from pilotlab.registry.chain import Head, Key, load_key, pilot_ref, row_hash, sh
 from pilotlab.registry.diff import changed_paths, plan_differences
 from pilotlab.registry.export import csv_rows, write_export
 from pilotlab.registry.records import (
+    AllocationRecord,
+    CycleStep,
     Deviation,
     ExportSummary,
     ImportSummary,
@@ -51,6 +53,8 @@ from pilotlab.registry.records import (
 )
 from pilotlab.registry.tables import (
     SERVICE_TABLES,
+    allocations,
+    cycle_links,
     imported_records,
     pilots,
     plan_versions,
@@ -79,6 +83,14 @@ _FORM_DESIGN = {
     "common": "common start",
     "adoption": "staggered adoption",
     "column": "adoption from a data column",
+    "planned": "treated units not chosen yet",
+}
+_SCHEME_DESIGN = {
+    "complete": "complete randomisation",
+    "stratified": "stratified randomisation",
+    "pairs": "matched-pair randomisation",
+    "rerandomise": "re-randomisation to a balance criterion",
+    "stepped": "stepped roll-out in random order",
 }
 
 
@@ -207,6 +219,9 @@ def _make_engine(url: str) -> Engine:
 def _design_type(spec: PilotSpec) -> str:
     if spec.registration.design_type:
         return spec.registration.design_type
+    assignment = getattr(spec, "assignment", None)
+    if assignment is not None:
+        return f"randomised: {_SCHEME_DESIGN.get(assignment.scheme, assignment.scheme)}"
     name = spec.design.estimator
     method = _AUTO_DESIGN if name == "auto" else catalogue.title(name)
     return f"quasi-experimental: {method}, {_FORM_DESIGN[spec.treatment.form]}"
@@ -261,6 +276,22 @@ def _insert(conn: Connection, table: sa.Table, values: dict[str, Any]) -> dict[s
         raise RegistryError(f"the database returned no id for the new {table.name} row")
     row_id = key[0]
     return {"table": table.name, "id": row_id, "sha256": values["row_sha256"]}
+
+
+def _allocation_record(row: Mapping[Any, Any], document_json: str) -> AllocationRecord:
+    return AllocationRecord(
+        pilot_id=row["pilot_id"],
+        version=int(row["version"]),
+        scheme=row["scheme"],
+        seed=int(row["seed"]),
+        n_units=int(row["n_units"]),
+        allocation_sha256=row["allocation_sha256"],
+        plan_sha256=row["plan_sha256"],
+        data_sha256=row["data_sha256"],
+        reason=row["reason"],
+        recorded_at=row["recorded_at"],
+        document=json.loads(document_json),
+    )
 
 
 def _changes_between(versions: list[Any]) -> list[tuple[str, ...]]:
@@ -545,21 +576,7 @@ class Registry:
                 if self._lock_pilot(conn, spec.id) is not None:
                     raise self._already_registered(conn, spec)
                 at = now_utc()  # taken under the lock: timestamps follow commit order
-                conn.execute(
-                    sa.insert(pilots).values(
-                        id=spec.id,
-                        status=spec.status,
-                        registered_at=at,
-                        updated_at=at,
-                        latest_version=1,
-                        run_count=0,
-                        **_registration_values(spec),
-                    )
-                )
-                refs = [
-                    self._insert_version(conn, spec.id, 1, plan_json, None, data_seen, at),
-                    self._insert_status(conn, spec.id, None, spec.status, at),
-                ]
+                refs = self._register_rows(conn, spec, plan_json, data_seen, at)
                 self._log(conn, at, "register", spec.id, refs)
         except sa.exc.IntegrityError:
             # Another writer registered the same id between our check and our insert.
@@ -568,6 +585,254 @@ class Registry:
                     raise self._already_registered(conn, spec) from None
             raise
         return PlanVersion(spec.id, 1, _sha256(plan_json), at, None, data_seen)
+
+    def _register_rows(
+        self, conn: Connection, spec: PilotSpec, plan_json: str, data_seen: bool, at: str
+    ) -> list[dict[str, Any]]:
+        """Insert a new pilot's row, plan version 1, its first status and its cycle link (the
+        caller holds the write lock and has checked that the pilot is new)."""
+        cycle_ref = self._check_cycle(conn, spec)
+        conn.execute(
+            sa.insert(pilots).values(
+                id=spec.id,
+                status=spec.status,
+                registered_at=at,
+                updated_at=at,
+                latest_version=1,
+                run_count=0,
+                **_registration_values(spec),
+            )
+        )
+        refs = [
+            self._insert_version(conn, spec.id, 1, plan_json, None, data_seen, at),
+            self._insert_status(conn, spec.id, None, spec.status, at),
+        ]
+        if cycle_ref:
+            refs.append(self._insert_cycle_link(conn, spec, 1, at))
+        return refs
+
+    # ------------------------------------------------------------------ learning cycles
+
+    def _check_cycle(self, conn: Connection, spec: PilotSpec) -> bool:
+        """Whether the pilot file declares a cycle link to record; refuses a link to an
+        unregistered pilot, to itself, or one that would close a loop."""
+        cycle = getattr(spec, "cycle", None)
+        if cycle is None:
+            return False
+        path = getattr(spec, "source_path", None) or "pilot.yaml"
+        if cycle.follows == spec.id:
+            raise RegistryError(
+                f"{path}: cycle.follows is '{spec.id}', the pilot itself; give the id of the "
+                "earlier pilot this cycle follows"
+            )
+        if conn.execute(sa.select(pilots.c.id).where(pilots.c.id == cycle.follows)).first() is None:
+            hint = self._not_registered(conn, cycle.follows)
+            raise RegistryError(
+                f"{path}: cycle.follows: {hint}; register the earlier cycle first "
+                "(a learning cycle follows a registered pilot); nothing was recorded"
+            )
+        seen = [spec.id]
+        current: str | None = cycle.follows
+        while current is not None:
+            if current in seen:
+                loop = " -> ".join([*seen, current])
+                raise RegistryError(
+                    f"{path}: cycle.follows '{cycle.follows}' would make the chain a loop "
+                    f"({loop}); a cycle can only follow an earlier one; nothing was recorded"
+                )
+            seen.append(current)
+            current = self._follows(conn, current)
+        return True
+
+    @staticmethod
+    def _follows(conn: Connection, pilot_id: str) -> str | None:
+        """The pilot ``pilot_id`` follows, by its latest cycle link (``None``: the first cycle)."""
+        row = conn.execute(
+            sa.select(cycle_links.c.follows)
+            .where(cycle_links.c.pilot_id == pilot_id)
+            .order_by(cycle_links.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else str(row.follows)
+
+    @staticmethod
+    def _latest_change(conn: Connection, pilot_id: str) -> str | None:
+        row = conn.execute(
+            sa.select(cycle_links.c.change)
+            .where(cycle_links.c.pilot_id == pilot_id)
+            .order_by(cycle_links.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else str(row.change)
+
+    @staticmethod
+    def _insert_cycle_link(
+        conn: Connection, spec: PilotSpec, plan_version: int, at: str
+    ) -> dict[str, Any]:
+        cycle = spec.cycle
+        assert cycle is not None  # checked by _check_cycle
+        values: dict[str, Any] = {
+            "pilot_id": spec.id,
+            "follows": cycle.follows,
+            "change": cycle.change,
+            "plan_version": plan_version,
+            "recorded_at": at,
+        }
+        values["row_sha256"] = _row_hash("cycle_links", values)
+        return _insert(conn, cycle_links, values)
+
+    def cycle_chain(self, pilot_id: str) -> tuple[CycleStep, ...]:
+        """The earlier cycles of a pilot's learning-cycle chain, oldest first.
+
+        Each step is an earlier pilot with its latest recorded evidence record (``None`` if it
+        has no run yet) and what the cycle after it changed. Empty when the pilot follows none
+        (or is not registered).
+        """
+        steps: list[CycleStep] = []
+        with self._read() as conn:
+            current, seen = pilot_id, {pilot_id}
+            while True:
+                link = conn.execute(
+                    sa.select(cycle_links.c.follows, cycle_links.c.change)
+                    .where(cycle_links.c.pilot_id == current)
+                    .order_by(cycle_links.c.id.desc())
+                    .limit(1)
+                ).first()
+                if link is None or link.follows in seen:
+                    break
+                seen.add(link.follows)
+                earlier = conn.execute(
+                    sa.select(pilots.c.title, pilots.c.status).where(pilots.c.id == link.follows)
+                ).one()
+                run = conn.execute(
+                    sa.select(runs.c.evidence_json)
+                    .where(runs.c.pilot_id == link.follows)
+                    .order_by(runs.c.id.desc())
+                    .limit(1)
+                ).first()
+                evidence = json.loads(run.evidence_json) if run is not None else None
+                steps.append(
+                    CycleStep(link.follows, earlier.title, earlier.status, link.change, evidence)
+                )
+                current = link.follows
+        return tuple(reversed(steps))
+
+    # ------------------------------------------------------------------ allocations
+
+    def record_allocation(
+        self,
+        spec: PilotSpec,
+        document: Mapping[str, Any],
+        *,
+        allocation_sha256: str,
+        scheme: str,
+        seed: int,
+        n_units: int,
+        data_sha256: str | None = None,
+        reason: str | None = None,
+    ) -> tuple[AllocationRecord, PlanVersion | None]:
+        """Record a randomised pilot's allocation before it starts, in one transaction.
+
+        A pilot not yet registered is registered with it (plan version 1, in the same
+        transaction). A pilot that has an allocation already is refused unless ``reason`` says
+        why the allocation changed: the new version is then a deviation the report lists.
+
+        Parameters
+        ----------
+        spec
+            The pilot file.
+        document
+            The allocation as written to ``allocation.json`` (each unit's arm or wave...).
+        allocation_sha256
+            The allocation's own hash (the one ``pilotlab run`` recomputes).
+        scheme, seed, n_units
+            How it was drawn, and how many units it allocates.
+        data_sha256
+            SHA-256 of the data the allocation was drawn from.
+        reason
+            Why a pilot that already has an allocation gets a new one.
+
+        Returns
+        -------
+        tuple
+            The recorded allocation, and the plan version registered with it (``None`` when
+            the pilot was registered before).
+
+        Raises
+        ------
+        RegistryError
+            The pilot already has an allocation and no reason was given (or the allocation is
+            unchanged); the pilot id is too long; the document is not JSON. Nothing is written.
+        """
+        if len(spec.id) > _MAX_ID:
+            raise RegistryError(
+                f"pilot id '{spec.id[:40]}...' is {len(spec.id)} characters long; the registry "
+                f"keeps ids of up to {_MAX_ID} characters: shorten `id` in the pilot file"
+            )
+        if reason is not None and not reason.strip():
+            raise RegistryError(
+                'a changed allocation needs a reason: say why with --reason "..." (it appears '
+                "in the report's deviations)"
+            )
+        document_json = _strict_json(dict(document), "allocation")
+        plan_json = canonical_json(spec.plan())
+        path = getattr(spec, "source_path", None) or "pilot.yaml"
+        registered: PlanVersion | None = None
+        with self._write() as conn:
+            at = now_utc()
+            refs: list[dict[str, Any]] = []
+            if self._lock_pilot(conn, spec.id) is None:
+                refs = self._register_rows(conn, spec, plan_json, False, at)
+                registered = PlanVersion(spec.id, 1, _sha256(plan_json), at, None, False)
+            latest = conn.execute(
+                sa.select(allocations)
+                .where(allocations.c.pilot_id == spec.id)
+                .order_by(allocations.c.version.desc())
+                .limit(1)
+            ).first()
+            if latest is not None and reason is None:
+                raise RegistryError(
+                    f"pilot '{spec.id}' already has an allocation (version {latest.version}, "
+                    f"{latest.scheme}, seed {latest.seed}, hash {latest.allocation_sha256[:12]}, "
+                    f"recorded {latest.recorded_at}); a pilot is randomised once, before it "
+                    "starts. If the allocation really had to change, record the new one with "
+                    f'`pilotlab randomise {path} --reason "..."` (the report lists it as a '
+                    "deviation); nothing was recorded"
+                )
+            if latest is not None and latest.allocation_sha256 == allocation_sha256:
+                raise RegistryError(
+                    f"pilot '{spec.id}': the allocation drawn is the one registered already "
+                    f"(version {latest.version}, hash {allocation_sha256[:12]}); change the "
+                    "assignment (e.g. its seed) if a new allocation is meant; nothing was recorded"
+                )
+            version = 1 if latest is None else latest.version + 1
+            values: dict[str, Any] = {
+                "pilot_id": spec.id,
+                "version": version,
+                "scheme": scheme,
+                "seed": int(seed),
+                "n_units": int(n_units),
+                "allocation_json": document_json,
+                "allocation_sha256": allocation_sha256,
+                "plan_sha256": _sha256(plan_json),
+                "data_sha256": data_sha256,
+                "reason": reason.strip() if reason else None,
+                "recorded_at": at,
+            }
+            values["row_sha256"] = _row_hash("allocations", values)
+            refs.append(_insert(conn, allocations, values))
+            self._log(conn, at, "allocation", spec.id, refs)
+        return _allocation_record(values, document_json), registered
+
+    def allocations(self, pilot_id: str) -> tuple[AllocationRecord, ...]:
+        """Every registered allocation of a pilot, oldest first (empty if it has none)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(allocations)
+                .where(allocations.c.pilot_id == pilot_id)
+                .order_by(allocations.c.version)
+            ).all()
+        return tuple(_allocation_record(r._mapping, r.allocation_json) for r in rows)
 
     def _already_registered(self, conn: Connection, spec: PilotSpec) -> RegistryError:
         latest = self._versions(conn, spec.id)[-1]
@@ -632,10 +897,15 @@ class Registry:
             if not created:
                 self._log(conn, at, "refresh", spec.id, [])
                 return _plan_version(latest, created=False)
+            link = self._check_cycle(conn, spec) and (
+                self._follows(conn, spec.id),
+                self._latest_change(conn, spec.id),
+            ) != (spec.cycle.follows, spec.cycle.change)  # type: ignore[union-attr]
             ref = self._insert_version(
                 conn, spec.id, version, plan_json, reason.strip(), data_seen, at
             )
-            self._log(conn, at, "amend", spec.id, [ref])
+            refs = [ref, self._insert_cycle_link(conn, spec, version, at)] if link else [ref]
+            self._log(conn, at, "amend", spec.id, refs)
         changes = tuple(changed_paths(json.loads(latest.plan_json), plan))
         return PlanVersion(spec.id, version, sha, at, reason.strip(), data_seen, changes)
 
@@ -815,6 +1085,33 @@ class Registry:
         finally:
             if gc_was_enabled:
                 gc.enable()
+
+    def pilots_with_metric(self, metric: str) -> list[PilotSummary]:
+        """Registered pilots with an outcome that names ``metric`` (``<framework>/<code>``, or a
+        bare code matching any framework's), sorted by id."""
+        query = sa.select(
+            pilots.c.id,
+            pilots.c.title,
+            pilots.c.status,
+            pilots.c.lead,
+            pilots.c.policy_area,
+            pilots.c.registered_at,
+            pilots.c.latest_version,
+            pilots.c.run_count,
+            pilots.c.last_run_at,
+            pilots.c.outcomes,
+        ).order_by(pilots.c.id)
+
+        def measures(outcomes: Any) -> bool:
+            for o in outcomes if isinstance(outcomes, list) else []:
+                ref = o.get("metric") if isinstance(o, dict) else None
+                if isinstance(ref, str) and (ref == metric or ref.split("/")[-1] == metric):
+                    return True
+            return False
+
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [PilotSummary(*r[:-1]) for r in rows if measures(r.outcomes)]
 
     def show(self, pilot_id: str) -> PilotHistory:
         """The registration record, every plan version, run and status change of one pilot.
@@ -1425,6 +1722,23 @@ class Registry:
                 )
         for row in stream.execute(sa.select(status_changes).order_by(status_changes.c.id)):
             check("status_changes", f"#{row.id} {row.pilot_id}", row, None)
+        last_alloc: dict[str, int] = {}
+        order_alloc = (allocations.c.pilot_id, allocations.c.version)
+        for row in stream.execute(sa.select(allocations).order_by(*order_alloc)):
+            key = f"{row.pilot_id} allocation v{row.version}"
+            want = last_alloc.get(row.pilot_id, 0) + 1
+            if row.version != want:
+                flag(
+                    "allocations",
+                    key,
+                    row.pilot_id,
+                    f"allocation version {want} is missing (versions run 1, 2, 3...): a "
+                    "registered allocation was deleted",
+                )
+            last_alloc[row.pilot_id] = row.version
+            check("allocations", key, row, None)
+        for row in stream.execute(sa.select(cycle_links).order_by(cycle_links.c.id)):
+            check("cycle_links", f"#{row.id} {row.pilot_id} follows {row.follows}", row, None)
         for row in stream.execute(sa.select(imported_records).order_by(imported_records.c.id)):
             check(
                 "imported_records",
@@ -1453,6 +1767,16 @@ class _LogState:
     unsigned: list[int] = field(default_factory=list)
 
 
+APPEND_ONLY_SEQUENCES = (
+    "plan_versions",
+    "runs",
+    "status_changes",
+    "imported_records",
+    "allocations",
+    "cycle_links",
+)
+
+
 def service_role_sql(conn: Connection, role: str) -> list[str]:
     """The GRANT statements that let ``role`` run the service and nothing more."""
     quote = conn.dialect.identifier_preparer.quote
@@ -1460,9 +1784,10 @@ def service_role_sql(conn: Connection, role: str) -> list[str]:
     r = quote(role)
     tables = [
         "registry_info", "pilots", "plan_versions", "runs", "status_changes",
-        "imported_records", "registry_log", "alembic_version", *SERVICE_TABLES,
+        "imported_records", "registry_log", "alembic_version", "allocations", "cycle_links",
+        *SERVICE_TABLES,
     ]  # fmt: skip
-    serial = ("plan_versions", "runs", "status_changes", "imported_records", *_SERVICE_SERIAL)
+    serial = (*APPEND_ONLY_SEQUENCES, *_SERVICE_SERIAL)
     sequences = [
         conn.execute(
             sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": f"{schema}.{t}"}
@@ -1477,7 +1802,8 @@ def service_role_sql(conn: Connection, role: str) -> list[str]:
         f"REVOKE ALL ON {qualified} FROM {r}",
         f"GRANT SELECT ON {qualified} TO {r}",
         f"GRANT INSERT ON {schema}.pilots, {schema}.plan_versions, {schema}.runs, "
-        f"{schema}.status_changes, {schema}.imported_records, {schema}.registry_log TO {r}",
+        f"{schema}.status_changes, {schema}.imported_records, {schema}.registry_log, "
+        f"{schema}.allocations, {schema}.cycle_links TO {r}",
         f"GRANT UPDATE ({', '.join(quote(c) for c in mutable)}) ON {schema}.pilots TO {r}",
         f"GRANT INSERT ON {', '.join(f'{schema}.{t}' for t in SERVICE_TABLES)} TO {r}",
         f"GRANT UPDATE, DELETE ON {', '.join(f'{schema}.{t}' for t in service_mutable)} TO {r}",

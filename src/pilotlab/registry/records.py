@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from pilotlab.results import PlanInfo
 
 __all__ = [
+    "AllocationRecord",
+    "CycleStep",
     "Deviation",
     "ExportSummary",
     "ImportSummary",
@@ -292,3 +294,54 @@ class Verification:
     def ok(self) -> bool:
         """No problem found."""
         return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRecord:
+    """One registered allocation of a randomised pilot.
+
+    Version 1 is the allocation drawn before the pilot started; a later version is a changed
+    allocation (with its ``reason``), which the report lists as a deviation.
+    """
+
+    pilot_id: str
+    version: int
+    scheme: str
+    seed: int
+    n_units: int
+    allocation_sha256: str
+    plan_sha256: str
+    data_sha256: str | None
+    reason: str | None
+    recorded_at: str
+    document: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (without the per-unit document)."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "document"}
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CycleStep:
+    """One earlier cycle of a learning-cycle chain, as the report shows it.
+
+    ``change`` is what the *next* cycle changed relative to this one (from the next pilot's
+    ``cycle.change``); ``evidence`` is this pilot's latest recorded evidence record, if any.
+    """
+
+    pilot_id: str
+    title: str
+    status: str
+    change: str
+    evidence: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return {
+            "pilot_id": self.pilot_id,
+            "title": self.title,
+            "status": self.status,
+            "change": self.change,
+            "evidence": dict(self.evidence) if self.evidence is not None else None,
+        }

@@ -22,6 +22,8 @@ import httpx
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry.export import write_export
 from pilotlab.registry.records import (
+    AllocationRecord,
+    CycleStep,
     Deviation,
     ExportSummary,
     ImportSummary,
@@ -249,6 +251,21 @@ class RemoteRegistry:
         return ImportSummary(
             str(src), out["read"], out["imported"], out["duplicates"], tuple(out["sources"])
         )
+
+    def pilots_with_metric(self, metric: str) -> list[PilotSummary]:
+        """The visible pilots with an outcome measuring ``metric`` (the portfolio's filter)."""
+        ids = {r["id"] for r in self._call("GET", "/portfolio", params={"metric": metric})}
+        return [p for p in self.list_pilots() if p.id in ids]
+
+    def allocations(self, pilot_id: str) -> tuple[AllocationRecord, ...]:
+        """Registered allocations: the service does not serve them to the command line yet, so a
+        randomised pilot run through it is analysed without its registered allocation (the
+        service's pilot page shows them)."""
+        return ()
+
+    def cycle_chain(self, pilot_id: str) -> tuple[CycleStep, ...]:
+        """Earlier cycles of a learning cycle: not served by the service yet (none)."""
+        return ()
 
     def head(self) -> str:
         """The chain head, ``SEQ:SHA256``."""

@@ -140,11 +140,17 @@ def amend_pilot(
     return _describe_amendment(spec.id, v)
 
 
-def list_pilots(url: str | None = None) -> str:
-    """A table of every registered pilot."""
+def list_pilots(url: str | None = None, metric: str | None = None) -> str:
+    """A table of every registered pilot (with ``metric``: those with an outcome measuring it)."""
     with _open(url) as reg:
-        pilots = reg.list_pilots()
+        pilots = reg.list_pilots() if metric is None else reg.pilots_with_metric(metric)
         where = reg.display_url
+    if not pilots and metric is not None:
+        return (
+            f"No registered pilot in {where} has an outcome measuring the metric '{metric}'. "
+            "An outcome names its metric with `metric: <framework>/<code>` "
+            "(`pilotlab frameworks` lists them)."
+        )
     if not pilots:
         return f"No pilots registered in {where}. Register one with `pilotlab register pilot.yaml`."
     rows = [
@@ -228,6 +234,30 @@ def show_pilot(pilot_id: str, url: str | None = None) -> str:
         )
     else:
         out.append("  none yet (`pilotlab run` records each run)")
+    with _open(url) as reg:
+        allocations = reg.allocations(pilot_id)
+        chain = reg.cycle_chain(pilot_id)
+    if allocations:
+        out.append("\nAllocations (randomised)")
+        out.append(
+            _table(
+                ["VERSION", "RECORDED (UTC)", "SCHEME", "SEED", "UNITS", "SHA256", "REASON"],
+                [
+                    [
+                        str(a.version),
+                        a.recorded_at[:19],
+                        a.scheme,
+                        str(a.seed),
+                        str(a.n_units),
+                        _short(a.allocation_sha256),
+                        a.reason or "drawn before the start",
+                    ]
+                    for a in allocations
+                ],
+            )
+        )
+    if chain:
+        out.append("\nLearning cycle: follows " + " -> ".join(s.pilot_id for s in chain))
     out.append("\nStatus changes")
     out.append(
         _table(
@@ -294,8 +324,8 @@ def verify_registry(
     if result.ok:
         lines.append(
             f"{where}: intact. The log has {n} entr{'y' if n == 1 else 'ies'}, each linked to "
-            "the one before; every plan version, run, status change, imported record and pilot "
-            "record matches the log entry that wrote it."
+            "the one before; every plan version, run, status change, allocation, cycle link, "
+            "imported record and pilot record matches the log entry that wrote it."
         )
     else:
         k = len(result.problems)

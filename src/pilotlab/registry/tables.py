@@ -5,7 +5,8 @@ agree. Timestamps are ISO 8601 UTC text (``2026-11-25T10:00:00.000000Z``) so tha
 and round-trip identically on SQLite and PostgreSQL. Canonical JSON (the exact bytes that are
 hashed) is stored as text, never re-serialised by the database.
 
-``plan_versions``, ``runs``, ``status_changes`` and ``imported_records`` are append-only: database
+``plan_versions``, ``runs``, ``status_changes``, ``imported_records``, ``allocations`` and
+``cycle_links`` are append-only: database
 triggers created by the migration reject UPDATE and DELETE. Each of their rows carries
 ``row_sha256``, a hash of its other columns, so that ``Registry.verify`` detects rows edited
 outside pilotlab even when the triggers have been removed. ``pilots`` is the one mutable table
@@ -24,8 +25,10 @@ import sqlalchemy as sa
 __all__ = [
     "APPEND_ONLY_TABLES",
     "SERVICE_TABLES",
+    "allocations",
     "api_tokens",
     "audit_log",
+    "cycle_links",
     "imported_access",
     "imported_records",
     "metadata",
@@ -169,12 +172,52 @@ registry_log = sa.Table(
     sa.Column("signature", Sha256),
 )
 
+# A randomised pilot's allocation, recorded before the pilot starts; version 2, 3... are later
+# changes (each with its reason), listed in the report as deviations.
+allocations = sa.Table(
+    "allocations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pilot_id", sa.String(100), sa.ForeignKey("pilots.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("scheme", sa.String(20), nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("n_units", sa.Integer, nullable=False),
+    sa.Column("allocation_json", sa.Text, nullable=False),
+    sa.Column("allocation_sha256", Sha256, nullable=False),
+    sa.Column("plan_sha256", Sha256, nullable=False),
+    sa.Column("data_sha256", Sha256),
+    sa.Column("reason", sa.Text),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.Column("row_sha256", Sha256, nullable=False),
+    sa.UniqueConstraint("pilot_id", "version", name="uq_allocations_pilot_version"),
+    sa.CheckConstraint("version >= 1", name="ck_allocations_version_positive"),
+)
+
+# The learning-cycle chain: which earlier pilot each pilot follows and what changed. A new link
+# is appended when a registration or amendment sets or changes the pilot file's ``cycle``.
+cycle_links = sa.Table(
+    "cycle_links",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pilot_id", sa.String(100), sa.ForeignKey("pilots.id"), nullable=False),
+    sa.Column("follows", sa.String(100), sa.ForeignKey("pilots.id"), nullable=False),
+    sa.Column("change", sa.Text, nullable=False),
+    sa.Column("plan_version", sa.Integer, nullable=False),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.Column("row_sha256", Sha256, nullable=False),
+    sa.Index("ix_cycle_links_pilot_id", "pilot_id"),
+    sa.Index("ix_cycle_links_follows", "follows"),
+)
+
 APPEND_ONLY_TABLES: tuple[str, ...] = (
     "plan_versions",
     "runs",
     "status_changes",
     "imported_records",
     "registry_log",
+    "allocations",
+    "cycle_links",
 )
 
 

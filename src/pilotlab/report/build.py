@@ -31,7 +31,7 @@ import pandas as pd
 
 from pilotlab import catalogue
 from pilotlab.catalogue import Capabilities
-from pilotlab.report import charts
+from pilotlab.report import charts, pretrend_power, trial
 from pilotlab.report.format import (
     NA,
     decimals_for_scale,
@@ -42,6 +42,7 @@ from pilotlab.report.format import (
     fmt_pct,
     is_number,
 )
+from pilotlab.report.microdata import microdata_sentence
 from pilotlab.report.model import (
     Block,
     Cell,
@@ -71,6 +72,7 @@ from pilotlab.report.text import (
     plural_word,
     with_units,
 )
+from pilotlab.report.value_for_money import value_for_money_sections
 from pilotlab.results import (
     BaconDecomposition,
     EffectResult,
@@ -295,6 +297,9 @@ def _headline(ctx: _Ctx) -> list[Block]:
                 f"testing ({_mt_name(ev.multiple_testing)}); see the results table."
             )
         )
+    itt = trial.headline_note(ev)
+    if itt is not None:
+        blocks.append(itt)
     es = ev.evidence_strength
     if es is not None:
         blocks.append(
@@ -533,7 +538,9 @@ def _data(ctx: _Ctx) -> list[Block]:
     data = ctx.data
     flow = dict(data.unit_flow)
     blocks: list[Block] = [
-        Paragraph(
+        Paragraph(microdata_sentence(ctx.source, data, ctx.unit_word, ctx.units_word))
+        if data.layout == "microdata"
+        else Paragraph(
             f"Source: {ctx.source}. The data hold {fmt_int(data.rows)} rows for "
             f"{plural(data.units, ctx.unit_word, ctx.units_word)} over {plural(data.periods, 'period')}, "
             f"from {data.first_period} to {data.last_period} "
@@ -708,6 +715,8 @@ def _assumptions(ctx: _Ctx) -> list[str]:
         f"{ctx.units_word}."
     )
     caps = _caps(name)
+    entry = catalogue.entries().get(name)
+    out.extend(entry.assumptions if entry is not None else ())  # the estimator's own
     if ctx.data.staggered or (caps is not None and caps.staggered and not caps.synthetic):
         out.append(
             "Areas that joined at different times are compared only with areas not (yet) "
@@ -1308,8 +1317,15 @@ def _results(ctx: _Ctx) -> list[Block]:
             blocks.append(Paragraph(sensitivity))
         blocks.append(_trend_figure(ctx, o))
         pre = _pretrend_sentence(ctx, o)
+        power_table = None
         if pre:
             blocks.append(Paragraph(pre))
+            power_text, power_table = pretrend_power.describe(
+                o.result, o.label, ctx.units_word, ctx.decimals[o.column],
+                ctx.outcome_units.get(o.column) or "", ctx.uid(f"pretrend-power-{o.column}"),
+            )  # fmt: skip
+            if power_text:
+                blocks.append(Paragraph(power_text))
         ev_fig = _event_figure(ctx, o)
         if ev_fig is not None:
             ctx.to_annex("annex-events", Heading(o.label, ctx.uid(f"events-{o.column}")), ev_fig)
@@ -1320,6 +1336,8 @@ def _results(ctx: _Ctx) -> list[Block]:
                     f"#{ev_fig.id}",
                 )
             )
+        if pre and power_table is not None:  # beside the event study it tests
+            ctx.to_annex("annex-events", power_table)
         synth = _synthetic_blocks(ctx, o)
         if synth:
             fit = [b for b in synth if isinstance(b, Paragraph) and "tracks" in b.text]
@@ -1745,10 +1763,11 @@ def _limitations(ctx: _Ctx) -> list[Block]:
             f"{plural(technical, 'technical warning')} from the estimation "
             f"{'is' if technical == 1 else 'are'} listed in the technical annex."
         )
-    items.append(
-        "Like every non-randomised design, this one cannot rule out that something else changed "
-        f"at the same time only in the pilot {ctx.units_word}."
-    )
+    if ev.trial is None:
+        items.append(
+            "Like every non-randomised design, this one cannot rule out that something else "
+            f"changed at the same time only in the pilot {ctx.units_word}."
+        )
     return [ListBlock(tuple(items))]
 
 
@@ -1795,6 +1814,14 @@ def _glossary() -> list[Block]:
     ]
 
 
+def _trial_section(ctx: _Ctx) -> list[Block]:
+    return trial.trial_blocks(ctx.ev, ctx.uid, ctx.unit_word)
+
+
+def _cycles_section(ctx: _Ctx) -> list[Block]:
+    return trial.cycle_blocks(ctx.ev, ctx.uid)
+
+
 def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> ReportDocument:
     """Build the report document of an evaluation.
 
@@ -1824,14 +1851,19 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
         "evidence": _evidence,
         "limitations": _limitations,
     }
+    makers["trial"] = _trial_section
+    makers["cycles"] = _cycles_section
     sections = []
-    for sid, title in SECTION_TITLES:
+    vfm_main, vfm_annex = value_for_money_sections(evaluation)
+    for sid, title in trial.section_titles(SECTION_TITLES, evaluation):
         blocks = list(makers[sid](ctx))
         if sid == "evidence":
             blocks = _tables_to_annex(ctx, blocks, "annex-evidence")
             for b in [b for b in blocks if isinstance(b, Paragraph) and find_jargon(b.text)]:
                 blocks.remove(b)
                 ctx.to_annex("annex-evidence", b)
+        if sid == "limitations" and vfm_main is not None:
+            sections.append(vfm_main)
         sections.append(Section(sid, title, tuple(blocks)))
     ctx.to_annex("annex-glossary", *_glossary())
     annex: list[Section] = []
@@ -1840,6 +1872,8 @@ def build(evaluation: Evaluation, evidence_file: str = "evidence.json") -> Repor
             continue
         if ctx.annex[sid] or sid in _ALWAYS:
             annex.append(Section(sid, title, tuple(ctx.annex[sid]), part="annex"))
+    if vfm_annex is not None:
+        annex.append(vfm_annex)
     table_ids = [t.id for s in (*sections, *annex) for t in s.tables()]
     annex.append(
         Section(

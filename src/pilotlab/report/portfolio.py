@@ -20,7 +20,7 @@ from pilotlab.report.format import NA, decimals_for_scale, fmt_ci, fmt_num, fmt_
 from pilotlab.report.model import Figure, Paragraph, ReportDocument, Section, Table
 from pilotlab.report.render import render_html, write_tables
 
-__all__ = ["build_portfolio", "portfolio_from_paths", "render_portfolio"]
+__all__ = ["build_portfolio", "cycle_chains", "gap_map", "portfolio_from_paths", "render_portfolio"]
 
 #: Key added to a record by :func:`portfolio_from_paths`: the report beside its evidence.json.
 REPORT_KEY = "report_path"
@@ -209,11 +209,194 @@ def build_portfolio(
         blocks.append(
             Paragraph(f"No forest plot: {NA} (no pilot has a pre-pilot mean to scale by).")
         )
+    sections = [Section("pilots", "Pilots", tuple(blocks))]
+    chains = cycle_chains(records)
+    if chains:
+        sections.append(Section("cycles", "Learning cycles", tuple(_chain_blocks(chains))))
     return ReportDocument(
         title="Pilot portfolio",
         subtitle=f"{len(records)} evaluated pilots",
-        sections=(Section("pilots", "Pilots", tuple(blocks)),),
+        sections=(*sections, gap_map(records)),
     )
+
+
+def gap_map(records: Sequence[dict[str, Any]]) -> Section:
+    """The evidence gap map: policy areas x framework metrics, how many pilots measured each and
+    the best evidence level among them (an empty cell is a gap)."""
+    cells: dict[tuple[str, str], tuple[set[str], int]] = {}
+    names: dict[str, str] = {}
+    without = 0
+    for rec in records:
+        pilot: dict[str, Any] = rec["pilot"] if isinstance(rec.get("pilot"), dict) else {}
+        pid = str(pilot.get("id"))
+        area = str(pilot.get("policy_area") or "not stated")
+        es = rec.get("evidence_strength")
+        raw_level = es.get("level") if isinstance(es, dict) else None
+        level: int = raw_level if isinstance(raw_level, int) else 0
+        refs = {
+            str(r["metric"].get("ref")): str(r["metric"].get("name") or r["metric"].get("ref"))
+            for r in rec.get("results") or []
+            if isinstance(r, dict) and isinstance(r.get("metric"), dict)
+        }
+        if not refs:
+            without += 1
+        for ref, name in refs.items():
+            names[ref] = name
+            ids, best = cells.get((area, ref), (set(), 0))
+            cells[(area, ref)] = (ids | {pid}, max(best, level))
+    if not cells:
+        return Section(
+            "gap-map",
+            "Evidence gap map",
+            (
+                Paragraph(
+                    "No pilot names an outcome framework metric yet, so the evidence cannot be "
+                    "mapped across places. Name each outcome's metric in its pilot file "
+                    "(metric: framework/code; `pilotlab frameworks` lists them)."
+                ),
+            ),
+        )
+    areas = sorted({a for a, _ in cells})
+    metrics = sorted(names, key=lambda r: names[r])
+
+    def cell(area: str, ref: str) -> str:
+        if (area, ref) not in cells:
+            return "no pilots (gap)"
+        ids, best = cells[(area, ref)]
+        n = len(ids)
+        lvl = f"best Level {best}" if best else "not assessed"
+        return f"{n} pilot{'s' if n != 1 else ''}, {lvl}"
+
+    table = Table(
+        "gap-map",
+        "Pilots by policy area and outcome metric, with the best evidence level in each cell",
+        ("Policy area", *(names[m] for m in metrics)),
+        tuple((a, *(cell(a, m) for m in metrics)) for a in areas),
+        note="Evidence level: Maryland Scientific Methods Scale, 1 (weakest) to 5 (strongest).",
+    )
+    gaps = sum(1 for a in areas for m in metrics if (a, m) not in cells)
+    text = (
+        f"{len(metrics)} outcome metric(s) across {len(areas)} policy area(s); {gaps} of "
+        f"{len(areas) * len(metrics)} combinations have no pilot yet."
+        + (
+            f" {without} pilot(s) name no framework metric and are not in the map."
+            if without
+            else ""
+        )
+    )
+    return Section("gap-map", "Evidence gap map", (Paragraph(text), table))
+
+
+def cycle_chains(records: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The learning-cycle chains among the records, each oldest cycle first.
+
+    A chain ends at a pilot that no other record follows; it is followed back through each
+    record's ``cycle.follows``, and through the earlier cycles the last record carries
+    (``cycle.earlier``, from the registry) where the earlier pilot has no record here. Each
+    step is ``{"pilot_id", "title", "change", "result", "level"}``, ``change`` being what that
+    cycle changed from the one before it (empty for the first).
+    """
+    by_id = {str((r.get("pilot") or {}).get("id")): r for r in records}
+    followed = {
+        str((r.get("cycle") or {}).get("follows"))
+        for r in records
+        if isinstance(r.get("cycle"), dict)
+    }
+    chains: list[list[dict[str, Any]]] = []
+    for pid, rec in sorted(by_id.items()):
+        cycle = rec.get("cycle")
+        if not isinstance(cycle, dict) or pid in followed:
+            continue
+        earlier = [e for e in cycle.get("earlier") or [] if isinstance(e, dict)]
+        position = {str(e.get("pilot_id")): k for k, e in enumerate(earlier)}
+        steps: list[dict[str, Any]] = [_step(rec, str(cycle.get("change") or ""))]
+        seen = {pid}
+        current: Any = cycle
+        while isinstance(current, dict) and current.get("follows"):
+            parent = str(current["follows"])
+            if parent in seen:
+                break
+            seen.add(parent)
+            if parent in by_id:
+                parent_cycle = by_id[parent].get("cycle")
+                own = parent_cycle.get("change") if isinstance(parent_cycle, dict) else ""
+                steps.append(_step(by_id[parent], str(own or "")))
+                current = parent_cycle
+                continue
+            k = position.get(parent)
+            e: dict[str, Any] = earlier[k] if k is not None else {"pilot_id": parent}
+            results = [r for r in e.get("results") or [] if isinstance(r, dict)]
+            own = earlier[k - 1].get("change") if k else ""  # earlier entries: next's change
+            steps.append(
+                {
+                    "pilot_id": parent,
+                    "title": str(e.get("title") or parent),
+                    "change": str(own or ""),
+                    "result": _result(results[0]) if results else "no run recorded",
+                    "level": e.get("evidence_level"),
+                }
+            )
+            current = {"follows": earlier[k - 1].get("pilot_id")} if k else None
+        chains.append(list(reversed(steps)))
+    return chains
+
+
+def _result(r: dict[str, Any]) -> str:
+    e, cl, cu = r.get("estimate"), r.get("ci_lower"), r.get("ci_upper")
+    if not is_number(e):
+        return NA
+    return f"{r.get('label') or r.get('outcome') or ''}: {fmt_num(e, 2)} ({fmt_ci(cl, cu, 2)})"
+
+
+def _step(rec: dict[str, Any], change: str) -> dict[str, Any]:
+    pilot = rec.get("pilot") or {}
+    primary = _primary(rec)
+    es = rec.get("evidence_strength") or {}
+    return {
+        "pilot_id": str(pilot.get("id")),
+        "title": str(pilot.get("title") or pilot.get("id")),
+        "change": change,
+        "result": _result(primary[0]) if primary else NA,
+        "level": es.get("level"),
+    }
+
+
+def _chain_blocks(chains: list[list[dict[str, Any]]]) -> list[Any]:
+    rows = []
+    for steps in chains:
+        name = " → ".join(s["pilot_id"] for s in steps)
+        for i, s in enumerate(steps, start=1):
+            rows.append(
+                (
+                    name if i == 1 else "",
+                    f"Cycle {i}",
+                    s["title"],
+                    s["result"],
+                    f"Level {s['level']}" if s.get("level") else "not assessed",
+                    s["change"] or ("-" if i > 1 else "first cycle"),
+                )
+            )
+    return [
+        Paragraph(
+            f"{len(chains)} test-and-learn series: each cycle follows the one before it and says "
+            "what it changed. The results of different cycles come from different pilots, so a "
+            "difference between them is what was learnt and tried next, not a measured effect "
+            "of the change."
+        ),
+        Table(
+            "portfolio-cycles",
+            "Learning cycles, oldest first",
+            (
+                "Series",
+                "Cycle",
+                "Pilot",
+                "Primary result",
+                "Evidence",
+                "What the next cycle changed",
+            ),
+            tuple(rows),
+        ),
+    ]
 
 
 def render_portfolio(

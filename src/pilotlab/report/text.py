@@ -92,6 +92,12 @@ def find_jargon(text: str) -> list[str]:
 #: The annex glossary: (term, plain explanation). Each term of the annex is explained here.
 GLOSSARY: tuple[tuple[str, str], ...] = (
     (
+        "Pre-trend power (Roth 2022)",
+        "How likely the check of the periods before the start was to flag a steady (linear) "
+        "drift between pilot and comparison units of a given size; a check that passes is "
+        "reassuring only if it would have caught a drift large enough to matter.",
+    ),
+    (
         "ATT and ATT(g,t)",
         "Average effect of the pilot on the pilot areas (average treatment effect on the "
         "treated); ATT(g,t) is that effect for the areas that started in period g, measured "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +29,10 @@ from pilotlab.results.parts import (
     SyntheticTables,
     json_scalar,
 )
+from pilotlab.results.pretrend_power import PreTrendPower
+from pilotlab.results.randomised import RandomisedTables
+from pilotlab.results.trial import CycleInfo, TrialSummary
+from pilotlab.results.value import ValueForMoney
 
 __all__ = [
     "OUTCOME_FIELDS",
@@ -104,6 +109,8 @@ class PreTrendTest:
     ``df_denom`` degrees of freedom), ``"chi2"`` (chi-squared with ``df``) or
     ``"randomization"`` (share of re-assigned statistics at least as large). ``p_value_chi2``
     keeps the large-sample chi-squared p-value of a Wald statistic (``nan`` otherwise).
+    ``power`` is what the test could detect (:class:`PreTrendPower`, Roth 2022), when the
+    pre-period estimates' covariance allows it.
     """
 
     test: str
@@ -113,10 +120,13 @@ class PreTrendTest:
     reference: str = "chi2"
     p_value_chi2: float = math.nan
     df_denom: float | None = None
+    power: PreTrendPower | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {k: json_scalar(v) for k, v in self.__dict__.items()}
+        out = {k: json_scalar(v) for k, v in self.__dict__.items() if k != "power"}
+        out["power"] = self.power.to_dict() if self.power is not None else None
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,6 +254,7 @@ class EffectResult:
     group_means: GroupMeans | None = None
     inference_details: InferenceRecord | None = None
     event_study_inference: str | None = None
+    randomised: RandomisedTables | None = None
     pre_period: PrePeriodEstimates | None = field(default=None, compare=False, repr=False)
 
     def conf_int(self) -> tuple[float, float]:
@@ -352,10 +363,14 @@ class DataSummary:
     treated_clusters: int
     staggered: bool
     pre_periods: int
+    #: Person-level counts of microdata (rows, persons, cells, files, rows per outcome).
+    microdata: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the evidence record's ``data`` block)."""
+        micro = {} if self.microdata is None else {"microdata": dict(self.microdata)}
         return {
+            **micro,
             "path": self.path,
             "sha256": self.sha256,
             "rows": self.rows,
@@ -434,6 +449,12 @@ class Evaluation:
     warnings: tuple[Notice, ...] = ()
     evidence_strength: EvidenceStrength | None = None
     diagnostics: DesignDiagnostics = field(default_factory=DesignDiagnostics)
+    #: value for money per outcome column (only when the pilot file states its costs)
+    value_for_money: Mapping[str, ValueForMoney] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    trial: TrialSummary | None = None  # randomised pilots: flow, balance, allocation check
+    cycle: CycleInfo | None = None  # learning cycles: the pilot followed and earlier results
 
     def tidy(self) -> pd.DataFrame:
         """One row per outcome: the headline estimates with adjusted p-values and baselines."""

@@ -21,10 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pilotlab.frameworks import Metric
 
 __all__ = [
     "AnalyticMDE",
@@ -156,7 +159,10 @@ class LinearParts:
     The headline is ``beta[coef_index]``, or ``combination @ beta`` when ``combination`` is set
     (the event study's average of post-period effects). ``event_times`` name the event-time
     coefficients (in order, first in ``fit.names``) and ``reference`` the omitted period;
-    ``window`` is the event-time window ``(pre, post)`` used.
+    ``window`` is the event-time window ``(pre, post)`` used. ``weights_variance`` is what
+    estimating the combination's weights adds to ``c' V c`` (Sun & Abraham's cohort shares): the
+    headline standard error is ``sqrt(c' V c + weights_variance)``; the wild bootstrap, which
+    holds the assignment fixed, reads the fit alone.
     """
 
     fit: LinearFit
@@ -165,6 +171,7 @@ class LinearParts:
     event_times: tuple[int, ...] = ()
     reference: int | None = None
     window: tuple[int, int] | None = None
+    weights_variance: float = 0.0
 
     def contrast(self) -> np.ndarray:
         """The headline as a contrast vector ``c`` with ``estimate = c @ beta``."""
@@ -525,6 +532,8 @@ class _OutcomeLike(Protocol):
     def column(self) -> str: ...
     @property
     def units(self) -> str | None: ...
+    @property
+    def framework_metric(self) -> Metric | None: ...
 
 
 class _DesignLike(Protocol):

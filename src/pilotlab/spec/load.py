@@ -56,7 +56,8 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif (
-            part.startswith(("function-", "literal[", "list[", "dict[", "int", "str"))
+            part.startswith(("function-", "literal[", "list[", "dict[", "int[", "str["))
+            or part in {"int", "str", "float", "bool"}
             or "," in part
         ):
             continue  # pydantic's union branch tags are not keys
@@ -97,7 +98,8 @@ def parse_pilot(raw: Any, source: str = "<pilot>") -> LoadedPilot:
             "such as id, title, data, treatment, outcomes (run `pilotlab init` for a template)"
         )
     try:
-        spec = LoadedPilot.model_validate(raw)
+        base_dir = Path(source).parent if source != "<pilot>" else None
+        spec = LoadedPilot.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
         seen: set[tuple[str, str]] = set()
         lines = []
@@ -141,8 +143,11 @@ _ID_LISTS = {
     ("treatment", "exclude"),
     ("treatment", "eligible"),
     ("design", "power", "treated"),
+    ("assignment", "eligible"),
 }
 _ID_KEYS = {("treatment", "adoption")}
+#: Key paths of mappings whose values are lists of unit ids.
+_ID_MAP_LISTS = {("assignment", "strata")}
 
 
 class _PilotLoader(yaml.SafeLoader):
@@ -254,8 +259,19 @@ def _child(node: yaml.Node, name: str) -> yaml.Node | None:
 def _ids_as_text(root: yaml.Node) -> list[str]:
     """Apply :func:`_id_node_as_text` to every unit id of the pilot file's node tree."""
     problems: list[str] = []
+    node: yaml.Node | None
+    path: tuple[str, ...]
+    for path in sorted(_ID_MAP_LISTS):
+        node = root
+        for name in path:
+            node = _child(node, name) if node is not None else None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(v, yaml.SequenceNode):
+                    for i, item in enumerate(v.value):
+                        _id_node_as_text(item, f"{'.'.join(path)}.{k.value}[{i}]", problems)
     for path in sorted(_ID_LISTS | _ID_KEYS):
-        node: yaml.Node | None = root
+        node = root
         for name in path:
             node = _child(node, name) if node is not None else None
         key = ".".join(path)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -19,11 +22,18 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from pilotlab import catalogue
+from pilotlab.frameworks import METRIC_REF, Metric, split_ref
+from pilotlab.spec.assignment import Assignment
+from pilotlab.spec.costs import CostSpec
+from pilotlab.spec.cycle import CycleSpec
+from pilotlab.spec.metrics import resolve_metrics
+from pilotlab.spec.trial import TrialSpec
 
 __all__ = [
     "INFERENCE_METHODS",
     "ROBUSTNESS_CHECKS",
     "CallawaySantAnnaOptions",
+    "CostSpec",
     "DataSpec",
     "DesignSpec",
     "InferenceSpec",
@@ -101,17 +111,30 @@ class DataSpec(_Model):
     """Where the data are and which columns mean what."""
 
     path: str = Field(
-        min_length=1, description="Data file relative to the pilot file (.csv or .parquet)."
+        min_length=1,
+        description="Data file relative to the pilot file (.csv or .parquet); for microdata "
+        "also a folder or a glob of partitioned files.",
     )
     unit: str = Field(min_length=1, description="Column identifying the unit (area, school...).")
     time: str = Field(min_length=1, description="Column of periods.")
     unit_label: str = Field("area", description="What a unit is called in report prose.")
     cluster: str | None = Field(None, description="Cluster column for inference (default: unit).")
     weight: str | None = Field(None, description="Analytic weight column.")
-    layout: Literal["panel", "repeated_cross_section"] = "panel"
+    layout: Literal["panel", "repeated_cross_section", "microdata"] = "panel"
+    person: str | None = Field(
+        None, description="Person (or episode) id column of microdata (data.layout: microdata)."
+    )
     source: str | None = Field(
         None, description="Where the data come from, for the report's source lines."
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_person(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Left out while unset, so the plan hash of a pilot without microdata is unchanged.
+        out = handler(self)
+        if isinstance(out, dict) and out.get("person") is None:
+            out.pop("person", None)
+        return out
 
 
 class TreatmentSpec(_Model):
@@ -208,6 +231,34 @@ class OutcomeSpec(_Model):
     )
     transform: Literal["none", "log", "asinh"] = "none"
     units: str | None = Field(None, description="Unit of measurement for chart subtitles.")
+    metric: str | None = Field(
+        None,
+        json_schema_extra={"pattern": METRIC_REF},
+        description="The outcome framework metric it measures, <framework>/<code> "
+        "(`pilotlab frameworks` lists them).",
+    )
+    # the framework's metric, attached when the pilot file is validated
+    _framework_metric: Metric | None = PrivateAttr(None)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_ref(cls, v: str | None) -> str | None:
+        if v is not None:
+            split_ref(v)  # ValueError with the format to use
+        return v
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_metric(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # left out while unset, so the plan hash of a pilot without a metric is unchanged
+        out = handler(self)
+        if isinstance(out, dict) and out.get("metric") is None:
+            out.pop("metric", None)
+        return out
+
+    @property
+    def framework_metric(self) -> Metric | None:
+        """The framework metric this outcome measures (``None`` without ``metric``)."""
+        return self._framework_metric
 
     @property
     def display(self) -> str:
@@ -323,6 +374,20 @@ def _estimator_enum(schema: dict[str, Any]) -> None:
     schema["enum"] = ["auto", *catalogue.names()]
 
 
+def _options_schemas(schema: dict[str, Any]) -> None:
+    """The JSON Schema lists each installed estimator's options (``x-estimator-options``) and
+    accepts an options block valid for one of them."""
+    found: dict[str, Any] = {}
+    for name, entry in catalogue.entries().items():
+        if entry.options is not None:
+            sub = entry.options.model_json_schema()
+            if "$defs" not in sub:  # self-contained models only (no references to resolve)
+                found[name] = sub
+    if found:
+        schema["x-estimator-options"] = found
+        schema["anyOf"] = [{"type": "object", "maxProperties": 0}, *found.values()]
+
+
 class DesignSpec(_Model):
     """The analysis plan."""
 
@@ -341,8 +406,9 @@ class DesignSpec(_Model):
     synthetic: SyntheticOptions = Field(default_factory=SyntheticOptions)
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Options of an estimator from another package, checked against its "
-        "option model.",
+        description="Options of the named estimator (imputation, sun_abraham, or one from "
+        "another package), checked against its option model.",
+        json_schema_extra=_options_schemas,
     )
     power: PowerSpec = Field(default_factory=PowerSpec)
 
@@ -445,6 +511,47 @@ class PilotSpec(_Model):
     treatment: TreatmentSpec
     outcomes: list[OutcomeSpec] = Field(min_length=1)
     design: DesignSpec = Field(default_factory=DesignSpec)
+    frameworks: list[str] = Field(
+        default_factory=list,
+        description="The programme's own outcome framework files or folders (relative to the "
+        "pilot file); pilotlab's shipped frameworks are always known.",
+    )
+    costs: CostSpec | None = Field(None, description="What the pilot cost (value for money).")
+
+    @model_validator(mode="after")
+    def _metrics_agree(self, info: ValidationInfo) -> PilotSpec:
+        ctx = info.context if isinstance(info.context, dict) else {}
+        base = ctx.get("base_dir")
+        outcomes, problems, _ = resolve_metrics(
+            self.outcomes, self.frameworks, Path(base) if base is not None else None
+        )
+        if problems:
+            raise ValidationError.from_exception_data(
+                "PilotSpec",
+                [{"type": "value_error", "loc": loc, "input": None,
+                  "ctx": {"error": ValueError(msg)}} for loc, msg in problems],
+            )  # fmt: skip
+        if any(a is not b for a, b in zip(outcomes, self.outcomes, strict=True)):
+            return self.model_copy(update={"outcomes": outcomes})
+        return self
+
+    assignment: Assignment | None = None
+    cycle: CycleSpec | None = None
+    trial: TrialSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _randomised_treatment(cls, raw: Any) -> Any:
+        # A randomised pilot's treatment comes from its allocation; `treatment:` may be left out.
+        if not isinstance(raw, dict) or raw.get("assignment") is None:
+            return raw
+        treatment = raw.get("treatment", {})
+        assignment = raw["assignment"]
+        stepped = isinstance(assignment, dict) and assignment.get("scheme") == "stepped"
+        if isinstance(treatment, dict) and stepped and "comparison" not in treatment:
+            # Waves are compared with the waves not yet treated (often every unit is treated).
+            treatment = {**treatment, "comparison": "not_yet_treated"}
+        return {**raw, "treatment": treatment}
 
     @field_validator("id")
     @classmethod
@@ -458,6 +565,8 @@ class PilotSpec(_Model):
 
     @model_validator(mode="after")
     def _treatment_given(self) -> PilotSpec:
+        if self.assignment is not None:
+            return self._treatment_from_assignment()
         if self.treatment.form == "planned" and not (
             self.status == "planned" and self.design.power.treated is not None
         ):
@@ -465,6 +574,27 @@ class PilotSpec(_Model):
                 "treatment: no treatment given; add 'units' with 'start', 'adoption' or "
                 "'column' (a planned pilot may instead give design.power.treated, the number "
                 "of units it will treat, to plan its power)"
+            )
+        return self
+
+    def _treatment_from_assignment(self) -> PilotSpec:
+        tr = self.treatment
+        if tr.form != "planned":
+            keys = {"common": "units and start", "adoption": "adoption", "column": "column"}
+            raise ValueError(
+                f"treatment: treatment.{keys[tr.form]} and assignment both say who is treated; "
+                "a randomised pilot takes its treated units from the allocation drawn by "
+                f"assignment: remove treatment.{keys[tr.form].replace(' and ', ' and treatment.')}"
+            )
+        if tr.eligible is not None:
+            raise ValueError(
+                "treatment: treatment.eligible is given with assignment; list the eligible "
+                "units under assignment.eligible instead"
+            )
+        if isinstance(tr.comparison, list):
+            raise ValueError(
+                "treatment: treatment.comparison lists units, but in a randomised pilot the "
+                "comparison units are the ones the allocation leaves untreated; remove it"
             )
         return self
 
@@ -484,4 +614,11 @@ class PilotSpec(_Model):
 
     def plan(self) -> dict[str, Any]:
         """The analysis plan covered by the plan hash: everything but status and contact details."""
-        return self.model_dump(mode="json", exclude={"status", "contact", "summary", "partners"})
+        out = self.model_dump(mode="json", exclude={"status", "contact", "summary", "partners"})
+        # keys added after plans were first hashed are left out while unset (hash unchanged)
+        for key in ("assignment", "cycle", "trial", "costs"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        if not out.get("frameworks"):
+            out.pop("frameworks", None)
+        return out

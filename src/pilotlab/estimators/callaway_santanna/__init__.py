@@ -75,6 +75,7 @@ from pilotlab.estimators.callaway_santanna.prepare import (
     _unit_arrays,
     _warn,
 )
+from pilotlab.estimators.micro import micro_nobs, require_group_cells
 from pilotlab.exceptions import EstimationError, Notice, collect, emit
 from pilotlab.results import EffectResult, EventTimeEstimate, StaggeredTables, Table
 
@@ -144,7 +145,7 @@ def estimate_group_time_effects(
     antic = int(panel.anticipation)
     raw, Y, X, t_row = _unit_arrays(panel, outcome, covariates, sink)
     units, keep, T_keep = _finalise_units(raw, T, antic, labels, sink)
-    rcs = panel.layout == "repeated_cross_section"
+    rcs = panel.layout in ("repeated_cross_section", "microdata")
     if rcs:
         keep &= t_row < T_keep
     units = _subset_units(units, keep)
@@ -212,6 +213,9 @@ def fit_callaway_santanna(
         what the pre-test reads; ``staggered`` holds the ATT(g,t) and aggregation tables.
     """
     cs = options.callaway_santanna
+    panel = require_group_cells(panel, "callaway_santanna", tuple(options.covariates))
+    if panel.micro is not None and panel.micro.outcome != outcome:
+        panel = panel.complete(outcome, ())
     res, raised = collect(
         estimate_group_time_effects,
         panel,
@@ -274,7 +278,7 @@ def fit_callaway_santanna(
         p_value=p,
         alpha=options.alpha,
         inference="cluster",
-        nobs=panel.nobs,
+        nobs=micro_nobs(panel, outcome, panel.nobs),
         n_units=res.n_units,
         n_treated_units=res.n_treated_units,
         n_clusters=res.n_clusters,
@@ -295,6 +299,7 @@ ENTRY = register(
         description="Callaway & Sant'Anna (2021) group-time ATTs with doubly robust, IPW or "
         "regression 2x2 comparisons, aggregated with influence-function SEs",
         capabilities=Capabilities(
+            layouts=("panel", "repeated_cross_section", "microdata"),
             inference=("cluster",),
             staggered=True,
             event_times=True,

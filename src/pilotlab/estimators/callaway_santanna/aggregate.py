@@ -214,7 +214,10 @@ def _aggregate(
     # estimated-weights part: cluster sums of (w_i 1{G_i = g} - pg_g) / n
     WG = np.zeros((C, H + 1))
     np.add.at(WG, (units.cl, units.block), units.w)
-    Nc = np.bincount(units.cl, minlength=C).astype(np.float64)
+    if units.rows is None:
+        Nc = np.bincount(units.cl, minlength=C).astype(np.float64)
+    else:  # cells of microdata: each cluster's share of the person rows, in units of rows
+        Nc = np.bincount(units.cl, units.rows, minlength=C) * (n / units.rows.sum())
     B = (WG[:, :H] - Nc[:, None] * pg[None, :]) / n
     IF += B @ Cw
     est = np.array(plan.est)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pilotlab.data.cells import row_counts
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.exceptions import DataError, EstimationError, Notice, warn
 
@@ -41,6 +42,8 @@ class _Units:
     n_clusters: int
     cohorts: np.ndarray  # H treated cohorts (period indices)
     n_periods: int
+    #: person rows behind each row (microdata cells); ``None``: one each
+    rows: np.ndarray | None = None
 
 
 def _warn(code: str, msg: str, sink: list[Notice]) -> None:
@@ -67,7 +70,7 @@ def _unit_arrays(
     t_row = panel.time
     w_row = panel.weight
     cl_row = panel.cluster
-    if panel.layout == "repeated_cross_section":
+    if panel.layout in ("repeated_cross_section", "microdata"):
         group = panel.first_treated[panel.unit]
         n = y.size
         units = _Units(
@@ -79,6 +82,7 @@ def _unit_arrays(
             n_clusters=panel.n_clusters,
             cohorts=np.empty(0, np.int64),
             n_periods=T,
+            rows=None if panel.micro is None else row_counts(panel),
         )
         xmat = panel.frame[list(covariates)].to_numpy(np.float64) if covariates else None
         return units, y, xmat, t_row
@@ -197,6 +201,7 @@ def _finalise_units(
             n_clusters=units.n_clusters,
             cohorts=cohorts,
             n_periods=T_keep,
+            rows=units.rows,
         ),
         keep,
         T_keep,
@@ -216,6 +221,7 @@ def _subset_units(units: _Units, keep: np.ndarray) -> _Units:
         n_clusters=cl_codes.size,
         cohorts=units.cohorts,
         n_periods=units.n_periods,
+        rows=None if units.rows is None else units.rows[keep],
     )
 
 
