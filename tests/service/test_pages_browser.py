@@ -58,6 +58,13 @@ def _axe(driver: Any) -> list[dict[str, Any]]:
     return list(json.loads(raw))
 
 
+def _wait_for(driver: Any, text: str) -> None:
+    """Wait for the page a form led to (signing in checks an argon2 hash: slow by design)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 60).until(lambda d: text in d.page_source)
+
+
 def _check(driver: Any, url: str) -> None:
     driver.get(url)
     violations = _axe(driver)
@@ -99,7 +106,7 @@ def test_pages_pass_axe_and_work_without_javascript(driver: Any, tmp_path: Path)
         driver.find_element(By.ID, "email").send_keys("admin@example.gov.uk")
         driver.find_element(By.ID, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-        assert "Account (admin@example.gov.uk" in driver.page_source
+        _wait_for(driver, "Account (admin@example.gov.uk")
         _check(driver, f"{srv.base}/")
         assert "second-pilot" in driver.page_source
         _check(driver, f"{srv.base}/?policy_area=health&status=planned")
@@ -109,7 +116,7 @@ def test_pages_pass_axe_and_work_without_javascript(driver: Any, tmp_path: Path)
         # a form without JavaScript: make the pilot public
         driver.find_element(By.CSS_SELECTOR, "input[name=visibility][value=public]").click()
         driver.find_element(By.XPATH, "//button[text()='Save who may see it']").click()
-        assert "Visibility changed" in driver.page_source
+        _wait_for(driver, "Visibility changed")
         _check(driver, f"{srv.base}/account")
         _check(driver, f"{srv.base}/admin")
         _check(driver, f"{srv.base}/pilots/no-such-pilot")
