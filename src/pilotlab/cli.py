@@ -934,6 +934,37 @@ def registry_migrate(app_role: str | None, registry_url: str | None, key_file: P
 
 
 @cli.command()
+@_REGISTRY_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="The address people use (https://...), when behind a proxy; named in messages.",
+)
+@_friendly
+def serve(registry_url: str | None, host: str, port: int, public_url: str | None) -> None:
+    """Run the evidence service (web pages and JSON API) on a registry.
+
+    Places register pilots and record runs over the web (the registry commands accept
+    PILOTLAB_REGISTRY_URL=https://... with PILOTLAB_TOKEN); each person sees and changes only
+    what their role and organisation allow. On first start it says how to create the first
+    administrator.
+    """
+    try:
+        from pilotlab.service import serve as run_service
+    except ImportError as exc:
+        raise PilotlabError(
+            f"the evidence service needs packages that are not installed ({exc.name}); install "
+            "them with `pip install 'pilotlab[service]'`"
+        ) from None
+    run_service(
+        registry_url, host, port, say=lambda m: click.echo(m, err=True), public_url=public_url
+    )
+
+
+@cli.command()
 @click.argument("pilot", type=click.Path(path_type=Path))
 @click.option(
     "-o",

@@ -23,7 +23,7 @@ from pilotlab.cli import cli
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry import Registry, chain
 from pilotlab.registry.core import now_utc
-from pilotlab.registry.tables import pilots, registry_info, registry_log
+from pilotlab.registry.tables import SERVICE_TABLES, pilots, registry_info, registry_log
 from tests.support.registry import (  # noqa: F401
     drop_append_only_triggers,
     make_evidence,
@@ -35,6 +35,7 @@ from tests.support.registry import (  # noqa: F401
 KEY = secrets.token_hex(32)
 COVARIATES = {"estimator": "did", "covariates": ["population"]}
 TABLES = (
+    *reversed(SERVICE_TABLES),  # the evidence service's tables refer to the registry's
     "registry_log",
     "cycle_links",
     "allocations",
@@ -375,6 +376,8 @@ def test_a_version_1_registry_is_chained_by_the_migration(registry_url: str) -> 
     with Registry(registry_url) as reg:
         _filled(reg)
         with reg.engine.begin() as conn:  # back to the schema of revision 0001
+            for table in reversed(SERVICE_TABLES):  # added by a later revision
+                conn.execute(sa.text(f"DROP TABLE {table}"))
             for table in ("cycle_links", "allocations", "registry_log"):  # tables after 0001
                 conn.execute(sa.text(f"DROP TABLE {table}"))
             conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))

@@ -28,6 +28,7 @@ from pilotlab.spec import PilotSpec, load_pilot
 
 if TYPE_CHECKING:
     from pilotlab.registry import Registry
+    from pilotlab.registry.remote import RemoteRegistry
 
 __all__ = ["PilotRun", "default_output_dir", "run_command", "run_pilot", "write_outputs"]
 
@@ -172,6 +173,7 @@ def run_pilot(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    from pilotlab.registry.remote import RemoteRegistry
     from pilotlab.registry.service import open_existing
 
     started = datetime.now(UTC)
@@ -184,7 +186,7 @@ def run_pilot(
     if command is None:
         command = run_command(source, out) if source else ""
     say = progress if progress is not None else _silent
-    reg: Registry | None
+    reg: Registry | RemoteRegistry | None
     if registry is None or isinstance(registry, str):
         reg = open_existing(registry)  # opened here, so closed here
         closing: AbstractContextManager[Any] = reg if reg is not None else nullcontext()
@@ -211,6 +213,8 @@ def run_pilot(
         if record and reg is not None and plan is not None and plan.registered:
             say("Recording the run in the registry")
             try:
+                # An evidence service also receives the report and tables it serves.
+                uploads = {"outputs": out} if isinstance(reg, RemoteRegistry) else {}
                 recorded = reg.record_run(
                     spec,
                     written,
@@ -218,6 +222,7 @@ def run_pilot(
                     written["software"],
                     started_at=started,
                     finished_at=datetime.now(UTC),
+                    **uploads,
                 )
             except (PilotlabError, SQLAlchemyError, OSError) as exc:
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

@@ -16,8 +16,9 @@ import itertools
 import json
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -51,6 +52,7 @@ from pilotlab.registry.records import (
     Verification,
 )
 from pilotlab.registry.tables import (
+    SERVICE_TABLES,
     allocations,
     cycle_links,
     imported_records,
@@ -74,6 +76,7 @@ _PG_MIGRATION_LOCK = 0x7069_6C6F  # "pilo": advisory lock key held while migrati
 _PG_LOG_LOCK = 0x7069_6C67  # "pilg": held by every write, so that log entries form one chain
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
 _MAX_ID = 100  # pilots.id is VARCHAR(100)
+_SERVICE_SERIAL = ("organisations", "people", "api_tokens", "sessions", "run_files", "audit_log")
 
 _AUTO_DESIGN = "difference-in-differences family (estimator chosen by pilotlab)"
 _FORM_DESIGN = {
@@ -89,6 +92,12 @@ _SCHEME_DESIGN = {
     "rerandomise": "re-randomisation to a balance criterion",
     "stepped": "stepped roll-out in random order",
 }
+
+
+#: Called inside a write transaction just before it commits, with the connection and the log
+#: sequence number the chain had when the transaction began (see :meth:`Registry.writing_with`).
+WriteHook = Callable[[Connection, int], None]
+_WRITE_HOOK: ContextVar[WriteHook | None] = ContextVar("pilotlab_registry_write_hook", default=None)
 
 
 def now_utc() -> str:
@@ -378,6 +387,7 @@ class Registry:
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
         """One transaction: committed if the block succeeds, rolled back otherwise. A write
         transaction takes SQLite's write lock up front (``BEGIN IMMEDIATE``)."""
+        hook = _WRITE_HOOK.get() if write else None
         with self._connect() as conn:
             if write:
                 conn.execution_options(pilotlab_write=True)
@@ -389,9 +399,25 @@ class Registry:
                         conn.execute(
                             sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOG_LOCK}
                         )
+                    start = self._head(conn).seq if hook is not None else 0
                     yield conn
+                    if hook is not None:
+                        hook(conn, start)
             except sa.exc.OperationalError as exc:  # server gone, database locked too long...
                 raise self._cannot_connect(exc) from exc
+
+    @contextmanager
+    def writing_with(self, hook: WriteHook) -> Iterator[None]:
+        """Run ``hook(conn, start_seq)`` inside every write transaction made in this block (in
+        this thread or task), just before it commits: what the hook writes commits with the
+        registry's own rows or not at all. ``start_seq`` is the log's last sequence number when
+        the transaction began, so the hook can read the entries the write appended. The
+        evidence service records its audit entries and uploaded files this way."""
+        token = _WRITE_HOOK.set(hook)
+        try:
+            yield
+        finally:
+            _WRITE_HOOK.reset(token)
 
     def _read(self) -> AbstractContextManager[Connection]:
         return self._transaction(write=False)
@@ -1212,7 +1238,9 @@ class Registry:
 
     # ------------------------------------------------------------------ sharing
 
-    def _export_rows(self, conn: Connection) -> Iterator[Any]:
+    def _export_rows(
+        self, conn: Connection, pilot_ids: Collection[str] | None = None
+    ) -> Iterator[Any]:
         """Every pilot with its latest run (or none) and latest plan version, by pilot id,
         streamed from the database."""
         last = sa.select(sa.func.max(runs.c.id)).group_by(runs.c.pilot_id).scalar_subquery()
@@ -1238,6 +1266,8 @@ class Registry:
             .outerjoin(versions, versions.c.pilot_id == pilots.c.id)
             .order_by(pilots.c.id)
         )
+        if pilot_ids is not None:
+            query = query.where(pilots.c.id.in_(sorted(pilot_ids)))
         for row in conn.execution_options(stream_results=True, yield_per=16).execute(query):
             run = None
             if row.run_run_id is not None:
@@ -1246,7 +1276,9 @@ class Registry:
                 )
             yield row, run
 
-    def export(self, path_dir: str | Path) -> ExportSummary:
+    def export(
+        self, path_dir: str | Path, *, pilot_ids: Collection[str] | None = None
+    ) -> ExportSummary:
         """Write the latest evidence record of every pilot for a central department.
 
         Writes ``evidence.jsonl`` (one evidence record per line, each with a ``provenance``
@@ -1258,12 +1290,14 @@ class Registry:
         ----------
         path_dir
             Folder to write into (created if missing).
+        pilot_ids
+            Export only these pilots (default: every pilot).
         """
         exported_at = now_utc()
 
         def items() -> Iterator[tuple[str | None, list[dict[str, Any]]]]:
             with self._read() as conn:
-                for p, run in self._export_rows(conn):
+                for p, run in self._export_rows(conn, pilot_ids):
                     record = json.loads(run.evidence_json) if run is not None else None
                     line = None
                     if record is not None:
@@ -1751,13 +1785,16 @@ def service_role_sql(conn: Connection, role: str) -> list[str]:
     tables = [
         "registry_info", "pilots", "plan_versions", "runs", "status_changes",
         "imported_records", "registry_log", "alembic_version", "allocations", "cycle_links",
+        *SERVICE_TABLES,
     ]  # fmt: skip
+    serial = (*APPEND_ONLY_SEQUENCES, *_SERVICE_SERIAL)
     sequences = [
         conn.execute(
             sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": f"{schema}.{t}"}
         ).scalar_one()
-        for t in APPEND_ONLY_SEQUENCES
+        for t in serial
     ]
+    service_mutable = [t for t in SERVICE_TABLES if t not in ("audit_log", "run_files")]
     mutable = [c.name for c in pilots.columns if c.name not in ("id", "registered_at")]
     qualified = ", ".join(f"{schema}.{quote(t)}" for t in tables)
     return [
@@ -1768,5 +1805,7 @@ def service_role_sql(conn: Connection, role: str) -> list[str]:
         f"{schema}.status_changes, {schema}.imported_records, {schema}.registry_log, "
         f"{schema}.allocations, {schema}.cycle_links TO {r}",
         f"GRANT UPDATE ({', '.join(quote(c) for c in mutable)}) ON {schema}.pilots TO {r}",
+        f"GRANT INSERT ON {', '.join(f'{schema}.{t}' for t in SERVICE_TABLES)} TO {r}",
+        f"GRANT UPDATE, DELETE ON {', '.join(f'{schema}.{t}' for t in service_mutable)} TO {r}",
         f"GRANT USAGE, SELECT ON SEQUENCE {', '.join(s for s in sequences if s)} TO {r}",
     ]

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from pilotlab.exceptions import RegistryError
 from pilotlab.registry.chain import load_key, parse_head
 from pilotlab.registry.core import Registry, resolve_url
 from pilotlab.registry.records import PlanVersion
+from pilotlab.registry.remote import RemoteRegistry, is_service_url
 from pilotlab.registry.text import printable
 from pilotlab.spec import load_pilot
 
@@ -50,7 +52,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
-def open_existing(url: str | None = None) -> Registry | None:
+AnyRegistry = Registry | RemoteRegistry
+
+
+def open_existing(url: str | None = None) -> AnyRegistry | None:
     """The registry ``pilotlab run`` should record into, or ``None`` if there is none yet.
 
     A SQLite registry counts only if its file exists, so that running a pilot never creates a
@@ -58,6 +63,8 @@ def open_existing(url: str | None = None) -> Registry | None:
     always opened, and an unreachable server is a :class:`RegistryError`.
     """
     resolved = resolve_url(url)
+    if is_service_url(resolved):
+        return RemoteRegistry(resolved)
     try:
         parsed = sa.engine.make_url(resolved)
     except sa.exc.ArgumentError:
@@ -69,8 +76,22 @@ def open_existing(url: str | None = None) -> Registry | None:
     return Registry(resolved)
 
 
-def _open(url: str | None, key_file: str | Path | None) -> Registry:
-    return Registry(url, key=load_key(key_file))
+def _open(url: str | None, key_file: str | Path | None = None) -> AnyRegistry:
+    """The registry at ``url``: a database, or an evidence service (``https://...``)."""
+    resolved = resolve_url(url)
+    if is_service_url(resolved):
+        return RemoteRegistry(resolved)
+    return Registry(resolved, key=load_key(key_file))
+
+
+def _database_only(url: str | None, what: str) -> None:
+    resolved = resolve_url(url)
+    if is_service_url(resolved):
+        raise RegistryError(
+            f"{what} works on the registry's database, not through the evidence service at "
+            f"{resolved}; ask its administrator to run it with the database URL "
+            "(--registry postgresql+psycopg://...)"
+        )
 
 
 def register_pilot(
@@ -121,7 +142,7 @@ def amend_pilot(
 
 def list_pilots(url: str | None = None, metric: str | None = None) -> str:
     """A table of every registered pilot (with ``metric``: those with an outcome measuring it)."""
-    with Registry(url) as reg:
+    with _open(url) as reg:
         pilots = reg.list_pilots() if metric is None else reg.pilots_with_metric(metric)
         where = reg.display_url
     if not pilots and metric is not None:
@@ -142,7 +163,7 @@ def list_pilots(url: str | None = None, metric: str | None = None) -> str:
 
 def show_pilot(pilot_id: str, url: str | None = None) -> str:
     """The registration record and the history of plan versions, runs and status changes."""
-    with Registry(url) as reg:
+    with _open(url) as reg:
         h = reg.show(pilot_id)
     rec = h.record
     fields = [
@@ -213,7 +234,7 @@ def show_pilot(pilot_id: str, url: str | None = None) -> str:
         )
     else:
         out.append("  none yet (`pilotlab run` records each run)")
-    with Registry(url) as reg:
+    with _open(url) as reg:
         allocations = reg.allocations(pilot_id)
         chain = reg.cycle_chain(pilot_id)
     if allocations:
@@ -260,7 +281,7 @@ def set_status(
 
 def export_records(out_dir: str | Path, url: str | None = None) -> str:
     """Write evidence.jsonl and evidence.csv for a central department."""
-    with Registry(url) as reg:
+    with _open(url) as reg:
         s = reg.export(out_dir)
     return (
         f"Exported {s.records} evidence record{'s' if s.records != 1 else ''} to {s.jsonl_path} "
@@ -282,6 +303,9 @@ def import_file(
 
 def head_text(url: str | None = None) -> str:
     """The registry's chain head, ``SEQ:SHA256``."""
+    if is_service_url(resolve_url(url)):
+        with RemoteRegistry(resolve_url(url)) as remote:
+            return remote.head()
     with Registry(url, key=None) as reg:
         return str(reg.head())
 
@@ -291,7 +315,8 @@ def verify_registry(
 ) -> tuple[bool, str]:
     """Recompute the hash chain and check every table; return (intact, message)."""
     published = parse_head(head) if head is not None else None
-    with _open(url, key_file) as reg:
+    _database_only(url, "`pilotlab verify`")
+    with Registry(url, key=load_key(key_file)) as reg:
         result = reg.audit(head=published)
         where = reg.display_url
     n = result.entries
@@ -343,7 +368,8 @@ def migrate_registry(
 ) -> str:
     """Bring the registry's schema up to date (as the database owner) and, on PostgreSQL,
     grant the service role what it needs and nothing more."""
-    with _open(url, key_file) as reg:
+    _database_only(url, "`pilotlab registry migrate`")
+    with Registry(url, key=load_key(key_file)) as reg:
         where = reg.display_url
         head = reg.head()
         lines = [f"{where}: schema up to date; log head {head}."]

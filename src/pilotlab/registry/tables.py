@@ -24,15 +24,25 @@ import sqlalchemy as sa
 
 __all__ = [
     "APPEND_ONLY_TABLES",
+    "SERVICE_TABLES",
     "allocations",
+    "api_tokens",
+    "audit_log",
     "cycle_links",
+    "imported_access",
     "imported_records",
     "metadata",
+    "organisations",
+    "people",
+    "pilot_access",
+    "pilot_shares",
     "pilots",
     "plan_versions",
     "registry_info",
     "registry_log",
+    "run_files",
     "runs",
+    "sessions",
     "status_changes",
 ]
 
@@ -208,4 +218,126 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "registry_log",
     "allocations",
     "cycle_links",
+)
+
+
+# ---------------------------------------------------------------------- the evidence service
+# Who may see and change what (``pilotlab serve``): organisations, people, API tokens, sign-in
+# sessions, each pilot's owner and visibility, the files uploaded with a run, and the audit log
+# of every write made through the service. Passwords and API tokens are stored as argon2 hashes;
+# a session row keeps only the SHA-256 of the random session secret held in the cookie.
+
+organisations = sa.Table(
+    "organisations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("slug", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("organisation_id", sa.Integer, sa.ForeignKey("organisations.id")),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.CheckConstraint("role IN ('reader', 'editor', 'administrator')", name="ck_people_role"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_id", sa.String(24), nullable=False, unique=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("secret_hash", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp),
+    sa.Column("revoked_at", Timestamp),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("secret_sha256", Sha256, nullable=False, unique=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)
+
+pilot_access = sa.Table(
+    "pilot_access",
+    metadata,
+    sa.Column("pilot_id", sa.String(100), sa.ForeignKey("pilots.id"), primary_key=True),
+    sa.Column("organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("visibility", sa.String(16), nullable=False),
+    sa.CheckConstraint(
+        "visibility IN ('organisation', 'shared', 'public')", name="ck_pilot_access_visibility"
+    ),
+    sa.Index("ix_pilot_access_organisation", "organisation_id"),
+)
+
+pilot_shares = sa.Table(
+    "pilot_shares",
+    metadata,
+    sa.Column("pilot_id", sa.String(100), sa.ForeignKey("pilots.id"), primary_key=True),
+    sa.Column("organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), primary_key=True),
+)
+
+imported_access = sa.Table(
+    "imported_access",
+    metadata,
+    sa.Column(
+        "imported_record_id", sa.Integer, sa.ForeignKey("imported_records.id"), primary_key=True
+    ),
+    sa.Column("organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+)
+
+run_files = sa.Table(
+    "run_files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey("runs.run_id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("media_type", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("sha256", Sha256, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("run_id", "name", name="uq_run_files_run_name"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("person_id", sa.Integer),
+    sa.Column("person_email", sa.Text),
+    sa.Column("token_id", sa.String(24)),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("target", sa.Text),
+    sa.Column("detail_json", sa.Text, nullable=False),
+    sa.Column("registry_seq", sa.Integer),
+)
+
+#: The service's tables (migration 0003); ``audit_log`` and ``run_files`` are append-only.
+SERVICE_TABLES: tuple[str, ...] = (
+    "organisations",
+    "people",
+    "api_tokens",
+    "sessions",
+    "pilot_access",
+    "pilot_shares",
+    "imported_access",
+    "run_files",
+    "audit_log",
 )
