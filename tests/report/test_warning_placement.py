@@ -62,6 +62,14 @@ MESSAGES: dict[str, str] = {
     "(design.synthetic.predictors).",
     "short-pre-period": "Only 3 pre-period(s) before the start: the synthetic_control weights rest "
     "on very little history.",
+    "imputation-no-untreated-period": "2 treated unit(s) have no period before their start (less "
+    "anticipation), so their counterfactual cannot be imputed; they were left out.",
+    "imputation-no-comparison-period": "4 treated observation(s) fall in periods in which every "
+    "unit is treated, so no comparison fixes their period effect; they were left out (add "
+    "never-treated comparison units to estimate them).",
+    "imputation-leave-out-single": "3 cohort-period cell(s) hold a single unit, where the "
+    "leave-one-out average of design.options.leave_out is undefined; their residuals use the "
+    "plain average.",
     "randomised-additive-adjustment": "An arm has too few units to fit its own line between "
     "the outcome and the values before the start, so one line serves every arm (the adjustment "
     "is not interacted with the arms).",

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pilotlab.data.panel import WEIGHT
+from pilotlab.results import MicrodataCounts
 
 if TYPE_CHECKING:
     from pilotlab.data.panel import Panel
@@ -104,17 +105,17 @@ class MicroCells:
         """Person rows behind the estimates of ``outcome``."""
         return self.rows_used[self.outcomes.index(outcome)] if outcome in self.outcomes else 0
 
-    def summary(self, cells: int) -> dict[str, object]:
+    def summary(self, cells: int) -> MicrodataCounts:
         """The person-level counts for the report and the evidence record."""
-        return {
-            "rows": self.rows,
-            "persons": self.persons,
-            "cells": cells,
-            "files": self.files,
-            "rows_used": dict(zip(self.outcomes, self.rows_used, strict=True)),
-            "person_column": self.person_column,
-            "covariates_within_cells": list(self.covariates),
-        }
+        return MicrodataCounts(
+            rows=self.rows,
+            persons=self.persons,
+            cells=cells,
+            files=self.files,
+            rows_used=dict(zip(self.outcomes, self.rows_used, strict=True)),
+            person_column=self.person_column,
+            covariates_within_cells=tuple(self.covariates),
+        )
 
     def n_vars(self) -> int:
         """Number of variables whose cross-products are held: the covariates and the outcome."""

@@ -25,9 +25,11 @@ from pilotlab.data.allocation import Allocation, balance, draw_many, unit_table_
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.exceptions import DataError, PilotlabError
 from pilotlab.results import (
+    AllocationChange,
     AllocationCheck,
     BalanceRow,
     CycleInfo,
+    CycleResult,
     EarlierCycle,
     EffectResult,
     FlowRow,
@@ -146,8 +148,7 @@ def check_allocation(
         return AllocationCheck(registered=False, sha256=allocation.sha256)
     latest = registered[-1]
     changes = tuple(
-        {"version": r.version, "recorded_at": r.recorded_at, "reason": r.reason}
-        for r in registered[1:]
+        AllocationChange(r.version, str(r.recorded_at), r.reason) for r in registered[1:]
     )
     check = AllocationCheck(
         registered=True,
@@ -553,23 +554,27 @@ def cycle_info(spec: PilotSpec, registered: RegisteredDesign | None) -> CycleInf
     )
 
 
+def _number(value: object) -> float | None:
+    """A number of an evidence record, or ``None`` where it holds none."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _earlier(step: CycleStep) -> EarlierCycle:
     ev = step.evidence
     if not ev:
         return EarlierCycle(step.pilot_id, step.title, step.status, step.change)
-    rows = []
+    rows: list[CycleResult] = []
     for r in ev.get("results") or []:
         if not isinstance(r, dict) or not r.get("primary", True):
             continue
         rows.append(
-            {
-                "label": str(r.get("label") or r.get("outcome") or ""),
-                "estimate": r.get("estimate"),
-                "ci_lower": r.get("ci_lower"),
-                "ci_upper": r.get("ci_upper"),
-                "p_value": r.get("p_value"),
-                "alpha": r.get("alpha"),
-            }
+            CycleResult(
+                str(r.get("label") or r.get("outcome") or ""),
+                *(
+                    _number(r.get(k))
+                    for k in ("estimate", "ci_lower", "ci_upper", "p_value", "alpha")
+                ),
+            )
         )
     es = ev.get("evidence_strength") or {}
     level = es.get("level") if isinstance(es, dict) else None

@@ -259,8 +259,8 @@ def imputation_effects(
                 notice(
                     "imputation-leave-out-single",
                     f"{int(np.unique(cell[single]).size)} cohort-period cell(s) hold a single "
-                    "unit, where the leave-one-out average is undefined; their residuals use "
-                    "the plain average.",
+                    "unit, where the leave-one-out average of design.options.leave_out is "
+                    "undefined; their residuals use the plain average.",
                 )
             )
         r = np.where(single, r, r / np.where(single, 1.0, 1.0 - share))

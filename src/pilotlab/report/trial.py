@@ -33,7 +33,7 @@ from pilotlab.report.model import (
     Table,
 )
 from pilotlab.report.text import join_words, plural
-from pilotlab.results import CycleInfo, Evaluation, TrialSummary
+from pilotlab.results import CycleInfo, CycleResult, Evaluation, TrialSummary
 
 __all__ = [
     "CYCLE_SECTION",
@@ -197,8 +197,8 @@ def trial_blocks(ev: Evaluation, uid: Uid, unit_word: str = "unit") -> list[Bloc
                 Notice(
                     "The allocation was changed after it was first recorded: "
                     + "; ".join(
-                        f"version {c['version']} on {str(c['recorded_at'])[:10]} because "
-                        f"{c['reason'] or 'no reason given'}"
+                        f"version {c.version} on {c.recorded_at[:10]} because "
+                        f"{c.reason or 'no reason given'}"
                         for c in reg.changes
                     )
                     + ". Each change is a deviation from the randomised design.",
@@ -338,18 +338,15 @@ def trial_blocks(ev: Evaluation, uid: Uid, unit_word: str = "unit") -> list[Bloc
     return blocks
 
 
-def _result_text(r: dict[str, object]) -> str:
-    est, lo, hi = r.get("estimate"), r.get("ci_lower"), r.get("ci_upper")
-    if not is_number(est):
+def _result_text(r: CycleResult) -> str:
+    if not is_number(r.estimate):
         return "no estimate"
-    alpha = r.get("alpha")
     level = (
-        f"{round(100 * (1 - float(alpha))):g}%"  # type: ignore[arg-type]
-        if is_number(alpha)
-        else "95%"
+        f"{round(100 * (1 - r.alpha)):g}%" if r.alpha is not None and is_number(r.alpha) else "95%"
     )
+    lo, hi = r.ci_lower, r.ci_upper
     ci = fmt_ci(lo, hi, 2) if is_number(lo) and is_number(hi) else "no interval"
-    return f"{r.get('label')}: {fmt_num(est, 2)} ({level} interval {ci})"
+    return f"{r.label}: {fmt_num(r.estimate, 2)} ({level} interval {ci})"
 
 
 def cycle_blocks(ev: Evaluation, uid: Uid) -> list[Block]:

@@ -23,6 +23,7 @@ from pilotlab.results.core import (
     EffectResult,
     Evaluation,
     EventTimeEstimate,
+    MicrodataCounts,
     OutcomeEvaluation,
     PlanInfo,
     PrePeriodCells,
@@ -54,9 +55,11 @@ from pilotlab.results.parts import (
 from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.randomised import ArmEffect, RandomisedTables
 from pilotlab.results.trial import (
+    AllocationChange,
     AllocationCheck,
     BalanceRow,
     CycleInfo,
+    CycleResult,
     EarlierCycle,
     FlowRow,
     Loss,
@@ -68,6 +71,7 @@ from pilotlab.results.value import AppraisalYear, ValueForMoney
 __all__ = [
     "OUTCOME_FIELDS",
     "TIDY_FIELDS",
+    "AllocationChange",
     "AllocationCheck",
     "AlternativeEstimator",
     "AnalyticMDE",
@@ -80,6 +84,7 @@ __all__ = [
     "Choice",
     "Criterion",
     "CycleInfo",
+    "CycleResult",
     "DataSummary",
     "DesignDiagnostics",
     "DesignMDE",
@@ -96,6 +101,7 @@ __all__ = [
     "LinearFit",
     "LinearParts",
     "Loss",
+    "MicrodataCounts",
     "NotRun",
     "OutcomeEvaluation",
     "PerProtocol",

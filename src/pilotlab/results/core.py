@@ -340,6 +340,35 @@ class PlanInfo:
 
 
 @dataclass(frozen=True)
+class MicrodataCounts:
+    """The person-level counts behind a microdata panel, for the report and the evidence record.
+
+    ``rows`` person rows read (``rows_used``: those with each outcome observed), ``persons``
+    distinct person ids (``None`` without ``data.person``), ``cells`` area x period cells.
+    """
+
+    rows: int
+    persons: int | None
+    cells: int
+    files: int
+    rows_used: Mapping[str, int]
+    person_column: str | None = None
+    covariates_within_cells: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return {
+            "rows": self.rows,
+            "persons": self.persons,
+            "cells": self.cells,
+            "files": self.files,
+            "rows_used": dict(self.rows_used),
+            "person_column": self.person_column,
+            "covariates_within_cells": list(self.covariates_within_cells),
+        }
+
+
+@dataclass(frozen=True)
 class DataSummary:
     """What was analysed: source, size, periods, unit flow, missing values."""
 
@@ -364,11 +393,11 @@ class DataSummary:
     staggered: bool
     pre_periods: int
     #: Person-level counts of microdata (rows, persons, cells, files, rows per outcome).
-    microdata: Mapping[str, Any] | None = None
+    microdata: MicrodataCounts | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the evidence record's ``data`` block)."""
-        micro = {} if self.microdata is None else {"microdata": dict(self.microdata)}
+        micro = {} if self.microdata is None else {"microdata": self.microdata.to_dict()}
         return {
             **micro,
             "path": self.path,

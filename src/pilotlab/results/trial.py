@@ -12,9 +12,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "AllocationChange",
     "AllocationCheck",
     "BalanceRow",
     "CycleInfo",
+    "CycleResult",
     "EarlierCycle",
     "FlowRow",
     "Loss",
@@ -76,6 +78,15 @@ class FlowRow:
 
 
 @dataclass(frozen=True)
+class AllocationChange:
+    """A later version of a registered allocation: when and why it was drawn again."""
+
+    version: int
+    recorded_at: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class AllocationCheck:
     """The allocation analysed against the one registered before the pilot started."""
 
@@ -85,11 +96,11 @@ class AllocationCheck:
     version: int | None = None
     recorded_at: str | None = None
     matches: bool | None = None
-    changes: tuple[dict[str, Any], ...] = ()  # later versions: version, recorded_at, reason
+    changes: tuple[AllocationChange, ...] = ()  # later versions
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {**asdict(self), "changes": [dict(c) for c in self.changes]}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -222,6 +233,18 @@ class TrialSummary:
 
 
 @dataclass(frozen=True)
+class CycleResult:
+    """One headline result of an earlier cycle, as its evidence record gave it."""
+
+    label: str
+    estimate: float | None = None
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    p_value: float | None = None
+    alpha: float | None = None
+
+
+@dataclass(frozen=True)
 class EarlierCycle:
     """An earlier cycle of a learning-cycle chain with its latest recorded headline results."""
 
@@ -229,13 +252,13 @@ class EarlierCycle:
     title: str
     status: str
     change: str  # what the next cycle changed relative to this one
-    results: tuple[dict[str, Any], ...] = ()  # label, estimate, ci_lower, ci_upper, p_value
+    results: tuple[CycleResult, ...] = ()
     evidence_level: int | None = None
     recorded: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {**asdict(self), "results": [dict(r) for r in self.results]}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
