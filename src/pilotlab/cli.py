@@ -129,7 +129,8 @@ def validate(pilot: Path) -> None:
     from pilotlab.spec import load_pilot
 
     spec = load_pilot(pilot)
-    planned = spec.treatment.form == "planned"  # no treatment yet: the data are history
+    # no treatment yet and no allocation to take it from: the data are history
+    planned = spec.treatment.form == "planned" and spec.assignment is None
     panel = load_panel(spec, history=planned)
     if planned:
         click.echo(f"{pilot}: valid (a planned pilot: the data hold its history).")

@@ -243,3 +243,12 @@ def test_a_bad_received_column_is_a_clear_error(tmp_path: Path) -> None:
     assert r.exit_code == 1
     assert "trial.received: column 'got' has" in r.output and "'maybe'" in r.output
     assert not (tmp_path / "run").exists()
+
+
+def test_validate_checks_a_randomised_pilot_as_it_will_run() -> None:
+    """A randomised pilot gives no treatment: it comes from the allocation, not from history."""
+    root = Path(__file__).resolve().parents[2]
+    res = _cli("validate", str(root / "pilots" / "schools-stepped" / "pilot.yaml"))
+    assert res.exit_code == 0, res.output
+    assert "planned pilot" not in res.output
+    assert "36 units (36 treated)" in res.output
