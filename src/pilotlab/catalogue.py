@@ -122,6 +122,10 @@ class Capabilities:
         Valid when treatment is not absorbing (units stop being treated, or move in and out):
         every estimator without it assumes a unit stays treated once it starts, and a panel
         whose treatment switches off is refused for it.
+    small_sample_cluster
+        Its ``cluster`` inference is small-sample corrected (CR2 standard errors with
+        Bell-McCaffrey degrees of freedom), which stays close to its nominal level with few
+        clusters: the evidence rubric then counts it as suited to few clusters.
     groups
         Compares eligible and ineligible groups within each unit (``data.group``): it needs that
         column, and every estimator without the capability refuses a panel that has it.
@@ -140,6 +144,7 @@ class Capabilities:
     covariates: bool = False
     randomised: bool = False
     switching: bool = False
+    small_sample_cluster: bool = False
     groups: bool = False
     auto: AutoRole | None = None
 

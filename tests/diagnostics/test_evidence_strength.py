@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from pilotlab import catalogue
 from pilotlab.diagnostics.evidence_strength import (
     DOWNGRADES,
     MIN_PRETEST_POWER,
@@ -122,6 +123,43 @@ def test_few_clusters_and_disagreeing_checks_lower_the_level(common) -> None:
         inference=dataclasses.replace(common.inference, name="wild_bootstrap"),
     )
     assert evidence_strength(wild).level == 3
+
+
+def test_only_small_sample_corrected_cluster_errors_count_as_suited_to_few_clusters(
+    common, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ordinary difference in differences with 6 treated clusters and plain (CR1) cluster
+    errors is marked down; the same evaluation from an estimator whose capabilities declare its
+    cluster errors small-sample corrected (CR2, Bell-McCaffrey) is not: the rubric reads the
+    capability, never the estimator's name."""
+    ev = _strong(common, n_treated_clusters=6)
+    assert ev.inference.name == "cluster"
+    plain = evidence_strength(ev)
+    c = _crit(plain, "enough clusters for the inference")
+    assert c.met is False and "needs at least 10 treated" in c.reason
+    assert plain.level == 2 and plain.downgraded_for == ("enough clusters for the inference",)
+
+    entries = catalogue.entries()
+    did = entries[ev.estimator.name]
+    assert not did.capabilities.small_sample_cluster
+    corrected = dataclasses.replace(
+        did, capabilities=dataclasses.replace(did.capabilities, small_sample_cluster=True)
+    )
+    monkeypatch.setattr(catalogue, "entries", lambda: {**entries, did.name: corrected})
+    es = evidence_strength(ev)
+    c = _crit(es, "enough clusters for the inference")
+    assert c.met is True and "corrected for small samples" in c.reason
+    assert "CR2" not in c.reason and "Bell" not in c.reason
+    assert es.level == 3 and es.downgraded_for == ()
+    # the correction is a property of cluster inference only
+    other = dataclasses.replace(ev, inference=dataclasses.replace(ev.inference, name="iid"))
+    assert _crit(evidence_strength(other), "enough clusters for the inference").met is False
+
+
+def test_the_randomised_estimator_declares_its_cluster_errors_small_sample_corrected() -> None:
+    caps = {name: e.capabilities for name, e in catalogue.entries().items()}
+    assert caps["randomised"].small_sample_cluster is True
+    assert caps["event_study"].small_sample_cluster is False
 
 
 def test_missing_data_lowers_the_level(common) -> None:

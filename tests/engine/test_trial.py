@@ -214,3 +214,36 @@ def test_evaluate_refuses_an_allocation_that_is_not_the_registered_one(tmp_path:
     )
     with pytest.raises(DataError, match=r"is not the one registered"):
         evaluate(spec, registered=RegisteredDesign((other,), (), checked=True))
+
+
+def test_a_small_well_run_trial_under_corrected_cluster_errors_reaches_level_5(
+    tmp_path: Path,
+) -> None:
+    """24 units, 6 treated: too few clusters for ordinary cluster-robust errors, but the
+    randomised estimator's cluster errors are small-sample corrected, so nothing lowers it."""
+    data = trial_frame().assign(got=0)
+    spec = _pilot(tmp_path, data)
+    alloc = load_panel(spec).allocation
+    assert alloc is not None
+    treated = [u for u, c in zip(alloc.units, alloc.codes, strict=True) if c == 1]
+    data.loc[data["area_code"].isin(treated) & (data["period"] >= "2020Q1"), "got"] = 1
+    data.to_csv(tmp_path / "data.csv", index=False)
+    spec = load_pilot(tmp_path / "pilot.yaml")
+    record = AllocationRecord(
+        spec.id, 1, alloc.scheme, alloc.seed, alloc.n_units, alloc.sha256, "p" * 64, None, None,
+        "2026-01-01T00:00:00Z",
+        {"units": [{"unit": u, "stratum": s} for u, s in zip(alloc.units, alloc.table()["stratum"], strict=True)]},
+    )  # fmt: skip
+    ev = evaluate(spec, registered=RegisteredDesign((record,), (), checked=True))
+    assert ev.estimator.name == "randomised" and ev.inference.name == "cluster"
+    es = ev.evidence_strength
+    assert es is not None
+    met = {c.criterion: c.met for c in es.criteria}
+    for name in ("balance at baseline", "attrition", "contamination", "allocation registered"):
+        assert met[name] is True, name
+    assert ev.data.treated_clusters < 10  # too few for uncorrected cluster-robust errors
+    clusters = es.criterion("enough clusters for the inference")
+    assert clusters is not None and clusters.met is True
+    assert "corrected for small samples" in clusters.reason
+    assert "CR2" not in clusters.reason and "Bell" not in clusters.reason  # plain English
+    assert (es.level, es.downgraded_for) == (5, ()), es.description

@@ -30,7 +30,9 @@ not met, or not assessed, with the reason:
 ``enough clusters for the inference``
     cluster-robust inference with at least :data:`MIN_TREATED_CLUSTERS` treated and
     :data:`MIN_CLUSTERS` clusters, or an inference built for few clusters (wild bootstrap,
-    permutation, placebo, jackknife).
+    permutation, placebo, jackknife, or cluster-robust errors that the estimator's capabilities
+    declare small-sample corrected: ``Capabilities.small_sample_cluster``, CR2 with
+    Bell-McCaffrey degrees of freedom).
 ``informative interval``
     every primary outcome's confidence interval is bounded (an unbounded interval, as test
     inversion gives when the data cannot bound the effect, says nothing about its size).
@@ -531,20 +533,27 @@ def evidence_strength(evaluation: Evaluation) -> EvidenceStrength:
         criteria.append(_criterion("parallel pre-trends", t_all, " ".join(t_reasons)))
         criteria.append(_criterion("power of the pre-trend test", p_all, " ".join(p_reasons)))
 
-    few_ok = inference in FEW_CLUSTER_METHODS
     g, gt = int(data.clusters), int(data.treated_clusters)
-    enough = few_ok or (gt >= MIN_TREATED_CLUSTERS and g >= MIN_CLUSTERS)
-    criteria.append(
-        _criterion(
-            "enough clusters for the inference",
-            enough,
-            f"{inference} inference is designed for few clusters ({g} clusters, {gt} treated)."
-            if few_ok
-            else f"{inference} inference with {g} clusters ({gt} treated); cluster-robust "
-            f"inference needs at least {MIN_TREATED_CLUSTERS} treated and {MIN_CLUSTERS} "
-            "clusters in all.",
-        )
+    corrected = (
+        inference == "cluster" and entry is not None and entry.capabilities.small_sample_cluster
     )
+    if inference in FEW_CLUSTER_METHODS:
+        enough = True
+        why = f"{inference} inference is designed for few clusters ({g} clusters, {gt} treated)."
+    elif corrected:
+        enough = True
+        why = (
+            f"cluster inference with {g} clusters ({gt} treated); its standard errors and "
+            "intervals are corrected for small samples, so they stay honest with few clusters."
+        )
+    else:
+        enough = gt >= MIN_TREATED_CLUSTERS and g >= MIN_CLUSTERS
+        why = (
+            f"{inference} inference with {g} clusters ({gt} treated); cluster-robust "
+            f"inference needs at least {MIN_TREATED_CLUSTERS} treated and {MIN_CLUSTERS} "
+            "clusters in all."
+        )
+    criteria.append(_criterion("enough clusters for the inference", enough, why))
     criteria.append(_interval_criterion(primary, evaluation.alpha))
     rob, rob_words = _robustness_criterion(primary)
     criteria.append(rob)

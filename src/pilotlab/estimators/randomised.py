@@ -566,6 +566,7 @@ ENTRY = register(
             inference=("cluster",),
             covariates=True,
             randomised=True,
+            small_sample_cluster=True,
             auto="randomised",
         ),
         options=RandomisedOptions,
