@@ -652,7 +652,15 @@ class Service:
                     "organisation that owns it",
                 )
 
-            def extra(conn: Connection, _entries: list[dict[str, Any]]) -> dict[str, Any]:
+            def extra(conn: Connection, entries: list[dict[str, Any]]) -> dict[str, Any]:
+                rows = [r for e in entries for r in e.get("rows", [])]
+                if not any(r["table"] == "plan_versions" for r in rows):
+                    # registered by another request meanwhile: never take over its access
+                    raise ServiceError(
+                        409,
+                        f"pilot '{spec.id}' was registered by someone else meanwhile; nothing "
+                        "was recorded: run `pilotlab randomise` again",
+                    )
                 self.accounts.set_access(conn, spec.id, org_id, "organisation")
                 return {"organisation_id": org_id, "visibility": "organisation"}
 
