@@ -8,6 +8,7 @@ caller cannot see the pilot, 403 if they see it but may not change it, else 2xx.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -36,6 +37,24 @@ def _requests(run_id: str) -> dict[str, tuple[str, str, dict]]:
         "evidence": ("read", "GET", {"url": f"/pilots/{pid}/runs/{run_id}/evidence.json"}),
         "report": ("read", "GET", {"url": f"/pilots/{pid}/runs/{run_id}/report.html"}),
         "plan-status": ("read", "POST", {"url": "/api/plan-status", "json": PILOT}),
+        "allocations": ("read", "GET", {"url": f"/api/pilots/{pid}/allocations"}),
+        "cycle-chain": ("read", "GET", {"url": f"/api/pilots/{pid}/cycle-chain"}),
+        "record-allocation": (
+            "write",
+            "POST",
+            {
+                "url": f"/api/pilots/{pid}/allocations",
+                "json": {
+                    **PILOT,
+                    "allocation": {"units": []},
+                    "allocation_sha256": "ALLOCSHA",  # one per caller: each draw is new
+                    "scheme": "complete",
+                    "seed": 7,
+                    "n_units": 24,
+                    "reason": "redrawn",
+                },
+            },
+        ),
         "amend": (
             "write",
             "POST",
@@ -110,10 +129,11 @@ def test_authorisation_matrix(visibility: str, tmp_path) -> None:
         for role in ROLES:
             client = world.as_(role)
             for name, (kind, method, kwargs) in _requests(run_id).items():
+                sha = hashlib.sha256(role.encode()).hexdigest()
                 kw = json.loads(
-                    json.dumps({k: v for k, v in kwargs.items() if k != "files"}).replace(
-                        '"VIS"', json.dumps(visibility)
-                    )
+                    json.dumps({k: v for k, v in kwargs.items() if k != "files"})
+                    .replace('"VIS"', json.dumps(visibility))
+                    .replace('"ALLOCSHA"', json.dumps(sha))
                 )
                 if "files" in kwargs:
                     kw["files"] = kwargs["files"]

@@ -229,3 +229,41 @@ def test_a_client_killed_mid_upload_leaves_no_half_recorded_run(server) -> None:
         assert r.show(spec.id).runs == ()
         r.record_run(spec, make_evidence(spec), None, {})  # and the service still works
         assert len(r.show(spec.id).runs) == 1
+
+
+def test_randomise_and_run_a_randomised_pilot_through_a_running_service(
+    server, tmp_path: Path
+) -> None:
+    from tests.support import write_pilot
+    from tests.support.trial import trial_frame, trial_pilot
+
+    srv, tokens = server
+    raw = trial_pilot(scheme="stratified", strata=["region"], treated=6)
+    pilot = write_pilot(tmp_path / "p", raw, trial_frame())
+    token = tokens["editor"]
+    done = _cli(["randomise", str(pilot), "-o", str(tmp_path / "alloc")], srv.base, token, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Registered test-pilot (analysis plan version 1)" in done.stdout
+    again = _cli(["randomise", str(pilot), "-o", str(tmp_path / "a2")], srv.base, token, tmp_path)
+    assert again.returncode == 1 and "already has an allocation" in again.stderr
+    assert "Traceback" not in again.stderr and not (tmp_path / "a2").exists()
+    ran = _cli(["run", str(pilot), "-o", str(tmp_path / "run"), "-q"], srv.base, token, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    record = json.loads((tmp_path / "run" / "evidence.json").read_text())
+    assert record["trial"]["registration"]["matches"] is True
+    assert record["trial"]["registration"]["version"] == 1
+    # the same pilot against a database gives the same check
+    url = f"sqlite:///{tmp_path / 'reg.db'}"
+    local = ["randomise", str(pilot), "-o", str(tmp_path / "alloc-db"), "--registry", url]
+    assert _cli(local, srv.base, token, tmp_path).returncode == 0
+    by_db = ["run", str(pilot), "-o", str(tmp_path / "run-db"), "--registry", url, "-q"]
+    assert _cli(by_db, srv.base, token, tmp_path).returncode == 0
+    db_record = json.loads((tmp_path / "run-db" / "evidence.json").read_text())
+    drop = ("recorded_at",)
+    assert {k: v for k, v in record["trial"]["registration"].items() if k not in drop} == {
+        k: v for k, v in db_record["trial"]["registration"].items() if k not in drop
+    }
+    write_pilot(pilot.parent, dict(raw, assignment={**raw["assignment"], "seed": 99}), None)
+    moved = _cli(["run", str(pilot), "-o", str(tmp_path / "run2"), "-q"], srv.base, token, tmp_path)
+    assert moved.returncode == 1 and "the seed is 99, registered 7" in moved.stderr
+    assert "Traceback" not in moved.stderr and not (tmp_path / "run2").exists()

@@ -31,7 +31,9 @@ from pilotlab.exceptions import SpecError
 from pilotlab.outputs import check_output_folder, output_folder
 from pilotlab.registry import Registry
 from pilotlab.registry.chain import Key
+from pilotlab.registry.core import resolve_url
 from pilotlab.registry.records import AllocationRecord, PlanVersion
+from pilotlab.registry.remote import RemoteRegistry, is_service_url
 from pilotlab.results import BalanceRow
 from pilotlab.spec import PilotSpec, load_pilot, plan_sha256
 
@@ -144,7 +146,7 @@ def randomise_pilot(
     pilot: str | os.PathLike[str] | PilotSpec,
     output_dir: str | os.PathLike[str] | None = None,
     *,
-    registry: str | Registry | None = None,
+    registry: str | Registry | RemoteRegistry | None = None,
     key: Key | None = None,
     reason: str | None = None,
     option: str = "output_dir",
@@ -160,7 +162,9 @@ def randomise_pilot(
         Folder for ``allocation.json`` and ``allocation.html`` (default:
         ``out/<pilot id>/allocation`` beside the pilot file).
     registry
-        A database URL or an open :class:`~pilotlab.registry.Registry` (left open); default:
+        A database URL, an evidence service's ``https://`` address (with ``$PILOTLAB_TOKEN``),
+        or an open :class:`~pilotlab.registry.Registry` or
+        :class:`~pilotlab.registry.remote.RemoteRegistry` (left open); default:
         ``$PILOTLAB_REGISTRY_URL``, else ``.pilotlab/registry.db`` (created if missing).
     key
         The registry's signing key, if its log is signed.
@@ -195,7 +199,13 @@ def randomise_pilot(
 
     from pilotlab.report.allocation import render_allocation_html
 
-    reg = registry if isinstance(registry, Registry) else Registry(registry, key=key)
+    reg: Registry | RemoteRegistry
+    if isinstance(registry, Registry | RemoteRegistry):
+        reg = registry
+    elif is_service_url(resolve_url(registry)):
+        reg = RemoteRegistry(resolve_url(registry))
+    else:
+        reg = Registry(registry, key=key)
     try:
         with output_folder(out, option) as tmp:
             html = render_allocation_html(doc, rows, where=reg.display_url)
@@ -217,6 +227,6 @@ def randomise_pilot(
             )
         where = reg.display_url
     finally:
-        if not isinstance(registry, Registry):
+        if reg is not registry:
             reg.close()
     return Randomised(spec, allocation, rows, out, doc, record, plan, where)

@@ -258,14 +258,45 @@ class RemoteRegistry:
         return [p for p in self.list_pilots() if p.id in ids]
 
     def allocations(self, pilot_id: str) -> tuple[AllocationRecord, ...]:
-        """Registered allocations: the service does not serve them to the command line yet, so a
-        randomised pilot run through it is analysed without its registered allocation (the
-        service's pilot page shows them)."""
-        return ()
+        """Every registered allocation of a pilot, oldest first (empty if it has none)."""
+        out = self._call("GET", f"/pilots/{quote(pilot_id, safe='')}/allocations")
+        return tuple(_allocation(a) for a in out)
 
     def cycle_chain(self, pilot_id: str) -> tuple[CycleStep, ...]:
-        """Earlier cycles of a learning cycle: not served by the service yet (none)."""
-        return ()
+        """The earlier cycles of a pilot's learning chain that the token may see, oldest first."""
+        out = self._call("GET", f"/pilots/{quote(pilot_id, safe='')}/cycle-chain")
+        return tuple(
+            CycleStep(s["pilot_id"], s["title"], s["status"], s["change"], s.get("evidence"))
+            for s in out
+        )
+
+    def record_allocation(
+        self,
+        spec: PilotSpec,
+        document: Mapping[str, Any],
+        *,
+        allocation_sha256: str,
+        scheme: str,
+        seed: int,
+        n_units: int,
+        data_sha256: str | None = None,
+        reason: str | None = None,
+    ) -> tuple[AllocationRecord, PlanVersion | None]:
+        """Record a randomised pilot's allocation (registering the pilot with it if needed);
+        a second allocation needs a ``reason``, as in :meth:`Registry.record_allocation`."""
+        body = {
+            **self._pilot(spec),
+            "allocation": dict(document),
+            "allocation_sha256": allocation_sha256,
+            "scheme": scheme,
+            "seed": int(seed),
+            "n_units": int(n_units),
+            "data_sha256": data_sha256,
+            "reason": reason,
+        }
+        out = self._call("POST", f"/pilots/{quote(spec.id, safe='')}/allocations", json=body)
+        plan = out.get("registered")
+        return _allocation(out["allocation"]), (_version(plan) if plan else None)
 
     def head(self) -> str:
         """The chain head, ``SEQ:SHA256``."""
@@ -274,6 +305,11 @@ class RemoteRegistry:
 
 def _version(out: Mapping[str, Any]) -> PlanVersion:
     return PlanVersion(**{**out, "changes": tuple(out.get("changes", ()))})
+
+
+def _allocation(out: Mapping[str, Any]) -> AllocationRecord:
+    fields = AllocationRecord.__dataclass_fields__
+    return AllocationRecord(**{k: v for k, v in out.items() if k in fields})
 
 
 def _write_texts(folder: Path, lines: list[str], csv_text: str) -> tuple[Path, Path]:

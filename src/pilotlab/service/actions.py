@@ -42,7 +42,7 @@ from pilotlab.service.auth import (
 )
 from pilotlab.spec import PilotSpec, parse_pilot, plan_sha256
 
-__all__ = ["Limits", "Service", "ServiceError", "Upload"]
+__all__ = ["AllocationUpload", "Limits", "Service", "ServiceError", "Upload"]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,}$")
@@ -87,6 +87,19 @@ class Upload:
     software: dict[str, Any] = field(default_factory=dict)
     started_at: str | None = None
     finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class AllocationUpload:
+    """An allocation as ``pilotlab randomise`` drew it: its document and how it was drawn."""
+
+    document: dict[str, Any]
+    allocation_sha256: str
+    scheme: str
+    seed: int
+    n_units: int
+    data_sha256: str | None = None
+    reason: str | None = None
 
 
 def _denied(what: str) -> ServiceError:
@@ -137,7 +150,11 @@ class Service:
             return ServiceError(503, message)
         if "is not registered" in message:
             return ServiceError(404, message)
-        if "already registered" in message or "already exists" in message:
+        if (
+            "already registered" in message
+            or "already exists" in message
+            or "already has an allocation" in message
+        ):
             return ServiceError(409, message)
         return ServiceError(422, message)
 
@@ -347,6 +364,30 @@ class Service:
         except PilotlabError:
             return []
         return [a.to_dict() if hasattr(a, "to_dict") else dict(a) for a in found or ()]
+
+    def pilot_allocations(self, principal: Principal, pilot_id: str) -> list[dict[str, Any]]:
+        """Every registered allocation of a visible pilot, oldest first, each with its per-unit
+        document (what ``pilotlab run`` checks the drawn allocation against)."""
+        self._access_or_404(principal, pilot_id)
+        try:
+            found = self.registry.allocations(pilot_id)
+        except PilotlabError as exc:
+            raise self._error(exc) from None
+        return [{**a.to_dict(), "document": dict(a.document)} for a in found]
+
+    def pilot_cycle_chain(self, principal: Principal, pilot_id: str) -> list[dict[str, Any]]:
+        """The earlier cycles of a visible pilot's learning chain, oldest first.
+
+        An earlier pilot the caller may not see is left out (its title, status and evidence
+        are not theirs to read).
+        """
+        self._access_or_404(principal, pilot_id)
+        try:
+            steps = self.registry.cycle_chain(pilot_id)
+        except PilotlabError as exc:
+            raise self._error(exc) from None
+        access = self.accounts.all_access()
+        return [s.to_dict() for s in steps if can_see(principal, access.get(s.pilot_id))]
 
     def run(self, principal: Principal, pilot_id: str, run_id: str) -> dict[str, Any]:
         """One run of a visible pilot, with its evidence record and file list."""
@@ -574,6 +615,76 @@ class Service:
         out = dict(run.to_dict())
         out["files"] = [name for name, *_ in files]
         return out
+
+    def record_allocation(
+        self,
+        principal: Principal,
+        raw: Any,
+        source: str,
+        plan_sha: str | None,
+        allocation: AllocationUpload,
+    ) -> dict[str, Any]:
+        """Record a randomised pilot's allocation (``pilotlab randomise``), in one transaction.
+
+        A registered pilot needs the right to change it; a pilot not yet registered is
+        registered with its allocation for the caller's organisation, under the rules of
+        :meth:`register`. A second allocation needs a reason, as in the registry.
+        """
+        _need_sign_in(principal, "record an allocation")
+        spec = self._spec(raw, source, plan_sha)
+        with self.accounts.read() as conn:
+            exists = self.accounts.pilot_exists(conn, spec.id)
+        extra: Callable[[Connection, list[dict[str, Any]]], dict[str, Any]] | None = None
+        if exists:
+            self._may_edit(principal, spec.id, "record an allocation of this pilot")
+        else:
+            if not can_register(principal):
+                raise _denied(
+                    "register pilots (readers read; ask an administrator for the editor role)"
+                )
+            person = principal.person
+            assert person is not None
+            org_id = person.organisation_id
+            if org_id is None:
+                raise ServiceError(
+                    422,
+                    "you belong to no organisation: register the pilot first, naming the "
+                    "organisation that owns it",
+                )
+
+            def extra(conn: Connection, entries: list[dict[str, Any]]) -> dict[str, Any]:
+                rows = [r for e in entries for r in e.get("rows", [])]
+                if not any(r["table"] == "plan_versions" for r in rows):
+                    # registered by another request meanwhile: never take over its access
+                    raise ServiceError(
+                        409,
+                        f"pilot '{spec.id}' was registered by someone else meanwhile; nothing "
+                        "was recorded: run `pilotlab randomise` again",
+                    )
+                self.accounts.set_access(conn, spec.id, org_id, "organisation")
+                return {"organisation_id": org_id, "visibility": "organisation"}
+
+        a = allocation
+        record, plan = self._write(
+            principal,
+            "allocation",
+            spec.id,
+            lambda: self.registry.record_allocation(
+                spec,
+                a.document,
+                allocation_sha256=a.allocation_sha256,
+                scheme=a.scheme,
+                seed=a.seed,
+                n_units=a.n_units,
+                data_sha256=a.data_sha256,
+                reason=a.reason,
+            ),
+            extra,
+        )
+        return {
+            "allocation": {**record.to_dict(), "document": dict(record.document)},
+            "registered": plan.to_dict() if plan is not None else None,
+        }
 
     def _check_upload(self, upload: Upload) -> list[tuple[str, str, bytes, str]]:
         lim = self.limits

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
 
-from pilotlab.service.actions import Service, ServiceError, Upload
+from pilotlab.service.actions import AllocationUpload, Service, ServiceError, Upload
 from pilotlab.service.auth import Principal, csrf_ok
 from pilotlab.service.web import REPORT_CSP, principal_of, service_of
 
@@ -86,6 +86,18 @@ class TokenBody(_Body):
     expires_at: str | None = Field(
         None, pattern=_TIME_UTC, description="UTC, e.g. 2027-01-31T00:00:00Z"
     )
+
+
+class AllocationBody(PilotFile):
+    """An allocation drawn by ``pilotlab randomise``, with the pilot file it was drawn for."""
+
+    allocation: dict[str, Any] = Field(description="allocation.json as written.")
+    allocation_sha256: str = Field(pattern=_SHA, description="The allocation's own hash.")
+    scheme: str = Field(min_length=1, max_length=40)
+    seed: int = Field(ge=0, le=2**63 - 1)
+    n_units: int = Field(ge=1, le=10**9)
+    data_sha256: str | None = Field(None, pattern=_SHA)
+    reason: str | None = Field(None, max_length=5000)
 
 
 class RunMeta(_Body):
@@ -198,6 +210,36 @@ def set_status(pilot_id: str, body: StatusBody, svc: Svc, who: Writer) -> dict[s
 @router.put("/pilots/{pilot_id}/access", summary="Who owns and may see a pilot")
 def set_access(pilot_id: str, body: AccessBody, svc: Svc, who: Writer) -> dict[str, Any]:
     return svc.set_access(who, pilot_id, body.visibility, body.shared_with, body.organisation)
+
+
+@router.get("/pilots/{pilot_id}/allocations", summary="A pilot's registered allocations")
+def allocations(pilot_id: str, svc: Svc, who: Caller) -> list[dict[str, Any]]:
+    return svc.pilot_allocations(who, pilot_id)
+
+
+@router.post(
+    "/pilots/{pilot_id}/allocations",
+    status_code=201,
+    summary="Record a randomised pilot's allocation (pilotlab randomise)",
+)
+def record_allocation(pilot_id: str, body: AllocationBody, svc: Svc, who: Writer) -> dict[str, Any]:
+    if str(body.pilot.get("id")) != pilot_id:
+        raise ServiceError(422, f"the pilot file is for '{body.pilot.get('id')}', not '{pilot_id}'")
+    upload = AllocationUpload(
+        document=body.allocation,
+        allocation_sha256=body.allocation_sha256,
+        scheme=body.scheme,
+        seed=body.seed,
+        n_units=body.n_units,
+        data_sha256=body.data_sha256,
+        reason=body.reason,
+    )
+    return svc.record_allocation(who, body.pilot, body.source, body.plan_sha256, upload)
+
+
+@router.get("/pilots/{pilot_id}/cycle-chain", summary="Earlier cycles of a pilot's learning chain")
+def cycle_chain(pilot_id: str, svc: Svc, who: Caller) -> list[dict[str, Any]]:
+    return svc.pilot_cycle_chain(who, pilot_id)
 
 
 _RUN_FORM = {
