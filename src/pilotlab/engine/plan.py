@@ -38,6 +38,7 @@ from pilotlab.power.analytic import (
     analytic_mde,
     analytic_power,
     ar1_covariance,
+    cluster_design_effect,
     did_variance,
     history_matrix,
 )
@@ -49,7 +50,12 @@ from pilotlab.power.curve import (
     over_rejection_advice,
     rough_effect_scale,
 )
-from pilotlab.power.draws import draw_placebos, placebo_panel
+from pilotlab.power.draws import (
+    draw_cluster_placebos,
+    draw_placebos,
+    placebo_panel,
+    unit_clusters,
+)
 from pilotlab.power.result import AnalyticMDE, PowerPoint, PowerResult, TradeoffCell
 from pilotlab.power.scheme import SchemePower, scheme_power
 from pilotlab.power.simulate import (
@@ -120,6 +126,7 @@ class _Setup:
     time_budget: float | None = DEFAULT_TIME_BUDGET
     notes: list[str] = field(default_factory=list)  # notes raised while simulating
     offsets: np.ndarray | None = None  # a stepped roll-out: each wave's start after the first
+    cluster_of: np.ndarray | None = None  # cluster of each unit when coarser than the units
 
 
 @dataclass(frozen=True)
@@ -309,16 +316,37 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         return _simulate_stepped(setup, design, done0)
     hist, k, L = setup.history, design.n_treated, design.post
     draw_ss, fit_ss = np.random.SeedSequence(setup.seed, spawn_key=(index + 1,)).spawn(2)
-    A, starts = draw_placebos(
-        np.random.default_rng(draw_ss),
-        n_units=hist.n_units,
-        n_periods=hist.n_periods,
-        n_treated=k,
-        post=L,
-        min_pre=setup.min_pre,
-        simulations=setup.simulations,
-        fixed=design.fixed,
-    )
+    cluster_of = setup.cluster_of if design.fixed is None else None
+    if cluster_of is not None:  # the plan clusters whole units: placebos treat whole clusters
+        G = int(cluster_of.max()) + 1
+        g = min(max(1, round(k * G / hist.n_units)), G - 1)
+        A, starts = draw_cluster_placebos(
+            np.random.default_rng(draw_ss),
+            cluster_of=cluster_of,
+            n_clusters_treated=g,
+            n_periods=hist.n_periods,
+            post=L,
+            min_pre=setup.min_pre,
+            simulations=setup.simulations,
+        )
+        if index == 0:
+            setup.notes.append(
+                f"Standard errors are clustered by {G} clusters of units, so each placebo "
+                f"pilot treats whole clusters: {g} of the {G} (about {k} of the "
+                f"{hist.n_units} units), and the analytic MDE allows for the correlation of "
+                "units within a cluster."
+            )
+    else:
+        A, starts = draw_placebos(
+            np.random.default_rng(draw_ss),
+            n_units=hist.n_units,
+            n_periods=hist.n_periods,
+            n_treated=k,
+            post=L,
+            min_pre=setup.min_pre,
+            simulations=setup.simulations,
+            fixed=design.fixed,
+        )
     # The estimator and inference the pilot would use with this design (``auto`` resolved on
     # one of its placebo pilots, as the engine resolves it on the real data).
     example = placebo_panel(hist, A[0], int(starts[0]), L)
@@ -339,6 +367,7 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
             power=setup.target,
             df=setup.df_analytic,
             simulated_pre=sorted(set(starts.tolist())),
+            cluster=cluster_of,
         )
     if setup.effects is not None:
         effects = np.unique(np.concatenate([[0.0], np.abs(setup.effects)]))
@@ -378,7 +407,10 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         time_budget=setup.time_budget,
     )
     starts = starts[: sim.rejections.shape[0]]  # fewer when the run was capped in time
-    return _summarise(setup, sim, effects, options, est, inf, an, starts, k, L)
+    deff = 1.0
+    if an is not None and cluster_of is not None and setup.Y is not None:
+        deff = cluster_design_effect(setup.Y, cluster_of)[2]
+    return _summarise(setup, sim, effects, options, est, inf, an, starts, k, L, deff)
 
 
 def _summarise(
@@ -392,6 +424,7 @@ def _summarise(
     starts: np.ndarray | None,
     k: int,
     L: int,
+    deff: float = 1.0,
 ) -> _DesignRun:
     """The power curve, false-positive rate and MDE of one design's placebo pilots."""
     hist = setup.history
@@ -423,7 +456,7 @@ def _summarise(
     if an is not None and starts is not None:
         ses = np.sqrt(
             [
-                did_variance(ar1_covariance(m + L, an.sigma2, an.rho), m, L, hist.n_units, k)
+                deff * did_variance(ar1_covariance(m + L, an.sigma2, an.rho), m, L, hist.n_units, k)
                 for m in starts[valid]  # one term per placebo: a loop over draws of scalars
             ]
         )
@@ -665,6 +698,7 @@ def run_power(
         time_budget=time_budget if time_budget else None,
         notes=notes,
         offsets=offsets,
+        cluster_of=unit_clusters(history),
     )
     run = _simulate_design(setup, main, 0, 0)
     cells = []
