@@ -217,7 +217,6 @@ def test_compiled_and_numpy_backends_agree_to_the_last_bit(shared):
     )
 
 
-
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba is not importable here")
 @pytest.mark.parametrize("k", [13, 16, 3])
 def test_compiled_vertex_search_breaks_ties_as_the_numpy_argmin(k):
