@@ -10,8 +10,9 @@ differences of a varying base period). Two tests of ``b`` are evaluated exactly 
 
 * ``nis`` -- Roth's formulation of common practice: the pre-test rejects when any pre-period
   estimate is individually significant, ``|b_e / s_e| > z``; its power is one minus the
-  multivariate normal probability of the box ``|b_e / s_e| <= z`` (Genz's algorithm with a
-  fixed seed, so the numbers are reproducible, to an absolute error of 3e-5 up to eight
+  multivariate normal probability of the box ``|b_e / s_e| <= z`` (Genz's separation of
+  variables on fixed quasi-random points, :mod:`pilotlab.diagnostics.mvn_box`, so the numbers
+  are reproducible and smooth in the slope, to an absolute error of 3e-5 up to eight
   estimates and 1e-4 beyond; above :data:`MAX_NIS` estimates it is not computed);
 * ``wald`` -- the joint Wald test ``b' S^-1 b``: non-central chi-squared with non-centrality
   ``delta' S^-1 delta``, or the non-central F of the Hotelling reference when the reported test
@@ -29,8 +30,9 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
+from pilotlab.diagnostics.mvn_box import box_probability, box_probability_at
 from pilotlab.results import EffectResult, PrePeriodEstimates, PreTrendPower, PreTrendTest
 
 __all__ = [
@@ -47,30 +49,31 @@ __all__ = [
 MAX_NIS = 20
 
 
-def nis_power(delta: np.ndarray, cov: np.ndarray, alpha: float = 0.05) -> float:
-    """Probability that at least one estimate is individually significant at ``alpha``."""
+def nis_power(
+    delta: np.ndarray, cov: np.ndarray, alpha: float = 0.05, points: int | None = None
+) -> float:
+    """Probability that at least one estimate is individually significant at ``alpha``.
+
+    ``points``: the quasi-random points per randomisation of the box integration (default: the
+    first stage of :data:`pilotlab.diagnostics.mvn_box.POINTS` meeting the error target)."""
+    return _nis(delta, cov, alpha, points)[0]
+
+
+def _nis(delta: np.ndarray, cov: np.ndarray, alpha: float, points: int | None) -> tuple[float, int]:
+    """:func:`nis_power` and the points per randomisation it used."""
     d = np.asarray(delta, dtype=np.float64)
     S = np.asarray(cov, dtype=np.float64)
     s = np.sqrt(np.diag(S))
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(special.ndtri(1 - alpha / 2))
     m = d / s
-    if d.size == 1:
-        accept = float(stats.norm.cdf(z - m[0]) - stats.norm.cdf(-z - m[0]))
-        return 1.0 - accept
     R = S / np.outer(s, s)
-    accept = float(
-        stats.multivariate_normal.cdf(
-            np.full(d.size, z),
-            mean=m,
-            cov=R,
-            allow_singular=True,
-            abseps=3e-5 if d.size <= 8 else 1e-4,  # the report shows whole percentages
-            releps=0.0,
-            lower_limit=np.full(d.size, -z),
-            rng=np.random.default_rng(0),  # Genz's quasi-random points: reproducible numbers
-        )
-    )
-    return float(min(max(1.0 - accept, 0.0), 1.0))
+    box = np.full(d.size, z)
+    if points is None:
+        # the report shows whole percentages
+        accept, _, points = box_probability(-box, box, m, R, 3e-5 if d.size <= 8 else 1e-4)
+    else:
+        accept, _ = box_probability_at(-box, box, m, R, points)
+    return float(min(max(1.0 - accept, 0.0), 1.0)), points
 
 
 def wald_power(
@@ -97,7 +100,14 @@ def slope_for_power(power: Callable[[float], float], target: float, scale: float
         hi *= 2.0
     else:  # pragma: no cover - power must reach any target below one
         return math.nan
-    return float(optimize.brentq(lambda g: power(g) - target, 0.0, hi, xtol=1e-9 * hi, rtol=1e-7))
+    # The box probabilities are integrated to about 3e-5, and near the 50% and 80% targets the
+    # power rises by roughly 0.3 per ``scale`` of slope, so the integration alone leaves the root
+    # uncertain by about 1e-4 * scale: locating it to 1e-5 * scale (and 1e-5 relative) is ten
+    # times finer than that and far finer than the report's rounding; a tighter tolerance would
+    # only buy more integrations.
+    return float(
+        optimize.brentq(lambda g: power(g) - target, 0.0, hi, xtol=1e-5 * scale, rtol=1e-5)
+    )
 
 
 def violation_direction(
@@ -129,14 +139,21 @@ def pretrend_power(
     scale = 1.0 / math.sqrt(float(v @ np.linalg.solve(S, v)))
 
     nis_seen: dict[float, float] = {}
+    # the number of integration points is chosen once, at a slope of the order of the roots,
+    # and then kept: every slope is integrated on the same points (common random numbers), so
+    # power(g) is a smooth function and the root searches see no integration noise
+    nis_points: list[int | None] = [None]
 
     def p_nis(g: float) -> float:
-        # each probability is a pure function of the slope (a fixed-seed integration), and the
-        # two root searches and the half-effect power revisit slopes: integrate each one once
+        # each probability is a pure function of the slope, and the two root searches and the
+        # half-effect power revisit slopes: integrate each one once
         if q > MAX_NIS:
             return math.nan
         if g not in nis_seen:
-            nis_seen[g] = nis_power(g * v, S, alpha)
+            if nis_points[0] is None:
+                nis_seen[scale], nis_points[0] = _nis(scale * v, S, alpha, None)
+            if g not in nis_seen:
+                nis_seen[g] = _nis(g * v, S, alpha, nis_points[0])[0]
         return nis_seen[g]
 
     def p_wald(g: float) -> float:
