@@ -12,8 +12,7 @@ differences of a varying base period). Two tests of ``b`` are evaluated exactly 
   estimate is individually significant, ``|b_e / s_e| > z``; its power is one minus the
   multivariate normal probability of the box ``|b_e / s_e| <= z`` (Genz's separation of
   variables on fixed quasi-random points, :mod:`pilotlab.diagnostics.mvn_box`, so the numbers
-  are reproducible and smooth in the slope, to an absolute error of 3e-5 up to eight
-  estimates and 1e-4 beyond; above :data:`MAX_NIS` estimates it is not computed);
+  are reproducible and smooth in the slope, to an absolute error of 1e-4; above :data:`MAX_NIS` estimates it is not computed);
 * ``wald`` -- the joint Wald test ``b' S^-1 b``: non-central chi-squared with non-centrality
   ``delta' S^-1 delta``, or the non-central F of the Hotelling reference when the reported test
   uses the F approximation with ``df_denom`` degrees of freedom.
@@ -45,6 +44,15 @@ __all__ = [
 ]
 
 
+#: Root tolerance for the individual-significance slopes (relative, and in units of the trend's
+#: standard error). The box probabilities are integrated to about 1e-4 (three standard
+#: errors), and near the 50% and 80% targets the power rises by roughly 0.3 per standard error
+#: of slope, so the integration alone leaves the root uncertain by about 3e-4: locating it to
+#: 1e-4 is finer than that and far finer than the report's rounding (two or three significant
+#: digits); a tighter tolerance would only buy more integrations. The Wald power is exact and
+#: keeps the default.
+NIS_TOL = 1e-4
+
 #: Above this many pre-period estimates the box probability is too slow to integrate well.
 MAX_NIS = 20
 
@@ -69,8 +77,8 @@ def _nis(delta: np.ndarray, cov: np.ndarray, alpha: float, points: int | None) -
     R = S / np.outer(s, s)
     box = np.full(d.size, z)
     if points is None:
-        # the report shows whole percentages
-        accept, _, points = box_probability(-box, box, m, R, 3e-5 if d.size <= 8 else 1e-4)
+        # the report shows whole percentages: 1e-4 is a hundred times finer
+        accept, _, points = box_probability(-box, box, m, R, 1e-4)
     else:
         accept, _ = box_probability_at(-box, box, m, R, points)
     return float(min(max(1.0 - accept, 0.0), 1.0)), points
@@ -90,9 +98,12 @@ def wald_power(
     return float(stats.ncx2.sf(crit, q, lam)) if lam > 0 else alpha
 
 
-def slope_for_power(power: Callable[[float], float], target: float, scale: float) -> float:
+def slope_for_power(
+    power: Callable[[float], float], target: float, scale: float, tol: float | None = None
+) -> float:
     """The smallest slope ``g >= 0`` with ``power(g) = target`` (``power`` increasing in ``g``);
-    ``scale`` is a slope of the right order (one standard error of the trend)."""
+    ``scale`` is a slope of the right order (one standard error of the trend); the root is
+    located to ``tol * scale`` and ``tol`` relative (default 1e-7, for exact power functions)."""
     hi = scale
     for _ in range(60):  # doubling until the target is bracketed
         if power(hi) >= target:
@@ -100,14 +111,8 @@ def slope_for_power(power: Callable[[float], float], target: float, scale: float
         hi *= 2.0
     else:  # pragma: no cover - power must reach any target below one
         return math.nan
-    # The box probabilities are integrated to about 3e-5, and near the 50% and 80% targets the
-    # power rises by roughly 0.3 per ``scale`` of slope, so the integration alone leaves the root
-    # uncertain by about 1e-4 * scale: locating it to 1e-5 * scale (and 1e-5 relative) is ten
-    # times finer than that and far finer than the report's rounding; a tighter tolerance would
-    # only buy more integrations.
-    return float(
-        optimize.brentq(lambda g: power(g) - target, 0.0, hi, xtol=1e-5 * scale, rtol=1e-5)
-    )
+    tol = 1e-7 if tol is None else tol
+    return float(optimize.brentq(lambda g: power(g) - target, 0.0, hi, xtol=tol * scale, rtol=tol))
 
 
 def violation_direction(
@@ -173,8 +178,8 @@ def pretrend_power(
         event_times=tuple(int(e) for e in pre.event_times),
         reference=int(pre.reference),
         alpha=alpha,
-        slope_50_nis=slope_for_power(p_nis, 0.5, scale) if q <= MAX_NIS else math.nan,
-        slope_80_nis=slope_for_power(p_nis, 0.8, scale) if q <= MAX_NIS else math.nan,
+        slope_50_nis=slope_for_power(p_nis, 0.5, scale, NIS_TOL) if q <= MAX_NIS else math.nan,
+        slope_80_nis=slope_for_power(p_nis, 0.8, scale, NIS_TOL) if q <= MAX_NIS else math.nan,
         slope_50_wald=slope_for_power(p_wald, 0.5, scale),
         slope_80_wald=slope_for_power(p_wald, 0.8, scale),
         half_effect_slope=half,
