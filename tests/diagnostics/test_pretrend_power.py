@@ -124,7 +124,8 @@ def test_each_slope_is_integrated_once(monkeypatch: pytest.MonkeyPatch) -> None:
         delta: np.ndarray, cov: np.ndarray, alpha: float, points: int | None
     ) -> tuple[float, int]:
         seen.append(np.asarray(delta).tobytes())
-        return real(delta, cov, alpha, points)
+        out: tuple[float, int] = real(delta, cov, alpha, points)
+        return out
 
     monkeypatch.setattr(pp, "_nis", counting)
     again = pp.pretrend_power(pre, None, r)
