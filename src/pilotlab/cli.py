@@ -587,7 +587,10 @@ def _echo_power_rest(result: PowerResult, out: Path) -> None:
             f"Analytic approximation (serial correlation): MDE = {fmt_sig(result.analytic.mde)}."
         )
     for c in result.tradeoff:
-        m = "not reached" if c.mde is None else fmt_sig(c.mde)
+        if c.over_rejects:
+            m = "not claimed (the test over-rejects)"
+        else:
+            m = "not reached" if c.mde is None else fmt_sig(c.mde)
         click.echo(f"  treated {c.n_treated:>4}, post {c.post_periods:>3}: MDE {m}")
     for note in result.notes:
         click.echo(f"Note: {note}")

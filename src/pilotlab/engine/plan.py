@@ -68,6 +68,7 @@ from pilotlab.power.simulate import (
 )
 from pilotlab.power.stepped import (
     SteppedPlan,
+    stepped_mde,
     stepped_plan,
     stepped_rejections,
     stepped_scheme_power,
@@ -529,8 +530,21 @@ def _simulate_stepped(setup: _Setup, design: _Design, done0: int) -> _DesignRun:
         simulations=setup.simulations, seed_seq=fit_ss, n_jobs=setup.n_jobs,
         progress=setup.progress, done0=done0, total=setup.total, time_budget=setup.time_budget,
     )  # fmt: skip
+    if options.inference == "permutation" and hist.weighted and sim.path != "scheme":
+        note = (
+            "Randomisation inference with weights: every simulated roll-out and every re-drawn "
+            "wave order was analysed in full, which is slower. The shortcut used without "
+            "weights (each re-drawn order's estimate read off one fixed table of school-by-"
+            "wave contributions) is not exact with weights, because each re-draw changes the "
+            "weighted size of every wave and so how the waves are combined."
+        ).replace("school", setup.spec.data.unit_label)
+        if note not in setup.notes:
+            setup.notes.append(note)
     run = _summarise(setup, sim, effects, options, est, inf, None, None, n_in, L)
-    return dataclasses.replace(run, stepped=(plan, sim))
+    mde = run.mde
+    if mde is not None and sim.reject_at is not None:  # solved exactly, as everywhere else
+        mde = stepped_mde(sim, hist, setup.outcome, setup.target, setup.sign)
+    return dataclasses.replace(run, stepped=(plan, sim), mde=mde)
 
 
 def _treated_in(run: _DesignRun, n_treated: int) -> int:
@@ -563,10 +577,10 @@ def _rollout_sentence(setup: _Setup, run: _DesignRun) -> str:
             "wave by wave as the pilot file plans."
         )
     late = " and ".join(plan.late_waves)
-    verb = "acts" if len(plan.late_waves) == 1 else "act"
+    verb = "it acts" if len(plan.late_waves) == 1 else "they act"
     return (
         f"{n_in} of the {n_all} {plural_word(word)} start within the {span} the history "
-        f"allows each simulated roll-out; {late} would start later, so in the simulation it "
+        f"allows each simulated roll-out; {late} would start later, so in the simulation "
         f"{verb} only as a comparison ({plural_word(word)} not yet started). The pilot itself "
         f"treats all {n_all}, so these numbers understate its power a little."
     )
@@ -705,6 +719,7 @@ def run_power(
     history = history.complete(out_spec.column, tuple(spec.design.covariates))
     notes: list[str] = [load_notes] if load_notes else []
     offsets = None
+    main_post: list[int] | None = None  # a stepped roll-out's own length (the headline)
     stepped = (
         spec.assignment is not None
         and spec.assignment.scheme == "stepped"
@@ -715,14 +730,15 @@ def run_power(
         assert history.allocation is not None
         _refuse_stepped_options(spec, treated, conditional)
         offsets = wave_offsets(history.allocation, all_labels)
-        if ps.post_periods is None and not post:
-            post = _stepped_post(spec, history, all_labels, offsets, min_pre, notes)
+        several = post is not None and not isinstance(post, int) and len(post) > 1
+        if ps.post_periods is None and (not post or several):  # the headline: as the pilot runs
+            main_post = [_stepped_post(spec, history, all_labels, offsets, min_pre, notes)]
 
     # ---- the designs
     treated_list, post_list = _as_list(treated), _as_list(post)
     cond = bool(ps.conditional_on_units) if conditional is None else conditional
     main, key_treated, key_post = _main_design(
-        spec, history, treated_list, post_list, notes, min_pre, cond
+        spec, history, treated_list, main_post or post_list, notes, min_pre, cond
     )
     if stepped:  # every unit may be in a wave: the comparisons are the waves not yet started
         _check_design(history, 0, main.post, min_pre, key_treated, key_post)
@@ -734,7 +750,8 @@ def run_power(
     ):
         for k in treated_list or [main.n_treated]:
             for L in post_list or [main.post]:
-                _check_design(history, k, L, min_pre, "--treated", "--post")
+                # a stepped roll-out's comparisons are the waves not yet started
+                _check_design(history, 0 if stepped else k, L, min_pre, "--treated", "--post")
                 grid.append(_Design(k, L))
 
     seed = ps.seed if ps.seed is not None else spec.design.inference.seed
@@ -833,11 +850,8 @@ def run_power(
         notes.append(
             "The history is unbalanced or has missing values, so no analytic MDE is given."
         )
-    mde = run.mde
     if stepped and run.stepped is not None:
         scheme = _stepped_scheme(setup, run, notes)
-        if scheme is not None and scheme.mde is not None and mde is not None:
-            mde = scheme.mde  # the same placebo roll-outs, solved exactly: one number throughout
     else:
         scheme = _scheme_power(spec, history, out_spec.column, main, n_sims, seed, notes)
     return PowerResult(
@@ -866,7 +880,7 @@ def run_power(
         seed=seed,
         path=run.path,
         curve=curve,
-        mde=mde,
+        mde=run.mde,
         false_positive_rate=fpr,
         false_positive_mc_error=math.sqrt(alpha * (1 - alpha) / n),
         false_positives=run.false_positives,
@@ -919,8 +933,8 @@ def _stepped_scheme(setup: _Setup, run: _DesignRun, notes: list[str]) -> SchemeP
     assert run.stepped is not None
     plan, sim = run.stepped
     alloc = setup.history.allocation
-    if alloc is None or not alloc.has_blocks:
-        return None
+    if alloc is None or not alloc.has_blocks or run.over_rejects:
+        return None  # no MDE is claimed when the test over-rejects: none to compare
     options = dataclasses.replace(
         estimator_options(setup.spec, run.inference.name), pretrend="none"
     )

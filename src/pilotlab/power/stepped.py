@@ -64,6 +64,7 @@ from pilotlab.power.simulate import (
 __all__ = [
     "SteppedPlan",
     "complete_waves",
+    "stepped_mde",
     "stepped_plan",
     "stepped_rejections",
     "stepped_scheme_power",
@@ -525,6 +526,24 @@ def _mde_of(sim: PlaceboRejections, target: float, sign: float, hi: float) -> fl
     return hi_d
 
 
+def _search_top(sim: PlaceboRejections, history: Panel, outcome: str) -> float:
+    """Top of the effects searched for the MDE: ten standard errors (or outcome spreads)."""
+    if sim.estimates is not None and np.isfinite(sim.estimates[:, 1]).any():
+        return 10.0 * float(np.nanmedian(sim.estimates[:, 1]))
+    return 10.0 * _spread(history, outcome)
+
+
+def stepped_mde(
+    sim: PlaceboRejections, history: Panel, outcome: str, target: float, sign: float = 1.0
+) -> float | None:
+    """The MDE of one design's placebo roll-outs solved exactly on their test decisions (the
+    number the headline, the trade-off grid and the scheme comparison all report); ``None``
+    without the effects' shift or beyond the effects searched."""
+    if sim.reject_at is None:
+        return None
+    return _mde_of(sim, target, sign, _search_top(sim, history, outcome))
+
+
 def stepped_scheme_power(
     history: Panel,
     outcome: str,
@@ -558,10 +577,7 @@ def stepped_scheme_power(
     )  # fmt: skip
     if other.reject_at is None:
         return None
-    if own.estimates is not None and np.isfinite(own.estimates[:, 1]).any():
-        hi = 10.0 * float(np.nanmedian(own.estimates[:, 1]))
-    else:
-        hi = 10.0 * _spread(history, outcome)
+    hi = _search_top(own, history, outcome)
     m_own = _mde_of(own, target, sign, hi)
     m_comp = _mde_of(other, target, sign, hi)
     top = max((m for m in (m_own, m_comp) if m is not None), default=hi / 4)
