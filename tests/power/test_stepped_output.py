@@ -17,11 +17,12 @@ import pytest
 from click.testing import CliRunner
 
 import pilotlab.engine.plan as plan_mod
+import pilotlab.power.stepped as stepped_mod
 from pilotlab.cli import cli
 from pilotlab.engine import run_power
 from pilotlab.exceptions import SpecError
 from pilotlab.power.result import PowerResult
-from pilotlab.power.stepped import _permutation
+from pilotlab.power.stepped import _permutation, stepped_rejections
 from pilotlab.report.power import render_power_html
 from pilotlab.spec import PilotSpec, load_pilot, parse_pilot
 
@@ -63,9 +64,7 @@ def test_one_mde_throughout(result: PowerResult) -> None:
 
 
 def test_cli_headline_is_plain_and_agrees(tmp_path: Path) -> None:
-    res = CliRunner().invoke(
-        cli, ["power", str(PILOT), "-o", str(tmp_path / "p"), "-q"]
-    )
+    res = CliRunner().invoke(cli, ["power", str(PILOT), "-o", str(tmp_path / "p"), "-q"])
     assert res.exit_code == 0, res.output
     first = res.output.splitlines()[0]
     assert "with 24 schools treated and 8 months from the first wave" in first
@@ -128,11 +127,13 @@ def test_weighted_randomisation_inference_has_no_block_map_shortcut(
 ) -> None:
     frame = pd.read_csv(PILOT.parent / "data" / "panel.csv")
     schools = sorted(frame["school_id"].unique())
-    frame["pupils"] = frame["school_id"].map(dict(zip(schools, np.linspace(0.5, 2.0, 36))))
+    frame["pupils"] = frame["school_id"].map(
+        dict(zip(schools, np.linspace(0.5, 2.0, 36), strict=True))
+    )
     spec = _spec({"weight": "pupils"}, inference={"method": "permutation", "replications": 99})
     # the cohort-block map refuses weights: the shortcut over wave orders does not apply
     seen: list[Any] = []
-    real = plan_mod.stepped_rejections
+    real = stepped_rejections
 
     def spy(history: Any, outcome: Any, est: Any, options: Any, alloc: Any, plan: Any,
             effects: Any, **kw: Any) -> Any:  # fmt: skip
@@ -150,6 +151,7 @@ def test_weighted_randomisation_inference_has_no_block_map_shortcut(
         return dataclasses.replace(sim, path="full"), drawn
 
     monkeypatch.setattr(plan_mod, "stepped_rejections", spy)
+    monkeypatch.setattr(stepped_mod, "stepped_rejections", spy)  # the scheme comparison's
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = run_power(spec, frame, simulations=40)
