@@ -7,12 +7,14 @@
 * ``synthetic``: one treated area with donor weights and a synthetic path attached.
 
 Estimator and inference are pinned in the pilot files so that the golden snapshots do not change
-when later branches alter what ``auto`` picks.
+when later branches alter what ``auto`` picks. Evaluations are immutable, so each one is built
+once per test process and shared (``functools.cache``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from types import MappingProxyType
 from typing import Any
@@ -118,6 +120,7 @@ def _fix_time(ev: Evaluation) -> Evaluation:
     )
 
 
+@functools.cache
 def common(hostile: bool = False) -> Evaluation:
     """6 of 150 local authorities from 2022Q1, quarterly, effect -0.5 on a lower-is-better rate."""
     sim = make_pilot_panel(
@@ -316,6 +319,7 @@ def _checks(o: Any) -> tuple[RobustnessCheck, ...]:
 REAL_CHECKS = ["placebo_in_time", "leave_one_out"]
 
 
+@functools.cache
 def three_outcomes(with_checks: bool = True) -> Evaluation:
     """Three outcomes (two primary), every robustness check present."""
     df, a = _three_panel()
@@ -346,6 +350,7 @@ def three_outcomes(with_checks: bool = True) -> Evaluation:
     return _fix_time(ev)
 
 
+@functools.cache
 def staggered() -> Evaluation:
     """Three monthly waves across 30 of 120 areas, with group-time tables attached."""
     sim = make_pilot_panel(
@@ -445,6 +450,7 @@ def staggered() -> Evaluation:
     return _fix_time(ev)
 
 
+@functools.cache
 def synthetic() -> Evaluation:
     """One treated area; synthetic-design details attached to an event-study evaluation."""
     sim = make_pilot_panel(
@@ -509,6 +515,7 @@ def synthetic() -> Evaluation:
     return _fix_time(ev)
 
 
+@functools.cache
 def single_permutation() -> Evaluation:
     """One treated area of 30 with permutation inference and a small effect on a proportion.
 
