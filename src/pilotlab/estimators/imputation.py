@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators._events import event_rows
 from pilotlab.estimators._regression import is_nested, size_warnings
 from pilotlab.estimators._twoway import TwoWay, sums
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
@@ -555,8 +556,8 @@ def fit_imputation(
     )
     agg = res.aggregations
     row = agg[agg["type"] == opts.aggregation].iloc[0]
-    events: list[EventTimeEstimate] = _event_rows(res.leads)
-    events += _event_rows(res.dynamic)
+    events: list[EventTimeEstimate] = event_rows(res.leads)
+    events += event_rows(res.dynamic)
     events.sort(key=lambda ev: ev.event_time)
     warnings = size_warnings(panel, "cluster") + res.warnings
     tables = StaggeredTables(
@@ -591,27 +592,6 @@ def fit_imputation(
         warnings=warnings,
         staggered=tables,
     )
-
-
-def _event_rows(frame: pd.DataFrame) -> list[EventTimeEstimate]:
-    """Event-time rows of a table with ``event_time``, ``estimate``, ``std_error``,
-    ``ci_lower``, ``ci_upper`` and ``p_value`` columns."""
-    e = frame["event_time"].to_numpy(np.int64)
-    v = [
-        frame[c].to_numpy(np.float64)
-        for c in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
-    ]
-    return [
-        EventTimeEstimate(
-            int(e[i]),
-            float(v[0][i]),
-            float(v[1][i]),
-            float(v[2][i]),
-            float(v[3][i]),
-            float(v[4][i]),
-        )
-        for i in range(e.size)
-    ]
 
 
 ENTRY = register(

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators._events import event_rows
 from pilotlab.estimators._regression import fit_panel, is_nested, size_warnings, t_quantile
 from pilotlab.estimators._twoway import TwoWay, sums
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
@@ -452,7 +453,7 @@ def _result(
     if not cells.binned:
         att.insert(1, "time", [labels[int(v)] for v in t])
     h = idx[opts.aggregation]
-    events = _event_rows(dynamic)
+    events = event_rows(dynamic)
     events.append(EventTimeEstimate(ref, 0.0, 0.0, 0.0, 0.0, math.nan, reference=True))
     events.sort(key=lambda ev: ev.event_time)
     lead_idx = [i for i in np.flatnonzero(kinds_a == "dynamic") if labs_a[i] < ref]
@@ -519,27 +520,6 @@ def _result(
         linear=linear,
         staggered=tables,
     )
-
-
-def _event_rows(frame: pd.DataFrame) -> list[EventTimeEstimate]:
-    """Event-time rows of a table with ``event_time``, ``estimate``, ``std_error``,
-    ``ci_lower``, ``ci_upper`` and ``p_value`` columns."""
-    e = frame["event_time"].to_numpy(np.int64)
-    v = [
-        frame[c].to_numpy(np.float64)
-        for c in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
-    ]
-    return [
-        EventTimeEstimate(
-            int(e[i]),
-            float(v[0][i]),
-            float(v[1][i]),
-            float(v[2][i]),
-            float(v[3][i]),
-            float(v[4][i]),
-        )
-        for i in range(e.size)
-    ]
 
 
 ENTRY = register(
