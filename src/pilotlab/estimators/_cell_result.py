@@ -8,7 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pilotlab.estimators._cells import CellEstimates, CellFit, cell_estimates
+from pilotlab.data.panel import Panel
+from pilotlab.estimators._cells import CellEstimates, CellFit, cell_estimates, cell_fit
+from pilotlab.estimators._regression import size_warnings
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.exceptions import Notice
 from pilotlab.results import (
@@ -20,7 +22,7 @@ from pilotlab.results import (
     WildBootstrapRecord,
 )
 
-__all__ = ["cell_result"]
+__all__ = ["cell_design_result"]
 
 AGGREGATION_TEXT = {
     "simple": "average over every treated unit-period in the windows",
@@ -29,7 +31,54 @@ AGGREGATION_TEXT = {
 }
 
 
-def cell_result(
+def cell_design_result(
+    estimator: str,
+    panel: Panel,
+    outcome: str,
+    options: EstimatorOptions,
+    rng: np.random.Generator,
+    *,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    window: tuple[int, int],
+    aggregation: str,
+    nobs: int,
+    method: str,
+    trim: bool = False,
+    rectangular: bool,
+) -> EffectResult:
+    """Fit the cells of ``rows = (y, w, unit, time, cluster)`` of ``panel`` (its start dates,
+    comparison and anticipation) and assemble the result of the cell design ``estimator``."""
+    fit = cell_fit(
+        *rows,
+        panel.first_treated,
+        panel.n_periods,
+        window=window,
+        anticipation=panel.anticipation,
+        comparison=panel.comparison,
+        trim=trim,
+        rectangular=rectangular,
+    )
+    return _result(
+        estimator,
+        outcome,
+        fit,
+        options,
+        rng,
+        aggregation=aggregation,
+        period_labels=panel.period_labels,
+        nobs=nobs,
+        n_units=panel.n_units,
+        n_treated_units=panel.n_treated_units,
+        n_periods=panel.n_periods,
+        window=window,
+        comparison=panel.comparison,
+        anticipation=panel.anticipation,
+        method=method,
+        warnings=size_warnings(panel, options.inference),
+    )
+
+
+def _result(
     estimator: str,
     outcome: str,
     fit: CellFit,
