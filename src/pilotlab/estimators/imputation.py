@@ -41,7 +41,6 @@ before the start; the rows from the start on are the imputation estimates.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.estimators._events import event_rows
+from pilotlab.estimators._events import estimand_table, event_rows, kind_table
 from pilotlab.estimators._regression import is_nested, size_warnings
 from pilotlab.estimators._twoway import TwoWay, sums
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
@@ -356,22 +355,12 @@ def imputation_effects(
     labs = np.array(labels)
     period_labels = panel.period_labels
 
-    def table(kind: str, name: str, conv: Callable[[int], object]) -> pd.DataFrame:
-        m = np.flatnonzero(kinds_all == kind)
-        return pd.DataFrame(
-            {
-                name: [conv(int(labs[i])) for i in m],
-                "estimate": est[m],
-                "std_error": se[m],
-                "ci_lower": lo[m],
-                "ci_upper": hi[m],
-                "p_value": p[m],
-            }
-        )
-
-    dynamic = table("dynamic", "event_time", int)
-    group = table("group", "group", lambda v: period_labels[v])
-    calendar = table("calendar", "time", lambda v: period_labels[v])
+    inference = (est, se, lo, hi, p)
+    dynamic = kind_table(inference, kinds_all, labs, "dynamic", "event_time", int)
+    group = kind_table(inference, kinds_all, labs, "group", "group", lambda v: period_labels[v])
+    calendar = kind_table(
+        inference, kinds_all, labs, "calendar", "time", lambda v: period_labels[v]
+    )
     overall = [
         ("simple", "simple"),
         ("dynamic", "dynamic_overall"),
@@ -379,16 +368,7 @@ def imputation_effects(
         ("calendar", "calendar_overall"),
     ]
     idx = [int(np.flatnonzero(kinds_all == k)[0]) for _, k in overall]
-    aggregations = pd.DataFrame(
-        {
-            "type": [o[0] for o in overall],
-            "estimate": est[idx],
-            "std_error": se[idx],
-            "ci_lower": lo[idx],
-            "ci_upper": hi[idx],
-            "p_value": p[idx],
-        }
-    )
+    aggregations = estimand_table(inference, np.array(idx), "type", [o[0] for o in overall])
     n_tr_cell = np.bincount(cell, minlength=n_cell)
     cells = pd.DataFrame(
         {
