@@ -37,7 +37,7 @@ from pilotlab.results import (
     SyntheticTables,
     Table,
 )
-from pilotlab.simulate import make_pilot_panel
+from pilotlab.simulate import SimulatedPilot, make_pilot_panel
 from pilotlab.spec import parse_pilot
 
 SCRIPT = "<script>alert(1)</script>"
@@ -120,79 +120,53 @@ def _fix_time(ev: Evaluation) -> Evaluation:
     )
 
 
-@functools.cache
-def common(hostile: bool = False) -> Evaluation:
-    """6 of 150 local authorities from 2022Q1, quarterly, effect -0.5 on a lower-is-better rate."""
-    sim = make_pilot_panel(
+CLAIMANT_RATE: dict[str, Any] = {
+    "column": "claimant_rate",
+    "label": "Claimant count rate (%)",
+    "units": "percentage points",
+    "primary": True,
+    "better": "lower",
+    "mde": 0.3,
+}
+
+
+def _authorities(
+    effect: float, outcome: str, seed: int, *, noise_sd: float, unit_sd: float = 2.0
+) -> SimulatedPilot:
+    """150 local authorities over 24 quarters from 2017Q1, 6 of them in the pilot from the
+    17th quarter (``unit_sd`` as :func:`make_pilot_panel`'s default unless given)."""
+    return make_pilot_panel(
         150,
         24,
         6,
         16,
-        -0.5,
+        effect,
         freq="quarter",
         first_period="2017Q1",
-        seed=11,
-        outcome="claimant_rate",
-        noise_sd=0.3,
-        unit_sd=1.0,
+        seed=seed,
+        outcome=outcome,
+        noise_sd=noise_sd,
+        unit_sd=unit_sd,
     )
+
+
+@functools.cache
+def common(hostile: bool = False) -> Evaluation:
+    """6 of 150 local authorities from 2022Q1, quarterly, effect -0.5 on a lower-is-better rate."""
+    sim = _authorities(-0.5, "claimant_rate", 11, noise_sd=0.3, unit_sd=1.0)
     spec = _spec(
         list(sim.treated_units),
         sim.start,
-        [
-            {
-                "column": "claimant_rate",
-                "label": "Claimant count rate (%)",
-                "units": "percentage points",
-                "primary": True,
-                "better": "lower",
-                "mde": 0.3,
-            }
-        ],
+        [CLAIMANT_RATE],
         hostile=hostile,
     )
     return _fix_time(pilotlab.evaluate(spec, data=sim.data))
 
 
 def _three_panel(seed: int = 5) -> tuple[pd.DataFrame, Any]:
-    a = make_pilot_panel(
-        150,
-        24,
-        6,
-        16,
-        -0.5,
-        freq="quarter",
-        first_period="2017Q1",
-        seed=seed,
-        outcome="claimant_rate",
-        noise_sd=0.3,
-        unit_sd=1.0,
-    )
-    b = make_pilot_panel(
-        150,
-        24,
-        6,
-        16,
-        1.0,
-        freq="quarter",
-        first_period="2017Q1",
-        seed=seed,
-        outcome="employment_rate",
-        noise_sd=0.8,
-    )
-    c = make_pilot_panel(
-        150,
-        24,
-        6,
-        16,
-        0.0,
-        freq="quarter",
-        first_period="2017Q1",
-        seed=seed,
-        outcome="wellbeing",
-        noise_sd=0.2,
-        unit_sd=0.3,
-    )
+    a = _authorities(-0.5, "claimant_rate", seed, noise_sd=0.3, unit_sd=1.0)
+    b = _authorities(1.0, "employment_rate", seed, noise_sd=0.8)
+    c = _authorities(0.0, "wellbeing", seed, noise_sd=0.2, unit_sd=0.3)
     df = a.data[["area_code", "period", "claimant_rate"]].copy()
     df["employment_rate"] = b.data["employment_rate"].to_numpy() + 60
     df["wellbeing"] = c.data["wellbeing"].to_numpy() - 3
@@ -200,14 +174,7 @@ def _three_panel(seed: int = 5) -> tuple[pd.DataFrame, Any]:
 
 
 THREE_OUTCOMES = [
-    {
-        "column": "claimant_rate",
-        "label": "Claimant count rate (%)",
-        "units": "percentage points",
-        "primary": True,
-        "better": "lower",
-        "mde": 0.3,
-    },
+    CLAIMANT_RATE,
     {
         "column": "employment_rate",
         "label": "Employment rate (%)",
