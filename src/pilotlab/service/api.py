@@ -412,6 +412,36 @@ async def import_(request: Request) -> dict[str, Any]:
     return result
 
 
+@router.get("/synthesis", summary="Framework metrics and how many visible pilots report each")
+def synthesis_metrics(request: Request, svc: Svc, who: Caller) -> list[dict[str, Any]]:
+    from pilotlab.service.synthesis import metric_rows
+
+    return [r.to_dict() for r in metric_rows(svc, who, request.app.state.frameworks)]
+
+
+@router.get(
+    "/synthesis/{framework}/{code}",
+    summary="One metric pooled over the visible evidence (synthesis.json)",
+)
+def synthesis_record(
+    framework: str,
+    code: str,
+    request: Request,
+    svc: Svc,
+    who: Caller,
+    method: Annotated[str, Query(max_length=20)] = "reml",
+    scale: Annotated[str, Query(max_length=20)] = "units",
+) -> dict[str, Any]:
+    from pilotlab.service.synthesis import pool_metric, too_few
+
+    pooled = pool_metric(
+        svc, who, request.app.state.frameworks, f"{framework}/{code}", method=method, scale=scale
+    )
+    if pooled.synthesis is None:
+        raise ServiceError(404, too_few(pooled))
+    return pooled.synthesis.to_dict()
+
+
 @router.get("/head", summary="The registry's chain head, SEQ:SHA256")
 def head(svc: Svc, who: Caller) -> dict[str, str]:
     return {"head": svc.head(who)}

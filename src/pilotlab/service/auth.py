@@ -1,7 +1,8 @@
 """Who is asking, and what they may do.
 
 Passwords and API tokens are stored only as argon2id hashes (``argon2-cffi``'s RFC 9106 low-memory
-profile). An API token is ``plt_<id>_<secret>``: the id (public, 12 hex characters) finds the
+profile: 3 passes over 64 MiB). ``$PILOTLAB_ARGON2_PROFILE=test`` switches new hashes to the
+cheapest parameters argon2 allows, for test suites only: such hashes protect nothing. An API token is ``plt_<id>_<secret>``: the id (public, 12 hex characters) finds the
 row, the argon2 hash checks the whole token. Checking an argon2 hash takes tens of milliseconds
 by design, so a token that checked out is remembered in memory for a minute, keyed by the
 SHA-256 of the token (never the token itself); revoking a token clears it at once.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import threading
@@ -27,9 +29,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from pilotlab.exceptions import PilotlabError
 from pilotlab.registry.accounts import Access, Accounts, Person
 
 __all__ = [
@@ -50,7 +53,12 @@ __all__ = [
 SESSION_COOKIE = "pilotlab_session"
 SESSION_HOURS = 12
 _TOKEN = re.compile(r"^plt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-_HASHER = PasswordHasher()
+#: The environment variable that chooses the argon2 parameters of new hashes.
+ENV_ARGON2 = "PILOTLAB_ARGON2_PROFILE"
+_HASHERS = {
+    "strong": PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY),
+    "test": PasswordHasher.from_parameters(profiles.CHEAPEST),
+}
 _CACHE_SECONDS = 60.0
 
 
@@ -86,9 +94,27 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def argon2_profile() -> str:
+    """``strong`` (the default) or ``test`` (``$PILOTLAB_ARGON2_PROFILE``, for test suites).
+
+    Raises
+    ------
+    PilotlabError
+        The variable names another profile.
+    """
+
+    name = os.environ.get(ENV_ARGON2, "").strip() or "strong"
+    if name not in _HASHERS:
+        raise PilotlabError(
+            f"${ENV_ARGON2}: found {name!r}; allowed: strong (the default) or test (cheap "
+            "hashes for test suites only); unset it in production"
+        )
+    return name
+
+
 def hash_secret(secret: str) -> str:
-    """The argon2id hash of a password or token."""
-    return _HASHER.hash(secret)
+    """The argon2id hash of a password or token (parameters: :func:`argon2_profile`)."""
+    return _HASHERS[argon2_profile()].hash(secret)
 
 
 def verify_secret(stored: str | None, secret: str) -> bool:
@@ -96,7 +122,8 @@ def verify_secret(stored: str | None, secret: str) -> bool:
     if not stored:
         return False
     try:
-        return _HASHER.verify(stored, secret)
+        # the parameters are read from the stored hash itself
+        return _HASHERS["strong"].verify(stored, secret)
     except (VerificationError, InvalidHashError):
         return False
 

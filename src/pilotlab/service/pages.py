@@ -206,6 +206,58 @@ async def access_form(pilot_id: str, request: Request) -> Response:
     return _see_other(f"/pilots/{quote(pilot_id, safe='')}?done=Visibility+changed")
 
 
+# ---------------------------------------------------------------------- evidence across places
+
+
+def _synthesis_query(request: Request) -> tuple[str, str, str]:
+    method = str(request.query_params.get("method", "reml"))[:20]
+    scale = str(request.query_params.get("scale", "units"))[:20]
+    given = {k: v for k, v in (("method", method), ("scale", scale)) if request.query_params.get(k)}
+    return method, scale, ("?" + urlencode(given)) if given else ""
+
+
+@router.get("/synthesis", response_class=HTMLResponse)
+def metrics_page(request: Request) -> HTMLResponse:
+    from pilotlab.service.synthesis import metric_rows
+
+    svc, who = service_of(request), principal_of(request)
+    rows = metric_rows(svc, who, request.app.state.frameworks)
+    return _render(request, "metrics.html.j2", rows=rows)
+
+
+@router.get("/synthesis/{framework}/{code}", response_class=HTMLResponse)
+def metric_page(framework: str, code: str, request: Request) -> HTMLResponse:
+    from pilotlab.service.synthesis import pool_metric
+
+    svc, who = service_of(request), principal_of(request)
+    method, scale, query = _synthesis_query(request)
+    pooled = pool_metric(
+        svc, who, request.app.state.frameworks, f"{framework}/{code}", method=method, scale=scale
+    )
+    doc = pooled.document
+    shown = ("summary", "estimates", "differ")
+    sections = [s for s in doc.sections if s.id in shown] if doc is not None else []
+    return _render(
+        request, "metric.html.j2", m=pooled.metric, pooled=pooled, doc=doc, sections=sections,
+        query=query,
+    )  # fmt: skip
+
+
+@router.get("/synthesis/{framework}/{code}/report.html")
+def metric_report(framework: str, code: str, request: Request) -> Response:
+    from pilotlab.service.api import file_response
+    from pilotlab.service.synthesis import pool_metric, synthesis_html, too_few
+
+    svc, who = service_of(request), principal_of(request)
+    method, scale, _ = _synthesis_query(request)
+    pooled = pool_metric(
+        svc, who, request.app.state.frameworks, f"{framework}/{code}", method=method, scale=scale
+    )
+    if pooled.synthesis is None:
+        raise ServiceError(404, too_few(pooled))
+    return file_response("text/html", synthesis_html(pooled).encode("utf-8"), "synthesis.html")
+
+
 # ---------------------------------------------------------------------- signing in
 
 
