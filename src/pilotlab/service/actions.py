@@ -28,6 +28,7 @@ from pilotlab.registry.accounts import (
     Accounts,
     Organisation,
     Person,
+    imported_portfolio_rows,
     portfolio_rows,
 )
 from pilotlab.registry.importing import check_record, parse_record
@@ -289,17 +290,28 @@ class Service:
 
     def portfolio(self, principal: Principal, filters: dict[str, str]) -> list[dict[str, Any]]:
         """Rows of the portfolio page, filtered: q, organisation, policy_area, metric, status,
-        evidence_level."""
+        evidence_level. The pilots registered here come first, then the imported records the
+        caller may see (``imported``: true, ``source``: the registry they came from)."""
         access = self.accounts.all_access()
         q = filters.get("q", "").strip().lower()
-        out = []
+        rows = []
         for row in portfolio_rows(self.accounts):
             a = access.get(row["id"])
-            if not can_see(principal, a):
-                continue
+            if can_see(principal, a):
+                rows.append({**row, "access": a, "imported": False, "source": None})
+        for row in imported_portfolio_rows(self.accounts):
+            if principal.is_admin or (
+                row["access"] is not None and can_see(principal, row["access"])
+            ):
+                rows.append(row)
+        out = []
+        for row in rows:
+            a = row.pop("access")
             row["organisation"] = a.organisation if a else None
             row["visibility"] = a.visibility if a else None
-            if q and not any(q in str(row.get(k) or "").lower() for k in ("id", "title", "lead")):
+            if q and not any(
+                q in str(row.get(k) or "").lower() for k in ("id", "title", "lead", "source")
+            ):
                 continue
             if filters.get("organisation") and row["organisation"] != filters["organisation"]:
                 continue
@@ -318,8 +330,7 @@ class Service:
     def portfolio_records(self, principal: Principal) -> list[dict[str, Any]]:
         """Latest evidence record of every pilot the caller may see (local and imported)."""
         access = self.accounts.all_access()
-        imported = self.accounts.imported_visible_to()
-        org = principal.person.organisation_id if principal.person else None
+        imported = self.accounts.imported_access()
         out = []
         for record in self.registry.portfolio_records():
             prov = record.get("provenance") or {}
@@ -328,10 +339,10 @@ class Service:
                 if not can_see(principal, access.get(pid)):
                     continue
                 prov["registry_url"] = self.public_name
-            elif not (
-                principal.is_admin or org in imported.get(str(prov.get("evidence_sha256")), ())
-            ):
-                continue
+            else:
+                a = imported.get(str(prov.get("evidence_sha256")))
+                if not (principal.is_admin or (a is not None and can_see(principal, a))):
+                    continue
             out.append(record)
         return out
 
@@ -737,9 +748,17 @@ class Service:
             )
         return files
 
-    def import_records(self, principal: Principal, content: bytes, filename: str) -> dict[str, Any]:
-        """Import evidence records exported by another registry, visible to the caller's
-        organisation."""
+    def import_records(
+        self,
+        principal: Principal,
+        content: bytes,
+        filename: str,
+        visibility: str = "organisation",
+        shared_with: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Import evidence records exported by another registry: owned by the caller's
+        organisation, and visible as ``visibility`` says (by default to that organisation only;
+        ``shared``: also to the organisations in ``shared_with``; ``public``: to everyone)."""
         _need_sign_in(principal, "import evidence records")
         person = principal.person
         assert person is not None
@@ -747,6 +766,16 @@ class Service:
             raise _denied("import evidence records (editors and administrators only)")
         if person.organisation_id is None and not principal.is_admin:
             raise ServiceError(422, "you belong to no organisation to import for")
+        if visibility not in VISIBILITIES:
+            raise ServiceError(
+                422, f"visibility: found {visibility[:40]!r}; use one of {', '.join(VISIBILITIES)}"
+            )
+        if shared_with and visibility != "shared":
+            raise ServiceError(
+                422, "shared_with names organisations only with visibility 'shared'; set it"
+            )
+        with self.accounts.read() as conn:
+            share_ids = [self._organisation(conn, o).id for o in shared_with]
         if len(content) > self.limits.import_file:
             raise ServiceError(
                 413, f"the import file is larger than {self.limits.import_file:,} bytes"
@@ -758,8 +787,15 @@ class Service:
         def extra(conn: Connection, _entries: list[dict[str, Any]]) -> dict[str, Any]:
             n = 0
             if person.organisation_id is not None:
-                n = self.accounts.grant_imported(conn, before["id"], person.organisation_id)
-            return {"file": name, "records": n}
+                n = self.accounts.grant_imported(
+                    conn, before["id"], person.organisation_id, visibility, share_ids
+                )
+            return {
+                "file": name,
+                "records": n,
+                "visibility": visibility,
+                "shared_with": list(shared_with),
+            }
 
         with tempfile.TemporaryDirectory(prefix="pilotlab-import-") as tmp:
             path = Path(tmp) / f"upload{suffix}"
@@ -780,6 +816,8 @@ class Service:
             "imported": s.imported,
             "duplicates": s.duplicates,
             "sources": list(s.sources),
+            "visibility": visibility,
+            "shared_with": list(shared_with),
         }
 
     # ------------------------------------------------------------------ people and tokens

@@ -393,7 +393,15 @@ def export(svc: Svc, who: Caller) -> dict[str, Any]:
     return svc.export(who)
 
 
-@router.post("/import", summary="Import an export of another registry (pilotlab import)")
+@router.post(
+    "/import",
+    summary="Import an export of another registry (pilotlab import)",
+    description=(
+        "Multipart form: `file` (evidence.jsonl or evidence.json), optional `visibility` "
+        "(organisation, the default; shared; public) and, with `shared`, one `shared_with` "
+        "field per organisation. The records are owned by the importing organisation."
+    ),
+)
 async def import_(request: Request) -> dict[str, Any]:
     svc = service_of(request)
     who = await run_in_threadpool(_writer, request)
@@ -406,9 +414,15 @@ async def import_(request: Request) -> dict[str, Any]:
             )
         data = await item.read(svc.limits.import_file + 1)
         name = item.filename or "evidence.jsonl"
+        visibility = form.get("visibility") or "organisation"
+        shared = [str(v).strip() for v in form.getlist("shared_with") if str(v).strip()]
+        if not isinstance(visibility, str) or any(isinstance(v, UploadFile) for v in shared):
+            raise ServiceError(422, "'visibility' and 'shared_with' must be form fields")
     finally:
         await form.close()
-    result: dict[str, Any] = await run_in_threadpool(svc.import_records, who, bytes(data), name)
+    result: dict[str, Any] = await run_in_threadpool(
+        svc.import_records, who, bytes(data), name, visibility, shared
+    )
     return result
 
 
