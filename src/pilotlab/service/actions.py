@@ -114,6 +114,11 @@ def _need_sign_in(principal: Principal, what: str) -> None:
         )
 
 
+def _check_password(password: str) -> None:
+    if not 12 <= len(password) <= 1024:
+        raise ServiceError(422, "a password must be 12 to 1024 characters long")
+
+
 def _clean_text(value: str, what: str, limit: int = 500) -> str:
     value = value.strip()
     if not value:
@@ -882,8 +887,8 @@ class Service:
         name = _clean_text(name, "the person's name", 200)
         if role not in ROLES:
             raise ServiceError(422, f"role must be one of {', '.join(ROLES)}")
-        if password is not None and not 12 <= len(password) <= 1024:
-            raise ServiceError(422, "a password must be 12 to 1024 characters long")
+        if password is not None:
+            _check_password(password)
         hashed = hash_secret(password) if password is not None else None
 
         def work(conn: Connection) -> Person:
@@ -985,6 +990,90 @@ class Service:
 
         self._own_write(principal, "revoke-token", token_id, work)
         self.tokens.forget(token_id)
+
+    def _person_or_404(self, person_id: int) -> Person:
+        person = self.accounts.person_by_id(person_id) if 0 < person_id < 2**31 else None
+        if person is None:
+            raise ServiceError(404, f"no person with id {person_id}; see the people at /admin")
+        return person
+
+    def set_disabled(self, principal: Principal, person_id: int, disabled: bool) -> dict[str, Any]:
+        """Disable a person (administrators): at once their sessions end, their tokens stop
+        working and they cannot sign in; or enable them again (their unrevoked tokens work
+        again)."""
+        what = "disable people" if disabled else "enable people"
+        _need_sign_in(principal, what)
+        if not principal.is_admin:
+            raise _denied(f"{what} (administrators only)")
+        person = self._person_or_404(person_id)
+        if disabled and principal.person is not None and principal.person.id == person.id:
+            raise ServiceError(
+                422, "you may not disable yourself; ask another administrator to do it"
+            )
+
+        def work(conn: Connection) -> int:
+            self.accounts.set_disabled(conn, person.id, disabled)
+            return self.accounts.end_sessions(conn, person.id) if disabled else 0
+
+        ended = self._own_write(
+            principal,
+            "disable-person" if disabled else "enable-person",
+            person.email,
+            work,
+            {"person_id": person.id},
+        )
+        self.tokens.forget_person(person.id)
+        got = self._person_or_404(person.id)
+        return {**got.to_dict(), "sessions_ended": ended}
+
+    def reset_password(self, principal: Principal, person_id: int, password: str) -> dict[str, Any]:
+        """Give a person a new one-time password (administrators): they must choose their own
+        when they next sign in, and their open sessions end."""
+        _need_sign_in(principal, "reset passwords")
+        if not principal.is_admin:
+            raise _denied("reset passwords (administrators only)")
+        person = self._person_or_404(person_id)
+        _check_password(password)
+        hashed = hash_secret(password)
+
+        def work(conn: Connection) -> int:
+            self.accounts.set_password(conn, person.id, hashed, must_change=True)
+            return self.accounts.end_sessions(conn, person.id)
+
+        ended = self._own_write(
+            principal, "reset-password", person.email, work, {"person_id": person.id}
+        )
+        self.tokens.forget_person(person.id)
+        return {**self._person_or_404(person.id).to_dict(), "sessions_ended": ended}
+
+    def change_password(
+        self,
+        principal: Principal,
+        current: str,
+        new: str,
+        keep_session: str | None = None,
+    ) -> None:
+        """Change the caller's own password (the current one is needed); every other session of
+        theirs ends (``keep_session``: the SHA-256 of the one to keep)."""
+        from pilotlab.service.auth import verify_secret
+
+        _need_sign_in(principal, "change your password")
+        person = principal.person
+        assert person is not None
+        found = self.accounts.person_by_email(person.email)
+        if found is None or not verify_secret(found[1], current):
+            raise ServiceError(403, "the current password is not right; nothing was changed")
+        _check_password(new)
+        if new == current:
+            raise ServiceError(422, "the new password is the current one; choose another")
+        hashed = hash_secret(new)
+
+        def work(conn: Connection) -> None:
+            self.accounts.set_password(conn, person.id, hashed, must_change=False)
+            self.accounts.end_sessions(conn, person.id, keep=keep_session)
+
+        self._own_write(principal, "change-password", person.email, work)
+        self.tokens.forget_person(person.id)
 
     def list_tokens(self, principal: Principal) -> list[dict[str, Any]]:
         """The caller's tokens (never their secrets)."""

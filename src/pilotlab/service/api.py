@@ -81,6 +81,17 @@ class PersonBody(_Body):
     password: str | None = Field(None, max_length=1024)
 
 
+class PasswordResetBody(_Body):
+    password: str = Field(
+        min_length=12, max_length=1024, description="A one-time password to give them privately."
+    )
+
+
+class PasswordChangeBody(_Body):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=12, max_length=1024)
+
+
 class TokenBody(_Body):
     label: str = Field("API token", max_length=100)
     expires_at: str | None = Field(
@@ -482,6 +493,37 @@ def add_person(body: PersonBody, svc: Svc, who: Writer) -> dict[str, Any]:
         who, email=body.email, name=body.name, role=body.role,
         organisation=body.organisation, password=body.password,
     )  # fmt: skip
+
+
+@router.post("/people/{person_id}/disable", summary="Disable a person at once (administrators)")
+def disable_person(person_id: int, svc: Svc, who: Writer) -> dict[str, Any]:
+    return svc.set_disabled(who, person_id, True)
+
+
+@router.post("/people/{person_id}/enable", summary="Enable a disabled person (administrators)")
+def enable_person(person_id: int, svc: Svc, who: Writer) -> dict[str, Any]:
+    return svc.set_disabled(who, person_id, False)
+
+
+@router.post(
+    "/people/{person_id}/password",
+    summary="Reset a person's password to a one-time one they must change (administrators)",
+)
+def reset_password(
+    person_id: int, body: PasswordResetBody, svc: Svc, who: Writer
+) -> dict[str, Any]:
+    return svc.reset_password(who, person_id, body.password)
+
+
+@router.post("/me/password", status_code=204, summary="Change your own password")
+def change_password(body: PasswordChangeBody, request: Request, svc: Svc, who: Writer) -> Response:
+    from pilotlab.service.auth import SESSION_COOKIE, sha256_hex
+
+    secret = request.cookies.get(SESSION_COOKIE) if who.csrf is not None else None
+    svc.change_password(
+        who, body.current_password, body.new_password, sha256_hex(secret) if secret else None
+    )
+    return Response(status_code=204)
 
 
 @router.get("/tokens", summary="The caller's API tokens (never their secrets)")

@@ -17,6 +17,7 @@ from pilotlab import __version__
 from pilotlab.frameworks import load_frameworks
 from pilotlab.registry import Registry
 from pilotlab.service.actions import Service, ServiceError
+from pilotlab.service.throttle import SignInThrottle
 from pilotlab.service.web import PAGE_CSP, SECURITY_HEADERS, Guard
 
 __all__ = ["create_app"]
@@ -68,6 +69,7 @@ def create_app(
     app.state.service = service
     app.state.frameworks = load_frameworks()  # shipped and $PILOTLAB_FRAMEWORKS: the metrics
     app.state.setup_code = setup_code
+    app.state.sign_in_throttle = SignInThrottle()  # in memory, per process
     app.include_router(api.router)
     app.include_router(pages.router)
 

@@ -173,6 +173,11 @@ class TokenCache:
         with self._lock:
             self._known[digest] = (person_id, token_id, time.monotonic() + _CACHE_SECONDS)
 
+    def forget_person(self, person_id: int) -> None:
+        with self._lock:
+            for k in [k for k, v in self._known.items() if v[0] == person_id]:
+                del self._known[k]
+
     def forget(self, token_id: str) -> None:
         with self._lock:
             for k in [k for k, v in self._known.items() if v[1] == token_id]:
