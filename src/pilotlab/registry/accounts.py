@@ -523,7 +523,7 @@ class Accounts:
         """The highest imported record id (0 if none)."""
         return int(conn.execute(sa.select(sa.func.max(imported_records.c.id))).scalar() or 0)
 
-    def imported_access(self) -> dict[str, Access]:
+    def imported_access(self, conn: Connection | None = None) -> dict[str, Access]:
         """``evidence_sha256`` of each imported record given an owner -> its owner and
         visibility (``pilot_id`` is the record's own pilot id)."""
         query = (
@@ -541,16 +541,18 @@ class Accounts:
         shares = sa.select(
             imported_shares.c.imported_record_id, organisations.c.id, organisations.c.slug
         ).join(organisations, organisations.c.id == imported_shares.c.organisation_id)
+        if conn is None:
+            with self.read() as c:
+                return self.imported_access(c)
         shared: dict[int, list[tuple[int, str]]] = {}
         out: dict[str, Access] = {}
-        with self.read() as conn:
-            for rid, oid, slug in conn.execute(shares.order_by(organisations.c.slug)):
-                shared.setdefault(rid, []).append((oid, slug))
-            for rid, sha, pid, oid, slug, visibility in conn.execute(query):
-                s = shared.get(rid, [])
-                out[sha] = Access(
-                    pid, oid, slug, visibility, tuple(x[1] for x in s), tuple(x[0] for x in s)
-                )
+        for rid, oid, slug in conn.execute(shares.order_by(organisations.c.slug)):
+            shared.setdefault(rid, []).append((oid, slug))
+        for rid, sha, pid, oid, slug, visibility in conn.execute(query):
+            s = shared.get(rid, [])
+            out[sha] = Access(
+                pid, oid, slug, visibility, tuple(x[1] for x in s), tuple(x[0] for x in s)
+            )
         return out
 
     # ------------------------------------------------------------------ run files
@@ -762,7 +764,7 @@ def imported_portfolio_rows(accounts: Accounts) -> list[dict[str, Any]]:
     )
     with accounts.read() as conn:
         rows = conn.execute(query).all()
-    access = accounts.imported_access()
+        access = accounts.imported_access(conn) if rows else {}
     out = []
     for r in rows:
         record = json.loads(r.evidence_json)

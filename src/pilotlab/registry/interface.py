@@ -129,4 +129,3 @@ if TYPE_CHECKING:  # mypy checks that both registries satisfy the interface
 
     def _both(local: Registry, remote: RemoteRegistry) -> tuple[RegistryInterface, ...]:
         return local, remote
-
