@@ -169,3 +169,20 @@ def test_people_change_their_own_password_through_the_api(world: World) -> None:
         .status_code
         == 403
     )
+
+
+def test_hashes_are_strong_unless_the_test_profile_is_chosen(monkeypatch) -> None:
+    from pilotlab.exceptions import PilotlabError
+    from pilotlab.service.auth import ENV_ARGON2, hash_secret, verify_secret
+
+    monkeypatch.setenv(ENV_ARGON2, "test")
+    cheap = hash_secret("a secret of some length")
+    assert cheap.startswith("$argon2id$v=19$m=8,t=1,p=1$")
+    monkeypatch.delenv(ENV_ARGON2)
+    strong = hash_secret("a secret of some length")
+    assert strong.startswith("$argon2id$v=19$m=65536,t=3,p=4$")  # RFC 9106 low-memory
+    assert verify_secret(cheap, "a secret of some length")  # each hash carries its parameters
+    assert verify_secret(strong, "a secret of some length")
+    monkeypatch.setenv(ENV_ARGON2, "fast")
+    with pytest.raises(PilotlabError, match="PILOTLAB_ARGON2_PROFILE: found 'fast'"):
+        hash_secret("x")
