@@ -76,6 +76,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x7069_6C6F  # "pilo": advisory lock key held while migrating
 _PG_LOG_LOCK = 0x7069_6C67  # "pilg": held by every write, so that log entries form one chain
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
+_SQLITE_POOL = 40
 _MAX_ID = 100  # pilots.id is VARCHAR(100)
 _SERVICE_SERIAL = ("organisations", "people", "api_tokens", "sessions", "run_files", "audit_log")
 
@@ -193,7 +194,9 @@ def _make_engine(url: str) -> Engine:
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed)
+        # Enough pooled connections for the evidence service's worker threads (40): with
+        # SQLAlchemy's default 5 (+10 overflow) they queued for a connection, some for ~30 s.
+        engine = sa.create_engine(parsed, pool_size=_SQLITE_POOL, max_overflow=10)
     else:
         engine = sa.create_engine(parsed, poolclass=StaticPool)
 
@@ -343,7 +346,7 @@ class Registry:
             key = Key(key.encode("utf-8") if isinstance(key, str) else key, "the key argument")
         self.key: Key | None = key if key is not None else load_key()
         self.engine = _make_engine(self.url)
-        self._writers = FairLock()  # this process's writers queue in order (fairlock.py)
+        self._writers = FairLock()  # this process's SQLite writers queue in order (fairlock.py)
         self.display_url = self.engine.url.render_as_string(hide_password=True)
         self.name = name or os.environ.get(ENV_NAME) or self.display_url
         try:
@@ -390,7 +393,8 @@ class Registry:
         """One transaction: committed if the block succeeds, rolled back otherwise. A write
         transaction takes SQLite's write lock up front (``BEGIN IMMEDIATE``)."""
         hook = _WRITE_HOOK.get() if write else None
-        with self._writers if write else nullcontext(), self._connect() as conn:
+        fair = write and self.engine.dialect.name == "sqlite"  # PostgreSQL queues its own
+        with self._writers if fair else nullcontext(), self._connect() as conn:
             if write:
                 conn.execution_options(pilotlab_write=True)
             try:
