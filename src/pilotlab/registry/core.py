@@ -76,7 +76,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x7069_6C6F  # "pilo": advisory lock key held while migrating
 _PG_LOG_LOCK = 0x7069_6C67  # "pilg": held by every write, so that log entries form one chain
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
-_SQLITE_POOL = 40
 _MAX_ID = 100  # pilots.id is VARCHAR(100)
 _SERVICE_SERIAL = ("organisations", "people", "api_tokens", "sessions", "run_files", "audit_log")
 
@@ -194,9 +193,7 @@ def _make_engine(url: str) -> Engine:
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # Enough pooled connections for the evidence service's worker threads (40): with
-        # SQLAlchemy's default 5 (+10 overflow) they queued for a connection, some for ~30 s.
-        engine = sa.create_engine(parsed, pool_size=_SQLITE_POOL, max_overflow=10)
+        engine = sa.create_engine(parsed)
     else:
         engine = sa.create_engine(parsed, poolclass=StaticPool)
 
