@@ -160,6 +160,18 @@ class TokenCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._known: dict[str, tuple[int, str, float]] = {}
+        self._checking: dict[str, threading.Lock] = {}
+
+    def checking(self, digest: str) -> threading.Lock:
+        """The lock held while one thread checks this token's hash: the other requests with
+        the same token wait for that one check instead of each running argon2 (when the
+        remembered check of a token many clients share expires, they all arrive at once)."""
+        with self._lock:
+            return self._checking.setdefault(digest, threading.Lock())
+
+    def done_checking(self, digest: str) -> None:
+        with self._lock:
+            self._checking.pop(digest, None)
 
     def get(self, digest: str) -> tuple[int, str] | None:
         with self._lock:
@@ -184,6 +196,20 @@ class TokenCache:
                 del self._known[k]
 
 
+def _check_token(accounts: Accounts, token: str, token_id: str) -> tuple[int, str] | None:
+    found = accounts.token(token_id)
+    if found is None:
+        return None
+    info, stored = found
+    if info.revoked_at is not None or (
+        info.expires_at is not None and info.expires_at < _now_text()
+    ):
+        return None
+    if not verify_secret(stored, token):
+        return None
+    return info.person_id, token_id
+
+
 def principal_from_token(accounts: Accounts, cache: TokenCache, token: str) -> Principal | None:
     """The person a bearer token acts for; ``None`` if the token is unknown, revoked, expired,
     or its person disabled."""
@@ -193,18 +219,17 @@ def principal_from_token(accounts: Accounts, cache: TokenCache, token: str) -> P
     digest = sha256_hex(token)
     hit = cache.get(digest)
     if hit is None:
-        found = accounts.token(token_id)
-        if found is None:
-            return None
-        info, stored = found
-        if info.revoked_at is not None or (
-            info.expires_at is not None and info.expires_at < _now_text()
-        ):
-            return None
-        if not verify_secret(stored, token):
-            return None
-        cache.put(digest, info.person_id, token_id)
-        hit = (info.person_id, token_id)
+        gate = cache.checking(digest)
+        with gate:
+            hit = cache.get(digest)  # checked by another request meanwhile
+            if hit is None:
+                try:
+                    hit = _check_token(accounts, token, token_id)
+                finally:
+                    cache.done_checking(digest)
+                if hit is None:
+                    return None
+                cache.put(digest, *hit)
     person = accounts.person_by_id(hit[0])
     if person is None or person.disabled:
         return None
