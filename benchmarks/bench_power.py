@@ -17,7 +17,12 @@ re-assignment refitted), on ``--before-pilots`` placebo pilots, scaled to 500: c
 bootstrap run the same paths as before. ``--compare-large`` adds the original benchmark's TWFE
 comparison (300 areas x 40 quarters, vectorised vs one regression per placebo vs statsmodels).
 
-Run: ``python benchmarks/bench_power.py [--simulations 500] [--jobs 2] [--before]``.
+``--stepped`` times ``pilots/schools-stepped`` (36 schools randomised into three waves within
+regions): ``run_power`` end to end with cluster-robust errors and with randomisation over wave
+orders (``--replications`` re-draws per placebo roll-out), and the same placebo roll-outs
+refitted one by one (``--refit-pilots`` of them, scaled), which is what the fast path replaces.
+
+Run: ``python benchmarks/bench_power.py [--simulations 500] [--jobs 2] [--before] [--stepped]``.
 """
 
 from __future__ import annotations
@@ -218,6 +223,74 @@ def compare_large(args: argparse.Namespace) -> None:
         print(f"| {name:<58} | {n:>8} | {s:>9.2f} | {s / t_vec:>12.0f} |")
 
 
+def stepped(args: argparse.Namespace) -> None:
+    """Placebo roll-outs of the stepped example: fast path against refitting each one."""
+    from pilotlab.power.stepped import stepped_plan, stepped_rejections, wave_offsets
+
+    spec = load_pilot(ROOT / "pilots" / "schools-stepped" / "pilot.yaml")
+    rows = []
+    for method in ("cluster", "permutation"):
+        s = _with_method(spec, method)
+        if method == "permutation":
+            inference = s.design.inference.model_copy(update={"replications": args.replications})
+            s = s.model_copy(
+                update={"design": s.design.model_copy(update={"inference": inference})}
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = time.perf_counter()
+            res = run_power(s, simulations=args.simulations, n_jobs=args.jobs)
+            sec = time.perf_counter() - t
+        scheme = res.scheme
+        rows.append(
+            (method, res.path, res.simulations, sec, res.false_positive_rate, res.mde,
+             None if scheme is None else scheme.mde, None if scheme is None else scheme.mde_comparison)
+        )  # fmt: skip
+        print(rows[-1], flush=True)
+        # the same placebo roll-outs, each refitted (the path the fast one replaces)
+        hist, _ = planning_history(s, None)
+        alloc = hist.allocation
+        assert alloc is not None
+        labels = tuple(
+            sorted(
+                __import__("pandas")
+                .read_csv(ROOT / "pilots" / "schools-stepped" / "data" / "panel.csv")["month"]
+                .unique()
+            )
+        )
+        plan = stepped_plan(alloc, wave_offsets(alloc, labels), hist.n_periods, res.post_periods)
+        opts = dataclasses.replace(estimator_options(s, method), pretrend="none")
+        effects = np.array([p.effect for p in res.curve])
+        n = args.refit_pilots
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = time.perf_counter()
+            stepped_rejections(
+                hist, "reading_score", res.estimator, opts, alloc, plan, effects,
+                simulations=n, seed_seq=np.random.SeedSequence(0), force_refit=True,
+            )  # fmt: skip
+            refit = (time.perf_counter() - t) / n * args.simulations
+        print(f"  refitting {n} roll-outs: {refit:.1f} s scaled to {args.simulations}")
+        rows[-1] = (*rows[-1], refit)
+    print(
+        f"\npilots/schools-stepped, {args.simulations} placebo roll-outs, {args.jobs} worker(s); "
+        "seconds are wall time of run_power (whole grid, plus the comparison with waves drawn "
+        "by complete randomisation)\n"
+    )
+    print("| inference | path | roll-outs | seconds | false-positive rate | MDE | MDE: within "
+          "strata / complete | refitting (scaled) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for method, path, n_r, sec, fpr, mde, m1, m0, refit in rows:
+
+        def f(x: float | None) -> str:
+            return "none" if x is None else f"{x:.3g}"
+
+        print(
+            f"| {method} | {path} | {n_r} | {sec:.2f} | {fpr:.1%} | {f(mde)} | {f(m1)} / {f(m0)} "
+            f"| {refit:.0f} s |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--simulations", type=int, default=500)
@@ -229,7 +302,13 @@ def main() -> None:
     ap.add_argument("--periods", type=int, default=40)
     ap.add_argument("--large-simulations", type=int, default=1000)
     ap.add_argument("--peer-fits", type=int, default=20, help="statsmodels fits timed")
+    ap.add_argument("--stepped", action="store_true", help="the stepped roll-out example")
+    ap.add_argument("--replications", type=int, default=999, help="re-draws (--stepped)")
+    ap.add_argument("--refit-pilots", type=int, default=3, help="roll-outs refitted (--stepped)")
     args = ap.parse_args()
+    if args.stepped:
+        stepped(args)
+        return
     if args.compare_large:
         compare_large(args)
         return

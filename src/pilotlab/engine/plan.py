@@ -31,12 +31,14 @@ from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.engine.choices import choose_estimator, choose_inference, estimator_options
 from pilotlab.engine.versions import software_versions
+from pilotlab.estimators import EstimatorOptions
 from pilotlab.exceptions import EstimationError, SpecError, collect
 from pilotlab.outputs import output_folder
 from pilotlab.power.analytic import (
     analytic_mde,
     analytic_power,
     ar1_covariance,
+    cluster_design_effect,
     did_variance,
     history_matrix,
 )
@@ -48,14 +50,27 @@ from pilotlab.power.curve import (
     over_rejection_advice,
     rough_effect_scale,
 )
-from pilotlab.power.draws import draw_placebos, placebo_panel
+from pilotlab.power.draws import (
+    draw_cluster_placebos,
+    draw_placebos,
+    placebo_panel,
+    unit_clusters,
+)
 from pilotlab.power.result import AnalyticMDE, PowerPoint, PowerResult, TradeoffCell
 from pilotlab.power.scheme import SchemePower, scheme_power
 from pilotlab.power.simulate import (
+    PlaceboRejections,
     ProgressCallback,
     SimulationPath,
     available_cpus,
     simulate_rejections,
+)
+from pilotlab.power.stepped import (
+    SteppedPlan,
+    stepped_plan,
+    stepped_rejections,
+    stepped_scheme_power,
+    wave_offsets,
 )
 from pilotlab.results import Choice
 from pilotlab.spec import PilotSpec
@@ -110,6 +125,8 @@ class _Setup:
     stage: StageCallback | None = None
     time_budget: float | None = DEFAULT_TIME_BUDGET
     notes: list[str] = field(default_factory=list)  # notes raised while simulating
+    offsets: np.ndarray | None = None  # a stepped roll-out: each wave's start after the first
+    cluster_of: np.ndarray | None = None  # cluster of each unit when coarser than the units
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,7 @@ class _DesignRun:
     declared_power: float | None
     estimator: Choice
     inference: Choice
+    stepped: tuple[SteppedPlan, PlaceboRejections] | None = None  # a stepped roll-out's run
 
 
 def _as_list(v: int | Sequence[int] | None) -> list[int] | None:
@@ -145,14 +163,27 @@ def planning_history(spec: PilotSpec, data: pd.DataFrame | None = None) -> tuple
 
     When the data already hold real starts, only the periods before the earliest one are kept.
     """
+    panel, notes, _ = _planning_history(spec, data)
+    return panel, notes
+
+
+def _planning_history(
+    spec: PilotSpec, data: pd.DataFrame | None
+) -> tuple[Panel, str, tuple[str, ...]]:
+    """:func:`planning_history` and every period label of the data (before truncation). A
+    randomised pilot's history keeps its allocation (the design its power is planned for)."""
     panel, loaded = collect(load_panel, spec, data, history=True)
     notes = "; ".join(n.message for n in loaded)
+    labels = panel.period_labels
+    allocation = panel.allocation
     if panel.n_treated_units:
         # Real starts inside the data: plan from the history before the earliest one.
         first = int(panel.cohorts.min()) - panel.anticipation
         panel = panel.truncate_periods(first - 1)
     panel = panel.with_first_treated(np.full(panel.n_units, NEVER, dtype=np.int64))
-    return panel, notes
+    if allocation is not None and spec.assignment is not None:
+        panel = dataclasses.replace(panel, allocation=allocation)
+    return panel, notes, labels
 
 
 def _planned_units(spec: PilotSpec, panel: Panel) -> list[str] | None:
@@ -281,18 +312,41 @@ def _main_design(
 
 def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> _DesignRun:
     """Draw, fit and summarise the placebo pilots of one design."""
+    if setup.offsets is not None:
+        return _simulate_stepped(setup, design, done0)
     hist, k, L = setup.history, design.n_treated, design.post
     draw_ss, fit_ss = np.random.SeedSequence(setup.seed, spawn_key=(index + 1,)).spawn(2)
-    A, starts = draw_placebos(
-        np.random.default_rng(draw_ss),
-        n_units=hist.n_units,
-        n_periods=hist.n_periods,
-        n_treated=k,
-        post=L,
-        min_pre=setup.min_pre,
-        simulations=setup.simulations,
-        fixed=design.fixed,
-    )
+    cluster_of = setup.cluster_of if design.fixed is None else None
+    if cluster_of is not None:  # the plan clusters whole units: placebos treat whole clusters
+        G = int(cluster_of.max()) + 1
+        g = min(max(1, round(k * G / hist.n_units)), G - 1)
+        A, starts = draw_cluster_placebos(
+            np.random.default_rng(draw_ss),
+            cluster_of=cluster_of,
+            n_clusters_treated=g,
+            n_periods=hist.n_periods,
+            post=L,
+            min_pre=setup.min_pre,
+            simulations=setup.simulations,
+        )
+        if index == 0:
+            setup.notes.append(
+                f"Standard errors are clustered by {G} clusters of units, so each placebo "
+                f"pilot treats whole clusters: {g} of the {G} (about {k} of the "
+                f"{hist.n_units} units), and the analytic MDE allows for the correlation of "
+                "units within a cluster."
+            )
+    else:
+        A, starts = draw_placebos(
+            np.random.default_rng(draw_ss),
+            n_units=hist.n_units,
+            n_periods=hist.n_periods,
+            n_treated=k,
+            post=L,
+            min_pre=setup.min_pre,
+            simulations=setup.simulations,
+            fixed=design.fixed,
+        )
     # The estimator and inference the pilot would use with this design (``auto`` resolved on
     # one of its placebo pilots, as the engine resolves it on the real data).
     example = placebo_panel(hist, A[0], int(starts[0]), L)
@@ -313,6 +367,7 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
             power=setup.target,
             df=setup.df_analytic,
             simulated_pre=sorted(set(starts.tolist())),
+            cluster=cluster_of,
         )
     if setup.effects is not None:
         effects = np.unique(np.concatenate([[0.0], np.abs(setup.effects)]))
@@ -351,8 +406,29 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         total=setup.total,
         time_budget=setup.time_budget,
     )
+    starts = starts[: sim.rejections.shape[0]]  # fewer when the run was capped in time
+    deff = 1.0
+    if an is not None and cluster_of is not None and setup.Y is not None:
+        deff = cluster_design_effect(setup.Y, cluster_of)[2]
+    return _summarise(setup, sim, effects, options, est, inf, an, starts, k, L, deff)
+
+
+def _summarise(
+    setup: _Setup,
+    sim: PlaceboRejections,
+    effects: np.ndarray,
+    options: EstimatorOptions,
+    est: Choice,
+    inf: Choice,
+    an: AnalyticMDE | None,
+    starts: np.ndarray | None,
+    k: int,
+    L: int,
+    deff: float = 1.0,
+) -> _DesignRun:
+    """The power curve, false-positive rate and MDE of one design's placebo pilots."""
+    hist = setup.history
     rej, path, more = sim.rejections, sim.path, sim.reject_at
-    starts = starts[: rej.shape[0]]  # fewer when the run was capped in time
     valid = ~np.isnan(rej[:, 0])
     if more is not None and setup.effects is None:
         # Extend the grid while the simulated power stays below the target (free here).
@@ -377,10 +453,10 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
     elif decl is not None:
         decl_power = float(np.interp(decl, effects, pw))
     analytic_curve = None
-    if an is not None:
+    if an is not None and starts is not None:
         ses = np.sqrt(
             [
-                did_variance(ar1_covariance(m + L, an.sigma2, an.rho), m, L, hist.n_units, k)
+                deff * did_variance(ar1_covariance(m + L, an.sigma2, an.rho), m, L, hist.n_units, k)
                 for m in starts[valid]  # one term per placebo: a loop over draws of scalars
             ]
         )
@@ -415,6 +491,83 @@ def _simulate_design(setup: _Setup, design: _Design, index: int, done0: int) -> 
         estimator=est,
         inference=inf,
     )
+
+
+def _simulate_stepped(setup: _Setup, design: _Design, done0: int) -> _DesignRun:
+    """A stepped roll-out: placebo roll-outs re-drawn as its scheme draws the waves, analysed
+    with the plan's estimator and inference (:mod:`pilotlab.power.stepped`)."""
+    hist, L = setup.history, design.post
+    alloc = hist.allocation
+    assert alloc is not None and setup.offsets is not None
+    plan = stepped_plan(alloc, setup.offsets, hist.n_periods, L)
+    fit_ss = np.random.SeedSequence(setup.seed, spawn_key=(1,))
+    idx = alloc.index_of(hist.unit_labels)
+    example = dataclasses.replace(
+        hist.with_first_treated(plan.code_start[alloc.codes[idx]]), allocation=alloc
+    )
+    est = choose_estimator(example, setup.spec.design.estimator)
+    inf = choose_inference(example, est.name, setup.spec.design.inference.method)
+    options = dataclasses.replace(estimator_options(setup.spec, inf.name), pretrend="none")
+    n_in = int((plan.code_start[alloc.codes] != NEVER).sum())
+    if setup.effects is not None:
+        effects = np.unique(np.concatenate([[0.0], np.abs(setup.effects)]))
+    else:
+        base = rough_effect_scale(hist, setup.outcome, max(1, n_in // 2), max(1, L // 2))
+        effects = np.array([nice_effect(m * base) for m in GRID_MULTIPLES])
+    if setup.stage is not None:
+        setup.stage(
+            f"Simulating {setup.simulations} placebo roll-outs drawn as the {alloc.scheme} "
+            f"scheme draws its waves ({L} periods from the first wave; {est.name}, "
+            f"{inf.name} inference)"
+        )
+    if setup.progress is not None:
+        setup.progress(done0, setup.total)
+    sim, _ = stepped_rejections(
+        hist, setup.outcome, est.name, options, alloc, plan, setup.sign * effects,
+        simulations=setup.simulations, seed_seq=fit_ss, n_jobs=setup.n_jobs,
+        progress=setup.progress, done0=done0, total=setup.total, time_budget=setup.time_budget,
+    )  # fmt: skip
+    if plan.late_waves:
+        setup.notes.append(
+            f"{', '.join(plan.late_waves)} would start after the placebo roll-outs end "
+            f"({L} periods from their first wave) and serve only as not-yet-treated "
+            "comparisons; the pilot itself observes every wave, so these numbers understate "
+            "its power a little."
+        )
+    run = _summarise(setup, sim, effects, options, est, inf, None, None, n_in, L)
+    return dataclasses.replace(run, stepped=(plan, sim))
+
+
+def _stepped_post(
+    spec: PilotSpec, history: Panel, labels: tuple[str, ...], offsets: np.ndarray, min_pre: int,
+    notes: list[str],
+) -> int:  # fmt: skip
+    """Periods a placebo roll-out runs from its first wave: as the pilot runs (to the end of
+    its data, or one wave interval past the last wave), fitted to the history before it."""
+    first = history.n_periods  # the data's first wave is right after the planning history
+    waves = offsets[offsets >= 0]
+    if len(labels) > first:
+        L = len(labels) - first
+    else:
+        gaps = np.diff(np.unique(waves))
+        L = int(waves.max()) + (int(gaps.min()) if gaps.size else 1)
+    T = history.n_periods
+    if L + min_pre > T:
+        fitted = T - min_pre
+        if fitted < 1:
+            raise SpecError(
+                f"design.power.min_pre_periods: the history before the first wave holds {T} "
+                f"periods, too few to keep {min_pre} before a placebo roll-out; lower "
+                "design.power.min_pre_periods or add earlier history"
+            )
+        notes.append(
+            f"The roll-out runs {L} periods from its first wave, but the history before the "
+            f"first wave holds {T} periods and each placebo roll-out keeps at least {min_pre} "
+            f"before its first wave; placebo roll-outs run {fitted} periods. Set "
+            "design.power.post_periods to plan another length."
+        )
+        L = fitted
+    return L
 
 
 def run_power(
@@ -485,20 +638,36 @@ def run_power(
         )
     if stage is not None:
         stage("Reading the history")
-    history, load_notes = planning_history(spec, data)
+    history, load_notes, all_labels = _planning_history(spec, data)
     history = history.complete(out_spec.column, tuple(spec.design.covariates))
     notes: list[str] = [load_notes] if load_notes else []
+    offsets = None
+    stepped = (
+        spec.assignment is not None
+        and spec.assignment.scheme == "stepped"
+        and history.allocation is not None
+    )
+    min_pre = ps.min_pre_periods if ps.min_pre_periods is not None else DEFAULT_MIN_PRE
+    if stepped:
+        assert history.allocation is not None
+        offsets = wave_offsets(history.allocation, all_labels)
+        if ps.post_periods is None and not post:
+            post = _stepped_post(spec, history, all_labels, offsets, min_pre, notes)
 
     # ---- the designs
     treated_list, post_list = _as_list(treated), _as_list(post)
-    min_pre = ps.min_pre_periods if ps.min_pre_periods is not None else DEFAULT_MIN_PRE
     cond = bool(ps.conditional_on_units) if conditional is None else conditional
     main, key_treated, key_post = _main_design(
         spec, history, treated_list, post_list, notes, min_pre, cond
     )
-    _check_design(history, main.n_treated, main.post, min_pre, key_treated, key_post)
+    if stepped:  # every unit may be in a wave: the comparisons are the waves not yet started
+        _check_design(history, 0, main.post, min_pre, key_treated, key_post)
+    else:
+        _check_design(history, main.n_treated, main.post, min_pre, key_treated, key_post)
     grid: list[_Design] = []
-    if (treated_list and len(treated_list) > 1) or (post_list and len(post_list) > 1):
+    if (not stepped and (treated_list and len(treated_list) > 1)) or (
+        post_list and len(post_list) > 1
+    ):
         for k in treated_list or [main.n_treated]:
             for L in post_list or [main.post]:
                 _check_design(history, k, L, min_pre, "--treated", "--post")
@@ -528,6 +697,8 @@ def run_power(
         stage=stage,
         time_budget=time_budget if time_budget else None,
         notes=notes,
+        offsets=offsets,
+        cluster_of=unit_clusters(history),
     )
     run = _simulate_design(setup, main, 0, 0)
     cells = []
@@ -598,7 +769,10 @@ def run_power(
         notes.append(
             "The history is unbalanced or has missing values, so no analytic MDE is given."
         )
-    scheme = _scheme_power(spec, history, out_spec.column, main, n_sims, seed, notes)
+    if stepped and run.stepped is not None:
+        scheme = _stepped_scheme(setup, run, notes)
+    else:
+        scheme = _scheme_power(spec, history, out_spec.column, main, n_sims, seed, notes)
     return PowerResult(
         pilot_id=spec.id,
         title=spec.title,
@@ -666,6 +840,31 @@ def _scheme_power(
         notes.append(f"Power under the allocation scheme was not simulated: {exc}")
         return None
     notes.insert(0, result.sentence)
+    return result
+
+
+def _stepped_scheme(setup: _Setup, run: _DesignRun, notes: list[str]) -> SchemePower | None:
+    """What randomising the waves within strata buys against drawing them completely at
+    random (only for a stepped roll-out with strata), first among the notes."""
+    assert run.stepped is not None
+    plan, sim = run.stepped
+    alloc = setup.history.allocation
+    if alloc is None or not alloc.has_blocks:
+        return None
+    options = dataclasses.replace(
+        estimator_options(setup.spec, run.inference.name), pretrend="none"
+    )
+    try:
+        result = stepped_scheme_power(
+            setup.history, setup.outcome, run.estimator.name, options, alloc, plan, sim,
+            simulations=setup.simulations, seed=setup.seed, target=setup.target,
+            sign=setup.sign, n_jobs=setup.n_jobs, time_budget=setup.time_budget,
+        )  # fmt: skip
+    except EstimationError as exc:
+        notes.append(f"Power under the allocation scheme was not compared: {exc}")
+        return None
+    if result is not None:
+        notes.insert(0, result.sentence)
     return result
 
 

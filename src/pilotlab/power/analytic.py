@@ -19,6 +19,7 @@ __all__ = [
     "analytic_mde",
     "analytic_power",
     "ar1_covariance",
+    "cluster_design_effect",
     "did_variance",
     "estimate_ar1",
     "history_matrix",
@@ -102,6 +103,40 @@ def estimate_ar1(Y: np.ndarray) -> tuple[float, float]:
     return max(fitted(rho)[0], 0.0), rho
 
 
+def cluster_design_effect(Y: np.ndarray, cluster: np.ndarray) -> tuple[float, float, float]:
+    """Intra-cluster correlation of the history's errors and the design effect of treating
+    whole clusters.
+
+    ``Y`` is the balanced ``N x T`` history and ``cluster`` the ``(N,)`` cluster code of each
+    unit. The correlation is the one-way analysis-of-variance estimate on the two-way within
+    residuals, pooled over periods: with ``G`` clusters of ``m_c`` units,
+
+        MSB = sum_t sum_c m_c ebar_ct^2 / (T (G - 1)),
+        MSW = sum_t sum_c sum_i (e_it - ebar_ct)^2 / (T (N - G)),
+        ICC = (MSB - MSW) / (MSB + (m0 - 1) MSW),   m0 = (N - sum m_c^2 / N) / (G - 1),
+
+    clipped to ``[0, 1]``. Returns ``(ICC, m, 1 + (m - 1) ICC)`` with ``m = sum m_c^2 / N``, the
+    size-weighted mean cluster size (the mean size when clusters are equal).
+    """
+    N, T = Y.shape
+    _, cl = np.unique(np.asarray(cluster), return_inverse=True)
+    G = int(cl.max()) + 1
+    sizes = np.bincount(cl, minlength=G).astype(np.float64)
+    if G >= N or G < 2:
+        return 0.0, 1.0, 1.0
+    E = within(Y)
+    member = np.zeros((G, N))
+    member[cl, np.arange(N)] = 1.0
+    means = (member @ E) / sizes[:, None]  # (G, T) cluster means of each period
+    msb = float((sizes[:, None] * means**2).sum()) / (T * (G - 1))
+    msw = float(((E - means[cl]) ** 2).sum()) / (T * (N - G))
+    m0 = (N - float((sizes**2).sum()) / N) / (G - 1)
+    den = msb + (m0 - 1) * msw
+    icc = float(np.clip((msb - msw) / den, 0.0, 1.0)) if den > 0 else 0.0
+    m = float((sizes**2).sum()) / N
+    return icc, m, 1.0 + (m - 1.0) * icc
+
+
 def analytic_mde(
     Y: np.ndarray,
     *,
@@ -112,6 +147,7 @@ def analytic_mde(
     power: float = 0.8,
     df: float | None = None,
     simulated_pre: Sequence[int] = (),
+    cluster: np.ndarray | None = None,
 ) -> AnalyticMDE:
     """Analytic MDE of a DiD / TWFE pilot from a balanced history ``Y`` (units x periods).
 
@@ -129,10 +165,16 @@ def analytic_mde(
         Degrees of freedom of the t quantiles (``N - 1`` clusters); ``None`` uses normal ones.
     simulated_pre
         Pre-period lengths of the placebo pilots, to give the analytic MDE of the simulated design.
+    cluster
+        ``(N,)`` cluster of each unit when whole clusters are treated (coarser than the units):
+        every variance is multiplied by the design effect ``1 + (m - 1) ICC``
+        (:func:`cluster_design_effect`).
     """
     N = Y.shape[0]
     sigma2, rho = estimate_ar1(Y)
     q = _quantiles(alpha, power, df)
+    icc, m, deff = (0.0, 1.0, 1.0) if cluster is None else cluster_design_effect(Y, cluster)
+    q *= math.sqrt(deff)
     horizon = max(pre, *(simulated_pre or (0,))) + post
     cov = ar1_covariance(horizon, sigma2, rho)
     mde = q * math.sqrt(did_variance(cov, pre, post, N, n_treated))
@@ -150,7 +192,14 @@ def analytic_mde(
         "Outcome = unit effect + period effect + treatment effect + error (parallel trends).",
         f"Errors follow a stationary AR(1) within each unit (rho = {rho:.3f}, error SD = {sd}), "
         "estimated from the two-way within residuals of the history.",
-        "Units are independent of each other (clusters are the units) and equally variable.",
+        (
+            "Units are independent of each other (clusters are the units) and equally variable."
+            if cluster is None or m == 1.0
+            else f"Whole clusters are treated; units of a cluster are correlated (intra-cluster "
+            f"correlation {icc:.3f} of the within residuals, {m:.3g} units per cluster on "
+            f"average), so every variance is multiplied by the design effect 1 + (m - 1) ICC "
+            f"= {deff:.3f}."
+        ),
         "The effect is constant across treated units and post periods; the estimate is the "
         "difference in differences of means (equal to two-way fixed effects on a balanced panel).",
         "Two-sided test; quantiles of "

@@ -13,7 +13,13 @@ import numpy as np
 from pilotlab.data.assignment import random_subsets
 from pilotlab.data.panel import NEVER, Panel
 
-__all__ = ["draw_placebos", "placebo_panel", "placebo_seeds"]
+__all__ = [
+    "draw_cluster_placebos",
+    "draw_placebos",
+    "placebo_panel",
+    "placebo_seeds",
+    "unit_clusters",
+]
 
 
 def draw_placebos(
@@ -44,6 +50,43 @@ def draw_placebos(
     picks = random_subsets(pool.size, n_treated, simulations, rng)
     A[np.repeat(np.arange(simulations), n_treated), pool[picks].ravel()] = True
     return A, starts
+
+
+def unit_clusters(panel: Panel) -> np.ndarray | None:
+    """``(N,)`` cluster code of each unit when the panel's clusters are coarser than its units
+    and contain whole units (``None`` when each unit is its own cluster)."""
+    if panel.n_clusters >= panel.n_units:
+        return None
+    out = np.full(panel.n_units, -1, dtype=np.int64)
+    out[panel.unit] = panel.cluster
+    if not np.array_equal(out[panel.unit], panel.cluster) or (out < 0).any():
+        return None  # a unit in two clusters: not nested
+    return out
+
+
+def draw_cluster_placebos(
+    rng: np.random.Generator,
+    *,
+    cluster_of: np.ndarray,
+    n_clusters_treated: int,
+    n_periods: int,
+    post: int,
+    min_pre: int,
+    simulations: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Placebo pilots that treat whole clusters: ``n_clusters_treated`` clusters drawn without
+    replacement, every unit of them treated (units ``x`` clusters as :func:`draw_placebos`)."""
+    G = int(cluster_of.max()) + 1
+    chosen, starts = draw_placebos(
+        rng,
+        n_units=G,
+        n_periods=n_periods,
+        n_treated=n_clusters_treated,
+        post=post,
+        min_pre=min_pre,
+        simulations=simulations,
+    )
+    return chosen[:, cluster_of], starts
 
 
 def placebo_panel(history: Panel, treated: np.ndarray, start: int, post: int) -> Panel:

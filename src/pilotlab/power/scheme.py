@@ -13,10 +13,13 @@ complete randomisation of as many units (or, when the pilot's scheme is complete
 matched on the outcome before the start), and the two minimum detectable effects are compared
 in one sentence ("pairing ... lowers the MDE from X to Y").
 
-Standard errors here are HC2 (the cluster is the unit), computed for every allocation at once:
-with the block fixed effects partialled out, the leverage of unit ``i`` is ``w_i / W_block`` plus
-its leverage in the demeaned regressors, and the Bell-McCaffrey traces are sums over the hat
-matrix of each allocation (built in chunks).
+Standard errors are the estimator's own, computed for every allocation at once. Unweighted with
+each unit its own cluster they are HC2: with the block fixed effects partialled out, the leverage
+of unit ``i`` is ``1 / n_block`` plus its leverage in the demeaned regressors, and the
+Bell-McCaffrey traces are sums over the hat matrix of each allocation (built in chunks). With
+weights (``data.weight``) or clusters coarser than the units (``data.cluster``) they are CR2 on
+the weighted regression, with each cluster's adjustment ``(I - H_gg)^(-1/2)`` from one batched
+eigen-decomposition per cluster size (:func:`batched_cr2`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from pilotlab.inference.randomisation import implicit_allocation
 from pilotlab.results import json_scalar
 from pilotlab.spec.assignment import AssignmentSpec
 
-__all__ = ["SchemePower", "batched_hc2", "scheme_power"]
+__all__ = ["SchemePower", "batched_cr2", "batched_hc2", "scheme_power"]
 
 _CHUNK = 4_000_000
 #: Relative difference in MDE below which two schemes are reported as about the same (within
@@ -151,6 +154,88 @@ def batched_hc2(prep: Prepared, codes: np.ndarray, y: np.ndarray) -> tuple[np.nd
     return est, se, dof
 
 
+def batched_cr2(prep: Prepared, codes: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`batched_hc2` with the estimator's weights and clusters: the pooled effect, its CR2
+    standard error and Bell-McCaffrey degrees of freedom for every row of ``codes``, as
+    :func:`pilotlab.estimators.cr2.cr2` computes them for one fit (weighted least squares on
+    ``sqrt(w) X``; clusters grouped by size, each group one batched eigen-decomposition of
+    ``I - H_gg`` for all allocations of a chunk).
+
+    Returns ``(estimate, std_error, dof)``, each ``(R,)``.
+    """
+    design = prep.design
+    n = design.n
+    w = np.ones(n) if design.weight is None else np.asarray(design.weight, dtype=np.float64)
+    sw = np.sqrt(w)
+    xc = prep.xc
+    p = xc.shape[1]
+    fixed = (
+        np.ones((n, 1))
+        if design.block is None
+        else np.eye(int(design.block.max()) + 1)[design.block]
+    )
+    F = np.column_stack([fixed, xc]) * sw[:, None]  # the columns every allocation shares
+    ys = y * sw
+    _, cl = np.unique(np.asarray(design.cluster), return_inverse=True)
+    G = int(cl.max()) + 1
+    sizes = np.bincount(cl, minlength=G)
+    order = np.argsort(cl, kind="stable")
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    groups = [
+        order[first[np.flatnonzero(sizes == m)][:, None] + np.arange(m)[None, :]]
+        for m in np.unique(sizes).tolist()  # one batch per distinct cluster size
+    ]
+    R = codes.shape[0]
+    k = 1 + F.shape[1] + (p if prep.interact else 0)
+    est, se, dof = (np.full(R, np.nan) for _ in range(3))
+    step = max(1, _CHUNK // max(n * max(n, k) * 2, 1))
+    for a0 in range(0, R, step):  # chunks of allocations, each one batched computation
+        D = (codes[a0 : a0 + step] > 0).astype(np.float64)
+        r = D.shape[0]
+        cols = [(D * sw[None, :])[:, :, None], np.broadcast_to(F[None], (r, n, F.shape[1]))]
+        if prep.interact and p:
+            cols.append(D[:, :, None] * xc[None, :, :] * sw[None, :, None])
+        X = np.concatenate(cols, axis=2)  # (r, n, k)
+        M = np.linalg.pinv(np.einsum("rnk,rnl->rkl", X, X))
+        beta = np.einsum("rkl,rnl,n->rk", M, X, ys)
+        e = ys[None, :] - np.einsum("rnk,rk->rn", X, beta)
+        v = np.einsum("rnk,rk->rn", X, M[:, :, 0])  # X M c for the effect's contrast
+        u = np.empty_like(v)
+        score = np.zeros(r)
+        for rows in groups:  # a few cluster sizes
+            Xg = X[:, rows]  # (r, G_m, m, k)
+            H = np.einsum("rgik,rkl,rgjl->rgij", Xg, M, Xg)
+            B = np.eye(rows.shape[1])[None, None] - H
+            B = 0.5 * (B + np.swapaxes(B, -1, -2))
+            vals, vecs = np.linalg.eigh(B)
+            tol = 1e-10 * np.maximum(1.0, np.abs(vals).max(axis=-1, keepdims=True))
+            inv_sqrt = np.where(vals > tol, 1.0 / np.sqrt(np.where(vals > tol, vals, 1.0)), 0.0)
+            A = np.einsum("rgij,rgj,rgkj->rgik", vecs, inv_sqrt, vecs)
+            ug = np.einsum("rgij,rgj->rgi", A, v[:, rows])
+            u[:, rows] = ug
+            score += np.sum(np.einsum("rgi,rgi->rg", ug, e[:, rows]) ** 2, axis=1)
+        d = np.zeros((r, G))
+        np.add.at(d.T, cl, (u * u).T)
+        Q = np.zeros((r, k, G))
+        np.add.at(np.moveaxis(Q, 2, 0), cl, np.moveaxis(X * u[:, :, None], 1, 0))
+        MQ = np.einsum("rkl,rlg->rkg", M, Q)
+        qmq = np.einsum("rkg,rkg->rg", Q, MQ)
+        S = np.einsum("rkg,rlg->rkl", Q, Q)
+        MS = np.einsum("rkl,rlm->rkm", M, S)
+        qdq = np.einsum("rkg,rg,rlg->rkl", Q, d, Q)
+        tr1 = d.sum(axis=1) - qmq.sum(axis=1)
+        tr2 = (
+            (d * d).sum(axis=1)
+            - 2.0 * np.einsum("rkl,rlk->r", M, qdq)
+            + np.einsum("rkl,rlk->r", MS, MS)
+        )
+        est[a0 : a0 + r] = beta[:, 0]
+        se[a0 : a0 + r] = np.sqrt(score)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dof[a0 : a0 + r] = np.where(tr2 > 0, tr1 * tr1 / tr2, np.nan)
+    return est, se, dof
+
+
 def _power(est: np.ndarray, se: np.ndarray, q: np.ndarray, effects: np.ndarray) -> np.ndarray:
     """Share of allocations rejecting at each effect (estimates move by the effect)."""
     moved = est[None, :] + effects[:, None]
@@ -230,16 +315,14 @@ def scheme_power(
     Raises
     ------
     EstimationError
-        The history is too short for the post period, the scheme is a stepped roll-out, or the
-        data are weighted (not simulated this way).
+        The history is too short for the post period or the scheme is a stepped roll-out
+        (:mod:`pilotlab.power.stepped`).
     """
     if spec.scheme == "stepped":
         raise EstimationError(
-            "assignment: power under a stepped roll-out is planned by the general placebo "
-            "simulation (pilotlab power without the scheme comparison)"
+            "assignment: a stepped roll-out's power is simulated from placebo roll-outs of its "
+            "waves (pilotlab.power.stepped), not from one common start"
         )
-    if history.weighted:
-        raise EstimationError("data.weight: power under the scheme is simulated unweighted only")
     start = history.n_periods - post
     if start < 1:
         raise EstimationError(
@@ -268,7 +351,9 @@ def scheme_power(
         pseudo = _pseudo_panel(history, design_alloc.with_codes(codes[0]), start, post)
         prep = prepare(pseudo, outcome, opts)
         idx = design_alloc.index_of(prep.design.labels)
-        est, se, dof = batched_hc2(prep, codes[:, idx], prep.design.y)
+        plain = prep.design.weight is None and np.unique(prep.design.cluster).size == prep.design.n
+        batched = batched_hc2 if plain else batched_cr2  # weights or coarser clusters: CR2
+        est, se, dof = batched(prep, codes[:, idx], prep.design.y)
         ok = np.isfinite(est) & np.isfinite(se) & (se > 0) & np.isfinite(dof)
         q = stats.t.ppf(1 - alpha / 2, dof[ok])
         curves.append((est[ok], se[ok], q))

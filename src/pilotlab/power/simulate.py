@@ -55,6 +55,7 @@ from typing import Literal
 import numpy as np
 from scipy import sparse, stats
 
+from pilotlab.data.allocation import Allocation
 from pilotlab.data.assignment import reassign
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import Capabilities, EstimatorEntry, EstimatorOptions, get_estimator
@@ -74,7 +75,9 @@ __all__ = [
     "ProgressCallback",
     "RejectAt",
     "SimulationPath",
+    "SimulationRun",
     "available_cpus",
+    "run_simulation",
     "shift_reject",
     "simulate_placebos",
     "simulate_rejections",
@@ -83,7 +86,7 @@ __all__ = [
 #: ``progress(done, total)`` is called as placebo fits complete (the CLI drives a progress bar).
 ProgressCallback = Callable[[int, int], None]
 #: The computational path a design's placebo pilots took (see the module docstring).
-SimulationPath = Literal["vectorised", "shift", "wild", "permutation", "full"]
+SimulationPath = Literal["vectorised", "shift", "wild", "permutation", "full", "scheme"]
 #: ``reject_at(effects)``: rejections (draws x effects) at more effect sizes, at no extra cost.
 RejectAt = Callable[[np.ndarray], np.ndarray]
 
@@ -483,17 +486,86 @@ def _wild_rejections(
     return np.where(np.isfinite(p), (p < options.alpha).astype(float), np.nan)
 
 
+@dataclass(frozen=True)
+class SimulationRun:
+    """One run of placebo pilots: what is simulated and how (shared by every runner).
+
+    Attributes
+    ----------
+    history
+        The history (no unit treated), complete for ``outcome``.
+    outcome, estimator, options
+        What the pilot estimates, with which estimator, and its options (a concrete inference).
+    A, starts, post
+        The placebo pilots (treated units, start periods) and their post length.
+    effects
+        Effects injected (in the outcome's units, signed).
+    seed_seq
+        Parent of the placebo pilots' random streams (one each; the same for any ``n_jobs``).
+    n_jobs
+        Worker processes for the generic paths.
+    progress, done0, total
+        ``progress(done, total)`` as placebo pilots finish, counting from ``done0`` of ``total``
+        (``None``: the run's own placebo pilots).
+    force_path
+        Use this computational path (tests compare the paths).
+    time_budget
+        Seconds the refitting path may take (see :func:`simulate_rejections`).
+    first_treated, allocation, codes
+        Placebo pilots whose units start at different periods (a stepped roll-out): the
+        ``(R, N)`` first treated period of every unit (``NEVER`` for none), with the allocation
+        design and the ``(R, n)`` codes each placebo drew, carried by its panel so that
+        randomisation inference re-draws it as the scheme would. ``None``: one common start
+        per placebo pilot (``starts``).
+    """
+
+    history: Panel
+    outcome: str
+    estimator: str
+    options: EstimatorOptions
+    A: np.ndarray
+    starts: np.ndarray
+    post: int
+    effects: np.ndarray
+    seed_seq: np.random.SeedSequence
+    n_jobs: int = 1
+    progress: ProgressCallback | None = None
+    force_path: SimulationPath | None = None
+    done0: int = 0
+    total: int | None = None
+    time_budget: float | None = None
+    first_treated: np.ndarray | None = None
+    allocation: Allocation | None = None
+    codes: np.ndarray | None = None
+
+    @property
+    def n_total(self) -> int:
+        """What the progress bar counts to."""
+        return self.A.shape[0] if self.total is None else self.total
+
+    def rows(self, a: int, b: int) -> SimulationRun:
+        """The placebo pilots ``a:b`` of this run."""
+        return dataclasses.replace(
+            self,
+            A=self.A[a:b],
+            starts=self.starts[a:b],
+            first_treated=None if self.first_treated is None else self.first_treated[a:b],
+            codes=None if self.codes is None else self.codes[a:b],
+        )
+
+    def placebo(self, r: int) -> Panel:
+        """The history as placebo pilot ``r`` sees it."""
+        if self.first_treated is None:
+            return placebo_panel(self.history, self.A[r], int(self.starts[r]), self.post)
+        pan = self.history.truncate_periods(int(self.starts[r]) + self.post - 1)
+        pan = pan.with_first_treated(self.first_treated[r])
+        if self.allocation is not None and self.codes is not None:
+            pan = dataclasses.replace(pan, allocation=self.allocation.with_codes(self.codes[r]))
+        return pan
+
+
 def _fit_chunk(
-    history: Panel,
-    outcome: str,
-    estimator: str,
-    options: EstimatorOptions,
-    A: np.ndarray,
-    starts: np.ndarray,
-    post: int,
-    effects: np.ndarray | None,
-    seeds: list[np.random.SeedSequence],
-    mode: SimulationPath,
+    run: SimulationRun, seeds: list[np.random.SeedSequence], mode: SimulationPath
 ) -> tuple[np.ndarray, int]:
     """Fit a chunk of placebo pilots; rows = draws, columns = (estimate, se, df) or rejections.
 
@@ -501,23 +573,21 @@ def _fit_chunk(
     wild-bootstrap decisions at every effect; ``full`` refits every injected outcome through the
     same :func:`apply_inference` the engine uses.
     """
-    entry = get_estimator(estimator)
-    ne = 0 if effects is None else effects.size
+    outcome, options, A, effects = run.outcome, run.options, run.A, run.effects
+    entry = get_estimator(run.estimator)
+    ne = effects.size
     out = np.full((A.shape[0], 3 if mode == "shift" else ne), np.nan)
     failed = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)
         for r in range(A.shape[0]):  # one regression per placebo pilot: the generic path
-            pan = placebo_panel(history, A[r], int(starts[r]), post).complete(
-                outcome, tuple(options.covariates)
-            )
+            pan = run.placebo(r).complete(outcome, tuple(options.covariates))
             try:
                 if mode == "shift":
                     res = entry.fit(pan, outcome, options, np.random.default_rng(seeds[r]))
                     df = float(res.linear.fit.df_resid) if res.linear is not None else math.inf
                     out[r] = (res.estimate, res.std_error, df)
                     continue
-                assert effects is not None
                 if mode == "wild":
                     rng = np.random.default_rng(seeds[r])
                     out[r] = _wild_rejections(pan, outcome, entry, options, rng, effects)
@@ -543,104 +613,58 @@ def _fit_chunk(
 
 
 def _run_generic(
-    history: Panel,
-    outcome: str,
-    estimator: str,
-    options: EstimatorOptions,
-    A: np.ndarray,
-    starts: np.ndarray,
-    post: int,
-    effects: np.ndarray,
-    seed_seq: np.random.SeedSequence,
-    n_jobs: int,
-    progress: ProgressCallback | None,
-    done0: int,
-    total: int,
-    mode: SimulationPath,
-    seeds: list[np.random.SeedSequence] | None = None,
+    run: SimulationRun, mode: SimulationPath, seeds: list[np.random.SeedSequence] | None = None
 ) -> _Draws:
-    R = A.shape[0]
+    R = run.A.shape[0]
     if seeds is None:
-        seeds = placebo_seeds(seed_seq, R)
+        seeds = placebo_seeds(run.seed_seq, R)
     # enough chunks for the progress bar to move steadily (about 4% each)
-    n_chunks = min(R, max(worker_count(n_jobs) * 4, 25))
+    n_chunks = min(R, max(worker_count(run.n_jobs) * 4, 25))
     bounds = np.linspace(0, R, n_chunks + 1).astype(int)
     parts: dict[int, np.ndarray] = {}
     failed = 0
-    done = done0
-    args = [
-        (
-            history,
-            outcome,
-            estimator,
-            options,
-            A[a:b],
-            starts[a:b],
-            post,
-            effects,
-            seeds[a:b],
-            mode,
-        )
-        for a, b in itertools.pairwise(bounds)
-    ]
+    done = run.done0
+    # workers need only the placebo pilots and the model, not the progress bar
+    bare = dataclasses.replace(run, progress=None)
+    args = [(bare.rows(a, b), seeds[a:b], mode) for a, b in itertools.pairwise(bounds)]
 
     def finished(i: int, result: tuple[np.ndarray, int]) -> None:
         nonlocal failed, done
         parts[i], f = result
         failed += f
-        done += args[i][4].shape[0]
-        if progress is not None:
-            progress(done, total)
+        done += args[i][0].A.shape[0]
+        if run.progress is not None:
+            run.progress(done, run.n_total)
 
     # the chunks carry their own draws and seed streams: any worker, any order, same result
-    map_chunks(_fit_chunk, args, n_jobs, on_done=finished)
+    map_chunks(_fit_chunk, args, run.n_jobs, on_done=finished)
     out = np.concatenate([parts[i] for i in range(len(args))], axis=0)
     if mode == "shift":
         return _Draws(out[:, 0], out[:, 1], out[:, 2], None, failed, mode)
     return _Draws(None, None, None, out, failed, mode)
 
 
-def _run_capped(
-    history: Panel,
-    outcome: str,
-    estimator: str,
-    options: EstimatorOptions,
-    A: np.ndarray,
-    starts: np.ndarray,
-    post: int,
-    effects: np.ndarray,
-    seed_seq: np.random.SeedSequence,
-    n_jobs: int,
-    progress: ProgressCallback | None,
-    done0: int,
-    total: int,
-    time_budget: float,
-    capped: list[CappedRun] | None,
-) -> _Draws:
+def _run_capped(run: SimulationRun, time_budget: float, capped: list[CappedRun]) -> _Draws:
     """The refitting path within a time budget: time one placebo pilot, then run what fits.
 
     The placebo pilots kept are the first ones drawn, with their own random streams, so a
     capped run gives the same decisions for them as an uncapped one.
     """
-    R = A.shape[0]
-    seeds = placebo_seeds(seed_seq, R)
+    R = run.A.shape[0]
+    seeds = placebo_seeds(run.seed_seq, R)
     t0 = time.perf_counter()
-    first, f0 = _fit_chunk(
-        history, outcome, estimator, options, A[:1], starts[:1], post, effects, seeds[:1], "full"
-    )
+    first, f0 = _fit_chunk(dataclasses.replace(run.rows(0, 1), progress=None), seeds[:1], "full")
     each = max(time.perf_counter() - t0, 1e-6)
-    if progress is not None:
-        progress(done0 + 1, total)
-    workers = worker_count(min(n_jobs, available_cpus()))
+    if run.progress is not None:
+        run.progress(run.done0 + 1, run.n_total)
+    workers = worker_count(min(run.n_jobs, available_cpus()))
     n_use = int(min(R, max(MIN_SIMULATIONS, (time_budget - each) * workers / each + 1)))
-    if n_use < R and capped is not None:
+    if n_use < R:
         capped.append(CappedRun(R, n_use, each))
-    rest = _run_generic(
-        history, outcome, estimator, options, A[1:n_use], starts[1:n_use], post, effects,
-        seed_seq, n_jobs, progress, done0 + 1, total, "full", seeds[1:n_use],
-    )  # fmt: skip
-    if progress is not None and n_use < R:
-        progress(done0 + R, total)  # this design's share of the bar is done
+    rest_run = dataclasses.replace(run.rows(1, n_use), done0=run.done0 + 1, total=run.n_total)
+    rest = _run_generic(rest_run, "full", seeds[1:n_use])
+    if run.progress is not None and n_use < R:
+        run.progress(run.done0 + R, run.n_total)  # this design's share of the bar is done
     assert rest.reject is not None
     return _Draws(None, None, None, np.concatenate([first, rest.reject]), f0 + rest.failed, "full")
 
@@ -686,33 +710,40 @@ def simulate_rejections(
 ) -> PlaceboRejections:
     """The test decisions of the placebo pilots ``A`` (treated units) / ``starts`` of a history.
 
-    Parameters
-    ----------
-    history
-        The history (no unit treated), complete for ``outcome``.
-    outcome, estimator, options
-        What the pilot estimates, with which estimator, and its options (a concrete inference).
-    A, starts, post
-        The placebo pilots (:func:`~pilotlab.power.draws.draw_placebos`) and their post length.
-    effects
-        Effects injected (in the outcome's units, signed).
-    seed_seq
-        Parent of the placebo pilots' random streams (one each; the same for any ``n_jobs``).
-    n_jobs
-        Worker processes for the generic paths.
-    progress, done0, total
-        ``progress(done, total)`` as placebo pilots finish, counting from ``done0`` of ``total``.
-    force_path
-        Use this computational path (tests compare the paths).
-    time_budget
-        Seconds the refitting path may take: it times its first placebo pilot and runs only as
-        many as fit (at least :data:`MIN_SIMULATIONS`), saying so in ``capped``.
+    The arguments are those of :class:`SimulationRun` (see there); :func:`run_simulation` takes
+    one such object. ``time_budget``: seconds the refitting path may take: it times its first
+    placebo pilot and runs only as many as fit (at least :data:`MIN_SIMULATIONS`), saying so in
+    ``capped``.
     """
+    return run_simulation(
+        SimulationRun(
+            history=history,
+            outcome=outcome,
+            estimator=estimator,
+            options=options,
+            A=A,
+            starts=starts,
+            post=post,
+            effects=effects,
+            seed_seq=seed_seq,
+            n_jobs=n_jobs,
+            progress=progress,
+            force_path=force_path,
+            done0=done0,
+            total=total,
+            time_budget=time_budget,
+        )
+    )
+
+
+def run_simulation(run: SimulationRun) -> PlaceboRejections:
+    """The test decisions of the placebo pilots of ``run`` (see :func:`simulate_rejections`)."""
+    history, outcome, estimator, options = run.history, run.outcome, run.estimator, run.options
     capped: list[CappedRun] = []
-    total = A.shape[0] if total is None else total
+    total = run.n_total
     path: SimulationPath
-    if force_path is not None:
-        path = force_path
+    if run.force_path is not None:
+        path = run.force_path
     elif _vectorised_ok(history, outcome, estimator, options):
         path = "vectorised"
     elif _caps(estimator).linear and options.inference in LINEAR_INFERENCE:
@@ -725,8 +756,8 @@ def simulate_rejections(
         path = "full"
     if path == "permutation":
         perm = _permutation_draws(
-            history, outcome, estimator, options, A, starts, post, seed_seq, progress, done0,
-            total,
+            history, outcome, estimator, options, run.A, run.starts, run.post, run.seed_seq,
+            run.progress, run.done0, total,
         )  # fmt: skip
         if perm is not None:
             alpha = options.alpha
@@ -735,35 +766,18 @@ def simulate_rejections(
                 return perm.reject(np.asarray(e, dtype=float), alpha)
 
             return PlaceboRejections(
-                reject_at(effects), int((~perm.ok).sum()), path, None, reject_at
+                reject_at(run.effects), int((~perm.ok).sum()), path, None, reject_at
             )
         path = "full"  # the estimator's weights are not of the common-start form: refit
     if path == "vectorised":
         draws = _vectorised(
-            history, outcome, A, starts, post, options.inference, progress, done0, total
-        )
-    elif path == "full" and time_budget is not None and A.shape[0] > MIN_SIMULATIONS:
-        draws = _run_capped(
-            history, outcome, estimator, options, A, starts, post, effects, seed_seq, n_jobs,
-            progress, done0, total, time_budget, capped,
+            history, outcome, run.A, run.starts, run.post, options.inference, run.progress,
+            run.done0, total,
         )  # fmt: skip
+    elif path == "full" and run.time_budget is not None and run.A.shape[0] > MIN_SIMULATIONS:
+        draws = _run_capped(run, run.time_budget, capped)
     else:
-        draws = _run_generic(
-            history,
-            outcome,
-            estimator,
-            options,
-            A,
-            starts,
-            post,
-            effects,
-            seed_seq,
-            n_jobs,
-            progress,
-            done0,
-            total,
-            path,
-        )
+        draws = _run_generic(run, path)
     cap = capped[0] if capped else None
     if draws.reject is not None:
         return PlaceboRejections(draws.reject, draws.failed, path, None, None, cap)
@@ -777,7 +791,7 @@ def simulate_rejections(
         rej[bad] = np.nan
         return rej
 
-    return PlaceboRejections(shift_at(effects), draws.failed, path, ests, shift_at, cap)
+    return PlaceboRejections(shift_at(run.effects), draws.failed, path, ests, shift_at, cap)
 
 
 def simulate_placebos(
@@ -801,13 +815,27 @@ def simulate_placebos(
 
     Returns the rejection matrix, the number of failed fits, the path used and, on the
     vectorised and shift paths, the (estimate, se, df) matrix of the draws at zero effect
-    (:func:`simulate_rejections` without a time budget, as a tuple).
+    (:func:`run_simulation` of the same :class:`SimulationRun` without a time budget, as a
+    tuple).
     """
-    sim = simulate_rejections(
-        history, outcome, estimator, options, A, starts, post, effects,
-        seed_seq=seed_seq, n_jobs=n_jobs, progress=progress, force_path=force_path,
-        done0=done0, total=total,
-    )  # fmt: skip
+    sim = run_simulation(
+        SimulationRun(
+            history=history,
+            outcome=outcome,
+            estimator=estimator,
+            options=options,
+            A=A,
+            starts=starts,
+            post=post,
+            effects=effects,
+            seed_seq=seed_seq,
+            n_jobs=n_jobs,
+            progress=progress,
+            force_path=force_path,
+            done0=done0,
+            total=total,
+        )
+    )
     return sim.rejections, sim.failed, sim.path, sim.estimates
 
 

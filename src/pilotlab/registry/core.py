@@ -65,6 +65,7 @@ from pilotlab.registry.tables import (
     status_changes,
 )
 from pilotlab.registry.text import printable
+from pilotlab.results.summary import PlanDifference
 from pilotlab.spec import PilotSpec, canonical_json, plan_sha256
 
 __all__ = ["ENV_URL", "STATUSES", "Registry", "default_url", "resolve_url"]
@@ -952,7 +953,7 @@ class Registry:
             ),
             registry_head=str(head),
             unregistered_changes=tuple(d["key"] for d in differences),
-            unregistered_deviations=tuple(differences),
+            unregistered_deviations=tuple(PlanDifference(**d) for d in differences),
         )
 
     def _head(self, conn: Connection) -> Head:

@@ -35,6 +35,7 @@ from pilotlab.registry.records import (
     RunRecord,
     StatusChange,
 )
+from pilotlab.results.summary import PlanDifference
 from pilotlab.spec import PilotSpec, plan_sha256
 
 __all__ = ["ENV_TOKEN", "RemoteRegistry", "is_service_url"]
@@ -182,7 +183,9 @@ class RemoteRegistry:
             for d in out["deviations"]
         )
         out["unregistered_changes"] = tuple(out["unregistered_changes"])
-        out["unregistered_deviations"] = tuple(out["unregistered_deviations"])
+        out["unregistered_deviations"] = tuple(
+            PlanDifference(**d) for d in out["unregistered_deviations"]
+        )
         return PlanMatch(**out)
 
     def record_run(
