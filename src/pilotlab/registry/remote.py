@@ -3,7 +3,8 @@
 ``PILOTLAB_REGISTRY_URL=https://evidence.example.gov.uk`` (or ``--registry https://...``) with an
 API token in ``$PILOTLAB_TOKEN`` makes the registry commands and ``pilotlab run`` talk to the
 service: :class:`RemoteRegistry` offers the methods of :class:`~pilotlab.registry.Registry` they
-use, with the same results, and the service's refusals become :class:`RegistryError` with the
+use, with the same results (both satisfy
+:class:`~pilotlab.registry.interface.RegistryInterface`, which mypy checks), and the service's refusals become :class:`RegistryError` with the
 service's message. The token is sent only over HTTPS (plain HTTP only to this machine).
 """
 
