@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -240,8 +240,11 @@ class RemoteRegistry:
         jsonl_path, csv_path = _write_texts(Path(path_dir), lines, csv_text)
         return ExportSummary(str(jsonl_path), str(csv_path), int(out["records"]), int(out["rows"]))
 
-    def import_records(self, path: str | Path) -> ImportSummary:
-        """Upload an export of another registry to the service."""
+    def import_records(
+        self, path: str | Path, *, visibility: str = "organisation", shared_with: Sequence[str] = ()
+    ) -> ImportSummary:
+        """Upload an export of another registry to the service, visible as ``visibility`` says
+        (``organisation``, ``shared`` with the organisations ``shared_with``, or ``public``)."""
         src = Path(path)
         if src.is_dir():
             src = src / "evidence.jsonl"
@@ -251,7 +254,12 @@ class RemoteRegistry:
                 "(or its folder), or an evidence.json written by `pilotlab run`"
             )
         with src.open("rb") as fh:
-            out = self._call("POST", "/import", files={"file": (src.name, fh, "application/json")})
+            out = self._call(
+                "POST",
+                "/import",
+                files={"file": (src.name, fh, "application/json")},
+                data={"visibility": visibility, "shared_with": list(shared_with)},
+            )
         return ImportSummary(
             str(src), out["read"], out["imported"], out["duplicates"], tuple(out["sources"])
         )
