@@ -374,7 +374,7 @@ def randomization_pretest(
     window: tuple[int, int],
     fit: FitFunction | None = None,
     statistic: Callable[[EffectResult], float] | None = None,
-    mapped: Callable[[np.ndarray], np.ndarray | None] | None = None,
+    mapped: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray] | None] | None = None,
 ) -> PreTrendTest | None:
     """Randomisation test that all leads are zero (re-assigning treatment across units).
 
@@ -403,9 +403,9 @@ def randomization_pretest(
         The test statistic of a fitted result (e.g. its Wald statistic of the leads), for the
         re-run path. Without ``fit`` and ``statistic`` such designs return ``None``.
     mapped : callable, optional
-        ``statistic`` of the re-fit for every assignment at once, from the ``(K, N)`` first
-        treated periods (the actual assignment first), without re-fitting; ``None`` from it
-        (an assignment it cannot map) means the re-fits are run after all.
+        ``statistic`` of the re-fits without re-fitting, from the ``(N,)`` actual and the
+        ``(K, N)`` re-assigned first treated periods: ``(observed, (K,) re-assigned)``;
+        ``None`` from it (an assignment it cannot map) means the re-fits are run after all.
 
     Returns
     -------
@@ -463,13 +463,13 @@ def randomization_pretest(
             return None
         obs, draws, exact, level = _draws(panel, reps, rng)
         n = draws.shape[0]
-        at_once = None if mapped is None else mapped(np.vstack([obs[None, :], draws]))
+        at_once = None if mapped is None else mapped(obs, draws)
         if at_once is not None:  # the same statistics as the re-fits, without re-fitting
-            stat_obs = float(at_once[0])
+            stat_obs, stat_draws = at_once
             if not math.isfinite(stat_obs):
                 return None
-            p = _p_value(stat_obs, at_once[1:], exact)
-            n = int(np.count_nonzero(np.isfinite(at_once[1:])))
+            p = _p_value(stat_obs, stat_draws, exact)
+            n = int(np.count_nonzero(np.isfinite(stat_draws)))
             return _randomization_test(
                 q,
                 n,
@@ -666,7 +666,7 @@ def _mapped_drift(
     options: EstimatorOptions,
     pre: PrePeriodEstimates,
     window: tuple[int, int],
-) -> Callable[[np.ndarray], np.ndarray | None] | None:
+) -> Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray] | None] | None:
     """:func:`_lead_drift` of the re-fits of every assignment at once, from the estimator's
     :class:`~pilotlab.estimators.block_map.PrePeriodMap` (``None`` without one).
 
@@ -689,21 +689,25 @@ def _mapped_drift(
     coef = np.vstack([np.ones(c.size), c - c.mean()])
     want = _drift(pre)
 
-    def statistics(first_treated: np.ndarray) -> np.ndarray | None:
-        got = mapped.sums(first_treated, coef)
-        if got is None:
-            return None
-        est, var = got
-        v_obs = float(var[0, 0])
-        if not v_obs > 0 or not (var[:, 0] > 1e-9 * v_obs).all():
-            return None
+    def drift(est: np.ndarray, var: np.ndarray) -> np.ndarray:
         slope = np.divide(
             est[:, 1] ** 2, var[:, 1], out=np.zeros(est.shape[0]), where=var[:, 1] > 0
         )
         out: np.ndarray = est[:, 0] ** 2 / var[:, 0] + slope
-        if not abs(float(out[0]) - want) <= 1e-8 * (1.0 + abs(want)):
-            return None  # not the fit's own statistic: re-fit instead
         return out
+
+    def statistics(observed: np.ndarray, draws: np.ndarray) -> tuple[float, np.ndarray] | None:
+        got_obs = mapped.sums(observed[None, :], coef)
+        if got_obs is None:
+            return None
+        v_obs = float(got_obs[1][0, 0])
+        stat_obs = float(drift(*got_obs)[0]) if v_obs > 0 else math.nan
+        if not abs(stat_obs - want) <= 1e-8 * (1.0 + abs(want)):
+            return None  # not the fit's own statistic: re-fit instead
+        got = mapped.sums(draws, coef)
+        if got is None or not (got[1][:, 0] > 1e-9 * v_obs).all():
+            return None
+        return stat_obs, drift(*got)
 
     return statistics
 

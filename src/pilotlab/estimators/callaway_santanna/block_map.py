@@ -94,10 +94,6 @@ def headline_block_map(
 #: Bound on the elements of the per-chunk arrays of :func:`pre_period_map` (memory).
 _CHUNK_ELEMENTS = 4_000_000
 
-#: Clusters spanning cohorts are summed by (cluster, block) when ``clusters x blocks x periods``
-#: is at most this many times the units (few clusters), else unit by unit.
-CLUSTER_BLOCK_RATIO = 3.0
-
 
 def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> PrePeriodMap | None:
     """The pre-period event-time averages of the dynamic aggregation and their variances under
@@ -200,7 +196,6 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     # centred outcomes (estimates and influence functions difference unit and period levels)
     Yc = Y - Y.mean(axis=1, keepdims=True)
     Yc = Yc - Yc.mean(axis=0, keepdims=True)
-    wY = units.w[:, None] * Yc
     cohorts = np.asarray(units.cohorts, dtype=np.int64)
     w, cl = units.w, units.cl
     Nc = np.bincount(cl, minlength=C).astype(np.float64)
@@ -211,12 +206,15 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     Wcl = np.bincount(cl, w, minlength=C)
     unit_clusters = n == C and np.array_equal(np.sort(cl), np.arange(n))
 
-    table = np.full(T + 2, -1, dtype=np.int16)  # period -> block; T: beyond; T + 1: never
+    if np.any((units.group >= T) & (units.group != NEVER)):
+        return None  # a start after the panel: re-assigned labels could not be read back
+    table = np.full(T + 2, -1, dtype=np.int16)  # period -> block; T + 1 (or more): never
     table[cohorts] = np.arange(H)
     table[T + 1] = H
 
     def blocks_of(ft: np.ndarray) -> np.ndarray | None:
-        h: np.ndarray = table[np.where(ft == NEVER, T + 1, np.clip(ft, 0, T))]
+        """Each unit's block under re-assignments of the actual labels (cohorts or never)."""
+        h: np.ndarray = table[np.minimum(ft, T + 1)]
         return None if (h < 0).any() else h  # None: a start that is not one of the cohorts
 
     def constants(Zb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,28 +229,46 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
         r = np.einsum("h,bhe->be", pg_b, cw) / n
         return a, s, r
 
-    X = np.column_stack([Zcl, Wcl[:, None] * Zcl, Nc[:, None] * Zcl, Wcl, Wcl**2, Nc**2, Wcl * Nc])
-    Yc1 = np.column_stack([Yc, np.ones(n)])
-    Fu: list[np.ndarray] = []  # (N, Hb, E) units' parts, made when first needed
+    # clusters' sums for the nested case; columns repeated when weights or sizes are all one
+    unit_w, n_is_w = bool(np.all(Wcl == 1.0)), bool(np.all(Nc == Wcl))
+    parts = [Zcl] + ([] if unit_w else [Wcl[:, None] * Zcl])
+    parts += [] if n_is_w else [Nc[:, None] * Zcl]
+    i_w = T if not unit_w else 0
+    i_n = i_w if n_is_w else T * (len(parts) - 1)
+    X = np.column_stack([*parts, Wcl, Wcl**2, Nc**2, Wcl * Nc])
+    i_s = T * len(parts)  # the scalar columns: W, W^2, N^2, W N
+    X_all = X.sum(axis=0)
+    # units in cluster order, for the clusters' outcome sums by block
+    order = np.argsort(cl, kind="stable")
+    bounds = np.searchsorted(cl[order], np.arange(C + 1))
+    Ys = (w[:, None] * np.column_stack([Yc, np.ones(n)]))[order]
+    Z_tot = np.add.reduceat(Ys, bounds[:-1], axis=0) if n else np.zeros((C, T + 1))
+    treated_blocks = np.arange(H, dtype=np.int16)
 
     def same_sizes(sizes: np.ndarray) -> bool:
         return bool(np.allclose(sizes, Wb[None, :], rtol=1e-12, atol=0.0))
 
+    def one_hot(h: np.ndarray) -> np.ndarray:
+        """``(b, H, m)`` indicators of the treated blocks (the never treated by difference)."""
+        out: np.ndarray = (h[:, None, :] == treated_blocks[None, :, None]).astype(np.float64)
+        return out
+
     def nested_part(
-        hc: np.ndarray, q: np.ndarray, lam: np.ndarray
+        hc: np.ndarray, dq: np.ndarray, q_base: np.ndarray, lam: np.ndarray
     ) -> tuple[np.ndarray, ...] | None:
         """Leads and variance sums when every cluster lies within one block (``hc``: (b, C))."""
         b, width = hc.shape[0], X.shape[1]
-        key = (np.arange(b)[:, None] * Hb + hc).ravel()
-        ind = sparse.csr_matrix((np.ones(b * C), (key, np.tile(np.arange(C), b))), (b * Hb, C))
-        S = np.asarray(ind @ X).reshape(b, Hb, width)
-        if not same_sizes(S[:, :, 3 * T]):
+        ind = one_hot(hc)
+        S = np.empty((b, Hb, width))
+        S[:, :H] = (ind.reshape(b * H, C) @ X).reshape(b, H, width)
+        S[:, H] = X_all[None, :] - S[:, :H].sum(axis=1)
+        if not same_sizes(S[:, :, i_s]):
             return None
-        ZW, ZN = S[:, :, T : 2 * T], S[:, :, 2 * T : 3 * T]
-        SW2, SN2, SWN = (S[:, :, 3 * T + j] for j in (1, 2, 3))
+        ZW, ZN = S[:, :, i_w : i_w + T], S[:, :, i_n : i_n + T]
+        SW2, SN2, SWN = (S[:, :, i_s + j] for j in (1, 2, 3))
         a, sc, r = constants(S[:, :, :T])
         FW = np.einsum("bht,hte->bhe", ZW, D)
-        FN = np.einsum("bht,hte->bhe", ZN, D)
+        FN = FW if i_n == i_w else np.einsum("bht,hte->bhe", ZN, D)
         rr = r[:, None, :]
         quad = (
             2 * sc * FW
@@ -261,40 +277,45 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             - 2 * sc * rr * SWN[:, :, None]
             + rr**2 * SN2[:, :, None]
         ).sum(axis=1)  # (b, E)
-        qsum = q[np.arange(C)[None, :], hc].sum(axis=1)  # (b, J)
+        qsum = q_base[None, :] + np.einsum("bhc,chj->bj", ind, dq)  # sum_c q[c, h_c]
         return a, qsum + quad @ lam.T
 
-    def by_block_part(hu: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, ...] | None:
-        """Few clusters spanning blocks: each cluster's outcome sums by block (``hu``: (b, N))."""
-        b = hu.shape[0]
-        key = ((np.arange(b)[:, None] * C + cl[None, :]) * Hb + hu).ravel()
-        ind = sparse.csr_matrix((np.tile(w, b), (key, np.tile(np.arange(n), b))), (b * C * Hb, n))
-        Zch = np.asarray(ind @ Yc1).reshape(b, C, Hb, T + 1)
-        Wch = Zch[..., T]
-        if not same_sizes(Wch.sum(axis=1)):
-            return None
-        a, sc, r = constants(Zch[..., :T].sum(axis=1))
-        IF = np.einsum("bch,bhe->bce", Wch, sc) - Nc[None, :, None] * r[:, None, :]
-        for h in range(Hb):  # a handful of blocks
-            IF += Zch[:, :, h, :T] @ D[h]
-        return a, np.einsum("bce,bce->be", IF, IF) @ lam.T
+    # clusters spanning blocks: units in cluster order, their parts of every lead's influence
+    # function as if never treated (P_never, summed per cluster) and the differences for each
+    # cohort (dP), so a re-assignment only gathers its treated units
+    cl_s, w_s = cl[order], w[order]
+    P_all = np.einsum("it,hte->ihe", Ys[:, :T], D)  # (N, Hb, E): w_i y_i . D[h, e]
+    base_if = np.add.reduceat(P_all[:, H], bounds[:-1], axis=0) if n else np.zeros((C, E))
+    dP = np.ascontiguousarray((P_all[:, :H] - P_all[:, H : H + 1]).transpose(1, 0, 2))
+    del P_all
 
-    def by_unit_part(hu: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, ...] | None:
-        """Many clusters spanning blocks: each cluster's sum of its units' parts."""
+    def spanning_part(hu: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """Clusters spanning blocks (``hu``: (b, N)): each cluster's influence function from
+        its treated units' parts, by sparse products whose rows come sorted (no sorting)."""
         b = hu.shape[0]
-        key = (np.arange(b)[:, None] * Hb + hu).ravel()
-        ind = sparse.csr_matrix((np.tile(w, b), (key, np.tile(np.arange(n), b))), (b * Hb, n))
-        Zb = np.asarray(ind @ Yc1).reshape(b, Hb, T + 1)
+        hs = hu[:, order]
+        Zb = np.empty((b, Hb, T + 1))
+        Wch = np.zeros((b, C, Hb))
+        IF = np.broadcast_to(base_if, (b, C, E)).copy()
+        for h in range(H):  # a handful of cohorts
+            rr, ii = np.nonzero(hs == h)  # row-major: draws, then units in cluster order
+            ones = np.ones(rr.size)
+            ptr = np.zeros(b + 1, np.int64)
+            np.cumsum(np.bincount(rr, minlength=b), out=ptr[1:])
+            Zb[:, h] = sparse.csr_matrix((ones, ii, ptr), shape=(b, n)) @ Ys
+            key = rr * C + cl_s[ii]  # non-decreasing: the rows of a sorted sparse matrix
+            ptr = np.zeros(b * C + 1, np.int64)
+            np.cumsum(np.bincount(key, minlength=b * C), out=ptr[1:])
+            pick = sparse.csr_matrix((ones, ii, ptr), shape=(b * C, n))
+            IF += (pick @ dP[h]).reshape(b, C, E)
+            Wch[:, :, h] = np.bincount(key, w_s[ii], minlength=b * C).reshape(b, C)
+        Zb[:, H] = Z_tot.sum(axis=0)[None, :] - Zb[:, :H].sum(axis=1)
+        Wch[:, :, H] = Wcl[None, :] - Wch[:, :, :H].sum(axis=2)
         if not same_sizes(Zb[..., T]):
             return None
         a, sc, r = constants(Zb[..., :T])
-        if not Fu:
-            Fu.append(np.einsum("it,hte->ihe", wY, D))
-        rows = np.arange(b)[:, None]
-        G = Fu[0][np.arange(n)[None, :], hu] + w[None, :, None] * sc[rows, hu]  # (b, N, E)
-        IF = np.asarray(agg @ G.transpose(1, 0, 2).reshape(n, b * E)).reshape(C, b, E)
-        IF -= Nc[:, None, None] * r[None]
-        return a, np.einsum("cbe,cbe->be", IF, IF) @ lam.T
+        IF += np.matmul(Wch, sc) - Nc[None, :, None] * r[:, None, :]
+        return a, np.einsum("bce,bce->be", IF, IF) @ lam.T
 
     def compute(ft: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         if ft.shape[1] != n or coef.shape[1] != E:
@@ -304,8 +325,9 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
         q = np.stack(  # (C, Hb, J): sum_e lam_je (Z_c . D[h, e])^2, one block at a time
             [(Zcl @ D[h]) ** 2 @ lam.T for h in range(Hb)], axis=1
         )
-        few = C * Hb * T <= CLUSTER_BLOCK_RATIO * n
-        per = max(C + Hb * X.shape[1], n * (E + Hb) if not few else C * Hb * (T + E + 1))
+        q_base = q[:, H].sum(axis=0)  # every cluster never treated, then the differences
+        dq = q[:, :H] - q[:, H : H + 1]
+        per = max(H * C + Hb * X.shape[1], C * (E + Hb) + n)
         chunk = max(1, _CHUNK_ELEMENTS // max(per, 1))
         est, var = np.empty((B, J)), np.empty((B, J))
         for s0 in range(0, B, chunk):  # bounded memory; vectorised within
@@ -314,11 +336,9 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
                 return None
             hc = hu[:, first_of]  # each cluster's block (that of its first unit)
             if unit_clusters or bool((hu == hc[:, cl]).all()):
-                got = nested_part(hc, q, lam)
-            elif few:
-                got = by_block_part(hu, lam)
+                got = nested_part(hc, dq, q_base, lam)
             else:
-                got = by_unit_part(hu, lam)
+                got = spanning_part(hu, lam)
             if got is None:
                 return None  # the cohorts' weighted sizes change: the coefficients do not hold
             est[s0 : s0 + hu.shape[0]] = got[0] @ coef.T
