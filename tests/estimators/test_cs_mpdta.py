@@ -12,6 +12,7 @@ from scipy import stats
 from pilotlab.diagnostics.pretrend import group_time_pretest
 from pilotlab.estimators.base import ESTIMATORS, EstimatorOptions
 from pilotlab.estimators.callaway_santanna import estimate_group_time_effects
+from pilotlab.exceptions import EstimationError
 from pilotlab.spec.models import CallawaySantAnnaOptions
 from tests.support.cs import DATA, load_via_spec
 from tests.support.pretest import fit_tested
@@ -129,6 +130,12 @@ def test_dynamic_balance_e(mpdta: pd.DataFrame) -> None:
     res = _fit(mpdta, "mpdta_nev_dr", balance_e=1).aggregations.set_index("type")
     assert res.loc["dynamic", "estimate"] == pytest.approx(-0.028761, abs=5e-7)
     assert res.loc["dynamic", "std_error"] == pytest.approx(0.013686, abs=5e-7)
+
+
+def test_a_balance_e_longer_than_any_follow_up_is_a_clear_error(mpdta: pd.DataFrame) -> None:
+    # mpdta runs 2003-2007 and the earliest cohort starts in 2004: three periods of follow-up.
+    with pytest.raises(EstimationError, match=r"balance_e is 4.*longest follow-up is 3 periods"):
+        _fit(mpdta, "mpdta_nev_dr", balance_e=4)
 
 
 def test_registered_fit_returns_effect_result(mpdta: pd.DataFrame) -> None:

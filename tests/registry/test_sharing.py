@@ -357,3 +357,54 @@ def test_open_existing_never_creates_a_registry(
     reg.close()
     with pytest.raises(RegistryError, match="not a database URL"):
         open_existing("nonsense")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["show", "some-pilot"],
+        ["export", "-o", "out"],
+        ["status", "some-pilot", "closed"],
+        ["verify"],
+        ["head"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_reading_or_changing_a_registry_that_is_not_there_is_an_error_and_creates_nothing(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PILOTLAB_REGISTRY_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "nowhere" / "registry.db"
+    res = CliRunner().invoke(cli, [*args, "--registry", f"sqlite:///{missing}"])
+    assert res.exit_code == 1, res.output
+    assert f"there is no registry at {missing}" in res.output
+    assert "pilotlab register pilot.yaml" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(cli, args)  # the default registry, .pilotlab/registry.db
+    assert res.exit_code == 1 and "there is no registry at" in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_from_a_registry_that_is_not_there_as_a_subprocess(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    missing = tmp_path / "registry.db"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pilotlab",
+            "export",
+            "-o",
+            str(tmp_path / "out"),
+            "--registry",
+            f"sqlite:///{missing}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1 and "there is no registry at" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr and list(tmp_path.iterdir()) == []

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry.chain import load_key, parse_head
-from pilotlab.registry.core import Registry, resolve_url
+from pilotlab.registry.core import ENV_URL, Registry, resolve_url
 from pilotlab.registry.records import PlanVersion
 from pilotlab.registry.remote import RemoteRegistry, is_service_url
 from pilotlab.registry.text import printable
@@ -55,33 +55,63 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 AnyRegistry = Registry | RemoteRegistry
 
 
-def open_existing(url: str | None = None) -> AnyRegistry | None:
-    """The registry ``pilotlab run`` should record into, or ``None`` if there is none yet.
+def _missing_sqlite_file(resolved: str) -> Path | None:
+    """The file of a SQLite registry URL that does not exist yet, else ``None``."""
+    try:
+        parsed = sa.engine.make_url(resolved)
+    except sa.exc.ArgumentError:
+        return None  # Registry() raises the RegistryError that explains the URL format
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    path = Path(database).expanduser()
+    return None if path.is_file() else path
 
-    A SQLite registry counts only if its file exists, so that running a pilot never creates a
-    registry as a side effect; a PostgreSQL URL (given or from ``$PILOTLAB_REGISTRY_URL``) is
-    always opened, and an unreachable server is a :class:`RegistryError`.
+
+def open_existing(url: str | None = None, key_file: str | Path | None = None) -> AnyRegistry | None:
+    """The registry at ``url`` if there is one, or ``None`` if there is none yet.
+
+    A SQLite registry counts only if its file exists, so that running a pilot or reading the
+    registry never creates one as a side effect; a PostgreSQL URL (given or from
+    ``$PILOTLAB_REGISTRY_URL``) is always opened, and an unreachable server is a
+    :class:`RegistryError`.
     """
     resolved = resolve_url(url)
     if is_service_url(resolved):
         return RemoteRegistry(resolved)
-    try:
-        parsed = sa.engine.make_url(resolved)
-    except sa.exc.ArgumentError:
-        return Registry(resolved)  # raises the RegistryError that explains the URL format
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:") or not Path(database).expanduser().is_file():
-            return None
-    return Registry(resolved)
+    if _missing_sqlite_file(resolved) is not None:
+        return None
+    return Registry(resolved, key=load_key(key_file))
 
 
 def _open(url: str | None, key_file: str | Path | None = None) -> AnyRegistry:
-    """The registry at ``url``: a database, or an evidence service (``https://...``)."""
+    """The registry at ``url`` (a database, or an evidence service), created if need be.
+
+    Only the commands that add to a registry (``register``, ``import``) may create one.
+    """
     resolved = resolve_url(url)
     if is_service_url(resolved):
         return RemoteRegistry(resolved)
     return Registry(resolved, key=load_key(key_file))
+
+
+def _require_present(url: str | None) -> None:
+    """Refuse a SQLite registry file that is not there, rather than create an empty one."""
+    missing = _missing_sqlite_file(resolve_url(url))
+    if missing is not None:
+        raise RegistryError(
+            f"there is no registry at {missing}; register a pilot first with "
+            "`pilotlab register pilot.yaml`, or name the registry with --registry URL "
+            f"(or ${ENV_URL})"
+        )
+
+
+def _open_present(url: str | None, key_file: str | Path | None = None) -> AnyRegistry:
+    """The registry at ``url``, which must already exist."""
+    _require_present(url)
+    return _open(url, key_file)
 
 
 def _database_only(url: str | None, what: str) -> None:
@@ -135,14 +165,14 @@ def amend_pilot(
 ) -> str:
     """Register a new version of the pilot's analysis plan if it changed."""
     spec = load_pilot(pilot)
-    with _open(url, key_file) as reg:
+    with _open_present(url, key_file) as reg:
         v = reg.amend(spec, reason, data_seen=data_seen)
     return _describe_amendment(spec.id, v)
 
 
 def list_pilots(url: str | None = None, metric: str | None = None) -> str:
     """A table of every registered pilot (with ``metric``: those with an outcome measuring it)."""
-    with _open(url) as reg:
+    with _open_present(url) as reg:
         pilots = reg.list_pilots() if metric is None else reg.pilots_with_metric(metric)
         where = reg.display_url
     if not pilots and metric is not None:
@@ -163,7 +193,7 @@ def list_pilots(url: str | None = None, metric: str | None = None) -> str:
 
 def show_pilot(pilot_id: str, url: str | None = None) -> str:
     """The registration record and the history of plan versions, runs and status changes."""
-    with _open(url) as reg:
+    with _open_present(url) as reg:
         h = reg.show(pilot_id)
     rec = h.record
     fields = [
@@ -272,7 +302,7 @@ def set_status(
     pilot_id: str, status: str, url: str | None = None, key_file: str | Path | None = None
 ) -> str:
     """Change a pilot's status."""
-    with _open(url, key_file) as reg:
+    with _open_present(url, key_file) as reg:
         change = reg.set_status(pilot_id, status)
     if change.old_status == change.new_status:
         return f"{pilot_id} is already {status}; nothing changed."
@@ -281,7 +311,7 @@ def set_status(
 
 def export_records(out_dir: str | Path, url: str | None = None) -> str:
     """Write evidence.jsonl and evidence.csv for a central department."""
-    with _open(url) as reg:
+    with _open_present(url) as reg:
         s = reg.export(out_dir)
     return (
         f"Exported {s.records} evidence record{'s' if s.records != 1 else ''} to {s.jsonl_path} "
@@ -303,10 +333,7 @@ def import_file(
 
 def head_text(url: str | None = None) -> str:
     """The registry's chain head, ``SEQ:SHA256``."""
-    if is_service_url(resolve_url(url)):
-        with RemoteRegistry(resolve_url(url)) as remote:
-            return remote.head()
-    with Registry(url, key=None) as reg:
+    with _open_present(url) as reg:
         return str(reg.head())
 
 
@@ -316,6 +343,7 @@ def verify_registry(
     """Recompute the hash chain and check every table; return (intact, message)."""
     published = parse_head(head) if head is not None else None
     _database_only(url, "`pilotlab verify`")
+    _require_present(url)
     with Registry(url, key=load_key(key_file)) as reg:
         result = reg.audit(head=published)
         where = reg.display_url

@@ -191,6 +191,14 @@ def _plan(
         d_idx.append(_weighted(plan, "dynamic", int(ev), kk, att, pg_cell, cells.gb, True))
         d_e.append(int(ev))
     d_pos = [i for i, ev in zip(d_idx, d_e, strict=True) if ev >= 0]
+    if not d_pos:  # only a balance_e longer than every cohort's follow-up leaves none
+        longest = int(Tm - cells.g[post].min())
+        raise EstimationError(
+            f"design.callaway_santanna.balance_e is {balance_e}, but no cohort is observed that "
+            f"many periods after its start (the longest follow-up is {longest} periods), so the "
+            f"dynamic aggregation has no effect to average; set balance_e to {longest} or less, "
+            "or leave it out"
+        )
     dyn_all = _combine(plan, "dynamic_overall", d_pos, np.full(len(d_pos), 1 / len(d_pos)))
     # calendar
     c_idx = []
