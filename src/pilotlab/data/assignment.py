@@ -221,10 +221,12 @@ class Reassignments:
 
     def first_treated(self) -> np.ndarray:
         """``(K, N)`` first treated period of every unit (the scale of ``Panel.first_treated``);
-        without anticipation the rows themselves (read them, do not write)."""
+        without anticipation a read-only view of the re-assignments themselves."""
         e = self.effective
         if self.anticipation == 0:
-            return e
+            view = e.view()
+            view.flags.writeable = False
+            return view
         return np.where(e == NEVER, NEVER, e + self.anticipation)
 
     def treated(self) -> np.ndarray:
