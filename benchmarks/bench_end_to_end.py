@@ -13,8 +13,9 @@ stages nested inside it (a robustness check's own refits count for the check, no
 * ``import``: importing pilotlab's CLI, engine and estimators (numpy, scipy, pandas...);
 * ``load``: reading the pilot file and the data file; ``checks``: checking the data and building
   the panel (``panel_from_frame``);
-* ``fit``: the estimator of every outcome (with a pre-trend test, if any, shown apart as
-  ``pre-trend test``); ``inference``: the wild bootstrap or randomisation inference on top of it;
+* ``fit``: the estimator of every outcome (with a randomisation pre-trend test, if any, shown
+  apart as ``pre-trend test``, and the power of the pre-trend test (Roth 2022) as ``pre-trend
+  power``); ``inference``: the wild bootstrap or randomisation inference on top of it;
 * ``robustness: <check>``: each check of ``design.robustness`` (``alternative_estimators`` one line
   per alternative estimator);
 * ``report``: evidence.json, results.csv and report.html (``power``: power.json and power.html);
@@ -93,6 +94,7 @@ def _child(args: list[str], result_file: str) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     import pilotlab.cli as cli
     import pilotlab.data.load as load
+    import pilotlab.diagnostics.pretrend as pretrend
     import pilotlab.diagnostics.robustness as rob
     import pilotlab.engine as engine
     import pilotlab.engine.evaluation as evaluation
@@ -115,6 +117,8 @@ def _child(args: list[str], result_file: str) -> None:
     for mod in (es, cs):
         if hasattr(mod, "randomization_pretest"):
             mod.randomization_pretest = clock.wrap(mod.randomization_pretest, "pre-trend test")
+    # Roth's power of the pre-trend test, attached to every pre-trend test (looked up by name)
+    pretrend.with_power = clock.wrap(pretrend.with_power, "pre-trend power")
     for nm, check in list(rob.CHECKS.items()):
         rob.CHECKS[nm] = clock.wrap(check, f"robustness: {nm}")
     rob.alternative_estimators = clock.wrap(

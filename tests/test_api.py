@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 
 import pilotlab
-from pilotlab.results import PlanInfo
+from pilotlab.results import PlanDifference, PlanInfo
 from tests.support import ROOT
 from tests.support import report as ex
 
@@ -138,7 +138,7 @@ def test_display_says_when_the_plan_deviates_or_the_interval_is_unbounded() -> N
         registered=True,
         version=1,
         matches_registered=False,
-        unregistered_deviations=({"key": "design.alpha", "registered": 0.05, "analysed": 0.1},),
+        unregistered_deviations=(PlanDifference("design.alpha", 0.05, 0.1),),
     )
     ev = dataclasses.replace(ev, plan=plan, outcomes=(dataclasses.replace(o, result=wide),))
     text = repr(ev)

@@ -896,8 +896,29 @@ def export_(out: Path, registry_url: str | None) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @_REGISTRY_OPTION
 @_KEY_OPTION
+@click.option(
+    "--visibility",
+    type=click.Choice(["organisation", "shared", "public"]),
+    default=None,
+    help="Through an evidence service: who may see the imported records (default: your "
+    "organisation only; 'shared' with --share-with).",
+)
+@click.option(
+    "--share-with",
+    "share_with",
+    multiple=True,
+    metavar="ORG",
+    help="Through an evidence service: an organisation (short name) that may also see them; "
+    "repeat for several. Implies --visibility shared.",
+)
 @_friendly
-def import_(file: Path, registry_url: str | None, key_file: Path | None) -> None:
+def import_(
+    file: Path,
+    registry_url: str | None,
+    key_file: Path | None,
+    visibility: str | None,
+    share_with: tuple[str, ...],
+) -> None:
     """Import evidence records exported by another registry, keeping their provenance.
 
     Every record is checked first (UTF-8, size, nesting, the evidence JSON Schema, provenance
@@ -905,7 +926,7 @@ def import_(file: Path, registry_url: str | None, key_file: Path | None) -> None
     """
     from pilotlab.registry import service
 
-    click.echo(service.import_file(file, registry_url, key_file))
+    click.echo(service.import_file(file, registry_url, key_file, visibility, share_with))
 
 
 @cli.command()

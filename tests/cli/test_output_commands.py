@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from pilotlab.cli import cli
+from pilotlab.registry import Registry
 from pilotlab.simulate import make_pilot_panel
 from tests.support import pilot_dict, write_pilot
 
@@ -19,8 +20,15 @@ def _pilot(tmp_path: Path) -> Path:
     return write_pilot(tmp_path / "pilot", spec, sim.data)
 
 
+def _registry(path: Path) -> str:
+    """The URL of an (empty) registry at ``path``, created if it is not there yet."""
+    url = f"sqlite:///{path}"
+    Registry(url).close()
+    return url
+
+
 def _export(tmp_path: Path, out: Path):
-    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    url = _registry(tmp_path / "registry.db")
     return CliRunner().invoke(cli, ["export", "-o", str(out), "--registry", url])
 
 
@@ -68,7 +76,7 @@ def test_an_output_path_that_is_a_file_is_a_clear_error(tmp_path: Path, command:
     args = {
         "run": ["run", str(pilot), "-o", str(target)],
         "power": ["power", str(pilot), "-o", str(target)],
-        "export": ["export", "-o", str(target), "--registry", f"sqlite:///{tmp_path / 'r.db'}"],
+        "export": ["export", "-o", str(target), "--registry", _registry(tmp_path / "r.db")],
         "init": ["init", str(target)],
         "portfolio": ["portfolio", str(tmp_path / "out"), "-o", str(target / "portfolio.html")],
     }[command]

@@ -99,7 +99,7 @@ def test_missing_outcomes_reported_with_where() -> None:
         warnings.simplefilter("ignore")
         ev = evaluate(_sim_spec(sim), data=df)
     assert ev.outcomes[0].result.nobs == 158
-    assert ev.data.missing[0]["n_missing"] == 2
+    assert ev.data.missing[0].n_missing == 2
     assert any(w.code == "missing-outcome" and "2 of 160 values" in w.message for w in ev.warnings)
 
 

@@ -116,6 +116,8 @@ def test_error_rows_of_a_filtered_panel_name_the_file_rows() -> None:
     "values",
     [
         pd.Series([5, 3, 5, 9, 3]),
+        pd.Series([5, 3, 4, 4, 3]),  # every value of the range: the offsets are the codes
+        pd.Series([0, 1, 2, 0], dtype="int32"),
         pd.Series([10**12, -4, 10**12]),  # too wide a range: hashed
         pd.Series([1.5, np.nan, 1.5]),
         pd.Series(["b", None, "a", "b"]),
@@ -129,3 +131,44 @@ def test_factorize_codes_each_distinct_value(values: pd.Series) -> None:
     seen = codes >= 0
     assert list(np.asarray(distinct, dtype=object)[codes[seen]]) == list(values[seen])
     assert len(distinct) == len(set(values.dropna()))
+
+
+def test_factorize_codes_are_not_the_data() -> None:
+    arr = np.array([0, 1, 2, 1, 0], dtype=np.int64)
+    codes, _ = factorize(pd.Series(arr, copy=False))
+    codes[:] = 7
+    assert arr.tolist() == [0, 1, 2, 1, 0]
+
+
+@pytest.mark.parametrize("gap", [False, True])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_integer_ids_and_periods_build_the_frame_of_sorting_every_row(
+    gap: bool, shuffle: bool
+) -> None:
+    # integer unit ids (sorted as text: 0, 1, 10, 11, 2, ...) and integer periods, with or
+    # without a period missing from the data, in file order or shuffled
+    rng = np.random.default_rng(5)
+    n, t = 12, 6
+    df = pd.DataFrame(
+        {
+            "area_code": np.repeat(np.arange(n), t),
+            "period": np.tile(np.arange(t) * (2 if gap else 1) + 2000, n),
+            "outcome": rng.normal(size=n * t),
+        }
+    )
+    if shuffle:
+        df = df.sample(frac=1, random_state=2).reset_index(drop=True)
+    d = pilot_dict(treatment={"units": ["3", "10"], "start": str(2000 + 3 * (2 if gap else 1))})
+    d["data"].update(unit="area_code", time="period")
+    spec = parse_pilot(d)
+    panel = _build(df, spec)
+    pd.testing.assert_frame_equal(panel.frame, _reference_frame(df, spec, panel))
+    assert panel.unit_labels[:3] == ("0", "1", "10")
+
+
+def test_a_duplicate_row_in_unsorted_data_is_named() -> None:
+    sim = make_pilot_panel(10, 6, 2, 4, seed=3)
+    df = sim.data.sample(frac=1, random_state=0).reset_index(drop=True)
+    df = pd.concat([df, df.iloc[[4]]], ignore_index=True)
+    with pytest.raises(DataError, match="2 rows share a unit and period"):
+        _build(df, _spec(sim))

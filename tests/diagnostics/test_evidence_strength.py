@@ -28,6 +28,7 @@ from pilotlab.results import (
     Criterion,
     EventTimeEstimate,
     EvidenceStrength,
+    MissingSummary,
     PreTrendTest,
     RobustnessCheck,
 )
@@ -164,9 +165,7 @@ def test_the_randomised_estimator_declares_its_cluster_errors_small_sample_corre
 
 def test_missing_data_lowers_the_level(common) -> None:
     ev = _strong(common)
-    data = dataclasses.replace(
-        ev.data, missing=({"outcome": "claimant_rate", "n_missing": 720, "n_total": 3600},)
-    )
+    data = dataclasses.replace(ev.data, missing=(MissingSummary("claimant_rate", 720, 3600),))
     es = evidence_strength(dataclasses.replace(ev, data=data))
     assert _crit(es, "missing data").met is False and es.level == 2
 

@@ -101,3 +101,32 @@ def test_singular_covariance_gives_no_power_record() -> None:
 
     flat = dataclasses.replace(pre, cov=np.zeros_like(pre.cov))
     assert pretrend_power(flat, None, r) is None
+
+
+def test_each_slope_is_integrated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import pilotlab.diagnostics.pretrend_power as pp
+
+    panel, _ = staggered_panel(seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = catalogue.get("event_study").fit(
+            panel, "outcome", EstimatorOptions(), np.random.default_rng(0)
+        )
+    assert r.pre_period is not None
+    pre = dataclasses.replace(r.pre_period, event_times=(-4, -3, -2), reference=-1, cov=_cov(3))
+    first = pp.pretrend_power(pre, None, r)
+    seen: list[bytes] = []
+    real = pp.nis_power
+
+    def counting(delta: np.ndarray, cov: np.ndarray, alpha: float = 0.05) -> float:
+        seen.append(np.asarray(delta).tobytes())
+        return real(delta, cov, alpha)
+
+    monkeypatch.setattr(pp, "nis_power", counting)
+    again = pp.pretrend_power(pre, None, r)
+    # the box probability is the costly part: the two root searches and the half-effect power
+    # share their evaluations, with the same numbers as integrating each call afresh
+    assert seen and len(seen) == len(set(seen))
+    assert again == first and again is not None and math.isfinite(again.slope_80_nis)

@@ -217,6 +217,28 @@ def test_compiled_and_numpy_backends_agree_to_the_last_bit(shared):
     )
 
 
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not importable here")
+@pytest.mark.parametrize("k", [13, 16, 3])
+def test_compiled_vertex_search_breaks_ties_as_the_numpy_argmin(k):
+    # identical donors give identical gradient entries: the step must go to the first of them
+    # (np.argmin's choice), whichever lane of the compiled search sees it
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(10, k))
+    for dup in range(1, k, 3):
+        a[:, dup] = a[:, 0]
+    y = rng.normal(size=(5, 10))
+    gram, cross = a.T @ a, y @ a
+    x0 = np.full((5, k), 1.0 / k)
+    allowed = np.ones((5, k), dtype=bool)
+    allowed[3, 0] = False
+    x0[3] = allowed[3] / allowed[3].sum()
+    args = (gram, cross, np.full(5, 0.2), np.full(5, 10.0), x0, 0.0, 500, allowed)
+    xn, itn = frank_wolfe(*args, backend="numpy")
+    xc, itc = frank_wolfe(*args, backend="numba")
+    np.testing.assert_array_equal(xc, xn)
+    np.testing.assert_array_equal(itc, itn)
+
+
 def test_sparsify_drops_small_weights():
     x = np.array([[0.5, 0.1, 0.3, 0.1], [0.25, 0.25, 0.25, 0.25]])
     out = sparsify(x)

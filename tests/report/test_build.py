@@ -19,6 +19,7 @@ from pilotlab.report.build import ANNEX_TITLES, SECTION_TITLES
 from pilotlab.report.format import fmt_ci, fmt_num
 from pilotlab.report.model import Figure, Paragraph, Table
 from pilotlab.report.render import render_html
+from pilotlab.results import MissingSummary
 from tests.support import report as ex
 
 
@@ -109,20 +110,13 @@ def test_limitations_generated_from_diagnostics(common) -> None:
         common.data,
         balanced=False,
         pre_periods=2,
-        missing=(
-            {
-                "outcome": "claimant_rate",
-                "n_missing": 12,
-                "n_total": 3600,
-                "sentence": "12 values of claimant_rate are missing (3 units).",
-            },
-        ),
+        missing=(MissingSummary("claimant_rate", 12, 3600, ("E1", "E2", "E3"), ("2021-01",)),),
     )
     lim = _text(build(dataclasses.replace(common, data=data)), "limitations")
     assert "Few pilot clusters: only 6 treated clusters" in lim
     assert "Short pre-period: 2 periods" in lim
     assert "Unbalanced panel" in lim
-    assert "12 values of claimant_rate are missing" in lim
+    assert "12 of 3600 values of claimant_rate are missing (units E1, E2, E3" in lim
     clean = _text(build(common), "limitations")
     assert "Unbalanced panel" not in clean and "Short pre-period" not in clean
 
@@ -179,6 +173,7 @@ def test_graceful_when_features_are_absent(common) -> None:
 
 def test_registration_deviations_table(common) -> None:
     from pilotlab.results import PlanInfo
+    from pilotlab.results.summary import Deviation
 
     plan = PlanInfo(
         sha256=common.plan.sha256,
@@ -186,14 +181,7 @@ def test_registration_deviations_table(common) -> None:
         version=2,
         registered_at="2024-03-01T09:00:00Z",
         matches_registered=False,
-        deviations=(
-            {
-                "at": "2024-05-01",
-                "item": "design.covariates",
-                "reason": "added population",
-                "data_seen": True,
-            },
-        ),
+        deviations=(Deviation(2, "2024-05-01", ("design.covariates",), "added population", True),),
     )
     doc = build(dataclasses.replace(common, plan=plan))
     t = next(b for b in doc.section("registration").blocks if isinstance(b, Table))

@@ -87,15 +87,6 @@ def _pilotlab_imports(path: Path) -> set[str]:
     return out
 
 
-#: Fields still read as loose mappings: summaries of the data and of the plan's deviations.
-LOOSE_FIELDS = {
-    ("DataSummary", "unit_flow"),
-    ("DataSummary", "missing"),
-    ("PlanInfo", "deviations"),
-    ("PlanInfo", "unregistered_deviations"),
-}
-
-
 def test_result_parts_are_typed_not_loose_mappings() -> None:
     """No result field is ``Any`` (the evidence strength and the design MDE included)."""
     loose = {
@@ -105,7 +96,7 @@ def test_result_parts_are_typed_not_loose_mappings() -> None:
         for f in dataclasses.fields(cls)
         if "Any" in str(f.type)
     }
-    assert loose == LOOSE_FIELDS
+    assert loose == set()
 
 
 def test_evidence_strength_and_design_mde_serialise_as_the_record_blocks() -> None:

@@ -315,7 +315,10 @@ def check_duplicates(
     if key.size < 2 or bool(np.all(key[1:] > key[:-1])):  # sorted by unit and period: none
         return []
     if key.size and int(key.max()) < 4 * key.size:  # count rows per cell
-        dup = np.bincount(key)[key] > 1
+        counts = np.bincount(key)
+        if int(counts.max()) < 2:  # one row per cell: nothing to name
+            return []
+        dup = counts[key] > 1
     else:
         dup = pd.Series(key).duplicated(keep=False).to_numpy()
     if not dup.any():
@@ -680,7 +683,12 @@ def check_estimable(
     treated_units = np.flatnonzero(first_treated != NEVER)
     labels = np.asarray(units, dtype=object)
     problems: list[Problem] = []
-    if not (used & post).any():
+    every_row = bool(used.all())  # the usual case: no pass over the rows to mask them
+
+    def usable(rows: np.ndarray) -> np.ndarray:
+        return rows if every_row else used & rows
+
+    if not usable(post).any():
         problems.append(
             Problem(
                 key,
@@ -690,7 +698,7 @@ def check_estimable(
                 column,
             )
         )
-    has_pre = np.bincount(unit_code[used & treated_row & ~post], minlength=len(units)) > 0
+    has_pre = np.bincount(unit_code[usable(treated_row & ~post)], minlength=len(units)) > 0
     no_pre = treated_units[~has_pre[treated_units]]
     if no_pre.size == treated_units.size:
         problems.append(
@@ -715,7 +723,7 @@ def check_estimable(
     never = ~treated_row
     if never.any() and spec.treatment.comparison != "not_yet_treated":
         earliest = int(first_treated[treated_units].min()) - spec.treatment.anticipation
-        if not (used & never & (period_code >= earliest)).any():
+        if not usable(never & (period_code >= earliest)).any():
             problems.append(
                 Problem(
                     key,

@@ -23,8 +23,12 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray | pd.Index]:
             offset = (arr - low).astype(np.intp, copy=False)
             present = np.zeros(high - low + 1, dtype=bool)
             present[offset] = True
-            rank = np.cumsum(present, dtype=np.intp) - 1
-            codes: np.ndarray = rank[offset].astype(np.int64, copy=False)
+            codes: np.ndarray
+            if present.all():  # every value of the range occurs: the offsets are the codes
+                codes = offset.astype(np.int64, copy=False)  # (a new array: ``arr - low``)
+            else:
+                rank = np.cumsum(present, dtype=np.intp) - 1
+                codes = rank[offset].astype(np.int64, copy=False)
             distinct = (np.flatnonzero(present) + low).astype(arr.dtype)
             return codes, distinct
     raw_codes, distinct_values = pd.factorize(values)

@@ -292,16 +292,21 @@ def _column_starts(
     is looked at once, and the rows only through its code."""
     vcode, distinct = factorize(col)
     empty = pd.Series(distinct).astype("string").str.strip().isin(["", "0", "0.0", "inf", "Inf"])
-    real = np.flatnonzero(vcode >= 0)
-    real = real[~empty.to_numpy(dtype=bool)[vcode[real]]]  # the rows with a start written
+    written = ~empty.to_numpy(dtype=bool)
+    if vcode.size and int(vcode.min()) >= 0:  # no empty cell: one look-up per row
+        real = np.flatnonzero(written[vcode])  # the rows with a start written
+    else:
+        real = np.flatnonzero(vcode >= 0)
+        real = real[written[vcode[real]]]
+    u_real, v_real = ucode[real], vcode[real]
     first_row = np.full(len(units), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first_row, ucode[real], real)  # each unit's first such row
+    np.minimum.at(first_row, u_real, real)  # each unit's first such row
     has = np.flatnonzero(first_row < np.iinfo(np.int64).max)
     first_value = np.full(len(units), -1, dtype=np.int64)
     first_value[has] = vcode[first_row[has]]
-    varies = vcode[real] != first_value[ucode[real]]
+    varies = v_real != first_value[u_real]
     if varies.any():  # the number of distinct starts of each unit, to name those with several
-        pairs = np.unique(ucode[real] * max(len(distinct), 1) + vcode[real])
+        pairs = np.unique(u_real * max(len(distinct), 1) + v_real)
         per_unit = np.bincount(pairs // max(len(distinct), 1), minlength=len(units))
         column_problems = check_treatment_column(pd.Series(per_unit[has], index=units[has]), name)
         problems += column_problems
@@ -635,7 +640,8 @@ def panel_from_frame(
     units = all_units_arr[keep].tolist()
     # The analysed rows, in the data's order (None: every row).
     kept_rows = None if keep.all() else np.flatnonzero(keep[ucode])
-    unit_code = new_code[_take(ucode, kept_rows)]
+    # every unit analysed: the codes stay as they are
+    unit_code = ucode if kept_rows is None else new_code[ucode[kept_rows]]
     del ucode
     # Periods are re-indexed over the analysed rows only.
     tidx = _take(tidx, kept_rows)
@@ -643,7 +649,7 @@ def panel_from_frame(
     present[tidx] = True
     used = np.flatnonzero(present)
     remap = np.cumsum(present) - 1
-    time_code = remap[tidx]
+    time_code = tidx if present.all() else remap[tidx]  # every period analysed: as they are
     del tidx
     period_labels = tuple(periods.labels[i] for i in used)
     first_treated = np.full(len(units), NEVER, dtype=np.int64)
@@ -751,11 +757,25 @@ def panel_from_frame(
     if kept_rows is not None:
         rows = kept_rows if rows is None else kept_rows[rows]
 
+    # In unit order the unit codes run 0, 0, ..., 1, 1, ...: written afresh, not gathered; so
+    # are the periods of whole blocks (0..T-1 each) and the weights of an unweighted panel.
+    if order is None:
+        unit_sorted = unit_code
+    else:
+        unit_sorted = np.repeat(
+            np.arange(len(units), dtype=np.int64), np.bincount(unit_code, minlength=len(units))
+        )
+    if isinstance(order, tuple):
+        time_sorted = np.tile(np.arange(order[1], dtype=np.int64), order[0].size)
+    else:
+        time_sorted = final(time_code, True)
     data: dict[str, object] = {
-        UNIT: final(unit_code, True),
-        TIME: final(time_code, True),
-        CLUSTER: final(cl_codes.astype(np.int64, copy=False), cl_codes is not unit_code),
-        WEIGHT: final(w, not d.weight or kept_rows is not None),
+        UNIT: unit_sorted,
+        TIME: time_sorted,
+        CLUSTER: unit_sorted.copy()
+        if cl_codes is unit_code
+        else final(cl_codes.astype(np.int64, copy=False), True),
+        WEIGHT: final(w, kept_rows is not None) if d.weight else np.ones(len(unit_code)),
     }
     extra = [o.column for o in spec.outcomes] + list(spec.design.covariates)
     extra += [c for c in spec.design.synthetic.predictors if c not in extra]

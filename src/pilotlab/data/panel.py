@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from pilotlab.results.summary import MissingSummary, UnitFlow
+
 if TYPE_CHECKING:
     from pilotlab.data.allocation import Allocation
     from pilotlab.data.cells import MicroCells
@@ -42,50 +44,6 @@ def frame_sha256(df: pd.DataFrame) -> str:
     hashed = pd.util.hash_pandas_object(df, index=False).to_numpy()
     cols = ",".join(map(str, df.columns)).encode()
     return hashlib.sha256(cols + hashed.tobytes()).hexdigest()
-
-
-@dataclass(frozen=True)
-class UnitFlow:
-    """How units went from eligible to analysed (counts and reasons), for the report."""
-
-    in_data: int
-    eligible: int
-    treated: int
-    comparison: int
-    excluded: tuple[str, ...] = ()
-    excluded_reason: str = ""
-    dropped_no_outcome: tuple[str, ...] = ()
-    analysed: int = 0
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain-JSON form."""
-        return {
-            **self.__dict__,
-            "excluded": list(self.excluded),
-            "dropped_no_outcome": list(self.dropped_no_outcome),
-        }
-
-
-@dataclass(frozen=True)
-class MissingSummary:
-    """Missing values of one outcome: how many and where (unit and period labels)."""
-
-    outcome: str
-    n_missing: int
-    n_total: int
-    units: tuple[str, ...] = ()
-    periods: tuple[str, ...] = ()
-
-    def sentence(self) -> str:
-        """One line for the report."""
-        if not self.n_missing:
-            return f"No values of {self.outcome} are missing."
-        u = ", ".join(self.units[:5]) + (" and others" if len(self.units) > 5 else "")
-        p = ", ".join(self.periods[:5]) + (" and others" if len(self.periods) > 5 else "")
-        return (
-            f"{self.n_missing} of {self.n_total} values of {self.outcome} are missing "
-            f"(units {u}; periods {p}) and were left out of the estimates."
-        )
 
 
 @dataclass(frozen=True, eq=False)

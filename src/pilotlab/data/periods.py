@@ -143,6 +143,9 @@ def parse_periods(values: pd.Series) -> tuple[PeriodIndex, np.ndarray, np.ndarra
     if len(uniques) < len(values):
         index, idx_u, bad_u = parse_periods(pd.Series(uniques))
         if codes.size and int(codes.min()) >= 0:  # no missing period
+            if not bad_u.any() and np.array_equal(idx_u, np.arange(len(idx_u))):
+                # the distinct values came in period order (integer periods): codes are indices
+                return index, codes, np.zeros(len(codes), dtype=bool)
             return index, idx_u[codes], bad_u[codes]
         seen = codes >= 0
         idx = np.full(len(codes), -1, dtype=np.int64)

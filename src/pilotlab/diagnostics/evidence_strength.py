@@ -433,8 +433,7 @@ def evidence_strength(evaluation: Evaluation) -> EvidenceStrength:
     synthetic = entry is not None and entry.capabilities.synthetic
     criteria: list[Criterion] = []
 
-    flow = dict(data.unit_flow or {})
-    n_comp = int(flow.get("comparison", data.units - data.treated_units))
+    n_comp = data.flow().comparison
     has_comparison = n_comp > 0
     criteria.append(
         _criterion(
@@ -559,9 +558,9 @@ def evidence_strength(evaluation: Evaluation) -> EvidenceStrength:
     criteria.append(rob)
 
     cols = {o.column for o in primary}
-    miss = [m for m in data.missing if m.get("outcome") in cols]
-    n_miss = sum(int(m.get("n_missing", 0)) for m in miss)
-    n_tot = sum(int(m.get("n_total", 0)) for m in miss)
+    miss = [m for m in data.missing if m.outcome in cols]
+    n_miss = sum(m.n_missing for m in miss)
+    n_tot = sum(m.n_total for m in miss)
     share = n_miss / n_tot if n_tot else 0.0
     miss_ok = share <= MAX_MISSING_SHARE
     criteria.append(

@@ -128,8 +128,16 @@ def pretrend_power(
         df_denom = float(test.df_denom)
     scale = 1.0 / math.sqrt(float(v @ np.linalg.solve(S, v)))
 
+    nis_seen: dict[float, float] = {}
+
     def p_nis(g: float) -> float:
-        return nis_power(g * v, S, alpha) if q <= MAX_NIS else math.nan
+        # each probability is a pure function of the slope (a fixed-seed integration), and the
+        # two root searches and the half-effect power revisit slopes: integrate each one once
+        if q > MAX_NIS:
+            return math.nan
+        if g not in nis_seen:
+            nis_seen[g] = nis_power(g * v, S, alpha)
+        return nis_seen[g]
 
     def p_wald(g: float) -> float:
         return wald_power(g * v, S, alpha, df_denom)

@@ -293,7 +293,6 @@ def evaluate(
         for i, (o, r, adj) in enumerate(zip(pilot.outcomes, results, adjusted, strict=True))
     )
     path = getattr(pilot, "data_path", None)
-    flow = panel.unit_flow.to_dict() if panel.unit_flow else {}
     treated_labels = tuple(np.asarray(panel.unit_labels, dtype=object)[panel.is_treated_unit])
     summary = DataSummary(
         path=pilot.data.path if path is not None else "(DataFrame)",
@@ -311,21 +310,11 @@ def evaluate(
             str(u): panel.period_labels[g]
             for u, g in zip(treated_labels, panel.first_treated[panel.is_treated_unit], strict=True)
         },
-        excluded_units=tuple(flow.get("excluded", ())),  # type: ignore[arg-type]
+        excluded_units=panel.unit_flow.excluded if panel.unit_flow else (),
         balanced=panel.is_balanced,
         layout=panel.layout,
-        unit_flow=flow,
-        missing=tuple(
-            {
-                "outcome": m.outcome,
-                "n_missing": m.n_missing,
-                "n_total": m.n_total,
-                "units": list(m.units),
-                "periods": list(m.periods),
-                "sentence": m.sentence(),
-            }
-            for m in panel.missing
-        ),
+        unit_flow=panel.unit_flow,
+        missing=panel.missing,
         clusters=panel.n_clusters,
         treated_clusters=panel.n_treated_clusters,
         staggered=panel.is_staggered,

@@ -381,12 +381,53 @@ def _kernel(
                 for j in range(k):  # a loop the compiler vectorises
                     w[j] = w[j] + (row[j] - cb[j]) * a
                 w[chosen] += a * e
-                best = w[0]
-                i = 0
-                for j in range(1, k):
-                    if w[j] < best:
-                        best = w[j]
-                        i = j
+                # the first index of the smallest entry, on four independent running minima
+                # (lane ``l`` sees ``j = l mod 4``); lane 0 starts from ``w[0]`` as a plain scan
+                # does, so ties and a NaN at 0 give the scan's index
+                b0 = w[0]
+                b1 = np.inf
+                b2 = np.inf
+                b3 = np.inf
+                i0 = 0
+                i1 = -1
+                i2 = -1
+                i3 = -1
+                j = 1
+                while j + 3 < k:
+                    v = w[j]
+                    if v < b1:
+                        b1 = v
+                        i1 = j
+                    v = w[j + 1]
+                    if v < b2:
+                        b2 = v
+                        i2 = j + 1
+                    v = w[j + 2]
+                    if v < b3:
+                        b3 = v
+                        i3 = j + 2
+                    v = w[j + 3]
+                    if v < b0:
+                        b0 = v
+                        i0 = j + 3
+                    j += 4
+                while j < k:
+                    v = w[j]
+                    if v < b1:
+                        b1 = v
+                        i1 = j
+                    j += 1
+                best = b0
+                i = i0
+                if b1 < best or (b1 == best and 0 <= i1 < i):
+                    best = b1
+                    i = i1
+                if b2 < best or (b2 == best and 0 <= i2 < i):
+                    best = b2
+                    i = i2
+                if b3 < best or (b3 == best and 0 <= i3 < i):
+                    best = b3
+                    i = i3
                 vertex = -1
                 if sig < RENORM:
                     best = np.inf

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pilotlab.results.summary import Deviation, PlanDifference
+
 if TYPE_CHECKING:
     from pilotlab.results import PlanInfo
 
@@ -52,33 +54,6 @@ class PlanVersion:
 
 
 @dataclass(frozen=True, slots=True)
-class Deviation:
-    """An amendment of the registered plan: when, what changed, why, and whether data were seen."""
-
-    version: int
-    at: str
-    items: tuple[str, ...]
-    reason: str | None
-    data_seen: bool
-
-    @property
-    def item(self) -> str:
-        """The changed plan keys as one comma-separated string (the evidence record's ``item``)."""
-        return ", ".join(self.items)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The evidence record's deviation entry (``at``, ``item``, ``reason``, ``data_seen``)."""
-        return {
-            "at": self.at,
-            "item": self.item,
-            "items": list(self.items),
-            "reason": self.reason,
-            "data_seen": self.data_seen,
-            "version": self.version,
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class PlanMatch:
     """How a pilot file's analysis plan compares with what is registered.
 
@@ -122,7 +97,7 @@ class PlanMatch:
     deviations: tuple[Deviation, ...] = ()
     unregistered_changes: tuple[str, ...] = ()
     registry_head: str | None = None
-    unregistered_deviations: tuple[Mapping[str, Any], ...] = ()
+    unregistered_deviations: tuple[PlanDifference, ...] = ()
 
     def to_plan_info(self) -> PlanInfo:
         """The engine's :class:`~pilotlab.results.PlanInfo` (``evaluate(spec, plan=...)``)."""
@@ -134,9 +109,9 @@ class PlanMatch:
             version=self.latest_version,
             registered_at=self.registered_at,
             matches_registered=self.matches_registered if self.registered else None,
-            deviations=tuple(d.to_dict() for d in self.deviations),
+            deviations=self.deviations,
             registry_head=self.registry_head if self.registered else None,
-            unregistered_deviations=tuple(dict(d) for d in self.unregistered_deviations),
+            unregistered_deviations=self.unregistered_deviations,
         )
 
     def to_evidence(self) -> dict[str, Any]:
@@ -152,7 +127,7 @@ class PlanMatch:
             "deviations": [d.to_dict() for d in self.deviations],
             "unregistered_changes": list(self.unregistered_changes),
             "registry_head": self.registry_head if self.registered else None,
-            "unregistered_deviations": [dict(d) for d in self.unregistered_deviations],
+            "unregistered_deviations": [d.to_dict() for d in self.unregistered_deviations],
         }
 
 

@@ -361,7 +361,7 @@ def _summary(ctx: _Ctx) -> list[Block]:
         (
             "Areas",
             f"{fmt_int(data.treated_units)} pilot and "
-            f"{fmt_int(data.unit_flow.get('comparison', data.units - data.treated_units))} "
+            f"{fmt_int(data.flow().comparison)} "
             f"comparison {ctx.units_word} ({fmt_int(data.units)} analysed)",
         ),
         (
@@ -449,7 +449,7 @@ def _registration(ctx: _Ctx) -> list[Block]:
         )
         blocks.append(KeyValue((("Plan SHA-256", plan.sha256),), title="Analysis plan"))
         return blocks
-    unregistered = tuple(getattr(plan, "unregistered_deviations", ()) or ())
+    unregistered = plan.unregistered_deviations
     match = {
         True: "yes",
         False: "no: the plan analysed differs from the registered one",
@@ -468,7 +468,7 @@ def _registration(ctx: _Ctx) -> list[Block]:
     )
     if unregistered:
         n = len(unregistered)
-        keys = join_words([str(d.get("key", "")) for d in unregistered])
+        keys = join_words([d.key for d in unregistered])
         blocks.append(
             Notice(
                 f"Unregistered {'deviations' if n > 1 else 'deviation'}: the plan analysed "
@@ -486,9 +486,9 @@ def _registration(ctx: _Ctx) -> list[Block]:
                 ("Plan key", "Registered value", "Analysed value", "Status"),
                 tuple(
                     (
-                        str(d.get("key", "")),
-                        _plan_value(d.get("registered"), bool(d.get("registered_set", True))),
-                        _plan_value(d.get("analysed"), bool(d.get("analysed_set", True))),
+                        d.key,
+                        _plan_value(d.registered, d.registered_set),
+                        _plan_value(d.analysed, d.analysed_set),
                         "unregistered deviation",
                     )
                     for d in unregistered
@@ -506,10 +506,10 @@ def _registration(ctx: _Ctx) -> list[Block]:
     if plan.deviations:
         rows = tuple(
             (
-                str(d.get("item", "")),
-                str(d.get("at", "")),
-                str(d.get("reason", "")),
-                "after" if d.get("data_seen") else "before",
+                d.item,
+                d.at,
+                d.reason or "",
+                "after" if d.data_seen else "before",
                 "registered deviation",
             )
             for d in plan.deviations
@@ -537,7 +537,7 @@ def _registration(ctx: _Ctx) -> list[Block]:
 
 def _data(ctx: _Ctx) -> list[Block]:
     data = ctx.data
-    flow = dict(data.unit_flow)
+    flow = data.flow()
     blocks: list[Block] = [
         Paragraph(microdata_sentence(ctx.source, data, ctx.unit_word, ctx.units_word))
         if data.layout == "microdata"
@@ -548,21 +548,19 @@ def _data(ctx: _Ctx) -> list[Block]:
             f"({'one row per ' + ctx.unit_word + ' and period' if data.layout == 'panel' else 'repeated cross-sections within ' + ctx.units_word})."
         )
     ]
-    excluded = list(flow.get("excluded", []) or [])
-    dropped = list(flow.get("dropped_no_outcome", []) or [])
-    n_tr = flow.get("treated", data.treated_units)
-    n_co = flow.get("comparison", data.units - data.treated_units)
+    excluded, dropped = flow.excluded, flow.dropped_no_outcome
+    n_tr, n_co = flow.treated, flow.comparison
     stages = [
-        ("In the data", fmt_int(flow.get("in_data", data.units)), ctx.units_word),
-        ("Eligible", fmt_int(flow.get("eligible", data.units)), ctx.units_word),
-        ("Excluded", fmt_int(len(excluded)), flow.get("excluded_reason") or "by the plan"),
+        ("In the data", fmt_int(flow.in_data), ctx.units_word),
+        ("Eligible", fmt_int(flow.eligible), ctx.units_word),
+        ("Excluded", fmt_int(len(excluded)), flow.excluded_reason or "by the plan"),
         ("No outcome data", fmt_int(len(dropped)), "dropped"),
         ("Pilot", fmt_int(n_tr), "treated"),
         ("Comparison", fmt_int(n_co), "not treated"),
-        ("Analysed", fmt_int(flow.get("analysed", data.units)), ctx.units_word),
+        ("Analysed", fmt_int(flow.analysed), ctx.units_word),
     ]
     fid = ctx.uid("unit-flow")
-    title = f"{fmt_int(flow.get('analysed', data.units))} {ctx.units_word} analysed: {fmt_int(n_tr)} pilot and {fmt_int(n_co)} comparison"
+    title = f"{fmt_int(flow.analysed)} {ctx.units_word} analysed: {fmt_int(n_tr)} pilot and {fmt_int(n_co)} comparison"
     desc = "; ".join(f"{h}: {c}" for h, c, _ in stages)
     table = Table(
         fid + "-data",
@@ -594,7 +592,7 @@ def _data(ctx: _Ctx) -> list[Block]:
         )
     )
     if excluded:
-        reason = flow.get("excluded_reason") or "excluded by the analysis plan"
+        reason = flow.excluded_reason or "excluded by the analysis plan"
         blocks.append(
             Paragraph(f"Excluded before analysis ({reason}): {', '.join(map(str, excluded))}.")
         )
@@ -607,15 +605,15 @@ def _data(ctx: _Ctx) -> list[Block]:
         labels = {o.column: o.label for o in ctx.ev.outcomes}
         rows = tuple(
             (
-                labels.get(str(m.get("outcome", "")), str(m.get("outcome", ""))),
-                fmt_int(m.get("n_missing", 0)),
-                fmt_int(m.get("n_total", 0)),
-                fmt_pct(m["n_missing"] / m["n_total"]) if m.get("n_total") else NA,
-                ctx.plain(str(m.get("sentence", ""))),
+                labels.get(m.outcome, m.outcome),
+                fmt_int(m.n_missing),
+                fmt_int(m.n_total),
+                fmt_pct(m.n_missing / m.n_total) if m.n_total else NA,
+                ctx.plain(m.sentence()),
             )
             for m in data.missing
         )
-        gaps = [r for r, m in zip(rows, data.missing, strict=True) if m.get("n_missing")]
+        gaps = [r for r, m in zip(rows, data.missing, strict=True) if m.n_missing]
         blocks.append(
             Paragraph(
                 "No outcome values are missing."
@@ -856,7 +854,7 @@ def _trend_figure(ctx: _Ctx, o: OutcomeEvaluation) -> Figure:
     units = ctx.outcome_units.get(o.column, "")
     sub = (
         f"Mean by period{' (' + units + ')' if units else ''}, "
-        f"{r.n_treated_units} pilot and {ctx.data.unit_flow.get('comparison', ctx.data.units - ctx.data.treated_units)} "
+        f"{r.n_treated_units} pilot and {ctx.data.flow().comparison} "
         f"comparison {ctx.units_word}, {periods[0]} to {periods[-1]}"
     )
     marker = f"Pilot starts {ctx.start}" if not ctx.data.staggered else f"First starts {ctx.start}"
@@ -1716,8 +1714,8 @@ def _limitations(ctx: _Ctx) -> list[Block]:
             "differs between periods."
         )
     for m in data.missing:
-        if m.get("n_missing"):
-            items.append(f"Missing data: {m.get('sentence', '')}")
+        if m.n_missing:
+            items.append(f"Missing data: {m.sentence()}")
     if data.excluded_units:
         items.append(
             f"{plural(len(data.excluded_units), 'unit')} excluded before analysis; results do not "

@@ -54,6 +54,7 @@ from pilotlab.results.parts import (
 )
 from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.randomised import ArmEffect, RandomisedTables
+from pilotlab.results.summary import Deviation, MissingSummary, PlanDifference, UnitFlow
 from pilotlab.results.trial import (
     AllocationChange,
     AllocationCheck,
@@ -88,6 +89,7 @@ __all__ = [
     "DataSummary",
     "DesignDiagnostics",
     "DesignMDE",
+    "Deviation",
     "EarlierCycle",
     "EffectResult",
     "Evaluation",
@@ -102,6 +104,7 @@ __all__ = [
     "LinearParts",
     "Loss",
     "MicrodataCounts",
+    "MissingSummary",
     "NotRun",
     "OutcomeEvaluation",
     "PerProtocol",
@@ -109,6 +112,7 @@ __all__ = [
     "PilotLike",
     "PlaceboInSpace",
     "PlaceboInTime",
+    "PlanDifference",
     "PlanInfo",
     "PrePeriodCells",
     "PrePeriodEstimates",
@@ -120,6 +124,7 @@ __all__ = [
     "SyntheticTables",
     "Table",
     "TrialSummary",
+    "UnitFlow",
     "ValueForMoney",
     "VcovType",
     "WildBootstrapRecord",

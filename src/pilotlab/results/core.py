@@ -31,6 +31,7 @@ from pilotlab.results.parts import (
 )
 from pilotlab.results.pretrend_power import PreTrendPower
 from pilotlab.results.randomised import RandomisedTables
+from pilotlab.results.summary import Deviation, MissingSummary, PlanDifference, UnitFlow
 from pilotlab.results.trial import CycleInfo, TrialSummary
 from pilotlab.results.value import ValueForMoney
 
@@ -307,14 +308,14 @@ class PlanInfo:
     version: int | None = None
     registered_at: str | None = None
     matches_registered: bool | None = None
-    deviations: tuple[Mapping[str, Any], ...] = ()
+    deviations: tuple[Deviation, ...] = ()
     registry_head: str | None = None  # the registry's chain head (SEQ:SHA256) when plan was read
-    unregistered_deviations: tuple[Mapping[str, Any], ...] = ()
+    unregistered_deviations: tuple[PlanDifference, ...] = ()
 
     @property
     def changed_keys(self) -> tuple[str, ...]:
         """Plan keys analysed differently from the registered plan without an amendment."""
-        return tuple(str(d.get("key", "")) for d in self.unregistered_deviations)
+        return tuple(d.key for d in self.unregistered_deviations)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the evidence record's ``plan`` block)."""
@@ -324,18 +325,9 @@ class PlanInfo:
             "version": self.version,
             "registered_at": self.registered_at,
             "matches_registered": self.matches_registered,
-            "deviations": [dict(d) for d in self.deviations],
+            "deviations": [d.to_dict() for d in self.deviations],
             "registry_head": self.registry_head,
-            "unregistered_deviations": [
-                {
-                    "key": str(d.get("key", "")),
-                    "registered": d.get("registered"),
-                    "analysed": d.get("analysed"),
-                    "registered_set": bool(d.get("registered_set", True)),
-                    "analysed_set": bool(d.get("analysed_set", True)),
-                }
-                for d in self.unregistered_deviations
-            ],
+            "unregistered_deviations": [d.to_dict() for d in self.unregistered_deviations],
         }
 
 
@@ -386,14 +378,21 @@ class DataSummary:
     excluded_units: tuple[str, ...]
     balanced: bool
     layout: str
-    unit_flow: Mapping[str, Any]
-    missing: tuple[Mapping[str, Any], ...]
+    unit_flow: UnitFlow | None
+    missing: tuple[MissingSummary, ...]
     clusters: int
     treated_clusters: int
     staggered: bool
     pre_periods: int
     #: Person-level counts of microdata (rows, persons, cells, files, rows per outcome).
     microdata: MicrodataCounts | None = None
+
+    def flow(self) -> UnitFlow:
+        """How units went from the data to the analysis (all analysed when it was not recorded)."""
+        if self.unit_flow is not None:
+            return self.unit_flow
+        n, treated = self.units, self.treated_units
+        return UnitFlow(in_data=n, eligible=n, treated=treated, comparison=n - treated, analysed=n)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (the evidence record's ``data`` block)."""
@@ -414,8 +413,8 @@ class DataSummary:
             "clusters": self.clusters,
             "treated_clusters": self.treated_clusters,
             "staggered": self.staggered,
-            "unit_flow": dict(self.unit_flow),
-            "missing": [dict(m) for m in self.missing],
+            "unit_flow": {} if self.unit_flow is None else self.unit_flow.to_dict(),
+            "missing": [m.to_dict() for m in self.missing],
         }
 
 
