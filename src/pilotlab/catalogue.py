@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the fit signature only; no run-time dependency on the layer
 
     from pilotlab.data.panel import Panel
     from pilotlab.estimators.base import EstimatorOptions
-    from pilotlab.estimators.block_map import BlockMap
+    from pilotlab.estimators.block_map import BlockMap, PrePeriodMap
     from pilotlab.results import EffectResult
 
 __all__ = [
@@ -76,6 +76,10 @@ InferenceRule = Callable[[str, int, int, str], tuple[str, str]]
 #: headline as a linear map of the outcomes given each unit's cohort, when it is one (so that
 #: randomisation inference need not re-fit every re-assignment).
 BlockMapFunction = Callable[["Panel", str, "EstimatorOptions", float], "BlockMap | None"]
+#: ``pre_period_map(panel, outcome, options) -> PrePeriodMap | None``: the estimator's
+#: pre-period event-time estimates and variances for any re-assignment of cohorts, when they are
+#: functions of per-block sums (so that the randomisation pre-test need not re-fit either).
+PrePeriodMapFunction = Callable[["Panel", str, "EstimatorOptions"], "PrePeriodMap | None"]
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,7 @@ class EstimatorEntry:
     inference_rule: InferenceRule | None = field(default=None, compare=False)
     assumptions: tuple[str, ...] = ()
     block_map: BlockMapFunction | None = field(default=None, compare=False)
+    pre_period_map: PrePeriodMapFunction | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name == "auto":

@@ -16,12 +16,15 @@ from collections.abc import Callable
 from functools import wraps
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from pilotlab import __version__
 from pilotlab.exceptions import Notice, PilotlabError, PilotlabWarning, notice
+
+if TYPE_CHECKING:
+    from pilotlab.power.result import PowerResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -539,19 +542,55 @@ def power(
         if result.assignment == "conditional"
         else "MDE"
     )
+    if result.rollout:  # a stepped roll-out: the headline in words, then how many it treats
+        _echo_stepped_headline(result, mde)
+    else:
+        click.echo(
+            f"{result.outcome_label}: {what} at {result.target_power:.0%} power = {mde} "
+            f"({result.n_treated} treated, {result.post_periods} periods after; "
+            f"{result.estimator}, {result.inference}); false-positive rate at zero effect "
+            f"{result.false_positive_rate:.1%} (95% interval {lo:.1%} to {hi:.1%}; nominal "
+            f"{result.alpha:.0%}). {result.elapsed_seconds:.1f} s."
+        )
+    _echo_power_rest(result, out)
+
+
+def _echo_stepped_headline(result: PowerResult, mde: str) -> None:
+    """The headline of a stepped roll-out's power in plain words, jargon explained."""
+    lo, hi = result.false_positive_interval
+    from pilotlab.report.text import plural, plural_word
+
+    if result.mde is not None and not result.over_rejects:
+        finding = (
+            f"an effect of {mde} or larger would be detected with {result.target_power:.0%} "
+            "probability (the minimum detectable effect)"
+        )
+    else:
+        finding = f"the minimum detectable effect is {mde}"
+    treated = plural(result.n_treated, result.unit_label, plural_word(result.unit_label))
     click.echo(
-        f"{result.outcome_label}: {what} at {result.target_power:.0%} power = {mde} "
-        f"({result.n_treated} treated, {result.post_periods} periods after; "
-        f"{result.estimator}, {result.inference}); false-positive rate at zero effect "
-        f"{result.false_positive_rate:.1%} (95% interval {lo:.1%} to {hi:.1%}; nominal "
-        f"{result.alpha:.0%}). {result.elapsed_seconds:.1f} s."
+        f"{result.outcome_label}: with {treated} treated and "
+        f"{plural(result.post_periods, result.period_word)} from the first wave, {finding}. "
+        "With no effect at all, the analysis wrongly "
+        f"finds one in {result.false_positive_rate:.1%} of simulated roll-outs (95% interval "
+        f"{lo:.1%} to {hi:.1%}; it should be close to {result.alpha:.0%}). Analysis: "
+        f"{result.estimator}, {result.inference} inference. {result.elapsed_seconds:.1f} s."
     )
+    click.echo(result.rollout)
+
+
+def _echo_power_rest(result: PowerResult, out: Path) -> None:
+    from pilotlab.report.format import fmt_sig
+
     if result.analytic is not None:
         click.echo(
             f"Analytic approximation (serial correlation): MDE = {fmt_sig(result.analytic.mde)}."
         )
     for c in result.tradeoff:
-        m = "not reached" if c.mde is None else fmt_sig(c.mde)
+        if c.over_rejects:
+            m = "not claimed (the test over-rejects)"
+        else:
+            m = "not reached" if c.mde is None else fmt_sig(c.mde)
         click.echo(f"  treated {c.n_treated:>4}, post {c.post_periods:>3}: MDE {m}")
     for note in result.notes:
         click.echo(f"Note: {note}")
@@ -857,8 +896,29 @@ def export_(out: Path, registry_url: str | None) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @_REGISTRY_OPTION
 @_KEY_OPTION
+@click.option(
+    "--visibility",
+    type=click.Choice(["organisation", "shared", "public"]),
+    default=None,
+    help="Through an evidence service: who may see the imported records (default: your "
+    "organisation only; 'shared' with --share-with).",
+)
+@click.option(
+    "--share-with",
+    "share_with",
+    multiple=True,
+    metavar="ORG",
+    help="Through an evidence service: an organisation (short name) that may also see them; "
+    "repeat for several. Implies --visibility shared.",
+)
 @_friendly
-def import_(file: Path, registry_url: str | None, key_file: Path | None) -> None:
+def import_(
+    file: Path,
+    registry_url: str | None,
+    key_file: Path | None,
+    visibility: str | None,
+    share_with: tuple[str, ...],
+) -> None:
     """Import evidence records exported by another registry, keeping their provenance.
 
     Every record is checked first (UTF-8, size, nesting, the evidence JSON Schema, provenance
@@ -866,7 +926,7 @@ def import_(file: Path, registry_url: str | None, key_file: Path | None) -> None
     """
     from pilotlab.registry import service
 
-    click.echo(service.import_file(file, registry_url, key_file))
+    click.echo(service.import_file(file, registry_url, key_file, visibility, share_with))
 
 
 @cli.command()

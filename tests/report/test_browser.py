@@ -4,9 +4,8 @@ Each report is loaded from disk; the test takes a screenshot, runs axe-core (inj
 page) and fails on any WCAG 2.2 A/AA violation, checks that no request left the page, prints it to
 A4 PDF, and checks that hostile text from the pilot file did nothing.
 
-Needs the Debian packages ``chromium`` and ``chromium-driver`` and axe-core from npm
-(``bash tests/browser/setup.sh`` installs all three). Skipped with the reason when they are
-absent, except on CI (``CI=true``), where that is a failure. Set ``PILOTLAB_SCREENSHOTS=<dir>``
+The browser set-up (Chromium, chromedriver, axe-core) is ``tests/support/browser.py``: skipped
+with the reason when a piece is absent, except on CI (``CI=true``), where that is a failure. Set ``PILOTLAB_SCREENSHOTS=<dir>``
 to keep the screenshots.
 """
 
@@ -15,8 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,54 +23,18 @@ import pytest
 from pilotlab.evidence import evidence_json
 from pilotlab.report import portfolio_from_paths, render_portfolio, render_report
 from tests.support import report as ex
+from tests.support.browser import axe_violations, chromium
 
 pytestmark = pytest.mark.browser
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required on CI: run tests/browser/setup.sh)")
-    pytest.skip(f"{reason}; run `bash tests/browser/setup.sh` to enable the browser tests")
 
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not chromedriver:
-        _unavailable("headless Chromium not installed (Debian packages chromium, chromium-driver)")
-    if not AXE.is_file():
-        _unavailable(f"axe-core not installed at {AXE}")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="pilotlab-chromium-")
-    opts = webdriver.ChromeOptions()
-    for f in FLAGS:
-        opts.add_argument(f)
-    opts.add_argument(f"--user-data-dir={profile}")
-    opts.add_argument("--window-size=1100,1400")
-    opts.binary_location = chromium
-    opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(chromedriver), options=opts)
-    try:
+    with chromium(log_network=True) as drv:
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -142,16 +103,7 @@ def _open(driver: Any, path: Path) -> None:
 
 
 def _axe(driver: Any) -> list[dict[str, Any]]:
-    driver.execute_script(AXE.read_text(encoding="utf-8"))
-    driver.set_script_timeout(60)
-    raw = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}, resultTypes: ['violations']})"
-        ".then(r => done(JSON.stringify(r.violations))).catch(e => done('ERROR ' + e));",
-        WCAG_TAGS,
-    )
-    assert not raw.startswith("ERROR"), raw
-    return list(json.loads(raw))
+    return axe_violations(driver)
 
 
 NAMES = [

@@ -12,9 +12,19 @@ from fastapi.testclient import TestClient
 from pilotlab.registry import Registry
 from pilotlab.registry.remote import RemoteRegistry
 from pilotlab.service import create_app
+from pilotlab.service.auth import ENV_ARGON2
 from tests.support.registry import registry_url  # noqa: F401  (fixture)
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_argon2() -> Iterator[None]:
+    """Cheap argon2 hashes for these tests (the setting ``pilotlab serve`` documents); the
+    servers these tests start inherit it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(ENV_ARGON2, "test")
+        yield
 
 
 @dataclass
@@ -72,3 +82,14 @@ def world(registry_url: str) -> Iterator[World]:  # noqa: F811
         yield w
     finally:
         w.registry.close()
+
+
+def with_metric(record: dict[str, Any], ref: str = "local/claimant_rate") -> dict[str, Any]:
+    """An evidence record whose ``claimant_rate`` result names a framework metric."""
+    from pilotlab.frameworks import load_frameworks
+
+    metric = load_frameworks(use_env=False).metric(ref).to_dict()
+    for r in record["results"]:
+        if r["outcome"] == "claimant_rate":
+            r["metric"] = metric
+    return record

@@ -118,6 +118,40 @@ def test_export_and_import_through_the_service(world: World, tmp_path: Path) -> 
         world.remote("reader_a").import_records(tmp_path / "other" / "evidence.jsonl")
 
 
+def test_an_import_can_be_shared_from_the_client(world: World, tmp_path: Path) -> None:
+    from pilotlab.registry import Registry
+
+    with Registry(f"sqlite:///{tmp_path / 'other.db'}") as other:
+        other_spec = make_spec("shared-pilot")
+        other.register(other_spec)
+        other.record_run(other_spec, make_evidence(other_spec), None, {})
+        other.export(tmp_path / "other")
+    export = tmp_path / "other" / "evidence.jsonl"
+    with world.remote("editor_b") as b:
+        s = b.import_records(export, shared_with=("place-a",), visibility="shared")
+        assert s.imported == 1
+    seen = [r["pilot"]["id"] for r in world.remote("editor_a").portfolio_records()]
+    assert seen == ["shared-pilot"]
+    assert world.remote("anonymous").portfolio_records() == []
+    with pytest.raises(RegistryError, match="only with visibility 'shared'"):
+        world.remote("editor_b").import_records(export, visibility="public", shared_with=("x",))
+
+
+def test_import_visibility_needs_a_service(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pilotlab.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    for extra in (["--visibility", "public"], ["--share-with", "place-a"]):
+        res = CliRunner().invoke(
+            cli, ["import", str(tmp_path / "x.jsonl"), "--registry", url, *extra]
+        )
+        assert res.exit_code == 1 and "apply to imports through an evidence service" in res.output
+        assert "Traceback" not in res.output
+    assert not (tmp_path / "r.db").exists()
+
+
 @pytest.mark.parametrize(
     ("what", "status", "message"),
     [

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import build_world
-from tests.support.registry import make_evidence, make_spec
+from pilotlab.registry import Registry
+from tests.service.conftest import build_world, with_metric
+from tests.support.registry import make_evidence, make_spec, registry_url  # noqa: F401
 
 ROLES = ("anonymous", "reader_a", "editor_a", "editor_b", "reader_dept", "admin")
 SEES = {
@@ -84,7 +86,7 @@ def _requests(run_id: str) -> dict[str, tuple[str, str, dict]]:
                         "evidence",
                         (
                             "evidence.json",
-                            json.dumps(make_evidence(SPEC)).encode(),
+                            json.dumps(with_metric(make_evidence(SPEC))).encode(),
                             "application/json",
                         ),
                     )
@@ -92,6 +94,16 @@ def _requests(run_id: str) -> dict[str, tuple[str, str, dict]]:
             },
         ),
     }
+
+
+def _other_registry_export(tmp_path: Path) -> Path:
+    """evidence.jsonl of one pilot of another registry, reporting the framework metric."""
+    with Registry(f"sqlite:///{tmp_path / 'other.db'}", name="Other place") as other:
+        spec = make_spec("other-pilot")
+        other.register(spec)
+        other.record_run(spec, with_metric(make_evidence(spec, -0.2)), None, {})
+        other.export(tmp_path / "other")
+    return tmp_path / "other" / "evidence.jsonl"
 
 
 def expected(role: str, visibility: str, kind: str) -> int:
@@ -106,8 +118,8 @@ def expected(role: str, visibility: str, kind: str) -> int:
 
 
 @pytest.mark.parametrize("visibility", list(SEES))
-def test_authorisation_matrix(visibility: str, tmp_path) -> None:
-    world = build_world(f"sqlite:///{tmp_path / 'registry.db'}")
+def test_authorisation_matrix(visibility: str, registry_url: str, tmp_path: Path) -> None:  # noqa: F811
+    world = build_world(registry_url)
     try:
         a = world.as_("editor_a")
         assert a.post("/api/pilots", json={**PILOT, "visibility": visibility}).status_code == 201
@@ -120,7 +132,10 @@ def test_authorisation_matrix(visibility: str, tmp_path) -> None:
             f"/api/pilots/{SPEC.id}/runs",
             data={"pilot": json.dumps(PILOT)},
             files=[
-                ("evidence", ("evidence.json", json.dumps(make_evidence(SPEC)).encode(), "x")),
+                (
+                    "evidence",
+                    ("evidence.json", json.dumps(with_metric(make_evidence(SPEC))).encode(), "x"),
+                ),
                 ("report", ("report.html", b"<!doctype html><title>r</title>", "text/html")),
             ],
         )
@@ -150,5 +165,34 @@ def test_authorisation_matrix(visibility: str, tmp_path) -> None:
         for role in ROLES:
             ids = [p["id"] for p in world.as_(role).get("/api/pilots").json()]
             assert ids == ([SPEC.id] if role in SEES[visibility] else []), role
+        # a record imported from another registry with this visibility follows the same table:
+        # in the portfolio (marked imported, with its source), the records and the synthesis
+        export = _other_registry_export(tmp_path)
+        form = {"visibility": visibility}
+        if visibility == "shared":
+            form["shared_with"] = "department"
+        with export.open("rb") as fh:
+            got = a.post("/api/import", data=form, files={"file": ("evidence.jsonl", fh, "x")})
+        assert got.status_code == 200, got.text
+        assert got.json()["visibility"] == visibility
+        for role in ROLES:
+            client, sees = world.as_(role), role in SEES[visibility]
+            rows = client.get("/api/portfolio").json()
+            imported = [r for r in rows if r["imported"]]
+            assert [(r["id"], r["source"]) for r in imported] == (
+                [("other-pilot", "Other place")] if sees else []
+            ), role
+            records = {r["pilot"]["id"] for r in client.get("/api/records").json()}
+            assert ("other-pilot" in records) == sees, role
+            page = client.get("/")
+            assert page.status_code == 200
+            assert ("imported from Other place" in page.text) == sees, role
+            # both pilots report the metric: a synthesis only for those who see both
+            metrics = {m["ref"]: m["pilots"] for m in client.get("/api/synthesis").json()}
+            assert metrics["local/claimant_rate"] == (2 if sees else 0), role
+            pooled = client.get("/api/synthesis/local/claimant_rate")
+            assert pooled.status_code == (200 if sees else 404), (role, pooled.text)
+            assert client.get("/synthesis/local/claimant_rate").status_code == 200
+            assert client.get("/synthesis").status_code == 200
     finally:
         world.registry.close()

@@ -3,9 +3,6 @@ the form (no JavaScript needed), each page checked with axe-core for WCAG 2.2 A 
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +10,9 @@ from typing import Any
 import pytest
 
 from pilotlab.registry.remote import RemoteRegistry
-from tests.report.test_browser import AXE, FLAGS, WCAG_TAGS, _unavailable
+from tests.service.conftest import with_metric
 from tests.service.test_server import PASSWORD, Server, _session
+from tests.support.browser import axe_violations, chromium
 from tests.support.registry import make_evidence, make_spec
 
 pytestmark = pytest.mark.browser
@@ -22,40 +20,12 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not chromedriver:
-        _unavailable("headless Chromium not installed (Debian packages chromium, chromium-driver)")
-    if not AXE.is_file():
-        _unavailable(f"axe-core not installed at {AXE}")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="pilotlab-chromium-")
-    opts = webdriver.ChromeOptions()
-    for f in FLAGS:
-        opts.add_argument(f)
-    opts.add_argument(f"--user-data-dir={profile}")
-    opts.add_argument("--window-size=1100,1400")
-    opts.binary_location = chromium
-    drv = webdriver.Chrome(service=Service(chromedriver), options=opts)
-    try:
+    with chromium() as drv:
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _axe(driver: Any) -> list[dict[str, Any]]:
-    driver.execute_script(AXE.read_text(encoding="utf-8"))
-    driver.set_script_timeout(60)
-    raw = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}, resultTypes: ['violations']})"
-        ".then(r => done(JSON.stringify(r.violations))).catch(e => done('ERROR ' + e));",
-        WCAG_TAGS,
-    )
-    assert not raw.startswith("ERROR"), raw
-    return list(json.loads(raw))
+    return axe_violations(driver)
 
 
 def _wait_for(driver: Any, text: str) -> None:
@@ -83,6 +53,12 @@ def test_pages_pass_axe_and_work_without_javascript(driver: Any, tmp_path: Path)
     try:
         admin, _ = _session(srv.base, "admin@example.gov.uk")
         token = admin.post("/api/tokens", json={"label": "t"}).json()["token"]
+        made = admin.post(
+            "/api/people",
+            json={"email": "reader@example.gov.uk", "name": "R", "role": "reader",
+                  "organisation": None, "password": PASSWORD},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
         admin.close()
         spec, other = make_spec(), make_spec("second-pilot", policy_area="health", status="planned")
         out = tmp_path / "out"
@@ -97,9 +73,10 @@ def test_pages_pass_axe_and_work_without_javascript(driver: Any, tmp_path: Path)
             r.amend(make_spec(design={"estimator": "twfe", "alpha": 0.05}), reason="fixed effects")
             r.record_run(
                 make_spec(design={"estimator": "twfe", "alpha": 0.05}),
-                make_evidence(make_spec(design={"estimator": "twfe", "alpha": 0.05})),
+                with_metric(make_evidence(make_spec(design={"estimator": "twfe", "alpha": 0.05}))),
                 None, {}, outputs=out,
             )  # fmt: skip
+            r.record_run(other, with_metric(make_evidence(other, -0.2)), None, {})
         driver.delete_all_cookies()
         _check(driver, f"{srv.base}/")  # anonymous: nothing public yet
         _check(driver, f"{srv.base}/sign-in")
@@ -117,11 +94,25 @@ def test_pages_pass_axe_and_work_without_javascript(driver: Any, tmp_path: Path)
         driver.find_element(By.CSS_SELECTOR, "input[name=visibility][value=public]").click()
         driver.find_element(By.XPATH, "//button[text()='Save who may see it']").click()
         _wait_for(driver, "Visibility changed")
+        # evidence across places: the metric list, the pooled page and the full report
+        _check(driver, f"{srv.base}/synthesis")
+        assert "Claimant" in driver.page_source
+        _check(driver, f"{srv.base}/synthesis/local/claimant_rate")
+        assert "What the pilots show together" in driver.page_source
+        # the full page is the report `pilotlab synthesise` writes (checked with axe in
+        # tests/report/test_browser.py), served in a sandbox where no script runs
+        driver.get(f"{srv.base}/synthesis/local/claimant_rate/report.html")
+        assert "Evidence across places" in driver.title
         _check(driver, f"{srv.base}/account")
+        _check(driver, f"{srv.base}/account/password")
         _check(driver, f"{srv.base}/admin")
+        assert "Reset the password" in driver.page_source
         _check(driver, f"{srv.base}/pilots/no-such-pilot")
         driver.delete_all_cookies()
         driver.get(f"{srv.base}/")
         assert spec.id in driver.page_source and "second-pilot" not in driver.page_source
+        # anonymous: one public estimate, so nothing to pool, said plainly
+        _check(driver, f"{srv.base}/synthesis/local/claimant_rate")
+        assert "nothing to pool" in driver.page_source
     finally:
         srv.stop()

@@ -33,6 +33,8 @@ def _free_port() -> int:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PILOTLAB_")}
+    if "PILOTLAB_ARGON2_PROFILE" in os.environ:  # cheap hashes in tests (see conftest)
+        env["PILOTLAB_ARGON2_PROFILE"] = os.environ["PILOTLAB_ARGON2_PROFILE"]
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env

@@ -7,12 +7,14 @@
 * ``synthetic``: one treated area with donor weights and a synthetic path attached.
 
 Estimator and inference are pinned in the pilot files so that the golden snapshots do not change
-when later branches alter what ``auto`` picks.
+when later branches alter what ``auto`` picks. Evaluations are immutable, so each one is built
+once per test process and shared (``functools.cache``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from types import MappingProxyType
 from typing import Any
@@ -35,7 +37,7 @@ from pilotlab.results import (
     SyntheticTables,
     Table,
 )
-from pilotlab.simulate import make_pilot_panel
+from pilotlab.simulate import SimulatedPilot, make_pilot_panel
 from pilotlab.spec import parse_pilot
 
 SCRIPT = "<script>alert(1)</script>"
@@ -118,78 +120,53 @@ def _fix_time(ev: Evaluation) -> Evaluation:
     )
 
 
-def common(hostile: bool = False) -> Evaluation:
-    """6 of 150 local authorities from 2022Q1, quarterly, effect -0.5 on a lower-is-better rate."""
-    sim = make_pilot_panel(
+CLAIMANT_RATE: dict[str, Any] = {
+    "column": "claimant_rate",
+    "label": "Claimant count rate (%)",
+    "units": "percentage points",
+    "primary": True,
+    "better": "lower",
+    "mde": 0.3,
+}
+
+
+def _authorities(
+    effect: float, outcome: str, seed: int, *, noise_sd: float, unit_sd: float = 2.0
+) -> SimulatedPilot:
+    """150 local authorities over 24 quarters from 2017Q1, 6 of them in the pilot from the
+    17th quarter (``unit_sd`` as :func:`make_pilot_panel`'s default unless given)."""
+    return make_pilot_panel(
         150,
         24,
         6,
         16,
-        -0.5,
+        effect,
         freq="quarter",
         first_period="2017Q1",
-        seed=11,
-        outcome="claimant_rate",
-        noise_sd=0.3,
-        unit_sd=1.0,
+        seed=seed,
+        outcome=outcome,
+        noise_sd=noise_sd,
+        unit_sd=unit_sd,
     )
+
+
+@functools.cache
+def common(hostile: bool = False) -> Evaluation:
+    """6 of 150 local authorities from 2022Q1, quarterly, effect -0.5 on a lower-is-better rate."""
+    sim = _authorities(-0.5, "claimant_rate", 11, noise_sd=0.3, unit_sd=1.0)
     spec = _spec(
         list(sim.treated_units),
         sim.start,
-        [
-            {
-                "column": "claimant_rate",
-                "label": "Claimant count rate (%)",
-                "units": "percentage points",
-                "primary": True,
-                "better": "lower",
-                "mde": 0.3,
-            }
-        ],
+        [CLAIMANT_RATE],
         hostile=hostile,
     )
     return _fix_time(pilotlab.evaluate(spec, data=sim.data))
 
 
 def _three_panel(seed: int = 5) -> tuple[pd.DataFrame, Any]:
-    a = make_pilot_panel(
-        150,
-        24,
-        6,
-        16,
-        -0.5,
-        freq="quarter",
-        first_period="2017Q1",
-        seed=seed,
-        outcome="claimant_rate",
-        noise_sd=0.3,
-        unit_sd=1.0,
-    )
-    b = make_pilot_panel(
-        150,
-        24,
-        6,
-        16,
-        1.0,
-        freq="quarter",
-        first_period="2017Q1",
-        seed=seed,
-        outcome="employment_rate",
-        noise_sd=0.8,
-    )
-    c = make_pilot_panel(
-        150,
-        24,
-        6,
-        16,
-        0.0,
-        freq="quarter",
-        first_period="2017Q1",
-        seed=seed,
-        outcome="wellbeing",
-        noise_sd=0.2,
-        unit_sd=0.3,
-    )
+    a = _authorities(-0.5, "claimant_rate", seed, noise_sd=0.3, unit_sd=1.0)
+    b = _authorities(1.0, "employment_rate", seed, noise_sd=0.8)
+    c = _authorities(0.0, "wellbeing", seed, noise_sd=0.2, unit_sd=0.3)
     df = a.data[["area_code", "period", "claimant_rate"]].copy()
     df["employment_rate"] = b.data["employment_rate"].to_numpy() + 60
     df["wellbeing"] = c.data["wellbeing"].to_numpy() - 3
@@ -197,14 +174,7 @@ def _three_panel(seed: int = 5) -> tuple[pd.DataFrame, Any]:
 
 
 THREE_OUTCOMES = [
-    {
-        "column": "claimant_rate",
-        "label": "Claimant count rate (%)",
-        "units": "percentage points",
-        "primary": True,
-        "better": "lower",
-        "mde": 0.3,
-    },
+    CLAIMANT_RATE,
     {
         "column": "employment_rate",
         "label": "Employment rate (%)",
@@ -316,6 +286,7 @@ def _checks(o: Any) -> tuple[RobustnessCheck, ...]:
 REAL_CHECKS = ["placebo_in_time", "leave_one_out"]
 
 
+@functools.cache
 def three_outcomes(with_checks: bool = True) -> Evaluation:
     """Three outcomes (two primary), every robustness check present."""
     df, a = _three_panel()
@@ -346,6 +317,7 @@ def three_outcomes(with_checks: bool = True) -> Evaluation:
     return _fix_time(ev)
 
 
+@functools.cache
 def staggered() -> Evaluation:
     """Three monthly waves across 30 of 120 areas, with group-time tables attached."""
     sim = make_pilot_panel(
@@ -445,6 +417,7 @@ def staggered() -> Evaluation:
     return _fix_time(ev)
 
 
+@functools.cache
 def synthetic() -> Evaluation:
     """One treated area; synthetic-design details attached to an event-study evaluation."""
     sim = make_pilot_panel(
@@ -509,6 +482,7 @@ def synthetic() -> Evaluation:
     return _fix_time(ev)
 
 
+@functools.cache
 def single_permutation() -> Evaluation:
     """One treated area of 30 with permutation inference and a small effect on a proportion.
 

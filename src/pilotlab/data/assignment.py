@@ -220,8 +220,13 @@ class Reassignments:
         return int(self.effective.shape[0])
 
     def first_treated(self) -> np.ndarray:
-        """``(K, N)`` first treated period of every unit (the scale of ``Panel.first_treated``)."""
+        """``(K, N)`` first treated period of every unit (the scale of ``Panel.first_treated``);
+        without anticipation a read-only view of the re-assignments themselves."""
         e = self.effective
+        if self.anticipation == 0:
+            view = e.view()
+            view.flags.writeable = False
+            return view
         return np.where(e == NEVER, NEVER, e + self.anticipation)
 
     def treated(self) -> np.ndarray:
@@ -241,6 +246,8 @@ def reassign(panel: Panel, replications: int, rng: np.random.Generator) -> Reass
     shift = int(panel.anticipation)
     eff = np.where(block_ft == NEVER, NEVER, block_ft - shift)
     blocks, exact = permute_labels(eff, replications, rng)
+    if level == "unit":  # the blocks are the units, in order: nothing to expand
+        return Reassignments(blocks, eff, exact, level, shift)
     return Reassignments(blocks[:, block_of_unit], eff[block_of_unit], exact, level, shift)
 
 

@@ -374,6 +374,7 @@ def randomization_pretest(
     window: tuple[int, int],
     fit: FitFunction | None = None,
     statistic: Callable[[EffectResult], float] | None = None,
+    mapped: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray] | None] | None = None,
 ) -> PreTrendTest | None:
     """Randomisation test that all leads are zero (re-assigning treatment across units).
 
@@ -401,6 +402,10 @@ def randomization_pretest(
     statistic : callable, optional
         The test statistic of a fitted result (e.g. its Wald statistic of the leads), for the
         re-run path. Without ``fit`` and ``statistic`` such designs return ``None``.
+    mapped : callable, optional
+        ``statistic`` of the re-fits without re-fitting, from the ``(N,)`` actual and the
+        ``(K, N)`` re-assigned first treated periods: ``(observed, (K,) re-assigned)``;
+        ``None`` from it (an assignment it cannot map) means the re-fits are run after all.
 
     Returns
     -------
@@ -458,6 +463,23 @@ def randomization_pretest(
             return None
         obs, draws, exact, level = _draws(panel, reps, rng)
         n = draws.shape[0]
+        at_once = None if mapped is None else mapped(obs, draws)
+        if at_once is not None:  # the same statistics as the re-fits, without re-fitting
+            stat_obs, stat_draws = at_once
+            if not math.isfinite(stat_obs):
+                return None
+            p = _p_value(stat_obs, stat_draws, exact)
+            n = int(np.count_nonzero(np.isfinite(stat_draws)))
+            return _randomization_test(
+                q,
+                n,
+                exact,
+                level,
+                "lead statistics of every assignment from cohort block sums, "
+                "as re-estimating gives them",
+                stat_obs,
+                p,
+            )
         opts = dataclasses.replace(
             options, inference="cluster", pretrend="none", window=(window[0], window[1])
         )
@@ -477,6 +499,13 @@ def randomization_pretest(
         p = _p_value(stat_obs, stat_draws, exact)
         how = "re-estimated lead statistics"
         n = int(np.count_nonzero(np.isfinite(stat_draws)))  # the assignments the p-value uses
+    return _randomization_test(q, n, exact, level, how, stat_obs, p)
+
+
+def _randomization_test(
+    q: int, n: int, exact: bool, level: str, how: str, stat_obs: float, p: float
+) -> PreTrendTest | None:
+    """The randomisation test's result (``None`` when no re-assignment could be evaluated)."""
     if not math.isfinite(p):
         return None  # no re-assignment could be evaluated: the test is not available
     what = f"all {n:,} assignments" if exact else f"{n:,} random re-assignments"
@@ -614,6 +643,7 @@ def _group_time_pretest(
         w = opts.window if opts.window and opts.window[1] < n_periods else None
         return entry.fit(p, col, dataclasses.replace(opts, replications=0, window=w), r)
 
+    window = (int(-e.min()), options.window[1] if options.window else n_periods)
     test = randomization_pretest(
         panel,
         outcome,
@@ -621,11 +651,65 @@ def _group_time_pretest(
         rng,
         lead_times=e.tolist(),
         ref=pre.reference,
-        window=(int(-e.min()), options.window[1] if options.window else n_periods),
+        window=window,
         fit=refit,
         statistic=_lead_drift,
+        mapped=_mapped_drift(panel, outcome, entry, options, pre, window),
     )
     return test if test is not None else analytic
+
+
+def _mapped_drift(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    pre: PrePeriodEstimates,
+    window: tuple[int, int],
+) -> Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray] | None] | None:
+    """:func:`_lead_drift` of the re-fits of every assignment at once, from the estimator's
+    :class:`~pilotlab.estimators.block_map.PrePeriodMap` (``None`` without one).
+
+    The map gets the options the re-fits run with; it must have the fit's pre-period event
+    times and reproduce its statistic, else the re-fits are run. An assignment under which a
+    lead's variance vanishes (the re-fit would drop that lead) also sends the test back to the
+    re-fits.
+    """
+    if entry.pre_period_map is None:
+        return None
+    opts = dataclasses.replace(
+        options, inference="cluster", pretrend="none", replications=0, window=window
+    )
+    if window[1] >= panel.n_periods:  # as the re-fits (:func:`_group_time_pretest`)
+        opts = dataclasses.replace(opts, window=None)
+    mapped = entry.pre_period_map(panel, outcome, opts)
+    if mapped is None or tuple(mapped.event_times) != tuple(pre.event_times):
+        return None
+    c = np.asarray(pre.event_times, dtype=float)
+    coef = np.vstack([np.ones(c.size), c - c.mean()])
+    want = _drift(pre)
+
+    def drift(est: np.ndarray, var: np.ndarray) -> np.ndarray:
+        slope = np.divide(
+            est[:, 1] ** 2, var[:, 1], out=np.zeros(est.shape[0]), where=var[:, 1] > 0
+        )
+        out: np.ndarray = est[:, 0] ** 2 / var[:, 0] + slope
+        return out
+
+    def statistics(observed: np.ndarray, draws: np.ndarray) -> tuple[float, np.ndarray] | None:
+        got_obs = mapped.sums(observed[None, :], coef)
+        if got_obs is None:
+            return None
+        v_obs = float(got_obs[1][0, 0])
+        stat_obs = float(drift(*got_obs)[0]) if v_obs > 0 else math.nan
+        if not abs(stat_obs - want) <= 1e-8 * (1.0 + abs(want)):
+            return None  # not the fit's own statistic: re-fit instead
+        got = mapped.sums(draws, coef)
+        if got is None or not (got[1][:, 0] > 1e-9 * v_obs).all():
+            return None
+        return stat_obs, drift(*got)
+
+    return statistics
 
 
 def group_time_pretest(
@@ -719,6 +803,11 @@ def _lead_drift(res: EffectResult) -> float:
     pre = res.pre_period
     if pre is None or not pre.event_times:
         return math.nan
+    return _drift(pre)
+
+
+def _drift(pre: PrePeriodEstimates) -> float:
+    """:func:`_lead_drift` of pre-period estimates."""
     a = np.asarray(pre.estimates, dtype=float)
     v = np.asarray(pre.std_errors, dtype=float) ** 2
     c = np.asarray(pre.event_times, dtype=float)

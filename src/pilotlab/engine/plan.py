@@ -29,6 +29,7 @@ import pandas as pd
 
 from pilotlab.data import load_panel
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.data.periods import detect_format
 from pilotlab.engine.choices import choose_estimator, choose_inference, estimator_options
 from pilotlab.engine.versions import software_versions
 from pilotlab.estimators import EstimatorOptions
@@ -67,11 +68,13 @@ from pilotlab.power.simulate import (
 )
 from pilotlab.power.stepped import (
     SteppedPlan,
+    stepped_mde,
     stepped_plan,
     stepped_rejections,
     stepped_scheme_power,
     wave_offsets,
 )
+from pilotlab.report.text import plural, plural_word
 from pilotlab.results import Choice
 from pilotlab.spec import PilotSpec
 
@@ -508,7 +511,7 @@ def _simulate_stepped(setup: _Setup, design: _Design, done0: int) -> _DesignRun:
     est = choose_estimator(example, setup.spec.design.estimator)
     inf = choose_inference(example, est.name, setup.spec.design.inference.method)
     options = dataclasses.replace(estimator_options(setup.spec, inf.name), pretrend="none")
-    n_in = int((plan.code_start[alloc.codes] != NEVER).sum())
+    n_in = plan.n_started
     if setup.effects is not None:
         effects = np.unique(np.concatenate([[0.0], np.abs(setup.effects)]))
     else:
@@ -527,15 +530,86 @@ def _simulate_stepped(setup: _Setup, design: _Design, done0: int) -> _DesignRun:
         simulations=setup.simulations, seed_seq=fit_ss, n_jobs=setup.n_jobs,
         progress=setup.progress, done0=done0, total=setup.total, time_budget=setup.time_budget,
     )  # fmt: skip
-    if plan.late_waves:
-        setup.notes.append(
-            f"{', '.join(plan.late_waves)} would start after the placebo roll-outs end "
-            f"({L} periods from their first wave) and serve only as not-yet-treated "
-            "comparisons; the pilot itself observes every wave, so these numbers understate "
-            "its power a little."
-        )
+    if options.inference == "permutation" and hist.weighted and sim.path != "scheme":
+        note = (
+            "Randomisation inference with weights: every simulated roll-out and every re-drawn "
+            "wave order was analysed in full, which is slower. The shortcut used without "
+            "weights (each re-drawn order's estimate read off one fixed table of school-by-"
+            "wave contributions) is not exact with weights, because each re-draw changes the "
+            "weighted size of every wave and so how the waves are combined."
+        ).replace("school", setup.spec.data.unit_label)
+        if note not in setup.notes:
+            setup.notes.append(note)
     run = _summarise(setup, sim, effects, options, est, inf, None, None, n_in, L)
-    return dataclasses.replace(run, stepped=(plan, sim))
+    mde = run.mde
+    if mde is not None and sim.reject_at is not None:  # solved exactly, as everywhere else
+        mde = stepped_mde(sim, hist, setup.outcome, setup.target, setup.sign)
+    return dataclasses.replace(run, stepped=(plan, sim), mde=mde)
+
+
+def _treated_in(run: _DesignRun, n_treated: int) -> int:
+    """Units the simulated design treats: for a stepped roll-out, those of the waves that start
+    within the placebo roll-out (a later wave stays a comparison throughout)."""
+    if run.stepped is None:
+        return n_treated
+    return run.stepped[0].n_started
+
+
+def _period_word(labels: tuple[str, ...]) -> str:
+    """What a period of the data is called in prose: month, quarter or period."""
+    fmt = detect_format(pd.Series(list(labels), dtype=object))
+    return {"month": "month", "quarter": "quarter"}.get(str(fmt), "period")
+
+
+def _rollout_sentence(setup: _Setup, run: _DesignRun) -> str:
+    """How many units the simulated roll-out treats and why that differs from the pilot's
+    total, in plain words."""
+    assert run.stepped is not None
+    plan = run.stepped[0]
+    alloc = setup.history.allocation
+    assert alloc is not None
+    word = setup.spec.data.unit_label
+    n_in, n_all = plan.n_started, alloc.n_units
+    span = plural(plan.post, _period_word(setup.history.period_labels))
+    if not plan.late_waves:
+        return (
+            f"All {plural(n_all, word)} start within the {span} each simulated roll-out runs, "
+            "wave by wave as the pilot file plans."
+        )
+    late = " and ".join(plan.late_waves)
+    verb = "it acts" if len(plan.late_waves) == 1 else "they act"
+    return (
+        f"{n_in} of the {n_all} {plural_word(word)} start within the {span} the history "
+        f"allows each simulated roll-out; {late} would start later, so in the simulation "
+        f"{verb} only as a comparison ({plural_word(word)} not yet started). The pilot itself "
+        f"treats all {n_all}, so these numbers understate its power a little."
+    )
+
+
+def _refuse_stepped_options(
+    spec: PilotSpec, treated: int | Sequence[int] | None, conditional: bool | None
+) -> None:
+    """Options a stepped roll-out cannot honour are refused, never silently ignored."""
+    word = plural_word(spec.data.unit_label)
+    if treated is not None:
+        raise SpecError(
+            f"--treated: a stepped roll-out treats the {word} of its waves (assignment.waves), "
+            "so the number treated is not a choice of the power plan; change the waves' sizes "
+            "in assignment.waves to plan another number, or compare roll-out lengths with "
+            "--post (e.g. --post 4,6,8)"
+        )
+    if spec.design.power.treated is not None:
+        raise SpecError(
+            f"design.power.treated: a stepped roll-out treats the {word} of its waves "
+            "(assignment.waves), so this key would be ignored; remove it and set the waves' "
+            "sizes in assignment.waves instead"
+        )
+    if conditional or spec.design.power.conditional_on_units:
+        raise SpecError(
+            "--conditional-on-units / design.power.conditional_on_units: the placebo roll-outs "
+            "of a stepped roll-out re-draw the waves exactly as its scheme draws them, so power "
+            "conditional on named units does not apply; drop the option"
+        )
 
 
 def _stepped_post(
@@ -560,11 +634,14 @@ def _stepped_post(
                 f"periods, too few to keep {min_pre} before a placebo roll-out; lower "
                 "design.power.min_pre_periods or add earlier history"
             )
+        word = _period_word(history.period_labels)
         notes.append(
-            f"The roll-out runs {L} periods from its first wave, but the history before the "
-            f"first wave holds {T} periods and each placebo roll-out keeps at least {min_pre} "
-            f"before its first wave; placebo roll-outs run {fitted} periods. Set "
-            "design.power.post_periods to plan another length."
+            f"The pilot runs {plural(L, word)} from its first wave. Its power is simulated on "
+            f"the {plural(T, word)} of data before the first wave: each simulated roll-out (a "
+            "'placebo' roll-out, with no real programme, into which an effect is added) keeps "
+            f"at least {plural(min_pre, word)} before its first wave as a baseline, so it can "
+            f"run only {plural(fitted, word)}. Set design.power.post_periods to plan another "
+            "length."
         )
         L = fitted
     return L
@@ -642,6 +719,7 @@ def run_power(
     history = history.complete(out_spec.column, tuple(spec.design.covariates))
     notes: list[str] = [load_notes] if load_notes else []
     offsets = None
+    main_post: list[int] | None = None  # a stepped roll-out's own length (the headline)
     stepped = (
         spec.assignment is not None
         and spec.assignment.scheme == "stepped"
@@ -650,15 +728,17 @@ def run_power(
     min_pre = ps.min_pre_periods if ps.min_pre_periods is not None else DEFAULT_MIN_PRE
     if stepped:
         assert history.allocation is not None
+        _refuse_stepped_options(spec, treated, conditional)
         offsets = wave_offsets(history.allocation, all_labels)
-        if ps.post_periods is None and not post:
-            post = _stepped_post(spec, history, all_labels, offsets, min_pre, notes)
+        several = post is not None and not isinstance(post, int) and len(post) > 1
+        if ps.post_periods is None and (not post or several):  # the headline: as the pilot runs
+            main_post = [_stepped_post(spec, history, all_labels, offsets, min_pre, notes)]
 
     # ---- the designs
     treated_list, post_list = _as_list(treated), _as_list(post)
     cond = bool(ps.conditional_on_units) if conditional is None else conditional
     main, key_treated, key_post = _main_design(
-        spec, history, treated_list, post_list, notes, min_pre, cond
+        spec, history, treated_list, main_post or post_list, notes, min_pre, cond
     )
     if stepped:  # every unit may be in a wave: the comparisons are the waves not yet started
         _check_design(history, 0, main.post, min_pre, key_treated, key_post)
@@ -670,7 +750,8 @@ def run_power(
     ):
         for k in treated_list or [main.n_treated]:
             for L in post_list or [main.post]:
-                _check_design(history, k, L, min_pre, "--treated", "--post")
+                # a stepped roll-out's comparisons are the waves not yet started
+                _check_design(history, 0 if stepped else k, L, min_pre, "--treated", "--post")
                 grid.append(_Design(k, L))
 
     seed = ps.seed if ps.seed is not None else spec.design.inference.seed
@@ -711,7 +792,7 @@ def run_power(
             done += n_sims
         cells.append(
             TradeoffCell(
-                n_treated=d.n_treated,
+                n_treated=_treated_in(r, d.n_treated),
                 post_periods=d.post,
                 mde=r.mde,
                 analytic_mde=r.analytic.mde if r.analytic else math.nan,
@@ -787,7 +868,7 @@ def run_power(
         target_power=ps.target_power,
         simulations=run.n + run.failed,
         failed=run.failed,
-        n_treated=main.n_treated,
+        n_treated=_treated_in(run, main.n_treated),
         treated_units=(
             tuple(history.unit_labels[i] for i in main.fixed) if main.fixed is not None else ()
         ),
@@ -813,6 +894,9 @@ def run_power(
         tradeoff=tuple(cells),
         notes=tuple(notes),
         scheme=scheme,
+        rollout=_rollout_sentence(setup, run) if stepped and run.stepped is not None else "",
+        unit_label=spec.data.unit_label,
+        period_word=_period_word(history.period_labels),
         elapsed_seconds=time.perf_counter() - t0,
         software=software_versions(),
     )
@@ -849,8 +933,8 @@ def _stepped_scheme(setup: _Setup, run: _DesignRun, notes: list[str]) -> SchemeP
     assert run.stepped is not None
     plan, sim = run.stepped
     alloc = setup.history.allocation
-    if alloc is None or not alloc.has_blocks:
-        return None
+    if alloc is None or not alloc.has_blocks or run.over_rejects:
+        return None  # no MDE is claimed when the test over-rejects: none to compare
     options = dataclasses.replace(
         estimator_options(setup.spec, run.inference.name), pretrend="none"
     )
@@ -859,6 +943,8 @@ def _stepped_scheme(setup: _Setup, run: _DesignRun, notes: list[str]) -> SchemeP
             setup.history, setup.outcome, run.estimator.name, options, alloc, plan, sim,
             simulations=setup.simulations, seed=setup.seed, target=setup.target,
             sign=setup.sign, n_jobs=setup.n_jobs, time_budget=setup.time_budget,
+            units_word=plural_word(setup.spec.data.unit_label),
+            periods_word=plural_word(_period_word(setup.history.period_labels)),
         )  # fmt: skip
     except EstimationError as exc:
         notes.append(f"Power under the allocation scheme was not compared: {exc}")

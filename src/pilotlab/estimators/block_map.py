@@ -11,13 +11,14 @@ coefficients and a gather-and-sum over units, instead of one re-fit each.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from pilotlab.data.panel import NEVER
 
-__all__ = ["BlockMap"]
+__all__ = ["BlockMap", "PrePeriodMap"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,28 @@ class BlockMap:
             for j in range(q):  # one pass per outcome matrix (the outcome and its slope)
                 out[s : s + chunk, j] = np.take(flat[j], at).sum(axis=1)
         return out
+
+
+@dataclass(frozen=True)
+class PrePeriodMap:
+    """An estimator's pre-period event-time estimates and their variances for many assignments.
+
+    For an estimator whose pre-period estimates ``a_e`` and cluster-robust variances ``v_e`` are
+    functions of per-block sums of the outcomes (block = cohort under the assignment), ``sums``
+    returns, for every assignment and every row ``j`` of ``coef``, the combination
+    ``sum_e coef[j, e] a_e`` and ``sum_e coef[j, e]^2 v_e`` -- what a statistic that ignores the
+    estimates' covariances needs -- without re-fitting. ``event_times`` are the pre-period event
+    times ``e`` (the columns of ``coef``); ``sums`` returns ``None`` when an assignment breaks
+    what the map assumes (a cohort of another size, a cluster split across cohorts), so the
+    caller re-fits instead.
+    """
+
+    event_times: tuple[int, ...]
+    compute: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
+
+    def sums(
+        self, first_treated: np.ndarray, coef: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(B, J)`` combinations of the estimates and of the variances under each assignment
+        (rows of the ``(B, N)`` first treated periods ``first_treated``)."""
+        return self.compute(np.atleast_2d(first_treated), np.atleast_2d(coef))

@@ -41,7 +41,6 @@ before the start; the rows from the start on are the imputation estimates.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators._events import estimand_table, event_rows, kind_table
 from pilotlab.estimators._regression import is_nested, size_warnings
 from pilotlab.estimators._twoway import TwoWay, sums
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
@@ -355,22 +355,12 @@ def imputation_effects(
     labs = np.array(labels)
     period_labels = panel.period_labels
 
-    def table(kind: str, name: str, conv: Callable[[int], object]) -> pd.DataFrame:
-        m = np.flatnonzero(kinds_all == kind)
-        return pd.DataFrame(
-            {
-                name: [conv(int(labs[i])) for i in m],
-                "estimate": est[m],
-                "std_error": se[m],
-                "ci_lower": lo[m],
-                "ci_upper": hi[m],
-                "p_value": p[m],
-            }
-        )
-
-    dynamic = table("dynamic", "event_time", int)
-    group = table("group", "group", lambda v: period_labels[v])
-    calendar = table("calendar", "time", lambda v: period_labels[v])
+    inference = (est, se, lo, hi, p)
+    dynamic = kind_table(inference, kinds_all, labs, "dynamic", "event_time", int)
+    group = kind_table(inference, kinds_all, labs, "group", "group", lambda v: period_labels[v])
+    calendar = kind_table(
+        inference, kinds_all, labs, "calendar", "time", lambda v: period_labels[v]
+    )
     overall = [
         ("simple", "simple"),
         ("dynamic", "dynamic_overall"),
@@ -378,16 +368,7 @@ def imputation_effects(
         ("calendar", "calendar_overall"),
     ]
     idx = [int(np.flatnonzero(kinds_all == k)[0]) for _, k in overall]
-    aggregations = pd.DataFrame(
-        {
-            "type": [o[0] for o in overall],
-            "estimate": est[idx],
-            "std_error": se[idx],
-            "ci_lower": lo[idx],
-            "ci_upper": hi[idx],
-            "p_value": p[idx],
-        }
-    )
+    aggregations = estimand_table(inference, np.array(idx), "type", [o[0] for o in overall])
     n_tr_cell = np.bincount(cell, minlength=n_cell)
     cells = pd.DataFrame(
         {
@@ -555,8 +536,8 @@ def fit_imputation(
     )
     agg = res.aggregations
     row = agg[agg["type"] == opts.aggregation].iloc[0]
-    events: list[EventTimeEstimate] = _event_rows(res.leads)
-    events += _event_rows(res.dynamic)
+    events: list[EventTimeEstimate] = event_rows(res.leads)
+    events += event_rows(res.dynamic)
     events.sort(key=lambda ev: ev.event_time)
     warnings = size_warnings(panel, "cluster") + res.warnings
     tables = StaggeredTables(
@@ -591,27 +572,6 @@ def fit_imputation(
         warnings=warnings,
         staggered=tables,
     )
-
-
-def _event_rows(frame: pd.DataFrame) -> list[EventTimeEstimate]:
-    """Event-time rows of a table with ``event_time``, ``estimate``, ``std_error``,
-    ``ci_lower``, ``ci_upper`` and ``p_value`` columns."""
-    e = frame["event_time"].to_numpy(np.int64)
-    v = [
-        frame[c].to_numpy(np.float64)
-        for c in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
-    ]
-    return [
-        EventTimeEstimate(
-            int(e[i]),
-            float(v[0][i]),
-            float(v[1][i]),
-            float(v[2][i]),
-            float(v[3][i]),
-            float(v[4][i]),
-        )
-        for i in range(e.size)
-    ]
 
 
 ENTRY = register(

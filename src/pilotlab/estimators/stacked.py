@@ -26,9 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from pilotlab.data.panel import Panel
-from pilotlab.estimators._cell_result import cell_result
-from pilotlab.estimators._cells import cell_fit
-from pilotlab.estimators._regression import size_warnings
+from pilotlab.estimators._cell_result import cell_design_result
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.event_study import event_time_window
 from pilotlab.exceptions import EstimationError
@@ -64,37 +62,19 @@ def fit_stacked(
         if opts.trim and options.window is not None
         else event_time_window(panel, options.window)
     )
-    fit = cell_fit(
-        panel.y(outcome),
-        panel.weight,
-        panel.unit,
-        panel.time,
-        panel.cluster,
-        panel.first_treated,
-        panel.n_periods,
-        window=window,
-        anticipation=panel.anticipation,
-        comparison=panel.comparison,
-        trim=opts.trim,
-        rectangular=panel.is_rectangular,
-    )
-    return cell_result(
+    return cell_design_result(
         "stacked",
+        panel,
         outcome,
-        fit,
         options,
         rng,
-        aggregation=opts.aggregation,
-        period_labels=panel.period_labels,
-        nobs=panel.nobs,
-        n_units=panel.n_units,
-        n_treated_units=panel.n_treated_units,
-        n_periods=panel.n_periods,
+        rows=(panel.y(outcome), panel.weight, panel.unit, panel.time, panel.cluster),
         window=window,
-        comparison=panel.comparison,
-        anticipation=panel.anticipation,
+        aggregation=opts.aggregation,
+        nobs=panel.nobs,
         method="stacked (clean comparisons, corrective weights)",
-        warnings=size_warnings(panel, options.inference),
+        trim=opts.trim,
+        rectangular=panel.is_rectangular,
     )
 
 

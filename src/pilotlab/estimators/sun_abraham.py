@@ -32,7 +32,6 @@ whose parts the result exposes (the wild cluster bootstrap re-projects them).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -44,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators._events import estimand_table, event_rows, kind_table
 from pilotlab.estimators._regression import fit_panel, is_nested, size_warnings, t_quantile
 from pilotlab.estimators._twoway import TwoWay, sums
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
@@ -400,22 +400,14 @@ def _result(
         pv = np.where(se > 0, 2 * stats.t.sf(np.abs(est / np.where(se > 0, se, 1.0)), df), np.nan)
     kinds_a, labs_a = np.array(kinds), np.array(labs)
 
-    def table(kind: str, name: str, f: Callable[[int], object]) -> pd.DataFrame:
-        m = np.flatnonzero(kinds_a == kind)
-        return pd.DataFrame(
-            {
-                name: [f(int(labs_a[i])) for i in m],
-                "estimate": est[m],
-                "std_error": se[m],
-                "ci_lower": lo[m],
-                "ci_upper": hi[m],
-                "p_value": pv[m],
-            }
-        )
-
-    dynamic = table("dynamic", "event_time", int)
-    group = table("group", "group", lambda v: labels[v])
-    calendar = table("calendar", "time", lambda v: labels[v]) if not cells.binned else None
+    inference = (est, se, lo, hi, pv)
+    dynamic = kind_table(inference, kinds_a, labs_a, "dynamic", "event_time", int)
+    group = kind_table(inference, kinds_a, labs_a, "group", "group", lambda v: labels[v])
+    calendar = (
+        kind_table(inference, kinds_a, labs_a, "calendar", "time", lambda v: labels[v])
+        if not cells.binned
+        else None
+    )
     summary_of = {"simple": "simple", "dynamic": "dynamic_overall", "group": "group_overall"}
     if not cells.binned:
         summary_of["calendar"] = "calendar_overall"
@@ -425,16 +417,7 @@ def _result(
             "calendar periods are not separated; use another aggregation or remove the window"
         )
     idx = {a: int(np.flatnonzero(kinds_a == k)[0]) for a, k in summary_of.items()}
-    aggregations = pd.DataFrame(
-        {
-            "type": list(idx),
-            "estimate": [est[i] for i in idx.values()],
-            "std_error": [se[i] for i in idx.values()],
-            "ci_lower": [lo[i] for i in idx.values()],
-            "ci_upper": [hi[i] for i in idx.values()],
-            "p_value": [pv[i] for i in idx.values()],
-        }
-    )
+    aggregations = estimand_table(inference, np.array(list(idx.values())), "type", list(idx))
     cell_se = np.sqrt(np.einsum("ck,ck->k", cells.scores, cells.scores))
     att = pd.DataFrame(
         {
@@ -452,7 +435,7 @@ def _result(
     if not cells.binned:
         att.insert(1, "time", [labels[int(v)] for v in t])
     h = idx[opts.aggregation]
-    events = _event_rows(dynamic)
+    events = event_rows(dynamic)
     events.append(EventTimeEstimate(ref, 0.0, 0.0, 0.0, 0.0, math.nan, reference=True))
     events.sort(key=lambda ev: ev.event_time)
     lead_idx = [i for i in np.flatnonzero(kinds_a == "dynamic") if labs_a[i] < ref]
@@ -519,27 +502,6 @@ def _result(
         linear=linear,
         staggered=tables,
     )
-
-
-def _event_rows(frame: pd.DataFrame) -> list[EventTimeEstimate]:
-    """Event-time rows of a table with ``event_time``, ``estimate``, ``std_error``,
-    ``ci_lower``, ``ci_upper`` and ``p_value`` columns."""
-    e = frame["event_time"].to_numpy(np.int64)
-    v = [
-        frame[c].to_numpy(np.float64)
-        for c in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
-    ]
-    return [
-        EventTimeEstimate(
-            int(e[i]),
-            float(v[0][i]),
-            float(v[1][i]),
-            float(v[2][i]),
-            float(v[3][i]),
-            float(v[4][i]),
-        )
-        for i in range(e.size)
-    ]
 
 
 ENTRY = register(

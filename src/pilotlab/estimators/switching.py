@@ -34,16 +34,15 @@ from pydantic import BaseModel, ConfigDict
 from pilotlab.data.panel import Panel
 from pilotlab.estimators._cells import summarise
 from pilotlab.estimators._regression import size_warnings
+from pilotlab.estimators._summary_result import (
+    estimate_columns,
+    event_time_rows,
+    lead_estimates,
+    summary_result,
+)
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.exceptions import EstimationError
-from pilotlab.results import (
-    EffectResult,
-    EventTimeEstimate,
-    PrePeriodEstimates,
-    StaggeredTables,
-    Table,
-    WildBootstrapRecord,
-)
+from pilotlab.results import EffectResult, StaggeredTables, Table
 
 __all__ = ["SwitchingOptions", "fit_switching", "status_matrix"]
 
@@ -203,50 +202,21 @@ def fit_switching(
         small_sample=False,
     )
     idx = {n: i for i, n in enumerate(names)}
-    h = idx[opts.aggregation]
-
-    def row(name: str, t: int) -> EventTimeEstimate:
-        i = idx[name]
-        return EventTimeEstimate(
-            t,
-            float(sm.estimate[i]),
-            float(sm.std_error[i]),
-            float(sm.ci_lower[i]),
-            float(sm.ci_upper[i]),
-            float(sm.p_value[i]),
-        )
-
-    events = [row(f"e{l_ - 1:+d}", l_ - 1) for l_, *_ in effects]
-    events += [row(f"e{-1 - l_:+d}", -1 - l_) for l_, _ in placebos]
-    events.append(EventTimeEstimate(-1, 0.0, 0.0, 0.0, 0.0, float("nan"), reference=True))
-    events.sort(key=lambda ev: ev.event_time)
-    lead_names = [f"e{-1 - l_:+d}" for l_, _ in sorted(placebos, reverse=True)]
-    li = [idx[n] for n in lead_names]
-    pre_period = PrePeriodEstimates(
-        kind="leads",
-        event_times=tuple(int(n[1:]) for n in lead_names),
-        estimates=sm.estimate[li],
-        std_errors=sm.std_error[li],
-        cov=sm.cov[np.ix_(li, li)],
+    events = event_time_rows(
+        sm, idx, [l_ - 1 for l_, *_ in effects] + [-1 - l_ for l_, _ in placebos], -1
+    )
+    pre_period = lead_estimates(
+        sm,
+        idx,
+        [-1 - l_ for l_, _ in sorted(placebos, reverse=True)],
         n_clusters=G,
-        scores=sm.scores[:, li],
         reference=-1,
         window=(Lp + 1, L - 1),
     )
     agg_rows = [("delta", "cost-benefit delta: effect per period of treatment change")]
     agg_rows += [("average", "average of the effects of switching at each horizon")]
     agg = pd.DataFrame(
-        [
-            {
-                "type": k,
-                "description": text,
-                "estimate": sm.estimate[idx[k]],
-                "std_error": sm.std_error[idx[k]],
-                "ci_lower": sm.ci_lower[idx[k]],
-                "ci_upper": sm.ci_upper[idx[k]],
-            }
-            for k, text in agg_rows
-        ]
+        [{"type": k, "description": text, **estimate_columns(sm, idx[k])} for k, text in agg_rows]
     )
     dyn = pd.DataFrame(
         [
@@ -291,43 +261,23 @@ def fit_switching(
             for d, f in cohorts
         ]
     )
-    details = None
-    if method == "wild_bootstrap":
-        details = WildBootstrapRecord(
-            p_value=float(sm.p_value[h]),
-            ci_lower=float(sm.ci_lower[h]),
-            ci_upper=float(sm.ci_upper[h]),
-            weights=options.bootstrap_weights,
-            replications=options.replications,
-            statistic=float(abs(sm.estimate[h]) / sm.std_error[h])
-            if sm.std_error[h] > 0
-            else float("nan"),
-            sentence=(
-                f"Multiplier (wild) bootstrap of the {G} cluster sums of the influence "
-                f"function, {options.replications} draws."
-            ),
-        )
     label = {
         "delta": "effect per period of treatment change over all switches (cost-benefit delta)",
         "average": "average over horizons of the effect of switching",
     }[opts.aggregation]
-    return EffectResult(
+    return summary_result(
+        sm,
+        idx[opts.aggregation],
+        options,
         estimator="switching",
         outcome=outcome,
-        estimate=float(sm.estimate[h]),
-        std_error=float(sm.std_error[h]),
-        ci_lower=float(sm.ci_lower[h]),
-        ci_upper=float(sm.ci_upper[h]),
-        p_value=float(sm.p_value[h]),
-        alpha=options.alpha,
-        inference=method,
         nobs=panel.nobs,
         n_units=N,
         n_treated_units=int(switcher.sum()),
         n_clusters=G,
         n_periods=T,
         estimand=f"effect of switching ({label}; {n_on} units switched on, {n_off} off)",
-        event_study=tuple(events),
+        event_study=events,
         pre_period=pre_period,
         warnings=size_warnings(panel, options.inference),
         staggered=StaggeredTables(
@@ -340,7 +290,6 @@ def fit_switching(
             comparison="units with the same initial status that have not switched yet",
             anticipation=0,
         ),
-        inference_details=details,
     )
 
 

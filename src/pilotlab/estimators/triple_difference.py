@@ -26,9 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from pilotlab.data.panel import Panel
-from pilotlab.estimators._cell_result import cell_result
-from pilotlab.estimators._cells import cell_fit
-from pilotlab.estimators._regression import size_warnings
+from pilotlab.estimators._cell_result import cell_design_result
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.event_study import event_time_window
 from pilotlab.exceptions import EstimationError
@@ -96,36 +94,18 @@ def fit_triple_difference(
     cl_of_unit[panel.unit] = panel.cluster
     cluster = cl_of_unit[unit]
     window = event_time_window(panel, options.window)
-    fit = cell_fit(
-        gap,
-        np.ones(gap.size),
-        unit,
-        time,
-        cluster,
-        panel.first_treated,
-        panel.n_periods,
-        window=window,
-        anticipation=panel.anticipation,
-        comparison=panel.comparison,
-        rectangular=gap.size == panel.n_units * panel.n_periods,  # sorted by area, period
-    )
-    return cell_result(
+    return cell_design_result(
         "triple_difference",
+        panel,
         outcome,
-        fit,
         options,
         rng,
-        aggregation=opts.aggregation,
-        period_labels=panel.period_labels,
-        nobs=used,
-        n_units=panel.n_units,
-        n_treated_units=panel.n_treated_units,
-        n_periods=panel.n_periods,
+        rows=(gap, np.ones(gap.size), unit, time, cluster),
         window=window,
-        comparison=panel.comparison,
-        anticipation=panel.anticipation,
+        aggregation=opts.aggregation,
+        nobs=used,
         method="triple difference (eligible minus ineligible gap, clean comparisons)",
-        warnings=size_warnings(panel, options.inference),
+        rectangular=gap.size == panel.n_units * panel.n_periods,  # sorted by area, period
     )
 
 

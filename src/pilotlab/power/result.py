@@ -95,6 +95,11 @@ class PowerResult:
     notes: tuple[str, ...] = ()
     #: A randomised pilot: power under its own allocation scheme against complete randomisation
     scheme: SchemePower | None = None
+    #: A stepped roll-out: how many units the simulated roll-out treats and why that differs
+    #: from the pilot's total, in plain words (empty otherwise)
+    rollout: str = ""
+    unit_label: str = "unit"  # what a unit is called in prose (data.unit_label)
+    period_word: str = "period"  # what a period is called in prose (month, quarter, period)
     elapsed_seconds: float = 0.0
     software: dict[str, str] = field(default_factory=dict)
 

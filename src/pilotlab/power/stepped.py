@@ -64,6 +64,7 @@ from pilotlab.power.simulate import (
 __all__ = [
     "SteppedPlan",
     "complete_waves",
+    "stepped_mde",
     "stepped_plan",
     "stepped_rejections",
     "stepped_scheme_power",
@@ -89,12 +90,15 @@ class SteppedPlan:
         0 and for a wave starting after the end of the history).
     late_waves : tuple of str
         Waves that start after the history ends (untreated comparisons throughout).
+    n_started : int
+        Units of the waves that start within the roll-out (the units it treats).
     """
 
     start: int
     post: int
     code_start: np.ndarray
     late_waves: tuple[str, ...]
+    n_started: int = 0
 
 
 def wave_offsets(allocation: Allocation, period_labels: tuple[str, ...]) -> np.ndarray:
@@ -149,7 +153,8 @@ def stepped_plan(
             "assignment.waves: no wave starts within the periods planned; plan a longer roll-out "
             "(design.power.post_periods) or add history"
         )
-    return SteppedPlan(start, post, code_start, late_waves)
+    n_started = int((code_start[allocation.codes] != NEVER).sum())
+    return SteppedPlan(start, post, code_start, late_waves, n_started)
 
 
 def complete_waves(allocation: Allocation) -> Allocation:
@@ -521,6 +526,24 @@ def _mde_of(sim: PlaceboRejections, target: float, sign: float, hi: float) -> fl
     return hi_d
 
 
+def _search_top(sim: PlaceboRejections, history: Panel, outcome: str) -> float:
+    """Top of the effects searched for the MDE: ten standard errors (or outcome spreads)."""
+    if sim.estimates is not None and np.isfinite(sim.estimates[:, 1]).any():
+        return 10.0 * float(np.nanmedian(sim.estimates[:, 1]))
+    return 10.0 * _spread(history, outcome)
+
+
+def stepped_mde(
+    sim: PlaceboRejections, history: Panel, outcome: str, target: float, sign: float = 1.0
+) -> float | None:
+    """The MDE of one design's placebo roll-outs solved exactly on their test decisions (the
+    number the headline, the trade-off grid and the scheme comparison all report); ``None``
+    without the effects' shift or beyond the effects searched."""
+    if sim.reject_at is None:
+        return None
+    return _mde_of(sim, target, sign, _search_top(sim, history, outcome))
+
+
 def stepped_scheme_power(
     history: Panel,
     outcome: str,
@@ -536,6 +559,8 @@ def stepped_scheme_power(
     sign: float = 1.0,
     n_jobs: int = 1,
     time_budget: float | None = None,
+    units_word: str = "units",
+    periods_word: str = "periods",
 ) -> SchemePower | None:
     """The roll-out's MDE with its waves drawn within strata (``own``, the placebo roll-outs of
     the pilot's scheme) against the same waves drawn by complete randomisation, and the
@@ -552,10 +577,7 @@ def stepped_scheme_power(
     )  # fmt: skip
     if other.reject_at is None:
         return None
-    if own.estimates is not None and np.isfinite(own.estimates[:, 1]).any():
-        hi = 10.0 * float(np.nanmedian(own.estimates[:, 1]))
-    else:
-        hi = 10.0 * _spread(history, outcome)
+    hi = _search_top(own, history, outcome)
     m_own = _mde_of(own, target, sign, hi)
     m_comp = _mde_of(other, target, sign, hi)
     top = max((m for m in (m_own, m_comp) if m is not None), default=hi / 4)
@@ -564,32 +586,35 @@ def stepped_scheme_power(
     valid_c = ~np.isnan(other.rejections[:, 0])
     p_own = np.mean(own.reject_at(sign * effects)[valid_o], axis=0)
     p_comp = np.mean(other.reject_at(sign * effects)[valid_c], axis=0)
-    n_in = int((plan.code_start[allocation.codes] != NEVER).sum())
-    what = "Randomising the waves within strata"
+    n_in = plan.n_started
+    what = "Drawing the waves at random within strata"
     tail = (
-        f"({n_in} of {allocation.n_units} units starting within {plan.post} periods of the "
-        f"first wave, {simulations} simulated roll-outs each)"
+        f"({n_in} of the {allocation.n_units} {units_word} start within the {plan.post} "
+        f"{periods_word} simulated from the first wave; {simulations} simulated roll-outs "
+        "each)"
     )
     if m_own is None or m_comp is None:
         sentence = (
-            f"{what} was compared with drawing the waves by complete randomisation, but the "
-            "minimum detectable effect of at least one of them lies beyond the effects "
-            "simulated."
+            f"{what} was compared with drawing them from all units at once (ignoring the "
+            "strata), but the minimum detectable effect of at least one of them lies beyond "
+            "the effects simulated."
         )
     elif abs(m_own - m_comp) <= SAME_MDE * max(m_comp, 1e-12):
         sentence = (
-            f"{what} leaves the minimum detectable effect at about {_fmt(m_own)}, as with "
-            f"waves drawn by complete randomisation {tail}."
+            f"{what} leaves the minimum detectable effect (the smallest effect the pilot "
+            f"would likely detect) at about {_fmt(m_own)}, as when the waves are drawn from "
+            f"all units at once, ignoring the strata {tail}."
         )
     else:
         verb = "lowers" if m_own < m_comp else "raises"
         sentence = (
-            f"{what} {verb} the minimum detectable effect from {_fmt(m_comp)} (waves drawn by "
-            f"complete randomisation) to {_fmt(m_own)} {tail}."
+            f"{what} {verb} the minimum detectable effect (the smallest effect the pilot "
+            f"would likely detect) from {_fmt(m_comp)} (waves drawn from all units at once, "
+            f"ignoring the strata) to {_fmt(m_own)} {tail}."
         )
     return SchemePower(
         scheme="stepped",
-        comparison="waves drawn by complete randomisation",
+        comparison="waves drawn from all units at once, ignoring the strata",
         n_units=allocation.n_units,
         n_treated=n_in,
         post_periods=plan.post,

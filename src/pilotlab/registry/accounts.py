@@ -27,6 +27,7 @@ from pilotlab.registry.tables import (
     audit_log,
     imported_access,
     imported_records,
+    imported_shares,
     organisations,
     people,
     pilot_access,
@@ -48,6 +49,8 @@ __all__ = [
     "Person",
     "RunFile",
     "TokenInfo",
+    "imported_portfolio_rows",
+    "portfolio_rows",
 ]
 
 ROLES: tuple[str, ...] = ("reader", "editor", "administrator")
@@ -78,6 +81,7 @@ class Person:
     organisation_id: int | None
     organisation: str | None  # the organisation's slug
     disabled: bool = False
+    must_change_password: bool = False  # set by an administrator's password reset
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (no hash)."""
@@ -163,6 +167,7 @@ def _person(row: Any) -> Person:
         organisation_id=row.organisation_id,
         organisation=row.slug,
         disabled=bool(row.disabled),
+        must_change_password=bool(row.must_change_password),
     )
 
 
@@ -173,6 +178,7 @@ _PERSON_QUERY = sa.select(
     people.c.role,
     people.c.organisation_id,
     people.c.disabled,
+    people.c.must_change_password,
     people.c.password_hash,
     organisations.c.slug,
 ).outerjoin(organisations, organisations.c.id == people.c.organisation_id)
@@ -287,11 +293,27 @@ class Accounts:
         assert person is not None
         return person
 
-    def set_password(self, conn: Connection, person_id: int, password_hash: str) -> None:
-        """Replace a person's password hash."""
+    def set_password(
+        self, conn: Connection, person_id: int, password_hash: str, must_change: bool = False
+    ) -> None:
+        """Replace a person's password hash (``must_change``: they must choose a new one when
+        they next sign in)."""
         conn.execute(
-            sa.update(people).where(people.c.id == person_id).values(password_hash=password_hash)
+            sa.update(people)
+            .where(people.c.id == person_id)
+            .values(password_hash=password_hash, must_change_password=must_change)
         )
+
+    def set_disabled(self, conn: Connection, person_id: int, disabled: bool) -> None:
+        """Disable or re-enable a person."""
+        conn.execute(sa.update(people).where(people.c.id == person_id).values(disabled=disabled))
+
+    def end_sessions(self, conn: Connection, person_id: int, keep: str | None = None) -> int:
+        """Delete every session of a person (but the one whose secret has SHA-256 ``keep``)."""
+        query = sa.delete(sessions).where(sessions.c.person_id == person_id)
+        if keep is not None:
+            query = query.where(sessions.c.secret_sha256 != keep)
+        return int(conn.execute(query).rowcount or 0)
 
     # ------------------------------------------------------------------ tokens
 
@@ -466,8 +488,20 @@ class Accounts:
 
     # ------------------------------------------------------------------ imported records
 
-    def grant_imported(self, conn: Connection, after_id: int, organisation_id: int) -> int:
-        """Let ``organisation_id`` see the imported records with ids above ``after_id``."""
+    def grant_imported(
+        self,
+        conn: Connection,
+        after_id: int,
+        organisation_id: int,
+        visibility: str = "organisation",
+        shared_with: Collection[int] = (),
+    ) -> int:
+        """Give the imported records with ids above ``after_id`` their owner (the importing
+        organisation) and visibility, as a pilot's."""
+        if visibility not in VISIBILITIES:
+            raise RegistryError(
+                f"visibility {visibility!r} is not allowed; use one of {', '.join(VISIBILITIES)}"
+            )
         ids = conn.execute(
             sa.select(imported_records.c.id).where(imported_records.c.id > after_id)
         ).scalars()
@@ -475,9 +509,13 @@ class Accounts:
         for rid in ids.all():
             conn.execute(
                 sa.insert(imported_access).values(
-                    imported_record_id=rid, organisation_id=organisation_id
+                    imported_record_id=rid, organisation_id=organisation_id, visibility=visibility
                 )
             )
+            for oid in sorted(set(shared_with)):
+                conn.execute(
+                    sa.insert(imported_shares).values(imported_record_id=rid, organisation_id=oid)
+                )
             n += 1
         return n
 
@@ -485,15 +523,36 @@ class Accounts:
         """The highest imported record id (0 if none)."""
         return int(conn.execute(sa.select(sa.func.max(imported_records.c.id))).scalar() or 0)
 
-    def imported_visible_to(self) -> dict[str, set[int]]:
-        """``evidence_sha256`` of each imported record -> organisations that may see it."""
-        query = sa.select(
-            imported_records.c.evidence_sha256, imported_access.c.organisation_id
-        ).join(imported_access, imported_access.c.imported_record_id == imported_records.c.id)
-        out: dict[str, set[int]] = {}
-        with self.read() as conn:
-            for sha, oid in conn.execute(query):
-                out.setdefault(sha, set()).add(oid)
+    def imported_access(self, conn: Connection | None = None) -> dict[str, Access]:
+        """``evidence_sha256`` of each imported record given an owner -> its owner and
+        visibility (``pilot_id`` is the record's own pilot id)."""
+        query = (
+            sa.select(
+                imported_records.c.id,
+                imported_records.c.evidence_sha256,
+                imported_records.c.pilot_id,
+                imported_access.c.organisation_id,
+                organisations.c.slug,
+                imported_access.c.visibility,
+            )
+            .join(imported_access, imported_access.c.imported_record_id == imported_records.c.id)
+            .join(organisations, organisations.c.id == imported_access.c.organisation_id)
+        )
+        shares = sa.select(
+            imported_shares.c.imported_record_id, organisations.c.id, organisations.c.slug
+        ).join(organisations, organisations.c.id == imported_shares.c.organisation_id)
+        if conn is None:
+            with self.read() as c:
+                return self.imported_access(c)
+        shared: dict[int, list[tuple[int, str]]] = {}
+        out: dict[str, Access] = {}
+        for rid, oid, slug in conn.execute(shares.order_by(organisations.c.slug)):
+            shared.setdefault(rid, []).append((oid, slug))
+        for rid, sha, pid, oid, slug, visibility in conn.execute(query):
+            s = shared.get(rid, [])
+            out[sha] = Access(
+                pid, oid, slug, visibility, tuple(x[1] for x in s), tuple(x[0] for x in s)
+            )
         return out
 
     # ------------------------------------------------------------------ run files
@@ -676,6 +735,61 @@ def portfolio_rows(accounts: Accounts) -> list[dict[str, Any]]:
                 "last_run_at": r.last_run_at,
                 "evidence_level": level,
                 "primary": primary,
+            }
+        )
+    return out
+
+
+def imported_portfolio_rows(accounts: Accounts) -> list[dict[str, Any]]:
+    """The latest imported record of each pilot of each source registry that the service gave an
+    owner, as portfolio rows (``imported``: true, ``source``: the registry it came from), each
+    with its ``access``."""
+    last = (
+        sa.select(sa.func.max(imported_records.c.id))
+        .group_by(imported_records.c.source_registry_id, imported_records.c.pilot_id)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(
+            imported_records.c.pilot_id,
+            imported_records.c.source_name,
+            imported_records.c.source_url,
+            imported_records.c.source_recorded_at,
+            imported_records.c.imported_at,
+            imported_records.c.evidence_json,
+            imported_records.c.evidence_sha256,
+        )
+        .where(imported_records.c.id.in_(last))
+        .order_by(imported_records.c.pilot_id, imported_records.c.source_name)
+    )
+    with accounts.read() as conn:
+        rows = conn.execute(query).all()
+        access = accounts.imported_access(conn) if rows else {}
+    out = []
+    for r in rows:
+        record = json.loads(r.evidence_json)
+        pilot = record.get("pilot") if isinstance(record.get("pilot"), dict) else {}
+        level, primary = _latest_level(record)
+        found = record.get("results")
+        results = found if isinstance(found, list) else []
+        out.append(
+            {
+                "id": r.pilot_id,
+                "title": str(pilot.get("title") or r.pilot_id),
+                "status": pilot.get("status"),
+                "lead": pilot.get("lead"),
+                "policy_area": pilot.get("policy_area"),
+                "metrics": [str(x.get("outcome")) for x in results if isinstance(x, dict)],
+                "latest_version": None,
+                "runs": None,
+                "last_run_at": r.source_recorded_at,
+                "evidence_level": level,
+                "primary": primary,
+                "imported": True,
+                "source": r.source_name,
+                "source_url": r.source_url,
+                "imported_at": r.imported_at,
+                "access": access.get(r.evidence_sha256),
             }
         )
     return out

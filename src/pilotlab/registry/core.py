@@ -17,7 +17,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +36,7 @@ from pilotlab.registry import chain
 from pilotlab.registry.chain import Head, Key, load_key, pilot_ref, row_hash, sha256_text
 from pilotlab.registry.diff import changed_paths, plan_differences
 from pilotlab.registry.export import csv_rows, write_export
+from pilotlab.registry.fairlock import FairLock
 from pilotlab.registry.records import (
     AllocationRecord,
     CycleStep,
@@ -343,6 +344,7 @@ class Registry:
             key = Key(key.encode("utf-8") if isinstance(key, str) else key, "the key argument")
         self.key: Key | None = key if key is not None else load_key()
         self.engine = _make_engine(self.url)
+        self._writers = FairLock()  # this process's SQLite writers queue in order (fairlock.py)
         self.display_url = self.engine.url.render_as_string(hide_password=True)
         self.name = name or os.environ.get(ENV_NAME) or self.display_url
         try:
@@ -389,7 +391,8 @@ class Registry:
         """One transaction: committed if the block succeeds, rolled back otherwise. A write
         transaction takes SQLite's write lock up front (``BEGIN IMMEDIATE``)."""
         hook = _WRITE_HOOK.get() if write else None
-        with self._connect() as conn:
+        fair = write and self.engine.dialect.name == "sqlite"  # PostgreSQL queues its own
+        with self._writers if fair else nullcontext(), self._connect() as conn:
             if write:
                 conn.execution_options(pilotlab_write=True)
             try:

@@ -3,7 +3,8 @@
 ``PILOTLAB_REGISTRY_URL=https://evidence.example.gov.uk`` (or ``--registry https://...``) with an
 API token in ``$PILOTLAB_TOKEN`` makes the registry commands and ``pilotlab run`` talk to the
 service: :class:`RemoteRegistry` offers the methods of :class:`~pilotlab.registry.Registry` they
-use, with the same results, and the service's refusals become :class:`RegistryError` with the
+use, with the same results (both satisfy
+:class:`~pilotlab.registry.interface.RegistryInterface`, which mypy checks), and the service's refusals become :class:`RegistryError` with the
 service's message. The token is sent only over HTTPS (plain HTTP only to this machine).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -239,8 +240,11 @@ class RemoteRegistry:
         jsonl_path, csv_path = _write_texts(Path(path_dir), lines, csv_text)
         return ExportSummary(str(jsonl_path), str(csv_path), int(out["records"]), int(out["rows"]))
 
-    def import_records(self, path: str | Path) -> ImportSummary:
-        """Upload an export of another registry to the service."""
+    def import_records(
+        self, path: str | Path, *, visibility: str = "organisation", shared_with: Sequence[str] = ()
+    ) -> ImportSummary:
+        """Upload an export of another registry to the service, visible as ``visibility`` says
+        (``organisation``, ``shared`` with the organisations ``shared_with``, or ``public``)."""
         src = Path(path)
         if src.is_dir():
             src = src / "evidence.jsonl"
@@ -250,7 +254,12 @@ class RemoteRegistry:
                 "(or its folder), or an evidence.json written by `pilotlab run`"
             )
         with src.open("rb") as fh:
-            out = self._call("POST", "/import", files={"file": (src.name, fh, "application/json")})
+            out = self._call(
+                "POST",
+                "/import",
+                files={"file": (src.name, fh, "application/json")},
+                data={"visibility": visibility, "shared_with": list(shared_with)},
+            )
         return ImportSummary(
             str(src), out["read"], out["imported"], out["duplicates"], tuple(out["sources"])
         )

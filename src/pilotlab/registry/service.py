@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -320,11 +321,29 @@ def export_records(out_dir: str | Path, url: str | None = None) -> str:
 
 
 def import_file(
-    path: str | Path, url: str | None = None, key_file: str | Path | None = None
+    path: str | Path,
+    url: str | None = None,
+    key_file: str | Path | None = None,
+    visibility: str | None = None,
+    shared_with: Sequence[str] = (),
 ) -> str:
-    """Load evidence records exported by another registry."""
-    with _open(url, key_file) as reg:
-        s = reg.import_records(path)
+    """Load evidence records exported by another registry (through an evidence service, visible
+    as ``visibility`` says: by default to the importing organisation only)."""
+    if visibility is not None or shared_with:
+        resolved = resolve_url(url)
+        if not is_service_url(resolved):
+            raise RegistryError(
+                "--visibility and --share-with apply to imports through an evidence service "
+                "(--registry https://... or $PILOTLAB_REGISTRY_URL); a database registry has no "
+                "visibility, so leave them out"
+            )
+        with RemoteRegistry(resolved) as remote:
+            s = remote.import_records(
+                path, visibility=visibility or "shared", shared_with=tuple(shared_with)
+            )
+    else:
+        with _open(url, key_file) as reg:
+            s = reg.import_records(path)
     return (
         f"Imported {s.imported} of {s.read} record{'s' if s.read != 1 else ''} from {s.path} "
         f"(source: {printable(', '.join(s.sources) or '-')}); {s.duplicates} already imported."

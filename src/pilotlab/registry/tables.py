@@ -31,6 +31,7 @@ __all__ = [
     "cycle_links",
     "imported_access",
     "imported_records",
+    "imported_shares",
     "metadata",
     "organisations",
     "people",
@@ -247,6 +248,7 @@ people = sa.Table(
     sa.Column("password_hash", sa.Text),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint("role IN ('reader', 'editor', 'administrator')", name="ck_people_role"),
 )
 
@@ -300,6 +302,17 @@ imported_access = sa.Table(
         "imported_record_id", sa.Integer, sa.ForeignKey("imported_records.id"), primary_key=True
     ),
     sa.Column("organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), nullable=False),
+    sa.Column("visibility", sa.String(16), nullable=False, server_default="organisation"),
+)
+
+#: Organisations an imported record with visibility ``shared`` is shared with (migration 0005).
+imported_shares = sa.Table(
+    "imported_shares",
+    metadata,
+    sa.Column(
+        "imported_record_id", sa.Integer, sa.ForeignKey("imported_records.id"), primary_key=True
+    ),
+    sa.Column("organisation_id", sa.Integer, sa.ForeignKey("organisations.id"), primary_key=True),
 )
 
 run_files = sa.Table(
@@ -338,6 +351,7 @@ SERVICE_TABLES: tuple[str, ...] = (
     "pilot_access",
     "pilot_shares",
     "imported_access",
+    "imported_shares",
     "run_files",
     "audit_log",
 )

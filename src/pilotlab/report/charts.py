@@ -17,7 +17,7 @@ markup. Numbers shown in charts use the same formatters as the tables.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from markupsafe import escape
@@ -140,6 +140,32 @@ def _y_axis(
         )
     if label:
         parts.append(f'<text x="{_f(x0)}" y="14" fill="{MUTED}">{_e(label)}</text>')
+
+
+def _x_axis(
+    parts: list[str],
+    ticks: Sequence[float],
+    sx: Callable[[float], float],
+    top: int,
+    base: float,
+    *,
+    zero_line: bool,
+) -> None:
+    """Vertical grid lines from ``top`` to ``base`` at the ``ticks`` of a horizontal value
+    axis, their labels below, and (``zero_line``) a darker line at zero."""
+    td = _tick_decimals(ticks)
+    for t in ticks:
+        parts.append(
+            f'<line x1="{_f(sx(t))}" x2="{_f(sx(t))}" y1="{top}" y2="{_f(base)}" stroke="{GRID}"/>'
+        )
+        parts.append(
+            f'<text x="{_f(sx(t))}" y="{_f(base + 16)}" text-anchor="middle" fill="{TEXT}">'
+            f"{_e(fmt_num(t, td))}</text>"
+        )
+    if zero_line:
+        parts.append(
+            f'<line x1="{_f(sx(0))}" x2="{_f(sx(0))}" y1="{top}" y2="{_f(base)}" stroke="{TEXT}"/>'
+        )
 
 
 def _x_labels(n: int, max_labels: int = 8) -> list[int]:
@@ -375,18 +401,7 @@ def forest_plot(
 
     parts = _open(fig_id, title, desc, width, height)
     base = top + row_h * n
-    td = _tick_decimals(ticks)
-    for t in ticks:
-        parts.append(
-            f'<line x1="{_f(sx(t))}" x2="{_f(sx(t))}" y1="{top}" y2="{_f(base)}" stroke="{GRID}"/>'
-        )
-        parts.append(
-            f'<text x="{_f(sx(t))}" y="{_f(base + 16)}" text-anchor="middle" fill="{TEXT}">'
-            f"{_e(fmt_num(t, td))}</text>"
-        )
-    parts.append(
-        f'<line x1="{_f(sx(0))}" x2="{_f(sx(0))}" y1="{top}" y2="{_f(base)}" stroke="{TEXT}"/>'
-    )
+    _x_axis(parts, ticks, sx, top, base, zero_line=True)
     for i in range(n):
         y = top + row_h * (i + 0.5)
         label = labels[i] if len(labels[i]) <= 34 else labels[i][:33] + "…"
@@ -574,15 +589,7 @@ def placebo_chart(
 
     parts = _open(fig_id, title, desc, width, height)
     base = top + rows * 14 + 8
-    td = _tick_decimals(ticks)
-    for t in ticks:
-        parts.append(
-            f'<line x1="{_f(sx(t))}" x2="{_f(sx(t))}" y1="{top - 6}" y2="{_f(base)}" stroke="{GRID}"/>'
-        )
-        parts.append(
-            f'<text x="{_f(sx(t))}" y="{_f(base + 16)}" text-anchor="middle" fill="{TEXT}">'
-            f"{_e(fmt_num(t, td))}</text>"
-        )
+    _x_axis(parts, ticks, sx, top - 6, base, zero_line=False)
     order = sorted(range(len(placebo)), key=lambda i: placebo[i] if is_number(placebo[i]) else 0)
     for rank, i in enumerate(order):
         v = placebo[i]

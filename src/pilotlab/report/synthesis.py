@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from pilotlab.report.charts import (
-    GRID,
     MUTED,
     PALETTE,
     TEXT,
@@ -22,7 +21,7 @@ from pilotlab.report.charts import (
     _f,
     _marker,
     _open,
-    _tick_decimals,
+    _x_axis,
     nice_ticks,
 )
 from pilotlab.report.format import NA, decimals_for, fmt_ci, fmt_int, fmt_num, fmt_p, fmt_pct
@@ -78,18 +77,7 @@ def synthesis_forest(
 
     parts = _open(fig_id, title, desc, width, height)
     base = top + row_h * rows + 10
-    td = _tick_decimals(ticks)
-    for t in ticks:
-        parts.append(
-            f'<line x1="{_f(sx(t))}" x2="{_f(sx(t))}" y1="{top}" y2="{_f(base)}" stroke="{GRID}"/>'
-        )
-        parts.append(
-            f'<text x="{_f(sx(t))}" y="{_f(base + 16)}" text-anchor="middle" fill="{TEXT}">'
-            f"{_e(fmt_num(t, td))}</text>"
-        )
-    parts.append(
-        f'<line x1="{_f(sx(0))}" x2="{_f(sx(0))}" y1="{top}" y2="{_f(base)}" stroke="{TEXT}"/>'
-    )
+    _x_axis(parts, ticks, sx, top, base, zero_line=True)
     wmax = max(weights) if weights else 1.0
 
     def label(i: int, y: float, text: str, value: str, bold: bool = False) -> None:

@@ -28,6 +28,7 @@ from pilotlab.registry.accounts import (
     Accounts,
     Organisation,
     Person,
+    imported_portfolio_rows,
     portfolio_rows,
 )
 from pilotlab.registry.importing import check_record, parse_record
@@ -111,6 +112,11 @@ def _need_sign_in(principal: Principal, what: str) -> None:
         raise ServiceError(
             401, f"sign in (or send an API token as 'Authorization: Bearer ...') to {what}"
         )
+
+
+def _check_password(password: str) -> None:
+    if not 12 <= len(password) <= 1024:
+        raise ServiceError(422, "a password must be 12 to 1024 characters long")
 
 
 def _clean_text(value: str, what: str, limit: int = 500) -> str:
@@ -289,17 +295,28 @@ class Service:
 
     def portfolio(self, principal: Principal, filters: dict[str, str]) -> list[dict[str, Any]]:
         """Rows of the portfolio page, filtered: q, organisation, policy_area, metric, status,
-        evidence_level."""
+        evidence_level. The pilots registered here come first, then the imported records the
+        caller may see (``imported``: true, ``source``: the registry they came from)."""
         access = self.accounts.all_access()
         q = filters.get("q", "").strip().lower()
-        out = []
+        rows = []
         for row in portfolio_rows(self.accounts):
             a = access.get(row["id"])
-            if not can_see(principal, a):
-                continue
+            if can_see(principal, a):
+                rows.append({**row, "access": a, "imported": False, "source": None})
+        for row in imported_portfolio_rows(self.accounts):
+            if principal.is_admin or (
+                row["access"] is not None and can_see(principal, row["access"])
+            ):
+                rows.append(row)
+        out = []
+        for row in rows:
+            a = row.pop("access")
             row["organisation"] = a.organisation if a else None
             row["visibility"] = a.visibility if a else None
-            if q and not any(q in str(row.get(k) or "").lower() for k in ("id", "title", "lead")):
+            if q and not any(
+                q in str(row.get(k) or "").lower() for k in ("id", "title", "lead", "source")
+            ):
                 continue
             if filters.get("organisation") and row["organisation"] != filters["organisation"]:
                 continue
@@ -318,8 +335,7 @@ class Service:
     def portfolio_records(self, principal: Principal) -> list[dict[str, Any]]:
         """Latest evidence record of every pilot the caller may see (local and imported)."""
         access = self.accounts.all_access()
-        imported = self.accounts.imported_visible_to()
-        org = principal.person.organisation_id if principal.person else None
+        imported = self.accounts.imported_access()
         out = []
         for record in self.registry.portfolio_records():
             prov = record.get("provenance") or {}
@@ -328,10 +344,10 @@ class Service:
                 if not can_see(principal, access.get(pid)):
                     continue
                 prov["registry_url"] = self.public_name
-            elif not (
-                principal.is_admin or org in imported.get(str(prov.get("evidence_sha256")), ())
-            ):
-                continue
+            else:
+                a = imported.get(str(prov.get("evidence_sha256")))
+                if not (principal.is_admin or (a is not None and can_see(principal, a))):
+                    continue
             out.append(record)
         return out
 
@@ -737,9 +753,17 @@ class Service:
             )
         return files
 
-    def import_records(self, principal: Principal, content: bytes, filename: str) -> dict[str, Any]:
-        """Import evidence records exported by another registry, visible to the caller's
-        organisation."""
+    def import_records(
+        self,
+        principal: Principal,
+        content: bytes,
+        filename: str,
+        visibility: str = "organisation",
+        shared_with: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Import evidence records exported by another registry: owned by the caller's
+        organisation, and visible as ``visibility`` says (by default to that organisation only;
+        ``shared``: also to the organisations in ``shared_with``; ``public``: to everyone)."""
         _need_sign_in(principal, "import evidence records")
         person = principal.person
         assert person is not None
@@ -747,6 +771,16 @@ class Service:
             raise _denied("import evidence records (editors and administrators only)")
         if person.organisation_id is None and not principal.is_admin:
             raise ServiceError(422, "you belong to no organisation to import for")
+        if visibility not in VISIBILITIES:
+            raise ServiceError(
+                422, f"visibility: found {visibility[:40]!r}; use one of {', '.join(VISIBILITIES)}"
+            )
+        if shared_with and visibility != "shared":
+            raise ServiceError(
+                422, "shared_with names organisations only with visibility 'shared'; set it"
+            )
+        with self.accounts.read() as conn:
+            share_ids = [self._organisation(conn, o).id for o in shared_with]
         if len(content) > self.limits.import_file:
             raise ServiceError(
                 413, f"the import file is larger than {self.limits.import_file:,} bytes"
@@ -758,8 +792,15 @@ class Service:
         def extra(conn: Connection, _entries: list[dict[str, Any]]) -> dict[str, Any]:
             n = 0
             if person.organisation_id is not None:
-                n = self.accounts.grant_imported(conn, before["id"], person.organisation_id)
-            return {"file": name, "records": n}
+                n = self.accounts.grant_imported(
+                    conn, before["id"], person.organisation_id, visibility, share_ids
+                )
+            return {
+                "file": name,
+                "records": n,
+                "visibility": visibility,
+                "shared_with": list(shared_with),
+            }
 
         with tempfile.TemporaryDirectory(prefix="pilotlab-import-") as tmp:
             path = Path(tmp) / f"upload{suffix}"
@@ -780,6 +821,8 @@ class Service:
             "imported": s.imported,
             "duplicates": s.duplicates,
             "sources": list(s.sources),
+            "visibility": visibility,
+            "shared_with": list(shared_with),
         }
 
     # ------------------------------------------------------------------ people and tokens
@@ -844,8 +887,8 @@ class Service:
         name = _clean_text(name, "the person's name", 200)
         if role not in ROLES:
             raise ServiceError(422, f"role must be one of {', '.join(ROLES)}")
-        if password is not None and not 12 <= len(password) <= 1024:
-            raise ServiceError(422, "a password must be 12 to 1024 characters long")
+        if password is not None:
+            _check_password(password)
         hashed = hash_secret(password) if password is not None else None
 
         def work(conn: Connection) -> Person:
@@ -947,6 +990,90 @@ class Service:
 
         self._own_write(principal, "revoke-token", token_id, work)
         self.tokens.forget(token_id)
+
+    def _person_or_404(self, person_id: int) -> Person:
+        person = self.accounts.person_by_id(person_id) if 0 < person_id < 2**31 else None
+        if person is None:
+            raise ServiceError(404, f"no person with id {person_id}; see the people at /admin")
+        return person
+
+    def set_disabled(self, principal: Principal, person_id: int, disabled: bool) -> dict[str, Any]:
+        """Disable a person (administrators): at once their sessions end, their tokens stop
+        working and they cannot sign in; or enable them again (their unrevoked tokens work
+        again)."""
+        what = "disable people" if disabled else "enable people"
+        _need_sign_in(principal, what)
+        if not principal.is_admin:
+            raise _denied(f"{what} (administrators only)")
+        person = self._person_or_404(person_id)
+        if disabled and principal.person is not None and principal.person.id == person.id:
+            raise ServiceError(
+                422, "you may not disable yourself; ask another administrator to do it"
+            )
+
+        def work(conn: Connection) -> int:
+            self.accounts.set_disabled(conn, person.id, disabled)
+            return self.accounts.end_sessions(conn, person.id) if disabled else 0
+
+        ended = self._own_write(
+            principal,
+            "disable-person" if disabled else "enable-person",
+            person.email,
+            work,
+            {"person_id": person.id},
+        )
+        self.tokens.forget_person(person.id)
+        got = self._person_or_404(person.id)
+        return {**got.to_dict(), "sessions_ended": ended}
+
+    def reset_password(self, principal: Principal, person_id: int, password: str) -> dict[str, Any]:
+        """Give a person a new one-time password (administrators): they must choose their own
+        when they next sign in, and their open sessions end."""
+        _need_sign_in(principal, "reset passwords")
+        if not principal.is_admin:
+            raise _denied("reset passwords (administrators only)")
+        person = self._person_or_404(person_id)
+        _check_password(password)
+        hashed = hash_secret(password)
+
+        def work(conn: Connection) -> int:
+            self.accounts.set_password(conn, person.id, hashed, must_change=True)
+            return self.accounts.end_sessions(conn, person.id)
+
+        ended = self._own_write(
+            principal, "reset-password", person.email, work, {"person_id": person.id}
+        )
+        self.tokens.forget_person(person.id)
+        return {**self._person_or_404(person.id).to_dict(), "sessions_ended": ended}
+
+    def change_password(
+        self,
+        principal: Principal,
+        current: str,
+        new: str,
+        keep_session: str | None = None,
+    ) -> None:
+        """Change the caller's own password (the current one is needed); every other session of
+        theirs ends (``keep_session``: the SHA-256 of the one to keep)."""
+        from pilotlab.service.auth import verify_secret
+
+        _need_sign_in(principal, "change your password")
+        person = principal.person
+        assert person is not None
+        found = self.accounts.person_by_email(person.email)
+        if found is None or not verify_secret(found[1], current):
+            raise ServiceError(403, "the current password is not right; nothing was changed")
+        _check_password(new)
+        if new == current:
+            raise ServiceError(422, "the new password is the current one; choose another")
+        hashed = hash_secret(new)
+
+        def work(conn: Connection) -> None:
+            self.accounts.set_password(conn, person.id, hashed, must_change=False)
+            self.accounts.end_sessions(conn, person.id, keep=keep_session)
+
+        self._own_write(principal, "change-password", person.email, work)
+        self.tokens.forget_person(person.id)
 
     def list_tokens(self, principal: Principal) -> list[dict[str, Any]]:
         """The caller's tokens (never their secrets)."""

@@ -81,6 +81,17 @@ class PersonBody(_Body):
     password: str | None = Field(None, max_length=1024)
 
 
+class PasswordResetBody(_Body):
+    password: str = Field(
+        min_length=12, max_length=1024, description="A one-time password to give them privately."
+    )
+
+
+class PasswordChangeBody(_Body):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=12, max_length=1024)
+
+
 class TokenBody(_Body):
     label: str = Field("API token", max_length=100)
     expires_at: str | None = Field(
@@ -393,7 +404,15 @@ def export(svc: Svc, who: Caller) -> dict[str, Any]:
     return svc.export(who)
 
 
-@router.post("/import", summary="Import an export of another registry (pilotlab import)")
+@router.post(
+    "/import",
+    summary="Import an export of another registry (pilotlab import)",
+    description=(
+        "Multipart form: `file` (evidence.jsonl or evidence.json), optional `visibility` "
+        "(organisation, the default; shared; public) and, with `shared`, one `shared_with` "
+        "field per organisation. The records are owned by the importing organisation."
+    ),
+)
 async def import_(request: Request) -> dict[str, Any]:
     svc = service_of(request)
     who = await run_in_threadpool(_writer, request)
@@ -406,10 +425,46 @@ async def import_(request: Request) -> dict[str, Any]:
             )
         data = await item.read(svc.limits.import_file + 1)
         name = item.filename or "evidence.jsonl"
+        visibility = form.get("visibility") or "organisation"
+        shared = [str(v).strip() for v in form.getlist("shared_with") if str(v).strip()]
+        if not isinstance(visibility, str) or any(isinstance(v, UploadFile) for v in shared):
+            raise ServiceError(422, "'visibility' and 'shared_with' must be form fields")
     finally:
         await form.close()
-    result: dict[str, Any] = await run_in_threadpool(svc.import_records, who, bytes(data), name)
+    result: dict[str, Any] = await run_in_threadpool(
+        svc.import_records, who, bytes(data), name, visibility, shared
+    )
     return result
+
+
+@router.get("/synthesis", summary="Framework metrics and how many visible pilots report each")
+def synthesis_metrics(request: Request, svc: Svc, who: Caller) -> list[dict[str, Any]]:
+    from pilotlab.service.synthesis import metric_rows
+
+    return [r.to_dict() for r in metric_rows(svc, who, request.app.state.frameworks)]
+
+
+@router.get(
+    "/synthesis/{framework}/{code}",
+    summary="One metric pooled over the visible evidence (synthesis.json)",
+)
+def synthesis_record(
+    framework: str,
+    code: str,
+    request: Request,
+    svc: Svc,
+    who: Caller,
+    method: Annotated[str, Query(max_length=20)] = "reml",
+    scale: Annotated[str, Query(max_length=20)] = "units",
+) -> dict[str, Any]:
+    from pilotlab.service.synthesis import pool_metric, too_few
+
+    pooled = pool_metric(
+        svc, who, request.app.state.frameworks, f"{framework}/{code}", method=method, scale=scale
+    )
+    if pooled.synthesis is None:
+        raise ServiceError(404, too_few(pooled))
+    return pooled.synthesis.to_dict()
 
 
 @router.get("/head", summary="The registry's chain head, SEQ:SHA256")
@@ -438,6 +493,37 @@ def add_person(body: PersonBody, svc: Svc, who: Writer) -> dict[str, Any]:
         who, email=body.email, name=body.name, role=body.role,
         organisation=body.organisation, password=body.password,
     )  # fmt: skip
+
+
+@router.post("/people/{person_id}/disable", summary="Disable a person at once (administrators)")
+def disable_person(person_id: int, svc: Svc, who: Writer) -> dict[str, Any]:
+    return svc.set_disabled(who, person_id, True)
+
+
+@router.post("/people/{person_id}/enable", summary="Enable a disabled person (administrators)")
+def enable_person(person_id: int, svc: Svc, who: Writer) -> dict[str, Any]:
+    return svc.set_disabled(who, person_id, False)
+
+
+@router.post(
+    "/people/{person_id}/password",
+    summary="Reset a person's password to a one-time one they must change (administrators)",
+)
+def reset_password(
+    person_id: int, body: PasswordResetBody, svc: Svc, who: Writer
+) -> dict[str, Any]:
+    return svc.reset_password(who, person_id, body.password)
+
+
+@router.post("/me/password", status_code=204, summary="Change your own password")
+def change_password(body: PasswordChangeBody, request: Request, svc: Svc, who: Writer) -> Response:
+    from pilotlab.service.auth import SESSION_COOKIE, sha256_hex
+
+    secret = request.cookies.get(SESSION_COOKIE) if who.csrf is not None else None
+    svc.change_password(
+        who, body.current_password, body.new_password, sha256_hex(secret) if secret else None
+    )
+    return Response(status_code=204)
 
 
 @router.get("/tokens", summary="The caller's API tokens (never their secrets)")

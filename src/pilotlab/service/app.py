@@ -14,8 +14,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pilotlab import __version__
+from pilotlab.frameworks import load_frameworks
 from pilotlab.registry import Registry
 from pilotlab.service.actions import Service, ServiceError
+from pilotlab.service.throttle import SignInThrottle
 from pilotlab.service.web import PAGE_CSP, SECURITY_HEADERS, Guard
 
 __all__ = ["create_app"]
@@ -65,7 +67,9 @@ def create_app(
         openapi_url="/api/openapi.json",
     )
     app.state.service = service
+    app.state.frameworks = load_frameworks()  # shipped and $PILOTLAB_FRAMEWORKS: the metrics
     app.state.setup_code = setup_code
+    app.state.sign_in_throttle = SignInThrottle()  # in memory, per process
     app.include_router(api.router)
     app.include_router(pages.router)
 

@@ -1,7 +1,8 @@
 """Who is asking, and what they may do.
 
 Passwords and API tokens are stored only as argon2id hashes (``argon2-cffi``'s RFC 9106 low-memory
-profile). An API token is ``plt_<id>_<secret>``: the id (public, 12 hex characters) finds the
+profile: 3 passes over 64 MiB). ``$PILOTLAB_ARGON2_PROFILE=test`` switches new hashes to the
+cheapest parameters argon2 allows, for test suites only: such hashes protect nothing. An API token is ``plt_<id>_<secret>``: the id (public, 12 hex characters) finds the
 row, the argon2 hash checks the whole token. Checking an argon2 hash takes tens of milliseconds
 by design, so a token that checked out is remembered in memory for a minute, keyed by the
 SHA-256 of the token (never the token itself); revoking a token clears it at once.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import threading
@@ -27,9 +29,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from pilotlab.exceptions import PilotlabError
 from pilotlab.registry.accounts import Access, Accounts, Person
 
 __all__ = [
@@ -50,7 +53,12 @@ __all__ = [
 SESSION_COOKIE = "pilotlab_session"
 SESSION_HOURS = 12
 _TOKEN = re.compile(r"^plt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-_HASHER = PasswordHasher()
+#: The environment variable that chooses the argon2 parameters of new hashes.
+ENV_ARGON2 = "PILOTLAB_ARGON2_PROFILE"
+_HASHERS = {
+    "strong": PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY),
+    "test": PasswordHasher.from_parameters(profiles.CHEAPEST),
+}
 _CACHE_SECONDS = 60.0
 
 
@@ -86,9 +94,27 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def argon2_profile() -> str:
+    """``strong`` (the default) or ``test`` (``$PILOTLAB_ARGON2_PROFILE``, for test suites).
+
+    Raises
+    ------
+    PilotlabError
+        The variable names another profile.
+    """
+
+    name = os.environ.get(ENV_ARGON2, "").strip() or "strong"
+    if name not in _HASHERS:
+        raise PilotlabError(
+            f"${ENV_ARGON2}: found {name!r}; allowed: strong (the default) or test (cheap "
+            "hashes for test suites only); unset it in production"
+        )
+    return name
+
+
 def hash_secret(secret: str) -> str:
-    """The argon2id hash of a password or token."""
-    return _HASHER.hash(secret)
+    """The argon2id hash of a password or token (parameters: :func:`argon2_profile`)."""
+    return _HASHERS[argon2_profile()].hash(secret)
 
 
 def verify_secret(stored: str | None, secret: str) -> bool:
@@ -96,7 +122,8 @@ def verify_secret(stored: str | None, secret: str) -> bool:
     if not stored:
         return False
     try:
-        return _HASHER.verify(stored, secret)
+        # the parameters are read from the stored hash itself
+        return _HASHERS["strong"].verify(stored, secret)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -133,6 +160,18 @@ class TokenCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._known: dict[str, tuple[int, str, float]] = {}
+        self._checking: dict[str, threading.Lock] = {}
+
+    def checking(self, digest: str) -> threading.Lock:
+        """The lock held while one thread checks this token's hash: the other requests with
+        the same token wait for that one check instead of each running argon2 (when the
+        remembered check of a token many clients share expires, they all arrive at once)."""
+        with self._lock:
+            return self._checking.setdefault(digest, threading.Lock())
+
+    def done_checking(self, digest: str) -> None:
+        with self._lock:
+            self._checking.pop(digest, None)
 
     def get(self, digest: str) -> tuple[int, str] | None:
         with self._lock:
@@ -146,10 +185,29 @@ class TokenCache:
         with self._lock:
             self._known[digest] = (person_id, token_id, time.monotonic() + _CACHE_SECONDS)
 
+    def forget_person(self, person_id: int) -> None:
+        with self._lock:
+            for k in [k for k, v in self._known.items() if v[0] == person_id]:
+                del self._known[k]
+
     def forget(self, token_id: str) -> None:
         with self._lock:
             for k in [k for k, v in self._known.items() if v[1] == token_id]:
                 del self._known[k]
+
+
+def _check_token(accounts: Accounts, token: str, token_id: str) -> tuple[int, str] | None:
+    found = accounts.token(token_id)
+    if found is None:
+        return None
+    info, stored = found
+    if info.revoked_at is not None or (
+        info.expires_at is not None and info.expires_at < _now_text()
+    ):
+        return None
+    if not verify_secret(stored, token):
+        return None
+    return info.person_id, token_id
 
 
 def principal_from_token(accounts: Accounts, cache: TokenCache, token: str) -> Principal | None:
@@ -161,18 +219,17 @@ def principal_from_token(accounts: Accounts, cache: TokenCache, token: str) -> P
     digest = sha256_hex(token)
     hit = cache.get(digest)
     if hit is None:
-        found = accounts.token(token_id)
-        if found is None:
-            return None
-        info, stored = found
-        if info.revoked_at is not None or (
-            info.expires_at is not None and info.expires_at < _now_text()
-        ):
-            return None
-        if not verify_secret(stored, token):
-            return None
-        cache.put(digest, info.person_id, token_id)
-        hit = (info.person_id, token_id)
+        gate = cache.checking(digest)
+        with gate:
+            hit = cache.get(digest)  # checked by another request meanwhile
+            if hit is None:
+                try:
+                    hit = _check_token(accounts, token, token_id)
+                finally:
+                    cache.done_checking(digest)
+                if hit is None:
+                    return None
+                cache.put(digest, *hit)
     person = accounts.person_by_id(hit[0])
     if person is None or person.disabled:
         return None

@@ -32,6 +32,7 @@ from pilotlab.service.auth import (
     sha256_hex,
     verify_secret,
 )
+from pilotlab.service.throttle import SignInThrottle
 from pilotlab.service.web import principal_of, service_of
 
 __all__ = ["error_page", "router"]
@@ -206,6 +207,58 @@ async def access_form(pilot_id: str, request: Request) -> Response:
     return _see_other(f"/pilots/{quote(pilot_id, safe='')}?done=Visibility+changed")
 
 
+# ---------------------------------------------------------------------- evidence across places
+
+
+def _synthesis_query(request: Request) -> tuple[str, str, str]:
+    method = str(request.query_params.get("method", "reml"))[:20]
+    scale = str(request.query_params.get("scale", "units"))[:20]
+    given = {k: v for k, v in (("method", method), ("scale", scale)) if request.query_params.get(k)}
+    return method, scale, ("?" + urlencode(given)) if given else ""
+
+
+@router.get("/synthesis", response_class=HTMLResponse)
+def metrics_page(request: Request) -> HTMLResponse:
+    from pilotlab.service.synthesis import metric_rows
+
+    svc, who = service_of(request), principal_of(request)
+    rows = metric_rows(svc, who, request.app.state.frameworks)
+    return _render(request, "metrics.html.j2", rows=rows)
+
+
+@router.get("/synthesis/{framework}/{code}", response_class=HTMLResponse)
+def metric_page(framework: str, code: str, request: Request) -> HTMLResponse:
+    from pilotlab.service.synthesis import pool_metric
+
+    svc, who = service_of(request), principal_of(request)
+    method, scale, query = _synthesis_query(request)
+    pooled = pool_metric(
+        svc, who, request.app.state.frameworks, f"{framework}/{code}", method=method, scale=scale
+    )
+    doc = pooled.document
+    shown = ("summary", "estimates", "differ")
+    sections = [s for s in doc.sections if s.id in shown] if doc is not None else []
+    return _render(
+        request, "metric.html.j2", m=pooled.metric, pooled=pooled, doc=doc, sections=sections,
+        query=query,
+    )  # fmt: skip
+
+
+@router.get("/synthesis/{framework}/{code}/report.html")
+def metric_report(framework: str, code: str, request: Request) -> Response:
+    from pilotlab.service.api import file_response
+    from pilotlab.service.synthesis import pool_metric, synthesis_html, too_few
+
+    svc, who = service_of(request), principal_of(request)
+    method, scale, _ = _synthesis_query(request)
+    pooled = pool_metric(
+        svc, who, request.app.state.frameworks, f"{framework}/{code}", method=method, scale=scale
+    )
+    if pooled.synthesis is None:
+        raise ServiceError(404, too_few(pooled))
+    return file_response("text/html", synthesis_html(pooled).encode("utf-8"), "synthesis.html")
+
+
 # ---------------------------------------------------------------------- signing in
 
 
@@ -225,6 +278,19 @@ async def sign_in(request: Request) -> Response:
             400, "the form could not be read; reload the page and try again"
         ) from None
     email, password = str(form.get("email", ""))[:254], str(form.get("password", ""))[:1024]
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    client = request.client.host if request.client else None
+    wait = throttle.retry_after(email, client)
+    if wait is not None:
+        minutes = max(1, round(wait / 60))
+        response = error_page(
+            request, 429,
+            "Too many failed sign-ins for this email address or from this network. Wait "
+            f"{minutes} minute{'s' if minutes != 1 else ''} and try again, or ask an "
+            "administrator to reset your password.",
+        )  # fmt: skip
+        response.headers["retry-after"] = str(wait)
+        return response
     plain = email.strip() and not any(ord(ch) < 32 or ord(ch) == 127 for ch in email)
     found = await run_in_threadpool(svc.accounts.person_by_email, email) if plain else None
     ok = False
@@ -233,10 +299,12 @@ async def sign_in(request: Request) -> Response:
     else:  # the same work either way: no hint of which emails exist
         await run_in_threadpool(verify_secret, _dummy(), password)
     if not ok or found is None:
+        throttle.failed(email, client)
         return _render(
             request, "sign_in.html.j2", status=401, principal=Principal(),
             error="That email and password do not match an account.", email=email,
         )  # fmt: skip
+    throttle.succeeded(email)
     person = found[0]
     secret, csrf = new_session_secret(), new_session_secret()
 
@@ -252,9 +320,9 @@ async def sign_in(request: Request) -> Response:
             )  # fmt: skip
 
     await run_in_threadpool(work)
-    response = _see_other("/")
-    _set_cookie(request, response, secret)
-    return response
+    redirect = _see_other("/account/password" if person.must_change_password else "/")
+    _set_cookie(request, redirect, secret)
+    return redirect
 
 
 @lru_cache(maxsize=1)
@@ -388,3 +456,53 @@ async def person_form(request: Request) -> Response:
         )
     )
     return _see_other("/admin?done=Person+added")
+
+
+@router.post("/admin/people/{person_id}/disable")
+async def disable_form(person_id: int, request: Request) -> Response:
+    svc, who = service_of(request), principal_of(request)
+    await _form(request, who)
+    await run_in_threadpool(svc.set_disabled, who, person_id, True)
+    return _see_other("/admin?done=Person+disabled")
+
+
+@router.post("/admin/people/{person_id}/enable")
+async def enable_form(person_id: int, request: Request) -> Response:
+    svc, who = service_of(request), principal_of(request)
+    await _form(request, who)
+    await run_in_threadpool(svc.set_disabled, who, person_id, False)
+    return _see_other("/admin?done=Person+enabled")
+
+
+@router.post("/admin/people/{person_id}/password")
+async def reset_form(person_id: int, request: Request) -> Response:
+    svc, who = service_of(request), principal_of(request)
+    form = await _form(request, who)
+    await run_in_threadpool(svc.reset_password, who, person_id, form.get("password", ""))
+    return _see_other("/admin?done=Password+reset%3A+they+must+change+it+when+they+sign+in")
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+def password_page(request: Request) -> Response:
+    who = principal_of(request)
+    if not who.signed_in:
+        return _see_other("/sign-in")
+    return _render(request, "password.html.j2", error="", done=False)
+
+
+@router.post("/account/password")
+async def password_form(request: Request) -> Response:
+    svc, who = service_of(request), principal_of(request)
+    form = await _form(request, who)
+    secret = request.cookies.get(SESSION_COOKIE, "")
+    try:
+        await run_in_threadpool(
+            svc.change_password, who, form.get("current_password", ""),
+            form.get("new_password", ""), sha256_hex(secret),
+        )  # fmt: skip
+    except ServiceError as exc:
+        return _render(
+            request, "password.html.j2", status=exc.status, error=exc.message, done=False
+        )
+    request.scope.pop("pilotlab.principal", None)  # signed in as before, without the reset mark
+    return _render(request, "password.html.j2", principal=_who(request), error="", done=True)

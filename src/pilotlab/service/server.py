@@ -66,7 +66,13 @@ def serve(
     import uvicorn
 
     from pilotlab.service.app import create_app
+    from pilotlab.service.auth import ENV_ARGON2, argon2_profile
 
+    if argon2_profile() == "test":
+        say(
+            f"Warning: ${ENV_ARGON2}=test makes cheap password and token hashes, for test "
+            "suites only; unset it for a real service."
+        )
     reg = Registry(registry_url)
     base = public_url or f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     service_probe = Service(reg)

@@ -44,6 +44,11 @@ SECURITY_HEADERS = {
     b"strict-transport-security": b"max-age=31536000; includeSubDomains",
 }
 
+#: What a person whose password was reset may reach before choosing a new one (signed in).
+PASSWORD_CHANGE_PATHS = frozenset(
+    {"/account/password", "/api/me/password", "/api/me", "/sign-out", "/static/style.css"}
+)
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -157,5 +162,16 @@ def principal_of(request: Request) -> Principal:
         secret = request.cookies.get(SESSION_COOKIE)
         if secret and len(secret) < 200:
             principal = principal_from_session(svc.accounts, secret) or ANONYMOUS
+        person = principal.person
+        if (
+            person is not None
+            and person.must_change_password
+            and request.url.path not in PASSWORD_CHANGE_PATHS
+        ):
+            raise ServiceError(
+                403,
+                "an administrator reset your password: choose a new one at /account/password "
+                "before doing anything else",
+            )
     request.scope["pilotlab.principal"] = principal
     return principal

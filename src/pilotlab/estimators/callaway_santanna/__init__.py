@@ -62,7 +62,7 @@ from scipy import stats
 from pilotlab.data.panel import Panel
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.callaway_santanna.aggregate import GroupTimeEffects, _aggregate
-from pilotlab.estimators.callaway_santanna.block_map import headline_block_map
+from pilotlab.estimators.callaway_santanna.block_map import headline_block_map, pre_period_map
 from pilotlab.estimators.callaway_santanna.cells import (
     _fit_balanced_nocov,
     _fit_general_panel,
@@ -308,5 +308,6 @@ ENTRY = register(
             auto="staggered",
         ),
         block_map=headline_block_map,
+        pre_period_map=pre_period_map,
     )
 )

@@ -13,10 +13,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import sparse
 
-from pilotlab.data.panel import Panel
+from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators.base import EstimatorOptions
-from pilotlab.estimators.block_map import BlockMap
+from pilotlab.estimators.block_map import BlockMap, PrePeriodMap
 from pilotlab.estimators.callaway_santanna.aggregate import _plan
 from pilotlab.estimators.callaway_santanna.prepare import (
     _finalise_units,
@@ -24,9 +25,9 @@ from pilotlab.estimators.callaway_santanna.prepare import (
     _subset_units,
     _unit_arrays,
 )
-from pilotlab.exceptions import Notice
+from pilotlab.exceptions import EstimationError, Notice
 
-__all__ = ["headline_block_map"]
+__all__ = ["headline_block_map", "pre_period_map"]
 
 _OVERALL = ("simple", "dynamic", "group", "calendar")
 
@@ -88,3 +89,260 @@ def headline_block_map(
     if not abs(again - estimate) <= 1e-9 * (1.0 + abs(estimate)):
         return None  # not the estimator's own number: the re-fitting path stays
     return mapped
+
+
+#: Bound on the elements of the per-chunk arrays of :func:`pre_period_map` (memory).
+_CHUNK_ELEMENTS = 4_000_000
+
+
+def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> PrePeriodMap | None:
+    """The pre-period event-time averages of the dynamic aggregation and their variances under
+    any re-assignment of cohorts, as a :class:`PrePeriodMap`; ``None`` when they are not
+    functions of block sums (covariates, missing outcomes, a repeated cross-section, units or
+    periods left out, no never-treated units).
+
+    Without covariates on a balanced panel every ATT(g,t) is linear in the blocks' outcome sums
+    ``Zb`` and, once the blocks' (weighted) sizes are fixed, so are the aggregation weights, the
+    coefficients ``D`` of the influence function on a unit's outcomes and its constants ``s``
+    (the comparison means and the estimated-cohort-share correction), which are linear in
+    ``Zb`` too. A cluster's influence function on event time ``e`` is then ``IF_ce = Z_c .
+    D[h_c, e] + W_c s[h_c, e] - N_c r_e`` (``Z_c``: its weighted outcome sums, ``W_c``: its
+    weight, ``N_c``: its units, ``h_c``: its block). When every cluster lies within one block
+    (units as clusters, or clusters assigned whole), ``sum_c IF_ce^2`` expands into a gather of
+    precomputed ``(Z_c . D[h, e])^2`` and block sums of ``Z_c``, ``W_c Z_c``, ``N_c Z_c`` and
+    three scalars; otherwise each cluster's influence function is summed from its units. The
+    outcomes are first centred on unit and period means, which changes no estimate and no
+    influence function (both difference them out) but keeps the expansion accurate.
+    """
+    cs = options.callaway_santanna
+    if options.covariates or panel.layout != "panel" or not panel.is_rectangular:
+        return None
+    sink: list[Notice] = []
+    T = panel.n_periods
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw, Y, _, _ = _unit_arrays(panel, outcome, (), sink)
+        units, keep, T_keep = _finalise_units(
+            raw, T, int(panel.anticipation), panel.period_labels, sink
+        )
+    if not keep.all() or T_keep != T or not np.all(np.isfinite(Y)):
+        return None
+    units = _subset_units(units, keep)
+    H = units.cohorts.size
+    if H == 0:
+        return None
+    Hb, n, C = H + 1, units.n, units.n_clusters
+    cells = _make_cells(units.cohorts, T, int(panel.anticipation), cs.base_period, panel.comparison)
+    Wb = np.bincount(units.block, units.w, minlength=Hb)
+    Wg = Wb[cells.gb]
+    Wc = cells.ctrl.T.astype(np.float64) @ Wb
+    valid = ((Wc > 0) & (Wg > 0)) | cells.ref
+    live = valid & ~cells.ref
+    try:
+        plan, pg, _, d_idx, d_e = _plan(
+            np.zeros(cells.g.size), valid, units, cells, options.window, cs.balance_e
+        )
+    except EstimationError:
+        return None
+    A_all = np.nan_to_num(np.column_stack(plan.A))
+    A_all[~valid] = 0.0
+    # the leads: pre-period event times with an influence function (not only reference cells)
+    leads = [
+        (i, ev) for i, ev in zip(d_idx, d_e, strict=True) if ev < 0 and (A_all[live, i] != 0).any()
+    ]
+    if not leads:
+        return None
+    A_lead = A_all[:, [i for i, _ in leads]]
+    kc = np.flatnonzero((A_lead != 0).any(axis=1))  # the cells the leads rest on
+    A = A_lead[kc]  # (Kc, E)
+    Kc, E = A.shape
+    g_k, t_k, b_k = cells.gb[kc], cells.t[kc], cells.b[kc]
+    lv = live[kc]
+    ctrl = cells.ctrl[:, kc]  # (Hb, Kc)
+    inv_g = np.where(lv, 1.0 / Wg[kc], 0.0)
+    with np.errstate(divide="ignore"):
+        inv_c = np.where(lv, 1.0 / np.where(Wc[kc] > 0, Wc[kc], 1.0), 0.0)
+    # eta_t = Zb_flat @ Let and eta_c = Zb_flat @ Lec (Zb flattened block-major, (Hb * T))
+    cols = np.arange(Kc)
+    Let = np.zeros((Hb * T, Kc))
+    np.add.at(Let, (g_k * T + t_k, cols), inv_g)
+    np.add.at(Let, (g_k * T + b_k, cols), -inv_g)
+    Lec = np.zeros((Hb * T, Kc))
+    hh, kk = np.nonzero(ctrl)
+    np.add.at(Lec, (hh * T + t_k[kk], kk), inv_c[kk])
+    np.add.at(Lec, (hh * T + b_k[kk], kk), -inv_c[kk])
+    # influence-function coefficients on a unit's weighted outcomes, D (Hb, T, E), and the maps
+    # from eta to the constants: kappa = -eta_t @ Own + eta_c @ Ctl, (Hb, E) per assignment
+    D = np.zeros((Hb, T, E))
+    own = A * inv_g[:, None]
+    np.add.at(D, (g_k, t_k), own)
+    np.add.at(D, (g_k, b_k), -own)
+    oth = A[kk] * inv_c[kk, None]
+    np.add.at(D, (hh, t_k[kk]), -oth)
+    np.add.at(D, (hh, b_k[kk]), oth)
+    Own = np.zeros((Kc, Hb, E))
+    Own[cols, g_k] = own
+    Ctl = np.zeros((Kc, Hb, E))
+    Ctl[kk, hh] = oth
+    # estimated-cohort-share correction: cw[h, e] = sum over the lead's cells of cohort h of
+    # (att_k - a_e) / P_e, with P_e the lead's total cohort share
+    keep_ke = A != 0
+    P = np.array([pg[g_k[keep_ke[:, j]]].sum() for j in range(E)])  # a handful of leads
+    Gw = np.zeros((Kc, Hb, E))
+    Gw[cols, g_k] = keep_ke / P[None, :]
+    Gw[:, H] = 0.0  # the never treated carry no cohort share
+    Gcount = Gw.sum(axis=0)  # (Hb, E)
+    pg_b = np.append(pg, 0.0)
+    # centred outcomes (estimates and influence functions difference unit and period levels)
+    Yc = Y - Y.mean(axis=1, keepdims=True)
+    Yc = Yc - Yc.mean(axis=0, keepdims=True)
+    cohorts = np.asarray(units.cohorts, dtype=np.int64)
+    w, cl = units.w, units.cl
+    Nc = np.bincount(cl, minlength=C).astype(np.float64)
+    first_of = np.zeros(C, np.int64)
+    first_of[cl[::-1]] = np.arange(n)[::-1]
+    agg = sparse.csr_matrix((w, (cl, np.arange(n))), shape=(C, n))
+    Zcl = np.asarray(agg @ Yc)  # (C, T) clusters' weighted outcome sums
+    Wcl = np.bincount(cl, w, minlength=C)
+    unit_clusters = n == C and np.array_equal(np.sort(cl), np.arange(n))
+
+    if np.any((units.group >= T) & (units.group != NEVER)):
+        return None  # a start after the panel: re-assigned labels could not be read back
+    table = np.full(T + 2, -1, dtype=np.int16)  # period -> block; T + 1 (or more): never
+    table[cohorts] = np.arange(H)
+    table[T + 1] = H
+
+    def blocks_of(ft: np.ndarray) -> np.ndarray | None:
+        """Each unit's block under re-assignments of the actual labels (cohorts or never)."""
+        h: np.ndarray = table[np.minimum(ft, T + 1)]
+        return None if (h < 0).any() else h  # None: a start that is not one of the cohorts
+
+    def constants(Zb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Leads ``a`` (B, E), constants ``s`` (B, Hb, E) and ``r`` (B, E) from block sums."""
+        flat = Zb.reshape(Zb.shape[0], Hb * T)
+        eta_t, eta_c = flat @ Let, flat @ Lec
+        att = eta_t - eta_c  # zero for reference cells
+        a = att @ A
+        cw = np.einsum("bk,khe->bhe", att, Gw) - a[:, None, :] * Gcount[None]
+        kappa = np.einsum("bk,khe->bhe", eta_c, Ctl) - np.einsum("bk,khe->bhe", eta_t, Own)
+        s = kappa + cw / n
+        r = np.einsum("h,bhe->be", pg_b, cw) / n
+        return a, s, r
+
+    # clusters' sums for the nested case; columns repeated when weights or sizes are all one
+    unit_w, n_is_w = bool(np.all(Wcl == 1.0)), bool(np.all(Nc == Wcl))
+    parts = [Zcl] + ([] if unit_w else [Wcl[:, None] * Zcl])
+    parts += [] if n_is_w else [Nc[:, None] * Zcl]
+    i_w = T if not unit_w else 0
+    i_n = i_w if n_is_w else T * (len(parts) - 1)
+    X = np.column_stack([*parts, Wcl, Wcl**2, Nc**2, Wcl * Nc])
+    i_s = T * len(parts)  # the scalar columns: W, W^2, N^2, W N
+    X_all = X.sum(axis=0)
+    # units in cluster order, for the clusters' outcome sums by block
+    order = np.argsort(cl, kind="stable")
+    bounds = np.searchsorted(cl[order], np.arange(C + 1))
+    Ys = (w[:, None] * np.column_stack([Yc, np.ones(n)]))[order]
+    Z_tot = np.add.reduceat(Ys, bounds[:-1], axis=0) if n else np.zeros((C, T + 1))
+    treated_blocks = np.arange(H, dtype=np.int16)
+
+    def same_sizes(sizes: np.ndarray) -> bool:
+        return bool(np.allclose(sizes, Wb[None, :], rtol=1e-12, atol=0.0))
+
+    def one_hot(h: np.ndarray) -> np.ndarray:
+        """``(b, H, m)`` indicators of the treated blocks (the never treated by difference)."""
+        out: np.ndarray = (h[:, None, :] == treated_blocks[None, :, None]).astype(np.float64)
+        return out
+
+    def nested_part(
+        hc: np.ndarray, dq: np.ndarray, q_base: np.ndarray, lam: np.ndarray
+    ) -> tuple[np.ndarray, ...] | None:
+        """Leads and variance sums when every cluster lies within one block (``hc``: (b, C))."""
+        b, width = hc.shape[0], X.shape[1]
+        ind = one_hot(hc)
+        S = np.empty((b, Hb, width))
+        S[:, :H] = (ind.reshape(b * H, C) @ X).reshape(b, H, width)
+        S[:, H] = X_all[None, :] - S[:, :H].sum(axis=1)
+        if not same_sizes(S[:, :, i_s]):
+            return None
+        ZW, ZN = S[:, :, i_w : i_w + T], S[:, :, i_n : i_n + T]
+        SW2, SN2, SWN = (S[:, :, i_s + j] for j in (1, 2, 3))
+        a, sc, r = constants(S[:, :, :T])
+        FW = np.einsum("bht,hte->bhe", ZW, D)
+        FN = FW if i_n == i_w else np.einsum("bht,hte->bhe", ZN, D)
+        rr = r[:, None, :]
+        quad = (
+            2 * sc * FW
+            - 2 * rr * FN
+            + sc**2 * SW2[:, :, None]
+            - 2 * sc * rr * SWN[:, :, None]
+            + rr**2 * SN2[:, :, None]
+        ).sum(axis=1)  # (b, E)
+        qsum = q_base[None, :] + np.einsum("bhc,chj->bj", ind, dq)  # sum_c q[c, h_c]
+        return a, qsum + quad @ lam.T
+
+    # clusters spanning blocks: units in cluster order, their parts of every lead's influence
+    # function as if never treated (P_never, summed per cluster) and the differences for each
+    # cohort (dP), so a re-assignment only gathers its treated units
+    cl_s, w_s = cl[order], w[order]
+    P_all = np.einsum("it,hte->ihe", Ys[:, :T], D)  # (N, Hb, E): w_i y_i . D[h, e]
+    base_if = np.add.reduceat(P_all[:, H], bounds[:-1], axis=0) if n else np.zeros((C, E))
+    dP = np.ascontiguousarray((P_all[:, :H] - P_all[:, H : H + 1]).transpose(1, 0, 2))
+    del P_all
+
+    def spanning_part(hu: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """Clusters spanning blocks (``hu``: (b, N)): each cluster's influence function from
+        its treated units' parts, by sparse products whose rows come sorted (no sorting)."""
+        b = hu.shape[0]
+        hs = hu[:, order]
+        Zb = np.empty((b, Hb, T + 1))
+        Wch = np.zeros((b, C, Hb))
+        IF = np.broadcast_to(base_if, (b, C, E)).copy()
+        for h in range(H):  # a handful of cohorts
+            rr, ii = np.nonzero(hs == h)  # row-major: draws, then units in cluster order
+            ones = np.ones(rr.size)
+            ptr = np.zeros(b + 1, np.int64)
+            np.cumsum(np.bincount(rr, minlength=b), out=ptr[1:])
+            Zb[:, h] = sparse.csr_matrix((ones, ii, ptr), shape=(b, n)) @ Ys
+            key = rr * C + cl_s[ii]  # non-decreasing: the rows of a sorted sparse matrix
+            ptr = np.zeros(b * C + 1, np.int64)
+            np.cumsum(np.bincount(key, minlength=b * C), out=ptr[1:])
+            pick = sparse.csr_matrix((ones, ii, ptr), shape=(b * C, n))
+            IF += (pick @ dP[h]).reshape(b, C, E)
+            Wch[:, :, h] = np.bincount(key, w_s[ii], minlength=b * C).reshape(b, C)
+        Zb[:, H] = Z_tot.sum(axis=0)[None, :] - Zb[:, :H].sum(axis=1)
+        Wch[:, :, H] = Wcl[None, :] - Wch[:, :, :H].sum(axis=2)
+        if not same_sizes(Zb[..., T]):
+            return None
+        a, sc, r = constants(Zb[..., :T])
+        IF += np.matmul(Wch, sc) - Nc[None, :, None] * r[:, None, :]
+        return a, np.einsum("bce,bce->be", IF, IF) @ lam.T
+
+    def compute(ft: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        if ft.shape[1] != n or coef.shape[1] != E:
+            return None
+        B, J = ft.shape[0], coef.shape[0]
+        lam = coef**2  # (J, E)
+        q = np.stack(  # (C, Hb, J): sum_e lam_je (Z_c . D[h, e])^2, one block at a time
+            [(Zcl @ D[h]) ** 2 @ lam.T for h in range(Hb)], axis=1
+        )
+        q_base = q[:, H].sum(axis=0)  # every cluster never treated, then the differences
+        dq = q[:, :H] - q[:, H : H + 1]
+        per = max(H * C + Hb * X.shape[1], C * (E + Hb) + n)
+        chunk = max(1, _CHUNK_ELEMENTS // max(per, 1))
+        est, var = np.empty((B, J)), np.empty((B, J))
+        for s0 in range(0, B, chunk):  # bounded memory; vectorised within
+            hu = blocks_of(ft[s0 : s0 + chunk])
+            if hu is None:
+                return None
+            hc = hu[:, first_of]  # each cluster's block (that of its first unit)
+            if unit_clusters or bool((hu == hc[:, cl]).all()):
+                got = nested_part(hc, dq, q_base, lam)
+            else:
+                got = spanning_part(hu, lam)
+            if got is None:
+                return None  # the cohorts' weighted sizes change: the coefficients do not hold
+            est[s0 : s0 + hu.shape[0]] = got[0] @ coef.T
+            var[s0 : s0 + hu.shape[0]] = got[1]
+        return est, var
+
+    return PrePeriodMap(tuple(ev for _, ev in leads), compute)
