@@ -118,13 +118,16 @@ def test_each_slope_is_integrated_once(monkeypatch: pytest.MonkeyPatch) -> None:
     pre = dataclasses.replace(r.pre_period, event_times=(-4, -3, -2), reference=-1, cov=_cov(3))
     first = pp.pretrend_power(pre, None, r)
     seen: list[bytes] = []
-    real = pp.nis_power
+    real = pp._nis
 
-    def counting(delta: np.ndarray, cov: np.ndarray, alpha: float = 0.05) -> float:
+    def counting(
+        delta: np.ndarray, cov: np.ndarray, alpha: float, points: int | None
+    ) -> tuple[float, int]:
         seen.append(np.asarray(delta).tobytes())
-        return real(delta, cov, alpha)
+        out: tuple[float, int] = real(delta, cov, alpha, points)
+        return out
 
-    monkeypatch.setattr(pp, "nis_power", counting)
+    monkeypatch.setattr(pp, "_nis", counting)
     again = pp.pretrend_power(pre, None, r)
     # the box probability is the costly part: the two root searches and the half-effect power
     # share their evaluations, with the same numbers as integrating each call afresh

@@ -10,9 +10,9 @@ differences of a varying base period). Two tests of ``b`` are evaluated exactly 
 
 * ``nis`` -- Roth's formulation of common practice: the pre-test rejects when any pre-period
   estimate is individually significant, ``|b_e / s_e| > z``; its power is one minus the
-  multivariate normal probability of the box ``|b_e / s_e| <= z`` (Genz's algorithm with a
-  fixed seed, so the numbers are reproducible, to an absolute error of 3e-5 up to eight
-  estimates and 1e-4 beyond; above :data:`MAX_NIS` estimates it is not computed);
+  multivariate normal probability of the box ``|b_e / s_e| <= z`` (Genz's separation of
+  variables on fixed quasi-random points, :mod:`pilotlab.diagnostics.mvn_box`, so the numbers
+  are reproducible and smooth in the slope, to an absolute error of 1e-4; above :data:`MAX_NIS` estimates it is not computed);
 * ``wald`` -- the joint Wald test ``b' S^-1 b``: non-central chi-squared with non-centrality
   ``delta' S^-1 delta``, or the non-central F of the Hotelling reference when the reported test
   uses the F approximation with ``df_denom`` degrees of freedom.
@@ -29,8 +29,9 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
+from pilotlab.diagnostics.mvn_box import box_probability, box_probability_at
 from pilotlab.results import EffectResult, PrePeriodEstimates, PreTrendPower, PreTrendTest
 
 __all__ = [
@@ -43,34 +44,44 @@ __all__ = [
 ]
 
 
+#: Root tolerance for the individual-significance slopes (relative, and in units of the trend's
+#: standard error). The box probabilities are integrated to about 1e-4 (three standard
+#: errors), and near the 50% and 80% targets the power rises by roughly 0.3 per standard error
+#: of slope, so the integration alone leaves the root uncertain by about 3e-4: locating it to
+#: 1e-4 is finer than that and far finer than the report's rounding (two or three significant
+#: digits); a tighter tolerance would only buy more integrations. The Wald power is exact and
+#: keeps the default.
+NIS_TOL = 1e-4
+
 #: Above this many pre-period estimates the box probability is too slow to integrate well.
 MAX_NIS = 20
 
 
-def nis_power(delta: np.ndarray, cov: np.ndarray, alpha: float = 0.05) -> float:
-    """Probability that at least one estimate is individually significant at ``alpha``."""
+def nis_power(
+    delta: np.ndarray, cov: np.ndarray, alpha: float = 0.05, points: int | None = None
+) -> float:
+    """Probability that at least one estimate is individually significant at ``alpha``.
+
+    ``points``: the quasi-random points per randomisation of the box integration (default: the
+    first stage of :data:`pilotlab.diagnostics.mvn_box.POINTS` meeting the error target)."""
+    return _nis(delta, cov, alpha, points)[0]
+
+
+def _nis(delta: np.ndarray, cov: np.ndarray, alpha: float, points: int | None) -> tuple[float, int]:
+    """:func:`nis_power` and the points per randomisation it used."""
     d = np.asarray(delta, dtype=np.float64)
     S = np.asarray(cov, dtype=np.float64)
     s = np.sqrt(np.diag(S))
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(special.ndtri(1 - alpha / 2))
     m = d / s
-    if d.size == 1:
-        accept = float(stats.norm.cdf(z - m[0]) - stats.norm.cdf(-z - m[0]))
-        return 1.0 - accept
     R = S / np.outer(s, s)
-    accept = float(
-        stats.multivariate_normal.cdf(
-            np.full(d.size, z),
-            mean=m,
-            cov=R,
-            allow_singular=True,
-            abseps=3e-5 if d.size <= 8 else 1e-4,  # the report shows whole percentages
-            releps=0.0,
-            lower_limit=np.full(d.size, -z),
-            rng=np.random.default_rng(0),  # Genz's quasi-random points: reproducible numbers
-        )
-    )
-    return float(min(max(1.0 - accept, 0.0), 1.0))
+    box = np.full(d.size, z)
+    if points is None:
+        # the report shows whole percentages: 1e-4 is a hundred times finer
+        accept, _, points = box_probability(-box, box, m, R, 1e-4)
+    else:
+        accept, _ = box_probability_at(-box, box, m, R, points)
+    return float(min(max(1.0 - accept, 0.0), 1.0)), points
 
 
 def wald_power(
@@ -87,9 +98,12 @@ def wald_power(
     return float(stats.ncx2.sf(crit, q, lam)) if lam > 0 else alpha
 
 
-def slope_for_power(power: Callable[[float], float], target: float, scale: float) -> float:
+def slope_for_power(
+    power: Callable[[float], float], target: float, scale: float, tol: float | None = None
+) -> float:
     """The smallest slope ``g >= 0`` with ``power(g) = target`` (``power`` increasing in ``g``);
-    ``scale`` is a slope of the right order (one standard error of the trend)."""
+    ``scale`` is a slope of the right order (one standard error of the trend); the root is
+    located to ``tol * scale`` and ``tol`` relative (default 1e-7, for exact power functions)."""
     hi = scale
     for _ in range(60):  # doubling until the target is bracketed
         if power(hi) >= target:
@@ -97,7 +111,8 @@ def slope_for_power(power: Callable[[float], float], target: float, scale: float
         hi *= 2.0
     else:  # pragma: no cover - power must reach any target below one
         return math.nan
-    return float(optimize.brentq(lambda g: power(g) - target, 0.0, hi, xtol=1e-9 * hi, rtol=1e-7))
+    tol = 1e-7 if tol is None else tol
+    return float(optimize.brentq(lambda g: power(g) - target, 0.0, hi, xtol=tol * scale, rtol=tol))
 
 
 def violation_direction(
@@ -129,14 +144,21 @@ def pretrend_power(
     scale = 1.0 / math.sqrt(float(v @ np.linalg.solve(S, v)))
 
     nis_seen: dict[float, float] = {}
+    # the number of integration points is chosen once, at a slope of the order of the roots,
+    # and then kept: every slope is integrated on the same points (common random numbers), so
+    # power(g) is a smooth function and the root searches see no integration noise
+    nis_points: list[int | None] = [None]
 
     def p_nis(g: float) -> float:
-        # each probability is a pure function of the slope (a fixed-seed integration), and the
-        # two root searches and the half-effect power revisit slopes: integrate each one once
+        # each probability is a pure function of the slope, and the two root searches and the
+        # half-effect power revisit slopes: integrate each one once
         if q > MAX_NIS:
             return math.nan
         if g not in nis_seen:
-            nis_seen[g] = nis_power(g * v, S, alpha)
+            if nis_points[0] is None:
+                nis_seen[scale], nis_points[0] = _nis(scale * v, S, alpha, None)
+            if g not in nis_seen:
+                nis_seen[g] = _nis(g * v, S, alpha, nis_points[0])[0]
         return nis_seen[g]
 
     def p_wald(g: float) -> float:
@@ -156,8 +178,8 @@ def pretrend_power(
         event_times=tuple(int(e) for e in pre.event_times),
         reference=int(pre.reference),
         alpha=alpha,
-        slope_50_nis=slope_for_power(p_nis, 0.5, scale) if q <= MAX_NIS else math.nan,
-        slope_80_nis=slope_for_power(p_nis, 0.8, scale) if q <= MAX_NIS else math.nan,
+        slope_50_nis=slope_for_power(p_nis, 0.5, scale, NIS_TOL) if q <= MAX_NIS else math.nan,
+        slope_80_nis=slope_for_power(p_nis, 0.8, scale, NIS_TOL) if q <= MAX_NIS else math.nan,
         slope_50_wald=slope_for_power(p_wald, 0.5, scale),
         slope_80_wald=slope_for_power(p_wald, 0.8, scale),
         half_effect_slope=half,
