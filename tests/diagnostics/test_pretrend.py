@@ -73,7 +73,12 @@ def staggered(seed: int, trend: float = 0.0) -> Panel:
 
 def _p_es_wald(panel: Panel, seed: int) -> float:
     r = fit_tested(
-        ESTIMATORS["event_study"], panel, "y", EstimatorOptions(), np.random.default_rng(seed)
+        ESTIMATORS["event_study"],
+        panel,
+        "y",
+        EstimatorOptions(),
+        np.random.default_rng(seed),
+        power=False,
     )
     assert r.pre_trend is not None and r.pre_trend.reference == "F"
     return r.pre_trend.p_value
@@ -81,7 +86,9 @@ def _p_es_wald(panel: Panel, seed: int) -> float:
 
 def _p_es_random(panel: Panel, seed: int) -> float:
     opts = EstimatorOptions(pretrend="randomization", replications=199)
-    r = fit_tested(ESTIMATORS["event_study"], panel, "y", opts, np.random.default_rng(seed))
+    r = fit_tested(
+        ESTIMATORS["event_study"], panel, "y", opts, np.random.default_rng(seed), power=False
+    )
     assert r.pre_trend is not None and r.pre_trend.reference == "randomization"
     return r.pre_trend.p_value
 
@@ -91,7 +98,12 @@ def _p_cs(panel: Panel, seed: int) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)  # the fallback notice
         r = fit_tested(
-            ESTIMATORS["callaway_santanna"], panel, "y", opts, np.random.default_rng(seed)
+            ESTIMATORS["callaway_santanna"],
+            panel,
+            "y",
+            opts,
+            np.random.default_rng(seed),
+            power=False,
         )
     assert r.pre_trend is not None
     return r.pre_trend.p_value
@@ -261,6 +273,17 @@ def test_callaway_santanna_randomisation_with_few_treated_clusters() -> None:
 
 
 # ----------------------------------------------------------------------------- size & power
+def test_the_size_runs_leave_out_only_what_the_test_could_detect() -> None:
+    panel = common_many(0, 0.0)
+    with_it = fit_tested(ESTIMATORS["event_study"], panel, "y", EstimatorOptions(),
+                         np.random.default_rng(0))  # fmt: skip
+    without = fit_tested(ESTIMATORS["event_study"], panel, "y", EstimatorOptions(),
+                         np.random.default_rng(0), power=False)  # fmt: skip
+    assert with_it.pre_trend is not None and with_it.pre_trend.power is not None
+    assert without.pre_trend is not None and without.pre_trend.power is None
+    assert without.pre_trend.p_value == with_it.pre_trend.p_value
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_size_fast(case: str) -> None:
     """Rejection at zero effect with parallel trends, 100 draws (old chi2 tests: 12% to 97%)."""

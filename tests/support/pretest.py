@@ -19,7 +19,9 @@ def fit_tested(
     outcome: str,
     options: EstimatorOptions,
     rng: np.random.Generator,
+    power: bool = True,
 ) -> EffectResult:
-    """``apply_inference`` with the pre-test applied right after the fit (``engine.evaluate``)."""
-    stage = partial(apply_pretrend, panel, outcome, entry, options, rng=rng)
+    """``apply_inference`` with the pre-test applied right after the fit (``engine.evaluate``);
+    ``power=False`` leaves out what the test could detect, for Monte Carlo runs of its size."""
+    stage = partial(apply_pretrend, panel, outcome, entry, options, rng=rng, power=power)
     return apply_inference(panel, outcome, entry, options, rng, after_fit=stage)

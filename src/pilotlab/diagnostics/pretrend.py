@@ -526,6 +526,7 @@ def apply_pretrend(
     options: EstimatorOptions,
     result: EffectResult,
     rng: np.random.Generator,
+    power: bool = True,
 ) -> EffectResult:
     """``result`` with its parallel-trends pre-test (``pre_trend``) set, applied after the fit.
 
@@ -548,6 +549,9 @@ def apply_pretrend(
     rng : numpy.random.Generator
         The generator of the fit; the randomisation draws come from a child of it, so what the
         caller draws from ``rng`` afterwards is the same with or without the pre-test.
+    power : bool
+        Also work out what the test could detect (:func:`with_power`, shown beside it in the
+        report); off where only the test's decision is used, as in a Monte Carlo of its size.
 
     Returns
     -------
@@ -565,7 +569,7 @@ def apply_pretrend(
         test = _lead_pretest(panel, outcome, entry, options, rng, pre, mode)
     if test is None and not notes:
         return result
-    if test is not None:  # what the test could detect (Roth 2022), shown beside it
+    if test is not None and power:  # what the test could detect (Roth 2022), shown beside it
         test = with_power(test, pre, result)
     return dataclasses.replace(result, pre_trend=test, warnings=(*result.warnings, *notes))
 
