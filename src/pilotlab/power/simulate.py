@@ -818,24 +818,10 @@ def simulate_placebos(
     (:func:`run_simulation` of the same :class:`SimulationRun` without a time budget, as a
     tuple).
     """
-    sim = run_simulation(
-        SimulationRun(
-            history=history,
-            outcome=outcome,
-            estimator=estimator,
-            options=options,
-            A=A,
-            starts=starts,
-            post=post,
-            effects=effects,
-            seed_seq=seed_seq,
-            n_jobs=n_jobs,
-            progress=progress,
-            force_path=force_path,
-            done0=done0,
-            total=total,
-        )
-    )
+    sim = simulate_rejections(
+        history, outcome, estimator, options, A, starts, post, effects, seed_seq=seed_seq,
+        n_jobs=n_jobs, progress=progress, force_path=force_path, done0=done0, total=total,
+    )  # fmt: skip
     return sim.rejections, sim.failed, sim.path, sim.estimates
 
 
