@@ -9,7 +9,7 @@ small-sample factor), ``robust`` (HC1) and ``iid``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -20,6 +20,8 @@ from pilotlab.results import CellLinearFit, LinearFit, VcovType
 __all__ = [
     "LinearFit",
     "VcovType",
+    "checked_inverse",
+    "coefficient_covariance",
     "demean",
     "fit_cells",
     "fit_linear",
@@ -140,6 +142,54 @@ def _collinear_message(xtx: np.ndarray, names: Sequence[str]) -> str:
     )
 
 
+def checked_inverse(xtx: np.ndarray, message: Callable[[], str]) -> np.ndarray:
+    """The inverse of the cross-product ``xtx``; an :class:`EstimationError` saying
+    ``message()`` where it is singular or too ill-conditioned to trust (condition above 1e12)."""
+    try:
+        xtx_inv = np.linalg.inv(xtx)
+        if not np.all(np.isfinite(xtx_inv)) or np.linalg.cond(xtx) > 1e12:
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        raise EstimationError(message()) from None
+    return xtx_inv
+
+
+def coefficient_covariance(
+    vcov: VcovType,
+    xtx_inv: np.ndarray,
+    *,
+    n: int,
+    k: int,
+    fe_all: int,
+    levels: Sequence[int],
+    nested: Sequence[bool],
+    n_clusters: int,
+    scores: np.ndarray | None,
+    meat: Callable[[], np.ndarray],
+    rss: Callable[[], float],
+) -> tuple[np.ndarray, int]:
+    """The coefficients' covariance and residual degrees of freedom, with fixest's small-sample
+    corrections (see :func:`fit_linear`).
+
+    ``scores`` are the cluster scores (``vcov="cluster"``); ``meat()`` gives the
+    heteroskedasticity-robust meat (``"robust"``) and ``rss()`` the residual sum of squares
+    (``"iid"``), each worked out only when asked for.
+    """
+    if vcov == "cluster":
+        assert scores is not None
+        G = n_clusters
+        # fixest's fixef.K = "nested": factors nested in the cluster count for one parameter.
+        K = k + fe_all - sum(lv - 1 for lv, nst in zip(levels, nested, strict=True) if nst)
+        factor = G / (G - 1) * (n - 1) / (n - K) if G > 1 else np.nan
+        return factor * xtx_inv @ (scores.T @ scores) @ xtx_inv, G - 1
+    K = k + fe_all
+    if n - K <= 0:
+        raise EstimationError("more parameters than observations; the design cannot be estimated")
+    if vcov == "robust":
+        return n / (n - K) * xtx_inv @ meat() @ xtx_inv, n - K
+    return rss() / (n - K) * xtx_inv, n - K
+
+
 def fit_linear(
     y: np.ndarray,
     X: np.ndarray,
@@ -181,40 +231,19 @@ def fit_linear(
         yt *= sw
     k = Xt.shape[1]
     xtx = Xt.T @ Xt
-    try:
-        xtx_inv = np.linalg.inv(xtx)
-        if not np.all(np.isfinite(xtx_inv)) or np.linalg.cond(xtx) > 1e12:
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
-        raise EstimationError(_collinear_message(xtx, names)) from None
+    xtx_inv = checked_inverse(xtx, lambda: _collinear_message(xtx, names))
     beta = xtx_inv @ (Xt.T @ yt)
     resid = yt - Xt @ beta
     levels = [int(c.max()) + 1 for c in fe]
     # Fixed-effect parameters: all levels less one reference per extra factor.
     fe_all = sum(levels) - max(len(fe) - 1, 0)
     G = int(cluster.max()) + 1
-    scores = None
-    if vcov == "cluster":
-        nested = fe_nested_in_cluster or tuple(False for _ in fe)
-        # fixest's fixef.K = "nested": factors nested in the cluster count for one parameter.
-        K = k + fe_all - sum(lv - 1 for lv, nst in zip(levels, nested, strict=True) if nst)
-        scores = _cluster_scores(Xt, resid, cluster, G)
-        meat = scores.T @ scores
-        factor = G / (G - 1) * (n - 1) / (n - K) if G > 1 else np.nan
-        V = factor * xtx_inv @ meat @ xtx_inv
-        df_resid = G - 1
-    else:
-        K = k + fe_all
-        if n - K <= 0:
-            raise EstimationError(
-                "more parameters than observations; the design cannot be estimated"
-            )
-        if vcov == "robust":
-            meat = (Xt * resid[:, None] ** 2).T @ Xt
-            V = n / (n - K) * xtx_inv @ meat @ xtx_inv
-        else:
-            V = (resid @ resid) / (n - K) * xtx_inv
-        df_resid = n - K
+    scores = _cluster_scores(Xt, resid, cluster, G) if vcov == "cluster" else None
+    V, df_resid = coefficient_covariance(
+        vcov, xtx_inv, n=n, k=k, fe_all=fe_all, levels=levels,
+        nested=fe_nested_in_cluster or tuple(False for _ in fe), n_clusters=G, scores=scores,
+        meat=lambda: (Xt * resid[:, None] ** 2).T @ Xt, rss=lambda: float(resid @ resid),
+    )  # fmt: skip
     return LinearFit(
         Xt,
         yt,
@@ -270,12 +299,7 @@ def fit_cells(
     flat = Xc.reshape(n_groups * T, k)
     root = np.repeat(np.sqrt(size), T)
     xtx = (flat * root[:, None]).T @ (flat * root[:, None])
-    try:
-        xtx_inv = np.linalg.inv(xtx)
-        if not np.all(np.isfinite(xtx_inv)) or np.linalg.cond(xtx) > 1e12:
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
-        raise EstimationError(_collinear_message(xtx, names)) from None
+    xtx_inv = checked_inverse(xtx, lambda: _collinear_message(xtx, names))
     by_group = np.argsort(unit_group, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(unit_group, minlength=n_groups))])
     starts = bounds[:-1][size > 0]
@@ -301,28 +325,17 @@ def fit_cells(
         else:
             scores = np.zeros((G, k))
             np.add.at(scores, unit_cluster, unit_scores)
-        K = (
-            k
-            + fe_all
-            - sum(lv - 1 for lv, nst in zip((N, T), fe_nested_in_cluster, strict=True) if nst)
-        )
-        factor = G / (G - 1) * (n - 1) / (n - K) if G > 1 else np.nan
-        V = factor * xtx_inv @ (scores.T @ scores) @ xtx_inv
-        df_resid = G - 1
-    else:
-        K = k + fe_all
-        if n - K <= 0:
-            raise EstimationError(
-                "more parameters than observations; the design cannot be estimated"
-            )
-        if vcov == "robust":
-            sq = np.zeros((n_groups, T))
-            sq[size > 0] = np.add.reduceat(R[by_group] ** 2, starts, axis=0)
-            meat = np.einsum("ct,ctj,ctk->jk", sq, Xc, Xc)
-            V = n / (n - K) * xtx_inv @ meat @ xtx_inv
-        else:
-            V = (resid @ resid) / (n - K) * xtx_inv
-        df_resid = n - K
+
+    def robust_meat() -> np.ndarray:
+        sq = np.zeros((n_groups, T))
+        sq[size > 0] = np.add.reduceat(R[by_group] ** 2, starts, axis=0)
+        meat: np.ndarray = np.einsum("ct,ctj,ctk->jk", sq, Xc, Xc)
+        return meat
+
+    V, df_resid = coefficient_covariance(
+        vcov, xtx_inv, n=n, k=k, fe_all=fe_all, levels=(N, T), nested=fe_nested_in_cluster,
+        n_clusters=G, scores=scores, meat=robust_meat, rss=lambda: float(resid @ resid),
+    )  # fmt: skip
     return CellLinearFit(
         None,  # type: ignore[arg-type]  # made from the cells on first use
         yt,

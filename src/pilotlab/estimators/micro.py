@@ -30,7 +30,13 @@ import pandas as pd
 
 from pilotlab.data.cells import ROWS, n_column, q_column, robust_columns, weight_column
 from pilotlab.data.panel import Panel
-from pilotlab.estimators.linear import LinearFit, VcovType, demean
+from pilotlab.estimators.linear import (
+    LinearFit,
+    VcovType,
+    checked_inverse,
+    coefficient_covariance,
+    demean,
+)
 from pilotlab.exceptions import EstimationError
 
 __all__ = ["fit_cells", "micro_nobs", "require_group_cells"]
@@ -151,16 +157,14 @@ def fit_cells(
     M = A.T @ A
     M[k0:, k0:] += Q.sum(axis=0)
     xtx = M[:k, :k]
-    try:
-        xtx_inv = np.linalg.inv(xtx)
-        if not np.all(np.isfinite(xtx_inv)) or np.linalg.cond(xtx) > 1e12:
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
-        raise EstimationError(
+    xtx_inv = checked_inverse(
+        xtx,
+        lambda: (
             f"the regressors ({', '.join(names)}) are collinear with the area and period "
             "effects or each other: a covariate may be constant within areas, or no area "
             "changes treatment status"
-        ) from None
+        ),
+    )
     beta = xtx_inv @ M[:k, k]
     e_cell = Vt[:, k] - Vt[:, :k] @ beta  # each cell's mean residual
     coef = np.append(-beta, 1.0)
@@ -168,6 +172,7 @@ def fit_cells(
     fe_all = sum(levels) - max(len(fe) - 1, 0)
     G = int(cluster.max()) + 1
     scores = None
+    nested = [False] * len(fe)
     if vcov == "cluster":
         # per cell: W_c x~_c e_c + Q_c[x, :] @ (-b, 1); the cell-level regressors carry no Q
         per_cell = (W * e_cell)[:, None] * Vt[:, :k]
@@ -177,31 +182,23 @@ def fit_cells(
         for j in range(k):  # a handful of columns, never a loop over cells or clusters
             scores[:, j] = np.bincount(cluster, weights=per_cell[:, j], minlength=G)
         nested = [bool(_nested(c, cluster)) for c in fe]
-        K = k + fe_all - sum(lv - 1 for lv, nst in zip(levels, nested, strict=True) if nst)
-        factor = G / (G - 1) * (n - 1) / (n - K) if G > 1 else np.nan
-        V_ = factor * xtx_inv @ (scores.T @ scores) @ xtx_inv
-        df_resid = G - 1
-    else:
-        K = k + fe_all
-        if n - K <= 0:
+
+    def robust_meat() -> np.ndarray:
+        if p:
             raise EstimationError(
-                "more parameters than observations; the design cannot be estimated"
+                "design.inference.method: robust (heteroskedasticity-robust) errors need the "
+                "person-level rows when design.covariates vary within an area and period; "
+                "use cluster or iid, or aggregate the covariates to areas"
             )
-        if vcov == "robust":
-            if p:
-                raise EstimationError(
-                    "design.inference.method: robust (heteroskedasticity-robust) errors need the "
-                    "person-level rows when design.covariates vary within an area and period; "
-                    "use cluster or iid, or aggregate the covariates to areas"
-                )
-            s2 = _robust_sums(panel, outcome, rows_of, e_cell)
-            Xc = Vt[:, :k]
-            meat = (Xc * s2[:, None]).T @ Xc
-            V_ = n / (n - K) * xtx_inv @ meat @ xtx_inv
-        else:
-            rss = float(coef @ M @ coef)
-            V_ = rss / (n - K) * xtx_inv
-        df_resid = n - K
+        s2 = _robust_sums(panel, outcome, rows_of, e_cell)
+        Xc = Vt[:, :k]
+        meat: np.ndarray = (Xc * s2[:, None]).T @ Xc
+        return meat
+
+    V_, df_resid = coefficient_covariance(
+        vcov, xtx_inv, n=n, k=k, fe_all=fe_all, levels=levels, nested=nested, n_clusters=G,
+        scores=scores, meat=robust_meat, rss=lambda: float(coef @ M @ coef),
+    )  # fmt: skip
     rows_X, rows_y, row_w = A[:, :k], A[:, k], np.asarray(W, dtype=np.float64)
     codes = [np.asarray(c) for c in fe]
     if p:
