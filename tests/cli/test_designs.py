@@ -121,6 +121,34 @@ def test_a_group_column_with_one_value(tmp_path: Path) -> None:
     )
 
 
+def test_a_group_column_with_a_cell_that_is_not_0_or_1(tmp_path: Path) -> None:
+    data, _ = ddd_frame(0)
+    data = data.astype({"elig": object})
+    data.loc[3, "elig"] = "maybe"
+    _refused(
+        _ddd(tmp_path, data),
+        tmp_path / "out",
+        "data.group: column 'elig' has 1 cell(s) that are not 0 or 1 (e.g. 'maybe' in row 5 of "
+        "the file); mark each row 1 if its people are eligible",
+    )
+
+
+def test_an_indicator_with_an_empty_cell(tmp_path: Path) -> None:
+    frame = switching_frame(1, n_units=60).astype({"treated": object})
+    frame.loc[0, "treated"] = None
+    spec = pilot_dict(
+        data={"path": "data.csv", "unit": "area", "time": "year"},
+        treatment={"indicator": "treated"},
+        design={"inference": {"method": "cluster"}},
+    )
+    _refused(
+        write_pilot(tmp_path / "pilot", spec, frame),
+        tmp_path / "out",
+        "treatment.indicator: column 'treated' has 1 cell(s) that are not 0 or 1 (e.g. an empty "
+        "cell in row 2); mark each row 1 when the unit is treated",
+    )
+
+
 def test_group_data_given_to_another_estimator(tmp_path: Path) -> None:
     _refused(
         _ddd(tmp_path, estimator="event_study"),

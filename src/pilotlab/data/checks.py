@@ -45,6 +45,8 @@ from pilotlab.spec.models import DataSpec, PilotSpec, TreatmentSpec
 
 __all__ = [
     "MAX_ABS_VALUE",
+    "ONE_WORDS",
+    "ZERO_WORDS",
     "Problem",
     "RowRefs",
     "check_balanced",
@@ -68,7 +70,40 @@ __all__ = [
     "check_units_known",
     "check_weights",
     "raise_problems",
+    "zero_one_cells",
 ]
+
+ONE_WORDS: tuple[str, ...] = ("1", "1.0", "true", "yes")
+ZERO_WORDS: tuple[str, ...] = ("0", "0.0", "false", "no")
+
+
+@dataclass(frozen=True)
+class ZeroOne:
+    """A column read as 0/1 cells: which cells are 1, which are 0, how many are neither and the
+    first of those as a message shows it (``"'x' in row 5"``, counting the file's header)."""
+
+    one: np.ndarray
+    zero: np.ndarray
+    n_bad: int
+    example: str
+
+
+def zero_one_cells(
+    raw: pd.Series, one_words: Sequence[str] = ONE_WORDS, zero_words: Sequence[str] = ZERO_WORDS
+) -> ZeroOne:
+    """The cells of ``raw`` that read as 1 and as 0 (case and surrounding spaces ignored)."""
+    text = raw.astype("string").str.strip().str.lower()
+    one = text.isin(list(one_words)).fillna(False).to_numpy(bool)
+    zero = text.isin(list(zero_words)).fillna(False).to_numpy(bool)
+    bad = ~(one | zero)
+    example = ""
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        value = raw.iloc[r]
+        shown = "an empty cell" if pd.isna(value) else f"'{value}'"
+        example = f"{shown} in row {r + 2}"
+    return ZeroOne(one, zero, int(bad.sum()), example)
+
 
 #: Largest magnitude accepted in a numeric column: squares and cross-products of larger values
 #: overflow double precision.

@@ -6,32 +6,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pilotlab.data.checks import Problem
+from pilotlab.data.checks import ONE_WORDS, ZERO_WORDS, Problem, zero_one_cells
 
 __all__ = ["group_codes"]
-
-_TRUE = {"1", "1.0", "true", "yes", "eligible"}
-_FALSE = {"0", "0.0", "false", "no", "ineligible"}
 
 
 def group_codes(raw: pd.Series, column: str) -> tuple[np.ndarray, list[Problem]]:
     """``data.group`` as 0/1 floats, with the problems found: missing cells, values other than
     0/1 (true/false, yes/no), or a single value (no comparison within units)."""
-    text = raw.astype("string").str.strip().str.lower()
-    is_true = text.isin(_TRUE).fillna(False).to_numpy(bool)
-    is_false = text.isin(_FALSE).fillna(False).to_numpy(bool)
-    bad = ~(is_true | is_false)
+    cells = zero_one_cells(raw, (*ONE_WORDS, "eligible"), (*ZERO_WORDS, "ineligible"))
+    is_true, is_false = cells.one, cells.zero
     codes = np.where(is_true, 1.0, 0.0)
     problems: list[Problem] = []
-    if bad.any():
-        r = int(np.flatnonzero(bad)[0])
-        value = raw.iloc[r]
-        shown = "an empty cell" if pd.isna(value) else f"'{value}'"
+    if cells.n_bad:
         problems.append(
             Problem(
                 "data.group",
-                f"data.group: column '{column}' has {int(bad.sum())} cell(s) that are not 0 or 1 "
-                f"(e.g. {shown} in row {r + 2} of the file); mark each row 1 if its people are "
+                f"data.group: column '{column}' has {cells.n_bad} cell(s) that are not 0 or 1 "
+                f"(e.g. {cells.example} of the file); mark each row 1 if its people are "
                 "eligible for the pilot and 0 if not",
                 column,
             )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pilotlab.data.checks import Problem
+from pilotlab.data.checks import Problem, zero_one_cells
 from pilotlab.data.periods import PeriodIndex
 from pilotlab.spec.models import AdoptionSpell, TreatmentSpec
 
@@ -100,20 +100,15 @@ def indicator_status(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``treatment.indicator`` as a status matrix and each unit's first treated period
     (``-1`` if never treated). Cells must be 0 or 1, and equal within a unit and period."""
-    text = raw.astype("string").str.strip().str.lower()
-    one = text.isin(["1", "1.0", "true", "yes"]).fillna(False).to_numpy(bool)
-    zero = text.isin(["0", "0.0", "false", "no"]).fillna(False).to_numpy(bool)
-    bad = ~(one | zero)
+    cells = zero_one_cells(raw)
+    one = cells.one
     status = np.zeros((n_units, n_periods), dtype=np.int8)
-    if bad.any():
-        r = int(np.flatnonzero(bad)[0])
-        value = raw.iloc[r]
-        shown = "an empty cell" if pd.isna(value) else f"'{value}'"
+    if cells.n_bad:
         problems.append(
             Problem(
                 "treatment.indicator",
-                f"treatment.indicator: column '{column}' has {int(bad.sum())} cell(s) that are "
-                f"not 0 or 1 (e.g. {shown} in row {r + 2}); mark each row 1 when the unit is "
+                f"treatment.indicator: column '{column}' has {cells.n_bad} cell(s) that are "
+                f"not 0 or 1 (e.g. {cells.example}); mark each row 1 when the unit is "
                 "treated in that period and 0 when it is not",
                 column,
             )
