@@ -24,12 +24,30 @@ from pilotlab.estimators.callaway_santanna.prepare import (
     _make_cells,
     _subset_units,
     _unit_arrays,
+    _Units,
 )
 from pilotlab.exceptions import EstimationError, Notice
 
 __all__ = ["headline_block_map", "pre_period_map"]
 
 _OVERALL = ("simple", "dynamic", "group", "calendar")
+
+
+def _every_unit(panel: Panel, outcome: str) -> tuple[_Units, np.ndarray] | None:
+    """The estimator's units and outcome rows when it keeps every unit and period and every
+    outcome is observed, with at least one treated cohort; else ``None`` (no linear map)."""
+    sink: list[Notice] = []
+    T = panel.n_periods
+    with warnings.catch_warnings():  # the fit itself has told the reader already
+        warnings.simplefilter("ignore")
+        raw, Y, _, _ = _unit_arrays(panel, outcome, (), sink)
+        units, keep, T_keep = _finalise_units(
+            raw, T, int(panel.anticipation), panel.period_labels, sink
+        )
+    if not keep.all() or T_keep != T or not np.all(np.isfinite(Y)):
+        return None
+    units = _subset_units(units, keep)
+    return None if units.cohorts.size == 0 else (units, Y)
 
 
 def headline_block_map(
@@ -47,19 +65,11 @@ def headline_block_map(
         or cs.aggregation not in _OVERALL
     ):
         return None
-    sink: list[Notice] = []
     T = panel.n_periods
-    with warnings.catch_warnings():  # the fit itself has told the reader already
-        warnings.simplefilter("ignore")
-        raw, Y, _, _ = _unit_arrays(panel, outcome, (), sink)
-        units, keep, T_keep = _finalise_units(
-            raw, T, int(panel.anticipation), panel.period_labels, sink
-        )
-    if not keep.all() or T_keep != T or not np.all(np.isfinite(Y)):
+    prepared = _every_unit(panel, outcome)
+    if prepared is None:
         return None
-    units = _subset_units(units, keep)
-    if units.cohorts.size == 0:
-        return None
+    units, Y = prepared
     cells = _make_cells(units.cohorts, T, int(panel.anticipation), cs.base_period, panel.comparison)
     H = units.cohorts.size
     size = np.bincount(units.block, minlength=H + 1).astype(np.float64)
@@ -117,20 +127,12 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     cs = options.callaway_santanna
     if options.covariates or panel.layout != "panel" or not panel.is_rectangular:
         return None
-    sink: list[Notice] = []
     T = panel.n_periods
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        raw, Y, _, _ = _unit_arrays(panel, outcome, (), sink)
-        units, keep, T_keep = _finalise_units(
-            raw, T, int(panel.anticipation), panel.period_labels, sink
-        )
-    if not keep.all() or T_keep != T or not np.all(np.isfinite(Y)):
+    prepared = _every_unit(panel, outcome)
+    if prepared is None:
         return None
-    units = _subset_units(units, keep)
+    units, Y = prepared
     H = units.cohorts.size
-    if H == 0:
-        return None
     Hb, n, C = H + 1, units.n, units.n_clusters
     cells = _make_cells(units.cohorts, T, int(panel.anticipation), cs.base_period, panel.comparison)
     Wb = np.bincount(units.block, units.w, minlength=Hb)
