@@ -287,3 +287,20 @@ def test_numpy_backend_gives_the_same_bits_on_one_thread_or_several(shared, monk
     x_one, it_one = frank_wolfe(*args, backend="numpy")
     np.testing.assert_array_equal(x_many, x_one)
     np.testing.assert_array_equal(it_many, it_one)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not importable here")
+@pytest.mark.parametrize("shared", [True, False])
+def test_compiled_backend_gives_the_same_bits_on_one_thread_or_several(shared, monkeypatch):
+    import pilotlab.estimators._frank_wolfe as fw
+
+    # 7 problems on 4 threads: uneven ranges, some of one problem
+    _, y, gram, cross, allowed, x0 = _problem(5, shared, n_b=7, k=10, rows=14)
+    args = (gram, cross, np.full(len(y), 0.2), np.full(len(y), 14.0), x0, 1e-9, 500, allowed)
+    monkeypatch.setattr(fw.os, "cpu_count", lambda: 4)
+    x_many, it_many = frank_wolfe(*args, backend="numba")
+    monkeypatch.setattr(fw.os, "cpu_count", lambda: 1)
+    x_one, it_one = frank_wolfe(*args, backend="numba")
+    np.testing.assert_array_equal(x_many, x_one)
+    np.testing.assert_array_equal(it_many, it_one)
+    np.testing.assert_array_equal(x_one, frank_wolfe(*args, backend="numpy")[0])

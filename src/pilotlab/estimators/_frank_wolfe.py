@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -305,6 +304,8 @@ def two_round_frank_wolfe(
 
 
 def _kernel(
+    lo: int,
+    hi: int,
     gram: np.ndarray,
     stride: int,
     cross: np.ndarray,
@@ -319,9 +320,10 @@ def _kernel(
     max_iter: int,
     iters: np.ndarray,
 ) -> None:  # pragma: no cover - compiled by numba, checked against the numpy path in tests
-    """The numpy iteration, one problem per thread, the update of ``w`` fused with the argmin."""
-    n_batch, k = u_all.shape
-    for b in _prange(n_batch):
+    """The numpy iteration for problems ``lo .. hi - 1``, one after another, the update of ``w``
+    fused with the argmin (compiled without the GIL: threads run disjoint ranges at once)."""
+    k = u_all.shape[1]
+    for b in range(lo, hi):
         gb = gram[b * stride]
         cb = cross[b]
         w = w_all[b]
@@ -446,9 +448,7 @@ def _kernel(
         iters[b] = t
 
 
-_prange: Any = range
 _compiled: Any = None
-_LOCK = threading.Lock()  # numba's default thread pool runs one parallel kernel at a time
 
 
 def _compiled_kernel() -> Any:
@@ -457,15 +457,16 @@ def _compiled_kernel() -> Any:
     None when numba cannot be imported (e.g. built against another numpy): the numpy backend
     then gives the same numbers, more slowly.
     """
-    global _prange, _compiled, HAS_NUMBA
+    global _compiled, HAS_NUMBA
     if _compiled is None and HAS_NUMBA:
         try:
             import numba
         except Exception:  # pragma: no cover - a broken numba installation
             HAS_NUMBA = False
             return None
-        _prange = numba.prange
-        _compiled = numba.njit(cache=True, parallel=True, fastmath=False)(_kernel)
+        # a serial kernel that releases the GIL, run on threads: it compiles in a third of the
+        # time numba's parallel loops take, which a first run on a fresh install waits for
+        _compiled = numba.njit(cache=True, nogil=True, fastmath=False)(_kernel)
     return _compiled
 
 
@@ -477,20 +478,28 @@ def _run_compiled(st: _State, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
     gram = st.gram[None] if st.gram.ndim == 2 else st.gram
     blocked = np.zeros((n_batch, k), dtype=np.bool_) if st.blocked is None else st.blocked
     iters = np.zeros(n_batch, dtype=np.int64)
-    with _LOCK:
-        kernel(
-            gram,
-            0 if st.gram.ndim == 2 else 1,
-            st.cross,
-            st.eta,
-            st.tol_f,
-            st.w,
-            st.u,
-            np.ascontiguousarray(blocked),
-            st.d,
-            st.cx,
-            st.vertex,
-            int(max_iter),
-            iters,
-        )
+    args = (
+        gram,
+        0 if st.gram.ndim == 2 else 1,
+        st.cross,
+        st.eta,
+        st.tol_f,
+        st.w,
+        st.u,
+        np.ascontiguousarray(blocked),
+        st.d,
+        st.cx,
+        st.vertex,
+        int(max_iter),
+        iters,
+    )
+    n_threads = min(os.cpu_count() or 1, MAX_THREADS, n_batch)
+    if n_threads < 2:
+        kernel(0, n_batch, *args)
+        return st.u, iters
+    # problems stop after different numbers of steps: several ranges per thread, taken in turn,
+    # keep the threads equally busy; each problem's arithmetic is the same in any grouping
+    edges = np.linspace(0, n_batch, min(4 * n_threads, n_batch) + 1).astype(np.int64)
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(lambda lo, hi: kernel(int(lo), int(hi), *args), edges[:-1], edges[1:]))
     return st.u, iters
