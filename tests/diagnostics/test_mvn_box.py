@@ -78,3 +78,18 @@ def test_same_points_give_a_smooth_function_of_the_mean() -> None:
     # common points: second differences are of the order of the grid's curvature, not noise
     assert np.max(np.abs(np.diff(p, 2))) < 5e-3
     assert box_probability_at(-z, z, m, R, 1024) == box_probability_at(-z, z, m, R, 1024)
+
+
+@pytest.mark.parametrize("singular", [False, True])
+def test_two_threads_give_the_same_bits_as_one(
+    monkeypatch: pytest.MonkeyPatch, singular: bool
+) -> None:
+    import pilotlab.diagnostics.mvn_box as mb
+
+    R, m = _case(np.random.default_rng(11), 6, singular)
+    box = np.full(6, 1.7)
+    monkeypatch.setattr(mb, "_THREADS", 2)
+    two = box_probability_at(-box, box, m, R, 2048)
+    monkeypatch.setattr(mb, "_THREADS", 1)
+    one = box_probability_at(-box, box, m, R, 2048)
+    assert two == one

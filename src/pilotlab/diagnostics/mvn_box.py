@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import special
@@ -37,6 +39,8 @@ _SEED = 20260101
 _SINGULAR = 1e-10
 #: Keeps the inverse normal finite at the edges of an interval.
 _EDGE = 1e-15
+#: Threads one probability is integrated on (at most two halves of the points).
+_THREADS = min(os.cpu_count() or 1, 2)
 
 
 @functools.lru_cache(maxsize=64)
@@ -45,6 +49,14 @@ def _points(dim: int, points: int) -> np.ndarray:
     rng = np.random.default_rng([_SEED, dim, points])
     sets = [qmc.Sobol(dim, scramble=True, seed=rng).random(points) for _ in range(SHIFTS)]
     out = np.concatenate(sets, axis=0)
+    out.setflags(write=False)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _points_by_dimension(dim: int, points: int) -> np.ndarray:
+    """:func:`_points` transposed: ``(dim, SHIFTS * points)``, each dimension contiguous."""
+    out = np.ascontiguousarray(_points(dim, points).T)
     out.setflags(write=False)
     return out
 
@@ -134,24 +146,50 @@ def box_probability_at(
             return (1.0 if a[0] <= 0.0 <= b[0] else 0.0), 0.0
         return float(special.ndtr(b[0] / sd) - special.ndtr(a[0] / sd)), 0.0
     a, b, L = _ordered_cholesky(a, b, R)
-    w = _points(n - 1, points)
-    k = w.shape[0]
-    f = np.ones(k)
-    y = np.empty((k, n))
-    for i in range(n):  # loop over the (few) dimensions; every point at once
-        s = y[:, :i] @ L[i, :i] if i else np.zeros(k)
-        if L[i, i] == 0.0:  # exactly determined by the variables before it
-            f *= (s >= a[i]) & (s <= b[i])
-            y[:, i] = 0.0
-            continue
-        d = special.ndtr((a[i] - s) / L[i, i])
-        e = special.ndtr((b[i] - s) / L[i, i])
-        width = e - d
-        f *= width
-        if i < n - 1:
-            u = np.clip(d + w[:, i] * width, _EDGE, 1.0 - _EDGE)
-            y[:, i] = special.ndtri(u)
+    w = _points_by_dimension(n - 1, points)
+    f = np.empty(w.shape[1])
+    # the points are independent: two halves (whole randomisations each) on two threads, as
+    # numpy and scipy's special functions release the GIL; the same bits in any split
+    halves = np.array_split(np.arange(SHIFTS), 2 if _THREADS > 1 else 1)
+    parts = [slice(int(h[0]) * points, (int(h[-1]) + 1) * points) for h in halves]
+    if len(parts) == 1:
+        _integrand(a, b, L, w[:, parts[0]], f[parts[0]])
+    else:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(lambda sl: _integrand(a, b, L, w[:, sl], f[sl]), parts))
     per_shift = f.reshape(SHIFTS, points).mean(axis=1)
     est = float(per_shift.mean())
     err = 3.0 * float(per_shift.std(ddof=1)) / math.sqrt(SHIFTS)
     return min(max(est, 0.0), 1.0), err
+
+
+def _integrand(a: np.ndarray, b: np.ndarray, L: np.ndarray, w: np.ndarray, f: np.ndarray) -> None:
+    """Genz's integrand at the points ``w`` (``(n - 1, k)``, one row per dimension), into ``f``."""
+    n = a.size
+    k = w.shape[1]
+    f[:] = 1.0
+    y = np.zeros((n, k))  # the conditioning values, one contiguous row per variable
+    s = np.empty(k)
+    d = np.empty(k)
+    e = np.empty(k)
+    for i in range(n):  # loop over the (few) dimensions; every point at once
+        s[:] = 0.0
+        for j in range(i):  # the conditional mean shift, summed in a fixed order
+            if L[i, j] != 0.0:
+                s += L[i, j] * y[j]
+        if L[i, i] == 0.0:  # exactly determined by the variables before it
+            f *= (s >= a[i]) & (s <= b[i])
+            continue
+        np.subtract(a[i], s, out=d)
+        d /= L[i, i]
+        special.ndtr(d, out=d)
+        np.subtract(b[i], s, out=e)
+        e /= L[i, i]
+        special.ndtr(e, out=e)
+        e -= d  # the width of the conditional interval
+        f *= e
+        if i < n - 1:
+            e *= w[i]
+            e += d
+            np.clip(e, _EDGE, 1.0 - _EDGE, out=e)
+            special.ndtri(e, out=y[i])
