@@ -408,6 +408,8 @@ def _arp_accept_grid(
     eta = vals[np.arange(grid.size), best]
     accept = eta <= lf_cv
     todo = np.flatnonzero(accept)
+    # the conditional tests of all vertices share one truncated-normal quantile call
+    tested: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for vi in np.unique(best[todo]):  # one pass per distinct optimal vertex (a handful)
         rows = todo[best[todo] == vi]
         g = verts[vi]
@@ -429,7 +431,9 @@ def _arp_accept_grid(
         vlo = np.max(bound[:, neg], axis=1) if neg.any() else np.full(rows.size, -np.inf)
         zlo = vlo / sb
         zup = np.minimum(vup, lf_cv) / sb
-        stat = c_obs / sb
+        tested.append((rows, zlo, zup, c_obs / sb))
+    if tested:
+        rows, zlo, zup, stat = (np.concatenate(part) for part in zip(*tested, strict=True))
         inside = (zlo <= stat) & (stat <= zup)
         cval = np.maximum(0.0, _truncnorm_quantile(1 - mod_size, zlo, zup))
         accept[rows] = ~inside | (stat <= cval)
