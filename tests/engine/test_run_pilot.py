@@ -198,3 +198,27 @@ def test_a_folder_holding_a_users_file_is_refused_before_evaluating(
     with pytest.raises(PilotlabError, match=r"^output_dir: .*holds 'notes.txt'"):
         pilotlab.run_pilot(_small_pilot(tmp_path / "p"), out)
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_without_a_registry_does_not_load_the_database_layer(no_registry: Path) -> None:
+    # pilotlab run imports only what it runs: with no registry to read, neither SQLAlchemy nor
+    # the evidence service client is imported (a second or so of start-up on every run)
+    import subprocess
+    import sys
+
+    pilot = _small_pilot(no_registry / "pilot")
+    code = (
+        "import sys\n"
+        "from pilotlab.engine import run_pilot\n"
+        f"run_pilot({str(pilot)!r}, {str(no_registry / 'out')!r})\n"
+        "loaded = sorted(m for m in ('sqlalchemy', 'httpx', 'pilotlab.registry.core') "
+        "if m in sys.modules)\n"
+        "print(loaded)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=no_registry
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert (no_registry / "out" / "report.html").is_file()
+    assert not (no_registry / ".pilotlab").exists()

@@ -31,7 +31,7 @@ from pilotlab.exceptions import SpecError
 from pilotlab.outputs import check_output_folder, output_folder
 from pilotlab.registry import Registry
 from pilotlab.registry.chain import Key
-from pilotlab.registry.core import resolve_url
+from pilotlab.registry.location import resolve_url
 from pilotlab.registry.records import AllocationRecord, PlanVersion
 from pilotlab.registry.remote import RemoteRegistry, is_service_url
 from pilotlab.results import BalanceRow

@@ -23,6 +23,7 @@ from pilotlab.engine.evaluation import evaluate
 from pilotlab.engine.trial import RegisteredDesign
 from pilotlab.exceptions import PilotlabError
 from pilotlab.outputs import check_output_folder, output_folder
+from pilotlab.registry.location import none_to_open
 from pilotlab.results import Evaluation, PlanInfo
 from pilotlab.spec import PilotSpec, load_pilot
 
@@ -171,11 +172,6 @@ def run_pilot(
         registry that cannot be read or written (if recording fails after the outputs were
         written, the message says so; running again records the run and replaces the outputs).
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from pilotlab.registry.remote import RemoteRegistry
-    from pilotlab.registry.service import open_existing
-
     started = datetime.now(UTC)
     if isinstance(pilot, PilotSpec):
         spec, source = pilot, getattr(pilot, "source_path", None)
@@ -187,11 +183,17 @@ def run_pilot(
         command = run_command(source, out) if source else ""
     say = progress if progress is not None else _silent
     reg: Registry | RemoteRegistry | None
-    if registry is None or isinstance(registry, str):
+    closing: AbstractContextManager[Any] = nullcontext()  # a caller's registry is left open
+    if registry is None and none_to_open():
+        reg = None  # no registry here: the database layer is not even imported
+    elif registry is None or isinstance(registry, str):
+        from pilotlab.registry.service import open_existing
+
         reg = open_existing(registry)  # opened here, so closed here
-        closing: AbstractContextManager[Any] = reg if reg is not None else nullcontext()
+        if reg is not None:
+            closing = reg
     else:
-        reg, closing = registry, nullcontext()  # the caller's, left open
+        reg = registry
     run_id: str | None = None
     with closing:
         plan = reg.plan_status(spec).to_plan_info() if reg is not None else None
@@ -211,6 +213,10 @@ def run_pilot(
             written = write_outputs(evaluation, tmp, templates, org_name)
             files = tuple(sorted(p.relative_to(tmp).as_posix() for p in _files(tmp)))
         if record and reg is not None and plan is not None and plan.registered:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            from pilotlab.registry.remote import RemoteRegistry
+
             say("Recording the run in the registry")
             try:
                 # An evidence service also receives the report and tables it serves.

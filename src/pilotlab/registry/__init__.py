@@ -10,21 +10,53 @@
     reg.verify(head="42:3f1c...")         # [] if intact and the published head is in the chain
 """
 
-from pilotlab.registry.chain import ENV_KEY, Head, Key, load_key, parse_head
-from pilotlab.registry.core import ENV_URL, STATUSES, Registry, default_url, resolve_url
-from pilotlab.registry.records import (
-    Deviation,
-    ExportSummary,
-    ImportSummary,
-    PilotHistory,
-    PilotSummary,
-    PlanMatch,
-    PlanVersion,
-    Problem,
-    RunRecord,
-    StatusChange,
-    Verification,
-)
+from typing import TYPE_CHECKING
+
+from pilotlab.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from pilotlab.registry.chain import ENV_KEY, Head, Key, load_key, parse_head
+    from pilotlab.registry.core import STATUSES, Registry
+    from pilotlab.registry.location import ENV_URL, default_url, resolve_url
+    from pilotlab.registry.records import (
+        Deviation,
+        ExportSummary,
+        ImportSummary,
+        PilotHistory,
+        PilotSummary,
+        PlanMatch,
+        PlanVersion,
+        Problem,
+        RunRecord,
+        StatusChange,
+        Verification,
+    )
+
+#: Where each public name lives (the database layer is imported only when a registry is used).
+_HOME = {
+    "Deviation": "records",
+    "ENV_KEY": "chain",
+    "ENV_URL": "location",
+    "ExportSummary": "records",
+    "Head": "chain",
+    "ImportSummary": "records",
+    "Key": "chain",
+    "PilotHistory": "records",
+    "PilotSummary": "records",
+    "PlanMatch": "records",
+    "PlanVersion": "records",
+    "Problem": "records",
+    "Registry": "core",
+    "RunRecord": "records",
+    "STATUSES": "core",
+    "StatusChange": "records",
+    "Verification": "records",
+    "default_url": "location",
+    "load_key": "chain",
+    "parse_head": "chain",
+    "resolve_url": "location",
+}
+__getattr__ = lazy_exports(__name__, _HOME)
 
 __all__ = [
     "ENV_KEY",

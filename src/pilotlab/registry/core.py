@@ -37,6 +37,7 @@ from pilotlab.registry.chain import Head, Key, load_key, pilot_ref, row_hash, sh
 from pilotlab.registry.diff import changed_paths, plan_differences
 from pilotlab.registry.export import csv_rows, write_export
 from pilotlab.registry.fairlock import FairLock
+from pilotlab.registry.location import ENV_URL, default_url, resolve_url
 from pilotlab.registry.records import (
     AllocationRecord,
     CycleStep,
@@ -70,7 +71,6 @@ from pilotlab.spec import PilotSpec, canonical_json, plan_sha256
 
 __all__ = ["ENV_URL", "STATUSES", "Registry", "default_url", "resolve_url"]
 
-ENV_URL = "PILOTLAB_REGISTRY_URL"
 ENV_NAME = "PILOTLAB_REGISTRY_NAME"
 STATUSES: tuple[str, ...] = get_args(PilotSpec.model_fields["status"].annotation)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -139,16 +139,6 @@ def _strict_json(obj: Any, what: str) -> str:
 
     json.loads(text, parse_constant=_reject)
     return text
-
-
-def default_url() -> str:
-    """``sqlite:///<cwd>/.pilotlab/registry.db``: the embedded registry of the working directory."""
-    return f"sqlite:///{Path.cwd() / '.pilotlab' / 'registry.db'}"
-
-
-def resolve_url(url: str | None = None) -> str:
-    """The registry URL: ``url``, else ``$PILOTLAB_REGISTRY_URL``, else :func:`default_url`."""
-    return url or os.environ.get(ENV_URL) or default_url()
 
 
 @lru_cache(maxsize=1)

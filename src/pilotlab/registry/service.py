@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from pilotlab.exceptions import RegistryError
 from pilotlab.registry.chain import load_key, parse_head
-from pilotlab.registry.core import ENV_URL, Registry, resolve_url
+from pilotlab.registry.core import Registry
+from pilotlab.registry.location import ENV_URL, resolve_url
 from pilotlab.registry.records import PlanVersion
 from pilotlab.registry.remote import RemoteRegistry, is_service_url
 from pilotlab.registry.text import printable
