@@ -100,8 +100,6 @@ def _child(args: list[str], result_file: str) -> None:
     import pilotlab.engine.evaluation as evaluation
     import pilotlab.engine.plan as plan
     import pilotlab.engine.run as run
-    import pilotlab.estimators.callaway_santanna.pretest as cs
-    import pilotlab.estimators.event_study as es
     import pilotlab.inference.apply as apply
     import pilotlab.spec as spec
 
@@ -114,9 +112,8 @@ def _child(args: list[str], result_file: str) -> None:
     evaluation.apply_inference = clock.wrap(evaluation.apply_inference, "fit")
     apply._with_wild = clock.wrap(apply._with_wild, "inference")
     apply.permutation_test = clock.wrap(apply.permutation_test, "inference")
-    for mod in (es, cs):
-        if hasattr(mod, "randomization_pretest"):
-            mod.randomization_pretest = clock.wrap(mod.randomization_pretest, "pre-trend test")
+    # the randomisation pre-test of parallel trends (looked up by name when it runs)
+    pretrend.randomization_pretest = clock.wrap(pretrend.randomization_pretest, "pre-trend test")
     # Roth's power of the pre-trend test, attached to every pre-trend test (looked up by name)
     pretrend.with_power = clock.wrap(pretrend.with_power, "pre-trend power")
     for nm, check in list(rob.CHECKS.items()):
