@@ -180,12 +180,16 @@ def _integrand(a: np.ndarray, b: np.ndarray, L: np.ndarray, w: np.ndarray, f: np
         if L[i, i] == 0.0:  # exactly determined by the variables before it
             f *= (s >= a[i]) & (s <= b[i])
             continue
-        np.subtract(a[i], s, out=d)
-        d /= L[i, i]
-        special.ndtr(d, out=d)
-        np.subtract(b[i], s, out=e)
-        e /= L[i, i]
-        special.ndtr(e, out=e)
+        if i == 0:  # nothing to condition on: the same interval at every point
+            d[:] = special.ndtr(a[0] / L[0, 0])
+            e[:] = special.ndtr(b[0] / L[0, 0])
+        else:
+            np.subtract(a[i], s, out=d)
+            d /= L[i, i]
+            special.ndtr(d, out=d)
+            np.subtract(b[i], s, out=e)
+            e /= L[i, i]
+            special.ndtr(e, out=e)
         e -= d  # the width of the conditional interval
         f *= e
         if i < n - 1:

@@ -99,20 +99,25 @@ def wald_power(
 
 
 def slope_for_power(
-    power: Callable[[float], float], target: float, scale: float, tol: float | None = None
+    power: Callable[[float], float],
+    target: float,
+    scale: float,
+    tol: float | None = None,
+    below: float = 0.0,
 ) -> float:
     """The smallest slope ``g >= 0`` with ``power(g) = target`` (``power`` increasing in ``g``);
-    ``scale`` is a slope of the right order (one standard error of the trend); the root is
-    located to ``tol * scale`` and ``tol`` relative (default 1e-7, for exact power functions)."""
-    hi = scale
+    ``scale`` is a slope of the right order (one standard error of the trend); ``below`` a slope
+    known to have less power than ``target`` (the root of a lower target); the root is located
+    to ``tol * scale`` and ``tol`` relative (default 1e-7, for exact power functions)."""
+    lo, hi = below, max(scale, below)
     for _ in range(60):  # doubling until the target is bracketed
-        if power(hi) >= target:
+        if hi > below and power(hi) >= target:
             break
-        hi *= 2.0
+        lo, hi = hi, 2.0 * hi
     else:  # pragma: no cover - power must reach any target below one
         return math.nan
     tol = 1e-7 if tol is None else tol
-    return float(optimize.brentq(lambda g: power(g) - target, 0.0, hi, xtol=tol * scale, rtol=tol))
+    return float(optimize.brentq(lambda g: power(g) - target, lo, hi, xtol=tol * scale, rtol=tol))
 
 
 def violation_direction(
@@ -174,14 +179,18 @@ def pretrend_power(
         lever = float(np.mean(np.asarray(post, dtype=np.float64) - pre.reference))
         if lever > 0:
             half = 0.5 * abs(result.estimate) / lever
+    # the 50% slopes bracket the 80% ones from below: each search starts where the last ended
+    nan = math.nan
+    nis_50 = slope_for_power(p_nis, 0.5, scale, NIS_TOL) if q <= MAX_NIS else nan
+    wald_50 = slope_for_power(p_wald, 0.5, scale)
     return PreTrendPower(
         event_times=tuple(int(e) for e in pre.event_times),
         reference=int(pre.reference),
         alpha=alpha,
-        slope_50_nis=slope_for_power(p_nis, 0.5, scale, NIS_TOL) if q <= MAX_NIS else math.nan,
-        slope_80_nis=slope_for_power(p_nis, 0.8, scale, NIS_TOL) if q <= MAX_NIS else math.nan,
-        slope_50_wald=slope_for_power(p_wald, 0.5, scale),
-        slope_80_wald=slope_for_power(p_wald, 0.8, scale),
+        slope_50_nis=nis_50,
+        slope_80_nis=slope_for_power(p_nis, 0.8, scale, NIS_TOL, nis_50) if q <= MAX_NIS else nan,
+        slope_50_wald=wald_50,
+        slope_80_wald=slope_for_power(p_wald, 0.8, scale, below=wald_50),
         half_effect_slope=half,
         power_half_effect_nis=p_nis(half) if math.isfinite(half) else math.nan,
         power_half_effect_wald=p_wald(half) if math.isfinite(half) else math.nan,
