@@ -10,7 +10,11 @@ reported instead of taking the machine down. pilotlab's time includes the test-i
 confidence interval; the peers compute a p-value only.
 
 Run:  python benchmarks/bench_wild_bootstrap.py [--sizes 500x20,5000x40,35000x60]
-                                                 [--mem-gb 8] [--reps 999]
+                                                 [--mem-gb 8] [--reps 999] [--clusters G]
+                                                 [--covariate]
+
+``--covariate`` adds a time-varying covariate ``x`` to the model (the bootstrap then
+re-projects every draw on it as well as on the treatment).
 Peers: pip install 'pilotlab[bench]'  (pyfixest, wildboottest).
 """
 
@@ -27,9 +31,10 @@ import numpy as np
 
 
 def make_data(
-    n_units: int, n_periods: int, seed: int = 0, n_clusters: int = 0
+    n_units: int, n_periods: int, seed: int = 0, n_clusters: int = 0, covariate: bool = False
 ) -> dict[str, np.ndarray]:
-    """Panel data; clusters are units, or ``n_clusters`` groups of units when given."""
+    """Panel data; clusters are units, or ``n_clusters`` groups of units when given; with
+    ``covariate`` a time-varying covariate ``x`` (correlated with treatment) enters ``y``."""
     rng = np.random.default_rng(seed)
     unit = np.repeat(np.arange(n_units), n_periods)
     time_ = np.tile(np.arange(n_periods), n_units)
@@ -44,13 +49,19 @@ def make_data(
         tc = rng.choice(n_clusters, max(2, n_clusters // 10), replace=False)
         d = (np.isin(cl, tc) & (time_ >= n_periods // 2)).astype(float)
     y = rng.normal(size=n_units)[unit] + 0.1 * time_ + e.reshape(-1) + 0.05 * d
-    return {"y": y, "d": d, "unit": unit, "time": time_, "cluster": cl}
+    out = {"y": y, "d": d, "unit": unit, "time": time_, "cluster": cl}
+    if covariate:
+        x = rng.normal(size=n_units * n_periods) + 0.5 * d + 0.02 * time_
+        out["x"], out["y"] = x, y + 0.3 * x
+    return out
 
 
 def _fit(data: dict[str, np.ndarray]):
     from pilotlab.estimators.linear import fit_linear
 
-    return fit_linear(data["y"], data["d"][:, None], ("d",), fe=[data["unit"], data["time"]],
+    names = ("d", "x") if "x" in data else ("d",)
+    X = np.column_stack([data[c] for c in names])
+    return fit_linear(data["y"], X, names, fe=[data["unit"], data["time"]],
                       cluster=data["cluster"], balanced=True)  # fmt: skip
 
 
@@ -72,7 +83,7 @@ def _peer_wildboottest(data: dict[str, np.ndarray], reps: int) -> dict[str, floa
     from wildboottest.wildboottest import wildboottest
 
     fit = _fit(data)  # demeaned beforehand, as the package has no fixed effects
-    model = sm.OLS(fit.y, pd.DataFrame({"d": fit.X[:, 0]}))
+    model = sm.OLS(fit.y, pd.DataFrame(dict(zip(fit.names, fit.X.T, strict=True))))
     t0 = time.perf_counter()
     out = wildboottest(model, B=reps, cluster=data["cluster"], param="d", seed=1, show=False)
     return {"seconds": time.perf_counter() - t0,
@@ -84,19 +95,20 @@ def _peer_pyfixest(data: dict[str, np.ndarray], reps: int) -> dict[str, float]:
     import pyfixest as pf
 
     df = pd.DataFrame(data)
-    fit = pf.feols("y ~ d | unit + time", data=df, vcov={"CRV1": "cluster"})
+    rhs = "d + x" if "x" in data else "d"
+    fit = pf.feols(f"y ~ {rhs} | unit + time", data=df, vcov={"CRV1": "cluster"})
     t0 = time.perf_counter()
     out = fit.wildboottest(param="d", reps=reps, seed=1)
     return {"seconds": time.perf_counter() - t0, "p": float(out["Pr(>|t|)"])}
 
 
 def _child(
-    name: str, n: int, t: int, reps: int, mem_gb: float, n_clusters: int, q: mp.Queue
+    name: str, n: int, t: int, reps: int, mem_gb: float, n_clusters: int, cov: bool, q: mp.Queue
 ) -> None:
     cap = int(mem_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
-        data = make_data(n, t, n_clusters=n_clusters)
+        data = make_data(n, t, n_clusters=n_clusters, covariate=cov)
         fn = {"wildboottest": _peer_wildboottest, "pyfixest": _peer_pyfixest}[name]
         q.put(fn(data, reps))
     except MemoryError:
@@ -108,11 +120,18 @@ def _child(
 
 
 def run_peer(
-    name: str, n: int, t: int, reps: int, mem_gb: float, timeout: float, n_clusters: int
+    name: str,
+    n: int,
+    t: int,
+    reps: int,
+    mem_gb: float,
+    timeout: float,
+    n_clusters: int,
+    cov: bool = False,
 ) -> dict:
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()
-    p = ctx.Process(target=_child, args=(name, n, t, reps, mem_gb, n_clusters, q))
+    p = ctx.Process(target=_child, args=(name, n, t, reps, mem_gb, n_clusters, cov, q))
     p.start()
     p.join(timeout)
     if p.is_alive():
@@ -131,14 +150,16 @@ def main() -> None:
     ap.add_argument("--mem-gb", type=float, default=8.0)
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--clusters", type=int, default=0, help="0: cluster by unit")
+    ap.add_argument("--covariate", action="store_true", help="add a time-varying covariate")
     args = ap.parse_args()
     rows = []
     for size in args.sizes.split(","):
         n, t = (int(v) for v in size.split("x"))
-        data = make_data(n, t, n_clusters=args.clusters)
+        data = make_data(n, t, n_clusters=args.clusters, covariate=args.covariate)
         ours = run_pilotlab(data, args.reps)
         ours_big = run_pilotlab(data, 9999)
-        peers = {name: run_peer(name, n, t, args.reps, args.mem_gb, args.timeout, args.clusters)
+        peers = {name: run_peer(name, n, t, args.reps, args.mem_gb, args.timeout, args.clusters,
+                                args.covariate)
                  for name in ("wildboottest", "pyfixest")}  # fmt: skip
         rows.append((size, ours, ours_big, peers))
         print(json.dumps({"size": size, "pilotlab": ours, "pilotlab_9999": ours_big,
@@ -152,7 +173,8 @@ def main() -> None:
 
     print()
     where = f"{args.clusters} clusters" if args.clusters else "clusters = units"
-    print(f"Wild cluster restricted bootstrap, TWFE, {where}; seconds after the fit\n")
+    extra = ", one time-varying covariate" if args.covariate else ""
+    print(f"Wild cluster restricted bootstrap, TWFE{extra}, {where}; seconds after the fit\n")
     print(f"| unit-periods | pilotlab {args.reps:,} draws + CI | pilotlab 9,999 draws + CI | "
           f"wildboottest pkg {args.reps:,} (ratio) | pyfixest {args.reps:,} (ratio) |")  # fmt: skip
     print("|---|---|---|---|---|")
