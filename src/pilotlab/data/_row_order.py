@@ -91,7 +91,7 @@ def ordered_labels(
     if backend == "numpy":
         step = max(1, CHUNK_KEYS // n)
         for a in range(0, n_rows, step):  # chunks of rows, each one argsort
-            out[a : a + step] = labels[np.argsort(keys[a : a + step], axis=1)[:, :w]]
+            np.take(labels, np.argsort(keys[a : a + step], axis=1)[:, :w], out=out[a : a + step])
         return out
     kernel = _compiled_kernel()
     if kernel is None:
