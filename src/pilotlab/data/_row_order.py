@@ -16,14 +16,14 @@ is ``labels[np.argsort(keys, axis=1)][:, :width]`` in every case.
 The compiled backend (numba) is used when numba is importable and the keys are many enough to
 repay loading it (:data:`MIN_COMPILED_KEYS`, or it is already loaded); ``PILOTLAB_NO_NUMBA=1`` or a
 broken numba installation leaves the numpy backend, which is the definition itself (``np.argsort``
-in chunks of rows). The kernel runs the rows one after another: running them in parallel was no
-faster (the scatter of the counting sort is bound by memory, not arithmetic).
+in chunks of rows). The kernel runs blocks of rows on numba's threads.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from typing import Any, Literal
 
 import numpy as np
@@ -97,7 +97,8 @@ def ordered_labels(
     if kernel is None:
         raise ImportError("backend='numba' needs numba, which is not installed or not importable")
     redo = np.zeros(n_rows, dtype=np.bool_)
-    kernel(keys, labels, out, redo)
+    with _LOCK:
+        kernel(keys, labels, out, redo, _numba_threads())
     if redo.any():  # rows with tied (or out-of-range) keys: the argsort's own order of ties
         rows = np.flatnonzero(redo)
         out[rows] = labels[np.argsort(keys[rows], axis=1)[:, :w]]
@@ -114,7 +115,7 @@ def pick_backend(n_keys: int, n: int) -> Literal["numpy", "numba"]:
 
 
 def _kernel(
-    keys: np.ndarray, labels: np.ndarray, out: np.ndarray, redo: np.ndarray
+    keys: np.ndarray, labels: np.ndarray, out: np.ndarray, redo: np.ndarray, threads: int
 ) -> None:  # pragma: no cover - compiled by numba, checked against np.argsort in tests
     n_rows, n = keys.shape
     width = out.shape[1]
@@ -122,54 +123,66 @@ def _kernel(
     while nb * 2 <= n:
         nb *= 2
     scale = float(nb)  # a power of two: key * scale is exact, its floor the key's leading bits
-    start = np.empty(nb + 1, dtype=np.int32)
-    bucket = np.empty(n, dtype=np.int32)
-    skey = np.empty(n, dtype=np.float64)
-    sidx = np.empty(n, dtype=np.int32)
-    for r in range(n_rows):
-        row = keys[r]
-        start[:] = 0
-        bad = False
-        for i in range(n):
-            k = row[i]
-            if not (k >= 0.0 and k < 1.0):  # also NaN: left to np.argsort
-                bad = True
-                break
-            b = np.int32(k * scale)
-            bucket[i] = b
-            start[b + 1] += 1
-        if not bad:
-            for c in range(nb):
-                start[c + 1] += start[c]
-            for i in range(n):  # counting sort by bucket
-                c = bucket[i]
-                q = start[c]
-                start[c] = q + 1
-                skey[q] = row[i]
-                sidx[q] = i
-            for p in range(1, n):  # insertion sort: keys only move within their bucket
-                k = skey[p]
-                if skey[p - 1] > k:
-                    ix = sidx[p]
-                    j = p
-                    while j > 0 and skey[j - 1] > k:
-                        skey[j] = skey[j - 1]
-                        sidx[j] = sidx[j - 1]
-                        j -= 1
-                    skey[j] = k
-                    sidx[j] = ix
-            for p in range(1, n):  # equal keys end up side by side
-                if skey[p] == skey[p - 1]:
+    n_parts = max(1, min(n_rows, threads))
+    per = -(-n_rows // n_parts)
+    for part in _prange(n_parts):  # a block of rows per thread, with its own scratch
+        start = np.empty(nb + 1, dtype=np.int32)
+        bucket = np.empty(n, dtype=np.int32)
+        skey = np.empty(n, dtype=np.float64)
+        sidx = np.empty(n, dtype=np.int32)
+        for r in range(part * per, min(n_rows, (part + 1) * per)):
+            row = keys[r]
+            start[:] = 0
+            bad = False
+            for i in range(n):
+                k = row[i]
+                if not (k >= 0.0 and k < 1.0):  # also NaN: left to np.argsort
                     bad = True
                     break
+                b = np.int32(k * scale)
+                bucket[i] = b
+                start[b + 1] += 1
             if not bad:
-                for p in range(width):
-                    out[r, p] = labels[sidx[p]]
-        if bad:
-            redo[r] = True
+                for c in range(nb):
+                    start[c + 1] += start[c]
+                for i in range(n):  # counting sort by bucket
+                    c = bucket[i]
+                    q = start[c]
+                    start[c] = q + 1
+                    skey[q] = row[i]
+                    sidx[q] = i
+                for p in range(1, n):  # insertion sort: keys only move within their bucket
+                    k = skey[p]
+                    if skey[p - 1] > k:
+                        ix = sidx[p]
+                        j = p
+                        while j > 0 and skey[j - 1] > k:
+                            skey[j] = skey[j - 1]
+                            sidx[j] = sidx[j - 1]
+                            j -= 1
+                        skey[j] = k
+                        sidx[j] = ix
+                for p in range(1, n):  # equal keys end up side by side
+                    if skey[p] == skey[p - 1]:
+                        bad = True
+                        break
+                if not bad:
+                    for p in range(width):
+                        out[r, p] = labels[sidx[p]]
+            if bad:
+                redo[r] = True
 
 
+_prange: Any = range
 _compiled: Any = None
+_LOCK = threading.Lock()  # numba's default thread pool runs one parallel kernel at a time
+
+
+def _numba_threads() -> int:
+    import numba
+
+    threads: int = numba.get_num_threads()
+    return threads
 
 
 def _compiled_kernel() -> Any:
@@ -178,12 +191,13 @@ def _compiled_kernel() -> Any:
     None when numba cannot be imported (e.g. built against another numpy): the numpy backend
     then gives the same labels, more slowly.
     """
-    global _compiled, HAS_NUMBA
+    global _prange, _compiled, HAS_NUMBA
     if _compiled is None and HAS_NUMBA:
         try:
             import numba
         except Exception:  # pragma: no cover - a broken numba installation
             HAS_NUMBA = False
             return None
-        _compiled = numba.njit(cache=True, fastmath=False)(_kernel)
+        _prange = numba.prange
+        _compiled = numba.njit(cache=True, parallel=True, fastmath=False)(_kernel)
     return _compiled

@@ -172,7 +172,7 @@ def permute_labels(
 
 
 #: Keys drawn at a time by :func:`_ordered_draws` (a buffer reused for every chunk of draws).
-DRAW_CHUNK_KEYS = 1 << 18
+DRAW_CHUNK_KEYS = 1 << 20
 
 
 def _ordered_draws(
