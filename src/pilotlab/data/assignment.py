@@ -15,7 +15,10 @@ the permutation that sorts one row of uniform keys, ``rng.random((replications, 
 (:func:`permutation_keys`). Because every path draws its keys the same way, two paths given the
 same generator draw the same assignments (power's placebo pilots use the assignments the
 engine's randomisation test would use; the pre-test's vectorised path reads the treated blocks
-off the same keys without sorting them, :func:`label_positions`).
+off the same keys without sorting them, :func:`label_positions`). The draws themselves are put
+in order a chunk of keys at a time by a bucket sort that gives exactly the argsort's permutations
+(:func:`~pilotlab.data._row_order.ordered_labels`), so neither the whole key matrix nor its
+sorting positions are ever held.
 """
 
 from __future__ import annotations
