@@ -15,7 +15,10 @@ the permutation that sorts one row of uniform keys, ``rng.random((replications, 
 (:func:`permutation_keys`). Because every path draws its keys the same way, two paths given the
 same generator draw the same assignments (power's placebo pilots use the assignments the
 engine's randomisation test would use; the pre-test's vectorised path reads the treated blocks
-off the same keys without sorting them, :func:`label_positions`).
+off the same keys without sorting them, :func:`label_positions`). The draws themselves are put
+in order a chunk of keys at a time by a bucket sort that gives exactly the argsort's permutations
+(:func:`~pilotlab.data._row_order.ordered_labels`), so neither the whole key matrix nor its
+sorting positions are ever held.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from pilotlab.data._row_order import ordered_labels, pick_backend
 from pilotlab.data.panel import NEVER, Panel
 
 __all__ = [
@@ -165,8 +169,37 @@ def permute_labels(
     total = count_assignments(counts)
     if total <= min(replications, MAX_ENUMERATION):
         return enumerate_assignments(labels), True
-    keys = permutation_keys(replications, labels.size, rng)
-    return labels[np.argsort(keys, axis=1)], False
+    if labels.dtype == np.int64:
+        return _ordered_draws(labels, labels.size, replications, rng), False
+    return labels[_ordered_draws(np.arange(labels.size), labels.size, replications, rng)], False
+
+
+#: Keys drawn at a time by :func:`_ordered_draws` (a buffer reused for every chunk of draws).
+DRAW_CHUNK_KEYS = 1 << 20
+
+
+def _ordered_draws(
+    labels: np.ndarray, width: int, replications: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``labels[np.argsort(permutation_keys(replications, n, rng), axis=1)][:, :width]``, the
+    same numbers from the same stream, without the ``(replications, n)`` keys or sort positions.
+
+    The keys are drawn a chunk of rows at a time into one buffer (``rng.random`` fills an array
+    in order, so the chunks continue one stream) and each chunk is put in order by
+    :func:`~pilotlab.data._row_order.ordered_labels` straight into its rows of the result.
+    """
+    n = labels.size
+    out = np.empty((replications, width), dtype=np.int64)
+    if replications == 0 or n == 0:
+        return out
+    backend = pick_backend(replications * n, n)
+    step = max(1, DRAW_CHUNK_KEYS // n)
+    buf = np.empty((min(step, replications), n))
+    for a in range(0, replications, step):  # chunks of draws: the keys stay small
+        keys = buf[: min(step, replications - a)]
+        rng.random(out=keys)
+        ordered_labels(keys, labels, width, out=out[a : a + keys.shape[0]], backend=backend)
+    return out
 
 
 def label_positions(keys: np.ndarray, blocks: np.ndarray) -> np.ndarray:
@@ -254,7 +287,7 @@ def reassign(panel: Panel, replications: int, rng: np.random.Generator) -> Reass
 def random_subsets(n: int, size: int, draws: int, rng: np.random.Generator) -> np.ndarray:
     """``(draws, size)`` indices of ``size`` of ``n`` units drawn without replacement per draw
     (the first ``size`` positions of a random permutation)."""
-    return np.argsort(permutation_keys(draws, n, rng), axis=1)[:, :size]
+    return _ordered_draws(np.arange(n), len(range(n)[:size]), draws, rng)
 
 
 def placebo_sets(n: int, size: int, draws: int, rng: np.random.Generator) -> np.ndarray:
