@@ -103,7 +103,7 @@ def test_the_kernel_hands_back_exactly_the_rows_with_ties() -> None:
     assert kernel is not None
     out = np.full((40, n), -1, dtype=np.int64)
     redo = np.zeros(40, dtype=np.bool_)
-    kernel(keys, np.arange(n, dtype=np.int64), out, redo, 2)
+    kernel(keys, np.arange(n, dtype=np.int64), out, redo, 0, 40)
     tied = np.array([np.unique(k).size < n for k in keys])
     outside = ~np.all((keys >= 0) & (keys < 1), axis=1)
     np.testing.assert_array_equal(redo, tied | outside)

@@ -16,14 +16,14 @@ is ``labels[np.argsort(keys, axis=1)][:, :width]`` in every case.
 The compiled backend (numba) is used when numba is importable and the keys are many enough to
 repay loading it (:data:`MIN_COMPILED_KEYS`, or it is already loaded); ``PILOTLAB_NO_NUMBA=1`` or a
 broken numba installation leaves the numpy backend, which is the definition itself (``np.argsort``
-in chunks of rows). The kernel runs blocks of rows on numba's threads.
+in chunks of rows). The kernel is serial and releases the GIL; blocks of rows run on threads.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -36,8 +36,9 @@ HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.envir
     "PILOTLAB_NO_NUMBA"
 )
 
-#: ``auto`` loads numba for at least this many keys (loading it costs about a second once per
-#: process, sorting this many keys with ``np.argsort`` about as much); once loaded it serves all.
+#: ``auto`` loads numba for at least this many keys (importing it and loading the kernel costs
+#: about half a second once per process, sorting this many keys with ``np.argsort`` about as
+#: much); once loaded it serves all.
 MIN_COMPILED_KEYS = 1 << 23
 #: Keys per chunk of rows the numpy backend sorts at once (bounds its ``(rows, n)`` positions).
 CHUNK_KEYS = 1 << 22
@@ -97,8 +98,19 @@ def ordered_labels(
     if kernel is None:
         raise ImportError("backend='numba' needs numba, which is not installed or not importable")
     redo = np.zeros(n_rows, dtype=np.bool_)
-    with _LOCK:
-        kernel(keys, labels, out, redo, _numba_threads())
+    n_threads = min(os.cpu_count() or 1, n_rows)
+    if n_threads < 2:
+        kernel(keys, labels, out, redo, 0, n_rows)
+    else:  # blocks of rows on threads (the kernel releases the GIL); rows are independent
+        edges = np.linspace(0, n_rows, n_threads + 1).astype(np.int64)
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(
+                pool.map(
+                    lambda lo, hi: kernel(keys, labels, out, redo, int(lo), int(hi)),
+                    edges[:-1],
+                    edges[1:],
+                )
+            )
     if redo.any():  # rows with tied (or out-of-range) keys: the argsort's own order of ties
         rows = np.flatnonzero(redo)
         out[rows] = labels[np.argsort(keys[rows], axis=1)[:, :w]]
@@ -115,74 +127,64 @@ def pick_backend(n_keys: int, n: int) -> Literal["numpy", "numba"]:
 
 
 def _kernel(
-    keys: np.ndarray, labels: np.ndarray, out: np.ndarray, redo: np.ndarray, threads: int
+    keys: np.ndarray, labels: np.ndarray, out: np.ndarray, redo: np.ndarray, lo: int, hi: int
 ) -> None:  # pragma: no cover - compiled by numba, checked against np.argsort in tests
-    n_rows, n = keys.shape
+    """Rows ``lo .. hi - 1``, one after another, with their own scratch (compiled without the
+    GIL: threads run disjoint blocks of rows at once)."""
+    n = keys.shape[1]
     width = out.shape[1]
     nb = 1
     while nb * 2 <= n:
         nb *= 2
     scale = float(nb)  # a power of two: key * scale is exact, its floor the key's leading bits
-    n_parts = max(1, min(n_rows, threads))
-    per = -(-n_rows // n_parts)
-    for part in _prange(n_parts):  # a block of rows per thread, with its own scratch
-        start = np.empty(nb + 1, dtype=np.int32)
-        bucket = np.empty(n, dtype=np.int32)
-        skey = np.empty(n, dtype=np.float64)
-        sidx = np.empty(n, dtype=np.int32)
-        for r in range(part * per, min(n_rows, (part + 1) * per)):
-            row = keys[r]
-            start[:] = 0
-            bad = False
-            for i in range(n):
-                k = row[i]
-                if not (k >= 0.0 and k < 1.0):  # also NaN: left to np.argsort
+    start = np.empty(nb + 1, dtype=np.int32)
+    bucket = np.empty(n, dtype=np.int32)
+    skey = np.empty(n, dtype=np.float64)
+    sidx = np.empty(n, dtype=np.int32)
+    for r in range(lo, hi):
+        row = keys[r]
+        start[:] = 0
+        bad = False
+        for i in range(n):
+            k = row[i]
+            if not (k >= 0.0 and k < 1.0):  # also NaN: left to np.argsort
+                bad = True
+                break
+            b = np.int32(k * scale)
+            bucket[i] = b
+            start[b + 1] += 1
+        if not bad:
+            for c in range(nb):
+                start[c + 1] += start[c]
+            for i in range(n):  # counting sort by bucket
+                c = bucket[i]
+                q = start[c]
+                start[c] = q + 1
+                skey[q] = row[i]
+                sidx[q] = i
+            for p in range(1, n):  # insertion sort: keys only move within their bucket
+                k = skey[p]
+                if skey[p - 1] > k:
+                    ix = sidx[p]
+                    j = p
+                    while j > 0 and skey[j - 1] > k:
+                        skey[j] = skey[j - 1]
+                        sidx[j] = sidx[j - 1]
+                        j -= 1
+                    skey[j] = k
+                    sidx[j] = ix
+            for p in range(1, n):  # equal keys end up side by side
+                if skey[p] == skey[p - 1]:
                     bad = True
                     break
-                b = np.int32(k * scale)
-                bucket[i] = b
-                start[b + 1] += 1
             if not bad:
-                for c in range(nb):
-                    start[c + 1] += start[c]
-                for i in range(n):  # counting sort by bucket
-                    c = bucket[i]
-                    q = start[c]
-                    start[c] = q + 1
-                    skey[q] = row[i]
-                    sidx[q] = i
-                for p in range(1, n):  # insertion sort: keys only move within their bucket
-                    k = skey[p]
-                    if skey[p - 1] > k:
-                        ix = sidx[p]
-                        j = p
-                        while j > 0 and skey[j - 1] > k:
-                            skey[j] = skey[j - 1]
-                            sidx[j] = sidx[j - 1]
-                            j -= 1
-                        skey[j] = k
-                        sidx[j] = ix
-                for p in range(1, n):  # equal keys end up side by side
-                    if skey[p] == skey[p - 1]:
-                        bad = True
-                        break
-                if not bad:
-                    for p in range(width):
-                        out[r, p] = labels[sidx[p]]
-            if bad:
-                redo[r] = True
+                for p in range(width):
+                    out[r, p] = labels[sidx[p]]
+        if bad:
+            redo[r] = True
 
 
-_prange: Any = range
 _compiled: Any = None
-_LOCK = threading.Lock()  # numba's default thread pool runs one parallel kernel at a time
-
-
-def _numba_threads() -> int:
-    import numba
-
-    threads: int = numba.get_num_threads()
-    return threads
 
 
 def _compiled_kernel() -> Any:
@@ -191,13 +193,14 @@ def _compiled_kernel() -> Any:
     None when numba cannot be imported (e.g. built against another numpy): the numpy backend
     then gives the same labels, more slowly.
     """
-    global _prange, _compiled, HAS_NUMBA
+    global _compiled, HAS_NUMBA
     if _compiled is None and HAS_NUMBA:
         try:
             import numba
         except Exception:  # pragma: no cover - a broken numba installation
             HAS_NUMBA = False
             return None
-        _prange = numba.prange
-        _compiled = numba.njit(cache=True, parallel=True, fastmath=False)(_kernel)
+        # serial and without the GIL, run on threads: it compiles and loads far faster than
+        # numba's parallel loops, which a command waits for once per process
+        _compiled = numba.njit(cache=True, nogil=True, fastmath=False)(_kernel)
     return _compiled
