@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -239,12 +240,17 @@ def test_randomization_generic_path_for_staggered_designs() -> None:
                            seed=6, outcome="y")  # fmt: skip
     panel = _panel(sim)
     opts = EstimatorOptions(pretrend="randomization", replications=39, window=(4, 2))
+    es = ESTIMATORS["event_study"]
+    refit = dataclasses.replace(es, pre_period_map=None)  # the generic path: one re-fit each
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)
-        r = fit_tested(ESTIMATORS["event_study"], panel, "y", opts, np.random.default_rng(0))
+        r = fit_tested(refit, panel, "y", opts, np.random.default_rng(0))
+        mapped = fit_tested(es, panel, "y", opts, np.random.default_rng(0))
     t = r.pre_trend
     assert t is not None and t.reference == "randomization" and "re-estimated" in t.test
     assert 1 / 40 <= t.p_value <= 1
+    m = mapped.pre_trend  # the event study's own map: the same test without re-fitting
+    assert m is not None and "block sums" in m.test and m.p_value == t.p_value
 
 
 def test_event_study_wald_declines_to_randomisation_with_few_treated_clusters() -> None:

@@ -615,6 +615,7 @@ def _lead_pretest(
             window=window,
             fit=entry.fit,
             statistic=_lead_wald,
+            mapped=_mapped_wald(panel, outcome, entry, options, pre, window),
         )
     if test is None:  # no randomisation possible (e.g. replications < 19): chi-squared
         q = len(pre.event_times)
@@ -622,6 +623,47 @@ def _lead_pretest(
         pval = float(stats.chi2.sf(stat, q))
         test = PreTrendTest("wald", stat, q, pval, reference="chi2", p_value_chi2=pval)
     return test
+
+
+def _mapped_wald(
+    panel: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    pre: PrePeriodEstimates,
+    window: tuple[int, int],
+) -> Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray] | None] | None:
+    """:func:`_lead_wald` of the re-fits of every assignment at once, from the leads and
+    covariances of the estimator's :class:`~pilotlab.estimators.block_map.PrePeriodMap`
+    (``None`` without one). The map gets the options the re-fits run with; it must have the
+    fit's leads and reproduce its statistic, else the re-fits are run."""
+    if entry.pre_period_map is None:
+        return None
+    opts = dataclasses.replace(
+        options, inference="cluster", pretrend="none", window=(window[0], window[1])
+    )
+    mapped = entry.pre_period_map(panel, outcome, opts)
+    if mapped is None or mapped.leads is None or mapped.event_times != tuple(pre.event_times):
+        return None
+    want = _lead_wald_of(pre.estimates[None], pre.cov[None])[0]
+
+    def statistics(observed: np.ndarray, draws: np.ndarray) -> tuple[float, np.ndarray] | None:
+        got_obs = mapped.estimates(observed[None, :])
+        if got_obs is None:
+            return None
+        stat_obs = float(_lead_wald_of(*got_obs)[0])
+        if not abs(stat_obs - want) <= 1e-8 * (1.0 + abs(want)):
+            return None  # not the fit's own statistic: re-fit instead
+        got = mapped.estimates(draws)
+        return None if got is None else (stat_obs, _lead_wald_of(*got))
+
+    return statistics
+
+
+def _lead_wald_of(estimates: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """:func:`_chi2_wald` of each row: ``(B, q)`` estimates with ``(B, q, q)`` covariances."""
+    out: np.ndarray = np.einsum("bi,bij,bj->b", estimates, np.linalg.pinv(cov), estimates)
+    return out
 
 
 def _group_time_pretest(

@@ -94,6 +94,10 @@ class PrePeriodMap:
 
     event_times: tuple[int, ...]
     compute: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
+    #: The pre-period estimates themselves and their full covariance under each assignment,
+    #: ``(B, E)`` and ``(B, E, E)`` (for a statistic that uses the covariances, such as the
+    #: Wald statistic of an event study's leads); ``None`` where the map has only ``compute``.
+    leads: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None = None
 
     def sums(
         self, first_treated: np.ndarray, coef: np.ndarray
@@ -101,3 +105,8 @@ class PrePeriodMap:
         """``(B, J)`` combinations of the estimates and of the variances under each assignment
         (rows of the ``(B, N)`` first treated periods ``first_treated``)."""
         return self.compute(np.atleast_2d(first_treated), np.atleast_2d(coef))
+
+    def estimates(self, first_treated: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(B, E)`` pre-period estimates and ``(B, E, E)`` covariances under each assignment
+        (``None`` without :attr:`leads`, or when an assignment breaks what the map assumes)."""
+        return None if self.leads is None else self.leads(np.atleast_2d(first_treated))

@@ -15,6 +15,7 @@ import numpy as np
 
 from pilotlab.data.cells import row_counts
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators._label_sums import label_cluster_sums
 from pilotlab.estimators._regression import (
     LINEAR_INFERENCE,
     fit_panel,
@@ -23,8 +24,8 @@ from pilotlab.estimators._regression import (
     size_warnings,
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
-from pilotlab.estimators.block_map import BlockMap
-from pilotlab.estimators.linear import LinearFit, fit_cells, linear_combination
+from pilotlab.estimators.block_map import BlockMap, PrePeriodMap
+from pilotlab.estimators.linear import LinearFit, cluster_factor, fit_cells, linear_combination
 from pilotlab.exceptions import EstimationError, notice
 from pilotlab.results import (
     CellLinearFit,
@@ -34,7 +35,12 @@ from pilotlab.results import (
     PrePeriodEstimates,
 )
 
-__all__ = ["event_study_block_map", "event_time_window", "fit_event_study"]
+__all__ = [
+    "event_study_block_map",
+    "event_study_pre_period_map",
+    "event_time_window",
+    "fit_event_study",
+]
 
 DEFAULT_WINDOW = 8
 
@@ -129,6 +135,27 @@ def _fit_by_cells(
 ) -> tuple[LinearFit, list[int], np.ndarray]:
     """The regression on cohort x period cells (:func:`fit_cells`): an event time's indicator
     depends only on the unit's cohort and the period, so no row x event-time matrix is built."""
+    _, unit_group, cells, times, counts = _cohort_cells(panel, times, pre, post, ref)
+    names = tuple(f"e{k:+d}" for k in times)
+    fit = fit_cells(
+        panel.y(outcome),
+        cells,
+        unit_group,
+        names,
+        cluster=panel.cluster,
+        vcov=options.inference,  # type: ignore[arg-type]  # checked by _by_cells
+        fe_nested_in_cluster=_nested_effects(panel),
+    )
+    return fit, times, counts
+
+
+def _cohort_cells(
+    panel: Panel, times: list[int], pre: int, post: int, ref: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int], np.ndarray]:
+    """``(cohorts, unit_group, cells, times, counts)``: the first treated periods in order
+    (never treated last), each unit's index among them, the ``cohorts x T x k`` event-time
+    indicators of each cohort and period, the event times kept (those with a treated
+    observation) and their numbers of treated observations."""
     cohorts, unit_group = np.unique(panel.first_treated, return_inverse=True)
     T = panel.n_periods
     treated = cohorts != NEVER
@@ -145,19 +172,13 @@ def _fit_by_cells(
     if not present.all():
         keep = np.flatnonzero(present)
         cells, times, counts = cells[:, :, keep], [times[k] for k in keep], counts[keep]
-    names = tuple(f"e{k:+d}" for k in times)
-    grid = panel.cluster.reshape(panel.n_units, T)  # rectangular: units x periods
-    nested = (bool((grid == grid[:, :1]).all()), bool((grid == grid[:1, :]).all()))
-    fit = fit_cells(
-        panel.y(outcome),
-        cells,
-        unit_group,
-        names,
-        cluster=panel.cluster,
-        vcov=options.inference,  # type: ignore[arg-type]  # checked by _by_cells
-        fe_nested_in_cluster=nested,
-    )
-    return fit, times, counts
+    return cohorts, unit_group, cells, times, counts
+
+
+def _nested_effects(panel: Panel) -> tuple[bool, bool]:
+    """Whether the unit and the period effects are nested in the clusters (rectangular panel)."""
+    grid = panel.cluster.reshape(panel.n_units, panel.n_periods)  # units x periods
+    return bool((grid == grid[:, :1]).all()), bool((grid == grid[:1, :]).all())
 
 
 def _fit_dense(
@@ -226,6 +247,89 @@ def event_study_block_map(
     return mapped
 
 
+#: Bound on the elements of the per-chunk arrays of :func:`event_study_pre_period_map`.
+_CHUNK_ELEMENTS = 4_000_000
+
+
+def event_study_pre_period_map(
+    panel: Panel, outcome: str, options: EstimatorOptions
+) -> PrePeriodMap | None:
+    """The leads and their cluster-robust covariance under any re-assignment of the cohorts
+    that keeps their sizes, as a :class:`~pilotlab.estimators.block_map.PrePeriodMap` with
+    :attr:`~pilotlab.estimators.block_map.PrePeriodMap.leads`; ``None`` unless the fit runs on
+    cohort x period cells (:func:`_by_cells`) with cluster-robust errors and has leads.
+
+    On cells, the within-transformed indicators ``X[c]`` (``T x k`` for cohort ``c``) and so
+    ``(X'X)^-1`` depend on the cohorts' sizes only, and the two-way demeaned outcomes ``Y`` on
+    nothing assigned. With ``P[c, i] = X[c]' Y_i`` (unit ``i``'s part of ``X'y`` were it in
+    cohort ``c``) the coefficients of an assignment ``g`` are ``(X'X)^-1 sum_i P[g_i, i]``, a
+    unit's score is ``P[g_i, i] - X[g_i]'X[g_i] beta`` and a cluster's is the sum of its units'
+    scores: one pass over the units per re-assignment (:func:`label_cluster_sums`) gives both,
+    projected on the leads. The estimates and covariances are those of re-fitting up to
+    rounding; an assignment that changes a cohort's size (whole clusters of unequal sizes)
+    returns ``None``, so the caller re-fits.
+    """
+    if options.inference != "cluster" or not _by_cells(panel, outcome, options):
+        return None
+    pre, post = event_time_window(panel, options.window)
+    ref = -1 - panel.anticipation
+    times = [k for k in range(-pre, post + 1) if k != ref]
+    if not times:
+        return None
+    cohorts, unit_group, cells, times, _ = _cohort_cells(panel, times, pre, post, ref)
+    lead = [j for j, t in enumerate(times) if t < ref]
+    if not lead or not times:
+        return None
+    N, T, k, C = panel.n_units, panel.n_periods, len(times), cohorts.size
+    nested = _nested_effects(panel)
+    names = tuple(f"e{t:+d}" for t in times)
+    fit = fit_cells(panel.y(outcome), cells, unit_group, names, cluster=panel.cluster,
+                    vcov="cluster", fe_nested_in_cluster=nested)  # fmt: skip
+    xc = fit.cells  # cohorts x T x k, within-transformed
+    W = fit.xtx_inv[:, lead]  # k x q: the leads' rows of (X'X)^-1
+    P = np.einsum("nt,ctk->cnk", np.asarray(fit.y).reshape(N, T), xc)
+    values = np.concatenate([P, P @ W], axis=2)  # a unit's part of X'y and of its lead scores
+    QW = np.einsum("jq,ctj,ctk->cqk", W, xc, xc)  # W' X[c]'X[c]: the fitted part of the scores
+    factor = cluster_factor(n=N * T, k=k, fe_all=N + T - 1, levels=(N, T), nested=nested,
+                            n_clusters=fit.n_clusters)  # fmt: skip
+    unit_cluster = np.asarray(panel.cluster, dtype=np.int64)[::T]
+    size = np.bincount(unit_group, minlength=C)
+    top = int(cohorts[cohorts != NEVER].max()) + 1
+    table = np.full(top + 2, -1, dtype=np.int64)  # first treated period -> cohort; top: none
+    table[cohorts[cohorts != NEVER]] = np.arange(C - 1 if cohorts[-1] == NEVER else C)
+    if cohorts[-1] == NEVER:
+        table[top + 1] = C - 1
+    G, q = fit.n_clusters, len(lead)
+
+    def leads(first_treated: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        ft = np.asarray(first_treated)
+        g = table[np.where(ft == NEVER, top + 1, np.where((ft < 0) | (ft > top), top, ft))]
+        rows = np.arange(g.shape[0])[:, None] * C
+        if (g < 0).any() or not (
+            np.bincount((rows + g).ravel(), minlength=g.shape[0] * C).reshape(-1, C) == size
+        ).all():
+            return None  # a label or a cohort size the map does not know: re-fit
+        est = np.empty((g.shape[0], q))
+        cov = np.empty((g.shape[0], q, q))
+        step = max(1, _CHUNK_ELEMENTS // max(N + G * (k + q + C), 1))
+        for a in range(0, g.shape[0], step):  # chunks of re-assignments, each one pass
+            sums, counts = label_cluster_sums(g[a : a + step], values, unit_cluster, G)
+            beta = sums[:, :, :k].sum(axis=1) @ fit.xtx_inv  # (X'X)^-1 is symmetric
+            zeta = sums[:, :, k:] - np.einsum("bhc,cqk,bk->bhq", counts, QW, beta)
+            est[a : a + step] = beta[:, lead]
+            cov[a : a + step] = factor * np.einsum("bhi,bhj->bij", zeta, zeta)
+        return est, cov
+
+    def compute(ft: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        got = leads(ft)
+        if got is None:
+            return None
+        est, cov = got
+        return est @ coef.T, np.diagonal(cov, axis1=1, axis2=2) @ (coef**2).T
+
+    return PrePeriodMap(tuple(times[j] for j in lead), compute, leads)
+
+
 def _leads(
     fit: LinearFit, times: list[int], ref: int, window: tuple[int, int]
 ) -> PrePeriodEstimates:
@@ -265,5 +369,6 @@ ENTRY = register(
             auto="common_start",
         ),
         block_map=event_study_block_map,
+        pre_period_map=event_study_pre_period_map,
     )
 )

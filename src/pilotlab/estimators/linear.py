@@ -8,6 +8,7 @@ small-sample factor), ``robust`` (HC1) and ``iid``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -21,6 +22,7 @@ __all__ = [
     "LinearFit",
     "VcovType",
     "checked_inverse",
+    "cluster_factor",
     "coefficient_covariance",
     "demean",
     "fit_cells",
@@ -154,6 +156,17 @@ def checked_inverse(xtx: np.ndarray, message: Callable[[], str]) -> np.ndarray:
     return xtx_inv
 
 
+def cluster_factor(
+    *, n: int, k: int, fe_all: int, levels: Sequence[int], nested: Sequence[bool], n_clusters: int
+) -> float:
+    """fixest's CR1 small-sample factor ``G / (G - 1) * (n - 1) / (n - K)``, with ``K`` the
+    regressors and the fixed effects not nested in the clusters (``fixef.K = "nested"``: a
+    factor nested in the clusters counts for one parameter); NaN with one cluster."""
+    G = n_clusters
+    K = k + fe_all - sum(lv - 1 for lv, nst in zip(levels, nested, strict=True) if nst)
+    return G / (G - 1) * (n - 1) / (n - K) if G > 1 else math.nan
+
+
 def coefficient_covariance(
     vcov: VcovType,
     xtx_inv: np.ndarray,
@@ -177,11 +190,9 @@ def coefficient_covariance(
     """
     if vcov == "cluster":
         assert scores is not None
-        G = n_clusters
-        # fixest's fixef.K = "nested": factors nested in the cluster count for one parameter.
-        K = k + fe_all - sum(lv - 1 for lv, nst in zip(levels, nested, strict=True) if nst)
-        factor = G / (G - 1) * (n - 1) / (n - K) if G > 1 else np.nan
-        return factor * xtx_inv @ (scores.T @ scores) @ xtx_inv, G - 1
+        factor = cluster_factor(n=n, k=k, fe_all=fe_all, levels=levels, nested=nested,
+                                n_clusters=n_clusters)  # fmt: skip
+        return factor * xtx_inv @ (scores.T @ scores) @ xtx_inv, n_clusters - 1
     K = k + fe_all
     if n - K <= 0:
         raise EstimationError("more parameters than observations; the design cannot be estimated")
