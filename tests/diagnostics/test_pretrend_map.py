@@ -20,6 +20,7 @@ from pilotlab.diagnostics import pretrend
 from pilotlab.diagnostics.pretrend import apply_pretrend
 from pilotlab.estimators import ESTIMATORS
 from pilotlab.estimators.base import CallawaySantAnnaOptions, EstimatorOptions
+from pilotlab.estimators.callaway_santanna import block_map as cs_block_map
 from pilotlab.exceptions import PilotlabWarning
 from pilotlab.results import PreTrendTest
 from tests.support.cs import make_panel
@@ -87,6 +88,18 @@ CASES: dict[str, tuple[dict[str, object], dict[str, object], bool, bool]] = {
     ),
     "not yet treated, window": ({"comparison": "not_yet_treated"}, {"window": (3, 2)}, False, True),
     "anticipation": ({"anticipation": 1}, {}, False, True),
+    "clusters across cohorts, universal base": (
+        {"cluster": "region"},
+        {"base_period": "universal"},
+        False,
+        True,
+    ),
+    "clusters across cohorts, anticipation, window": (
+        {"cluster": "region", "anticipation": 1, "comparison": "not_yet_treated"},
+        {"window": (3, 2)},
+        False,
+        True,
+    ),
     # weights move with the units, so the cohorts' weighted sizes change: re-fitted
     "weighted": ({"weight": "w"}, {}, False, False),
     "weighted, clusters": ({"weight": "w", "cluster": "region"}, {}, False, False),
@@ -183,4 +196,82 @@ def test_an_assignment_that_changes_a_cohorts_size_is_refitted() -> None:
     if np.all(ft[big] == ft[small]):
         pytest.skip("the big cluster shares the first cluster's cohort")
     other[big], other[:4] = ft[small], ft[big[0]]  # swap the big cluster with the first one
+    assert mapped.sums(other, coef) is None
+
+
+#: name -> (panel keywords, options keywords) of the spanning-cluster cases below
+SPANNING: dict[str, tuple[dict[str, object], dict[str, object]]] = {
+    "never treated": ({}, {}),
+    "not yet treated, window": ({"comparison": "not_yet_treated"}, {"window": (3, 2)}),
+    "anticipation": ({"anticipation": 1}, {}),
+    "universal base": ({}, {"base_period": "universal"}),
+    "weighted": ({"weight": "w"}, {}),
+}
+
+
+@pytest.mark.skipif(not cs_block_map.HAS_NUMBA, reason="numba is not importable here")
+@pytest.mark.parametrize("name", list(SPANNING))
+def test_compiled_sums_equal_the_sparse_products_to_the_last_bit(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clusters that span cohorts: the compiled pass over each chunk of re-assignments gives the
+    sparse products' leads and variances bit for bit, with clusters longer than a tile of
+    units, a cluster of one unit, several chunks and an assignment that changes a cohort's
+    size (both decline)."""
+    panel_kw, opt_kw = SPANNING[name]
+    df = _frame(3, n=300, trend=0.1)
+    unit = df["unit"].to_numpy()
+    df["region"] = np.where(unit == 5, 99, unit % 3)  # ~100 units each, and a singleton
+    df["w"] = df.groupby(df["unit"] // 2)["w"].transform("first")
+    panel = _panel(df, cluster="region", **panel_kw)
+    base = {k: v for k, v in opt_kw.items() if k == "base_period"}
+    options = EstimatorOptions(
+        inference="cluster",
+        pretrend="none",
+        replications=0,
+        window=opt_kw.get("window"),  # type: ignore[arg-type]
+        callaway_santanna=CallawaySantAnnaOptions(**base),  # type: ignore[arg-type]
+    )
+    m = CS.pre_period_map
+    assert m is not None
+    mapped = m(panel, "y", options)
+    assert mapped is not None
+    rng = np.random.default_rng(4)
+    ft = panel.first_treated
+    if panel.weighted:  # equal weights per unit pair 2j, 2j+1: swap within pairs
+        draws = np.repeat(ft[None, :], 40, axis=0)
+        for d in draws[1:]:
+            flip = np.flatnonzero(rng.random(ft.size // 2) < 0.5) * 2
+            d[flip], d[flip + 1] = ft[flip + 1], ft[flip]
+    else:
+        draws = np.vstack([ft[None, :]] + [rng.permutation(ft)[None, :] for _ in range(39)])
+    c = np.arange(len(mapped.event_times), dtype=float)
+    coef = np.vstack([np.ones(c.size), c - c.mean(), rng.normal(size=c.size)])
+    monkeypatch.setattr(cs_block_map, "_CHUNK_ELEMENTS", 7 * (panel.n_units + 200))
+    calls: list[bool] = []
+    compiled = cs_block_map._compiled_span
+
+    def counted() -> object:
+        kernel = compiled()
+        calls.append(kernel is not None)
+        return kernel
+
+    monkeypatch.setattr(cs_block_map, "_compiled_span", counted)
+    fast = mapped.sums(draws, coef)
+    assert fast is not None
+    assert len(calls) > 2 and all(calls)  # several chunks, each through the compiled pass
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", False)
+    slow = mapped.sums(draws, coef)
+    assert slow is not None
+    assert not any(calls[-len(calls) // 2 :])  # the sparse products ran
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    assert np.all(fast[1][:, 0] > 0)
+    # a unit moved into another cohort changes the cohorts' sizes: both decline
+    other = draws[:3].copy()
+    i, j = np.flatnonzero(ft == ft.max())[0], np.flatnonzero(ft != ft.max())[0]
+    other[2, j] = ft[i]
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", True)
+    assert mapped.sums(other, coef) is None
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", False)
     assert mapped.sums(other, coef) is None

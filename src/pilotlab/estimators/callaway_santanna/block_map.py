@@ -10,7 +10,10 @@ t]`` with coefficients that depend on the block sizes only, which permutation in
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import warnings
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -104,6 +107,72 @@ def headline_block_map(
 #: Bound on the elements of the per-chunk arrays of :func:`pre_period_map` (memory).
 _CHUNK_ELEMENTS = 4_000_000
 
+#: Whether numba (a default dependency) is installed; imported on the first spanning chunk only.
+#: ``PILOTLAB_NO_NUMBA=1`` forces the sparse products, which need nothing else.
+HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.environ.get(
+    "PILOTLAB_NO_NUMBA"
+)
+
+#: Units of a cluster taken together by :func:`_span_sums` (their rows stay in cache while
+#: every re-assignment of the chunk reads them).
+_TILE = 64
+
+
+def _span_sums(
+    hu: np.ndarray,
+    order: np.ndarray,
+    bounds: np.ndarray,
+    Ys: np.ndarray,
+    dP: np.ndarray,
+    w_s: np.ndarray,
+    Zb: np.ndarray,
+    Dh: np.ndarray,
+    Wch: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba; the sparse products stand in without it
+    """Treated units' sums of every re-assignment, accumulated into ``Zb``, ``Dh`` and ``Wch``.
+
+    ``hu`` (b, N): the block of each unit (in the panel's order) per re-assignment; ``order``:
+    the unit at each position in cluster order, ``bounds`` the clusters' first positions;
+    ``Ys`` (N, T + 1), ``dP`` (H, N, E) and ``w_s`` (N,) in cluster order. For a unit of
+    treated block ``h < H`` in cluster ``c`` under re-assignment ``j`` it adds ``Ys`` to
+    ``Zb[j, h]``, ``dP[h]`` to ``Dh[j, c, h]`` and ``w_s`` to ``Wch[j, c, h]``: every sum runs
+    over the units in cluster order from zero, the order of the sparse products' rows, so the
+    sums are theirs to the last bit. Tiles of a cluster's units are read once per chunk.
+    """
+    b = hu.shape[0]
+    H, T1, E = dP.shape[0], Ys.shape[1], dP.shape[2]
+    for c in range(bounds.size - 1):
+        for lo in range(bounds[c], bounds[c + 1], _TILE):
+            hi = min(lo + _TILE, bounds[c + 1])
+            for j in range(b):
+                for p in range(lo, hi):
+                    h = hu[j, order[p]]
+                    if h < H:
+                        for t in range(T1):
+                            Zb[j, h, t] += Ys[p, t]
+                        for e in range(E):
+                            Dh[j, c, h, e] += dP[h, p, e]
+                        Wch[j, c, h] += w_s[p]
+
+
+_compiled: Any = None
+
+
+def _compiled_span() -> Any:
+    """:func:`_span_sums` compiled by numba (on first use; cached on disk across runs), or
+    ``None`` without numba (the sparse products then give the same sums, more slowly)."""
+    global _compiled, HAS_NUMBA
+    if not HAS_NUMBA:
+        return None
+    if _compiled is None:
+        try:
+            import numba
+        except Exception:  # pragma: no cover - a broken numba installation
+            HAS_NUMBA = False
+            return None
+        _compiled = numba.njit(cache=True, fastmath=False)(_span_sums)
+    return _compiled
+
 
 def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> PrePeriodMap | None:
     """The pre-period event-time averages of the dynamic aggregation and their variances under
@@ -120,8 +189,9 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     weight, ``N_c``: its units, ``h_c``: its block). When every cluster lies within one block
     (units as clusters, or clusters assigned whole), ``sum_c IF_ce^2`` expands into a gather of
     precomputed ``(Z_c . D[h, e])^2`` and block sums of ``Z_c``, ``W_c Z_c``, ``N_c Z_c`` and
-    three scalars; otherwise each cluster's influence function is summed from its units. The
-    outcomes are first centred on unit and period means, which changes no estimate and no
+    three scalars; otherwise each cluster's influence function is summed from its units'
+    precomputed parts ``w_i y_i . D[h, e]``, in one compiled pass over each chunk of
+    re-assignments (numba; sparse products without it, with the same sums). The outcomes are first centred on unit and period means, which changes no estimate and no
     influence function (both difference them out) but keeps the expansion accurate.
     """
     cs = options.callaway_santanna
@@ -286,14 +356,43 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     # function as if never treated (P_never, summed per cluster) and the differences for each
     # cohort (dP), so a re-assignment only gathers its treated units
     cl_s, w_s = cl[order], w[order]
-    P_all = np.einsum("it,hte->ihe", Ys[:, :T], D)  # (N, Hb, E): w_i y_i . D[h, e]
-    base_if = np.add.reduceat(P_all[:, H], bounds[:-1], axis=0) if n else np.zeros((C, E))
-    dP = np.ascontiguousarray((P_all[:, :H] - P_all[:, H : H + 1]).transpose(1, 0, 2))
-    del P_all
+    Yt = Ys[:, :T]  # w_i y_i . D[h, e], one product per block: (N, E) each
+    P_never = Yt @ D[H]
+    base_if = np.add.reduceat(P_never, bounds[:-1], axis=0) if n else np.zeros((C, E))
+    dP = np.empty((H, n, E))
+    for h in range(H):  # a handful of cohorts
+        np.subtract(Yt @ D[h], P_never, out=dP[h])
+    del P_never
+    bounds_c = np.ascontiguousarray(bounds, dtype=np.int64)
+    order_c = np.ascontiguousarray(order, dtype=np.int64)
 
     def spanning_part(hu: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, ...] | None:
         """Clusters spanning blocks (``hu``: (b, N)): each cluster's influence function from
-        its treated units' parts, by sparse products whose rows come sorted (no sorting)."""
+        its treated units' parts, gathered in one compiled pass over the chunk
+        (:func:`_span_sums`) or by sparse products whose rows come sorted (no sorting)."""
+        b = hu.shape[0]
+        kernel = _compiled_span()
+        if kernel is not None:
+            Zb = np.zeros((b, Hb, T + 1))
+            Dh = np.zeros((b, C, H, E))
+            Wch = np.zeros((b, C, Hb))
+            kernel(np.ascontiguousarray(hu), order_c, bounds_c, Ys, dP, w_s, Zb, Dh, Wch)
+            IF = np.broadcast_to(base_if, (b, C, E)).copy()
+            for h in range(H):  # as the sparse products add them: one cohort after another
+                IF += Dh[:, :, h]
+            del Dh
+        else:
+            Zb, Wch, IF = sparse_sums(hu)
+        Zb[:, H] = Z_tot.sum(axis=0)[None, :] - Zb[:, :H].sum(axis=1)
+        Wch[:, :, H] = Wcl[None, :] - Wch[:, :, :H].sum(axis=2)
+        if not same_sizes(Zb[..., T]):
+            return None
+        a, sc, r = constants(Zb[..., :T])
+        IF += np.matmul(Wch, sc) - Nc[None, :, None] * r[:, None, :]
+        return a, np.einsum("bce,bce->be", IF, IF) @ lam.T
+
+    def sparse_sums(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`_span_sums` by sparse products, one cohort at a time."""
         b = hu.shape[0]
         hs = hu[:, order]
         Zb = np.empty((b, Hb, T + 1))
@@ -311,13 +410,7 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             pick = sparse.csr_matrix((ones, ii, ptr), shape=(b * C, n))
             IF += (pick @ dP[h]).reshape(b, C, E)
             Wch[:, :, h] = np.bincount(key, w_s[ii], minlength=b * C).reshape(b, C)
-        Zb[:, H] = Z_tot.sum(axis=0)[None, :] - Zb[:, :H].sum(axis=1)
-        Wch[:, :, H] = Wcl[None, :] - Wch[:, :, :H].sum(axis=2)
-        if not same_sizes(Zb[..., T]):
-            return None
-        a, sc, r = constants(Zb[..., :T])
-        IF += np.matmul(Wch, sc) - Nc[None, :, None] * r[:, None, :]
-        return a, np.einsum("bce,bce->be", IF, IF) @ lam.T
+        return Zb, Wch, IF
 
     def compute(ft: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         if ft.shape[1] != n or coef.shape[1] != E:
@@ -329,7 +422,7 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
         )
         q_base = q[:, H].sum(axis=0)  # every cluster never treated, then the differences
         dq = q[:, :H] - q[:, H : H + 1]
-        per = max(H * C + Hb * X.shape[1], C * (E + Hb) + n)
+        per = max(H * C + Hb * X.shape[1], C * ((H + 1) * E + Hb) + n)  # IF and Dh
         chunk = max(1, _CHUNK_ELEMENTS // max(per, 1))
         est, var = np.empty((B, J)), np.empty((B, J))
         for s0 in range(0, B, chunk):  # bounded memory; vectorised within
