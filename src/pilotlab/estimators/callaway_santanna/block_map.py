@@ -113,6 +113,11 @@ HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.envir
     "PILOTLAB_NO_NUMBA"
 )
 
+#: Work (re-assignments x treated units x (periods + leads)) from which the compiled pass runs:
+#: below it the sparse products finish before numba is imported and its kernel loaded (some
+#: tenths of a second, once per process).
+_COMPILED_WORK = 300_000_000
+
 #: Units of a cluster taken together by :func:`_span_sums` (their rows stay in cache while
 #: every re-assignment of the chunk reads them).
 _TILE = 64
@@ -366,12 +371,16 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     bounds_c = np.ascontiguousarray(bounds, dtype=np.int64)
     order_c = np.ascontiguousarray(order, dtype=np.int64)
 
-    def spanning_part(hu: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    n_treated = int(np.count_nonzero(units.block < H))  # under every re-assignment
+
+    def spanning_part(
+        hu: np.ndarray, lam: np.ndarray, compiled: bool
+    ) -> tuple[np.ndarray, ...] | None:
         """Clusters spanning blocks (``hu``: (b, N)): each cluster's influence function from
         its treated units' parts, gathered in one compiled pass over the chunk
         (:func:`_span_sums`) or by sparse products whose rows come sorted (no sorting)."""
         b = hu.shape[0]
-        kernel = _compiled_span()
+        kernel = _compiled_span() if compiled else None
         if kernel is not None:
             Zb = np.zeros((b, Hb, T + 1))
             Dh = np.zeros((b, C, H, E))
@@ -424,6 +433,7 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
         dq = q[:, :H] - q[:, H : H + 1]
         per = max(H * C + Hb * X.shape[1], C * ((H + 1) * E + Hb) + n)  # IF and Dh
         chunk = max(1, _CHUNK_ELEMENTS // max(per, 1))
+        compiled = B * n_treated * (T + 1 + E) >= _COMPILED_WORK
         est, var = np.empty((B, J)), np.empty((B, J))
         for s0 in range(0, B, chunk):  # bounded memory; vectorised within
             hu = blocks_of(ft[s0 : s0 + chunk])
@@ -433,7 +443,7 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             if unit_clusters or bool((hu == hc[:, cl]).all()):
                 got = nested_part(hc, dq, q_base, lam)
             else:
-                got = spanning_part(hu, lam)
+                got = spanning_part(hu, lam, compiled)
             if got is None:
                 return None  # the cohorts' weighted sizes change: the coefficients do not hold
             est[s0 : s0 + hu.shape[0]] = got[0] @ coef.T
