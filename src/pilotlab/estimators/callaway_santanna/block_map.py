@@ -431,9 +431,9 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
         )
         q_base = q[:, H].sum(axis=0)  # every cluster never treated, then the differences
         dq = q[:, :H] - q[:, H : H + 1]
-        per = max(H * C + Hb * X.shape[1], C * ((H + 1) * E + Hb) + n)  # IF and Dh
-        chunk = max(1, _CHUNK_ELEMENTS // max(per, 1))
         compiled = B * n_treated * (T + 1 + E) >= _COMPILED_WORK
+        per = max(H * C + Hb * X.shape[1], C * (E + Hb) + n + (C * H * E if compiled else 0))
+        chunk = max(1, _CHUNK_ELEMENTS // max(per, 1))
         est, var = np.empty((B, J)), np.empty((B, J))
         for s0 in range(0, B, chunk):  # bounded memory; vectorised within
             hu = blocks_of(ft[s0 : s0 + chunk])
