@@ -276,3 +276,28 @@ def test_compiled_sums_equal_the_sparse_products_to_the_last_bit(
     assert mapped.sums(other, coef) is None
     monkeypatch.setattr(cs_block_map, "HAS_NUMBA", False)
     assert mapped.sums(other, coef) is None
+
+
+def test_a_chunk_whose_first_assignment_keeps_clusters_whole_but_not_the_others() -> None:
+    """Clusters assigned whole, then re-assignments of units: the first assignment of the chunk
+    is nested, the others span cohorts, so the whole chunk takes the spanning sums and every
+    assignment gets what it gets on its own (nested or spanning, equal to rounding)."""
+    df = _frame(2, trend=0.1)
+    df["g"] = df.groupby("region")["g"].transform("first")
+    panel = _panel(df, cluster="region")
+    m = CS.pre_period_map
+    assert m is not None
+    options = EstimatorOptions(inference="cluster", pretrend="none", replications=0)
+    mapped = m(panel, "y", options)
+    assert mapped is not None
+    rng = np.random.default_rng(7)
+    ft = panel.first_treated
+    draws = np.vstack([ft[None, :]] + [rng.permutation(ft)[None, :] for _ in range(5)])
+    coef = np.vstack([np.ones(len(mapped.event_times)), np.arange(len(mapped.event_times))])
+    together = mapped.sums(draws, coef)
+    assert together is not None
+    alone = [mapped.sums(d, coef) for d in draws]
+    assert all(a is not None for a in alone)
+    for k in (0, 1):
+        got = np.vstack([a[k] for a in alone if a is not None])
+        np.testing.assert_allclose(together[k], got, rtol=1e-12, atol=1e-14)

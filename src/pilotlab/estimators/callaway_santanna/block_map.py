@@ -440,7 +440,11 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             if hu is None:
                 return None
             hc = hu[:, first_of]  # each cluster's block (that of its first unit)
-            if unit_clusters or bool((hu == hc[:, cl]).all()):
+            # nested when every re-assignment keeps clusters whole; the first one tells most
+            # spanning chunks at once, without comparing all the others
+            if unit_clusters or (
+                bool((hu[0] == hc[0, cl]).all()) and bool((hu == hc[:, cl]).all())
+            ):
                 got = nested_part(hc, dq, q_base, lam)
             else:
                 got = spanning_part(hu, lam, compiled)
