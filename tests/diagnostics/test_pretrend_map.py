@@ -249,6 +249,7 @@ def test_compiled_sums_equal_the_sparse_products_to_the_last_bit(
     coef = np.vstack([np.ones(c.size), c - c.mean(), rng.normal(size=c.size)])
     monkeypatch.setattr(cs_block_map, "_CHUNK_ELEMENTS", 7 * (panel.n_units + 200))
     monkeypatch.setattr(cs_block_map, "_COMPILED_WORK", 0)  # compiled however small
+    monkeypatch.setattr(cs_block_map, "_THREADS", 3)  # each chunk's rows split over threads
     calls: list[bool] = []
     compiled = cs_block_map._compiled_span
 
@@ -267,6 +268,12 @@ def test_compiled_sums_equal_the_sparse_products_to_the_last_bit(
     assert not any(calls[-len(calls) // 2 :])  # the sparse products ran
     np.testing.assert_array_equal(fast[0], slow[0])
     np.testing.assert_array_equal(fast[1], slow[1])
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", True)
+    one = mapped.sums(draws[1], coef)  # a single re-assignment: one thread
+    assert one is not None and calls[-1]  # (products of one row round on their own)
+    np.testing.assert_allclose(one[0], fast[0][1:2], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(one[1], fast[1][1:2], rtol=1e-12, atol=1e-15)
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", False)
     assert np.all(fast[1][:, 0] > 0)
     # a unit moved into another cohort changes the cohorts' sizes: both decline
     other = draws[:3].copy()

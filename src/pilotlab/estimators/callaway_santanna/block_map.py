@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -118,6 +119,9 @@ HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.envir
 #: tenths of a second, once per process).
 _COMPILED_WORK = 300_000_000
 
+#: Threads the compiled pass splits a chunk's re-assignments over (each writes its own rows).
+_THREADS = min(os.cpu_count() or 1, 4)
+
 #: Units of a cluster taken together by :func:`_span_sums` (their rows stay in cache while
 #: every re-assignment of the chunk reads them).
 _TILE = 64
@@ -175,8 +179,27 @@ def _compiled_span() -> Any:
         except Exception:  # pragma: no cover - a broken numba installation
             HAS_NUMBA = False
             return None
-        _compiled = numba.njit(cache=True, fastmath=False)(_span_sums)
+        _compiled = numba.njit(cache=True, nogil=True, fastmath=False)(_span_sums)
     return _compiled
+
+
+def _span_on_threads(kernel: Any, hu: np.ndarray, *args: np.ndarray) -> None:
+    """:func:`_span_sums` with the re-assignments (rows of ``hu`` and of the last three
+    arrays of ``args``, the sums) split into blocks run on threads (the kernel holds no GIL);
+    every row is summed as in one pass, so the sums do not depend on the split."""
+    rows = hu.shape[0]
+    n_threads = max(1, min(_THREADS, rows))
+    edges = np.linspace(0, rows, n_threads + 1).astype(np.int64)
+    fixed, out = args[:-3], args[-3:]
+
+    def run(lo: int, hi: int) -> None:
+        kernel(hu[lo:hi], *fixed, *(a[lo:hi] for a in out))
+
+    if n_threads == 1:
+        run(0, rows)
+        return
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(run, edges[:-1].tolist(), edges[1:].tolist()))
 
 
 def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> PrePeriodMap | None:
@@ -385,7 +408,9 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             Zb = np.zeros((b, Hb, T + 1))
             Dh = np.zeros((b, C, H, E))
             Wch = np.zeros((b, C, Hb))
-            kernel(np.ascontiguousarray(hu), order_c, bounds_c, Ys, dP, w_s, Zb, Dh, Wch)
+            _span_on_threads(
+                kernel, np.ascontiguousarray(hu), order_c, bounds_c, Ys, dP, w_s, Zb, Dh, Wch
+            )
             IF = np.broadcast_to(base_if, (b, C, E)).copy()
             for h in range(H):  # as the sparse products add them: one cohort after another
                 IF += Dh[:, :, h]
