@@ -384,13 +384,12 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     # function as if never treated (P_never, summed per cluster) and the differences for each
     # cohort (dP), so a re-assignment only gathers its treated units
     cl_s, w_s = cl[order], w[order]
-    Yt = Ys[:, :T]  # w_i y_i . D[h, e], one product per block: (N, E) each
-    P_never = Yt @ D[H]
-    base_if = np.add.reduceat(P_never, bounds[:-1], axis=0) if n else np.zeros((C, E))
+    P_all = np.einsum("it,hte->ihe", Ys[:, :T], D)  # (N, Hb, E): w_i y_i . D[h, e]
+    base_if = np.add.reduceat(P_all[:, H], bounds[:-1], axis=0) if n else np.zeros((C, E))
     dP = np.empty((H, n, E))
-    for h in range(H):  # a handful of cohorts
-        np.subtract(Yt @ D[h], P_never, out=dP[h])
-    del P_never
+    for h in range(H):  # a handful of cohorts, each written in place (no transposed copy)
+        np.subtract(P_all[:, h], P_all[:, H], out=dP[h])
+    del P_all
     bounds_c = np.ascontiguousarray(bounds, dtype=np.int64)
     order_c = np.ascontiguousarray(order, dtype=np.int64)
 
