@@ -20,6 +20,7 @@ from pilotlab.diagnostics import pretrend
 from pilotlab.diagnostics.pretrend import apply_pretrend
 from pilotlab.estimators import ESTIMATORS
 from pilotlab.estimators.base import CallawaySantAnnaOptions, EstimatorOptions
+from pilotlab.estimators.callaway_santanna import block_map as cs_block_map
 from pilotlab.exceptions import PilotlabWarning
 from pilotlab.results import PreTrendTest
 from tests.support.cs import make_panel
@@ -87,6 +88,18 @@ CASES: dict[str, tuple[dict[str, object], dict[str, object], bool, bool]] = {
     ),
     "not yet treated, window": ({"comparison": "not_yet_treated"}, {"window": (3, 2)}, False, True),
     "anticipation": ({"anticipation": 1}, {}, False, True),
+    "clusters across cohorts, universal base": (
+        {"cluster": "region"},
+        {"base_period": "universal"},
+        False,
+        True,
+    ),
+    "clusters across cohorts, anticipation, window": (
+        {"cluster": "region", "anticipation": 1, "comparison": "not_yet_treated"},
+        {"window": (3, 2)},
+        False,
+        True,
+    ),
     # weights move with the units, so the cohorts' weighted sizes change: re-fitted
     "weighted": ({"weight": "w"}, {}, False, False),
     "weighted, clusters": ({"weight": "w", "cluster": "region"}, {}, False, False),
@@ -184,3 +197,114 @@ def test_an_assignment_that_changes_a_cohorts_size_is_refitted() -> None:
         pytest.skip("the big cluster shares the first cluster's cohort")
     other[big], other[:4] = ft[small], ft[big[0]]  # swap the big cluster with the first one
     assert mapped.sums(other, coef) is None
+
+
+#: name -> (panel keywords, options keywords) of the spanning-cluster cases below
+SPANNING: dict[str, tuple[dict[str, object], dict[str, object]]] = {
+    "never treated": ({}, {}),
+    "not yet treated, window": ({"comparison": "not_yet_treated"}, {"window": (3, 2)}),
+    "anticipation": ({"anticipation": 1}, {}),
+    "universal base": ({}, {"base_period": "universal"}),
+    "weighted": ({"weight": "w"}, {}),
+}
+
+
+@pytest.mark.skipif(not cs_block_map.HAS_NUMBA, reason="numba is not importable here")
+@pytest.mark.parametrize("name", list(SPANNING))
+def test_compiled_sums_equal_the_sparse_products_to_the_last_bit(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clusters that span cohorts: the compiled pass over each chunk of re-assignments gives the
+    sparse products' leads and variances bit for bit, with clusters longer than a tile of
+    units, a cluster of one unit, several chunks and an assignment that changes a cohort's
+    size (both decline)."""
+    panel_kw, opt_kw = SPANNING[name]
+    df = _frame(3, n=300, trend=0.1)
+    unit = df["unit"].to_numpy()
+    df["region"] = np.where(unit == 5, 99, unit % 3)  # ~100 units each, and a singleton
+    df["w"] = df.groupby(df["unit"] // 2)["w"].transform("first")
+    panel = _panel(df, cluster="region", **panel_kw)
+    base = {k: v for k, v in opt_kw.items() if k == "base_period"}
+    options = EstimatorOptions(
+        inference="cluster",
+        pretrend="none",
+        replications=0,
+        window=opt_kw.get("window"),  # type: ignore[arg-type]
+        callaway_santanna=CallawaySantAnnaOptions(**base),  # type: ignore[arg-type]
+    )
+    m = CS.pre_period_map
+    assert m is not None
+    mapped = m(panel, "y", options)
+    assert mapped is not None
+    rng = np.random.default_rng(4)
+    ft = panel.first_treated
+    if panel.weighted:  # equal weights per unit pair 2j, 2j+1: swap within pairs
+        draws = np.repeat(ft[None, :], 40, axis=0)
+        for d in draws[1:]:
+            flip = np.flatnonzero(rng.random(ft.size // 2) < 0.5) * 2
+            d[flip], d[flip + 1] = ft[flip + 1], ft[flip]
+    else:
+        draws = np.vstack([ft[None, :]] + [rng.permutation(ft)[None, :] for _ in range(39)])
+    c = np.arange(len(mapped.event_times), dtype=float)
+    coef = np.vstack([np.ones(c.size), c - c.mean(), rng.normal(size=c.size)])
+    monkeypatch.setattr(cs_block_map, "_CHUNK_ELEMENTS", 7 * (panel.n_units + 200))
+    monkeypatch.setattr(cs_block_map, "_COMPILED_WORK", 0)  # compiled however small
+    monkeypatch.setattr(cs_block_map, "_THREADS", 3)  # each chunk's rows split over threads
+    calls: list[bool] = []
+    compiled = cs_block_map._compiled_span
+
+    def counted() -> object:
+        kernel = compiled()
+        calls.append(kernel is not None)
+        return kernel
+
+    monkeypatch.setattr(cs_block_map, "_compiled_span", counted)
+    fast = mapped.sums(draws, coef)
+    assert fast is not None
+    assert len(calls) > 2 and all(calls)  # several chunks, each through the compiled pass
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", False)
+    slow = mapped.sums(draws, coef)
+    assert slow is not None
+    assert not any(calls[-len(calls) // 2 :])  # the sparse products ran
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", True)
+    one = mapped.sums(draws[1], coef)  # a single re-assignment: one thread
+    assert one is not None and calls[-1]  # (products of one row round on their own)
+    np.testing.assert_allclose(one[0], fast[0][1:2], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(one[1], fast[1][1:2], rtol=1e-12, atol=1e-15)
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", False)
+    assert np.all(fast[1][:, 0] > 0)
+    # a unit moved into another cohort changes the cohorts' sizes: both decline
+    other = draws[:3].copy()
+    i, j = np.flatnonzero(ft == ft.max())[0], np.flatnonzero(ft != ft.max())[0]
+    other[2, j] = ft[i]
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", True)
+    assert mapped.sums(other, coef) is None
+    monkeypatch.setattr(cs_block_map, "HAS_NUMBA", False)
+    assert mapped.sums(other, coef) is None
+
+
+def test_a_chunk_whose_first_assignment_keeps_clusters_whole_but_not_the_others() -> None:
+    """Clusters assigned whole, then re-assignments of units: the first assignment of the chunk
+    is nested, the others span cohorts, so the whole chunk takes the spanning sums and every
+    assignment gets what it gets on its own (nested or spanning, equal to rounding)."""
+    df = _frame(2, trend=0.1)
+    df["g"] = df.groupby("region")["g"].transform("first")
+    panel = _panel(df, cluster="region")
+    m = CS.pre_period_map
+    assert m is not None
+    options = EstimatorOptions(inference="cluster", pretrend="none", replications=0)
+    mapped = m(panel, "y", options)
+    assert mapped is not None
+    rng = np.random.default_rng(7)
+    ft = panel.first_treated
+    draws = np.vstack([ft[None, :]] + [rng.permutation(ft)[None, :] for _ in range(5)])
+    coef = np.vstack([np.ones(len(mapped.event_times)), np.arange(len(mapped.event_times))])
+    together = mapped.sums(draws, coef)
+    assert together is not None
+    alone = [mapped.sums(d, coef) for d in draws]
+    assert all(a is not None for a in alone)
+    for k in (0, 1):
+        got = np.vstack([a[k] for a in alone if a is not None])
+        np.testing.assert_allclose(together[k], got, rtol=1e-12, atol=1e-14)

@@ -128,3 +128,33 @@ def test_event_study_cohort_blocks_equal_refits(window) -> None:
     assert fast.p_value == slow.p_value
     assert fast.ci_lower == pytest.approx(slow.ci_lower, rel=1e-7)
     assert fast.ci_upper == pytest.approx(slow.ci_upper, rel=1e-7)
+
+
+def test_blocks_of_every_kind_of_label_as_the_general_reading() -> None:
+    """The one-gather reading of int64 labels (never, cohorts, labels between, before and
+    beyond them, the extremes of int64) gives the blocks of the general reading."""
+    from pilotlab.data.panel import NEVER
+    from pilotlab.estimators.block_map import BlockMap
+
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    for cohorts in ([0], [3, 5, 9], [2, 3]):
+        mapped = BlockMap(np.zeros((len(cohorts) + 1, 1)), np.array(cohorts), 0.0)
+        labels = np.array([lo, lo + 1, -7, -2, -1, 0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 99,
+                           hi - 2, hi - 1, NEVER])  # fmt: skip
+        rng = np.random.default_rng(len(cohorts))
+        ft = rng.choice(labels, size=(7, 40))
+        fast = mapped.blocks(ft)
+        top = cohorts[-1] + 1  # the general reading: clip into the table, never at its end
+        table = np.full(top + 2, -1)
+        table[cohorts], table[top + 1] = np.arange(len(cohorts)), len(cohorts)
+        general = table[np.where(ft == NEVER, top + 1, np.clip(ft, -1, top))]
+        assert fast.dtype == np.int64 and fast.shape == ft.shape
+        np.testing.assert_array_equal(fast, general)
+        small = np.where((ft > -999) & (ft < 999), ft, -1)  # narrower integers: general reading
+        np.testing.assert_array_equal(mapped.blocks(small.astype(np.int32)), mapped.blocks(small))
+        expect = np.full(labels.size, -1)
+        expect[labels == NEVER] = len(cohorts)
+        expect[labels < 0] = len(cohorts)  # labels before the panel read as never (as before)
+        for k, g in enumerate(cohorts):
+            expect[labels == g] = k
+        np.testing.assert_array_equal(mapped.blocks(labels), expect)

@@ -39,10 +39,18 @@ class BlockMap:
         ``-1`` for a label that is neither a cohort of the actual assignment nor never."""
         h = self.cohorts.size
         top = int(self.cohorts[-1]) + 1
+        ft = np.asarray(first_treated)
+        if ft.dtype == np.int64:  # one gather: label + 1 -> block, out-of-range ends clipped
+            # 0: never (below every label; NEVER + 1 wraps to the smallest int64 and lands
+            # here too), 1 + g: label g, top + 2: beyond the last cohort
+            shifted = np.full(top + 3, -1, dtype=np.int64)
+            shifted[self.cohorts + 1] = np.arange(h)
+            shifted[0] = h
+            fast: np.ndarray = np.take(shifted, ft + 1, mode="clip")
+            return fast
         table = np.full(top + 2, -1, dtype=np.int64)  # label -> block; top: beyond; top+1: never
         table[self.cohorts] = np.arange(h)
         table[top + 1] = h
-        ft = np.asarray(first_treated)
         code = np.where(ft == NEVER, top + 1, np.clip(ft, -1, top))
         out: np.ndarray = table[code]
         return out

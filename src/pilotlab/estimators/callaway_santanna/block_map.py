@@ -10,7 +10,11 @@ t]`` with coefficients that depend on the block sizes only, which permutation in
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -104,6 +108,99 @@ def headline_block_map(
 #: Bound on the elements of the per-chunk arrays of :func:`pre_period_map` (memory).
 _CHUNK_ELEMENTS = 4_000_000
 
+#: Whether numba (a default dependency) is installed; imported on the first spanning chunk only.
+#: ``PILOTLAB_NO_NUMBA=1`` forces the sparse products, which need nothing else.
+HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.environ.get(
+    "PILOTLAB_NO_NUMBA"
+)
+
+#: Work (re-assignments x treated units x (periods + leads)) from which the compiled pass runs:
+#: below it the sparse products finish before numba is imported and its kernel loaded (some
+#: tenths of a second, once per process).
+_COMPILED_WORK = 300_000_000
+
+#: Threads the compiled pass splits a chunk's re-assignments over (each writes its own rows).
+_THREADS = min(os.cpu_count() or 1, 4)
+
+#: Units of a cluster taken together by :func:`_span_sums` (their rows stay in cache while
+#: every re-assignment of the chunk reads them).
+_TILE = 64
+
+
+def _span_sums(
+    hu: np.ndarray,
+    order: np.ndarray,
+    bounds: np.ndarray,
+    Ys: np.ndarray,
+    dP: np.ndarray,
+    w_s: np.ndarray,
+    Zb: np.ndarray,
+    Dh: np.ndarray,
+    Wch: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba; the sparse products stand in without it
+    """Treated units' sums of every re-assignment, accumulated into ``Zb``, ``Dh`` and ``Wch``.
+
+    ``hu`` (b, N): the block of each unit (in the panel's order) per re-assignment; ``order``:
+    the unit at each position in cluster order, ``bounds`` the clusters' first positions;
+    ``Ys`` (N, T + 1), ``dP`` (H, N, E) and ``w_s`` (N,) in cluster order. For a unit of
+    treated block ``h < H`` in cluster ``c`` under re-assignment ``j`` it adds ``Ys`` to
+    ``Zb[j, h]``, ``dP[h]`` to ``Dh[j, c, h]`` and ``w_s`` to ``Wch[j, c, h]``: every sum runs
+    over the units in cluster order from zero, the order of the sparse products' rows, so the
+    sums are theirs to the last bit. Tiles of a cluster's units are read once per chunk.
+    """
+    b = hu.shape[0]
+    H, T1, E = dP.shape[0], Ys.shape[1], dP.shape[2]
+    for c in range(bounds.size - 1):
+        for lo in range(bounds[c], bounds[c + 1], _TILE):
+            hi = min(lo + _TILE, bounds[c + 1])
+            for j in range(b):
+                for p in range(lo, hi):
+                    h = hu[j, order[p]]
+                    if h < H:
+                        for t in range(T1):
+                            Zb[j, h, t] += Ys[p, t]
+                        for e in range(E):
+                            Dh[j, c, h, e] += dP[h, p, e]
+                        Wch[j, c, h] += w_s[p]
+
+
+_compiled: Any = None
+
+
+def _compiled_span() -> Any:
+    """:func:`_span_sums` compiled by numba (on first use; cached on disk across runs), or
+    ``None`` without numba (the sparse products then give the same sums, more slowly)."""
+    global _compiled, HAS_NUMBA
+    if not HAS_NUMBA:
+        return None
+    if _compiled is None:
+        try:
+            import numba
+        except Exception:  # pragma: no cover - a broken numba installation
+            HAS_NUMBA = False
+            return None
+        _compiled = numba.njit(cache=True, nogil=True, fastmath=False)(_span_sums)
+    return _compiled
+
+
+def _span_on_threads(kernel: Any, hu: np.ndarray, *args: np.ndarray) -> None:
+    """:func:`_span_sums` with the re-assignments (rows of ``hu`` and of the last three
+    arrays of ``args``, the sums) split into blocks run on threads (the kernel holds no GIL);
+    every row is summed as in one pass, so the sums do not depend on the split."""
+    rows = hu.shape[0]
+    n_threads = max(1, min(_THREADS, rows))
+    edges = np.linspace(0, rows, n_threads + 1).astype(np.int64)
+    fixed, out = args[:-3], args[-3:]
+
+    def run(lo: int, hi: int) -> None:
+        kernel(hu[lo:hi], *fixed, *(a[lo:hi] for a in out))
+
+    if n_threads == 1:
+        run(0, rows)
+        return
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(run, edges[:-1].tolist(), edges[1:].tolist()))
+
 
 def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> PrePeriodMap | None:
     """The pre-period event-time averages of the dynamic aggregation and their variances under
@@ -120,8 +217,9 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     weight, ``N_c``: its units, ``h_c``: its block). When every cluster lies within one block
     (units as clusters, or clusters assigned whole), ``sum_c IF_ce^2`` expands into a gather of
     precomputed ``(Z_c . D[h, e])^2`` and block sums of ``Z_c``, ``W_c Z_c``, ``N_c Z_c`` and
-    three scalars; otherwise each cluster's influence function is summed from its units. The
-    outcomes are first centred on unit and period means, which changes no estimate and no
+    three scalars; otherwise each cluster's influence function is summed from its units'
+    precomputed parts ``w_i y_i . D[h, e]``, in one compiled pass over each chunk of
+    re-assignments (numba; sparse products without it, with the same sums). The outcomes are first centred on unit and period means, which changes no estimate and no
     influence function (both difference them out) but keeps the expansion accurate.
     """
     cs = options.callaway_santanna
@@ -288,12 +386,46 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     cl_s, w_s = cl[order], w[order]
     P_all = np.einsum("it,hte->ihe", Ys[:, :T], D)  # (N, Hb, E): w_i y_i . D[h, e]
     base_if = np.add.reduceat(P_all[:, H], bounds[:-1], axis=0) if n else np.zeros((C, E))
-    dP = np.ascontiguousarray((P_all[:, :H] - P_all[:, H : H + 1]).transpose(1, 0, 2))
+    dP = np.empty((H, n, E))
+    for h in range(H):  # a handful of cohorts, each written in place (no transposed copy)
+        np.subtract(P_all[:, h], P_all[:, H], out=dP[h])
     del P_all
+    bounds_c = np.ascontiguousarray(bounds, dtype=np.int64)
+    order_c = np.ascontiguousarray(order, dtype=np.int64)
 
-    def spanning_part(hu: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    n_treated = int(np.count_nonzero(units.block < H))  # under every re-assignment
+
+    def spanning_part(
+        hu: np.ndarray, lam: np.ndarray, compiled: bool
+    ) -> tuple[np.ndarray, ...] | None:
         """Clusters spanning blocks (``hu``: (b, N)): each cluster's influence function from
-        its treated units' parts, by sparse products whose rows come sorted (no sorting)."""
+        its treated units' parts, gathered in one compiled pass over the chunk
+        (:func:`_span_sums`) or by sparse products whose rows come sorted (no sorting)."""
+        b = hu.shape[0]
+        kernel = _compiled_span() if compiled else None
+        if kernel is not None:
+            Zb = np.zeros((b, Hb, T + 1))
+            Dh = np.zeros((b, C, H, E))
+            Wch = np.zeros((b, C, Hb))
+            _span_on_threads(
+                kernel, np.ascontiguousarray(hu), order_c, bounds_c, Ys, dP, w_s, Zb, Dh, Wch
+            )
+            IF = np.broadcast_to(base_if, (b, C, E)).copy()
+            for h in range(H):  # as the sparse products add them: one cohort after another
+                IF += Dh[:, :, h]
+            del Dh
+        else:
+            Zb, Wch, IF = sparse_sums(hu)
+        Zb[:, H] = Z_tot.sum(axis=0)[None, :] - Zb[:, :H].sum(axis=1)
+        Wch[:, :, H] = Wcl[None, :] - Wch[:, :, :H].sum(axis=2)
+        if not same_sizes(Zb[..., T]):
+            return None
+        a, sc, r = constants(Zb[..., :T])
+        IF += np.matmul(Wch, sc) - Nc[None, :, None] * r[:, None, :]
+        return a, np.einsum("bce,bce->be", IF, IF) @ lam.T
+
+    def sparse_sums(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`_span_sums` by sparse products, one cohort at a time."""
         b = hu.shape[0]
         hs = hu[:, order]
         Zb = np.empty((b, Hb, T + 1))
@@ -311,13 +443,7 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             pick = sparse.csr_matrix((ones, ii, ptr), shape=(b * C, n))
             IF += (pick @ dP[h]).reshape(b, C, E)
             Wch[:, :, h] = np.bincount(key, w_s[ii], minlength=b * C).reshape(b, C)
-        Zb[:, H] = Z_tot.sum(axis=0)[None, :] - Zb[:, :H].sum(axis=1)
-        Wch[:, :, H] = Wcl[None, :] - Wch[:, :, :H].sum(axis=2)
-        if not same_sizes(Zb[..., T]):
-            return None
-        a, sc, r = constants(Zb[..., :T])
-        IF += np.matmul(Wch, sc) - Nc[None, :, None] * r[:, None, :]
-        return a, np.einsum("bce,bce->be", IF, IF) @ lam.T
+        return Zb, Wch, IF
 
     def compute(ft: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         if ft.shape[1] != n or coef.shape[1] != E:
@@ -329,7 +455,8 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
         )
         q_base = q[:, H].sum(axis=0)  # every cluster never treated, then the differences
         dq = q[:, :H] - q[:, H : H + 1]
-        per = max(H * C + Hb * X.shape[1], C * (E + Hb) + n)
+        compiled = B * n_treated * (T + 1 + E) >= _COMPILED_WORK
+        per = max(H * C + Hb * X.shape[1], C * (E + Hb) + n + (C * H * E if compiled else 0))
         chunk = max(1, _CHUNK_ELEMENTS // max(per, 1))
         est, var = np.empty((B, J)), np.empty((B, J))
         for s0 in range(0, B, chunk):  # bounded memory; vectorised within
@@ -337,10 +464,14 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             if hu is None:
                 return None
             hc = hu[:, first_of]  # each cluster's block (that of its first unit)
-            if unit_clusters or bool((hu == hc[:, cl]).all()):
+            # nested when every re-assignment keeps clusters whole; the first one tells most
+            # spanning chunks at once, without comparing all the others
+            if unit_clusters or (
+                bool((hu[0] == hc[0, cl]).all()) and bool((hu == hc[:, cl]).all())
+            ):
                 got = nested_part(hc, dq, q_base, lam)
             else:
-                got = spanning_part(hu, lam)
+                got = spanning_part(hu, lam, compiled)
             if got is None:
                 return None  # the cohorts' weighted sizes change: the coefficients do not hold
             est[s0 : s0 + hu.shape[0]] = got[0] @ coef.T
