@@ -8,22 +8,19 @@ removed (one re-fit per re-assignment); the statistics and p-values must agree t
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pilotlab.catalogue import EstimatorEntry
 from pilotlab.data.panel import Panel
 from pilotlab.diagnostics import pretrend
-from pilotlab.diagnostics.pretrend import apply_pretrend
 from pilotlab.estimators import ESTIMATORS, _label_sums
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.exceptions import PilotlabWarning
-from pilotlab.results import PreTrendTest
 from tests.support.cs import make_panel
+from tests.support.pretest import mapped_and_refitted
 
 ES = ESTIMATORS["event_study"]
 
@@ -57,21 +54,6 @@ def _no_power(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pretrend, "with_power", lambda test, pre, result: test)
 
 
-def _both(
-    panel: Panel, options: EstimatorOptions, seed: int = 5
-) -> tuple[PreTrendTest, PreTrendTest]:
-    slow_entry: EstimatorEntry = dataclasses.replace(ES, pre_period_map=None)
-    out = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PilotlabWarning)
-        for entry in (ES, slow_entry):
-            res = entry.fit(panel, "y", options, np.random.default_rng(seed))
-            res = apply_pretrend(panel, "y", entry, options, res, np.random.default_rng(seed))
-            assert res.pre_trend is not None
-            out.append(res.pre_trend)
-    return out[0], out[1]
-
-
 #: name -> (panel keywords, options keywords, whole cohorts per cluster)
 CASES: dict[str, tuple[dict[str, object], dict[str, object], bool]] = {
     "units": ({}, {}, False),
@@ -93,7 +75,7 @@ def test_one_pass_gives_the_refits_statistic_and_p_value(name: str, trend: float
     options = EstimatorOptions(
         inference="cluster", pretrend="randomization", replications=99, **opt_kw
     )  # type: ignore[arg-type]
-    fast, slow = _both(_panel(df, **panel_kw), options)
+    fast, slow = mapped_and_refitted(ES, _panel(df, **panel_kw), options)
     assert "re-estimated" in slow.test
     assert "block sums" in fast.test
     assert fast.statistic == pytest.approx(slow.statistic, rel=1e-10, abs=1e-12)

@@ -7,23 +7,21 @@ statistics and p-values must agree to rounding.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pilotlab.catalogue import EstimatorEntry
+from pilotlab import compiled as pilotlab_compiled
 from pilotlab.data.panel import Panel
 from pilotlab.diagnostics import pretrend
-from pilotlab.diagnostics.pretrend import apply_pretrend
 from pilotlab.estimators import ESTIMATORS
 from pilotlab.estimators.base import CallawaySantAnnaOptions, EstimatorOptions
 from pilotlab.estimators.callaway_santanna import block_map as cs_block_map
 from pilotlab.exceptions import PilotlabWarning
-from pilotlab.results import PreTrendTest
 from tests.support.cs import make_panel
+from tests.support.pretest import mapped_and_refitted
 
 CS = ESTIMATORS["callaway_santanna"]
 
@@ -57,21 +55,6 @@ def _no_power(monkeypatch: pytest.MonkeyPatch) -> None:
     """What the test could detect is computed after it and is not compared here (it is the
     slow part of these small cases)."""
     monkeypatch.setattr(pretrend, "with_power", lambda test, pre, result: test)
-
-
-def _both(
-    panel: Panel, options: EstimatorOptions, seed: int = 5
-) -> tuple[PreTrendTest, PreTrendTest]:
-    slow_entry: EstimatorEntry = dataclasses.replace(CS, pre_period_map=None)
-    out = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PilotlabWarning)
-        for entry in (CS, slow_entry):
-            res = entry.fit(panel, "y", options, np.random.default_rng(seed))
-            res = apply_pretrend(panel, "y", entry, options, res, np.random.default_rng(seed))
-            assert res.pre_trend is not None
-            out.append(res.pre_trend)
-    return out[0], out[1]
 
 
 #: name -> (panel keywords, options keywords, whole cohorts per cluster, the fast path applies)
@@ -121,7 +104,7 @@ def test_block_sums_give_the_refits_statistic(name: str) -> None:
         window=window,  # type: ignore[arg-type]
         callaway_santanna=CallawaySantAnnaOptions(**base),  # type: ignore[arg-type]
     )
-    fast, slow = _both(_panel(df, **panel_kw), options)
+    fast, slow = mapped_and_refitted(CS, _panel(df, **panel_kw), options)
     assert "re-estimated" in slow.test
     assert ("block sums" in fast.test) is applies
     assert fast.statistic == pytest.approx(slow.statistic, rel=1e-10, abs=1e-12)
@@ -249,7 +232,8 @@ def test_compiled_sums_equal_the_sparse_products_to_the_last_bit(
     coef = np.vstack([np.ones(c.size), c - c.mean(), rng.normal(size=c.size)])
     monkeypatch.setattr(cs_block_map, "_CHUNK_ELEMENTS", 7 * (panel.n_units + 200))
     monkeypatch.setattr(cs_block_map, "_COMPILED_WORK", 0)  # compiled however small
-    monkeypatch.setattr(cs_block_map, "_THREADS", 3)  # each chunk's rows split over threads
+    monkeypatch.setattr(pilotlab_compiled, "MAX_THREADS", 3)  # each chunk's rows split over threads
+    monkeypatch.setattr(pilotlab_compiled.os, "cpu_count", lambda: 3)
     calls: list[bool] = []
     compiled = cs_block_map._compiled_span
 

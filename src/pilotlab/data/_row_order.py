@@ -21,20 +21,13 @@ in chunks of rows). The kernel is serial and releases the GIL; blocks of rows ru
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["HAS_NUMBA", "ordered_labels", "pick_backend"]
+from pilotlab.compiled import HAS_NUMBA, is_loaded, nogil_kernel, on_threads
 
-#: Whether numba (a default dependency) is installed; it is imported on the first use only.
-#: ``PILOTLAB_NO_NUMBA=1`` forces the numpy backend.
-HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.environ.get(
-    "PILOTLAB_NO_NUMBA"
-)
+__all__ = ["HAS_NUMBA", "ordered_labels", "pick_backend"]
 
 #: ``auto`` loads numba for at least this many keys (importing it and loading the kernel costs
 #: about half a second once per process, sorting this many keys with ``np.argsort`` about as
@@ -98,19 +91,7 @@ def ordered_labels(
     if kernel is None:
         raise ImportError("backend='numba' needs numba, which is not installed or not importable")
     redo = np.zeros(n_rows, dtype=np.bool_)
-    n_threads = min(os.cpu_count() or 1, n_rows)
-    if n_threads < 2:
-        kernel(keys, labels, out, redo, 0, n_rows)
-    else:  # blocks of rows on threads (the kernel releases the GIL); rows are independent
-        edges = np.linspace(0, n_rows, n_threads + 1).astype(np.int64)
-        with ThreadPoolExecutor(n_threads) as pool:
-            list(
-                pool.map(
-                    lambda lo, hi: kernel(keys, labels, out, redo, int(lo), int(hi)),
-                    edges[:-1],
-                    edges[1:],
-                )
-            )
+    on_threads(lambda lo, hi: kernel(keys, labels, out, redo, lo, hi), n_rows)  # rows apart
     if redo.any():  # rows with tied (or out-of-range) keys: the argsort's own order of ties
         rows = np.flatnonzero(redo)
         out[rows] = labels[np.argsort(keys[rows], axis=1)[:, :w]]
@@ -120,7 +101,7 @@ def ordered_labels(
 def pick_backend(n_keys: int, n: int) -> Literal["numpy", "numba"]:
     """The backend ``auto`` uses for ``n_keys`` keys in rows of ``n``: numba when it is
     importable and already loaded or ``n_keys`` is at least :data:`MIN_COMPILED_KEYS`."""
-    worth = _compiled is not None or n_keys >= MIN_COMPILED_KEYS
+    worth = is_loaded(_kernel) or n_keys >= MIN_COMPILED_KEYS
     if HAS_NUMBA and worth and n < 2**31 and _compiled_kernel() is not None:
         return "numba"
     return "numpy"
@@ -184,23 +165,6 @@ def _kernel(
             redo[r] = True
 
 
-_compiled: Any = None
-
-
 def _compiled_kernel() -> Any:
-    """The kernel compiled by numba (on first use; cached on disk across runs), or None.
-
-    None when numba cannot be imported (e.g. built against another numpy): the numpy backend
-    then gives the same labels, more slowly.
-    """
-    global _compiled, HAS_NUMBA
-    if _compiled is None and HAS_NUMBA:
-        try:
-            import numba
-        except Exception:  # pragma: no cover - a broken numba installation
-            HAS_NUMBA = False
-            return None
-        # serial and without the GIL, run on threads: it compiles and loads far faster than
-        # numba's parallel loops, which a command waits for once per process
-        _compiled = numba.njit(cache=True, nogil=True, fastmath=False)(_kernel)
-    return _compiled
+    """The kernel compiled by numba (serial, without the GIL, run on threads), or None."""
+    return nogil_kernel(_kernel)

@@ -29,27 +29,22 @@ fused loop per step, so the two agree to the last bit.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
 
+from pilotlab.compiled import HAS_NUMBA, MAX_THREADS, nogil_kernel, on_threads
+
 __all__ = ["HAS_NUMBA", "frank_wolfe", "sparsify", "two_round_frank_wolfe"]
 
-#: Whether numba (a default dependency) is installed; it is imported on the first solve only.
-#: ``PILOTLAB_NO_NUMBA=1`` forces the numpy backend, which needs nothing else.
-HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.environ.get(
-    "PILOTLAB_NO_NUMBA"
-)
 
 #: Stand-in for +inf at coordinates a problem may not use (finite, so ``0 * BIG`` is 0).
 BIG = 1e300
 #: ``sigma`` below this is folded back into ``w`` and ``u`` (no underflow after many steps).
 RENORM = 1e-30
 #: The numpy backend splits large batches into blocks of rows solved on separate threads.
-MAX_THREADS = 4
 MIN_ROWS_PER_THREAD = 64
 
 
@@ -448,26 +443,9 @@ def _kernel(
         iters[b] = t
 
 
-_compiled: Any = None
-
-
 def _compiled_kernel() -> Any:
-    """The kernel compiled by numba (on first use; cached on disk across runs), or None.
-
-    None when numba cannot be imported (e.g. built against another numpy): the numpy backend
-    then gives the same numbers, more slowly.
-    """
-    global _compiled, HAS_NUMBA
-    if _compiled is None and HAS_NUMBA:
-        try:
-            import numba
-        except Exception:  # pragma: no cover - a broken numba installation
-            HAS_NUMBA = False
-            return None
-        # a serial kernel that releases the GIL, run on threads: it compiles in a third of the
-        # time numba's parallel loops take, which a first run on a fresh install waits for
-        _compiled = numba.njit(cache=True, nogil=True, fastmath=False)(_kernel)
-    return _compiled
+    """The kernel compiled by numba (serial, without the GIL, run on threads), or None."""
+    return nogil_kernel(_kernel)
 
 
 def _run_compiled(st: _State, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -493,13 +471,7 @@ def _run_compiled(st: _State, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
         int(max_iter),
         iters,
     )
-    n_threads = min(os.cpu_count() or 1, MAX_THREADS, n_batch)
-    if n_threads < 2:
-        kernel(0, n_batch, *args)
-        return st.u, iters
     # problems stop after different numbers of steps: several ranges per thread, taken in turn,
     # keep the threads equally busy; each problem's arithmetic is the same in any grouping
-    edges = np.linspace(0, n_batch, min(4 * n_threads, n_batch) + 1).astype(np.int64)
-    with ThreadPoolExecutor(n_threads) as pool:
-        list(pool.map(lambda lo, hi: kernel(int(lo), int(hi), *args), edges[:-1], edges[1:]))
+    on_threads(lambda lo, hi: kernel(lo, hi, *args), n_batch, pieces_per_thread=4)
     return st.u, iters

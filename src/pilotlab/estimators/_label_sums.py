@@ -17,19 +17,13 @@ numbers in the same order, unit by unit.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-__all__ = ["label_cluster_sums"]
+from pilotlab.compiled import HAS_NUMBA, nogil_kernel, on_threads
 
-#: Whether numba (a default dependency) is installed; ``PILOTLAB_NO_NUMBA=1`` forces numpy.
-HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.environ.get(
-    "PILOTLAB_NO_NUMBA"
-)
+__all__ = ["HAS_NUMBA", "label_cluster_sums"]
 
 
 def label_cluster_sums(
@@ -66,16 +60,7 @@ def label_cluster_sums(
             bins * n_labels + lab.ravel(), minlength=n_draws * n_clusters * n_labels
         ).reshape(n_draws, n_clusters, n_labels)
         return sums, counts
-    n_threads = min(os.cpu_count() or 1, n_draws)
-    edges = np.linspace(0, n_draws, max(n_threads, 1) + 1).astype(np.int64)
-    with ThreadPoolExecutor(max(n_threads, 1)) as pool:
-        list(
-            pool.map(
-                lambda lo, hi: kernel(lab, vals, cl, sums, counts, int(lo), int(hi)),
-                edges[:-1],
-                edges[1:],
-            )
-        )
+    on_threads(lambda lo, hi: kernel(lab, vals, cl, sums, counts, lo, hi), n_draws)
     return sums, counts
 
 
@@ -100,17 +85,6 @@ def _kernel(
             counts[b, h, g] += 1.0
 
 
-_compiled: Any = None
-
-
 def _compiled_kernel() -> Any:
-    """The kernel compiled by numba (on first use; cached on disk across runs), or None."""
-    global _compiled, HAS_NUMBA
-    if _compiled is None and HAS_NUMBA:
-        try:
-            import numba
-        except Exception:  # pragma: no cover - a broken numba installation
-            HAS_NUMBA = False
-            return None
-        _compiled = numba.njit(cache=True, nogil=True, fastmath=False)(_kernel)
-    return _compiled
+    """The kernel compiled by numba (serial, without the GIL, run on threads), or None."""
+    return nogil_kernel(_kernel)

@@ -10,15 +10,14 @@ t]`` with coefficients that depend on the block sizes only, which permutation in
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
+from pilotlab import compiled
+from pilotlab.compiled import nogil_kernel, on_threads
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.block_map import BlockMap, PrePeriodMap
@@ -108,19 +107,15 @@ def headline_block_map(
 #: Bound on the elements of the per-chunk arrays of :func:`pre_period_map` (memory).
 _CHUNK_ELEMENTS = 4_000_000
 
-#: Whether numba (a default dependency) is installed; imported on the first spanning chunk only.
-#: ``PILOTLAB_NO_NUMBA=1`` forces the sparse products, which need nothing else.
-HAS_NUMBA: bool = importlib.util.find_spec("numba") is not None and not os.environ.get(
-    "PILOTLAB_NO_NUMBA"
-)
+#: Whether the compiled pass may run (numba installed, no ``PILOTLAB_NO_NUMBA``); numba is
+#: imported on the first spanning chunk only, and the sparse products need nothing else.
+HAS_NUMBA: bool = compiled.HAS_NUMBA
 
 #: Work (re-assignments x treated units x (periods + leads)) from which the compiled pass runs:
 #: below it the sparse products finish before numba is imported and its kernel loaded (some
 #: tenths of a second, once per process).
 _COMPILED_WORK = 300_000_000
 
-#: Threads the compiled pass splits a chunk's re-assignments over (each writes its own rows).
-_THREADS = min(os.cpu_count() or 1, 4)
 
 #: Units of a cluster taken together by :func:`_span_sums` (their rows stay in cache while
 #: every re-assignment of the chunk reads them).
@@ -164,42 +159,18 @@ def _span_sums(
                         Wch[j, c, h] += w_s[p]
 
 
-_compiled: Any = None
-
-
 def _compiled_span() -> Any:
-    """:func:`_span_sums` compiled by numba (on first use; cached on disk across runs), or
-    ``None`` without numba (the sparse products then give the same sums, more slowly)."""
-    global _compiled, HAS_NUMBA
-    if not HAS_NUMBA:
-        return None
-    if _compiled is None:
-        try:
-            import numba
-        except Exception:  # pragma: no cover - a broken numba installation
-            HAS_NUMBA = False
-            return None
-        _compiled = numba.njit(cache=True, nogil=True, fastmath=False)(_span_sums)
-    return _compiled
+    """:func:`_span_sums` compiled by numba (serial, without the GIL), or ``None`` without numba
+    (the sparse products then give the same sums, more slowly)."""
+    return nogil_kernel(_span_sums) if HAS_NUMBA else None
 
 
 def _span_on_threads(kernel: Any, hu: np.ndarray, *args: np.ndarray) -> None:
     """:func:`_span_sums` with the re-assignments (rows of ``hu`` and of the last three
     arrays of ``args``, the sums) split into blocks run on threads (the kernel holds no GIL);
     every row is summed as in one pass, so the sums do not depend on the split."""
-    rows = hu.shape[0]
-    n_threads = max(1, min(_THREADS, rows))
-    edges = np.linspace(0, rows, n_threads + 1).astype(np.int64)
     fixed, out = args[:-3], args[-3:]
-
-    def run(lo: int, hi: int) -> None:
-        kernel(hu[lo:hi], *fixed, *(a[lo:hi] for a in out))
-
-    if n_threads == 1:
-        run(0, rows)
-        return
-    with ThreadPoolExecutor(n_threads) as pool:
-        list(pool.map(run, edges[:-1].tolist(), edges[1:].tolist()))
+    on_threads(lambda lo, hi: kernel(hu[lo:hi], *fixed, *(a[lo:hi] for a in out)), hu.shape[0])
 
 
 def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> PrePeriodMap | None:
