@@ -276,15 +276,13 @@ def event_study_pre_period_map(
     times = [k for k in range(-pre, post + 1) if k != ref]
     if not times:
         return None
-    cohorts, unit_group, cells, times, _ = _cohort_cells(panel, times, pre, post, ref)
+    fit, times, _ = _fit_by_cells(panel, outcome, options, times, pre, post, ref)
     lead = [j for j, t in enumerate(times) if t < ref]
-    if not lead or not times:
+    if not lead or not isinstance(fit, CellLinearFit):
         return None
+    cohorts = np.unique(panel.first_treated)  # the cells' cohorts, never treated last
     N, T, k, C = panel.n_units, panel.n_periods, len(times), cohorts.size
     nested = _nested_effects(panel)
-    names = tuple(f"e{t:+d}" for t in times)
-    fit = fit_cells(panel.y(outcome), cells, unit_group, names, cluster=panel.cluster,
-                    vcov="cluster", fe_nested_in_cluster=nested)  # fmt: skip
     xc = fit.cells  # cohorts x T x k, within-transformed
     W = fit.xtx_inv[:, lead]  # k x q: the leads' rows of (X'X)^-1
     P = np.einsum("nt,ctk->cnk", np.asarray(fit.y).reshape(N, T), xc)
@@ -293,7 +291,7 @@ def event_study_pre_period_map(
     factor = cluster_factor(n=N * T, k=k, fe_all=N + T - 1, levels=(N, T), nested=nested,
                             n_clusters=fit.n_clusters)  # fmt: skip
     unit_cluster = np.asarray(panel.cluster, dtype=np.int64)[::T]
-    size = np.bincount(unit_group, minlength=C)
+    size = np.bincount(fit.unit_group, minlength=C)
     top = int(cohorts[cohorts != NEVER].max()) + 1
     table = np.full(top + 2, -1, dtype=np.int64)  # first treated period -> cohort; top: none
     table[cohorts[cohorts != NEVER]] = np.arange(C - 1 if cohorts[-1] == NEVER else C)
