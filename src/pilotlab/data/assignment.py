@@ -287,7 +287,8 @@ def reassign(panel: Panel, replications: int, rng: np.random.Generator) -> Reass
 def random_subsets(n: int, size: int, draws: int, rng: np.random.Generator) -> np.ndarray:
     """``(draws, size)`` indices of ``size`` of ``n`` units drawn without replacement per draw
     (the first ``size`` positions of a random permutation)."""
-    return _ordered_draws(np.arange(n), len(range(n)[:size]), draws, rng)
+    width = len(range(n)[:size])  # the columns ``[:, :size]`` keeps, as slicing counts them
+    return _ordered_draws(np.arange(n), width, draws, rng)
 
 
 def placebo_sets(n: int, size: int, draws: int, rng: np.random.Generator) -> np.ndarray:
