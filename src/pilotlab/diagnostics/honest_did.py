@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -469,25 +471,31 @@ def _rm_interval(
         raise EstimationError(f"honest_did: Mbar must be >= 0, found {mbar}.")
     gamma = _construct_gamma(lv)
     gamma_inv = np.linalg.inv(gamma)
-    accept = np.zeros(grid.size, dtype=bool)
     kappa = alpha / 10
+    pieces = []
     for s_idx in range(-(n_pre - 1), 1):
         for max_positive in (True, False):
             a = _a_rm(n_pre, n_post, mbar, s_idx, max_positive)
             post_rows = np.flatnonzero(np.any(a[:, n_pre:] != 0, axis=1))
             a = a[post_rows]
             agi = a[:, n_pre:] @ gamma_inv
-            y0 = a @ b
-            sig = a @ s @ a.T
-            rng = np.random.default_rng(seed)
             x = np.ascontiguousarray(agi[:, 1:])
             key = x.tobytes() + str(x.shape).encode()
             if key not in rays_cache:
                 rays_cache[key] = _dual_rays(x)
-            accept |= _arp_accept_grid(
-                y0, agi[:, 0], x, sig, grid, alpha, kappa, rng, sims, rays_cache[key]
-            )
-    return accept
+            pieces.append((a @ b, agi[:, 0], x, a @ s @ a.T, rays_cache[key]))
+
+    def test(piece: tuple[np.ndarray, ...]) -> np.ndarray:
+        y0, a1, x, sig, rays = piece
+        rng = np.random.default_rng(seed)  # each piece its own draws, as when run in turn
+        return _arp_accept_grid(y0, a1, x, sig, grid, alpha, kappa, rng, sims, rays)
+
+    # the pieces are independent (their union is the accepted set): two threads share them, as
+    # numpy, scipy's special functions and LAPACK release the GIL
+    with ThreadPoolExecutor(min(os.cpu_count() or 1, 2)) as pool:
+        accepted = list(pool.map(test, pieces))
+    out: np.ndarray = np.logical_or.reduce(accepted) if accepted else np.zeros(grid.size, bool)
+    return out
 
 
 def _construct_gamma(lv: np.ndarray) -> np.ndarray:
