@@ -375,3 +375,27 @@ def test_the_pilot_page_shows_registered_allocations(world: World, monkeypatch) 
     monkeypatch.setattr(type(world.registry), "allocations", lambda self, pid: [row], raising=False)
     page = world.as_("reader_a").get(f"/pilots/{spec.id}")
     assert "stratified" in page.text and "20260101" in page.text
+
+
+def test_list_by_metric_through_the_service_matches_outcome_metrics(world: World) -> None:
+    """`pilotlab list --metric` through a service matches the outcomes' framework metrics, as
+    a database registry does (not the outcome column names), among the pilots one may see."""
+    measured = [
+        {"column": "claimant_rate", "metric": "local/claimant_rate", "primary": True,
+         "better": "lower", "mde": 0.5},
+    ]  # fmt: skip
+    with world.remote("editor_a") as a:
+        a.register(make_spec("with-metric", outcomes=measured))
+        a.register(make_spec("column-only"))  # an outcome column claimant_rate, no metric
+    with world.remote("editor_b") as b:
+        b.register(make_spec("b-with-metric", outcomes=measured))
+    with world.remote("editor_a") as a:
+        assert [p.id for p in a.pilots_with_metric("local/claimant_rate")] == ["with-metric"]
+        assert [p.id for p in a.pilots_with_metric("claimant_rate")] == ["with-metric"]
+        assert a.pilots_with_metric("local/employment_rate") == []
+    with world.remote("admin") as admin:
+        both = [p.id for p in admin.pilots_with_metric("local/claimant_rate")]
+        assert both == ["b-with-metric", "with-metric"]
+        assert world.registry.pilots_with_metric("local/claimant_rate") == (
+            admin.pilots_with_metric("local/claimant_rate")
+        )

@@ -158,11 +158,12 @@ class RemoteRegistry:
         )
         return StatusChange(**out)
 
-    def list_pilots(self) -> list[PilotSummary]:
-        """The pilots the token may see."""
+    def list_pilots(self, metric: str = "") -> list[PilotSummary]:
+        """The pilots the token may see (with ``metric``: those with an outcome naming it)."""
+        params = {"metric": metric} if metric else None
         return [
             PilotSummary(**{k: v for k, v in p.items() if k != "access"})
-            for p in self._call("GET", "/pilots")
+            for p in self._call("GET", "/pilots", params=params)
         ]
 
     def show(self, pilot_id: str) -> PilotHistory:
@@ -265,9 +266,9 @@ class RemoteRegistry:
         )
 
     def pilots_with_metric(self, metric: str) -> list[PilotSummary]:
-        """The visible pilots with an outcome measuring ``metric`` (the portfolio's filter)."""
-        ids = {r["id"] for r in self._call("GET", "/portfolio", params={"metric": metric})}
-        return [p for p in self.list_pilots() if p.id in ids]
+        """The visible pilots with an outcome naming ``metric`` (``<framework>/<code>``, or a bare
+        code), matched by the service's registry as :meth:`Registry.pilots_with_metric` does."""
+        return self.list_pilots(metric)
 
     def allocations(self, pilot_id: str) -> tuple[AllocationRecord, ...]:
         """Every registered allocation of a pilot, oldest first (empty if it has none)."""

@@ -283,11 +283,13 @@ class Service:
         visible = {p.id for p in rows if can_see(principal, access.get(p.id))}
         return access, visible
 
-    def list_pilots(self, principal: Principal) -> list[dict[str, Any]]:
-        """The pilots the caller may see (``pilotlab list``)."""
+    def list_pilots(self, principal: Principal, metric: str = "") -> list[dict[str, Any]]:
+        """The pilots the caller may see (``pilotlab list``); with ``metric``, only those with an
+        outcome that names it (``pilotlab list --metric``, as the registry matches it)."""
         access = self.accounts.all_access()
         out = []
-        for p in self.registry.list_pilots():
+        found = self.registry.pilots_with_metric(metric) if metric else self.registry.list_pilots()
+        for p in found:
             a = access.get(p.id)
             if can_see(principal, a):
                 out.append({**p.to_dict(), "access": a.to_dict() if a else None})

@@ -148,9 +148,15 @@ def me(svc: Svc, who: Caller) -> dict[str, Any]:
     }
 
 
-@router.get("/pilots", summary="Pilots the caller may see (pilotlab list)")
-def list_pilots(svc: Svc, who: Caller) -> list[dict[str, Any]]:
-    return svc.list_pilots(who)
+@router.get("/pilots", summary="Pilots the caller may see (pilotlab list [--metric])")
+def list_pilots(
+    svc: Svc,
+    who: Caller,
+    metric: Annotated[
+        str, Query(max_length=200, description="only pilots with an outcome naming this metric")
+    ] = "",
+) -> list[dict[str, Any]]:
+    return svc.list_pilots(who, metric)
 
 
 @router.get("/portfolio", summary="Portfolio rows, with the page's filters")
