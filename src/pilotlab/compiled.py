@@ -1,4 +1,5 @@
-"""What pilotlab's compiled kernels share: numba loaded on first use, and rows run on threads.
+"""What pilotlab's compiled kernels share: numba loaded on first use, and rows run on threads
+(also by numpy work that releases the GIL, such as the pre-trend power's integration).
 
 numba is a default dependency; each kernel is a plain Python function that numba compiles
 without the GIL and caches on disk (:func:`nogil_kernel`), and its caller runs disjoint ranges of

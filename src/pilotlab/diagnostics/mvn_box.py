@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import special
 from scipy.stats import qmc
+
+from pilotlab.compiled import on_threads
 
 __all__ = ["POINTS", "SHIFTS", "box_probability", "box_probability_at"]
 
@@ -39,8 +39,6 @@ _SEED = 20260101
 _SINGULAR = 1e-10
 #: Keeps the inverse normal finite at the edges of an interval.
 _EDGE = 1e-15
-#: Threads one probability is integrated on (at most two halves of the points).
-_THREADS = min(os.cpu_count() or 1, 2)
 
 
 @functools.lru_cache(maxsize=64)
@@ -148,15 +146,14 @@ def box_probability_at(
     a, b, L = _ordered_cholesky(a, b, R)
     w = _points_by_dimension(n - 1, points)
     f = np.empty(w.shape[1])
-    # the points are independent: two halves (whole randomisations each) on two threads, as
-    # numpy and scipy's special functions release the GIL; the same bits in any split
-    halves = np.array_split(np.arange(SHIFTS), 2 if _THREADS > 1 else 1)
-    parts = [slice(int(h[0]) * points, (int(h[-1]) + 1) * points) for h in halves]
-    if len(parts) == 1:
-        _integrand(a, b, L, w[:, parts[0]], f[parts[0]])
-    else:
-        with ThreadPoolExecutor(len(parts)) as pool:
-            list(pool.map(lambda sl: _integrand(a, b, L, w[:, sl], f[sl]), parts))
+
+    def integrate(lo: int, hi: int) -> None:  # randomisations lo .. hi - 1
+        sl = slice(lo * points, hi * points)
+        _integrand(a, b, L, w[:, sl], f[sl])
+
+    # the points are independent: whole randomisations on threads, as numpy and scipy's special
+    # functions release the GIL; the same bits in any split
+    on_threads(integrate, SHIFTS)
     per_shift = f.reshape(SHIFTS, points).mean(axis=1)
     est = float(per_shift.mean())
     err = 3.0 * float(per_shift.std(ddof=1)) / math.sqrt(SHIFTS)

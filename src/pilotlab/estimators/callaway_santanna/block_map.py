@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from pilotlab import compiled
-from pilotlab.compiled import nogil_kernel, on_threads
+from pilotlab.compiled import HAS_NUMBA, nogil_kernel, on_threads
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.block_map import BlockMap, PrePeriodMap
@@ -106,10 +105,6 @@ def headline_block_map(
 
 #: Bound on the elements of the per-chunk arrays of :func:`pre_period_map` (memory).
 _CHUNK_ELEMENTS = 4_000_000
-
-#: Whether the compiled pass may run (numba installed, no ``PILOTLAB_NO_NUMBA``); numba is
-#: imported on the first spanning chunk only, and the sparse products need nothing else.
-HAS_NUMBA: bool = compiled.HAS_NUMBA
 
 #: Work (re-assignments x treated units x (periods + leads)) from which the compiled pass runs:
 #: below it the sparse products finish before numba is imported and its kernel loaded (some
