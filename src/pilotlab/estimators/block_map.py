@@ -18,7 +18,29 @@ import numpy as np
 
 from pilotlab.data.panel import NEVER
 
-__all__ = ["BlockMap", "PrePeriodMap"]
+__all__ = ["BlockMap", "PrePeriodMap", "cohort_blocks"]
+
+
+def cohort_blocks(cohorts: np.ndarray, first_treated: np.ndarray) -> np.ndarray:
+    """Each label's block: ``h`` for the sorted first treated period ``cohorts[h]``,
+    ``cohorts.size`` for never treated and ``-1`` for any other label (any shape)."""
+    h = cohorts.size
+    top = int(cohorts[-1]) + 1
+    ft = np.asarray(first_treated)
+    if ft.dtype == np.int64:  # one gather: label + 1 -> block, out-of-range ends clipped
+        # 0: never (below every label; NEVER + 1 wraps to the smallest int64 and lands
+        # here too), 1 + g: label g, top + 2: beyond the last cohort
+        shifted = np.full(top + 3, -1, dtype=np.int64)
+        shifted[cohorts + 1] = np.arange(h)
+        shifted[0] = h
+        fast: np.ndarray = np.take(shifted, ft + 1, mode="clip")
+        return fast
+    table = np.full(top + 2, -1, dtype=np.int64)  # label -> block; top: beyond; top+1: never
+    table[cohorts] = np.arange(h)
+    table[top + 1] = h
+    code = np.where(ft == NEVER, top + 1, np.clip(ft, -1, top))
+    out: np.ndarray = table[code]
+    return out
 
 
 @dataclass(frozen=True)
@@ -37,23 +59,7 @@ class BlockMap:
     def blocks(self, first_treated: np.ndarray) -> np.ndarray:
         """The block of every unit under each assignment (first treated periods, any shape):
         ``-1`` for a label that is neither a cohort of the actual assignment nor never."""
-        h = self.cohorts.size
-        top = int(self.cohorts[-1]) + 1
-        ft = np.asarray(first_treated)
-        if ft.dtype == np.int64:  # one gather: label + 1 -> block, out-of-range ends clipped
-            # 0: never (below every label; NEVER + 1 wraps to the smallest int64 and lands
-            # here too), 1 + g: label g, top + 2: beyond the last cohort
-            shifted = np.full(top + 3, -1, dtype=np.int64)
-            shifted[self.cohorts + 1] = np.arange(h)
-            shifted[0] = h
-            fast: np.ndarray = np.take(shifted, ft + 1, mode="clip")
-            return fast
-        table = np.full(top + 2, -1, dtype=np.int64)  # label -> block; top: beyond; top+1: never
-        table[self.cohorts] = np.arange(h)
-        table[top + 1] = h
-        code = np.where(ft == NEVER, top + 1, np.clip(ft, -1, top))
-        out: np.ndarray = table[code]
-        return out
+        return cohort_blocks(self.cohorts, first_treated)
 
     def keeps_sizes(self, blocks: np.ndarray, observed: np.ndarray) -> bool:
         """Whether every assignment (rows of ``blocks``, from :meth:`blocks`) puts as many units

@@ -24,7 +24,7 @@ from pilotlab.estimators._regression import (
     size_warnings,
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
-from pilotlab.estimators.block_map import BlockMap, PrePeriodMap
+from pilotlab.estimators.block_map import BlockMap, PrePeriodMap, cohort_blocks
 from pilotlab.estimators.linear import LinearFit, cluster_factor, fit_cells, linear_combination
 from pilotlab.exceptions import EstimationError, notice
 from pilotlab.results import (
@@ -292,20 +292,19 @@ def event_study_pre_period_map(
                             n_clusters=fit.n_clusters)  # fmt: skip
     unit_cluster = np.asarray(panel.cluster, dtype=np.int64)[::T]
     size = np.bincount(fit.unit_group, minlength=C)
-    top = int(cohorts[cohorts != NEVER].max()) + 1
-    table = np.full(top + 2, -1, dtype=np.int64)  # first treated period -> cohort; top: none
-    table[cohorts[cohorts != NEVER]] = np.arange(C - 1 if cohorts[-1] == NEVER else C)
-    if cohorts[-1] == NEVER:
-        table[top + 1] = C - 1
+    treated = cohorts[cohorts != NEVER]  # the cells' cohorts are these, then never treated
     G, q = fit.n_clusters, len(lead)
 
     def leads(first_treated: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        ft = np.asarray(first_treated)
-        g = table[np.where(ft == NEVER, top + 1, np.where((ft < 0) | (ft > top), top, ft))]
+        g = cohort_blocks(treated, first_treated)  # never treated: C - 1 when there are any
         rows = np.arange(g.shape[0])[:, None] * C
-        if (g < 0).any() or not (
-            np.bincount((rows + g).ravel(), minlength=g.shape[0] * C).reshape(-1, C) == size
-        ).all():
+        if (
+            (g < 0).any()
+            or (g >= C).any()
+            or not (
+                np.bincount((rows + g).ravel(), minlength=g.shape[0] * C).reshape(-1, C) == size
+            ).all()
+        ):
             return None  # a label or a cohort size the map does not know: re-fit
         est = np.empty((g.shape[0], q))
         cov = np.empty((g.shape[0], q, q))
