@@ -142,3 +142,61 @@ def test_labels_of_another_dtype_keep_it() -> None:
     keys = np.random.default_rng(2).random((300, labels.size))
     assert rows.dtype == np.int32
     np.testing.assert_array_equal(rows, labels[np.argsort(keys, axis=1)])
+
+
+def _generators(seed: int) -> list[np.random.Generator]:
+    """numpy's default generator (also with a buffered 32-bit half-output), PCG64DXSM, and a
+    generator that cannot jump ahead (drawn in one pass)."""
+    buffered = np.random.default_rng(seed)
+    buffered.integers(0, 10, dtype=np.int32)  # leaves half of a 64-bit output for later
+    assert buffered.bit_generator.state["has_uint32"]
+    return [
+        np.random.default_rng(seed),
+        buffered,
+        np.random.Generator(np.random.PCG64DXSM(seed)),
+        np.random.Generator(np.random.MT19937(seed)),
+    ]
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not importable here")
+@pytest.mark.parametrize("which", range(4))
+@pytest.mark.parametrize("chunk", [1 << 20, 300])
+def test_parts_of_the_stream_drawn_at_once_are_the_one_pass(
+    which: int, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of draws taken on threads from their own parts of the stream give the rows and
+    the final generator state of one pass over the stream, whatever the generator."""
+    monkeypatch.setattr(assignment, "SPLIT_STREAM_KEYS", 1)
+    monkeypatch.setattr(assignment, "DRAW_CHUNK_KEYS", chunk)
+    monkeypatch.setattr(assignment, "pick_backend", lambda n_keys, n: "numba")
+    labels = _labels(1000, 4, np.random.default_rng(5))
+    rng, ref = _generators(7)[which], _generators(7)[which]
+    rows, exact = assignment.permute_codes(labels, 203, rng)
+    assert not exact and rows.codes.dtype == np.uint8
+    keys = ref.random((203, labels.size))
+    np.testing.assert_array_equal(rows.labels(), labels[np.argsort(keys, axis=1)])
+    # left where one pass leaves it: the buffered half-output first, then the same stream
+    after = rng.integers(0, 2**31, size=5, dtype=np.int32), rng.random(3)
+    again = ref.integers(0, 2**31, size=5, dtype=np.int32), ref.random(3)
+    np.testing.assert_array_equal(after[0], again[0])
+    np.testing.assert_array_equal(after[1], again[1])
+
+
+def test_coded_rows_expand_and_map_as_the_labels() -> None:
+    labels = _labels(500, 5, np.random.default_rng(3))
+    rows, _ = assignment.permute_codes(labels, 50, np.random.default_rng(4))
+    full, _ = permute_labels(labels, 50, np.random.default_rng(4))
+    np.testing.assert_array_equal(rows.labels(), full)
+
+    def block(v: np.ndarray) -> np.ndarray:
+        return np.where(v == NEVER, 9, np.where(v > 2, 1, 0))
+
+    mapped = rows.map(block)
+    assert mapped.dtype == np.int8
+    np.testing.assert_array_equal(mapped, block(full))
+    np.testing.assert_array_equal(rows.rows(10, 20).labels(), full[10:20])
+    many = np.arange(300, dtype=np.int64) * 7  # more labels than a byte holds: int64 codes
+    big, _ = assignment.permute_codes(many, 30, np.random.default_rng(1))
+    assert big.codes.dtype == np.int64
+    ref = many[np.argsort(np.random.default_rng(1).random((30, 300)), axis=1)]
+    np.testing.assert_array_equal(big.labels(), ref)

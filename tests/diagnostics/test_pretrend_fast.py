@@ -68,7 +68,7 @@ def _dense(panel: Panel, reps: int, seed: int) -> tuple[float, np.ndarray, str]:
     Z = lead_contrasts(panel, "y", LEADS, REF, PRE)
     obs, draws, exact, level = _draws(panel, reps, np.random.default_rng(seed))
     assert not exact
-    treated = np.vstack([(obs != NEVER)[None, :], draws != NEVER])
+    treated = np.vstack([(obs != NEVER)[None, :], draws.labels() != NEVER])
     s = randomization_statistics(Z, treated, w)
     return float(s[0]), s[1:], level
 

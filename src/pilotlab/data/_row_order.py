@@ -43,6 +43,7 @@ def ordered_labels(
     width: int | None = None,
     out: np.ndarray | None = None,
     backend: Literal["auto", "numpy", "numba"] = "auto",
+    threads: bool = True,
 ) -> np.ndarray:
     """``labels[np.argsort(keys, axis=1)][:, :width]``, exactly, in expected linear time per row.
 
@@ -51,23 +52,29 @@ def ordered_labels(
     keys : numpy.ndarray
         ``(B, n)`` float keys, one permutation per row (typically ``rng.random((B, n))``).
     labels : numpy.ndarray
-        ``(n,)`` integer labels; ``np.arange(n)`` gives the sorting positions themselves.
+        ``(n,)`` integer labels; ``np.arange(n)`` gives the sorting positions themselves. Kept
+        as ``uint8`` when they are (small codes of a few labels), else taken as ``int64``.
     width : int, optional
         Leading columns of the result to keep (all ``n`` by default).
     out : numpy.ndarray, optional
-        ``(B, width)`` int64 array to write into (e.g. a block of rows of a larger result).
+        ``(B, width)`` array of the labels' dtype to write into (e.g. a block of rows of a
+        larger result).
     backend : {"auto", "numpy", "numba"}
         ``numba`` runs the compiled bucket sort; ``numpy`` the argsort itself; ``auto`` prefers
         numba when it is importable and already loaded or the keys number at least
         :data:`MIN_COMPILED_KEYS`. Both give the same array.
+    threads : bool
+        Whether the compiled backend splits the rows over threads (``False`` for a caller that
+        runs blocks of rows on threads itself).
 
     Returns
     -------
     numpy.ndarray
-        ``(B, width)`` int64 labels in the order of each row's keys.
+        ``(B, width)`` labels in the order of each row's keys.
     """
     keys = np.ascontiguousarray(keys, dtype=np.float64)
-    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    kind = np.uint8 if np.asarray(labels).dtype == np.uint8 else np.int64
+    labels = np.ascontiguousarray(labels, dtype=kind)
     n_rows, n = keys.shape
     if labels.shape != (n,):
         raise ValueError(f"labels has shape {labels.shape}; the keys have {n} columns")
@@ -75,9 +82,9 @@ def ordered_labels(
     if not 0 <= w <= n:
         raise ValueError(f"width {w} is not between 0 and {n}")
     if out is None:
-        out = np.empty((n_rows, w), dtype=np.int64)
-    elif out.shape != (n_rows, w) or out.dtype != np.int64 or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous int64 array of shape {(n_rows, w)}")
+        out = np.empty((n_rows, w), dtype=kind)
+    elif out.shape != (n_rows, w) or out.dtype != kind or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous {labels.dtype} array of shape {(n_rows, w)}")
     if n_rows == 0 or w == 0:
         return out
     if backend == "auto":
@@ -91,7 +98,10 @@ def ordered_labels(
     if kernel is None:
         raise ImportError("backend='numba' needs numba, which is not installed or not importable")
     redo = np.zeros(n_rows, dtype=np.bool_)
-    on_threads(lambda lo, hi: kernel(keys, labels, out, redo, lo, hi), n_rows)  # rows apart
+    if threads:
+        on_threads(lambda lo, hi: kernel(keys, labels, out, redo, lo, hi), n_rows)  # rows apart
+    else:
+        kernel(keys, labels, out, redo, 0, n_rows)
     if redo.any():  # rows with tied (or out-of-range) keys: the argsort's own order of ties
         rows = np.flatnonzero(redo)
         out[rows] = labels[np.argsort(keys[rows], axis=1)[:, :w]]
@@ -111,7 +121,8 @@ def _kernel(
     keys: np.ndarray, labels: np.ndarray, out: np.ndarray, redo: np.ndarray, lo: int, hi: int
 ) -> None:  # pragma: no cover - compiled by numba, checked against np.argsort in tests
     """Rows ``lo .. hi - 1``, one after another, with their own scratch (compiled without the
-    GIL: threads run disjoint blocks of rows at once)."""
+    GIL: threads run disjoint blocks of rows at once). Each key travels with its label, so the
+    result is the first ``width`` labels of the sorted pairs (no positions to gather from)."""
     n = keys.shape[1]
     width = out.shape[1]
     nb = 1
@@ -119,9 +130,8 @@ def _kernel(
         nb *= 2
     scale = float(nb)  # a power of two: key * scale is exact, its floor the key's leading bits
     start = np.empty(nb + 1, dtype=np.int32)
-    bucket = np.empty(n, dtype=np.int32)
     skey = np.empty(n, dtype=np.float64)
-    sidx = np.empty(n, dtype=np.int32)
+    slab = np.empty(n, dtype=labels.dtype)
     for r in range(lo, hi):
         row = keys[r]
         start[:] = 0
@@ -131,36 +141,37 @@ def _kernel(
             if not (k >= 0.0 and k < 1.0):  # also NaN: left to np.argsort
                 bad = True
                 break
-            b = np.int32(k * scale)
-            bucket[i] = b
-            start[b + 1] += 1
+            start[np.int32(k * scale) + 1] += 1
         if not bad:
             for c in range(nb):
                 start[c + 1] += start[c]
-            for i in range(n):  # counting sort by bucket
-                c = bucket[i]
-                q = start[c]
-                start[c] = q + 1
-                skey[q] = row[i]
-                sidx[q] = i
+            for i in range(n):  # counting sort by bucket (the bucket recomputed: one multiply)
+                k = row[i]
+                b = np.int32(k * scale)
+                q = start[b]
+                start[b] = q + 1
+                skey[q] = k
+                slab[q] = labels[i]
             for p in range(1, n):  # insertion sort: keys only move within their bucket
                 k = skey[p]
                 if skey[p - 1] > k:
-                    ix = sidx[p]
+                    lab = slab[p]
                     j = p
                     while j > 0 and skey[j - 1] > k:
                         skey[j] = skey[j - 1]
-                        sidx[j] = sidx[j - 1]
+                        slab[j] = slab[j - 1]
                         j -= 1
                     skey[j] = k
-                    sidx[j] = ix
-            for p in range(1, n):  # equal keys end up side by side
-                if skey[p] == skey[p - 1]:
+                    slab[j] = lab
+                    if j > 0 and skey[j - 1] == k:
+                        bad = True
+                        break
+                elif skey[p - 1] == k:  # equal keys end up side by side
                     bad = True
                     break
             if not bad:
                 for p in range(width):
-                    out[r, p] = labels[sidx[p]]
+                    out[r, p] = slab[p]
         if bad:
             redo[r] = True
 

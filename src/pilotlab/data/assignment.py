@@ -25,24 +25,30 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal, NamedTuple
 
 import numpy as np
 
+from pilotlab.compiled import on_threads
 from pilotlab.data._row_order import ordered_labels, pick_backend
 from pilotlab.data.panel import NEVER, Panel
 
 __all__ = [
     "MAX_ENUMERATION",
     "AssignmentBlocks",
+    "CodedRows",
     "Reassignments",
     "assignment_blocks",
     "count_assignments",
     "enumerate_assignments",
     "in_space_placebos",
     "label_positions",
+    "map_labels",
     "permutation_keys",
+    "permute_codes",
     "permute_labels",
     "placebo_sets",
     "random_subsets",
@@ -145,6 +151,55 @@ def permutation_keys(replications: int, n: int, rng: np.random.Generator) -> np.
     return rng.random((replications, n))
 
 
+@dataclass(frozen=True)
+class CodedRows:
+    """``(K, N)`` integer labels held as small codes into their few distinct values.
+
+    Re-assignments permute a handful of labels (adoption periods and never), so each row is
+    drawn as ``uint8`` codes, an eighth of the labels' ``int64``; :meth:`labels` expands them
+    and :meth:`map` applies a function of the labels (such as each label's cohort block) to the
+    distinct values only, then gathers it through the codes. ``values`` is ``None`` when the
+    codes are the labels themselves.
+    """
+
+    codes: np.ndarray
+    values: np.ndarray | None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(K, N)``."""
+        return (int(self.codes.shape[0]), int(self.codes.shape[1]))
+
+    def rows(self, lo: int, hi: int) -> CodedRows:
+        """Rows ``lo .. hi - 1``."""
+        return CodedRows(self.codes[lo:hi], self.values)
+
+    def labels(self) -> np.ndarray:
+        """The ``(K, N)`` labels themselves (``int64``)."""
+        if self.values is None:
+            return np.asarray(self.codes)
+        out: np.ndarray = np.take(self.values, self.codes)
+        return out
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``fn(self.labels())`` for an elementwise ``fn``, from ``fn(values)`` gathered through
+        the codes; integer results are kept as ``int8`` when they fit (block indices)."""
+        if self.values is None:
+            return fn(self.codes)
+        table = np.asarray(fn(self.values))
+        if table.dtype.kind in "iu" and table.size and table.min() >= -128 and table.max() < 128:
+            table = table.astype(np.int8)
+        out: np.ndarray = np.take(table, self.codes)
+        return out
+
+
+def map_labels(
+    labels: np.ndarray | CodedRows, fn: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """``fn`` of ``(K, N)`` labels, given as an array or as :class:`CodedRows`."""
+    return labels.map(fn) if isinstance(labels, CodedRows) else fn(labels)
+
+
 def permute_labels(
     labels: np.ndarray, replications: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, bool]:
@@ -165,17 +220,68 @@ def permute_labels(
         ``(K, n)`` permuted labels (one row per assignment) and whether they are the full
         enumeration (which includes the actual assignment).
     """
-    _, counts = np.unique(labels, return_counts=True)
-    total = count_assignments(counts)
-    if total <= min(replications, MAX_ENUMERATION):
-        return enumerate_assignments(labels), True
-    if labels.dtype == np.int64:
-        return _ordered_draws(labels, labels.size, replications, rng), False
-    return labels[_ordered_draws(np.arange(labels.size), labels.size, replications, rng)], False
+    if labels.dtype != np.int64:
+        rows, exact = permute_codes(np.arange(labels.size), replications, rng)
+        return labels[rows.labels()], exact
+    rows, exact = permute_codes(labels, replications, rng)
+    return rows.labels(), exact
+
+
+def permute_codes(
+    labels: np.ndarray, replications: int, rng: np.random.Generator
+) -> tuple[CodedRows, bool]:
+    """:func:`permute_labels` of integer ``labels`` as :class:`CodedRows`: the same rows from the
+    same numbers drawn from ``rng``, each unit's label held as a ``uint8`` code into the sorted
+    distinct labels when there are at most 256 of them (an ``int64`` code otherwise)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    values, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    exact = count_assignments(counts) <= min(replications, MAX_ENUMERATION)
+    codes = inverse.reshape(labels.shape).astype(np.uint8 if values.size <= 256 else np.int64)
+    if exact:  # the same rows as enumerating the labels: codes keep their order and counts
+        rows = enumerate_assignments(codes.astype(np.int64)).astype(codes.dtype)
+    else:
+        rows = _ordered_draws(codes, labels.size, replications, rng)
+    return CodedRows(rows, values), exact
 
 
 #: Keys drawn at a time by :func:`_ordered_draws` (a buffer reused for every chunk of draws).
 DRAW_CHUNK_KEYS = 1 << 20
+
+#: Keys from which :func:`_ordered_draws` draws parts of the stream on threads at once.
+SPLIT_STREAM_KEYS = 1 << 22
+
+
+def _stream_at(rng: np.random.Generator) -> Callable[[int], np.random.Generator] | None:
+    """Generators that continue ``rng``'s stream from any offset, or ``None`` when its bit
+    generator cannot jump ahead.
+
+    ``rng.random`` of PCG64 (numpy's default) or PCG64DXSM takes one 64-bit output per key, so
+    a copy of the generator advanced by ``offset`` outputs draws, from its next key on, the keys
+    ``rng`` would draw after ``offset`` others: parts of one stream can be drawn at once.
+    """
+    bits = rng.bit_generator
+    if not isinstance(bits, np.random.PCG64 | np.random.PCG64DXSM):
+        return None
+    state = bits.state
+    kind = type(bits)
+
+    def at(offset: int) -> np.random.Generator:
+        part = kind()
+        part.state = state
+        part.advance(offset)
+        return np.random.Generator(part)
+
+    return at
+
+
+def _skip_stream(rng: np.random.Generator, keys: int) -> None:
+    """Put ``rng`` where drawing ``keys`` keys with ``rng.random`` would leave it (``advance``
+    clears the buffered 32-bit half-output, which drawing keys leaves as it is)."""
+    bits = rng.bit_generator
+    assert isinstance(bits, np.random.PCG64 | np.random.PCG64DXSM)  # as _stream_at checked
+    before = bits.state
+    bits.advance(keys)
+    bits.state = {**bits.state, "has_uint32": before["has_uint32"], "uinteger": before["uinteger"]}
 
 
 def _ordered_draws(
@@ -186,19 +292,34 @@ def _ordered_draws(
 
     The keys are drawn a chunk of rows at a time into one buffer (``rng.random`` fills an array
     in order, so the chunks continue one stream) and each chunk is put in order by
-    :func:`~pilotlab.data._row_order.ordered_labels` straight into its rows of the result.
+    :func:`~pilotlab.data._row_order.ordered_labels` straight into its rows of the result. With
+    the compiled sort and many keys, blocks of rows are drawn and sorted on threads at once,
+    each from its own part of the stream (:func:`_stream_at`), and ``rng`` is then moved past
+    all of them: the same keys, the same rows and the same final state as one pass.
     """
     n = labels.size
-    out = np.empty((replications, width), dtype=np.int64)
+    out = np.empty((replications, width), dtype=labels.dtype)
     if replications == 0 or n == 0:
         return out
     backend = pick_backend(replications * n, n)
     step = max(1, DRAW_CHUNK_KEYS // n)
-    buf = np.empty((min(step, replications), n))
-    for a in range(0, replications, step):  # chunks of draws: the keys stay small
-        keys = buf[: min(step, replications - a)]
-        rng.random(out=keys)
-        ordered_labels(keys, labels, width, out=out[a : a + keys.shape[0]], backend=backend)
+    at = _stream_at(rng) if backend == "numba" and replications * n >= SPLIT_STREAM_KEYS else None
+
+    def draw(lo: int, hi: int, source: np.random.Generator, threads: bool) -> None:
+        buf = np.empty((min(step, hi - lo), n))
+        for a in range(lo, hi, step):  # chunks of draws: the keys stay small
+            keys = buf[: min(step, hi - a)]
+            source.random(out=keys)
+            ordered_labels(
+                keys, labels, width, out=out[a : a + keys.shape[0]], backend=backend,
+                threads=threads,
+            )  # fmt: skip
+
+    if at is None:
+        draw(0, replications, rng, True)
+        return out
+    on_threads(lambda lo, hi: draw(lo, hi, at(lo * n), False), replications)
+    _skip_stream(rng, replications * n)
     return out
 
 
@@ -228,9 +349,10 @@ class Reassignments:
 
     Attributes
     ----------
-    effective : numpy.ndarray
+    rows : CodedRows
         ``(K, N)`` first treated period of every unit under each re-assignment, less the
-        panel's anticipation (when the effect may start), :data:`NEVER` for never treated.
+        panel's anticipation (when the effect may start), :data:`NEVER` for never treated,
+        held as codes (:attr:`effective` expands them).
     observed_effective : numpy.ndarray
         ``(N,)`` the actual assignment on the same scale.
     exact : bool
@@ -241,16 +363,34 @@ class Reassignments:
         Periods of anticipation the labels were shifted by.
     """
 
-    effective: np.ndarray
+    rows: CodedRows
     observed_effective: np.ndarray
     exact: bool
     level: Level
     anticipation: int
 
+    @classmethod
+    def of_labels(
+        cls, effective: np.ndarray, observed: np.ndarray, exact: bool, level: Level, shift: int
+    ) -> Reassignments:
+        """Re-assignments given as the ``(K, N)`` labels themselves."""
+        return cls(
+            CodedRows(np.asarray(effective, dtype=np.int64), None), observed, exact, level, shift
+        )
+
     @property
     def n_assignments(self) -> int:
         """Number of rows."""
-        return int(self.effective.shape[0])
+        return self.rows.shape[0]
+
+    @cached_property
+    def effective(self) -> np.ndarray:
+        """``(K, N)`` the re-assigned labels themselves (``int64``)."""
+        return self.rows.labels()
+
+    def _unshifted(self, labels: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.where(labels == NEVER, NEVER, labels + self.anticipation)
+        return out
 
     def first_treated(self) -> np.ndarray:
         """``(K, N)`` first treated period of every unit (the scale of ``Panel.first_treated``);
@@ -260,11 +400,17 @@ class Reassignments:
             view = e.view()
             view.flags.writeable = False
             return view
-        return np.where(e == NEVER, NEVER, e + self.anticipation)
+        return self._unshifted(e)
+
+    def first_treated_rows(self) -> CodedRows:
+        """:meth:`first_treated` as :class:`CodedRows` (nothing expanded)."""
+        if self.rows.values is None:
+            return CodedRows(self.first_treated(), None)
+        return CodedRows(self.rows.codes, self._unshifted(self.rows.values))
 
     def treated(self) -> np.ndarray:
         """``(K, N)`` whether each unit is ever treated under each re-assignment."""
-        return np.asarray(self.effective != NEVER)
+        return self.rows.map(lambda v: np.asarray(v != NEVER))
 
 
 def reassign(panel: Panel, replications: int, rng: np.random.Generator) -> Reassignments:
@@ -273,15 +419,16 @@ def reassign(panel: Panel, replications: int, rng: np.random.Generator) -> Reass
     The labels permuted are the blocks' first treated periods less the anticipation, so a
     re-assigned unit may anticipate as the actual ones do. All distinct assignments when there
     are at most ``min(replications, MAX_ENUMERATION)``, else ``replications`` random ones drawn
-    with :func:`permute_labels`.
+    with :func:`permute_labels` (as :func:`permute_codes`).
     """
     block_of_unit, block_ft, level = assignment_blocks(panel)
     shift = int(panel.anticipation)
     eff = np.where(block_ft == NEVER, NEVER, block_ft - shift)
-    blocks, exact = permute_labels(eff, replications, rng)
+    blocks, exact = permute_codes(eff, replications, rng)
     if level == "unit":  # the blocks are the units, in order: nothing to expand
         return Reassignments(blocks, eff, exact, level, shift)
-    return Reassignments(blocks[:, block_of_unit], eff[block_of_unit], exact, level, shift)
+    units = CodedRows(blocks.codes[:, block_of_unit], blocks.values)
+    return Reassignments(units, eff[block_of_unit], exact, level, shift)
 
 
 def random_subsets(n: int, size: int, draws: int, rng: np.random.Generator) -> np.ndarray:

@@ -59,6 +59,7 @@ from scipy import stats
 
 from pilotlab.data.assignment import (
     MAX_ENUMERATION,
+    CodedRows,
     assignment_blocks,
     count_assignments,
     label_positions,
@@ -257,11 +258,12 @@ def randomization_statistics(Z: np.ndarray, treated: np.ndarray, w: np.ndarray) 
 
 def _draws(
     panel: Panel, replications: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, bool, str]:
-    """Observed and re-assigned first-treated vectors per unit: ``(obs, draws, exact, level)``."""
+) -> tuple[np.ndarray, CodedRows, bool, str]:
+    """Observed and re-assigned first-treated vectors per unit: ``(obs, draws, exact, level)``,
+    the re-assigned ones as :class:`~pilotlab.data.assignment.CodedRows`."""
     drawn = reassign(panel, replications, rng)  # the randomisation inference's assignments
     obs = np.asarray(panel.first_treated, dtype=np.int64)
-    return obs, drawn.first_treated(), drawn.exact, drawn.level
+    return obs, drawn.first_treated_rows(), drawn.exact, drawn.level
 
 
 #: The sparse path counts, for each of the ``m`` treated (or, when fewer, comparison) blocks, the
@@ -374,7 +376,7 @@ def randomization_pretest(
     window: tuple[int, int],
     fit: FitFunction | None = None,
     statistic: Callable[[EffectResult], float] | None = None,
-    mapped: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray] | None] | None = None,
+    mapped: Callable[[np.ndarray, CodedRows], tuple[float, np.ndarray] | None] | None = None,
 ) -> PreTrendTest | None:
     """Randomisation test that all leads are zero (re-assigning treatment across units).
 
@@ -404,7 +406,7 @@ def randomization_pretest(
         re-run path. Without ``fit`` and ``statistic`` such designs return ``None``.
     mapped : callable, optional
         ``statistic`` of the re-fits without re-fitting, from the ``(N,)`` actual and the
-        ``(K, N)`` re-assigned first treated periods: ``(observed, (K,) re-assigned)``;
+        ``(K, N)`` re-assigned first treated periods (as ``CodedRows``): ``(observed, (K,) re-assigned)``;
         ``None`` from it (an assignment it cannot map) means the re-fits are run after all.
 
     Returns
@@ -444,19 +446,17 @@ def randomization_pretest(
     elif fast and w is not None:
         obs, draws, exact, level = _draws(panel, reps, rng)
         n = draws.shape[0]
+        ever = draws.map(lambda v: np.asarray(v != NEVER))
         if exact:
-            treated = draws != NEVER
-            stats_all = randomization_statistics(Z, treated, w)
-            is_obs = np.all(treated == (obs != NEVER)[None, :], axis=1)
+            stats_all = randomization_statistics(Z, ever, w)
+            is_obs = np.all(ever == (obs != NEVER)[None, :], axis=1)
             stat_obs = float(stats_all[np.flatnonzero(is_obs)[0]])
             p = _p_value(stat_obs, stats_all, exact=True)
-            draws = draws[np.isfinite(stats_all)]
         else:
-            treated = np.vstack([(obs != NEVER)[None, :], draws != NEVER])
+            treated = np.vstack([(obs != NEVER)[None, :], ever])
             stats_all = randomization_statistics(Z, treated, w)
             stat_obs = float(stats_all[0])
             p = _p_value(stat_obs, stats_all[1:], exact=False)
-            draws = draws[np.isfinite(stats_all[1:])]
         how = "vectorised lead contrasts"
     else:
         if fit is None or statistic is None:
@@ -494,7 +494,7 @@ def randomization_pretest(
         if not math.isfinite(stat_obs):
             return None
         stat_draws = np.array(  # one re-estimation per assignment (staggered / unbalanced only)
-            [stat_of(panel.with_first_treated(ft)) for ft in draws]
+            [stat_of(panel.with_first_treated(ft)) for ft in draws.labels()]
         )
         p = _p_value(stat_obs, stat_draws, exact)
         how = "re-estimated lead statistics"
@@ -632,7 +632,7 @@ def _mapped_wald(
     options: EstimatorOptions,
     pre: PrePeriodEstimates,
     window: tuple[int, int],
-) -> Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray] | None] | None:
+) -> Callable[[np.ndarray, CodedRows], tuple[float, np.ndarray] | None] | None:
     """:func:`_lead_wald` of the re-fits of every assignment at once, from the leads and
     covariances of the estimator's :class:`~pilotlab.estimators.block_map.PrePeriodMap`
     (``None`` without one). The map gets the options the re-fits run with; it must have the
@@ -647,7 +647,7 @@ def _mapped_wald(
         return None
     want = _lead_wald_of(pre.estimates[None], pre.cov[None])[0]
 
-    def statistics(observed: np.ndarray, draws: np.ndarray) -> tuple[float, np.ndarray] | None:
+    def statistics(observed: np.ndarray, draws: CodedRows) -> tuple[float, np.ndarray] | None:
         got_obs = mapped.estimates(observed[None, :])
         if got_obs is None:
             return None
@@ -712,7 +712,7 @@ def _mapped_drift(
     options: EstimatorOptions,
     pre: PrePeriodEstimates,
     window: tuple[int, int],
-) -> Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray] | None] | None:
+) -> Callable[[np.ndarray, CodedRows], tuple[float, np.ndarray] | None] | None:
     """:func:`_lead_drift` of the re-fits of every assignment at once, from the estimator's
     :class:`~pilotlab.estimators.block_map.PrePeriodMap` (``None`` without one).
 
@@ -742,7 +742,7 @@ def _mapped_drift(
         out: np.ndarray = est[:, 0] ** 2 / var[:, 0] + slope
         return out
 
-    def statistics(observed: np.ndarray, draws: np.ndarray) -> tuple[float, np.ndarray] | None:
+    def statistics(observed: np.ndarray, draws: CodedRows) -> tuple[float, np.ndarray] | None:
         got_obs = mapped.sums(observed[None, :], coef)
         if got_obs is None:
             return None

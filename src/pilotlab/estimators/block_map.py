@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
+from pilotlab.data.assignment import CodedRows, map_labels
 from pilotlab.data.panel import NEVER
 
 __all__ = ["BlockMap", "PrePeriodMap", "cohort_blocks"]
@@ -56,10 +58,11 @@ class BlockMap:
     cohorts: np.ndarray
     estimate: float
 
-    def blocks(self, first_treated: np.ndarray) -> np.ndarray:
-        """The block of every unit under each assignment (first treated periods, any shape):
-        ``-1`` for a label that is neither a cohort of the actual assignment nor never."""
-        return cohort_blocks(self.cohorts, first_treated)
+    def blocks(self, first_treated: np.ndarray | CodedRows) -> np.ndarray:
+        """The block of every unit under each assignment (first treated periods, any shape, or
+        :class:`~pilotlab.data.assignment.CodedRows`, whose blocks come as ``int8``): ``-1``
+        for a label that is neither a cohort of the actual assignment nor never."""
+        return map_labels(first_treated, partial(cohort_blocks, self.cohorts))
 
     def keeps_sizes(self, blocks: np.ndarray, observed: np.ndarray) -> bool:
         """Whether every assignment (rows of ``blocks``, from :meth:`blocks`) puts as many units
@@ -107,20 +110,30 @@ class PrePeriodMap:
     """
 
     event_times: tuple[int, ...]
-    compute: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
+    compute: Callable[[CodedRows, np.ndarray], tuple[np.ndarray, np.ndarray] | None]
     #: The pre-period estimates themselves and their full covariance under each assignment,
     #: ``(B, E)`` and ``(B, E, E)`` (for a statistic that uses the covariances, such as the
     #: Wald statistic of an event study's leads); ``None`` where the map has only ``compute``.
-    leads: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None = None
+    leads: Callable[[CodedRows], tuple[np.ndarray, np.ndarray] | None] | None = None
 
     def sums(
-        self, first_treated: np.ndarray, coef: np.ndarray
+        self, first_treated: np.ndarray | CodedRows, coef: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """``(B, J)`` combinations of the estimates and of the variances under each assignment
         (rows of the ``(B, N)`` first treated periods ``first_treated``)."""
-        return self.compute(np.atleast_2d(first_treated), np.atleast_2d(coef))
+        return self.compute(_rows(first_treated), np.atleast_2d(coef))
 
-    def estimates(self, first_treated: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def estimates(
+        self, first_treated: np.ndarray | CodedRows
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """``(B, E)`` pre-period estimates and ``(B, E, E)`` covariances under each assignment
         (``None`` without :attr:`leads`, or when an assignment breaks what the map assumes)."""
-        return None if self.leads is None else self.leads(np.atleast_2d(first_treated))
+        return None if self.leads is None else self.leads(_rows(first_treated))
+
+
+def _rows(first_treated: np.ndarray | CodedRows) -> CodedRows:
+    """Assignments as :class:`~pilotlab.data.assignment.CodedRows` (an array: one row, or rows,
+    of the labels themselves)."""
+    if isinstance(first_treated, CodedRows):
+        return first_treated
+    return CodedRows(np.atleast_2d(np.asarray(first_treated, dtype=np.int64)), None)

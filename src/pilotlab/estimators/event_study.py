@@ -11,8 +11,11 @@ Hotelling F reference, or by randomisation when inference is for few treated clu
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
+from pilotlab.data.assignment import CodedRows
 from pilotlab.data.cells import row_counts
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators._label_sums import label_cluster_sums
@@ -295,8 +298,8 @@ def event_study_pre_period_map(
     treated = cohorts[cohorts != NEVER]  # the cells' cohorts are these, then never treated
     G, q = fit.n_clusters, len(lead)
 
-    def leads(first_treated: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        g = cohort_blocks(treated, first_treated)  # never treated: C - 1 when there are any
+    def leads(first_treated: CodedRows) -> tuple[np.ndarray, np.ndarray] | None:
+        g = first_treated.map(partial(cohort_blocks, treated))  # never treated: C - 1 if any
         rows = np.arange(g.shape[0])[:, None] * C
         if (
             (g < 0).any()
@@ -317,7 +320,7 @@ def event_study_pre_period_map(
             cov[a : a + step] = factor * np.einsum("bhi,bhj->bij", zeta, zeta)
         return est, cov
 
-    def compute(ft: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def compute(ft: CodedRows, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         got = leads(ft)
         if got is None:
             return None

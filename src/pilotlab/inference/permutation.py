@@ -376,7 +376,7 @@ def _by_blocks(
     if mapped is None:
         return None
     shape = (panel.n_units, panel.n_periods)
-    blocks = mapped.blocks(draws.first_treated())
+    blocks = mapped.blocks(draws.first_treated_rows())
     if draws.level != "unit" and not mapped.keeps_sizes(blocks, panel.first_treated):
         return None
     both = np.stack([panel.y(outcome), panel.treated_now.astype(np.float64)]).reshape(2, *shape)

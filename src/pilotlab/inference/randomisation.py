@@ -187,7 +187,9 @@ def scheme_reassignments(
     def eff(ft: np.ndarray) -> np.ndarray:
         return np.where(ft == NEVER, NEVER, ft - shift)
 
-    return Reassignments(eff(ft_draws), eff(panel.first_treated), draws.exact, "unit", shift)
+    return Reassignments.of_labels(
+        eff(ft_draws), eff(panel.first_treated), draws.exact, "unit", shift
+    )
 
 
 # ----------------------------------------------------------------------------- batched solve

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from pilotlab.compiled import HAS_NUMBA, nogil_kernel, on_threads
+from pilotlab.data.assignment import CodedRows
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.block_map import BlockMap, PrePeriodMap
@@ -278,9 +279,9 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
     table[cohorts] = np.arange(H)
     table[T + 1] = H
 
-    def blocks_of(ft: np.ndarray) -> np.ndarray | None:
+    def blocks_of(ft: CodedRows) -> np.ndarray | None:
         """Each unit's block under re-assignments of the actual labels (cohorts or never)."""
-        h: np.ndarray = table[np.minimum(ft, T + 1)]
+        h = ft.map(lambda v: table[np.minimum(v, T + 1)])
         return None if (h < 0).any() else h  # None: a start that is not one of the cohorts
 
     def constants(Zb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -411,7 +412,7 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             Wch[:, :, h] = np.bincount(key, w_s[ii], minlength=b * C).reshape(b, C)
         return Zb, Wch, IF
 
-    def compute(ft: np.ndarray, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def compute(ft: CodedRows, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         if ft.shape[1] != n or coef.shape[1] != E:
             return None
         B, J = ft.shape[0], coef.shape[0]
@@ -426,7 +427,7 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
         chunk = max(1, _CHUNK_ELEMENTS // max(per, 1))
         est, var = np.empty((B, J)), np.empty((B, J))
         for s0 in range(0, B, chunk):  # bounded memory; vectorised within
-            hu = blocks_of(ft[s0 : s0 + chunk])
+            hu = blocks_of(ft.rows(s0, s0 + chunk))
             if hu is None:
                 return None
             hc = hu[:, first_of]  # each cluster's block (that of its first unit)
