@@ -120,7 +120,6 @@ _TILE = 64
 
 def _span_sums(
     hu: np.ndarray,
-    order: np.ndarray,
     bounds: np.ndarray,
     Ys: np.ndarray,
     dP: np.ndarray,
@@ -131,8 +130,8 @@ def _span_sums(
 ) -> None:  # pragma: no cover - compiled by numba; the sparse products stand in without it
     """Treated units' sums of every re-assignment, accumulated into ``Zb``, ``Dh`` and ``Wch``.
 
-    ``hu`` (b, N): the block of each unit (in the panel's order) per re-assignment; ``order``:
-    the unit at each position in cluster order, ``bounds`` the clusters' first positions;
+    ``hu`` (b, N): the block of each unit per re-assignment, the units in cluster order;
+    ``bounds``: the clusters' first positions in that order;
     ``Ys`` (N, T + 1), ``dP`` (H, N, E) and ``w_s`` (N,) in cluster order. For a unit of
     treated block ``h < H`` in cluster ``c`` under re-assignment ``j`` it adds ``Ys`` to
     ``Zb[j, h]``, ``dP[h]`` to ``Dh[j, c, h]`` and ``w_s`` to ``Wch[j, c, h]``: every sum runs
@@ -146,7 +145,7 @@ def _span_sums(
             hi = min(lo + _TILE, bounds[c + 1])
             for j in range(b):
                 for p in range(lo, hi):
-                    h = hu[j, order[p]]
+                    h = hu[j, p]
                     if h < H:
                         for t in range(T1):
                             Zb[j, h, t] += Ys[p, t]
@@ -358,7 +357,6 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
         np.subtract(P_all[:, h], P_all[:, H], out=dP[h])
     del P_all
     bounds_c = np.ascontiguousarray(bounds, dtype=np.int64)
-    order_c = np.ascontiguousarray(order, dtype=np.int64)
 
     n_treated = int(np.count_nonzero(units.block < H))  # under every re-assignment
 
@@ -375,7 +373,7 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             Dh = np.zeros((b, C, H, E))
             Wch = np.zeros((b, C, Hb))
             _span_on_threads(
-                kernel, np.ascontiguousarray(hu), order_c, bounds_c, Ys, dP, w_s, Zb, Dh, Wch
+                kernel, hu[:, order], bounds_c, Ys, dP, w_s, Zb, Dh, Wch
             )
             IF = np.broadcast_to(base_if, (b, C, E)).copy()
             for h in range(H):  # as the sparse products add them: one cohort after another
