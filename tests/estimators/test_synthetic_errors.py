@@ -304,3 +304,20 @@ def test_compiled_backend_gives_the_same_bits_on_one_thread_or_several(shared, m
     np.testing.assert_array_equal(x_many, x_one)
     np.testing.assert_array_equal(it_many, it_one)
     np.testing.assert_array_equal(x_one, frank_wolfe(*args, backend="numpy")[0])
+
+
+def test_one_comparison_unit_with_two_periods_before_the_start_has_no_noise_to_scale() -> None:
+    """One donor and two periods before the start leave one first difference, whose spread is
+    undefined: the regularisation is then zero, without a numpy warning (which ``validate``,
+    run with warnings as errors, once reported as a traceback)."""
+    import warnings
+
+    from pilotlab.estimators._synthetic_core import noise_level
+
+    yc = np.array([[9.8, 10.0, 10.5, 10.9]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert noise_level(yc, 2) == 0.0
+        assert noise_level(np.vstack([yc, yc + [0.0, 1.0, 0.0, 0.0]]), 2) == pytest.approx(
+            np.std([0.2, 1.2], ddof=1)
+        )

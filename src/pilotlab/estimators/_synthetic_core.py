@@ -80,8 +80,11 @@ class BlockFit:
 
 
 def noise_level(yc: np.ndarray, t0: int) -> float:
-    """Standard deviation (n - 1) of first differences of control outcomes before the start."""
-    return float(np.diff(yc[:, :t0], axis=1).std(ddof=1))
+    """Standard deviation (n - 1) of first differences of control outcomes before the start;
+    ``0.0`` (no regularisation) when there are fewer than two such differences (one comparison
+    unit with two periods before the start), whose spread is not defined."""
+    diffs = np.diff(yc[:, :t0], axis=1)
+    return float(diffs.std(ddof=1)) if diffs.size >= 2 else 0.0
 
 
 def _omega_design(

@@ -372,9 +372,7 @@ def pre_period_map(panel: Panel, outcome: str, options: EstimatorOptions) -> Pre
             Zb = np.zeros((b, Hb, T + 1))
             Dh = np.zeros((b, C, H, E))
             Wch = np.zeros((b, C, Hb))
-            _span_on_threads(
-                kernel, hu[:, order], bounds_c, Ys, dP, w_s, Zb, Dh, Wch
-            )
+            _span_on_threads(kernel, hu[:, order], bounds_c, Ys, dP, w_s, Zb, Dh, Wch)
             IF = np.broadcast_to(base_if, (b, C, E)).copy()
             for h in range(H):  # as the sparse products add them: one cohort after another
                 IF += Dh[:, :, h]
