@@ -7,7 +7,9 @@ Usage::
 Each size (``draws x units``; a third of the units treated in three cohorts, the rest never) runs
 in a fresh interpreter: the first call (which, for large draws, loads the compiled kernel from
 numba's disk cache) and the best of three further calls, each checked against
-``labels[np.argsort(rng.random((draws, units)), axis=1)]``. ``--src`` runs another source tree
+``labels[np.argsort(rng.random((draws, units)), axis=1)]``; then the best of three calls of
+``permute_codes``, the same draws as one-byte codes (what permutation inference and the
+randomisation pre-test use; "n/a" for a source tree without it). ``--src`` runs another source tree
 (e.g. an older checkout's ``src``) for a before/after table.
 """
 
@@ -37,7 +39,21 @@ for rep in range(4):
     times.append(time.perf_counter() - t0)
 keys = np.random.default_rng(3).random((draws, n))
 same = bool(np.array_equal(rows, labels[np.argsort(keys, axis=1)]))
-print(json.dumps({"first": times[0], "best": min(times[1:]), "same": same}))
+codes = float("nan")
+try:
+    from pilotlab.data.assignment import permute_codes
+except ImportError:
+    pass
+else:
+    runs = []
+    for rep in range(3):
+        t0 = time.perf_counter()
+        coded, _ = permute_codes(labels, draws, np.random.default_rng(rep))
+        runs.append(time.perf_counter() - t0)
+    same = same and bool(np.array_equal(coded.labels(), labels[np.argsort(
+        np.random.default_rng(2).random((draws, n)), axis=1)]))
+    codes = min(runs)
+print(json.dumps({"first": times[0], "best": min(times[1:]), "codes": codes, "same": same}))
 """
 
 
@@ -47,7 +63,9 @@ def main() -> None:
     ap.add_argument("--src", default=str(ROOT / "src"))
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": args.src}
-    print(f"{'draws x units':>14} {'first call s':>13} {'best of 3 s':>12}  same")
+    print(
+        f"{'draws x units':>14} {'first call s':>13} {'best of 3 s':>12} {'as codes s':>11}  same"
+    )
     for size in args.sizes:
         draws, n = size.split("x")
         res = subprocess.run(
@@ -56,7 +74,8 @@ def main() -> None:
         if res.returncode:
             sys.exit(res.stderr)
         r = json.loads(res.stdout)
-        print(f"{size:>14} {r['first']:>13.3f} {r['best']:>12.3f}  {r['same']}")
+        codes = "n/a" if r["codes"] != r["codes"] else f"{r['codes']:.3f}"
+        print(f"{size:>14} {r['first']:>13.3f} {r['best']:>12.3f} {codes:>11}  {r['same']}")
 
 
 if __name__ == "__main__":
