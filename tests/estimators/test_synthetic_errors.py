@@ -318,6 +318,6 @@ def test_one_comparison_unit_with_two_periods_before_the_start_has_no_noise_to_s
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert noise_level(yc, 2) == 0.0
-        assert noise_level(np.vstack([yc, yc + np.array([0.0, 1.0, 0.0, 0.0])]), 2) == pytest.approx(
-            np.std([0.2, 1.2], ddof=1)
-        )
+        assert noise_level(
+            np.vstack([yc, yc + np.array([0.0, 1.0, 0.0, 0.0])]), 2
+        ) == pytest.approx(np.std([0.2, 1.2], ddof=1))
