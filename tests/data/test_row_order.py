@@ -200,3 +200,12 @@ def test_coded_rows_expand_and_map_as_the_labels() -> None:
     assert big.codes.dtype == np.int64
     ref = many[np.argsort(np.random.default_rng(1).random((30, 300)), axis=1)]
     np.testing.assert_array_equal(big.labels(), ref)
+
+
+def test_labels_of_another_dtype_are_enumerated_by_their_own_counts() -> None:
+    """Few enough assignments of int32 labels are all enumerated once each (the distinct ways
+    to place the labels, not the permutations of the units)."""
+    labels = np.array([9, 2, 9, 2, 9], dtype=np.int32)
+    rows, exact = permute_labels(labels, 999, np.random.default_rng(0))
+    assert exact and rows.dtype == np.int32 and rows.shape == (10, 5)
+    np.testing.assert_array_equal(rows, assignment.enumerate_assignments(labels))

@@ -46,7 +46,6 @@ __all__ = [
     "enumerate_assignments",
     "in_space_placebos",
     "label_positions",
-    "map_labels",
     "permutation_keys",
     "permute_codes",
     "permute_labels",
@@ -165,6 +164,11 @@ class CodedRows:
     codes: np.ndarray
     values: np.ndarray | None
 
+    @classmethod
+    def of(cls, labels: np.ndarray | CodedRows) -> CodedRows:
+        """``labels`` as :class:`CodedRows` (an array: the labels themselves, as codes)."""
+        return labels if isinstance(labels, CodedRows) else cls(np.asarray(labels), None)
+
     @property
     def shape(self) -> tuple[int, int]:
         """``(K, N)``."""
@@ -192,12 +196,9 @@ class CodedRows:
         out: np.ndarray = np.take(table, self.codes)
         return out
 
-
-def map_labels(
-    labels: np.ndarray | CodedRows, fn: Callable[[np.ndarray], np.ndarray]
-) -> np.ndarray:
-    """``fn`` of ``(K, N)`` labels, given as an array or as :class:`CodedRows`."""
-    return labels.map(fn) if isinstance(labels, CodedRows) else fn(labels)
+    def ever_treated(self) -> np.ndarray:
+        """``(K, N)`` whether each label is a start (not :data:`NEVER`)."""
+        return self.map(lambda v: np.asarray(v != NEVER))
 
 
 def permute_labels(
@@ -220,9 +221,10 @@ def permute_labels(
         ``(K, n)`` permuted labels (one row per assignment) and whether they are the full
         enumeration (which includes the actual assignment).
     """
-    if labels.dtype != np.int64:
-        rows, exact = permute_codes(np.arange(labels.size), replications, rng)
-        return labels[rows.labels()], exact
+    if labels.dtype != np.int64:  # permute the positions of the sorted distinct labels
+        values, inverse = np.unique(labels, return_inverse=True)
+        rows, exact = permute_codes(inverse.reshape(labels.shape), replications, rng)
+        return values[rows.labels()], exact
     rows, exact = permute_codes(labels, replications, rng)
     return rows.labels(), exact
 
@@ -410,7 +412,7 @@ class Reassignments:
 
     def treated(self) -> np.ndarray:
         """``(K, N)`` whether each unit is ever treated under each re-assignment."""
-        return self.rows.map(lambda v: np.asarray(v != NEVER))
+        return self.rows.ever_treated()
 
 
 def reassign(panel: Panel, replications: int, rng: np.random.Generator) -> Reassignments:

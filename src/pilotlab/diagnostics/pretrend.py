@@ -406,8 +406,8 @@ def randomization_pretest(
         re-run path. Without ``fit`` and ``statistic`` such designs return ``None``.
     mapped : callable, optional
         ``statistic`` of the re-fits without re-fitting, from the ``(N,)`` actual and the
-        ``(K, N)`` re-assigned first treated periods (as ``CodedRows``): ``(observed, (K,) re-assigned)``;
-        ``None`` from it (an assignment it cannot map) means the re-fits are run after all.
+        ``(K, N)`` re-assigned first treated periods (as ``CodedRows``): ``(observed, (K,)
+        re-assigned)``; ``None`` from it (an assignment it cannot map) means the re-fits are run after all.
 
     Returns
     -------
@@ -446,7 +446,7 @@ def randomization_pretest(
     elif fast and w is not None:
         obs, draws, exact, level = _draws(panel, reps, rng)
         n = draws.shape[0]
-        ever = draws.map(lambda v: np.asarray(v != NEVER))
+        ever = draws.ever_treated()
         if exact:
             stats_all = randomization_statistics(Z, ever, w)
             is_obs = np.all(ever == (obs != NEVER)[None, :], axis=1)

@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from pilotlab.data.assignment import CodedRows, map_labels
+from pilotlab.data.assignment import CodedRows
 from pilotlab.data.panel import NEVER
 
 __all__ = ["BlockMap", "PrePeriodMap", "cohort_blocks"]
@@ -62,7 +62,7 @@ class BlockMap:
         """The block of every unit under each assignment (first treated periods, any shape, or
         :class:`~pilotlab.data.assignment.CodedRows`, whose blocks come as ``int8``): ``-1``
         for a label that is neither a cohort of the actual assignment nor never."""
-        return map_labels(first_treated, partial(cohort_blocks, self.cohorts))
+        return CodedRows.of(first_treated).map(partial(cohort_blocks, self.cohorts))
 
     def keeps_sizes(self, blocks: np.ndarray, observed: np.ndarray) -> bool:
         """Whether every assignment (rows of ``blocks``, from :meth:`blocks`) puts as many units
@@ -136,4 +136,4 @@ def _rows(first_treated: np.ndarray | CodedRows) -> CodedRows:
     of the labels themselves)."""
     if isinstance(first_treated, CodedRows):
         return first_treated
-    return CodedRows(np.atleast_2d(np.asarray(first_treated, dtype=np.int64)), None)
+    return CodedRows.of(np.atleast_2d(np.asarray(first_treated, dtype=np.int64)))
