@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 from click.testing import CliRunner
+
+
+def _compile_each_module_once() -> None:
+    """Keep compiled modules for the run even when the environment asks Python not to write them.
+
+    With ``PYTHONDONTWRITEBYTECODE`` set, every xdist worker and every ``pilotlab`` subprocess
+    the tests start would compile pilotlab, and re-write the test modules' asserts, from source
+    again. The compiled files go to ``__pycache__`` beside the sources, which git ignores. The
+    workers and subprocesses inherit the environment changed here.
+    """
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+_compile_each_module_once()
 
 
 @pytest.fixture
