@@ -27,6 +27,15 @@ N_PROCESSES = 8
 N_OPS = 50
 
 
+def _processes() -> Any:
+    """Fresh processes that share nothing with this one but the modules they run: forked from a
+    server that imported those modules once (with the estimators a pilot file's check reads), so
+    eight of them do not import pilotlab eight times."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tests.support.registry", "pilotlab.estimators"])
+    return ctx
+
+
 def _fail_on(reg: Registry, statement_start: str) -> None:
     """Make the next statement starting with ``statement_start`` fail after it has executed."""
 
@@ -37,7 +46,7 @@ def _fail_on(reg: Registry, statement_start: str) -> None:
 
 
 def test_eight_processes_never_lose_or_duplicate_versions(registry_url: str) -> None:
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _processes()
     Registry(registry_url).close()  # migrated once here; the workers also race on opening
     barrier = ctx.Barrier(N_PROCESSES)
     out = ctx.Queue()
@@ -142,7 +151,7 @@ def test_a_process_killed_mid_write_leaves_no_half_written_run(registry_url: str
     with Registry(registry_url) as reg:
         reg.register(spec)
         before = count_rows(reg)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _processes()
     inserted = ctx.Event()
     proc = ctx.Process(target=hang_mid_run, args=(registry_url, spec.id, inserted))
     proc.start()

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from pilotlab.registry.remote import RemoteRegistry
+from tests.support.cli import Done, run_in_process
 from tests.support.registry import make_evidence, make_spec, registry_url  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,10 +113,17 @@ def server(registry_url: str, tmp_path: Path) -> Iterator[tuple[Server, dict[str
     assert PASSWORD not in log and token not in log  # nothing secret in the server's output
 
 
-def _cli(args: list[str], base: str, token: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cli(
+    args: list[str], base: str, token: str, cwd: Path, *, process: bool = False
+) -> subprocess.CompletedProcess[str] | Done:
+    """``pilotlab ARGS`` against the service: in this process (the server is still a process of
+    its own), or with ``process`` as a process of its own too, as a user's terminal starts it."""
+    env = {"PILOTLAB_REGISTRY_URL": base, "PILOTLAB_TOKEN": token}
+    if not process:
+        return run_in_process(args, env, cwd)
     return subprocess.run(
         [sys.executable, "-m", "pilotlab", *args], capture_output=True, text=True, cwd=cwd,
-        env=_env(PILOTLAB_REGISTRY_URL=base, PILOTLAB_TOKEN=token), timeout=120,
+        env=_env(**env), timeout=120,
     )  # fmt: skip
 
 
@@ -124,10 +132,10 @@ def test_the_cli_against_a_running_service(server, tmp_path: Path) -> None:
     spec = make_spec()
     pilot = tmp_path / "pilot.yaml"
     pilot.write_text(yaml.safe_dump(spec.model_dump(mode="json", exclude_unset=True)))
-    done = _cli(["register", str(pilot)], srv.base, tokens["editor"], tmp_path)
+    done = _cli(["register", str(pilot)], srv.base, tokens["editor"], tmp_path, process=True)
     assert done.returncode == 0, done.stderr
     assert "Registered ne-employment-support: analysis plan version 1" in done.stdout
-    again = _cli(["register", str(pilot)], srv.base, tokens["editor"], tmp_path)
+    again = _cli(["register", str(pilot)], srv.base, tokens["editor"], tmp_path, process=True)
     assert (
         again.returncode == 1
         and "already registered" in again.stderr
@@ -243,13 +251,15 @@ def test_randomise_and_run_a_randomised_pilot_through_a_running_service(
     raw = trial_pilot(scheme="stratified", strata=["region"], treated=6)
     pilot = write_pilot(tmp_path / "p", raw, trial_frame())
     token = tokens["editor"]
-    done = _cli(["randomise", str(pilot), "-o", str(tmp_path / "alloc")], srv.base, token, tmp_path)
+    alloc = ["randomise", str(pilot), "-o", str(tmp_path / "alloc")]
+    done = _cli(alloc, srv.base, token, tmp_path, process=True)
     assert done.returncode == 0, done.stderr
     assert "Registered test-pilot (analysis plan version 1)" in done.stdout
     again = _cli(["randomise", str(pilot), "-o", str(tmp_path / "a2")], srv.base, token, tmp_path)
     assert again.returncode == 1 and "already has an allocation" in again.stderr
     assert "Traceback" not in again.stderr and not (tmp_path / "a2").exists()
-    ran = _cli(["run", str(pilot), "-o", str(tmp_path / "run"), "-q"], srv.base, token, tmp_path)
+    run = ["run", str(pilot), "-o", str(tmp_path / "run"), "-q"]
+    ran = _cli(run, srv.base, token, tmp_path, process=True)
     assert ran.returncode == 0, ran.stderr
     record = json.loads((tmp_path / "run" / "evidence.json").read_text())
     assert record["trial"]["registration"]["matches"] is True
