@@ -225,15 +225,7 @@ def test_jargon_detector_finds_each_term() -> None:
 
 
 def _pilot_reports() -> list[str]:
-    from pathlib import Path
-
-    from pilotlab import evaluate, load_pilot
-
-    out = []
-    root = Path(__file__).resolve().parents[2] / "pilots"
-    for name in ("employment-support", "family-hubs"):
-        out.append(render_html(build(evaluate(load_pilot(root / name / "pilot.yaml")))))
-    return out
+    return [render_html(build(ex.shipped(name))) for name in ("employment-support", "family-hubs")]
 
 
 @pytest.mark.parametrize("name", [*ex.EXAMPLES, "pilots"])

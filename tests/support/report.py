@@ -4,7 +4,8 @@
 * ``staggered``: three monthly waves, with Callaway & Sant'Anna style tables and a Goodman-Bacon
   decomposition attached (as the staggered estimator and diagnostics will provide them);
 * ``three_outcomes``: three outcomes, every robustness check (incl. HonestDiD) attached;
-* ``synthetic``: one treated area with donor weights and a synthetic path attached.
+* ``synthetic``: one treated area with donor weights and a synthetic path attached;
+* ``shipped(name)``: an example pilot of ``pilots/`` as it ships.
 
 Estimator and inference are pinned in the pilot files so that the golden snapshots do not change
 when later branches alter what ``auto`` picks. Evaluations are immutable, so each one is built
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -44,6 +46,7 @@ SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 HOSTILE = f"{SCRIPT} {IMG}"
 FIXED_TIME = "2026-01-01T00:00:00Z"
+PILOTS = Path(__file__).resolve().parents[2] / "pilots"
 
 
 def _spec(
@@ -521,6 +524,12 @@ def single_permutation() -> Evaluation:
         title="Single-area work pilot",
     )
     return _fix_time(pilotlab.evaluate(spec, data=data))
+
+
+@functools.cache
+def shipped(name: str) -> Evaluation:
+    """The shipped example pilot ``pilots/<name>`` evaluated as ``pilotlab run`` evaluates it."""
+    return pilotlab.evaluate(pilotlab.load_pilot(PILOTS / name / "pilot.yaml"))
 
 
 EXAMPLES = {
