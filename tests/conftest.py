@@ -24,6 +24,12 @@ def _compile_each_module_once() -> None:
 _compile_each_module_once()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked ``heavy`` first (in their order), so that with ``-n`` no long test starts
+    last while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     """Click's test runner."""

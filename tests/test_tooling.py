@@ -18,6 +18,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.heavy
 def test_mypy_strict_passes_on_src() -> None:
     done = _run("mypy", "--no-incremental")  # files and strictness from pyproject.toml
     assert done.returncode == 0, done.stdout + done.stderr

@@ -79,6 +79,7 @@ def test_portfolio_without_registry_or_files_is_a_clear_error(
     assert not (tmp_path / "p.html").exists()
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("example", ["employment-support", "family-hubs"])
 def test_example_pilots_run_end_to_end_as_a_subprocess(tmp_path: Path, example: str) -> None:
     """The README's quick start: the installed command on an example pilot."""

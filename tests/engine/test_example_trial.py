@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.heavy
 def test_the_stepped_example_randomises_runs_and_reaches_level_5(tmp_path: Path) -> None:
     pilot_dir = tmp_path / "schools-stepped"
     shutil.copytree(ROOT / "pilots" / "schools-stepped", pilot_dir)

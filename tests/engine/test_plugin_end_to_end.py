@@ -20,6 +20,8 @@ import pytest
 from pilotlab.simulate import make_pilot_panel
 from tests.support import pilot_dict, plugins, write_pilot
 
+pytestmark = pytest.mark.heavy
+
 NAME, TITLE = "change_score", plugins.example_module().TITLE
 PRE_USED = 3  # design.options.pre_periods_used
 START = 6  # first treated period index (6 periods before, 4 after)

@@ -62,6 +62,7 @@ def _normalised(files: dict[str, bytes], out: Path) -> str:
     return text.replace(generated_at, "<generated>").replace(str(out), "<out>")
 
 
+@pytest.mark.heavy
 def test_run_pilot_writes_exactly_what_pilotlab_run_writes(no_registry: Path) -> None:
     cli_out, api_out = no_registry / "cli", no_registry / "api"
     res = CliRunner().invoke(cli, ["run", str(EXAMPLE), "-o", str(cli_out), "--quiet"])

@@ -25,7 +25,7 @@ from pilotlab.report import portfolio_from_paths, render_portfolio, render_repor
 from tests.support import report as ex
 from tests.support.browser import axe_violations, chromium
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -15,7 +15,7 @@ from tests.service.test_server import PASSWORD, Server, _session
 from tests.support.browser import axe_violations, chromium
 from tests.support.registry import make_evidence, make_spec
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ from pilotlab.registry.remote import RemoteRegistry
 from tests.support.cli import Done, run_in_process
 from tests.support.registry import make_evidence, make_spec, registry_url  # noqa: F401
 
+pytestmark = pytest.mark.heavy
+
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
 
