@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -119,6 +120,20 @@ def test_leave_one_out_and_alternatives() -> None:
     did = next(a for a in alts if a.check == "alternative_estimators:did")
     assert did.estimate == pytest.approx(main.estimate)  # balanced, common start: identical
     assert did.consistent is True
+
+
+def test_leave_one_out_without_a_main_interval_compares_nothing() -> None:
+    """A main estimate without an interval cannot be left: no drop is called outside it."""
+    panel = _design(5, 1.0, n=30, n_treated=5)
+    entry = ESTIMATORS["twfe"]
+    opts = EstimatorOptions(inference="cluster")
+    fitted = entry.fit(panel, "y", opts, np.random.default_rng(0))
+    main = dataclasses.replace(fitted, ci_lower=math.nan, ci_upper=math.nan)
+    loo = leave_one_out(panel, "y", entry, opts, np.random.default_rng(0), main)
+    assert isinstance(loo.details, LeaveOneOut)
+    assert loo.consistent is None and loo.details.n_outside == 0
+    assert loo.description.endswith("The main estimate has no interval to compare them with.")
+    assert "outside" not in loo.description
 
 
 def test_honest_did_on_event_study() -> None:

@@ -126,6 +126,35 @@ def test_validate_and_run_agree(case: tuple[dict[str, Any], pd.DataFrame]) -> No
     check_agreement(*case)
 
 
+#: Four areas, seven rows: with unit and period effects no residual degree of freedom is left
+#: (one area has a single row), and leaving out an area leaves none for clustered errors.
+SATURATED = pd.DataFrame(
+    {
+        "area_code": ["U00", "U00", "U01", "U02", "U02", "U02", "U03"],
+        "period": [2000, 2001, 2002, 2000, 2002, 2003, 2001],
+        "outcome": [8.93, 10.04, 7.93, 10.84, 11.44, 12.04, 10.30],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "design",
+    [
+        {"estimator": "twfe", "inference": {"method": "wild_bootstrap", "replications": 99}},
+        {"estimator": "event_study", "inference": {"method": "wild_bootstrap"}},
+        {"estimator": "twfe", "robustness": ["leave_one_out"]},
+    ],
+    ids=["twfe-wild", "event-study-wild", "leave-one-out"],
+)
+def test_validate_and_run_agree_when_no_degrees_of_freedom_remain(design: dict[str, Any]) -> None:
+    spec = pilot_dict(
+        data={"path": "data.csv", "unit": "area_code", "time": "period"},
+        treatment={"units": ["U00"], "start": 2001},
+        design=design,
+    )
+    check_agreement(spec, SATURATED)
+
+
 @pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(designs())

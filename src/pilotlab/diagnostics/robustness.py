@@ -255,20 +255,24 @@ def leave_one_out(
     except PilotlabError:
         lo = hi = math.nan
         used = None
-    ok = bool(inside.all())
+    comparable = math.isfinite(main.ci_lower) and math.isfinite(main.ci_upper)
+    n_outside = int((~inside).sum()) if comparable else 0
+    ok = bool(inside.all()) if comparable else None
     desc = (
         f"Dropping each of {len(rows)} units/clusters in turn moves the estimate between "
         f"{ests.min():.3g} and {ests.max():.3g} (main {main.estimate:.3g}); the largest change "
         f"comes from dropping {label}. "
         + (
-            "All stay inside the main interval."
+            "The main estimate has no interval to compare them with."
+            if ok is None
+            else "All stay inside the main interval."
             if ok
-            else f"{int((~inside).sum())} fall outside the main interval."
+            else f"{n_outside} fall outside the main interval."
         )
     )
     return _check(name, est, lo, hi, ok, desc,
                   LeaveOneOut(label, used, MappingProxyType({r[0]: r[1] for r in rows}),
-                              int((~inside).sum())))  # fmt: skip
+                              n_outside))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- alternatives

@@ -17,6 +17,7 @@ from pilotlab.estimators.base import InferenceName
 from pilotlab.exceptions import EstimationError
 from pilotlab.inference import select as inference_rule
 from pilotlab.inference.apply import supports
+from pilotlab.inference.wild import residual_dof
 from pilotlab.results import Choice
 from pilotlab.spec import PilotSpec
 
@@ -243,7 +244,8 @@ def check_design(pilot: PilotSpec, panel: Panel) -> tuple[Choice, Choice]:
 
     Chooses the estimator and inference as :func:`~pilotlab.engine.evaluate` does and fits each outcome's point
     estimate once (with the estimator's own standard errors, not the resampling), so a design
-    the estimator cannot fit raises the :class:`EstimationError` that ``run`` would raise.
+    the estimator cannot fit raises the :class:`EstimationError` that ``run`` would raise; so
+    does a wild bootstrap with no residual degrees of freedom left.
     """
     design = pilot.design
     est = choose_estimator(panel, design.estimator)
@@ -254,7 +256,9 @@ def check_design(pilot: PilotSpec, panel: Panel) -> tuple[Choice, Choice]:
         options = replace(options, inference=cast(InferenceName, entry.base_inference))
     for o in pilot.outcomes:
         sub = panel.complete(o.column, tuple(design.covariates))
-        entry.fit(sub, o.column, options, np.random.default_rng(design.inference.seed))
+        fitted = entry.fit(sub, o.column, options, np.random.default_rng(design.inference.seed))
+        if inf.name == "wild_bootstrap" and fitted.linear is not None:
+            residual_dof(fitted.linear.fit)
     return est, inf
 
 

@@ -161,9 +161,15 @@ def cluster_factor(
 ) -> float:
     """fixest's CR1 small-sample factor ``G / (G - 1) * (n - 1) / (n - K)``, with ``K`` the
     regressors and the fixed effects not nested in the clusters (``fixef.K = "nested"``: a
-    factor nested in the clusters counts for one parameter); NaN with one cluster."""
+    factor nested in the clusters counts for one parameter); NaN with one cluster. An
+    :class:`EstimationError` when the parameters use up every observation."""
     G = n_clusters
     K = k + fe_all - sum(lv - 1 for lv, nst in zip(levels, nested, strict=True) if nst)
+    if n <= K:
+        raise EstimationError(
+            f"the model has {n} observations and {K} parameters; no degrees of freedom remain "
+            "for cluster-robust standard errors."
+        )
     return G / (G - 1) * (n - 1) / (n - K) if G > 1 else math.nan
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "combination_fit",
     "make_draws",
     "prepare_wild_bootstrap",
+    "residual_dof",
     "wild_bootstrap_tstats",
     "wild_cluster_bootstrap",
 ]
@@ -454,6 +455,21 @@ def _blocks(draws: BootstrapDraws, width: int) -> Iterator[np.ndarray]:
         yield np.concatenate(held) if len(held) > 1 else held[0]
 
 
+def residual_dof(fit: LinearFitLike) -> int:
+    """The residual degrees of freedom of ``fit``: observations less regressors and absorbed
+    fixed effects. An :class:`EstimationError` when none remain, since the bootstrap's t
+    statistic divides by them."""
+    X = np.asarray(fit.X)
+    n, k = X.shape[0], 1 if X.ndim == 1 else X.shape[1]
+    dof = n - k - int(fit.df_absorbed)
+    if dof <= 0:
+        raise EstimationError(
+            f"the model has {n} observations and {k + int(fit.df_absorbed)} parameters; "
+            "no degrees of freedom remain for a t statistic."
+        )
+    return dof
+
+
 def prepare_wild_bootstrap(
     fit: LinearFitLike, coef: str | int, draws: BootstrapDraws
 ) -> WildBootstrapState:
@@ -476,6 +492,7 @@ def prepare_wild_bootstrap(
     WildBootstrapState
     """
     j = _coef_index(fit, coef)
+    dof = residual_dof(fit)
     X = np.asarray(fit.X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
@@ -514,12 +531,6 @@ def prepare_wild_bootstrap(
     s0, s1, q, se_scores = cs[:, :k], cs[:, k : 2 * k], cs[:, 2 * k : 3 * k], cs[:, 3 * k :]
     a0 = s0 @ z
     a1 = s1 @ z
-    dof = n - k - int(fit.df_absorbed)
-    if dof <= 0:
-        raise EstimationError(
-            f"the model has {n} observations and {k + int(fit.df_absorbed)} parameters; "
-            "no degrees of freedom remain for a t statistic."
-        )
     meat = float(np.sum((se_scores @ z) ** 2))
     scale = g / (g - 1) * (n - 1) / dof
     vcov = getattr(fit, "vcov", None)
