@@ -164,13 +164,15 @@ def cluster_factor(
     factor nested in the clusters counts for one parameter); NaN with one cluster. An
     :class:`EstimationError` when the parameters use up every observation."""
     G = n_clusters
+    if G <= 1:
+        return math.nan
     K = k + fe_all - sum(lv - 1 for lv, nst in zip(levels, nested, strict=True) if nst)
     if n <= K:
         raise EstimationError(
             f"the model has {n} observations and {K} parameters; no degrees of freedom remain "
             "for cluster-robust standard errors."
         )
-    return G / (G - 1) * (n - 1) / (n - K) if G > 1 else math.nan
+    return G / (G - 1) * (n - 1) / (n - K)
 
 
 def coefficient_covariance(
