@@ -460,7 +460,7 @@ def residual_dof(fit: LinearFitLike) -> int:
     fixed effects. An :class:`EstimationError` when none remain, since the bootstrap's t
     statistic divides by them."""
     X = np.asarray(fit.X)
-    n, k = X.shape[0], 1 if X.ndim == 1 else X.shape[1]
+    n, k = int(X.shape[0]), 1 if X.ndim == 1 else int(X.shape[1])
     dof = n - k - int(fit.df_absorbed)
     if dof <= 0:
         raise EstimationError(
