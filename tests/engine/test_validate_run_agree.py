@@ -137,22 +137,35 @@ SATURATED = pd.DataFrame(
 )
 
 
-@pytest.mark.parametrize(
-    "design",
-    [
-        {"estimator": "twfe", "inference": {"method": "wild_bootstrap", "replications": 99}},
-        {"estimator": "event_study", "inference": {"method": "wild_bootstrap"}},
-        {"estimator": "twfe", "robustness": ["leave_one_out"]},
-    ],
-    ids=["twfe-wild", "event-study-wild", "leave-one-out"],
-)
-def test_validate_and_run_agree_when_no_degrees_of_freedom_remain(design: dict[str, Any]) -> None:
-    spec = pilot_dict(
+def _saturated_pilot(design: dict[str, Any]) -> dict[str, Any]:
+    return pilot_dict(
         data={"path": "data.csv", "unit": "area_code", "time": "period"},
         treatment={"units": ["U00"], "start": 2001},
         design=design,
     )
+
+
+@pytest.mark.parametrize("estimator", ["twfe", "event_study"])
+def test_a_wild_bootstrap_without_degrees_of_freedom_is_refused_by_validate_as_by_run(
+    estimator: str, tmp_path: Path
+) -> None:
+    from pilotlab.cli import cli
+
+    spec = _saturated_pilot({"estimator": estimator, "inference": {"method": "wild_bootstrap"}})
     check_agreement(spec, SATURATED)
+    pilot = write_pilot(tmp_path / "pilot", spec, SATURATED)
+    for command in (["validate", str(pilot)], ["run", str(pilot), "-o", str(tmp_path / "out")]):
+        done = CliRunner().invoke(cli, command)
+        assert done.exit_code == 1 and done.stdout == "", done.output
+        assert "no degrees of freedom remain" in done.stderr, done.stderr
+        assert "design.inference.method" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_leave_one_out_refit_without_degrees_of_freedom_is_reported_not_a_crash() -> None:
+    check_agreement(
+        _saturated_pilot({"estimator": "twfe", "robustness": ["leave_one_out"]}), SATURATED
+    )
 
 
 @pytest.mark.slow

@@ -29,9 +29,7 @@ def run_in_process(args: list[str], env: dict[str, str], cwd: Path) -> Done:
     An exception the command did not turn into a message fails the test at once: a user would
     have seen a traceback.
     """
-    unset: dict[str, str | None] = {
-        k: None for k in os.environ if k.startswith("PILOTLAB_") and k != "PILOTLAB_ARGON2_PROFILE"
-    }
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PILOTLAB_")}
     with contextlib.chdir(cwd):
         r = CliRunner().invoke(cli, args, env={**unset, **env})
     if r.exception is not None and not isinstance(r.exception, SystemExit):

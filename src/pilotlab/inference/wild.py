@@ -465,7 +465,8 @@ def residual_dof(fit: LinearFitLike) -> int:
     if dof <= 0:
         raise EstimationError(
             f"the model has {n} observations and {k + int(fit.df_absorbed)} parameters; "
-            "no degrees of freedom remain for a t statistic."
+            "no degrees of freedom remain for the wild bootstrap's t statistic. Choose another "
+            "inference method (design.inference.method), such as permutation, or add data."
         )
     return dof
 
