@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pilotlab.data.panel import NEVER
 from pilotlab.estimators import ESTIMATORS
 from pilotlab.estimators.base import EstimatorOptions
-from pilotlab.inference.permutation import permutation_test
+from pilotlab.inference.permutation import permutation_test, placebo_estimates
 from pilotlab.spec.models import CallawaySantAnnaOptions
 from tests.support.cs import make_panel
 
@@ -158,3 +159,49 @@ def test_blocks_of_every_kind_of_label_as_the_general_reading() -> None:
         for k, g in enumerate(cohorts):
             expect[labels == g] = k
         np.testing.assert_array_equal(mapped.blocks(labels), expect)
+
+
+def _placebos(entry, anticipation: int = 0, replications: int = 39):
+    """Placebo estimates on the comparison units of ``_panel``, with the generator after them."""
+    panel = _panel(anticipation=anticipation)
+    treated = panel.is_treated_unit
+    comp = panel.subset_units(~treated)
+    labels = np.full(comp.n_units, NEVER, dtype=np.int64)
+    labels[: int(treated.sum())] = panel.first_treated[treated] - panel.anticipation
+    rng = np.random.default_rng(8)
+    options = EstimatorOptions(inference="cluster", replications=replications)
+    est, exact = placebo_estimates(comp, "y", entry, options, rng, labels, replications)
+    return est, exact, rng.random()
+
+
+# Callaway & Sant'Anna's fit draws from the generator, so each placebo is re-fitted (as before)
+@pytest.mark.parametrize(("name", "fits"), [("event_study", 1), ("callaway_santanna", 39)])
+@pytest.mark.parametrize("anticipation", [0, 1])
+def test_placebo_estimates_by_cohort_blocks_equal_refits(
+    name: str, fits: int, anticipation: int
+) -> None:
+    entry = ESTIMATORS[name]
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return entry.fit(*args, **kwargs)
+
+    fast = _placebos(dataclasses.replace(entry, fit=counted), anticipation)
+    slow = _placebos(dataclasses.replace(entry, block_map=None), anticipation)
+    assert len(calls) == fits  # event study: the first placebo's fit, the others from its map
+    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-9, atol=1e-12)
+    assert fast[1] == slow[1] and fast[2] == slow[2]  # same draws, generator left alike
+
+
+def test_placebo_estimates_refit_when_the_estimator_draws_random_numbers() -> None:
+    entry = ESTIMATORS["event_study"]
+
+    def drawing(panel, outcome, options, rng):
+        rng.random()  # e.g. a bootstrap of its own: each placebo's draws differ
+        return entry.fit(panel, outcome, options, rng)
+
+    est, _, after = _placebos(dataclasses.replace(entry, fit=drawing), replications=19)
+    slow = _placebos(dataclasses.replace(entry, fit=drawing, block_map=None), replications=19)
+    np.testing.assert_array_equal(est, slow[0])
+    assert after == slow[2]

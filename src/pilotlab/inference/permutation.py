@@ -511,8 +511,39 @@ def placebo_estimates(
         return r_y[np.arange(y.shape[0])[None, :], ga].sum(1) / den, exact
     cheap = entry.base_inference
     opts = dataclasses.replace(options, inference=cheap, pretrend="none")  # type: ignore[arg-type]
+    actual = np.where(assign == NEVER, NEVER, assign + panel.anticipation)
     out = np.empty(assign.shape[0])
-    for i, ft in enumerate(assign):  # one re-estimation per placebo assignment (generic path)
-        ft_actual = np.where(ft == NEVER, NEVER, ft + panel.anticipation)
-        out[i] = entry.fit(panel.with_first_treated(ft_actual), outcome, opts, rng).estimate
+    state = rng.bit_generator.state
+    for i, ft in enumerate(actual):  # one re-estimation per placebo assignment (generic path)
+        placebo = panel.with_first_treated(ft)
+        out[i] = entry.fit(placebo, outcome, opts, rng).estimate
+        if i == 0 and rng.bit_generator.state == state:
+            # the fit draws nothing from rng: the others may come from its cohort-block map
+            rest = _placebo_blocks(placebo, outcome, entry, opts, float(out[0]), actual[1:])
+            if rest is not None:
+                out[1:] = rest
+                break
     return out, exact
+
+
+def _placebo_blocks(
+    placebo: Panel,
+    outcome: str,
+    entry: EstimatorEntry,
+    options: EstimatorOptions,
+    estimate: float,
+    first_treated: np.ndarray,
+) -> np.ndarray | None:
+    """The estimates under the assignments ``first_treated`` (rows) from the cohort-block map
+    of ``entry`` fitted on ``placebo`` (one of them), or ``None`` when it has none here."""
+    if entry.block_map is None or not placebo.is_rectangular or first_treated.shape[0] == 0:
+        return None
+    mapped = entry.block_map(placebo, outcome, options, estimate)
+    if mapped is None:
+        return None
+    blocks = mapped.blocks(first_treated)
+    if not mapped.keeps_sizes(blocks, placebo.first_treated):
+        return None
+    y = placebo.y(outcome).reshape(1, placebo.n_units, placebo.n_periods)
+    est: np.ndarray = mapped.estimates(y, blocks)[:, 0]
+    return est
