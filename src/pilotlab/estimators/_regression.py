@@ -6,9 +6,10 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from pilotlab.data.panel import Panel
+from pilotlab.estimators._dist import t_ppf
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.linear import LinearFit, VcovType, fit_linear
 from pilotlab.estimators.micro import fit_cells, micro_nobs
@@ -110,7 +111,7 @@ def t_quantile(df: int, alpha: float) -> float:
     A run asks for the same few values thousands of times (every event-time coefficient of
     every refit), and a call of ``scipy.stats.t.ppf`` costs about a tenth of a millisecond.
     """
-    return float(stats.t.ppf(1 - alpha / 2, df))
+    return float(t_ppf(1 - alpha / 2, df))
 
 
 def interval(estimate: float, se: float, df: int, alpha: float) -> tuple[float, float, float]:

@@ -48,9 +48,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import stats
 
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators._dist import norm_ppf, norm_sf, t_ppf, t_sf
 from pilotlab.estimators._events import estimand_table, event_rows, kind_table
 from pilotlab.estimators._regression import is_nested, size_warnings
 from pilotlab.estimators._twoway import TwoWay, sums
@@ -347,10 +347,10 @@ def imputation_effects(
     R = sp.csr_matrix((w1 * r, (c1, cell)), shape=(C, n_cell))
     psi = psi + np.asarray(R @ M)
     se = np.sqrt(np.einsum("ck,ck->k", psi, psi))
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(norm_ppf(1 - alpha / 2))
     lo, hi = est - z * se, est + z * se
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(se > 0, 2 * stats.norm.sf(np.abs(est / np.where(se > 0, se, 1.0))), np.nan)
+        p = np.where(se > 0, 2 * norm_sf(np.abs(est / np.where(se > 0, se, 1.0))), np.nan)
     kinds_all = np.array(kinds)
     labs = np.array(labels)
     period_labels = panel.period_labels
@@ -483,9 +483,9 @@ def _pretest(
     Vq = V[:q, :q]
     s = np.sqrt(np.clip(np.diag(Vq), 0, None))
     df = max(C - 1, 1)
-    qt = float(stats.t.ppf(1 - alpha / 2, df))
+    qt = float(t_ppf(1 - alpha / 2, df))
     with np.errstate(invalid="ignore", divide="ignore"):
-        pv = np.where(s > 0, 2 * stats.t.sf(np.abs(b / np.where(s > 0, s, 1.0)), df), np.nan)
+        pv = np.where(s > 0, 2 * t_sf(np.abs(b / np.where(s > 0, s, 1.0)), df), np.nan)
     table = pd.DataFrame(
         {
             "event_time": times,

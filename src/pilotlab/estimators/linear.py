@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
+from pilotlab.estimators._dist import chi2_sf
 from pilotlab.exceptions import EstimationError
 from pilotlab.results import CellLinearFit, LinearFit, VcovType
 
@@ -393,4 +393,4 @@ def wald_test(fit: LinearFit, idx: list[int]) -> tuple[float, int, float]:
     b = fit.beta[idx]
     V = fit.vcov[np.ix_(idx, idx)]
     stat = float(b @ np.linalg.pinv(V) @ b)
-    return stat, len(idx), float(stats.chi2.sf(stat, len(idx)))
+    return stat, len(idx), float(chi2_sf(stat, len(idx)))

@@ -42,9 +42,9 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from scipy import stats
 
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators._dist import t_ppf, t_sf
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.cr2 import cr2
 from pilotlab.exceptions import EstimationError, Notice, notice
@@ -339,8 +339,8 @@ def holm(p: np.ndarray) -> np.ndarray:
 def _t_interval(est: float, se: float, dof: float, alpha: float) -> tuple[float, float, float]:
     if not (math.isfinite(se) and se > 0 and math.isfinite(dof) and dof > 0):
         return math.nan, math.nan, math.nan
-    q = float(stats.t.ppf(1 - alpha / 2, dof))
-    p = float(2 * stats.t.sf(abs(est / se), dof))
+    q = float(t_ppf(1 - alpha / 2, dof))
+    p = float(2 * t_sf(abs(est / se), dof))
     return est - q * se, est + q * se, p
 
 

@@ -40,9 +40,9 @@ import pandas as pd
 import scipy.linalg
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import stats
 
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators._dist import t_sf
 from pilotlab.estimators._events import estimand_table, event_rows, kind_table
 from pilotlab.estimators._regression import fit_panel, is_nested, size_warnings, t_quantile
 from pilotlab.estimators._twoway import TwoWay, sums
@@ -397,7 +397,7 @@ def _result(
     q = t_quantile(df, options.alpha)
     lo, hi = est - q * se, est + q * se
     with np.errstate(invalid="ignore", divide="ignore"):
-        pv = np.where(se > 0, 2 * stats.t.sf(np.abs(est / np.where(se > 0, se, 1.0)), df), np.nan)
+        pv = np.where(se > 0, 2 * t_sf(np.abs(est / np.where(se > 0, se, 1.0)), df), np.nan)
     kinds_a, labs_a = np.array(kinds), np.array(labs)
 
     inference = (est, se, lo, hi, pv)

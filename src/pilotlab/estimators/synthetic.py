@@ -43,10 +43,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pilotlab.data.assignment import in_space_placebos, placebo_sets
 from pilotlab.data.panel import NEVER, Panel
+from pilotlab.estimators._dist import norm_ppf, norm_sf
 from pilotlab.estimators._synthetic_core import (
     BlockFit,
     Method,
@@ -510,8 +510,8 @@ def fit_synthetic(
                 rank_units[:, None],
             )[1]
         placebo_table, rank_p = _rank_table(d, labels[rank_units], rank_curves, event_arr[0], panel)
-    z = float(stats.norm.ppf(1 - options.alpha / 2))
-    p_value = float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else math.nan
+    z = float(norm_ppf(1 - options.alpha / 2))
+    p_value = float(2 * norm_sf(abs(estimate / se))) if se > 0 else math.nan
 
     # fit quality
     pre_rmspe = _pre_rmspe(d, cohort_curves[0])
@@ -716,7 +716,7 @@ def _event_study(
         if not np.isfinite(e):
             continue
         s = float(s)
-        p = float(2 * stats.norm.sf(abs(e / s))) if s > 0 else math.nan
+        p = float(2 * norm_sf(abs(e / s))) if s > 0 else math.nan
         out.append(
             EventTimeEstimate(
                 event_time=j - shift,

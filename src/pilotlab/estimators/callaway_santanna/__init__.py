@@ -57,9 +57,9 @@ import math
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 from pilotlab.data.panel import Panel
+from pilotlab.estimators._dist import norm_sf
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.callaway_santanna.aggregate import GroupTimeEffects, _aggregate
 from pilotlab.estimators.callaway_santanna.block_map import headline_block_map, pre_period_map
@@ -238,13 +238,13 @@ def fit_callaway_santanna(
     est = float(agg["estimate"].to_numpy()[i])
     se = float(agg["std_error"].to_numpy()[i])
     ci = (float(agg["ci_lower"].to_numpy()[i]), float(agg["ci_upper"].to_numpy()[i]))
-    p = float(2 * stats.norm.sf(abs(est / se))) if se > 0 else math.nan
+    p = float(2 * norm_sf(abs(est / se))) if se > 0 else math.nan
     dyn = res.dynamic
     d_e = dyn["event_time"].to_numpy(np.int64)
     d_est, d_se = dyn["estimate"].to_numpy(float), dyn["std_error"].to_numpy(float)
     d_lo, d_hi = dyn["ci_lower"].to_numpy(float), dyn["ci_upper"].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        d_p = np.where(d_se > 0, 2 * stats.norm.sf(np.abs(d_est / d_se)), np.nan)
+        d_p = np.where(d_se > 0, 2 * norm_sf(np.abs(d_est / d_se)), np.nan)
     events = tuple(
         EventTimeEstimate(
             event_time=int(d_e[j]),

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from pilotlab.estimators._dist import norm_ppf
 from pilotlab.estimators.callaway_santanna.bootstrap import _bootstrap
 from pilotlab.estimators.callaway_santanna.cells import _CellFit
 from pilotlab.estimators.callaway_santanna.prepare import _Cells, _Units
@@ -67,7 +67,7 @@ class GroupTimeEffects:
 
 
 def _normal_ci(est: np.ndarray, se: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = norm_ppf(1 - alpha / 2)
     return est - z * se, est + z * se
 
 

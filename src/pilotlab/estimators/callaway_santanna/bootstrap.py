@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+
+from pilotlab.estimators._dist import norm_ppf
 
 _BOOT_CHUNK = 256  # bootstrap draws per matrix product
 
@@ -41,7 +42,7 @@ def _bootstrap(
             tmax = np.max(np.abs(dd[:, use]) / se[dyn_cols][use], axis=1)
             crit = float(np.quantile(tmax, 1 - alpha, method="inverted_cdf"))
         iqr = np.subtract(*np.quantile(do, [0.75, 0.25], axis=0))
-        b_se = iqr / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+        b_se = iqr / (norm_ppf(0.75) - norm_ppf(0.25))
         q = np.quantile(np.abs(do), 1 - alpha, axis=0, method="inverted_cdf")
         e_o = est[overall_idx]
         boot[:, 0] = b_se
