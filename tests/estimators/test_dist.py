@@ -38,7 +38,8 @@ def test_two_argument_functions_equal_scipy_stats(ours, theirs, grid) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ours", "theirs", "grid"), [(_dist.norm_ppf, stats.norm.ppf, Q), (_dist.norm_sf, stats.norm.sf, X)]
+    ("ours", "theirs", "grid"),
+    [(_dist.norm_ppf, stats.norm.ppf, Q), (_dist.norm_sf, stats.norm.sf, X)],
 )
 def test_normal_functions_equal_scipy_stats(ours, theirs, grid) -> None:
     _same(ours(grid), theirs(grid))
