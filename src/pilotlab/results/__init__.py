@@ -4,70 +4,143 @@ The bottom layer of pilotlab: pure data, importing nothing else of pilotlab. ``c
 results (``EffectResult``, ``Evaluation``, ...), ``parts`` the typed parts an ``EffectResult``
 carries (linear fit, staggered and synthetic tables, inference records) and ``checks`` what each
 robustness check records.
+
+Each name is imported from its module on first use, so a command that needs only the plan's
+summaries (the registry's) does not import pandas with the tables.
 """
 
-from pilotlab.results.checks import (
-    AlternativeEstimator,
-    CheckDetails,
-    HonestDiD,
-    LeaveOneOut,
-    NotRun,
-    PlaceboInSpace,
-    PlaceboInTime,
-)
-from pilotlab.results.core import (
-    OUTCOME_FIELDS,
-    TIDY_FIELDS,
-    Choice,
-    DataSummary,
-    EffectResult,
-    Evaluation,
-    EventTimeEstimate,
-    MicrodataCounts,
-    OutcomeEvaluation,
-    PlanInfo,
-    PrePeriodCells,
-    PrePeriodEstimates,
-    PreTrendTest,
-    RobustnessCheck,
-)
-from pilotlab.results.parts import (
-    AnalyticMDE,
-    BaconDecomposition,
-    CellLinearFit,
-    Criterion,
-    DesignDiagnostics,
-    DesignMDE,
-    EvidenceStrength,
-    GroupMeans,
-    InferenceRecord,
-    LinearFit,
-    LinearParts,
-    PermutationRecord,
-    PilotLike,
-    StaggeredTables,
-    SyntheticTables,
-    Table,
-    VcovType,
-    WildBootstrapRecord,
-    json_scalar,
-)
-from pilotlab.results.pretrend_power import PreTrendPower
-from pilotlab.results.randomised import ArmEffect, RandomisedTables
-from pilotlab.results.summary import Deviation, MissingSummary, PlanDifference, UnitFlow
-from pilotlab.results.trial import (
-    AllocationChange,
-    AllocationCheck,
-    BalanceRow,
-    CycleInfo,
-    CycleResult,
-    EarlierCycle,
-    FlowRow,
-    Loss,
-    PerProtocol,
-    TrialSummary,
-)
-from pilotlab.results.value import AppraisalYear, ValueForMoney
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pilotlab.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from pilotlab.results.checks import (
+        AlternativeEstimator,
+        CheckDetails,
+        HonestDiD,
+        LeaveOneOut,
+        NotRun,
+        PlaceboInSpace,
+        PlaceboInTime,
+    )
+    from pilotlab.results.core import (
+        OUTCOME_FIELDS,
+        TIDY_FIELDS,
+        Choice,
+        DataSummary,
+        EffectResult,
+        Evaluation,
+        EventTimeEstimate,
+        MicrodataCounts,
+        OutcomeEvaluation,
+        PlanInfo,
+        PrePeriodCells,
+        PrePeriodEstimates,
+        PreTrendTest,
+        RobustnessCheck,
+    )
+    from pilotlab.results.parts import (
+        AnalyticMDE,
+        BaconDecomposition,
+        CellLinearFit,
+        Criterion,
+        DesignDiagnostics,
+        DesignMDE,
+        EvidenceStrength,
+        GroupMeans,
+        InferenceRecord,
+        LinearFit,
+        LinearParts,
+        PermutationRecord,
+        PilotLike,
+        StaggeredTables,
+        SyntheticTables,
+        Table,
+        VcovType,
+        WildBootstrapRecord,
+        json_scalar,
+    )
+    from pilotlab.results.pretrend_power import PreTrendPower
+    from pilotlab.results.randomised import ArmEffect, RandomisedTables
+    from pilotlab.results.summary import Deviation, MissingSummary, PlanDifference, UnitFlow
+    from pilotlab.results.trial import (
+        AllocationChange,
+        AllocationCheck,
+        BalanceRow,
+        CycleInfo,
+        CycleResult,
+        EarlierCycle,
+        FlowRow,
+        Loss,
+        PerProtocol,
+        TrialSummary,
+    )
+    from pilotlab.results.value import AppraisalYear, ValueForMoney
+
+#: Where each public name lives.
+_HOME = {
+    "AllocationChange": "trial",
+    "AllocationCheck": "trial",
+    "AlternativeEstimator": "checks",
+    "AnalyticMDE": "parts",
+    "AppraisalYear": "value",
+    "ArmEffect": "randomised",
+    "BaconDecomposition": "parts",
+    "BalanceRow": "trial",
+    "CellLinearFit": "parts",
+    "CheckDetails": "checks",
+    "Choice": "core",
+    "Criterion": "parts",
+    "CycleInfo": "trial",
+    "CycleResult": "trial",
+    "DataSummary": "core",
+    "DesignDiagnostics": "parts",
+    "DesignMDE": "parts",
+    "Deviation": "summary",
+    "EarlierCycle": "trial",
+    "EffectResult": "core",
+    "Evaluation": "core",
+    "EventTimeEstimate": "core",
+    "EvidenceStrength": "parts",
+    "FlowRow": "trial",
+    "GroupMeans": "parts",
+    "HonestDiD": "checks",
+    "InferenceRecord": "parts",
+    "LeaveOneOut": "checks",
+    "LinearFit": "parts",
+    "LinearParts": "parts",
+    "Loss": "trial",
+    "MicrodataCounts": "core",
+    "MissingSummary": "summary",
+    "NotRun": "checks",
+    "OUTCOME_FIELDS": "core",
+    "OutcomeEvaluation": "core",
+    "PerProtocol": "trial",
+    "PermutationRecord": "parts",
+    "PilotLike": "parts",
+    "PlaceboInSpace": "checks",
+    "PlaceboInTime": "checks",
+    "PlanDifference": "summary",
+    "PlanInfo": "core",
+    "PrePeriodCells": "core",
+    "PrePeriodEstimates": "core",
+    "PreTrendPower": "pretrend_power",
+    "PreTrendTest": "core",
+    "RandomisedTables": "randomised",
+    "RobustnessCheck": "core",
+    "StaggeredTables": "parts",
+    "SyntheticTables": "parts",
+    "TIDY_FIELDS": "core",
+    "Table": "parts",
+    "TrialSummary": "trial",
+    "UnitFlow": "summary",
+    "ValueForMoney": "value",
+    "VcovType": "parts",
+    "WildBootstrapRecord": "parts",
+    "json_scalar": "parts",
+}
 
 __all__ = [
     "OUTCOME_FIELDS",
@@ -130,3 +203,5 @@ __all__ = [
     "WildBootstrapRecord",
     "json_scalar",
 ]
+
+__getattr__ = lazy_exports(__name__, _HOME)
