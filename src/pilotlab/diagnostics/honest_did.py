@@ -23,6 +23,7 @@ violation ``Mbar`` times the largest pre-period one would overturn the finding".
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -340,6 +341,15 @@ def _a_rm(n_pre: int, n_post: int, mbar: float, s: int, max_positive: bool) -> n
     return np.delete(a, n_pre, axis=1)
 
 
+@functools.lru_cache(maxsize=16)
+def _rays_of(data: bytes, shape: tuple[int, int]) -> np.ndarray:
+    """:func:`_dual_rays` of the ``x`` whose bytes are ``data``, enumerated once per process:
+    the sensitivity intervals and the breakdown value's bisection share them (read-only)."""
+    rays = _dual_rays(np.frombuffer(data, dtype=np.float64).reshape(shape))
+    rays.setflags(write=False)
+    return rays
+
+
 def _dual_rays(x: np.ndarray) -> np.ndarray:
     """Extreme rays of the cone ``{g >= 0 : x' g = 0}`` (rows, each summing to one).
 
@@ -464,7 +474,6 @@ def _rm_interval(
     grid: np.ndarray,
     seed: int,
     sims: int,
-    rays_cache: dict[bytes, np.ndarray],
 ) -> np.ndarray:
     """Accepted grid points for ``Delta^RM(Mbar)`` (union over the pieces of the restriction)."""
     if mbar < 0:
@@ -480,10 +489,8 @@ def _rm_interval(
             a = a[post_rows]
             agi = a[:, n_pre:] @ gamma_inv
             x = np.ascontiguousarray(agi[:, 1:])
-            key = x.tobytes() + str(x.shape).encode()
-            if key not in rays_cache:
-                rays_cache[key] = _dual_rays(x)
-            pieces.append((a @ b, agi[:, 0], x, a @ s @ a.T, rays_cache[key]))
+            rays = _rays_of(x.tobytes(), (int(x.shape[0]), int(x.shape[1])))
+            pieces.append((a @ b, agi[:, 0], x, a @ s @ a.T, rays))
 
     def test(piece: tuple[np.ndarray, ...]) -> np.ndarray:
         y0, a1, x, sig, rays = piece
@@ -546,7 +553,7 @@ def sensitivity_rm(
     tuple of HonestInterval
     """
     b, s, lv = _check_inputs(betahat, sigma, n_pre, n_post, l_vec)
-    return _sensitivity_rm(b, s, n_pre, n_post, mbar_values, lv, alpha, grid, seed, sims, {})
+    return _sensitivity_rm(b, s, n_pre, n_post, mbar_values, lv, alpha, grid, seed, sims)
 
 
 def _sensitivity_rm(
@@ -560,7 +567,6 @@ def _sensitivity_rm(
     grid: tuple[float, float, int] | None,
     seed: int,
     sims: int,
-    rays_cache: dict[bytes, np.ndarray],
 ) -> tuple[HonestInterval, ...]:
     sd_theta = math.sqrt(float(lv @ s[n_pre:, n_pre:] @ lv))
     out = []
@@ -568,9 +574,7 @@ def _sensitivity_rm(
         lo_g, hi_g, npts = grid if grid is not None else (-20 * sd_theta, 20 * sd_theta, 1000)
         for attempt in range(7):
             pts = np.linspace(lo_g, hi_g, int(npts))
-            acc = _rm_interval(
-                b, s, n_pre, n_post, float(mbar), lv, alpha, pts, seed, sims, rays_cache
-            )
+            acc = _rm_interval(b, s, n_pre, n_post, float(mbar), lv, alpha, pts, seed, sims)
             open_end = bool(acc.size and (acc[0] or acc[-1]))
             if grid is not None or not open_end or attempt == 6:
                 break
@@ -615,10 +619,9 @@ def breakdown_value(
     if restriction == "RM":
         hi = 10.0 if upper is None else upper
         step = 0.01 if tol is None else tol
-        cache: dict[bytes, np.ndarray] = {}
 
         def covers(x: float) -> bool:
-            iv = _sensitivity_rm(b, s, n_pre, n_post, [x], lv, alpha, None, 0, 5_000, cache)
+            iv = _sensitivity_rm(b, s, n_pre, n_post, [x], lv, alpha, None, 0, 5_000)
             return iv[0].contains(0.0)
 
     elif restriction == "SD":
