@@ -2,8 +2,8 @@
 
 Each gives exactly what its :mod:`scipy.stats` namesake gives (the same special function, with
 the same values at the ends of the support and for invalid arguments), without importing
-:mod:`scipy.stats`, which takes most of a second: every command that reads a pilot (``validate``,
-``register``) imports the estimators and fits each outcome once to check its design.
+:mod:`scipy.stats`, which takes most of a second: ``pilotlab validate`` imports the estimators
+and fits each outcome once to check the design, and needs nothing else of :mod:`scipy.stats`.
 """
 
 from __future__ import annotations
