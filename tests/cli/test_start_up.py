@@ -23,7 +23,8 @@ def _modules_after(commands: list[list[str]], wanted: tuple[str, ...]) -> list[s
         "    assert r.exit_code == 0, r.output\n"
         f"print(json.dumps(sorted(m for m in {wanted!r} if m in sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
     names: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
     return names
 
@@ -36,3 +37,21 @@ def test_register_and_list_import_neither_numpy_nor_pandas(tmp_path) -> None:
     db = f"sqlite:///{tmp_path / 'registry.db'}"
     commands = [["register", str(EXAMPLE), "--registry", db], ["list", "--registry", db]]
     assert _modules_after(commands, ("numpy", "pandas", "scipy")) == []
+
+
+def test_run_with_every_check_imports_neither_scipy_stats_nor_power_planning(tmp_path) -> None:
+    """The pre-trend tests, their power, honest_did and the evidence rating take their
+    distributions from pilotlab.distributions and their quasi-random points from
+    pilotlab.diagnostics.sobol (fewer replications than the example, the same stages)."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    pilot = tmp_path / "pilot.yaml"
+    pilot.write_text(
+        text.replace(
+            "path: data/panel.csv", f"path: {EXAMPLE.parent / 'data' / 'panel.csv'}"
+        ).replace("replications: 999", "replications: 99"),
+        encoding="utf-8",
+    )
+    assert "honest_did" in text and "replications: 99\n" in pilot.read_text(encoding="utf-8")
+    commands = [["run", str(pilot), "--quiet", "--output", str(tmp_path / "out")]]
+    wanted = ("scipy.stats", "pilotlab.power.simulate", "pilotlab.power.curve")
+    assert _modules_after(commands, wanted) == []

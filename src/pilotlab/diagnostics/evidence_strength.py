@@ -73,9 +73,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from pilotlab import catalogue
+from pilotlab.distributions import chi2_ppf, ncx2_sf
 from pilotlab.results import Criterion, Evaluation, EvidenceStrength, SyntheticTables
 
 __all__ = [
@@ -167,8 +167,8 @@ def pretest_power(
     slope = abs(float(violation)) / post_mean
     lam = float(np.sum((slope * (e[ok] + 1.0) / se[ok]) ** 2))
     k = int(ok.sum())
-    crit = stats.chi2.ppf(1 - alpha, k)
-    return float(stats.ncx2.sf(crit, k, lam))
+    crit = chi2_ppf(1 - alpha, k)
+    return float(ncx2_sf(crit, k, lam))
 
 
 def synthetic_pre_rmspe(tables: SyntheticTables | None, n_pre: int) -> float:

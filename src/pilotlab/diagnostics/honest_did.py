@@ -32,8 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
+from pilotlab.distributions import norm_cdf, norm_ppf, truncnorm_ppf
 from pilotlab.exceptions import EstimationError
 
 __all__ = [
@@ -124,7 +125,7 @@ def original_ci(
     b, s, lv = _check_inputs(betahat, sigma, n_pre, n_post, l_vec)
     est = float(lv @ b[n_pre:])
     se = math.sqrt(float(lv @ s[n_pre:, n_pre:] @ lv))
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(norm_ppf(1 - alpha / 2))
     return HonestInterval("none", math.nan, est - z * se, est + z * se, "original")
 
 
@@ -132,13 +133,13 @@ def original_ci(
 def _folded_normal_quantile(bias: float, alpha: float) -> float:
     """``1 - alpha`` quantile of ``|N(bias, 1)|``."""
     b = abs(bias)
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = float(norm_ppf(1 - alpha / 2))
     if b == 0:
         return z
-    lo, hi = max(b + stats.norm.ppf(1 - alpha) - 1e-9, 0.0), b + z + 1.0
+    lo, hi = max(b + norm_ppf(1 - alpha) - 1e-9, 0.0), b + z + 1.0
 
     def f(c: float) -> float:
-        return float(stats.norm.cdf(c - b) - stats.norm.cdf(-c - b) - (1 - alpha))
+        return float(norm_cdf(c - b) - norm_cdf(-c - b) - (1 - alpha))
 
     return float(optimize.brentq(f, lo, hi, xtol=1e-14, rtol=1e-14))
 
@@ -458,7 +459,7 @@ def _truncnorm_quantile(p: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     hi = np.asarray(hi, dtype=np.float64)
     out = np.full(lo.shape, np.nan)
     ok = hi > lo
-    out[ok] = stats.truncnorm.ppf(p, lo[ok], hi[ok])
+    out[ok] = truncnorm_ppf(p, lo[ok], hi[ok])
     out[~ok] = lo[~ok]
     return out
 

@@ -23,9 +23,9 @@ import math
 
 import numpy as np
 from scipy import special
-from scipy.stats import qmc
 
 from pilotlab.compiled import on_threads
+from pilotlab.diagnostics.sobol import scrambled_sobol
 
 __all__ = ["POINTS", "SHIFTS", "box_probability", "box_probability_at"]
 
@@ -45,7 +45,7 @@ _EDGE = 1e-15
 def _points(dim: int, points: int) -> np.ndarray:
     """``(SHIFTS * points, dim)`` scrambled Sobol points, the same on every call."""
     rng = np.random.default_rng([_SEED, dim, points])
-    sets = [qmc.Sobol(dim, scramble=True, seed=rng).random(points) for _ in range(SHIFTS)]
+    sets = [scrambled_sobol(dim, points, rng) for _ in range(SHIFTS)]
     out = np.concatenate(sets, axis=0)
     out.setflags(write=False)
     return out

@@ -55,7 +55,6 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
 from pilotlab.data.assignment import (
     MAX_ENUMERATION,
@@ -68,6 +67,7 @@ from pilotlab.data.assignment import (
 )
 from pilotlab.data.panel import NEVER, TIME, UNIT, Panel
 from pilotlab.diagnostics.pretrend_power import with_power
+from pilotlab.distributions import chi2_sf, f_sf
 from pilotlab.estimators.base import EstimatorEntry, EstimatorOptions
 from pilotlab.exceptions import Notice, PilotlabError, warn
 from pilotlab.results import EffectResult, PrePeriodEstimates, PreTrendTest
@@ -166,9 +166,9 @@ def wald_pretest(
         test=name,
         statistic=W,
         df=q,
-        p_value=float(stats.f.sf(F, q, geff - q)),
+        p_value=float(f_sf(F, q, geff - q)),
         reference="F",
-        p_value_chi2=float(stats.chi2.sf(W, q)),
+        p_value_chi2=float(chi2_sf(W, q)),
         df_denom=geff - q,
     )
 
@@ -620,7 +620,7 @@ def _lead_pretest(
     if test is None:  # no randomisation possible (e.g. replications < 19): chi-squared
         q = len(pre.event_times)
         stat = _chi2_wald(pre.estimates, pre.cov)
-        pval = float(stats.chi2.sf(stat, q))
+        pval = float(chi2_sf(stat, q))
         test = PreTrendTest("wald", stat, q, pval, reference="chi2", p_value_chi2=pval)
     return test
 

@@ -29,9 +29,10 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from pilotlab.diagnostics.mvn_box import box_probability, box_probability_at
+from pilotlab.distributions import chi2_ppf, f_ppf, ncf_sf, ncx2_sf
 from pilotlab.results import EffectResult, PrePeriodEstimates, PreTrendPower, PreTrendTest
 
 __all__ = [
@@ -92,10 +93,10 @@ def wald_power(
     q = d.size
     lam = float(d @ np.linalg.solve(np.asarray(cov, dtype=np.float64), d))
     if df_denom is not None and df_denom > 0:
-        crit = float(stats.f.ppf(1 - alpha, q, df_denom))
-        return float(stats.ncf.sf(crit, q, df_denom, lam)) if lam > 0 else alpha
-    crit = float(stats.chi2.ppf(1 - alpha, q))
-    return float(stats.ncx2.sf(crit, q, lam)) if lam > 0 else alpha
+        crit = float(f_ppf(1 - alpha, q, df_denom))
+        return float(ncf_sf(crit, q, df_denom, lam)) if lam > 0 else alpha
+    crit = float(chi2_ppf(1 - alpha, q))
+    return float(ncx2_sf(crit, q, lam)) if lam > 0 else alpha
 
 
 def slope_for_power(

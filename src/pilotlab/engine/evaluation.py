@@ -38,7 +38,7 @@ from pilotlab.exceptions import PilotlabError, PilotlabWarning, collect, notice
 from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.multiple import bh, holm, romano_wolf_wild
 from pilotlab.inference.wild import LinearFitLike, combination_fit, make_draws
-from pilotlab.power import analytic_mde
+from pilotlab.power.analytic import analytic_mde
 from pilotlab.results import (
     BaconDecomposition,
     DataSummary,

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import special
 
 from pilotlab.data.panel import Panel
-from pilotlab.estimators._dist import t_ppf
+from pilotlab.distributions import t_ppf
 from pilotlab.estimators.base import EstimatorOptions
 from pilotlab.estimators.linear import LinearFit, VcovType, fit_linear
 from pilotlab.estimators.micro import fit_cells, micro_nobs

@@ -50,7 +50,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.estimators._dist import norm_ppf, norm_sf, t_ppf, t_sf
+from pilotlab.distributions import norm_ppf, norm_sf, t_ppf, t_sf
 from pilotlab.estimators._events import estimand_table, event_rows, kind_table
 from pilotlab.estimators._regression import is_nested, size_warnings
 from pilotlab.estimators._twoway import TwoWay, sums

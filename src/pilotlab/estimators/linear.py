@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from pilotlab.estimators._dist import chi2_sf
+from pilotlab.distributions import chi2_sf
 from pilotlab.exceptions import EstimationError
 from pilotlab.results import CellLinearFit, LinearFit, VcovType
 

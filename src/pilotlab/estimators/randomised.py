@@ -44,7 +44,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.estimators._dist import t_ppf, t_sf
+from pilotlab.distributions import t_ppf, t_sf
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.cr2 import cr2
 from pilotlab.exceptions import EstimationError, Notice, notice

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.estimators._dist import t_sf
+from pilotlab.distributions import t_sf
 from pilotlab.estimators._events import estimand_table, event_rows, kind_table
 from pilotlab.estimators._regression import fit_panel, is_nested, size_warnings, t_quantile
 from pilotlab.estimators._twoway import TwoWay, sums

@@ -46,7 +46,7 @@ import pandas as pd
 
 from pilotlab.data.assignment import in_space_placebos, placebo_sets
 from pilotlab.data.panel import NEVER, Panel
-from pilotlab.estimators._dist import norm_ppf, norm_sf
+from pilotlab.distributions import norm_ppf, norm_sf
 from pilotlab.estimators._synthetic_core import (
     BlockFit,
     Method,

@@ -10,10 +10,11 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
 from pilotlab.data.panel import Panel
-from pilotlab.power.result import AnalyticMDE
+from pilotlab.distributions import norm_cdf, norm_ppf, t_ppf
+from pilotlab.results import AnalyticMDE
 
 __all__ = [
     "analytic_mde",
@@ -49,8 +50,8 @@ def did_variance(cov: np.ndarray, pre: int, post: int, n_units: int, n_treated: 
 
 def _quantiles(alpha: float, power: float, df: float | None) -> float:
     if df is None:
-        return float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
-    return float(stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df))
+        return float(norm_ppf(1 - alpha / 2) + norm_ppf(power))
+    return float(t_ppf(1 - alpha / 2, df) + t_ppf(power, df))
 
 
 def textbook_did_mde(
@@ -67,7 +68,7 @@ def textbook_did_mde(
     ``(z_{1-alpha/2} + z_{power}) * sigma * sqrt((1/m + 1/r) / (P (1 - P) J))``.
     """
     p = n_treated / n_units
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    z = norm_ppf(1 - alpha / 2) + norm_ppf(power)
     return float(z * sigma * math.sqrt((1 / pre + 1 / post) / (p * (1 - p) * n_units)))
 
 
@@ -224,9 +225,9 @@ def analytic_power(
     effects: np.ndarray, ses: np.ndarray, alpha: float, df: float | None
 ) -> np.ndarray:
     """Two-sided power at each effect, averaged over designs with standard errors ``ses``."""
-    q = stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df)
+    q = norm_ppf(1 - alpha / 2) if df is None else t_ppf(1 - alpha / 2, df)
     lam = np.abs(effects)[:, None] / ses[None, :]
-    power: np.ndarray = (stats.norm.cdf(lam - q) + stats.norm.cdf(-lam - q)).mean(axis=1)
+    power: np.ndarray = (norm_cdf(lam - q) + norm_cdf(-lam - q)).mean(axis=1)
     return power
 
 

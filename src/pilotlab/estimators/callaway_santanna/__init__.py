@@ -59,7 +59,7 @@ from typing import Literal
 import numpy as np
 
 from pilotlab.data.panel import Panel
-from pilotlab.estimators._dist import norm_sf
+from pilotlab.distributions import norm_sf
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
 from pilotlab.estimators.callaway_santanna.aggregate import GroupTimeEffects, _aggregate
 from pilotlab.estimators.callaway_santanna.block_map import headline_block_map, pre_period_map

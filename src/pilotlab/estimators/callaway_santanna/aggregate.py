@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from pilotlab.estimators._dist import norm_ppf
+from pilotlab.distributions import norm_ppf
 from pilotlab.estimators.callaway_santanna.bootstrap import _bootstrap
 from pilotlab.estimators.callaway_santanna.cells import _CellFit
 from pilotlab.estimators.callaway_santanna.prepare import _Cells, _Units

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from pilotlab.estimators._dist import norm_ppf
+from pilotlab.distributions import norm_ppf
 
 _BOOT_CHUNK = 256  # bootstrap draws per matrix product
 
