@@ -22,6 +22,10 @@ stages nested inside it (a robustness check's own refits count for the check, no
 * ``power simulation``: the placebo pilots of ``pilotlab power``;
 * ``other``: everything else (choices, multiple testing, diagnostics, the CLI itself).
 
+A stage that pilotlab runs on a thread beside the others (``honest_did`` on an event study) is
+shown as ``<stage> (beside)``: its wall time overlaps the stages on the main thread, and its CPU
+time is counted in theirs (CPU time is the process's), so it is left out of the sums.
+
 ``--numpy`` sets ``PILOTLAB_NO_NUMBA=1`` in the children (the synthetic estimators' weight solver
 then runs on numpy, as where numba is unavailable). The compiled solver is cached on disk by
 numba; ``--cold`` points ``NUMBA_CACHE_DIR`` at an empty folder so the first run's compilation is
@@ -32,10 +36,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -51,34 +57,46 @@ SCENARIOS: dict[str, list[str]] = {
 
 # ----------------------------------------------------------------------------- child side
 class _Clock:
-    """Exclusive stage times: time spent in a nested stage is not counted for its parent."""
+    """Exclusive stage times: time spent in a nested stage is not counted for its parent. Each
+    thread has its own stack; a stage begun off the main thread is recorded as beside."""
 
     def __init__(self) -> None:
         self.totals: dict[str, list[float]] = {}  # stage -> [wall, CPU] seconds
         self.order: list[str] = []
-        self.stack: list[list[Any]] = []  # [name, start, CPU start, nested wall, nested CPU]
+        self._stacks = threading.local()  # [name, start, CPU start, nested wall, nested CPU]
+
+    @property
+    def stack(self) -> list[list[Any]]:
+        if not hasattr(self._stacks, "stack"):
+            self._stacks.stack = []
+        stack: list[list[Any]] = self._stacks.stack
+        return stack
 
     def wrap(self, fn: Any, name: Any, *, inside_robustness: bool = False) -> Any:
         """``fn`` timed as stage ``name`` (a string, or a function of the call's arguments)."""
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            top = self.stack[-1][0] if self.stack else ""
+            stack = self.stack
+            top = stack[-1][0] if stack else ""
             if top.startswith("robustness") and not inside_robustness:
                 return fn(*args, **kwargs)  # a check's own refits count for the check
             label = name(*args, **kwargs) if callable(name) else name
             if label is None:
                 return fn(*args, **kwargs)
-            self.stack.append([label, time.perf_counter(), time.process_time(), 0.0, 0.0])
+            if threading.current_thread() is not threading.main_thread() and not stack:
+                label = f"{label} (beside)"
+            stack.append([label, time.perf_counter(), time.process_time(), 0.0, 0.0])
             try:
                 return fn(*args, **kwargs)
             finally:
-                lab, start, cpu_start, nested, nested_cpu = self.stack.pop()
+                lab, start, cpu_start, nested, nested_cpu = stack.pop()
                 spent = time.perf_counter() - start
                 spent_cpu = time.process_time() - cpu_start
-                self._add(lab, spent - nested, spent_cpu - nested_cpu)
-                if self.stack:
-                    self.stack[-1][3] += spent
-                    self.stack[-1][4] += spent_cpu
+                beside = lab.endswith(" (beside)")
+                self._add(lab, spent - nested, math.nan if beside else spent_cpu - nested_cpu)
+                if stack:
+                    stack[-1][3] += spent
+                    stack[-1][4] += spent_cpu
 
         return timed
 
@@ -141,7 +159,7 @@ def _child(args: list[str], result_file: str) -> None:
     except SystemExit as exc:  # pragma: no cover - the CLI's own error exit
         code = int(exc.code or 0)
     total, total_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    staged = [v for k, v in clock.totals.items() if k != "import"]
+    staged = [v for k, v in clock.totals.items() if k != "import" and not k.endswith("(beside)")]
     clock._add(
         "other",
         max(total - sum(v[0] for v in staged), 0.0),
@@ -217,7 +235,8 @@ def main() -> None:
             f"| {label:<58} | {res['wall']:>7.2f} | {res['cpu']:>7.1f} | {res['peak_mib']:>8.0f} |"
         )
         for stage, (sec, cpu) in res["stages"]:
-            print(f"| {'  ' + stage:<58} | {sec:>7.2f} | {cpu:>7.1f} | {'':>8} |")
+            shown = f"{cpu:>7.1f}" if math.isfinite(cpu) else f"{'-':>7}"
+            print(f"| {'  ' + stage:<58} | {sec:>7.2f} | {shown} | {'':>8} |")
     tmp.cleanup()
 
 

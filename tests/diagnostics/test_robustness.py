@@ -205,3 +205,41 @@ def test_the_randomised_estimator_is_an_alternative_only_for_a_randomised_pilot(
         randomised, "outcome", entry, opts, np.random.default_rng(0), main
     )
     assert "alternative_estimators:randomised" in {a.check for a in alts}
+
+
+@pytest.mark.parametrize("main_name", ["event_study", "twfe"])
+def test_honest_did_beside_the_other_checks_gives_the_numbers_of_running_in_turn(
+    main_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an event study honest_did draws nothing and runs on a thread beside the others; from
+    another main estimator it fits an event study, so it runs in its turn on this thread."""
+    import threading
+
+    from pilotlab.diagnostics import robustness
+
+    panel = _design(8, 1.0, n=40, n_treated=8, t=10, start=5)
+    entry = ESTIMATORS[main_name]
+    opts = EstimatorOptions(inference="cluster")
+    main = entry.fit(panel, "y", opts, np.random.default_rng(0))
+    names = ["honest_did", "placebo_in_space", "leave_one_out", "honest_did"]
+    threads: list[threading.Thread] = []
+    real = robustness.CHECKS["honest_did"]
+
+    def recorded(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setitem(robustness.CHECKS, "honest_did", recorded)
+    messages: list[str] = []
+    rng = np.random.default_rng(3)
+    together = robustness_checks(
+        names, panel, "y", entry, opts, rng, main, progress=messages.append
+    )
+    in_turn_rng = np.random.default_rng(3)
+    in_turn = [robustness.CHECKS[nm](panel, "y", entry, opts, in_turn_rng, main) for nm in names]
+    assert [c.to_dict() for c in together] == [c.to_dict() for c in in_turn]
+    assert rng.bit_generator.state == in_turn_rng.bit_generator.state
+    beside = main_name == "event_study"
+    ran = threads[: 1 if beside else 2]  # one run beside for both places in the list
+    assert all((t is not threading.main_thread()) == beside for t in ran)
+    assert messages[0] == "Robustness check honest_did (y)" and len(messages) == 2 * len(names)
