@@ -62,3 +62,10 @@ def test_box_probability_points_are_the_ones_qmc_gives() -> None:
 def test_impossible_requests_are_refused(dim: int, n: int) -> None:
     with pytest.raises(ValueError, match="points and dim"):
         scrambled_sobol(dim, n, np.random.default_rng(0))
+
+
+def test_every_dimension_of_the_direction_numbers_equals_qmc_sobol() -> None:
+    """All 21,201 dimensions at once: every primitive polynomial, of degree up to 18."""
+    dim = qmc.Sobol.MAXDIM
+    expected = qmc.Sobol(dim, scramble=True, rng=np.random.default_rng(5)).random(4)
+    np.testing.assert_array_equal(scrambled_sobol(dim, 4, np.random.default_rng(5)), expected)
