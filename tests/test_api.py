@@ -4,6 +4,7 @@ Evaluation, power at the top level, and ``dir(pilotlab)`` showing only the publi
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import subprocess
 import sys
@@ -145,3 +146,15 @@ def test_display_says_when_the_plan_deviates_or_the_interval_is_unbounded() -> N
     assert "plan differs from registered version 1 (1 unregistered deviation)" in text
     assert "CI -inf to inf" in text
     assert "1 unregistered deviation" in ev._repr_html_()
+
+
+@pytest.mark.parametrize(
+    "package", ["pilotlab.engine", "pilotlab.power", "pilotlab.registry", "pilotlab.results"]
+)
+def test_lazy_package_exports_each_name_from_the_module_it_names(package: str) -> None:
+    """``_HOME`` (where each name is imported from on first use) covers ``__all__`` exactly,
+    and each name is the object its module defines."""
+    pkg = importlib.import_module(package)
+    assert set(pkg._HOME) == set(pkg.__all__)
+    for name, home in pkg._HOME.items():
+        assert getattr(pkg, name) is getattr(importlib.import_module(f"{package}.{home}"), name)
