@@ -33,6 +33,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from pilotlab.compiled import on_threads
+from pilotlab.data._gather import gather_codes
 from pilotlab.data._row_order import ordered_labels, pick_backend
 from pilotlab.data.panel import NEVER, Panel
 
@@ -182,8 +183,7 @@ class CodedRows:
         """The ``(K, N)`` labels themselves (``int64``)."""
         if self.values is None:
             return np.asarray(self.codes)
-        out: np.ndarray = np.take(self.values, self.codes)
-        return out
+        return gather_codes(self.values, self.codes)
 
     def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """``fn(self.labels())`` for an elementwise ``fn``, from ``fn(values)`` gathered through
@@ -193,8 +193,7 @@ class CodedRows:
         table = np.asarray(fn(self.values))
         if table.dtype.kind in "iu" and table.size and table.min() >= -128 and table.max() < 128:
             table = table.astype(np.int8)
-        out: np.ndarray = np.take(table, self.codes)
-        return out
+        return gather_codes(table, self.codes)
 
     def ever_treated(self) -> np.ndarray:
         """``(K, N)`` whether each label is a start (not :data:`NEVER`)."""
