@@ -15,13 +15,16 @@ from pilotlab.data.allocation import Allocation, draw_many
 from pilotlab.data.panel import Panel
 from pilotlab.engine import estimator_options, planning_history, run_power
 from pilotlab.estimators import EstimatorOptions, get_estimator
+from pilotlab.estimators.callaway_santanna.bootstrap import skip_bootstrap
 from pilotlab.power.curve import binomial_interval
 from pilotlab.power.draws import placebo_seeds
 from pilotlab.power.simulate import SimulationRun
 from pilotlab.power.stepped import (
     SteppedPlan,
+    _fast,
     _group_time,
     _permutation,
+    _weighted_permutation,
     complete_waves,
     stepped_plan,
     stepped_rejections,
@@ -160,6 +163,90 @@ def test_randomisation_over_wave_orders_equals_refitting_the_redraws(frame: pd.D
             assert perm.perm[r, b] == pytest.approx(got, rel=1e-9, abs=1e-12)
             slope = fit(other.with_frame(frame_d), OUTCOME, cheap, np.random.default_rng(0))
             assert perm.slope[r, b] == pytest.approx(slope.estimate, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("data", "weights"),
+    [({"weight": "pupils"}, "auto"), ({"weight": "pupils", "cluster": "region"}, "rademacher")],
+)
+def test_weighted_randomisation_decisions_equal_refitting_every_redraw(
+    frame: pd.DataFrame, data: dict[str, str], weights: str
+) -> None:
+    """With weights each re-drawn wave order changes how the waves are combined, so there is no
+    fixed table of contributions; the estimates of every re-draw are computed at once and give
+    the refitting path's decisions exactly: the same re-draws (after the estimator's own
+    bootstrap draws, whatever its multipliers and clusters), the same estimates to rounding."""
+    spec, hist, alloc, plan = _setup(frame, **data)
+    opts = _opts(spec, "permutation", replications=29, bootstrap_weights=weights)
+    effects = np.array([0.0, 0.5, 1.0, 1.5, 2.5])
+    ss = np.random.SeedSequence(11)
+    runs = [
+        stepped_rejections(
+            hist,
+            OUTCOME,
+            "callaway_santanna",
+            opts,
+            alloc,
+            plan,
+            effects,
+            simulations=3,
+            seed_seq=ss,
+            force_refit=refit,
+        )
+        for refit in (False, True)
+    ]
+    (fast, codes), (slow, codes2) = runs
+    assert fast.path == "scheme" and slow.path == "full" and fast.reject_at is not None
+    np.testing.assert_array_equal(codes, codes2)
+    np.testing.assert_array_equal(fast.rejections, slow.rejections)
+    assert 0 < np.nanmean(fast.rejections) < 1  # decisions of both kinds were compared
+
+
+def test_weighted_redraws_are_the_estimator_refitted(frame: pd.DataFrame) -> None:
+    """Each weighted re-draw's estimate, and its slope in the injected effect, is the estimator
+    refitted on that re-draw of the waves (of the outcome, and of the placebo's own indicator)."""
+    spec, hist, alloc, plan = _setup(frame, weight="pupils")
+    opts = _opts(spec, "permutation", replications=19)
+    codes = draw_many(alloc, 2, np.random.default_rng(4))
+    idx = alloc.index_of(hist.unit_labels)
+    tmpl = dataclasses.replace(
+        hist.with_first_treated(plan.code_start[codes[0, idx]]),
+        allocation=alloc.with_codes(codes[0]),
+    )
+    gt = _fast(tmpl, OUTCOME, "callaway_santanna", opts, alloc)
+    assert gt is not None and tmpl.weighted
+    ss = np.random.SeedSequence(3)
+    perm = _weighted_permutation(gt, tmpl, opts, alloc, codes, plan, ss, None, 0, 2)
+    assert perm is not None
+    fit = get_estimator("callaway_santanna").fit
+    cheap = dataclasses.replace(opts, inference="cluster", replications=0)
+    rng = np.random.default_rng(placebo_seeds(ss, 2)[1])
+    skip_bootstrap(19, 36, opts.bootstrap_weights, rng)
+    redraw = draw_many(alloc, 19, rng)
+    own = hist.with_first_treated(plan.code_start[codes[1, idx]])
+    res = fit(own, OUTCOME, cheap, np.random.default_rng(0))
+    assert perm.estimate[1] == pytest.approx(res.estimate, rel=1e-9, abs=1e-12)
+    assert perm.own[1] == pytest.approx(1.0, rel=1e-9)
+    frame_d = own.frame.copy()
+    frame_d[OUTCOME] = own.treated_now.astype(float)
+    for b in (0, 11):
+        other = hist.with_first_treated(plan.code_start[redraw[b, idx]])
+        got = fit(other, OUTCOME, cheap, np.random.default_rng(0)).estimate
+        assert perm.perm[1, b] == pytest.approx(got, rel=1e-9, abs=1e-12)
+        slope = fit(other.with_frame(frame_d), OUTCOME, cheap, np.random.default_rng(0))
+        assert perm.slope[1, b] == pytest.approx(slope.estimate, rel=1e-9, abs=1e-12)
+
+
+def test_skip_bootstrap_draws_what_the_fit_draws(frame: pd.DataFrame) -> None:
+    spec, hist, alloc, plan = _setup(frame, weight="pupils", cluster="region")
+    own = hist.with_first_treated(plan.code_start[alloc.codes[alloc.index_of(hist.unit_labels)]])
+    for kind in ("auto", "rademacher", "webb", "mammen"):
+        opts = _opts(spec, replications=300, bootstrap_weights=kind)
+        fitted, skipped = np.random.default_rng(8), np.random.default_rng(8)
+        get_estimator("callaway_santanna").fit(own, OUTCOME, opts, fitted)
+        skip_bootstrap(300, 3, kind, skipped)
+        assert fitted.bit_generator.state == skipped.bit_generator.state
+        assert fitted.random() == skipped.random()
 
 
 def _noise_frame(df: pd.DataFrame, seed: int) -> pd.DataFrame:

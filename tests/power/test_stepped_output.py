@@ -22,7 +22,7 @@ from pilotlab.cli import cli
 from pilotlab.engine import run_power
 from pilotlab.exceptions import SpecError
 from pilotlab.power.result import PowerResult
-from pilotlab.power.stepped import _permutation, stepped_rejections
+from pilotlab.power.stepped import _fast, stepped_rejections
 from pilotlab.report.power import render_power_html
 from pilotlab.spec import PilotSpec, load_pilot, parse_pilot
 
@@ -122,28 +122,48 @@ def test_design_power_treated_refused() -> None:
         run_power(spec, simulations=20)
 
 
-def test_weighted_randomisation_inference_has_no_block_map_shortcut(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _pupils() -> pd.DataFrame:
     frame = pd.read_csv(PILOT.parent / "data" / "panel.csv")
     schools = sorted(frame["school_id"].unique())
     frame["pupils"] = frame["school_id"].map(
         dict(zip(schools, np.linspace(0.5, 2.0, 36), strict=True))
     )
-    spec = _spec({"weight": "pupils"}, inference={"method": "permutation", "replications": 99})
-    # the cohort-block map refuses weights: the shortcut over wave orders does not apply
+    return frame
+
+
+def test_weighted_randomisation_inference_estimates_every_redraw_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refit(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a weighted roll-out's re-draws were refitted one by one")
+
+    monkeypatch.setattr(stepped_mod, "run_simulation", refit)
+    spec = _spec({"weight": "pupils"}, inference={"method": "permutation", "replications": 999})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run_power(spec, _pupils(), simulations=100)
+    assert res.path == "scheme" and res.mde is not None
+    assert not any(n.startswith("Randomisation inference with weights") for n in res.notes)
+
+
+def test_weighted_randomisation_inference_beyond_the_shortcut_is_stated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dynamic aggregation with weights refits every re-draw, and the output says so."""
+    spec = _spec(
+        {"weight": "pupils"},
+        inference={"method": "permutation", "replications": 99},
+        callaway_santanna={"aggregation": "dynamic"},
+    )
     seen: list[Any] = []
     real = stepped_rejections
 
     def spy(history: Any, outcome: Any, est: Any, options: Any, alloc: Any, plan: Any,
             effects: Any, **kw: Any) -> Any:  # fmt: skip
-        codes = np.stack([alloc.codes] * 2)
         tpl = dataclasses.replace(
             history.with_first_treated(plan.code_start[alloc.codes]), allocation=alloc
         )
-        seen.append(
-            _permutation(tpl, outcome, options, alloc, codes, plan, np.random.SeedSequence(0))
-        )
+        seen.append(_fast(tpl, outcome, est, options, alloc))
         # the refit of every re-draw is slow; its decisions are checked in test_stepped.py,
         # here only what the output says about it
         fast = dataclasses.replace(options, inference="cluster")
@@ -154,7 +174,7 @@ def test_weighted_randomisation_inference_has_no_block_map_shortcut(
     monkeypatch.setattr(stepped_mod, "stepped_rejections", spy)  # the scheme comparison's
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = run_power(spec, frame, simulations=40)
-    assert seen and seen[0] is None
+        res = run_power(spec, _pupils(), simulations=40)
+    assert seen and seen[0] is None  # no shortcut for this design
     note = next(n for n in res.notes if n.startswith("Randomisation inference with weights"))
-    assert "not exact with weights" in note and "school-by-wave" in note
+    assert "analysed in full" in note and "simple aggregation" in note

@@ -533,11 +533,12 @@ def _simulate_stepped(setup: _Setup, design: _Design, done0: int) -> _DesignRun:
     if options.inference == "permutation" and hist.weighted and sim.path != "scheme":
         note = (
             "Randomisation inference with weights: every simulated roll-out and every re-drawn "
-            "wave order was analysed in full, which is slower. The shortcut used without "
-            "weights (each re-drawn order's estimate read off one fixed table of school-by-"
-            "wave contributions) is not exact with weights, because each re-draw changes the "
-            "weighted size of every wave and so how the waves are combined."
-        ).replace("school", setup.spec.data.unit_label)
+            "wave order was analysed in full, which is slower. With weights each re-draw "
+            "changes the weighted size of every wave, and so how the waves are combined; the "
+            "shortcut that estimates all the re-draws at once covers the overall average of "
+            "the waves' effects (the simple aggregation) on a balanced history without "
+            "covariates only."
+        )
         if note not in setup.notes:
             setup.notes.append(note)
     run = _summarise(setup, sim, effects, options, est, inf, None, None, n_in, L)

@@ -74,3 +74,10 @@ def _multiplier_draws(
         m = min(_BOOT_CHUNK, replications - start)
         out[start : start + m] = _multipliers(kind, (m, C), rng) @ IF
     return out
+
+
+def skip_bootstrap(replications: int, n_clusters: int, kind: str, rng: np.random.Generator) -> None:
+    """Draw from ``rng`` what a fit with ``n_clusters`` clusters draws for its multiplier
+    bootstrap (nothing without replications), without using the draws: a caller that computes
+    the fit's estimates another way then reads the stream on from where the fit leaves it."""
+    _multiplier_draws(np.zeros((n_clusters, 0)), replications, kind, rng)
