@@ -21,6 +21,8 @@ comparison (300 areas x 40 quarters, vectorised vs one regression per placebo vs
 regions): ``run_power`` end to end with cluster-robust errors and with randomisation over wave
 orders (``--replications`` re-draws per placebo roll-out), and the same placebo roll-outs
 refitted one by one (``--refit-pilots`` of them, scaled), which is what the fast path replaces.
+``--weighted`` gives the schools weights from 0.5 to 2 (a weight column, as pupil numbers
+would be), so every re-drawn wave order changes how the waves are combined.
 
 Run: ``python benchmarks/bench_power.py [--simulations 500] [--jobs 2] [--before] [--stepped]``.
 """
@@ -225,9 +227,19 @@ def compare_large(args: argparse.Namespace) -> None:
 
 def stepped(args: argparse.Namespace) -> None:
     """Placebo roll-outs of the stepped example: fast path against refitting each one."""
+    import pandas as pd
+
     from pilotlab.power.stepped import stepped_plan, stepped_rejections, wave_offsets
 
-    spec = load_pilot(ROOT / "pilots" / "schools-stepped" / "pilot.yaml")
+    folder = ROOT / "pilots" / "schools-stepped"
+    spec = load_pilot(folder / "pilot.yaml")
+    frame = pd.read_csv(folder / "data" / "panel.csv")
+    if args.weighted:  # pupils per school, 0.5 to 2 (each re-draw changes the waves' weights)
+        schools = sorted(frame["school_id"].unique())
+        weights = dict(zip(schools, np.linspace(0.5, 2.0, len(schools)), strict=True))
+        frame["pupils"] = frame["school_id"].map(weights)
+        data = spec.data.model_copy(update={"weight": "pupils"})
+        spec = spec.model_copy(update={"data": data})
     rows = []
     for method in ("cluster", "permutation"):
         s = _with_method(spec, method)
@@ -239,7 +251,7 @@ def stepped(args: argparse.Namespace) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = time.perf_counter()
-            res = run_power(s, simulations=args.simulations, n_jobs=args.jobs)
+            res = run_power(s, frame, simulations=args.simulations, n_jobs=args.jobs)
             sec = time.perf_counter() - t
         scheme = res.scheme
         rows.append(
@@ -248,16 +260,12 @@ def stepped(args: argparse.Namespace) -> None:
         )  # fmt: skip
         print(rows[-1], flush=True)
         # the same placebo roll-outs, each refitted (the path the fast one replaces)
-        hist, _ = planning_history(s, None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hist, _ = planning_history(s, frame)
         alloc = hist.allocation
         assert alloc is not None
-        labels = tuple(
-            sorted(
-                __import__("pandas")
-                .read_csv(ROOT / "pilots" / "schools-stepped" / "data" / "panel.csv")["month"]
-                .unique()
-            )
-        )
+        labels = tuple(sorted(frame["month"].unique()))
         plan = stepped_plan(alloc, wave_offsets(alloc, labels), hist.n_periods, res.post_periods)
         opts = dataclasses.replace(estimator_options(s, method), pretrend="none")
         effects = np.array([p.effect for p in res.curve])
@@ -273,7 +281,8 @@ def stepped(args: argparse.Namespace) -> None:
         print(f"  refitting {n} roll-outs: {refit:.1f} s scaled to {args.simulations}")
         rows[-1] = (*rows[-1], refit)
     print(
-        f"\npilots/schools-stepped, {args.simulations} placebo roll-outs, {args.jobs} worker(s); "
+        f"\npilots/schools-stepped{' with pupil weights' if args.weighted else ''}, "
+        f"{args.simulations} placebo roll-outs, {args.jobs} worker(s); "
         "seconds are wall time of run_power (whole grid, plus the comparison with waves drawn "
         "by complete randomisation)\n"
     )
@@ -305,6 +314,7 @@ def main() -> None:
     ap.add_argument("--stepped", action="store_true", help="the stepped roll-out example")
     ap.add_argument("--replications", type=int, default=999, help="re-draws (--stepped)")
     ap.add_argument("--refit-pilots", type=int, default=3, help="roll-outs refitted (--stepped)")
+    ap.add_argument("--weighted", action="store_true", help="--stepped with weights per school")
     args = ap.parse_args()
     if args.stepped:
         stepped(args)
