@@ -339,8 +339,8 @@ def _group_time(
         return None  # units of one code in different blocks: not a roll-out of waves
     code_block[code_block < 0] = H  # codes no unit has (in no draw either: counts are fixed)
     return _GroupTime(
-        dY, cells.t, cells.b, cells.gb, cells.ctrl.astype(np.float64), live, post & ~cells.ref, A, Cw, units.w,
-        member, code_block, H,
+        dY, cells.t, cells.b, cells.gb, cells.ctrl.astype(np.float64), live, post & ~cells.ref,
+        A, Cw, units.w, member, code_block, H,
     )  # fmt: skip
 
 
