@@ -5,7 +5,7 @@ Two designs:
 * ``init``: the pilot ``pilotlab init`` writes (60 areas, 10 quarters of history before the
   start, 4 treated, 6 quarters after; event study);
 * ``attendance``: ``pilots/attendance-plan`` (120 authorities, 24 quarters, 10 treated, 4 after;
-  two-way fixed effects).
+  two-way fixed effects), and the same weighted by each authority's population.
 
 For each design and each inference (cluster, wild bootstrap, permutation) it times
 ``run_power`` end to end (the whole effect grid, the analytic MDE and the report data), and
@@ -324,9 +324,12 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory() as tmp:
+        attendance = load_pilot(ROOT / "pilots" / "attendance-plan" / "pilot.yaml")
+        by_population = attendance.data.model_copy(update={"weight": "population"})
         designs = {
             "init": _init_spec(Path(tmp) / "init"),
-            "attendance": load_pilot(ROOT / "pilots" / "attendance-plan" / "pilot.yaml"),
+            "attendance": attendance,
+            "attendance, weighted": attendance.model_copy(update={"data": by_population}),
         }
         rows = []
         for name, spec in designs.items():

@@ -12,7 +12,6 @@ from pilotlab.data.panel import NEVER, Panel
 from pilotlab.diagnostics import pretrend
 from pilotlab.diagnostics.pretrend import (
     _draws,
-    _unit_weights,
     lead_contrasts,
     randomization_pretest,
     randomization_statistics,
@@ -63,7 +62,7 @@ def _panel(
 
 def _dense(panel: Panel, reps: int, seed: int) -> tuple[float, np.ndarray, str]:
     """Today's path: every draw sorted, the dense (assignments x units) product."""
-    w = _unit_weights(panel)
+    w = panel.unit_weights()
     assert w is not None
     Z = lead_contrasts(panel, "y", LEADS, REF, PRE)
     obs, draws, exact, level = _draws(panel, reps, np.random.default_rng(seed))
@@ -74,7 +73,7 @@ def _dense(panel: Panel, reps: int, seed: int) -> tuple[float, np.ndarray, str]:
 
 
 def _sparse(panel: Panel, reps: int, seed: int) -> tuple[float, np.ndarray, str]:
-    w = _unit_weights(panel)
+    w = panel.unit_weights()
     assert w is not None
     Z = lead_contrasts(panel, "y", LEADS, REF, PRE)
     out = sparse_randomization_statistics(panel, Z, w, reps, np.random.default_rng(seed))
@@ -130,7 +129,7 @@ def test_pretest_p_value_unchanged(
 
 def test_falls_back_when_every_assignment_is_enumerated() -> None:
     small = _panel(0, 8, 2)  # 28 assignments: all enumerated, the dense path's job
-    w = _unit_weights(small)
+    w = small.unit_weights()
     assert w is not None
     Z = lead_contrasts(small, "y", LEADS, REF, PRE)
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ from pilotlab.spec import parse_pilot
 from tests.support.power import history, planned
 
 
-def _setup(df, estimator: str, k: int, reps: int, *, cluster: bool = False):
+def _setup(df, estimator: str, k: int, reps: int, *, cluster: bool = False, weight: bool = False):
     spec = planned(
         treated=k,
         design={
@@ -22,10 +22,10 @@ def _setup(df, estimator: str, k: int, reps: int, *, cluster: bool = False):
             "inference": {"method": "permutation"},
         },
     )
-    if cluster:
-        spec = parse_pilot(
-            {**spec.model_dump(), "data": {**spec.data.model_dump(), "cluster": "region"}}
-        )
+    data = {"cluster": "region"} if cluster else {}
+    data |= {"weight": "population"} if weight else {}
+    if data:
+        spec = parse_pilot({**spec.model_dump(), "data": {**spec.data.model_dump(), **data}})
     panel, _ = planning_history(spec, df)
     # fewer re-assignments than a pilot file allows, to keep the refitting side short
     opts = dataclasses.replace(
@@ -93,6 +93,57 @@ def test_permutation_path_permutes_clusters_when_treatment_is_constant_within_th
     A[3:, [0, 2, 4, 6]] = True  # split clusters: unit-level
     starts = np.array([4, 5, 6, 4, 5, 6])
     _compare(panel, opts, "twfe", A, starts, 3, np.array([0.0, 1.0, 2.0]))
+
+
+def _weighted(df):
+    """Each unit's own weight, from 0.3 to 3 (as populations would be)."""
+    units = sorted(df["area_code"].unique())
+    sizes = np.random.default_rng(9).uniform(0.3, 3.0, len(units))
+    return df.assign(population=df["area_code"].map(dict(zip(units, sizes, strict=True))))
+
+
+@pytest.mark.parametrize("estimator", ["twfe", "did", "event_study"])
+def test_weighted_permutation_path_equals_refitting(estimator: str) -> None:
+    """With unit weights each re-assignment treats another share of the weight, so the
+    estimate divides by that assignment's own spread of the weight; the decisions are still
+    those of refitting every re-assignment."""
+    df = _weighted(history(14, 9, rho=0.5, seed=5))
+    panel, opts = _setup(df, estimator, 3, 29, weight=True)
+    assert panel.weighted
+    A, starts = draw_placebos(
+        np.random.default_rng(4), n_units=14, n_periods=9, n_treated=3, post=2, min_pre=4,
+        simulations=4,
+    )  # fmt: skip
+    rej = _compare(panel, opts, estimator, A, starts, 2, np.array([0.0, 0.6, 1.2, 3.0]))
+    assert 0 < np.nanmean(rej) < 1  # decisions of both kinds were compared
+
+
+def test_weighted_permutation_path_with_clusters_and_enumeration() -> None:
+    """Whole clusters re-assigned (their weights differ; all 10 assignments enumerated), and
+    units re-assigned where the placebo splits clusters."""
+    df = _weighted(history(10, 9, rho=0.3, seed=7))
+    df["region"] = df["area_code"].str[1:].astype(int) // 2  # clusters of 2 units
+    panel, opts = _setup(df, "twfe", 4, 99, cluster=True, weight=True)
+    A = np.zeros((4, 10), dtype=bool)
+    A[:2, :4] = True  # clusters 0 and 1 whole: cluster-level re-assignment
+    A[2:, [0, 2, 4, 6]] = True  # split clusters: unit-level, 99 of the 210 assignments drawn
+    starts = np.array([5, 6, 5, 6])
+    _compare(panel, opts, "twfe", A, starts, 3, np.array([0.0, 1.0, 2.0]))
+
+
+def test_weights_that_vary_within_a_unit_refit() -> None:
+    df = _weighted(history(8, 7, rho=0.3, seed=8))
+    df.loc[df.index[::5], "population"] *= 1.5
+    panel, opts = _setup(df, "twfe", 2, 39, weight=True)
+    A, starts = draw_placebos(
+        np.random.default_rng(1), n_units=8, n_periods=7, n_treated=2, post=2, min_pre=4,
+        simulations=2,
+    )  # fmt: skip
+    path = simulate_placebos(
+        panel, "outcome", "twfe", opts, A, starts, 2, np.zeros(1),
+        seed_seq=np.random.SeedSequence(0),
+    )[2]  # fmt: skip
+    assert path == "full"
 
 
 def test_refitting_path_is_capped_in_time_with_its_error_stated() -> None:

@@ -115,6 +115,16 @@ class Panel:
         """Analytic weight of each row (ones when unweighted)."""
         return self.frame[WEIGHT].to_numpy(np.float64)
 
+    def unit_weights(self) -> np.ndarray | None:
+        """Each unit's weight when it is constant over the unit's rows, else ``None``."""
+        wrow = self.weight
+        u = self.unit
+        n = np.bincount(u, minlength=self.n_units)
+        mean: np.ndarray = np.bincount(u, weights=wrow, minlength=self.n_units) / np.maximum(n, 1)
+        if not np.allclose(wrow, mean[u], rtol=1e-12, atol=0.0):
+            return None
+        return mean
+
     @cached_property
     def cohort(self) -> np.ndarray:
         """First treated period index of each row's unit (:data:`NEVER` if never treated)."""

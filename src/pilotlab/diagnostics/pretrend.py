@@ -354,17 +354,6 @@ def _p_value(stat_obs: float, stat_draws: np.ndarray, exact: bool) -> float:
     return hits / s.size if exact else (1 + hits) / (s.size + 1)
 
 
-def _unit_weights(panel: Panel) -> np.ndarray | None:
-    """Per-unit weights when constant over time within each unit, else None."""
-    wrow = panel.weight
-    u = panel.unit
-    n = np.bincount(u, minlength=panel.n_units)
-    mean = np.bincount(u, weights=wrow, minlength=panel.n_units) / np.maximum(n, 1)
-    if not np.allclose(wrow, mean[u], rtol=1e-12, atol=0.0):
-        return None
-    return mean
-
-
 def randomization_pretest(
     panel: Panel,
     outcome: str,
@@ -425,7 +414,7 @@ def randomization_pretest(
     # (so the wild bootstrap of the effect draws the same weights either way)
     rng = rng.spawn(1)[0]
     y = panel.y(outcome)
-    w = _unit_weights(panel)
+    w = panel.unit_weights()
     pre = window[0]
     fast = (
         w is not None

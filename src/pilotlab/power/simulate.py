@@ -20,18 +20,22 @@ Five computational paths give the same answers (tests check that they agree):
     ``y + delta * D`` is testing ``beta = -delta`` on ``y``, so one bootstrap per placebo pilot
     gives the p-value at every effect size.
 ``permutation``
-    The linear estimators with randomisation inference on a balanced panel without covariates,
-    weights or anticipation. With a common start the estimate is a difference of treated and
-    untreated means of ``z_i = sum_t g_t y_it``, where the time weights ``g`` depend only on the
-    start (read off one fit per start and checked against it). The estimate under every
-    re-assignment of every placebo pilot is then one matrix product, and injecting ``delta * D``
+    The linear estimators with randomisation inference on a balanced panel without covariates
+    or anticipation (weights, if any, constant within each unit). With a common start the
+    estimate is a difference of treated and untreated (weighted) means of ``z_i = sum_t g_t
+    y_it``, where the time weights ``g`` depend only on the start (read off one fit per start
+    and checked against it). The estimate under every re-assignment of every placebo pilot is
+    then one matrix product (with weights divided by that assignment's spread of the weight,
+    ``sum_i w_i (a_i - abar)^2``, since a re-assignment treats another share of the weight),
+    and injecting ``delta * D``
     moves each re-assigned estimate by ``delta`` times its overlap with the placebo's own
     treated set, so one set of re-assignments answers every effect size. The re-assignments are
     drawn from the same random streams as the engine's permutation test, so the decisions equal
     those of refitting every re-assignment.
 ``full``
-    Anything else (non-linear estimators such as Callaway & Sant'Anna, covariates, unbalanced
-    histories with permutation inference): one fit per placebo pilot and effect size through the
+    Anything else (covariates, unbalanced histories or weights that vary within a unit with
+    permutation inference; Callaway & Sant'Anna with weights, or without the cohort-block map
+    of the ``permutation`` path): one fit per placebo pilot and effect size through the
     same ``apply_inference`` that evaluates a pilot.
 
 The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores or on a Dask
@@ -230,19 +234,30 @@ def _permutation_ok(panel: Panel, outcome: str, estimator: str, options: Estimat
     linear = _caps(estimator).linear or get_estimator(estimator).block_map is not None
     if not linear or options.inference != "permutation":
         return False
-    if options.covariates or panel.weighted or panel.layout != "panel" or panel.anticipation:
+    if options.covariates or panel.layout != "panel" or panel.anticipation:
         return False
+    if panel.weighted and panel.unit_weights() is None:
+        return False  # weights that vary within a unit: no per-unit form
     return panel.is_balanced and not np.isnan(panel.y(outcome)).any()
+
+
+def _weight_spread(w1: np.ndarray, total: float) -> np.ndarray:
+    """``sum_i w_i (a_i - abar)^2`` of assignments treating weight ``w1`` of ``total``."""
+    out: np.ndarray = w1 - w1**2 / total
+    return out
 
 
 def _time_weights(
     pan: Panel, outcome: str, entry: EstimatorEntry, options: EstimatorOptions
 ) -> np.ndarray | None:
-    """Time weights ``g`` with estimate = mean over treated of ``Y g`` - mean over the others.
+    """Time weights ``g`` with estimate = mean over treated of ``Y g`` - mean over the others
+    (weighted means with unit weights).
 
-    Read off one fit: the estimate is ``w . y`` with observation weights ``w = X (X'X)^-1 c``.
-    ``None`` when those weights are not of the form ``(a_i - k/N) N / (k (N - k)) g_t`` (then
-    re-assignments cannot be evaluated this way), checked to rounding error.
+    Read off one fit: the estimate is ``w . y`` with observation weights ``w = X (X'X)^-1 c``
+    (times the square root of the regression weights, by which ``X`` is scaled). ``None`` when
+    those weights are not of the form ``(a_i - k/N) N / (k (N - k)) g_t``, or with unit weights
+    ``w_i (a_i - abar) / S g_t`` (``abar`` the treated share of the weight, ``S = sum_i w_i (a_i -
+    abar)^2``), checked to rounding error; then re-assignments cannot be evaluated this way.
     """
     res = entry.fit(
         pan, outcome, dataclasses.replace(options, inference="cluster"), np.random.default_rng(0)
@@ -254,13 +269,22 @@ def _time_weights(
     if c.size != fit.X.shape[1] or fit.X.shape[0] != pan.nobs:
         return None  # not a regression on the panel's observations (e.g. one row per unit)
     w = fit.X @ (fit.xtx_inv @ c)
+    if fit.weights is not None:
+        w = w * np.sqrt(fit.weights)
     N, T = pan.n_units, pan.n_periods
     W = np.zeros((N, T))
     W[pan.unit, pan.time] = w
     a = pan.is_treated_unit
     k = int(a.sum())
-    g: np.ndarray = W[a].mean(axis=0) * k
-    model = np.outer(np.where(a, 1.0 / k, -1.0 / (N - k)), g)
+    wu = pan.unit_weights() if pan.weighted else None
+    if wu is not None:  # w_i (a_i - abar) / S g_t, abar the treated share of the weight
+        abar = float(wu[a].sum() / wu.sum())
+        q = wu * (a - abar) / _weight_spread(wu[a].sum(), float(wu.sum()))
+        g: np.ndarray = (q @ W) / (q @ q)
+        model = np.outer(q, g)
+    else:
+        g = W[a].mean(axis=0) * k
+        model = np.outer(np.where(a, 1.0 / k, -1.0 / (N - k)), g)
     scale = max(float(np.abs(W).max()), 1e-300)
     y = pan.y(outcome)
     if float(np.abs(W - model).max()) > 1e-8 * scale:
@@ -299,6 +323,8 @@ def _permutation_draws(
     R, N = A.shape
     Y = np.empty((N, history.n_periods))
     Y[history.unit, history.time] = history.y(outcome)
+    wu = history.unit_weights() if history.weighted else None  # per unit (as _permutation_ok)
+    w_total = float(wu.sum()) if wu is not None else float(N)
     weights: dict[int, np.ndarray | None] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PilotlabWarning)
@@ -346,10 +372,14 @@ def _permutation_draws(
             g = weights[s]
             assert g is not None
             z = Y[:, : s + post] @ g
-            f = N / (k[sel] * (N - k[sel]))
-            V[sel] = (z - z.mean())[None, :] * f[:, None]
             gamma = float(g[s:].sum())  # effect of D on the estimate: 1 up to rounding
-            VD[sel] = (a[sel] - (k[sel] / N)[:, None]) * (gamma * f)[:, None]
+            if wu is None:
+                f = N / (k[sel] * (N - k[sel]))
+                V[sel] = (z - z.mean())[None, :] * f[:, None]
+                VD[sel] = (a[sel] - (k[sel] / N)[:, None]) * (gamma * f)[:, None]
+            else:  # numerators; each assignment's spread of the weight divides them below
+                V[sel] = (wu * (z - (wu @ z) / w_total))[None, :]
+                VD[sel] = wu * (a[sel] - (a[sel] @ wu / w_total)[:, None]) * gamma
         est[idx] = np.einsum("rn,rn->r", a, V)
         own[idx] = np.einsum("rn,rn->r", a, VD)
         if perm is None or slope is None:
@@ -360,6 +390,14 @@ def _permutation_draws(
             perm, slope = np.hstack([perm, pad]), np.hstack([slope, pad])
         pb = np.einsum("rbn,rn->rb", M, V)
         sb = np.einsum("rbn,rn->rb", M, VD)
+        if wu is not None:  # sum_i w_i (a_i - abar)^2 of each assignment
+            with np.errstate(divide="ignore", invalid="ignore"):  # padded rows: masked below
+                spread = _weight_spread(a @ wu, w_total)
+                est[idx] /= spread
+                own[idx] /= spread
+                spread_b = _weight_spread(np.einsum("rbn,n->rb", M, wu), w_total)
+                pb /= spread_b
+                sb /= spread_b
         perm[idx, :B] = np.where(valid_b, pb, np.nan)
         slope[idx, :B] = np.where(valid_b, sb, np.nan)
         done += idx.size
