@@ -17,7 +17,8 @@ file leaves every choice at ``auto``) and runs ``pilotlab run`` in a fresh inter
 * ``inference``: permutation inference (:func:`pilotlab.inference.apply.permutation_test`);
 * ``load`` / ``checks`` / ``report`` / ``other`` as in ``bench_end_to_end.py``.
 
-``--src`` runs another source tree (e.g. an older checkout's ``src``) for a before/after table.
+``--src`` runs another source tree (e.g. an older checkout's ``src``) for a before/after table;
+``--weighted`` gives each area a weight (0.5 to 3) and ``--estimator`` fixes the estimator.
 The ratio printed is the command's wall time over the fit's.
 """
 
@@ -33,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -77,10 +79,13 @@ def _child(args: list[str], result_file: str) -> None:
     Path(result_file).write_text(json.dumps(out), encoding="utf-8")
 
 
-def _pilot(folder: Path, size: str) -> Path:
+def _pilot(folder: Path, size: str, weighted: bool = False, estimator: str = "auto") -> Path:
     df = staggered_panel(size)[["unit", "time", "first_treated", "y"]]
     df.insert(0, "area", "A" + df["unit"].astype(str).str.zfill(6))
     df.insert(1, "region", "R" + (df["unit"] % REGIONS).astype(str).str.zfill(2))
+    if weighted:  # each area's own weight, 0.5 to 3 (as populations would be)
+        sizes = np.random.default_rng(0).uniform(0.5, 3.0, int(df["unit"].max()) + 1)
+        df["population"] = sizes[df["unit"].to_numpy()]
     df = df.drop(columns="unit")
     folder.mkdir(parents=True, exist_ok=True)
     df.to_csv(folder / "panel.csv", index=False)
@@ -91,6 +96,10 @@ def _pilot(folder: Path, size: str) -> Path:
         "treatment": {"column": "first_treated"},
         "outcomes": [{"column": "y", "primary": True}],
     }
+    if weighted:
+        spec["data"]["weight"] = "population"
+    if estimator != "auto":
+        spec["design"] = {"estimator": estimator}
     path = folder / "pilot.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return path
@@ -101,6 +110,8 @@ def main() -> None:
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--sizes", nargs="+", default=["5000x40", "35000x60"])
     ap.add_argument("--src", default=str(ROOT / "src"), help="pilotlab source tree to run")
+    ap.add_argument("--weighted", action="store_true", help="a weight per area (0.5 to 3)")
+    ap.add_argument("--estimator", default="auto", help="design.estimator (auto by default)")
     a = ap.parse_args()
     if a.child:
         _child(json.loads(a.child[0]), a.child[1])
@@ -111,7 +122,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, cores {os.cpu_count()}, source {a.src}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in a.sizes:
-            pilot = _pilot(Path(tmp) / size, size)
+            pilot = _pilot(Path(tmp) / size, size, a.weighted, a.estimator)
             result = Path(tmp) / f"{size}.json"
             args = ["run", str(pilot), "-o", str(Path(tmp) / f"{size}-out"), "--quiet"]
             wall = time.perf_counter()

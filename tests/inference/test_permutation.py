@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pytest
 
 from pilotlab.data.assignment import enumerate_assignments
-from pilotlab.data.panel import NEVER
+from pilotlab.data.panel import NEVER, WEIGHT
+from pilotlab.estimators import get_estimator
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions
 from pilotlab.exceptions import EstimationError
 from pilotlab.inference.permutation import permutation_test
@@ -82,6 +84,68 @@ def test_fast_path_equals_generic_re_estimation_staggered() -> None:
     assert fast.ci_upper == pytest.approx(slow.ci_upper, rel=1e-6)
     # the permuted assignments keep the roll-out schedule: estimates are finite and vary
     assert np.isfinite(fast.distribution).all() and np.std(fast.distribution) > 0
+
+
+def _refitted(name: str) -> EstimatorEntry:
+    """The registered estimator without its closed form: every re-assignment refitted."""
+    entry = get_estimator(name)
+    caps = dataclasses.replace(entry.capabilities, closed_form_permutation=False)
+    return dataclasses.replace(entry, capabilities=caps)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "ft", "cluster"),
+    [
+        ("twfe", [2, 2, 3, 4, 4] + [NEVER] * 9, None),  # staggered
+        ("twfe", [3] * 4 + [NEVER] * 10, None),  # common start
+        ("did", [3] * 4 + [NEVER] * 10, None),
+        ("twfe", [2] * 4 + [4] * 2 + [NEVER] * 8, np.repeat(np.arange(7), 2)),  # whole clusters
+    ],
+)
+def test_weighted_closed_form_equals_refitting(
+    estimator: str, ft: list[int], cluster: np.ndarray | None
+) -> None:
+    """With unit weights the coefficient's denominator moves with the assignment (the weight
+    treated in each period); the closed form still gives every refitted estimate, p-value and
+    interval."""
+    rng = np.random.default_rng(11)
+    n, t = 14, 6
+    y = rng.normal(size=(n, t)) + rng.normal(size=(n, 1))
+    first = np.array(ft)
+    y += 0.7 * (np.arange(t)[None, :] >= np.minimum(first, t)[:, None])
+    w = rng.uniform(0.2, 4.0, n)
+    if cluster is not None:
+        w = w[cluster]  # a cluster's units share a weight, as a cluster-level weight would
+        w[::3] *= 1.7  # but not always
+    panel = make_panel(y, first, cluster, weights=w)
+    assert panel.weighted and panel.unit_weights() is not None
+    opts = EstimatorOptions(replications=199)
+    fast = permutation_test(panel, "y", get_estimator(estimator), opts, np.random.default_rng(3))
+    slow = permutation_test(panel, "y", _refitted(estimator), opts, np.random.default_rng(3))
+    assert fast.method == "fast_twfe" and slow.method == "generic"
+    assert fast.level == slow.level == ("unit" if cluster is None else "cluster")
+    np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=1e-9, atol=1e-12)
+    assert fast.estimate == pytest.approx(slow.estimate, rel=1e-10)
+    assert fast.p_value == slow.p_value
+    assert fast.ci_lower == pytest.approx(slow.ci_lower, rel=1e-7)
+    assert fast.ci_upper == pytest.approx(slow.ci_upper, rel=1e-7)
+    unweighted = permutation_test(
+        make_panel(y, first, cluster), "y", get_estimator(estimator), opts,
+        np.random.default_rng(3),
+    )  # fmt: skip
+    assert not np.allclose(unweighted.distribution, fast.distribution)  # the weights matter
+
+
+def test_weights_that_vary_within_a_unit_refit() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(8, 5))
+    panel = make_panel(y, np.array([2, 2] + [NEVER] * 6), weights=np.linspace(1, 2, 8))
+    frame = panel.frame.copy()
+    frame.loc[frame.index[::4], WEIGHT] *= 2.0
+    varying = panel.with_frame(frame)
+    assert varying.unit_weights() is None
+    res = permutation_test(varying, "y", get_estimator("twfe"), EstimatorOptions(), rng)
+    assert res.method == "generic"
 
 
 def test_interval_inverts_the_sharp_null() -> None:

@@ -120,9 +120,14 @@ def long_arrays(y: np.ndarray, treated: np.ndarray, start: int):
 
 
 def make_panel(
-    y: np.ndarray, first_treated: np.ndarray, cluster: np.ndarray | None = None, outcome: str = "y"
+    y: np.ndarray,
+    first_treated: np.ndarray,
+    cluster: np.ndarray | None = None,
+    outcome: str = "y",
+    weights: np.ndarray | None = None,
 ):
-    """A balanced :class:`Panel` from an (N, T) outcome matrix and first-treated indices."""
+    """A balanced :class:`Panel` from an (N, T) outcome matrix and first-treated indices
+    (``weights``: an analytic weight per unit)."""
     import pandas as pd
 
     from pilotlab.data.panel import CLUSTER, TIME, UNIT, WEIGHT, Panel
@@ -132,7 +137,13 @@ def make_panel(
     time = np.tile(np.arange(t), n)
     cl = np.arange(n) if cluster is None else np.asarray(cluster)
     frame = pd.DataFrame(
-        {UNIT: unit, TIME: time, CLUSTER: cl[unit], WEIGHT: 1.0, outcome: y.reshape(-1)}
+        {
+            UNIT: unit,
+            TIME: time,
+            CLUSTER: cl[unit],
+            WEIGHT: 1.0 if weights is None else np.asarray(weights, dtype=float)[unit],
+            outcome: y.reshape(-1),
+        }
     )
     return Panel(
         frame=frame,
@@ -141,6 +152,7 @@ def make_panel(
         cluster_labels=tuple(f"c{i}" for i in range(int(cl.max()) + 1)),
         first_treated=np.asarray(first_treated, dtype=np.int64),
         outcomes=(outcome,),
+        weighted=weights is not None,
     )
 
 
