@@ -88,9 +88,37 @@ def test_anticipation_and_window(window) -> None:
     assert fast.p_value == slow.p_value
 
 
+@pytest.mark.parametrize(
+    ("base_period", "comparison"),
+    [("varying", "never_treated"), ("universal", "not_yet_treated")],
+)
+def test_weighted_simple_aggregation_by_blocks_equals_refits(base_period, comparison) -> None:
+    """With weights every re-assignment changes the cohorts' weighted sizes: the estimates come
+    from each assignment's weighted block sums and sizes, still the numbers of re-fitting."""
+    options = EstimatorOptions(
+        inference="permutation",
+        replications=39,
+        callaway_santanna=CallawaySantAnnaOptions(base_period=base_period),
+    )
+    panel = _panel(comparison, weight=True)
+    fast, slow = _both(panel, options)
+    assert fast.method == "cohort_blocks" and slow.method == "generic"
+    assert fast.estimate == pytest.approx(slow.estimate, rel=1e-12)
+    np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=1e-9, atol=1e-12)
+    assert fast.p_value == slow.p_value
+    assert fast.ci_lower == pytest.approx(slow.ci_lower, rel=1e-7)
+    assert fast.ci_upper == pytest.approx(slow.ci_upper, rel=1e-7)
+    unweighted, _ = _both(_panel(comparison), options)
+    assert not np.allclose(unweighted.distribution, fast.distribution)  # the weights matter
+
+
 def test_designs_the_map_does_not_cover_refit() -> None:
-    options = EstimatorOptions(inference="permutation", replications=19)
-    fast, slow = _both(_panel(weight=True), options)  # weighted: not a map of block sums
+    options = EstimatorOptions(
+        inference="permutation",
+        replications=19,
+        callaway_santanna=CallawaySantAnnaOptions(aggregation="dynamic"),
+    )
+    fast, slow = _both(_panel(weight=True), options)  # weighted, by event time: no map
     assert fast.method == slow.method == "generic"
     assert fast.p_value == slow.p_value
 

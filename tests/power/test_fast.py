@@ -187,24 +187,30 @@ def test_init_design_500_placebo_pilots_in_seconds(tmp_path) -> None:
     assert abs(res.false_positive_rate - 0.05) < 3 * (0.05 * 0.95 / 500) ** 0.5
 
 
-def test_cohort_block_permutation_path_equals_refitting() -> None:
-    """Callaway & Sant'Anna (not linear, but a map of cohort blocks): the permutation path
-    gives the decisions of refitting every placebo pilot and effect size."""
+@pytest.mark.parametrize("weight", [False, True])
+def test_cohort_block_permutation_path_equals_refitting(weight: bool) -> None:
+    """Callaway & Sant'Anna (not linear, but a map of cohort blocks; with weights, of each
+    assignment's weighted block sums): the permutation path gives the decisions of refitting
+    every placebo pilot and effect size, re-assignments drawn where the refit draws them (after
+    the estimator's multiplier bootstrap)."""
     df = history(16, 10, rho=0.5, seed=8)
-    panel, opts = _setup(df, "callaway_santanna", 4, 19)
+    panel, opts = _setup(
+        df if not weight else _weighted(df), "callaway_santanna", 4, 59, weight=weight
+    )
     A, starts = draw_placebos(
         np.random.default_rng(4), n_units=16, n_periods=10, n_treated=4, post=3, min_pre=4,
         simulations=4,
     )  # fmt: skip
-    rej = _compare(panel, opts, "callaway_santanna", A, starts, 3, np.array([0.0, 1.0, 4.0]))
-    assert rej.shape == (4, 3)
+    rej = _compare(panel, opts, "callaway_santanna", A, starts, 3, np.linspace(0.0, 6.0, 13))
+    assert 0 < np.nanmean(rej) < 1  # decisions of both kinds were compared
 
 
 def test_cohort_block_path_with_whole_clusters() -> None:
     df = history(12, 10, rho=0.3, seed=9)
     df["region"] = df["area_code"].str[1:].astype(int) // 2  # clusters of 2 units
-    panel, opts = _setup(df, "callaway_santanna", 4, 19, cluster=True)
+    panel, opts = _setup(df, "callaway_santanna", 4, 59, cluster=True)
     A = np.zeros((2, 12), dtype=bool)
     A[0, :4] = True  # whole clusters
     A[1, [0, 2, 4, 6]] = True  # split clusters
-    _compare(panel, opts, "callaway_santanna", A, np.array([5, 6]), 3, np.array([0.0, 2.0]))
+    rej = _compare(panel, opts, "callaway_santanna", A, np.array([5, 6]), 3, np.linspace(0, 6, 13))
+    assert 0 < np.nanmean(rej) < 1

@@ -21,7 +21,6 @@ from pilotlab.power.draws import placebo_seeds
 from pilotlab.power.simulate import SimulationRun
 from pilotlab.power.stepped import (
     SteppedPlan,
-    _fast,
     _group_time,
     _permutation,
     _weighted_permutation,
@@ -144,7 +143,9 @@ def test_randomisation_over_wave_orders_equals_refitting_the_redraws(frame: pd.D
     cheap = dataclasses.replace(opts, inference="cluster", replications=0)
     seeds = placebo_seeds(ss, 3)
     for r in (0, 2):
-        redraw = draw_many(alloc, 19, np.random.default_rng(seeds[r]))
+        rng = np.random.default_rng(seeds[r])
+        skip_bootstrap(19, 36, opts.bootstrap_weights, rng)  # where the refitting path draws
+        redraw = draw_many(alloc, 19, rng)
         # the strata keep their wave counts in every re-draw
         for s in range(len(alloc.stratum_labels)):
             inside = alloc.stratum == s
@@ -167,15 +168,19 @@ def test_randomisation_over_wave_orders_equals_refitting_the_redraws(frame: pd.D
 
 @pytest.mark.parametrize(
     ("data", "weights"),
-    [({"weight": "pupils"}, "auto"), ({"weight": "pupils", "cluster": "region"}, "rademacher")],
+    [
+        ({}, "auto"),
+        ({"weight": "pupils"}, "auto"),
+        ({"weight": "pupils", "cluster": "region"}, "rademacher"),
+    ],
 )
-def test_weighted_randomisation_decisions_equal_refitting_every_redraw(
+def test_randomisation_decisions_equal_refitting_every_redraw(
     frame: pd.DataFrame, data: dict[str, str], weights: str
 ) -> None:
-    """With weights each re-drawn wave order changes how the waves are combined, so there is no
-    fixed table of contributions; the estimates of every re-draw are computed at once and give
-    the refitting path's decisions exactly: the same re-draws (after the estimator's own
-    bootstrap draws, whatever its multipliers and clusters), the same estimates to rounding."""
+    """Randomisation over wave orders gives the refitting path's decisions exactly: the same
+    re-draws (after the estimator's own bootstrap draws, whatever its multipliers and clusters)
+    and, with or without weights (each re-draw then changes how the waves are combined), the
+    same estimates to rounding."""
     spec, hist, alloc, plan = _setup(frame, **data)
     opts = _opts(spec, "permutation", replications=29, bootstrap_weights=weights)
     effects = np.array([0.0, 0.5, 1.0, 1.5, 2.5])
@@ -213,10 +218,9 @@ def test_weighted_redraws_are_the_estimator_refitted(frame: pd.DataFrame) -> Non
         hist.with_first_treated(plan.code_start[codes[0, idx]]),
         allocation=alloc.with_codes(codes[0]),
     )
-    gt = _fast(tmpl, OUTCOME, "callaway_santanna", opts, alloc)
-    assert gt is not None and tmpl.weighted
+    assert tmpl.weighted
     ss = np.random.SeedSequence(3)
-    perm = _weighted_permutation(gt, tmpl, opts, alloc, codes, plan, ss, None, 0, 2)
+    perm = _weighted_permutation(tmpl, OUTCOME, opts, alloc, codes, plan, ss, None, 0, 2)
     assert perm is not None
     fit = get_estimator("callaway_santanna").fit
     cheap = dataclasses.replace(opts, inference="cluster", replications=0)

@@ -27,16 +27,17 @@ Five computational paths give the same answers (tests check that they agree):
     and checked against it). The estimate under every re-assignment of every placebo pilot is
     then one matrix product (with weights divided by that assignment's spread of the weight,
     ``sum_i w_i (a_i - abar)^2``, since a re-assignment treats another share of the weight),
-    and injecting ``delta * D``
-    moves each re-assigned estimate by ``delta`` times its overlap with the placebo's own
-    treated set, so one set of re-assignments answers every effect size. The re-assignments are
-    drawn from the same random streams as the engine's permutation test, so the decisions equal
-    those of refitting every re-assignment.
+    and injecting ``delta * D`` moves each re-assigned estimate by ``delta`` times its overlap
+    with the placebo's own treated set, so one set of re-assignments answers every effect size.
+    Callaway & Sant'Anna takes the same path through its cohort-block map (with weights, each
+    assignment's weighted block sums). The re-assignments are drawn from the same random
+    streams as the engine's permutation test (after the estimator's own bootstrap draws), so
+    the decisions equal those of refitting every re-assignment.
 ``full``
     Anything else (covariates, unbalanced histories or weights that vary within a unit with
-    permutation inference; Callaway & Sant'Anna with weights, or without the cohort-block map
-    of the ``permutation`` path): one fit per placebo pilot and effect size through the
-    same ``apply_inference`` that evaluates a pilot.
+    permutation inference; Callaway & Sant'Anna where it has no cohort-block map, e.g. weights
+    with an aggregation other than the simple one): one fit per placebo pilot and effect size
+    through the same ``apply_inference`` that evaluates a pilot.
 
 The generic paths (``shift``, ``wild``, ``full``) run in parallel across cores or on a Dask
 cluster (:mod:`pilotlab.parallel`: chunks of placebo pilots with their own assignments and
@@ -65,6 +66,8 @@ from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import Capabilities, EstimatorEntry, EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE, is_nested
 from pilotlab.estimators.block_map import BlockMap
+from pilotlab.estimators.callaway_santanna.block_map import headline_block_map
+from pilotlab.estimators.callaway_santanna.bootstrap import skip_bootstrap
 from pilotlab.exceptions import EstimationError, PilotlabWarning
 from pilotlab.inference.apply import apply_inference
 from pilotlab.inference.wild import combination_fit, make_draws, prepare_wild_bootstrap
@@ -408,6 +411,27 @@ def _permutation_draws(
     return _Permuted(est, own, perm, slope, exact, ok)
 
 
+def _redraw_stream(
+    entry: EstimatorEntry, options: EstimatorOptions, n_clusters: int, seed: np.random.SeedSequence
+) -> np.random.Generator:
+    """A placebo pilot's random stream where its refitting path draws the re-assignments: after
+    the fit of the actual assignment, which for Callaway & Sant'Anna draws its multiplier
+    bootstrap (:func:`~pilotlab.estimators.callaway_santanna.bootstrap.skip_bootstrap`); the
+    other estimators with a cohort-block map draw nothing (:func:`_block_draws` checks)."""
+    rng = np.random.default_rng(seed)
+    if entry.block_map is headline_block_map:
+        skip_bootstrap(int(options.replications), n_clusters, options.bootstrap_weights, rng)
+    return rng
+
+
+def _fit_draws(entry: EstimatorEntry, pan: Panel, outcome: str, options: EstimatorOptions) -> bool:
+    """Whether fitting ``pan`` draws from the generator (with the replications of ``options``)."""
+    rng = np.random.default_rng(0)
+    before = rng.bit_generator.state
+    entry.fit(pan, outcome, options, rng)
+    return bool(rng.bit_generator.state != before)
+
+
 def _block_draws(
     history: Panel,
     outcome: str,
@@ -449,12 +473,17 @@ def _block_draws(
             try:
                 est0 = float(entry.fit(pan, outcome, opts, np.random.default_rng(0)).estimate)
                 mapped: BlockMap | None = entry.block_map(pan, outcome, opts, est0)
+                if entry.block_map is not headline_block_map and _fit_draws(
+                    entry, pan, outcome, dataclasses.replace(opts, replications=reps)
+                ):
+                    mapped = None  # draws we cannot step over: the refitting path's stream
             except EstimationError:
                 mapped = None
             if mapped is None:
                 return None
             maps[(s, kk)] = mapped
     seeds = np.random.SeedSequence(seed_seq.entropy, spawn_key=seed_seq.spawn_key).spawn(R)
+    n_clusters = int(np.unique(history.cluster).size)
     est = np.full(R, np.nan)
     own = np.full(R, np.nan)
     exact = np.zeros(R, dtype=bool)
@@ -465,7 +494,8 @@ def _block_draws(
         s = int(starts[r])
         mapped = maps[(s, int(k[r]))]
         ft = np.where(A[r], s, NEVER).astype(np.int64)
-        drawn = reassign(history.with_first_treated(ft), reps, np.random.default_rng(seeds[r]))
+        rng = _redraw_stream(entry, options, n_clusters, seeds[r])
+        drawn = reassign(history.with_first_treated(ft), reps, rng)
         exact[r] = drawn.exact
         d = (np.arange(s + post)[None, :] >= np.where(A[r], s, s + post)[:, None]).astype(float)
         both = np.stack([Y[:, : s + post], d])

@@ -19,13 +19,17 @@ included). Injecting an effect ``delta`` on the treated periods moves every esti
 ``delta`` and leaves its standard error unchanged, so one pass answers every effect size. With
 randomisation inference (``design.inference.method: permutation``) each placebo roll-out is
 tested against re-drawn wave orders (the scheme's own re-draws, ``replications`` of them, from
-each placebo's own random stream); the estimate under every re-draw is a gather of the
-estimator's cohort-block map (:class:`~pilotlab.estimators.block_map.BlockMap`), and of the
-placebo's own treatment indicator for the slope in ``delta``. The fast path checks itself
-against one fit of the estimator and is left for the refitting path when they differ.
+each placebo's own random stream, after what the estimator's bootstrap draws from it, where the
+refitting path draws them); the estimate under every re-draw is a gather of the estimator's
+cohort-block map (:class:`~pilotlab.estimators.block_map.BlockMap`), and of the placebo's own
+treatment indicator for the slope in ``delta``; with weights, which change how the waves are
+combined in every re-draw, each roll-out's re-draws are estimated at once from their weighted
+block sums (simple aggregation). The fast path checks itself against one fit of the estimator
+and is left for the refitting path when they differ.
 
-Any other estimator, covariates, or weights with randomisation inference: each placebo roll-out
-is refitted (:func:`~pilotlab.power.simulate.run_simulation` with its per-unit start periods).
+Any other estimator, covariates, or weights with another aggregation and randomisation
+inference: each placebo roll-out is refitted (:func:`~pilotlab.power.simulate.run_simulation`
+with its per-unit start periods).
 """
 
 from __future__ import annotations
@@ -42,9 +46,9 @@ from pilotlab.data.allocation import Allocation, draw_many
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators import EstimatorOptions, get_estimator
 from pilotlab.estimators._regression import LINEAR_INFERENCE
+from pilotlab.estimators.block_map import BlockMap
 from pilotlab.estimators.callaway_santanna.aggregate import _plan
-from pilotlab.estimators.callaway_santanna.block_map import headline_block_map
-from pilotlab.estimators.callaway_santanna.bootstrap import skip_bootstrap
+from pilotlab.estimators.callaway_santanna.block_map import WeightedBlockMap, headline_block_map
 from pilotlab.estimators.callaway_santanna.prepare import (
     _finalise_units,
     _make_cells,
@@ -60,6 +64,7 @@ from pilotlab.power.simulate import (
     SimulationPath,
     SimulationRun,
     _Permuted,
+    _redraw_stream,
     run_simulation,
 )
 
@@ -179,8 +184,6 @@ class _GroupTime:
     """What every placebo roll-out of one design shares for Callaway & Sant'Anna."""
 
     dY: np.ndarray  # (N, K) outcome change of each cell (t minus base period)
-    t: np.ndarray  # (K,) period of each cell
-    base: np.ndarray  # (K,) its base period
     gb: np.ndarray  # (K,) block of each cell's cohort
     ctrl: np.ndarray  # (Hb, K) comparison blocks of each cell
     live: np.ndarray  # (K,) cells estimated (valid, not the reference)
@@ -192,53 +195,6 @@ class _GroupTime:
     code_block: np.ndarray  # (n_groups,) block of each allocation code
     H: int
 
-    def _sizes(self, blocks: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Weighted block memberships ``(r, N, Hb)`` of the rows of ``blocks`` and the blocks'
-        weighted sizes, those of each cell's cohort and of its comparison blocks."""
-        memb = np.eye(self.H + 1)[blocks] * self.w[None, :, None]
-        Wb = memb.sum(axis=1)  # (r, Hb)
-        return memb, Wb, Wb[:, self.gb], Wb @ self.ctrl
-
-    def _att(
-        self, memb: np.ndarray, Wg: np.ndarray, Wc: np.ndarray, dY: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each cell's treated and comparison means of ``dY`` (``(N, K)`` outcome changes) and
-        its ATT, ``(r, K)`` each, under the memberships of :meth:`_sizes`."""
-        K = dY.shape[1]
-        S = np.einsum("rnh,nk->rhk", memb, dY)
-        St = S[:, self.gb, np.arange(K)]
-        Sc = np.einsum("rhk,hk->rk", S, self.ctrl)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            eta_t = St / Wg
-            eta_c = Sc / Wc
-        att = np.nan_to_num(np.where(self.live[None, :], eta_t - eta_c, 0.0))
-        return eta_t, eta_c, att
-
-    def _aggregation(self, Wb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The cells' aggregation coefficients ``(r, K)``, the cohort shares ``(r, H)`` and the
-        post-period cells' share total ``(r, 1)`` (weighted; ones when the coefficients are
-        fixed, and unused)."""
-        r, K = Wb.shape[0], self.gb.size
-        pg = Wb[:, : self.H] / self.dY.shape[0]
-        if self.A is not None:
-            return np.broadcast_to(self.A, (r, K)), pg, np.ones((r, 1))
-        # weighted: the cohort shares move with the draw (simple aggregation)
-        pg_cell = np.where(self.keep[None, :], pg[:, np.minimum(self.gb, self.H - 1)], 0.0)
-        P = pg_cell.sum(axis=1, keepdims=True)
-        return pg_cell / P, pg, P
-
-    def estimates(self, codes: np.ndarray, changes: tuple[np.ndarray, ...]) -> np.ndarray:
-        """Headline estimate of every row of ``codes`` for each ``(N, K)`` matrix of cell
-        changes in ``changes`` (the outcome's, :attr:`dY`, or another outcome's), ``(R, q)``:
-        for fixed blocks the estimate is linear in the outcome."""
-        blocks = self.code_block[codes]
-        memb, Wb, Wg, Wc = self._sizes(blocks)
-        A = self._aggregation(Wb)[0]
-        out = np.empty((blocks.shape[0], len(changes)))
-        for j, dY in enumerate(changes):  # the outcome and its slope in an injected effect
-            out[:, j] = np.einsum("rk,rk->r", A, self._att(memb, Wg, Wc, dY)[2])
-        return out
-
     def stats(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Headline estimate and cluster-robust standard error of every row of ``codes``."""
         R = codes.shape[0]
@@ -247,18 +203,35 @@ class _GroupTime:
         est = np.empty(R)
         se = np.empty(R)
         step = max(1, _CHUNK // max(N * Hb * K, 1))
-        gb_onehot = np.eye(Hb)[self.gb].T  # (Hb, K)
+        eye = np.eye(Hb)
+        gb_onehot = eye[self.gb].T  # (Hb, K)
         for a in range(0, R, step):  # chunks of roll-outs, each one batched computation
             blocks = self.code_block[codes[a : a + step]]  # (r, N)
             r = blocks.shape[0]
-            memb, Wb, Wg, Wc = self._sizes(blocks)
-            eta_t, eta_c, att = self._att(memb, Wg, Wc, self.dY)
-            A, pg, P = self._aggregation(Wb)
+            memb = eye[blocks] * self.w[None, :, None]  # (r, N, Hb)
+            Wb = memb.sum(axis=1)  # (r, Hb)
+            Wg = Wb[:, self.gb]
+            Wc = Wb @ self.ctrl
+            S = np.einsum("rnh,nk->rhk", memb, self.dY)
+            St = S[:, self.gb, np.arange(K)]
+            Sc = np.einsum("rhk,hk->rk", S, self.ctrl)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                eta_t = St / Wg
+                eta_c = Sc / Wc
+            att = np.where(self.live[None, :], eta_t - eta_c, 0.0)
+            att = np.nan_to_num(att)
             n = N
-            e = np.einsum("rk,rk->r", A, att)
-            if self.Cw is not None:
+            if self.A is not None and self.Cw is not None:
+                A = np.broadcast_to(self.A, (r, K))
                 cw = att @ self.Cw  # (r, H)
-            else:  # weighted: the share term from the cells' deviations
+                pg = Wb[:, : self.H] / n
+            else:  # weighted: the cohort shares move with the draw (simple aggregation)
+                pg = Wb[:, : self.H] / n
+                pg_cell = np.where(self.keep[None, :], pg[:, np.minimum(self.gb, self.H - 1)], 0.0)
+                P = pg_cell.sum(axis=1, keepdims=True)
+                A = pg_cell / P
+            e = np.einsum("rk,rk->r", A, att)
+            if self.A is None:
                 dev = np.where(self.keep[None, :], (att - e[:, None]) / P, 0.0)
                 cw = dev @ gb_onehot[: self.H].T  # (r, H)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -339,9 +312,23 @@ def _group_time(
         return None  # units of one code in different blocks: not a roll-out of waves
     code_block[code_block < 0] = H  # codes no unit has (in no draw either: counts are fixed)
     return _GroupTime(
-        dY, cells.t, cells.b, cells.gb, cells.ctrl.astype(np.float64), live, post & ~cells.ref,
-        A, Cw, units.w, member, code_block, H,
+        dY, cells.gb, cells.ctrl.astype(np.float64), live, post & ~cells.ref, A, Cw, units.w,
+        member, code_block, H,
     )  # fmt: skip
+
+
+def _headline_map(template: Panel, outcome: str, options: EstimatorOptions) -> BlockMap | None:
+    """Callaway & Sant'Anna's cohort-block map of the first placebo roll-out (weighted or not),
+    checked against one fit of the estimator; ``None`` when there is none."""
+    entry = get_estimator("callaway_santanna")
+    opts = dataclasses.replace(options, inference="cluster", pretrend="none", replications=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PilotlabWarning)
+        try:
+            est0 = float(entry.fit(template, outcome, opts, np.random.default_rng(0)).estimate)
+            return headline_block_map(template, outcome, opts, est0)
+        except EstimationError:
+            return None
 
 
 def _permutation(
@@ -354,19 +341,11 @@ def _permutation(
     seed_seq: np.random.SeedSequence,
 ) -> _Permuted | None:
     """Randomisation inference over wave orders for every placebo roll-out (unweighted)."""
-    entry = get_estimator("callaway_santanna")
     reps = int(options.replications)
     if template.weighted or reps < 19:
         return None
-    opts = dataclasses.replace(options, inference="cluster", pretrend="none", replications=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PilotlabWarning)
-        try:
-            est0 = float(entry.fit(template, outcome, opts, np.random.default_rng(0)).estimate)
-            mapped = headline_block_map(template, outcome, opts, est0)
-        except EstimationError:
-            return None
-    if mapped is None:
+    mapped = _headline_map(template, outcome, options)
+    if mapped is None or isinstance(mapped, WeightedBlockMap):
         return None
     idx = allocation.index_of(template.unit_labels)
     R, N = codes.shape[0], template.n_units
@@ -388,9 +367,12 @@ def _permutation(
     perm = np.full((R, reps), np.nan)
     slope = np.full((R, reps), np.nan)
     rows_n = np.arange(N)[None, :]
+    entry, n_clusters = get_estimator("callaway_santanna"), int(np.unique(template.cluster).size)
     for r in range(R):  # one random stream per placebo roll-out: the scheme's re-draws
-        redraw = draw_many(allocation, reps, np.random.default_rng(seeds[r]))[:, idx]
-        blk = code_block[redraw]  # (B, N)
+        drawn = scheme_draws(allocation, reps, _redraw_stream(entry, options, n_clusters, seeds[r]))
+        if drawn.exact:
+            return None  # every order enumerated (a tiny design): left to the refitting path
+        blk = code_block[drawn.codes[:, idx]]  # (B, N)
         perm[r] = MY[rows_n, blk].sum(axis=1)
         slope[r] = tail.T[ft_col[r]][rows_n, blk].sum(axis=1)
     own_blk = code_block[unit_code]
@@ -401,8 +383,8 @@ def _permutation(
 
 
 def _weighted_permutation(
-    gt: _GroupTime,
     template: Panel,
+    outcome: str,
     options: EstimatorOptions,
     allocation: Allocation,
     codes: np.ndarray,
@@ -413,33 +395,38 @@ def _weighted_permutation(
     total: int,
 ) -> _Permuted | None:
     """:func:`_permutation` with weights: every re-drawn wave order changes the waves' weighted
-    sizes, hence how the cells are combined, so no fixed table of contributions holds; but for
-    the blocks of one order the estimate is linear in the outcome, so each placebo roll-out's
-    re-draws are estimated at once (:meth:`_GroupTime.estimates`) on the outcome's changes and
-    on those of its own treatment indicator (the slope in an injected effect), as refitting
+    sizes, hence how the cells are combined, so no fixed table of contributions holds; the
+    estimator's weighted map (:class:`~pilotlab.estimators.callaway_santanna.block_map.
+    WeightedBlockMap`) estimates each placebo roll-out's re-draws at once instead, of the outcome
+    and of the roll-out's own treatment indicator (the slope in an injected effect), as refitting
     every re-draw of ``y + delta * D`` would give. The re-draws are those the refitting path
     draws: from the placebo's stream, after the draws of the estimator's own bootstrap."""
     reps = int(options.replications)
     if reps < 19:
         return None  # the engine's error message is raised by the refitting path
+    mapped = _headline_map(template, outcome, options)
+    if mapped is None:
+        return None
+    code_block = mapped.blocks(plan.code_start)
+    if (code_block < 0).any():
+        return None
     idx = allocation.index_of(template.unit_labels)
-    R = codes.shape[0]
-    periods = np.arange(template.n_periods)
+    R, N, T = codes.shape[0], template.n_units, template.n_periods
+    Y = np.empty((N, T))
+    Y[template.unit, template.time] = template.y(outcome)
     unit_code = codes[:, idx]  # (R, N)
     ft = plan.code_start[unit_code]
     seeds = placebo_seeds(seed_seq, R)
     est, own = np.empty(R), np.empty(R)
     perm, slope = np.empty((R, reps)), np.empty((R, reps))
-    n_clusters = gt.member.shape[1]
+    entry, n_clusters = get_estimator("callaway_santanna"), int(np.unique(template.cluster).size)
     for r in range(R):  # one random stream per placebo roll-out: the scheme's re-draws
-        rng = np.random.default_rng(seeds[r])
-        skip_bootstrap(reps, n_clusters, options.bootstrap_weights, rng)
-        drawn = scheme_draws(allocation, reps, rng)
+        drawn = scheme_draws(allocation, reps, _redraw_stream(entry, options, n_clusters, seeds[r]))
         if drawn.exact:
             return None  # every order enumerated (a tiny design): left to the refitting path
-        redraw = drawn.codes[:, idx]
-        D = (periods[None, :] >= ft[r][:, None]).astype(float)  # its own treatment indicator
-        got = gt.estimates(np.vstack([unit_code[r], redraw]), (gt.dY, D[:, gt.t] - D[:, gt.base]))
+        D = (np.arange(T)[None, :] >= ft[r][:, None]).astype(float)  # its own treatment
+        blocks = code_block[np.vstack([unit_code[r], drawn.codes[:, idx]])]
+        got = mapped.estimates(np.stack([Y, D]), blocks)
         (est[r], own[r]), perm[r], slope[r] = got[0], got[1:, 0], got[1:, 1]
         if progress is not None and (r % max(R // 50, 1) == 0 or r == R - 1):
             progress(done0 + r + 1, total)
@@ -489,7 +476,7 @@ def stepped_rejections(
     if fast is not None and options.inference == "permutation":
         if template.weighted:
             perm = _weighted_permutation(
-                fast, template, options, allocation, codes, plan, fit_ss, progress, done0,
+                template, outcome, options, allocation, codes, plan, fit_ss, progress, done0,
                 n_total,
             )  # fmt: skip
         else:

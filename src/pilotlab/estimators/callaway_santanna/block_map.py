@@ -11,6 +11,7 @@ t]`` with coefficients that depend on the block sizes only, which permutation in
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from pilotlab.estimators.callaway_santanna.prepare import (
 )
 from pilotlab.exceptions import EstimationError, Notice
 
-__all__ = ["headline_block_map", "pre_period_map"]
+__all__ = ["WeightedBlockMap", "headline_block_map", "pre_period_map"]
 
 _OVERALL = ("simple", "dynamic", "group", "calendar")
 
@@ -62,12 +63,13 @@ def headline_block_map(
     cs = options.callaway_santanna
     if (
         options.covariates
-        or panel.weighted
         or panel.layout != "panel"
         or not panel.is_rectangular
         or cs.aggregation not in _OVERALL
     ):
         return None
+    if panel.weighted:
+        return _weighted_block_map(panel, outcome, options, estimate)
     T = panel.n_periods
     prepared = _every_unit(panel, outcome)
     if prepared is None:
@@ -99,6 +101,99 @@ def headline_block_map(
     if not np.array_equal(mapped.blocks(panel.first_treated), units.block):
         return None
     again = float(mapped.estimates(Y[None], mapped.blocks(panel.first_treated)[None])[0, 0])
+    if not abs(again - estimate) <= 1e-9 * (1.0 + abs(estimate)):
+        return None  # not the estimator's own number: the re-fitting path stays
+    return mapped
+
+
+@dataclass(frozen=True)
+class WeightedBlockMap(BlockMap):
+    """The simple aggregation with analytic weights as a function of each unit's block.
+
+    With weights a re-assignment changes the blocks' weighted sizes, so the coefficients of a
+    :class:`BlockMap` do not hold (:attr:`coef` is NaN); but for given blocks every ATT(g,t) is
+    still a difference of weighted means of outcome changes and the simple aggregation weights
+    the post-period cells by the cohorts' weighted shares. :meth:`estimates` computes both from
+    each assignment's weighted block sums of the outcomes (one matrix product per treated block)
+    and weighted block sizes.
+    """
+
+    w: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (N,) unit weights
+    t: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (K,) cell period
+    base: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (K,) base period
+    gb: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (K,) cohort block
+    ctrl: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (Hb, K) comparisons
+    live: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (K,) estimated cells
+    keep: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # (K,) aggregated
+
+    def estimates(self, outcomes: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """The estimates of the ``(Q, N, T)`` outcome matrices under each assignment (rows of
+        ``blocks``), as ``(B, Q)``."""
+        if (blocks < 0).any():
+            raise ValueError("an assignment puts a unit in a cohort the map does not know")
+        Q, N, T = outcomes.shape
+        H = self.cohorts.size
+        K = self.t.size
+        # weighted outcome sums of every (outcome, period), and the weight itself, per unit
+        rhs = np.column_stack(
+            [(outcomes * self.w[None, :, None]).transpose(1, 0, 2).reshape(N, -1), self.w]
+        )
+        total = rhs.sum(axis=0)
+        out = np.empty((blocks.shape[0], Q))
+        step = max(1, _CHUNK_ELEMENTS // max(N, 1))
+        cols = np.arange(K)
+        for a in range(0, blocks.shape[0], step):  # bounded memory; one product per block
+            blk = blocks[a : a + step]
+            Z = np.empty((blk.shape[0], H + 1, rhs.shape[1]))
+            for h in range(H):  # a handful of cohorts; the never treated by difference
+                Z[:, h] = (blk == h).astype(np.float64) @ rhs
+            Z[:, H] = total[None, :] - Z[:, :H].sum(axis=1)
+            Wb = Z[:, :, -1]
+            Wg, Wc = Wb[:, self.gb], Wb @ self.ctrl
+            pg = Wb[:, :H]
+            pg_cell = np.where(self.keep[None, :], pg[:, np.minimum(self.gb, H - 1)], 0.0)
+            A = pg_cell / pg_cell.sum(axis=1, keepdims=True)
+            for q in range(Q):
+                Zq = Z[:, :, q * T : (q + 1) * T]
+                S = Zq[:, :, self.t] - Zq[:, :, self.base]  # (b, Hb, K) cells' sums of changes
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    eta_t = S[:, self.gb, cols] / Wg
+                    eta_c = np.einsum("bhk,hk->bk", S, self.ctrl) / Wc
+                att = np.nan_to_num(np.where(self.live[None, :], eta_t - eta_c, 0.0))
+                out[a : a + blk.shape[0], q] = np.einsum("bk,bk->b", A, att)
+        return out
+
+
+def _weighted_block_map(
+    panel: Panel, outcome: str, options: EstimatorOptions, estimate: float
+) -> WeightedBlockMap | None:
+    """:class:`WeightedBlockMap` of the simple aggregation (``None`` for another aggregation,
+    a window, anticipation, weights that vary within a unit, or when it does not reproduce the
+    estimator's own ``estimate``)."""
+    cs = options.callaway_santanna
+    if cs.aggregation != "simple" or options.window is not None or panel.anticipation:
+        return None
+    w = panel.unit_weights()
+    prepared = _every_unit(panel, outcome)
+    if w is None or prepared is None:
+        return None
+    units, Y = prepared
+    T = panel.n_periods
+    cells = _make_cells(units.cohorts, T, 0, cs.base_period, panel.comparison)
+    H = units.cohorts.size
+    size = np.bincount(units.block, weights=w, minlength=H + 1)
+    Wg = size[cells.gb]
+    Wc = cells.ctrl.T.astype(np.float64) @ size
+    valid = ((Wc > 0) & (Wg > 0)) | cells.ref
+    mapped = WeightedBlockMap(
+        np.full((H + 1, T), np.nan), np.asarray(units.cohorts, dtype=np.int64), float(estimate),
+        w=w, t=cells.t, base=cells.b, gb=cells.gb, ctrl=cells.ctrl.astype(np.float64),
+        live=valid & ~cells.ref, keep=valid & ~cells.ref & (cells.t >= cells.g),
+    )  # fmt: skip
+    blocks = mapped.blocks(panel.first_treated)
+    if not np.array_equal(blocks, units.block):
+        return None
+    again = float(mapped.estimates(Y[None], blocks[None])[0, 0])
     if not abs(again - estimate) <= 1e-9 * (1.0 + abs(estimate)):
         return None  # not the estimator's own number: the re-fitting path stays
     return mapped
