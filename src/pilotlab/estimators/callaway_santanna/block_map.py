@@ -150,9 +150,9 @@ class WeightedBlockMap(BlockMap):
             Z[:, H] = total[None, :] - Z[:, :H].sum(axis=1)
             Wb = Z[:, :, -1]
             Wg, Wc = Wb[:, self.gb], Wb @ self.ctrl
-            pg = Wb[:, :H]
-            pg_cell = np.where(self.keep[None, :], pg[:, np.minimum(self.gb, H - 1)], 0.0)
-            A = pg_cell / pg_cell.sum(axis=1, keepdims=True)
+            # the aggregation weights: each post-period cell's cohort share, normalised
+            share = np.where(self.keep[None, :], Wb[:, self.gb], 0.0)
+            A = share / share.sum(axis=1, keepdims=True)
             for q in range(Q):
                 Zq = Z[:, :, q * T : (q + 1) * T]
                 S = Zq[:, :, self.t] - Zq[:, :, self.base]  # (b, Hb, K) cells' sums of changes
