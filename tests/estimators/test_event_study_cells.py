@@ -15,7 +15,7 @@ from pilotlab.results import CellLinearFit
 from tests.support.cs import make_panel
 
 
-def _panel(cluster: str | None = None, anticipation: int = 0):
+def _panel(cluster: str | None = None, anticipation: int = 0, weight: bool = False):
     rng = np.random.default_rng(7)
     n, t = 120, 12
     first = np.where(rng.random(n) < 0.5, 0, rng.choice([5, 7, 9], n))
@@ -23,7 +23,8 @@ def _panel(cluster: str | None = None, anticipation: int = 0):
     g = first[unit]
     y = rng.normal(size=n)[unit] + 0.1 * time + rng.normal(size=n * t)
     y += np.where((g > 0) & (time >= g), 1.0 + 0.1 * (time - g), 0.0)
-    df = pd.DataFrame({"u": unit, "t": time, "g": g, "y": y, "r": unit % 13})
+    w = rng.uniform(0.2, 4.0, n)[unit]  # each unit's own weight
+    df = pd.DataFrame({"u": unit, "t": time, "g": g, "y": y, "r": unit % 13, "w": w})
     return make_panel(
         df,
         unit="u",
@@ -32,6 +33,7 @@ def _panel(cluster: str | None = None, anticipation: int = 0):
         outcomes=("y",),
         cluster=cluster,
         anticipation=anticipation,
+        weight="w" if weight else None,
     )
 
 
@@ -52,8 +54,11 @@ def _both(panel, options):
 @pytest.mark.parametrize("inference", ["cluster", "robust", "iid"])
 @pytest.mark.parametrize("window", [(8, 8), (2, 1), (100, 100)])
 @pytest.mark.parametrize("cluster", [None, "r"])
-def test_cells_equal_dense_indicators(inference, window, cluster) -> None:
-    cells, dense = _both(_panel(cluster), EstimatorOptions(inference=inference, window=window))
+@pytest.mark.parametrize("weight", [False, True])
+def test_cells_equal_dense_indicators(inference, window, cluster, weight) -> None:
+    panel = _panel(cluster, weight=weight)
+    cells, dense = _both(panel, EstimatorOptions(inference=inference, window=window))
+    assert (cells.linear.fit.weights is not None) == weight
     a, b = cells.linear.fit, dense.linear.fit
     assert a.names == b.names and a.df_resid == b.df_resid and a.df_absorbed == b.df_absorbed
     for x, y in [(a.beta, b.beta), (a.vcov, b.vcov), (a.resid, b.resid), (a.y, b.y)]:
@@ -75,9 +80,10 @@ def test_anticipation_moves_the_reference_the_same_way() -> None:
     assert cells.estimate == pytest.approx(dense.estimate, rel=1e-12)
 
 
-def test_wild_bootstrap_reads_the_same_regressors() -> None:
+@pytest.mark.parametrize("weight", [False, True])
+def test_wild_bootstrap_reads_the_same_regressors(weight: bool) -> None:
     options = EstimatorOptions(inference="cluster", window=(3, 3))
-    cells, dense = _both(_panel(), options)
+    cells, dense = _both(_panel(weight=weight), options)
     a, b = (
         wild_cluster_bootstrap(
             combination_fit(r.linear.fit, r.linear.contrast()),

@@ -144,9 +144,11 @@ def test_whole_clusters_use_blocks_only_when_sizes_are_kept(equal: bool) -> None
 
 
 @pytest.mark.parametrize("window", [(8, 8), (2, 1)])
-def test_event_study_cohort_blocks_equal_refits(window) -> None:
-    """The staggered event study on cohort x period cells is a map of cohort blocks too."""
-    panel = _panel()
+@pytest.mark.parametrize("weight", [False, True])
+def test_event_study_cohort_blocks_equal_refits(window, weight) -> None:
+    """The staggered event study on cohort x period cells is a map of cohort blocks too (with
+    weights, one small solve per assignment, whose cohorts' weighted sizes it changes)."""
+    panel = _panel(weight=weight)
     options = EstimatorOptions(inference="permutation", replications=39, window=window)
     entry = ESTIMATORS["event_study"]
     fast = permutation_test(panel, "y", entry, options, np.random.default_rng(5))

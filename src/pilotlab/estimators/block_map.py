@@ -20,7 +20,7 @@ import numpy as np
 from pilotlab.data.assignment import CodedRows
 from pilotlab.data.panel import NEVER
 
-__all__ = ["BlockMap", "PrePeriodMap", "cohort_blocks"]
+__all__ = ["BlockMap", "PrePeriodMap", "cohort_blocks", "weighted_block_sums"]
 
 
 def cohort_blocks(cohorts: np.ndarray, first_treated: np.ndarray) -> np.ndarray:
@@ -93,6 +93,18 @@ class BlockMap:
             for j in range(q):  # one pass per outcome matrix (the outcome and its slope)
                 out[s : s + chunk, j] = np.take(flat[j], at).sum(axis=1)
         return out
+
+
+def weighted_block_sums(rows: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
+    """``(b, n_blocks, m)`` sums of the units' ``(N, m)`` rows ``rows`` by each assignment's
+    blocks (rows of ``blocks``; the last block, the never treated, by difference from the
+    total): one matrix product per treated block, for maps whose coefficients move with the
+    blocks' weighted sizes (weighted rows, with the weight itself as a column)."""
+    out = np.empty((blocks.shape[0], n_blocks, rows.shape[1]))
+    for h in range(n_blocks - 1):  # a handful of cohorts
+        out[:, h] = (blocks == h).astype(np.float64) @ rows
+    out[:, -1] = rows.sum(axis=0)[None, :] - out[:, :-1].sum(axis=1)
+    return out
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Hotelling F reference, or by randomisation when inference is for few treated clu
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -27,7 +28,7 @@ from pilotlab.estimators._regression import (
     size_warnings,
 )
 from pilotlab.estimators.base import Capabilities, EstimatorEntry, EstimatorOptions, register
-from pilotlab.estimators.block_map import BlockMap, PrePeriodMap, cohort_blocks
+from pilotlab.estimators.block_map import BlockMap, PrePeriodMap, cohort_blocks, weighted_block_sums
 from pilotlab.estimators.linear import LinearFit, cluster_factor, fit_cells, linear_combination
 from pilotlab.exceptions import EstimationError, notice
 from pilotlab.results import (
@@ -117,14 +118,26 @@ def fit_event_study(
 
 def _by_cells(panel: Panel, outcome: str, options: EstimatorOptions) -> bool:
     """Whether the event-time indicators can be fitted by cohort and period cells: a
-    rectangular, unweighted panel with the outcome in every row and no covariates."""
+    rectangular panel with the outcome in every row, no covariates, and weights (if any) that
+    are positive and constant within each unit."""
     return (
         panel.is_rectangular
-        and not panel.weighted
+        and _cell_weights(panel) is not False
         and not options.covariates
         and options.inference in ("cluster", "robust", "iid")
         and bool(np.isfinite(panel.y(outcome)).all())
     )
+
+
+def _cell_weights(panel: Panel) -> np.ndarray | bool | None:
+    """Each unit's weight for the cells' fit: ``None`` unweighted, ``False`` when the weights
+    vary within a unit or are not all positive (the fit then takes one column per event time)."""
+    if not panel.weighted:
+        return None
+    w = panel.unit_weights()
+    if w is None or not bool((w > 0).all()):
+        return False
+    return w
 
 
 def _fit_by_cells(
@@ -140,6 +153,7 @@ def _fit_by_cells(
     depends only on the unit's cohort and the period, so no row x event-time matrix is built."""
     _, unit_group, cells, times, counts = _cohort_cells(panel, times, pre, post, ref)
     names = tuple(f"e{k:+d}" for k in times)
+    weights = _cell_weights(panel)
     fit = fit_cells(
         panel.y(outcome),
         cells,
@@ -148,6 +162,7 @@ def _fit_by_cells(
         cluster=panel.cluster,
         vcov=options.inference,  # type: ignore[arg-type]  # checked by _by_cells
         fe_nested_in_cluster=_nested_effects(panel),
+        unit_weights=weights if isinstance(weights, np.ndarray) else None,
     )
     return fit, times, counts
 
@@ -228,9 +243,12 @@ def event_study_block_map(
     """The headline as a map of cohort blocks (:class:`~pilotlab.estimators.block_map.BlockMap`)
     when the fit runs on cohort x period cells: the within-transformed indicators depend on the
     cohort sizes only, so ``c' beta = sum_i (X_cell[h_i] (X'X)^-1 c) . y_i`` for any assignment
-    with the same sizes. ``None`` otherwise, or when the map does not reproduce ``estimate``."""
+    with the same sizes (with weights, :class:`WeightedEventMap`). ``None`` otherwise, or when
+    the map does not reproduce ``estimate``."""
     if not _by_cells(panel, outcome, options):
         return None
+    if panel.weighted:
+        return _weighted_event_map(panel, outcome, options, estimate)
     res = fit_event_study(panel, outcome, options, np.random.default_rng(0))
     lin = res.linear
     if lin is None or lin.combination is None or not isinstance(lin.fit, CellLinearFit):
@@ -243,6 +261,84 @@ def event_study_block_map(
     coef = np.zeros((cohorts.size + 1, panel.n_periods))
     coef[: groups.size] = fit.cells @ (fit.xtx_inv @ lin.combination)
     mapped = BlockMap(coef, cohorts.astype(np.int64), float(estimate))
+    y = panel.y(outcome).reshape(1, panel.n_units, panel.n_periods)
+    again = float(mapped.estimates(y, mapped.blocks(panel.first_treated)[None])[0, 0])
+    if not abs(again - estimate) <= 1e-9 * (1.0 + abs(estimate)):
+        return None
+    return mapped
+
+
+@dataclass(frozen=True)
+class WeightedEventMap(BlockMap):
+    """The headline with analytic weights (constant within each unit) under any assignment of
+    the cohorts, whose weighted sizes it changes (so :attr:`coef` is NaN).
+
+    With ``C[c]`` cohort ``c``'s event-time indicators less their mean over periods (``T x k``)
+    and ``W_c`` its weighted size, the within-transformed indicators are ``C[c] - M`` with
+    ``M = sum_c W_c C[c] / W``, so the normal equations of an assignment are
+    ``(sum_c W_c C[c]'C[c] - W M'M) beta = sum_c C[c]' Z_c - M' Z``, ``Z_c`` the cohort's
+    weighted outcome sums by period and ``Z`` their total: one small solve per assignment.
+    """
+
+    centred: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (G, T, k)
+    w: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (N,) unit weights
+    combination: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (k,)
+
+    def estimates(self, outcomes: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """The estimates of the ``(Q, N, T)`` outcome matrices under each assignment (rows of
+        ``blocks``), as ``(B, Q)``."""
+        if (blocks < 0).any():
+            raise ValueError("an assignment puts a unit in a cohort the map does not know")
+        Q, N, T = outcomes.shape
+        C = self.centred
+        G = C.shape[0]
+        total = float(self.w.sum())
+        cross = np.einsum("ctk,ctl->ckl", C, C)  # (G, k, k)
+        rows = np.column_stack(
+            [(outcomes * self.w[None, :, None]).transpose(1, 0, 2).reshape(N, -1), self.w]
+        )
+        all_sums = rows[:, :-1].sum(axis=0).reshape(Q, T)
+        out = np.empty((blocks.shape[0], Q))
+        step = max(1, _CHUNK_ELEMENTS // max(N * max(G, T), 1))
+        for a in range(0, blocks.shape[0], step):  # bounded memory
+            Z = weighted_block_sums(rows, blocks[a : a + step], G)  # (b, G, Q*T + 1)
+            size = Z[:, :, -1]
+            M = np.einsum("bc,ctk->btk", size, C) / total
+            A = np.einsum("bc,ckl->bkl", size, cross) - total * np.einsum("btk,btl->bkl", M, M)
+            Zq = Z[:, :, :-1].reshape(Z.shape[0], G, Q, T)
+            rhs = np.einsum("bcqt,ctk->bkq", Zq, C) - np.einsum("btk,qt->bkq", M, all_sums)
+            with np.errstate(invalid="ignore"):
+                beta = np.linalg.solve(A, rhs)  # (b, k, Q)
+            out[a : a + Z.shape[0]] = np.einsum("k,bkq->bq", self.combination, beta)
+        return out
+
+
+def _weighted_event_map(
+    panel: Panel, outcome: str, options: EstimatorOptions, estimate: float
+) -> WeightedEventMap | None:
+    """:class:`WeightedEventMap` of the headline, or ``None`` when it does not reproduce the
+    estimator's own ``estimate``."""
+    res = fit_event_study(panel, outcome, options, np.random.default_rng(0))
+    lin = res.linear
+    if lin is None or lin.combination is None or not isinstance(lin.fit, CellLinearFit):
+        return None
+    weights = _cell_weights(panel)
+    if not isinstance(weights, np.ndarray):
+        return None
+    pre, post = event_time_window(panel, options.window)
+    ref = -1 - panel.anticipation
+    times = [k for k in range(-pre, post + 1) if k != ref]
+    groups, _, cells, kept, _ = _cohort_cells(panel, times, pre, post, ref)
+    if tuple(f"e{k:+d}" for k in kept) != lin.fit.names:
+        return None
+    cohorts = groups[groups != NEVER]
+    if cohorts.size == 0 or groups.size != cohorts.size + 1:
+        return None  # no never-treated units: the blocks would not be the cells' groups
+    mapped = WeightedEventMap(
+        np.full((cohorts.size + 1, panel.n_periods), np.nan), cohorts.astype(np.int64),
+        float(estimate), centred=cells - cells.mean(axis=1, keepdims=True), w=weights,
+        combination=np.asarray(lin.combination, dtype=np.float64).reshape(-1),
+    )  # fmt: skip
     y = panel.y(outcome).reshape(1, panel.n_units, panel.n_periods)
     again = float(mapped.estimates(y, mapped.blocks(panel.first_treated)[None])[0, 0])
     if not abs(again - estimate) <= 1e-9 * (1.0 + abs(estimate)):
@@ -272,8 +368,8 @@ def event_study_pre_period_map(
     rounding; an assignment that changes a cohort's size (whole clusters of unequal sizes)
     returns ``None``, so the caller re-fits.
     """
-    if options.inference != "cluster" or not _by_cells(panel, outcome, options):
-        return None
+    if options.inference != "cluster" or panel.weighted or not _by_cells(panel, outcome, options):
+        return None  # with weights a re-assignment changes the cohorts' weighted sizes
     pre, post = event_time_window(panel, options.window)
     ref = -1 - panel.anticipation
     times = [k for k in range(-pre, post + 1) if k != ref]

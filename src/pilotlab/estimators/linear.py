@@ -291,9 +291,16 @@ def fit_cells(
     cluster: np.ndarray,
     vcov: VcovType = "cluster",
     fe_nested_in_cluster: tuple[bool, bool] = (False, False),
+    unit_weights: np.ndarray | None = None,
 ) -> CellLinearFit:
     """:func:`fit_linear` with unit and period effects, for regressors that depend only on a
     unit's group and the period: ``X[u, t] = cells[unit_group[u], t]``.
+
+    ``unit_weights`` (``(N,)``, positive): analytic weights constant over each unit's periods.
+    Weighted least squares on unit and period effects then removes plain unit means and
+    weighted period means, so the regressors stay functions of the group and the period, each
+    cell counting its units' weight; ``X``, ``y`` and the residuals are scaled by the square
+    root of the weights, as :func:`fit_linear` scales them.
 
     ``y`` is a rectangular, unweighted panel sorted by unit then period (``N x T`` rows) and
     ``cells`` is ``groups x T x k`` (an event study's indicators: a unit's cohort and the period
@@ -308,12 +315,21 @@ def fit_cells(
     N = unit_group.shape[0]
     n = N * T
     fe = [np.repeat(np.arange(N), T), np.tile(np.arange(T), N)]
-    yt = demean(y, fe, shape=(N, T))
-    Y = yt.reshape(N, T)
-    size = np.bincount(unit_group, minlength=n_groups).astype(np.float64)
+    w = unit_weights
+    if w is None:
+        yt = demean(y, fe, shape=(N, T))
+        Y = yt.reshape(N, T)
+        size = np.bincount(unit_group, minlength=n_groups).astype(np.float64)
+        total = float(N)
+    else:
+        Y = np.array(y, dtype=np.float64).reshape(N, T)
+        Y -= Y.mean(axis=1, keepdims=True)  # unit means
+        total = float(w.sum())
+        Y -= (w @ Y)[None, :] / total  # weighted period means of the unit-demeaned outcome
+        size = np.bincount(unit_group, weights=w, minlength=n_groups).astype(np.float64)
     Xc = np.array(cells, dtype=np.float64)
     Xc -= Xc.mean(axis=1, keepdims=True)  # unit means (the same for every unit of a group)
-    Xc -= np.einsum("c,ctk->tk", size, Xc)[None] / N  # period means over the units
+    Xc -= np.einsum("c,ctk->tk", size, Xc)[None] / total  # period means over the units
     Xc[size == 0] = 0.0
     flat = Xc.reshape(n_groups * T, k)
     root = np.repeat(np.sqrt(size), T)
@@ -322,19 +338,22 @@ def fit_cells(
     by_group = np.argsort(unit_group, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(unit_group, minlength=n_groups))])
     starts = bounds[:-1][size > 0]
-    Y_sorted = Y[by_group]
+    wY = Y if w is None else Y * w[:, None]
     sums = np.zeros((n_groups, T))
-    sums[size > 0] = np.add.reduceat(Y_sorted, starts, axis=0)  # outcome sums per cell
+    sums[size > 0] = np.add.reduceat(wY[by_group], starts, axis=0)  # outcome sums per cell
     beta = xtx_inv @ np.einsum("ctk,ct->k", Xc, sums)
     fitted = Xc @ beta  # groups x T
     R = Y - fitted[unit_group]
-    resid = R.reshape(n)
+    root_w = None if w is None else np.sqrt(w)
+    wR = R if w is None else R * w[:, None]  # what a unit's residuals weigh in its scores
+    resid = (R if root_w is None else R * root_w[:, None]).reshape(n)
+    yt = Y.reshape(n) if root_w is None else (Y * root_w[:, None]).reshape(n)
     fe_all = N + T - 1
     G = int(cluster.max()) + 1
     scores = None
     if vcov == "cluster":
         unit_scores = np.empty((N, k))
-        R_sorted = R[by_group]
+        R_sorted = wR[by_group]
         for c in np.flatnonzero(size):  # one product per group (cohort), never per unit
             lo, hi = bounds[c], bounds[c + 1]
             unit_scores[by_group[lo:hi]] = R_sorted[lo:hi] @ Xc[c]
@@ -347,7 +366,7 @@ def fit_cells(
 
     def robust_meat() -> np.ndarray:
         sq = np.zeros((n_groups, T))
-        sq[size > 0] = np.add.reduceat(R[by_group] ** 2, starts, axis=0)
+        sq[size > 0] = np.add.reduceat(wR[by_group] ** 2, starts, axis=0)
         meat: np.ndarray = np.einsum("ct,ctj,ctk->jk", sq, Xc, Xc)
         return meat
 
@@ -370,7 +389,7 @@ def fit_cells(
         max(df_resid, 1),
         scores,
         tuple(fe),
-        None,
+        None if w is None else np.repeat(np.asarray(w, dtype=np.float64), T),
         cells=Xc,
         unit_group=np.asarray(unit_group, dtype=np.intp),
     )

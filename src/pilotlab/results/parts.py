@@ -158,7 +158,7 @@ class CellLinearFit(LinearFit):
     """A :class:`LinearFit` whose regressors are functions of a unit's group and the period
     (event-time indicators of a cohort, within-transformed): ``X`` is not stored but made on
     first use from the distinct rows, as ``cells[unit_group].reshape(-1, k)`` (a rectangular
-    panel, rows sorted by unit then period). The fit itself never needs it, so an event study
+    panel, rows sorted by unit then period; times the square root of the weights, if any). The fit itself never needs it, so an event study
     with every event time holds ``groups x periods x k`` numbers instead of ``rows x k``.
     """
 
@@ -174,6 +174,8 @@ class CellLinearFit(LinearFit):
             raise AttributeError(name)
         k = self.cells.shape[2]
         X = self.cells[self.unit_group].reshape(-1, k)
+        if self.weights is not None:  # scaled as the outcome and the residuals are
+            X *= np.sqrt(self.weights)[:, None]
         object.__setattr__(self, "X", X)
         return X
 

@@ -21,7 +21,7 @@ from pilotlab.compiled import HAS_NUMBA, nogil_kernel, on_threads
 from pilotlab.data.assignment import CodedRows
 from pilotlab.data.panel import NEVER, Panel
 from pilotlab.estimators.base import EstimatorOptions
-from pilotlab.estimators.block_map import BlockMap, PrePeriodMap
+from pilotlab.estimators.block_map import BlockMap, PrePeriodMap, weighted_block_sums
 from pilotlab.estimators.callaway_santanna.aggregate import _plan
 from pilotlab.estimators.callaway_santanna.prepare import (
     _finalise_units,
@@ -138,16 +138,12 @@ class WeightedBlockMap(BlockMap):
         rhs = np.column_stack(
             [(outcomes * self.w[None, :, None]).transpose(1, 0, 2).reshape(N, -1), self.w]
         )
-        total = rhs.sum(axis=0)
         out = np.empty((blocks.shape[0], Q))
         step = max(1, _CHUNK_ELEMENTS // max(N, 1))
         cols = np.arange(K)
-        for a in range(0, blocks.shape[0], step):  # bounded memory; one product per block
+        for a in range(0, blocks.shape[0], step):  # bounded memory
             blk = blocks[a : a + step]
-            Z = np.empty((blk.shape[0], H + 1, rhs.shape[1]))
-            for h in range(H):  # a handful of cohorts; the never treated by difference
-                Z[:, h] = (blk == h).astype(np.float64) @ rhs
-            Z[:, H] = total[None, :] - Z[:, :H].sum(axis=1)
+            Z = weighted_block_sums(rhs, blk, H + 1)
             Wb = Z[:, :, -1]
             Wg, Wc = Wb[:, self.gb], Wb @ self.ctrl
             # the aggregation weights: each post-period cell's cohort share, normalised
