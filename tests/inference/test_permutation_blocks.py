@@ -191,9 +191,9 @@ def test_blocks_of_every_kind_of_label_as_the_general_reading() -> None:
         np.testing.assert_array_equal(mapped.blocks(labels), expect)
 
 
-def _placebos(entry, anticipation: int = 0, replications: int = 39):
+def _placebos(entry, anticipation: int = 0, replications: int = 39, weight: bool = False):
     """Placebo estimates on the comparison units of ``_panel``, with the generator after them."""
-    panel = _panel(anticipation=anticipation)
+    panel = _panel(anticipation=anticipation, weight=weight)
     treated = panel.is_treated_unit
     comp = panel.subset_units(~treated)
     labels = np.full(comp.n_units, NEVER, dtype=np.int64)
@@ -206,9 +206,9 @@ def _placebos(entry, anticipation: int = 0, replications: int = 39):
 
 # Callaway & Sant'Anna's fit draws from the generator, so each placebo is re-fitted (as before)
 @pytest.mark.parametrize(("name", "fits"), [("event_study", 1), ("callaway_santanna", 39)])
-@pytest.mark.parametrize("anticipation", [0, 1])
+@pytest.mark.parametrize(("anticipation", "weight"), [(0, False), (1, False), (0, True)])
 def test_placebo_estimates_by_cohort_blocks_equal_refits(
-    name: str, fits: int, anticipation: int
+    name: str, fits: int, anticipation: int, weight: bool
 ) -> None:
     entry = ESTIMATORS[name]
     calls = []
@@ -217,8 +217,8 @@ def test_placebo_estimates_by_cohort_blocks_equal_refits(
         calls.append(1)
         return entry.fit(*args, **kwargs)
 
-    fast = _placebos(dataclasses.replace(entry, fit=counted), anticipation)
-    slow = _placebos(dataclasses.replace(entry, block_map=None), anticipation)
+    fast = _placebos(dataclasses.replace(entry, fit=counted), anticipation, weight=weight)
+    slow = _placebos(dataclasses.replace(entry, block_map=None), anticipation, weight=weight)
     assert len(calls) == fits  # event study: the first placebo's fit, the others from its map
     np.testing.assert_allclose(fast[0], slow[0], rtol=1e-9, atol=1e-12)
     assert fast[1] == slow[1] and fast[2] == slow[2]  # same draws, generator left alike
