@@ -23,7 +23,6 @@ from pilotlab.power.stepped import (
     SteppedPlan,
     _group_time,
     _permutation,
-    _weighted_permutation,
     complete_waves,
     stepped_plan,
     stepped_rejections,
@@ -125,10 +124,14 @@ def test_fast_decisions_equal_refitting_every_roll_out(frame: pd.DataFrame) -> N
     np.testing.assert_array_equal(fast.rejections, slow.rejections)
 
 
-def test_randomisation_over_wave_orders_equals_refitting_the_redraws(frame: pd.DataFrame) -> None:
+@pytest.mark.parametrize("data", [{}, {"weight": "pupils"}])
+def test_randomisation_over_wave_orders_equals_refitting_the_redraws(
+    frame: pd.DataFrame, data: dict[str, str]
+) -> None:
     """Each placebo roll-out's re-drawn estimates (and their slopes in the injected effect) are
-    the estimator refitted on the re-drawn waves, drawn within strata as the scheme draws."""
-    spec, hist, alloc, plan = _setup(frame)
+    the estimator refitted on the re-drawn waves, drawn within strata as the scheme draws; with
+    weights too, where each re-draw changes how the waves are combined."""
+    spec, hist, alloc, plan = _setup(frame, **data)
     opts = _opts(spec, "permutation", replications=19)
     codes = draw_many(alloc, 3, np.random.default_rng(2))
     idx = alloc.index_of(hist.unit_labels)
@@ -136,8 +139,9 @@ def test_randomisation_over_wave_orders_equals_refitting_the_redraws(frame: pd.D
         hist.with_first_treated(plan.code_start[codes[0, idx]]),
         allocation=alloc.with_codes(codes[0]),
     )
+    assert tmpl.weighted == bool(data)
     ss = np.random.SeedSequence(9)
-    perm = _permutation(tmpl, OUTCOME, opts, alloc, codes, plan, ss)
+    perm = _permutation(tmpl, OUTCOME, opts, alloc, codes, plan, ss, None, 0, 3)
     assert perm is not None
     fit = get_estimator("callaway_santanna").fit
     cheap = dataclasses.replace(opts, inference="cluster", replications=0)
@@ -205,40 +209,6 @@ def test_randomisation_decisions_equal_refitting_every_redraw(
     np.testing.assert_array_equal(codes, codes2)
     np.testing.assert_array_equal(fast.rejections, slow.rejections)
     assert 0 < np.nanmean(fast.rejections) < 1  # decisions of both kinds were compared
-
-
-def test_weighted_redraws_are_the_estimator_refitted(frame: pd.DataFrame) -> None:
-    """Each weighted re-draw's estimate, and its slope in the injected effect, is the estimator
-    refitted on that re-draw of the waves (of the outcome, and of the placebo's own indicator)."""
-    spec, hist, alloc, plan = _setup(frame, weight="pupils")
-    opts = _opts(spec, "permutation", replications=19)
-    codes = draw_many(alloc, 2, np.random.default_rng(4))
-    idx = alloc.index_of(hist.unit_labels)
-    tmpl = dataclasses.replace(
-        hist.with_first_treated(plan.code_start[codes[0, idx]]),
-        allocation=alloc.with_codes(codes[0]),
-    )
-    assert tmpl.weighted
-    ss = np.random.SeedSequence(3)
-    perm = _weighted_permutation(tmpl, OUTCOME, opts, alloc, codes, plan, ss, None, 0, 2)
-    assert perm is not None
-    fit = get_estimator("callaway_santanna").fit
-    cheap = dataclasses.replace(opts, inference="cluster", replications=0)
-    rng = np.random.default_rng(placebo_seeds(ss, 2)[1])
-    skip_bootstrap(19, 36, opts.bootstrap_weights, rng)
-    redraw = draw_many(alloc, 19, rng)
-    own = hist.with_first_treated(plan.code_start[codes[1, idx]])
-    res = fit(own, OUTCOME, cheap, np.random.default_rng(0))
-    assert perm.estimate[1] == pytest.approx(res.estimate, rel=1e-9, abs=1e-12)
-    assert perm.own[1] == pytest.approx(1.0, rel=1e-9)
-    frame_d = own.frame.copy()
-    frame_d[OUTCOME] = own.treated_now.astype(float)
-    for b in (0, 11):
-        other = hist.with_first_treated(plan.code_start[redraw[b, idx]])
-        got = fit(other, OUTCOME, cheap, np.random.default_rng(0)).estimate
-        assert perm.perm[1, b] == pytest.approx(got, rel=1e-9, abs=1e-12)
-        slope = fit(other.with_frame(frame_d), OUTCOME, cheap, np.random.default_rng(0))
-        assert perm.slope[1, b] == pytest.approx(slope.estimate, rel=1e-9, abs=1e-12)
 
 
 def test_skip_bootstrap_draws_what_the_fit_draws(frame: pd.DataFrame) -> None:

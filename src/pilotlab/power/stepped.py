@@ -339,68 +339,18 @@ def _permutation(
     codes: np.ndarray,
     plan: SteppedPlan,
     seed_seq: np.random.SeedSequence,
-) -> _Permuted | None:
-    """Randomisation inference over wave orders for every placebo roll-out (unweighted)."""
-    reps = int(options.replications)
-    if template.weighted or reps < 19:
-        return None
-    mapped = _headline_map(template, outcome, options)
-    if mapped is None or isinstance(mapped, WeightedBlockMap):
-        return None
-    idx = allocation.index_of(template.unit_labels)
-    R, N = codes.shape[0], template.n_units
-    T = template.n_periods
-    Y = np.empty((N, T))
-    Y[template.unit, template.time] = template.y(outcome)
-    code_block = mapped.blocks(plan.code_start)
-    if (code_block < 0).any():
-        return None
-    unit_code = codes[:, idx]  # (R, N)
-    # estimate of every re-draw: a gather of the unit x block contributions
-    MY = Y @ mapped.coef.T  # (N, blocks)
-    # slope: the placebo's own indicator D_it = 1{t >= start_i} under each block's coefficients
-    tail = np.cumsum(mapped.coef[:, ::-1], axis=1)[:, ::-1]  # sum of coef[h, t:] (blocks, T)
-    tail = np.concatenate([tail, np.zeros((tail.shape[0], 1))], axis=1)
-    ft = plan.code_start[unit_code]  # (R, N)
-    ft_col = np.where(ft == NEVER, T, np.minimum(ft, T))
-    seeds = placebo_seeds(seed_seq, R)
-    perm = np.full((R, reps), np.nan)
-    slope = np.full((R, reps), np.nan)
-    rows_n = np.arange(N)[None, :]
-    entry, n_clusters = get_estimator("callaway_santanna"), int(np.unique(template.cluster).size)
-    for r in range(R):  # one random stream per placebo roll-out: the scheme's re-draws
-        drawn = scheme_draws(allocation, reps, _redraw_stream(entry, options, n_clusters, seeds[r]))
-        if drawn.exact:
-            return None  # every order enumerated (a tiny design): left to the refitting path
-        blk = code_block[drawn.codes[:, idx]]  # (B, N)
-        perm[r] = MY[rows_n, blk].sum(axis=1)
-        slope[r] = tail.T[ft_col[r]][rows_n, blk].sum(axis=1)
-    own_blk = code_block[unit_code]
-    est = MY[rows_n, own_blk].sum(axis=1)
-    own = tail.T[ft_col[:, :, None], own_blk[:, :, None]][:, :, 0].sum(axis=1)
-    exact = np.zeros(R, dtype=bool)
-    return _Permuted(est, own, perm, slope, exact, np.isfinite(est))
-
-
-def _weighted_permutation(
-    template: Panel,
-    outcome: str,
-    options: EstimatorOptions,
-    allocation: Allocation,
-    codes: np.ndarray,
-    plan: SteppedPlan,
-    seed_seq: np.random.SeedSequence,
     progress: ProgressCallback | None,
     done0: int,
     total: int,
 ) -> _Permuted | None:
-    """:func:`_permutation` with weights: every re-drawn wave order changes the waves' weighted
-    sizes, hence how the cells are combined, so no fixed table of contributions holds; the
-    estimator's weighted map (:class:`~pilotlab.estimators.callaway_santanna.block_map.
-    WeightedBlockMap`) estimates each placebo roll-out's re-draws at once instead, of the outcome
-    and of the roll-out's own treatment indicator (the slope in an injected effect), as refitting
-    every re-draw of ``y + delta * D`` would give. The re-draws are those the refitting path
-    draws: from the placebo's stream, after the draws of the estimator's own bootstrap."""
+    """Randomisation inference over wave orders for every placebo roll-out: the estimate of
+    each re-draw, of the outcome and of the roll-out's own treatment indicator (the slope in an
+    injected effect), from the estimator's cohort-block map, as refitting every re-draw of
+    ``y + delta * D`` would give. Without weights the map's fixed contributions are gathered;
+    with weights every re-draw changes the waves' weighted sizes, hence how the cells are
+    combined, so the weighted map (:class:`~pilotlab.estimators.callaway_santanna.block_map.
+    WeightedBlockMap`) estimates each roll-out's re-draws at once. The re-draws are those the
+    refitting path draws: from the placebo's stream, after the estimator's own bootstrap draws."""
     reps = int(options.replications)
     if reps < 19:
         return None  # the engine's error message is raised by the refitting path
@@ -415,7 +365,25 @@ def _weighted_permutation(
     Y = np.empty((N, T))
     Y[template.unit, template.time] = template.y(outcome)
     unit_code = codes[:, idx]  # (R, N)
-    ft = plan.code_start[unit_code]
+    ft = plan.code_start[unit_code]  # (R, N)
+    rows_n = np.arange(N)[None, :]
+    if isinstance(mapped, WeightedBlockMap):
+
+        def of(r: int, blk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            D = (np.arange(T)[None, :] >= ft[r][:, None]).astype(float)  # its own treatment
+            got = mapped.estimates(np.stack([Y, D]), blk)
+            return got[:, 0], got[:, 1]
+
+    else:  # a gather of the unit x block contributions
+        MY = Y @ mapped.coef.T  # (N, blocks)
+        # the slope: D_it = 1{t >= start_i} under each block's coefficients
+        tail = np.cumsum(mapped.coef[:, ::-1], axis=1)[:, ::-1]  # sum of coef[h, t:]
+        tail = np.concatenate([tail, np.zeros((tail.shape[0], 1))], axis=1)
+        ft_col = np.where(ft == NEVER, T, np.minimum(ft, T))
+
+        def of(r: int, blk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return MY[rows_n, blk].sum(axis=1), tail.T[ft_col[r]][rows_n, blk].sum(axis=1)
+
     seeds = placebo_seeds(seed_seq, R)
     est, own = np.empty(R), np.empty(R)
     perm, slope = np.empty((R, reps)), np.empty((R, reps))
@@ -424,10 +392,8 @@ def _weighted_permutation(
         drawn = scheme_draws(allocation, reps, _redraw_stream(entry, options, n_clusters, seeds[r]))
         if drawn.exact:
             return None  # every order enumerated (a tiny design): left to the refitting path
-        D = (np.arange(T)[None, :] >= ft[r][:, None]).astype(float)  # its own treatment
-        blocks = code_block[np.vstack([unit_code[r], drawn.codes[:, idx]])]
-        got = mapped.estimates(np.stack([Y, D]), blocks)
-        (est[r], own[r]), perm[r], slope[r] = got[0], got[1:, 0], got[1:, 1]
+        values, slopes = of(r, code_block[np.vstack([unit_code[r], drawn.codes[:, idx]])])
+        est[r], own[r], perm[r], slope[r] = values[0], slopes[0], values[1:], slopes[1:]
         if progress is not None and (r % max(R // 50, 1) == 0 or r == R - 1):
             progress(done0 + r + 1, total)
     return _Permuted(est, own, perm, slope, np.zeros(R, dtype=bool), np.isfinite(est))
@@ -474,13 +440,9 @@ def stepped_rejections(
     n_total = simulations if total is None else total
     fast = None if force_refit else _fast(template, outcome, estimator, options, allocation)
     if fast is not None and options.inference == "permutation":
-        if template.weighted:
-            perm = _weighted_permutation(
-                template, outcome, options, allocation, codes, plan, fit_ss, progress, done0,
-                n_total,
-            )  # fmt: skip
-        else:
-            perm = _permutation(template, outcome, options, allocation, codes, plan, fit_ss)
+        perm = _permutation(
+            template, outcome, options, allocation, codes, plan, fit_ss, progress, done0, n_total
+        )
         if perm is not None:
             alpha = options.alpha
             if progress is not None:
