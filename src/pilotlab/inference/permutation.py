@@ -142,6 +142,16 @@ def twfe_permutation(
 ) -> tuple[float, float, float, float, np.ndarray]:
     """Permutation inference for the TWFE coefficient on a balanced ``(N, T)`` outcome matrix.
 
+    The coefficient under an assignment of start periods ``g`` is ``sum_i R[i, g_i] / den``,
+    ``R[i, g]`` the sum of unit ``i``'s two-way residual outcomes from period ``g`` on, and
+    ``den`` that of the treatment indicator, which a re-assignment keeping the roll-out schedule
+    leaves as it is. With unit ``weights`` (constant over each unit's periods) weighted least
+    squares on unit and period effects has the closed-form residuals ``a_it - abar_i - abar^w_t
+    + abar^w`` (plain unit means, weighted period means), the sums count each unit's weight, and
+    the denominator moves with the assignment through the weight treated in each period
+    ``D_t``: with ``n_i = T - g_i`` treated periods and ``W`` the total weight,
+    ``den = sum_i w_i n_i (1 - n_i / T) - sum_t D_t^2 / W + (sum_i w_i n_i)^2 / (W T)``.
+
     Parameters
     ----------
     y : numpy.ndarray
@@ -154,104 +164,74 @@ def twfe_permutation(
         Whether ``assignments`` is the full enumeration (includes the actual one).
     alpha : float
     weights : numpy.ndarray, optional
-        ``(N,)`` analytic weight of each unit (constant over its periods); see
-        :func:`_weighted_twfe_permutation`.
+        ``(N,)`` analytic weight of each unit.
 
     Returns
     -------
     estimate, p_value, ci_lower, ci_upper, permuted_estimates
     """
-    if weights is not None:
-        return _weighted_twfe_permutation(y, first_treated, assignments, exact, alpha, weights)
     n, t = y.shape
-    g = np.clip(np.minimum(first_treated, t), 0, t).astype(np.int64)
-    d = (np.arange(t)[None, :] >= g[:, None]).astype(np.float64)
-    y_dm = y - y.mean(1, keepdims=True) - y.mean(0, keepdims=True) + y.mean()
-    d_dm = d - d.mean(1, keepdims=True) - d.mean(0, keepdims=True) + d.mean()
-    den = float(np.sum(d * d_dm))
-    if not den > 1e-12 * d.size:
-        raise EstimationError(
-            "the treatment indicator has no variation left after removing unit and period "
-            "effects (every unit treated at the same time as the panel starts, or none treated); "
-            "the TWFE effect is not identified."
-        )
-    zeros = np.zeros((n, 1))
-    r_y = np.hstack([np.cumsum(y_dm[:, ::-1], axis=1)[:, ::-1], zeros])  # R[i, g], g = 0..T
-    r_d = np.hstack([np.cumsum(d_dm[:, ::-1], axis=1)[:, ::-1], zeros])
-    rows = np.arange(n)
-    estimate = float(r_y[rows, g].sum() / den)
-    b_perm = np.empty(assignments.shape[0])
-    slope = np.empty(assignments.shape[0])
-    chunk = max(1, 8_000_000 // max(n, 1))
-    for s in range(0, assignments.shape[0], chunk):  # bounded memory for large designs
-        ga = np.clip(np.minimum(assignments[s : s + chunk], t), 0, t).astype(np.int64)
-        b_perm[s : s + chunk] = r_y[rows[None, :], ga].sum(1) / den
-        slope[s : s + chunk] = r_d[rows[None, :], ga].sum(1) / den
-    p_fn = _p_value_fn(estimate, b_perm, slope, exact)
-    scale = float(np.std(b_perm)) or abs(estimate) or 1.0
-    lo, hi = _invert(p_fn, estimate, scale, alpha)
-    return estimate, p_fn(0.0), lo, hi, b_perm
 
-
-def _weighted_twfe_permutation(
-    y: np.ndarray,
-    first_treated: np.ndarray,
-    assignments: np.ndarray,
-    exact: bool,
-    alpha: float,
-    w: np.ndarray,
-) -> tuple[float, float, float, float, np.ndarray]:
-    """:func:`twfe_permutation` with unit weights ``w``, constant over each unit's periods.
-
-    Weighted least squares on unit and period effects then has the closed-form residuals
-    ``a_it - abar_i - abar^w_t + abar^w`` (plain unit means, weighted period means), so the
-    coefficient under an assignment of start periods ``g`` is ``sum_i w_i R[i, g_i] / den(g)``,
-    ``R[i, g]`` the sum of unit ``i``'s residual outcomes from period ``g`` on. Unlike without
-    weights the denominator moves with the assignment, through the weight treated in each
-    period ``D_t``: with ``n_i = T - g_i`` treated periods,
-    ``den = sum_i w_i n_i (1 - n_i / T) - sum_t D_t^2 / W + (sum_i w_i n_i)^2 / (W T)``.
-    """
-    n, t = y.shape
-    total = float(w.sum())
-
-    def residual(a: np.ndarray) -> np.ndarray:
-        unit = a.mean(axis=1, keepdims=True)
-        out: np.ndarray = a - unit - (w @ a)[None, :] / total + float(w @ unit[:, 0]) / total
-        return out
-
-    def starts(g: np.ndarray) -> np.ndarray:
-        out: np.ndarray = np.clip(np.minimum(g, t), 0, t).astype(np.int64)
-        return out
-
-    def spread(ga: np.ndarray) -> np.ndarray:
-        """``den`` of each row of start periods ``ga`` (``(B, N)``)."""
-        b = ga.shape[0]
-        treated = t - ga  # n_i
-        wn = treated @ w
-        # weight starting in each period, then treated in each period (cumulative)
-        by_start = np.bincount(
-            (np.arange(b)[:, None] * (t + 1) + ga).ravel(),
-            weights=np.broadcast_to(w, ga.shape).ravel(),
-            minlength=b * (t + 1),
-        ).reshape(b, t + 1)
-        D = np.cumsum(by_start[:, :t], axis=1)
-        out: np.ndarray = (
-            (treated * (1.0 - treated / t)) @ w - (D**2).sum(axis=1) / total + wn**2 / (total * t)
-        )
+    def starts(labels: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.clip(np.minimum(labels, t), 0, t).astype(np.int64)
         return out
 
     g = starts(first_treated)
     d = (np.arange(t)[None, :] >= g[:, None]).astype(np.float64)
-    den_obs = spread(g[None, :])[0]
-    if not den_obs > 1e-12 * d.size * total / n:
+    w = weights
+    if w is None:
+
+        def residual(a: np.ndarray) -> np.ndarray:
+            out: np.ndarray = a - a.mean(1, keepdims=True) - a.mean(0, keepdims=True) + a.mean()
+            return out
+
+        den_obs: float = float(np.sum(d * residual(d)))
+
+        def spread(ga: np.ndarray) -> float | np.ndarray:
+            return den_obs  # the roll-out schedule is kept: the same for every assignment
+
+        scale = 1.0
+    else:
+        total = float(w.sum())
+
+        def residual(a: np.ndarray) -> np.ndarray:
+            unit = a.mean(axis=1, keepdims=True)
+            out: np.ndarray = a - unit - (w @ a)[None, :] / total + float(w @ unit[:, 0]) / total
+            return out
+
+        def spread(ga: np.ndarray) -> float | np.ndarray:
+            """``den`` of each row of start periods ``ga`` (``(B, N)``)."""
+            b = ga.shape[0]
+            treated = t - ga  # n_i
+            wn = treated @ w
+            # weight starting in each period, then treated in each period (cumulative)
+            by_start = np.bincount(
+                (np.arange(b)[:, None] * (t + 1) + ga).ravel(),
+                weights=np.broadcast_to(w, ga.shape).ravel(),
+                minlength=b * (t + 1),
+            ).reshape(b, t + 1)
+            D = np.cumsum(by_start[:, :t], axis=1)
+            out: np.ndarray = (
+                (treated * (1.0 - treated / t)) @ w
+                - (D**2).sum(axis=1) / total
+                + wn**2 / (total * t)
+            )
+            return out
+
+        den_obs = float(np.asarray(spread(g[None, :]))[0])
+        scale = total / n
+    if not den_obs > 1e-12 * d.size * scale:
         raise EstimationError(
             "the treatment indicator has no variation left after removing unit and period "
             "effects (every unit treated at the same time as the panel starts, or none treated); "
             "the TWFE effect is not identified."
         )
     zeros = np.zeros((n, 1))
-    r_y = np.hstack([np.cumsum(residual(y)[:, ::-1], axis=1)[:, ::-1], zeros]) * w[:, None]
-    r_d = np.hstack([np.cumsum(residual(d)[:, ::-1], axis=1)[:, ::-1], zeros]) * w[:, None]
+    r_y = np.hstack([np.cumsum(residual(y)[:, ::-1], axis=1)[:, ::-1], zeros])  # R[i, g]
+    r_d = np.hstack([np.cumsum(residual(d)[:, ::-1], axis=1)[:, ::-1], zeros])
+    if w is not None:
+        r_y *= w[:, None]
+        r_d *= w[:, None]
     rows = np.arange(n)
     estimate = float(r_y[rows, g].sum() / den_obs)
     b_perm = np.empty(assignments.shape[0])
@@ -264,8 +244,8 @@ def _weighted_twfe_permutation(
             b_perm[s : s + chunk] = r_y[rows[None, :], ga].sum(1) / den
             slope[s : s + chunk] = r_d[rows[None, :], ga].sum(1) / den
     p_fn = _p_value_fn(estimate, b_perm, slope, exact)
-    scale = float(np.std(b_perm)) or abs(estimate) or 1.0
-    lo, hi = _invert(p_fn, estimate, scale, alpha)
+    scale_perm = float(np.std(b_perm)) or abs(estimate) or 1.0
+    lo, hi = _invert(p_fn, estimate, scale_perm, alpha)
     return estimate, p_fn(0.0), lo, hi, b_perm
 
 
