@@ -11,7 +11,7 @@ coefficients and a gather-and-sum over units, instead of one re-fit each.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -95,16 +95,25 @@ class BlockMap:
         return out
 
 
-def weighted_block_sums(rows: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
-    """``(b, n_blocks, m)`` sums of the units' ``(N, m)`` rows ``rows`` by each assignment's
-    blocks (rows of ``blocks``; the last block, the never treated, by difference from the
-    total): one matrix product per treated block, for maps whose coefficients move with the
-    blocks' weighted sizes (weighted rows, with the weight itself as a column)."""
-    out = np.empty((blocks.shape[0], n_blocks, rows.shape[1]))
-    for h in range(n_blocks - 1):  # a handful of cohorts
-        out[:, h] = (blocks == h).astype(np.float64) @ rows
-    out[:, -1] = rows.sum(axis=0)[None, :] - out[:, :-1].sum(axis=1)
-    return out
+def weighted_block_sums(
+    outcomes: np.ndarray, w: np.ndarray, blocks: np.ndarray, n_blocks: int, chunk: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The weighted sums of the ``(Q, N, T)`` outcome matrices by each assignment's blocks
+    (rows of ``blocks``), with the blocks' weighted sizes, for maps whose coefficients move
+    with those sizes: ``(start, Z)`` for each ``chunk`` of assignments from ``start``, ``Z``
+    ``(b, n_blocks, Q * T + 1)`` (outcome ``q``'s period ``t`` in column ``q * T + t``, the
+    weight last). One matrix product per treated block; the last block, the never treated, by
+    difference from the total."""
+    N = outcomes.shape[1]
+    rows = np.column_stack([(outcomes * w[None, :, None]).transpose(1, 0, 2).reshape(N, -1), w])
+    total = rows.sum(axis=0)
+    for a in range(0, blocks.shape[0], chunk):  # bounded memory
+        part = blocks[a : a + chunk]
+        out = np.empty((part.shape[0], n_blocks, rows.shape[1]))
+        for h in range(n_blocks - 1):  # a handful of cohorts
+            out[:, h] = (part == h).astype(np.float64) @ rows
+        out[:, -1] = total[None, :] - out[:, :-1].sum(axis=1)
+        yield a, out
 
 
 @dataclass(frozen=True)

@@ -294,14 +294,10 @@ class WeightedEventMap(BlockMap):
         G = C.shape[0]
         total = float(self.w.sum())
         cross = np.einsum("ctk,ctl->ckl", C, C)  # (G, k, k)
-        rows = np.column_stack(
-            [(outcomes * self.w[None, :, None]).transpose(1, 0, 2).reshape(N, -1), self.w]
-        )
-        all_sums = rows[:, :-1].sum(axis=0).reshape(Q, T)
+        all_sums = (outcomes * self.w[None, :, None]).sum(axis=1)  # (Q, T)
         out = np.empty((blocks.shape[0], Q))
         step = max(1, _CHUNK_ELEMENTS // max(N * max(G, T), 1))
-        for a in range(0, blocks.shape[0], step):  # bounded memory
-            Z = weighted_block_sums(rows, blocks[a : a + step], G)  # (b, G, Q*T + 1)
+        for a, Z in weighted_block_sums(outcomes, self.w, blocks, G, step):  # (b, G, Q*T + 1)
             size = Z[:, :, -1]
             M = np.einsum("bc,ctk->btk", size, C) / total
             A = np.einsum("bc,ckl->bkl", size, cross) - total * np.einsum("btk,btl->bkl", M, M)

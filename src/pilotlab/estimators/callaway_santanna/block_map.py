@@ -134,16 +134,10 @@ class WeightedBlockMap(BlockMap):
         Q, N, T = outcomes.shape
         H = self.cohorts.size
         K = self.t.size
-        # weighted outcome sums of every (outcome, period), and the weight itself, per unit
-        rhs = np.column_stack(
-            [(outcomes * self.w[None, :, None]).transpose(1, 0, 2).reshape(N, -1), self.w]
-        )
         out = np.empty((blocks.shape[0], Q))
-        step = max(1, _CHUNK_ELEMENTS // max(N, 1))
         cols = np.arange(K)
-        for a in range(0, blocks.shape[0], step):  # bounded memory
-            blk = blocks[a : a + step]
-            Z = weighted_block_sums(rhs, blk, H + 1)
+        step = max(1, _CHUNK_ELEMENTS // max(N, 1))
+        for a, Z in weighted_block_sums(outcomes, self.w, blocks, H + 1, step):
             Wb = Z[:, :, -1]
             Wg, Wc = Wb[:, self.gb], Wb @ self.ctrl
             # the aggregation weights: each post-period cell's cohort share, normalised
@@ -156,7 +150,7 @@ class WeightedBlockMap(BlockMap):
                     eta_t = S[:, self.gb, cols] / Wg
                     eta_c = np.einsum("bhk,hk->bk", S, self.ctrl) / Wc
                 att = np.nan_to_num(np.where(self.live[None, :], eta_t - eta_c, 0.0))
-                out[a : a + blk.shape[0], q] = np.einsum("bk,bk->b", A, att)
+                out[a : a + Z.shape[0], q] = np.einsum("bk,bk->b", A, att)
         return out
 
 
