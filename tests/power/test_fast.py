@@ -214,3 +214,38 @@ def test_cohort_block_path_with_whole_clusters() -> None:
     A[1, [0, 2, 4, 6]] = True  # split clusters
     rej = _compare(panel, opts, "callaway_santanna", A, np.array([5, 6]), 3, np.linspace(0, 6, 13))
     assert 0 < np.nanmean(rej) < 1
+
+
+def test_a_block_map_whose_fit_draws_unknown_numbers_refits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An estimator with a cohort-block map whose fit draws from the generator, other than
+    Callaway & Sant'Anna (whose draws the path steps over), cannot put its re-assignments where
+    the refitting path draws them, so the refitting path runs."""
+    import pilotlab.power.simulate as simulate
+    from pilotlab.estimators import get_estimator
+
+    cs = get_estimator("callaway_santanna")
+    other = dataclasses.replace(cs, block_map=lambda *args: cs.block_map(*args))
+
+    def lookup(name: str):
+        return other if name == "callaway_santanna" else get_estimator(name)
+
+    monkeypatch.setattr(simulate, "get_estimator", lookup)
+    df = history(12, 9, rho=0.5, seed=3)
+    panel, opts = _setup(df, "callaway_santanna", 3, 19)
+    A, starts = draw_placebos(
+        np.random.default_rng(2), n_units=12, n_periods=9, n_treated=3, post=2, min_pre=4,
+        simulations=2,
+    )  # fmt: skip
+    path = simulate_placebos(
+        panel, "outcome", "callaway_santanna", opts, A, starts, 2, np.zeros(1),
+        seed_seq=np.random.SeedSequence(0),
+    )[2]  # fmt: skip
+    assert path == "full"
+    monkeypatch.setattr(simulate, "get_estimator", get_estimator)
+    path = simulate_placebos(
+        panel, "outcome", "callaway_santanna", opts, A, starts, 2, np.zeros(1),
+        seed_seq=np.random.SeedSequence(0),
+    )[2]  # fmt: skip
+    assert path == "permutation"
